@@ -1,0 +1,171 @@
+import { type Static, Type } from 'typebox';
+import { EpochMs, Nullable } from './common.ts';
+
+/** Dzvin's own admin API lives under this prefix, which cannot collide with Phonet's `/rest/`. */
+export const ADMIN_PREFIX = '/api/v1';
+
+const Ext = Type.String({ pattern: '^[0-9]{1,10}$', description: 'Internal number: 1 to 10 digits' });
+const Name = Type.String({ minLength: 1, maxLength: 200 });
+const Email = Type.String({ maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' });
+const Url = Type.String({ maxLength: 2000, pattern: '^https?://[^\\s]+$' });
+const Presence = Type.Union([Type.Literal('online'), Type.Literal('offline')]);
+
+/**
+ * An employee (a PBX user) as the admin API shows it.
+ * @example `{ "id": 1, "displayName": "Олена Коваленко", "ext": "001", "email": "olena@demo.localhost", "monitored": true, "presence": "online", "paused": false, "createdAt": 1764190000000 }`
+ */
+export const Employee = Type.Object({
+  id: Type.Integer(),
+  displayName: Type.String(),
+  ext: Type.String(),
+  email: Nullable(Type.String()),
+  monitored: Type.Boolean({ description: 'Whether presence is monitored (GET /rest/user/status answers 2 when not)' }),
+  presence: Presence,
+  paused: Type.Boolean(),
+  createdAt: EpochMs,
+});
+export type Employee = Static<typeof Employee>;
+export const EmployeeCreate = Type.Object({
+  displayName: Name,
+  ext: Ext,
+  email: Type.Optional(Nullable(Email)),
+  monitored: Type.Optional(Type.Boolean()),
+  presence: Type.Optional(Presence),
+  paused: Type.Optional(Type.Boolean()),
+});
+export type EmployeeCreate = Static<typeof EmployeeCreate>;
+export const EmployeePatch = Type.Partial(EmployeeCreate);
+export type EmployeePatch = Static<typeof EmployeePatch>;
+
+/** Where a call goes: an employee, a ring group or an IVR scenario. */
+export const Target = Type.Object({
+  type: Type.Union([Type.Literal('employee'), Type.Literal('group'), Type.Literal('ivr')]),
+  id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+});
+export type Target = Static<typeof Target>;
+
+export const RING_STRATEGIES = ['simultaneous', 'sequential', 'round-robin'] as const;
+const Strategy = Type.Union([Type.Literal('simultaneous'), Type.Literal('sequential'), Type.Literal('round-robin')]);
+
+/**
+ * A ring group (department): an internal number that rings its members.
+ * @example `{ "id": 1, "name": "Продажі", "ext": "100", "strategy": "simultaneous", "ringTimeoutSec": 20, "members": [1, 2, 3] }`
+ */
+export const RingGroup = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  ext: Type.String(),
+  strategy: Strategy,
+  ringTimeoutSec: Type.Integer(),
+  members: Type.Array(Type.Integer(), { description: 'Employee ids in ring order' }),
+});
+export type RingGroup = Static<typeof RingGroup>;
+export const RingGroupCreate = Type.Object({
+  name: Name,
+  ext: Ext,
+  strategy: Type.Optional(Strategy),
+  ringTimeoutSec: Type.Optional(Type.Integer({ minimum: 5, maximum: 600 })),
+  members: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), { maxItems: 200 })),
+});
+export type RingGroupCreate = Static<typeof RingGroupCreate>;
+export const RingGroupPatch = Type.Partial(RingGroupCreate);
+export type RingGroupPatch = Static<typeof RingGroupPatch>;
+
+const Digit = Type.String({ pattern: '^[0-9*#]$' });
+/**
+ * An IVR scenario: a greeting, a choice per digit, and where the call goes when nobody presses.
+ * @example `{ "id": 1, "name": "Головне меню", "greeting": "Натисніть 1…", "timeoutSec": 8, "options": [{ "digit": "1", "target": { "type": "group", "id": 1 } }], "defaultTarget": { "type": "group", "id": 1 } }`
+ */
+export const Ivr = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  greeting: Nullable(Type.String()),
+  timeoutSec: Type.Integer(),
+  options: Type.Array(Type.Object({ digit: Type.String(), target: Target })),
+  defaultTarget: Nullable(Target),
+});
+export type Ivr = Static<typeof Ivr>;
+export const IvrCreate = Type.Object({
+  name: Name,
+  greeting: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
+  timeoutSec: Type.Optional(Type.Integer({ minimum: 1, maximum: 120 })),
+  options: Type.Optional(Type.Array(Type.Object({ digit: Digit, target: Target }), { maxItems: 12 })),
+  defaultTarget: Type.Optional(Nullable(Target)),
+});
+export type IvrCreate = Static<typeof IvrCreate>;
+export const IvrPatch = Type.Partial(IvrCreate);
+export type IvrPatch = Static<typeof IvrPatch>;
+
+/**
+ * A trunk: an external number of the company, its name, and where incoming calls go.
+ * @example `{ "id": 1, "number": "+380442246595", "name": "Головний", "destination": { "type": "ivr", "id": 1 }, "isDefault": true }`
+ */
+export const Trunk = Type.Object({
+  id: Type.Integer(),
+  number: Type.String({ description: 'E.164' }),
+  name: Type.String(),
+  destination: Nullable(Target),
+  isDefault: Type.Boolean({ description: 'Used for outgoing calls unless another is chosen' }),
+});
+export type Trunk = Static<typeof Trunk>;
+export const TrunkCreate = Type.Object({
+  number: Type.String({ minLength: 3, maxLength: 32 }),
+  name: Name,
+  destination: Type.Optional(Nullable(Target)),
+  isDefault: Type.Optional(Type.Boolean()),
+});
+export type TrunkCreate = Static<typeof TrunkCreate>;
+export const TrunkPatch = Type.Partial(TrunkCreate);
+export type TrunkPatch = Static<typeof TrunkPatch>;
+
+/**
+ * A connected CRM: where the PBX sends call.settings lookups, call events and UTM batches.
+ * The secret is write-only; `hasSecret` tells whether deliveries are signed.
+ * @example `{ "id": 1, "name": "My CRM", "callSettingsUrl": "https://crm.example/phonet/lookup", "eventsUrl": "https://crm.example/phonet/events", "utmUrl": null, "priority": 1, "hasSecret": false, "enabled": true }`
+ */
+export const CrmConnection = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  callSettingsUrl: Nullable(Type.String()),
+  eventsUrl: Nullable(Type.String()),
+  utmUrl: Nullable(Type.String()),
+  priority: Type.Integer(),
+  hasSecret: Type.Boolean(),
+  enabled: Type.Boolean(),
+});
+export type CrmConnection = Static<typeof CrmConnection>;
+export const CrmConnectionCreate = Type.Object({
+  name: Name,
+  callSettingsUrl: Type.Optional(Nullable(Url)),
+  eventsUrl: Type.Optional(Nullable(Url)),
+  utmUrl: Type.Optional(Nullable(Url)),
+  priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+  secret: Type.Optional(Nullable(Type.String({ minLength: 16, maxLength: 512 }))),
+  enabled: Type.Optional(Type.Boolean()),
+});
+export type CrmConnectionCreate = Static<typeof CrmConnectionCreate>;
+export const CrmConnectionPatch = Type.Partial(CrmConnectionCreate);
+export type CrmConnectionPatch = Static<typeof CrmConnectionPatch>;
+
+/**
+ * The signed-in account.
+ * @example `{ "domain": "demo.localhost", "name": "Demo office", "defaultCountry": "UA", "apiUserId": 1, "createdAt": 1764190000000 }`
+ */
+export const Account = Type.Object({
+  domain: Type.String(),
+  name: Type.String(),
+  defaultCountry: Type.String({ description: 'ISO 3166-1 alpha-2, used to normalize national numbers' }),
+  apiUserId: Nullable(Type.Integer({ description: 'The employee the API key acts as (GET /rest/user/status)' })),
+  createdAt: EpochMs,
+});
+export type Account = Static<typeof Account>;
+export const AccountPatch = Type.Object({
+  name: Type.Optional(Name),
+  defaultCountry: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$' })),
+  apiUserId: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }))),
+});
+export type AccountPatch = Static<typeof AccountPatch>;
+
+/** The new API key, shown once. */
+export const ApiKeyResponse = Type.Object({ domain: Type.String(), apiKey: Type.String() });
+export type ApiKeyResponse = Static<typeof ApiKeyResponse>;

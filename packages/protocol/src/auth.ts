@@ -1,0 +1,24 @@
+import { type Static, Type } from 'typebox';
+
+/**
+ * `POST /rest/security/authorize` body.
+ * @example `{ "domain": "demo.localhost", "apiKey": "bHGbn240QSjFJgydW0WyZ3v6UeNDT8CV" }`
+ */
+export const AuthorizeRequest = Type.Object({
+  domain: Type.String({ minLength: 1, maxLength: 253 }),
+  apiKey: Type.String({ minLength: 1, maxLength: 512 }),
+});
+export type AuthorizeRequest = Static<typeof AuthorizeRequest>;
+
+/**
+ * Body of a successful authorize (the document only promises the `Set-Cookie` header; Dzvin adds
+ * this small JSON object so clients that parse the body do not break).
+ */
+export const AuthorizeResponse = Type.Object({
+  domain: Type.String(),
+  sessionIdleTimeoutSec: Type.Integer(),
+});
+export type AuthorizeResponse = Static<typeof AuthorizeResponse>;
+
+/** Name of the session cookie (spec decision #5). */
+export const SESSION_COOKIE = 'JSESSIONID';

@@ -1,0 +1,133 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController } from 'fastify';
+import type { Config } from './config.ts';
+import { createAccountService } from './domain/accounts/account-service.ts';
+import { createAuthService } from './domain/accounts/auth-service.ts';
+import { type Clock, systemClock } from './domain/clock.ts';
+import { createContactService } from './domain/crm/contact-service.ts';
+import { createDirectoryService } from './domain/directory/directory-service.ts';
+import type { Store } from './domain/ports.ts';
+import { adminRoutes } from './http/admin/admin-routes.ts';
+import { registerErrorHandling } from './http/errors.ts';
+import { parseQuery, registerBodyParsers } from './http/parsing.ts';
+import type { App, Services } from './http/route-kit.ts';
+import { contactRoutes } from './http/routes/contacts.ts';
+import { phonetAuthRoutes } from './http/routes/phonet-auth.ts';
+import { userRoutes } from './http/routes/users.ts';
+import { requireAdmin, requireSession } from './http/session.ts';
+import { type OpenDatabase, openDatabase } from './store/db.ts';
+import { createStore } from './store/create-store.ts';
+
+export interface BuiltApp {
+  app: App;
+  services: Services;
+  store: Store;
+  database: OpenDatabase;
+  /** Stops timers, the HTTP server and the database. */
+  close(): Promise<void>;
+}
+
+const LANDING = `<!doctype html><html lang="en"><meta charset="utf-8"><title>Dzvin</title>
+<body style="font-family:system-ui;max-width:40rem;margin:3rem auto;line-height:1.5">
+<h1>Dzvin</h1><p>A Phonet-compatible PBX. The REST API is under <code>/rest/</code>, Dzvin's own admin API under <code>/api/v1/</code>.</p>
+<ul><li><a href="/docs">API documentation</a></li><li><a href="/openapi.json">OpenAPI document</a></li></ul></body></html>`;
+
+/**
+ * The composition root: opens the database, wires stores → services → HTTP. main.ts only parses
+ * config and listens; tests call this with their own database and clock.
+ */
+export async function buildApp(config: Config, opts: { clock?: Clock; logger?: boolean } = {}): Promise<BuiltApp> {
+  const clock = opts.clock ?? systemClock;
+  const database = await openDatabase(config.databaseUrl);
+  const store = createStore(database.db);
+  const auth = createAuthService({
+    store,
+    clock,
+    settings: {
+      sessionIdleMs: config.sessionIdleSec * 1000,
+      maxFailuresPerIp: config.auth.maxFailuresPerIp,
+      maxFailuresPerDomain: config.auth.maxFailuresPerDomain,
+      failureWindowMs: config.auth.failureWindowSec * 1000,
+    },
+  });
+  const services: Services = {
+    auth,
+    accounts: createAccountService({ store, clock }),
+    directory: createDirectoryService({ store, clock }),
+    contacts: createContactService({ store, clock }),
+  };
+
+  const app = Fastify({
+    // Request lines are logged at debug level only: a PBX API is chatty and its clients poll.
+    logger: opts.logger === false ? false : { level: config.logLevel },
+    logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace' }),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    routerOptions: { ignoreTrailingSlash: true, querystringParser: parseQuery, maxParamLength: 200 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorateRequest('account', null as never);
+  registerErrorHandling(app);
+  registerBodyParsers(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Dzvin — Phonet-compatible PBX API',
+        version: '0.1.0',
+        description:
+          'Phonet REST API (under /rest/, session cookie JSESSIONID from POST /rest/security/authorize) and Dzvin’s admin API (under /api/v1/, the same session or Authorization: Bearer <apiKey>). Errors are plain text.',
+      },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: 'JSESSIONID' },
+          apiKey: { type: 'http', scheme: 'bearer', description: 'The account API key (admin API only)' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  app.get('/', { schema: { hide: true } }, (_r, reply) => reply.type('text/html; charset=utf-8').send(LANDING));
+  app.get('/api/v1/health', { schema: { tags: ['Dzvin: operations'], summary: 'Liveness' } }, () => ({ status: 'ok' }));
+
+  phonetAuthRoutes(app, services, config.sessionIdleSec);
+  await app.register(async (scoped) => {
+    const s = scoped as unknown as App;
+    s.addHook('onRoute', (route) => {
+      route.schema = { ...route.schema, security: [{ session: [] }] };
+    });
+    s.addHook('preHandler', requireSession(auth));
+    userRoutes(s, services);
+    contactRoutes(s, services);
+  });
+  await app.register(async (scoped) => {
+    const s = scoped as unknown as App;
+    s.addHook('onRoute', (route) => {
+      route.schema = { ...route.schema, security: [{ apiKey: [] }, { session: [] }] };
+    });
+    s.addHook('preHandler', requireAdmin(auth));
+    adminRoutes(s, services);
+  });
+
+  const pruneTimer = setInterval(() => {
+    auth.prune().catch((err) => app.log.warn({ err }, 'session prune failed'));
+  }, 5 * 60_000);
+  pruneTimer.unref();
+
+  return {
+    app,
+    services,
+    store,
+    database,
+    async close() {
+      clearInterval(pruneTimer);
+      await app.close();
+      await database.close();
+    },
+  };
+}

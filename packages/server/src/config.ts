@@ -1,0 +1,67 @@
+/**
+ * The one typed configuration, parsed once from the environment in main.ts (nothing below reads
+ * process.env). Every variable is documented in README.md.
+ */
+export interface Config {
+  host: string;
+  port: number;
+  /** `sqlite:PATH` (default `sqlite:./data/dzvin.sqlite`) or `postgres://…`. */
+  databaseUrl: string;
+  demo: { enabled: boolean; domain: string; apiKey: string | undefined; country: string };
+  sessionIdleSec: number;
+  bodyLimitBytes: number;
+  trustProxy: boolean;
+  logLevel: string;
+  auth: { maxFailuresPerIp: number; maxFailuresPerDomain: number; failureWindowSec: number };
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+  return n;
+}
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return def;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got '${env[name]}'`);
+}
+
+/** Parses and checks the environment; throws ConfigError naming the variable at fault. */
+export function parseConfig(env: Env): Config {
+  const demoKey = env.DZVIN_DEMO_API_KEY || undefined;
+  if (demoKey !== undefined && demoKey.length < 16) throw new ConfigError('DZVIN_DEMO_API_KEY must be at least 16 characters');
+  return {
+    host: env.HOST || '127.0.0.1',
+    port: int(env, 'PORT', 8080, 0, 65535),
+    databaseUrl: env.DATABASE_URL || 'sqlite:./data/dzvin.sqlite',
+    demo: {
+      enabled: bool(env, 'DZVIN_DEMO', true),
+      domain: env.DZVIN_DEMO_DOMAIN || 'demo.localhost',
+      apiKey: demoKey,
+      country: (env.DZVIN_DEMO_COUNTRY || 'UA').toUpperCase(),
+    },
+    sessionIdleSec: int(env, 'DZVIN_SESSION_IDLE_SECONDS', 1800, 10, 30 * 86400),
+    bodyLimitBytes: int(env, 'DZVIN_BODY_LIMIT_BYTES', 5 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+    trustProxy: bool(env, 'DZVIN_TRUST_PROXY', false),
+    logLevel: env.LOG_LEVEL || 'info',
+    auth: {
+      maxFailuresPerIp: int(env, 'DZVIN_AUTH_MAX_FAILURES_PER_IP', 20, 1, 1_000_000),
+      maxFailuresPerDomain: int(env, 'DZVIN_AUTH_MAX_FAILURES_PER_DOMAIN', 50, 1, 1_000_000),
+      failureWindowSec: int(env, 'DZVIN_AUTH_FAILURE_WINDOW_SECONDS', 600, 1, 86400),
+    },
+  };
+}
+
+/** Defaults for tests and embedding: parseConfig of an empty environment, then overrides. */
+export function defaultConfig(overrides: Partial<Config> = {}): Config {
+  return { ...parseConfig({}), ...overrides };
+}

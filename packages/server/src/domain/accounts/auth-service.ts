@@ -1,0 +1,129 @@
+import type { Clock } from '../clock.ts';
+import { DomainError } from '../errors.ts';
+import type { AccountRecord, Store } from '../ports.ts';
+import { hashSecret, randomToken, sameHash } from '../secrets.ts';
+import { normalizeDomain } from './account-service.ts';
+
+export interface AuthSettings {
+  /** A session ends after this much idle time (spec #5). */
+  sessionIdleMs: number;
+  /** Failed authorize attempts allowed per client IP within `failureWindowMs`. */
+  maxFailuresPerIp: number;
+  /** Failed authorize attempts allowed per account domain within `failureWindowMs`. */
+  maxFailuresPerDomain: number;
+  failureWindowMs: number;
+}
+
+export const DEFAULT_AUTH_SETTINGS: AuthSettings = {
+  sessionIdleMs: 30 * 60_000,
+  maxFailuresPerIp: 20,
+  maxFailuresPerDomain: 50,
+  failureWindowMs: 10 * 60_000,
+};
+
+/** Refresh `last_seen_at` at most this often, so reads do not turn into writes. */
+const TOUCH_EVERY_MS = 30_000;
+
+export interface AuthorizeInput {
+  /** The request's Host without port (spec #4 routes by it). */
+  host: string;
+  ip: string;
+  domain: string;
+  apiKey: string;
+}
+
+/**
+ * Sessions as the document describes them: `authorize` with domain + API key gives a
+ * `JSESSIONID`; a missing, unknown or idle-expired session is a 403 (spec #5).
+ */
+export function createAuthService(deps: { store: Store; clock: Clock; settings: AuthSettings }) {
+  const { store, clock, settings } = deps;
+
+  /** The account a Host names, if it names one (spec #4). */
+  async function accountForHost(host: string): Promise<AccountRecord | null> {
+    if (!host || /^[\d.:[\]]+$/.test(host)) return null; // IP literals never name an account
+    return store.accounts.byDomain(normalizeDomain(host));
+  }
+
+  async function checkRateLimit(keys: string[]) {
+    const since = clock.now() - settings.failureWindowMs;
+    for (const key of keys) {
+      const max = key.startsWith('ip:') ? settings.maxFailuresPerIp : settings.maxFailuresPerDomain;
+      if ((await store.authFailures.count(key, since)) >= max) {
+        throw new DomainError('TOO_MANY_ATTEMPTS', 'Too many failed authorization attempts; try again later', {
+          retryAfterSec: Math.ceil(settings.failureWindowMs / 1000),
+        });
+      }
+    }
+  }
+
+  return {
+    accountForHost,
+
+    async authorize(input: AuthorizeInput): Promise<{ token: string; account: AccountRecord }> {
+      const bodyDomain = normalizeDomain(input.domain);
+      const hostAccount = await accountForHost(input.host);
+      const keys = [`ip:${input.ip}`, `domain:${hostAccount?.domain ?? bodyDomain}`];
+      await checkRateLimit(keys);
+      const fail = async (message: string, code: 'BAD_CREDENTIALS' | 'WRONG_ACCOUNT' = 'BAD_CREDENTIALS') => {
+        await store.authFailures.record(keys, clock.now());
+        return new DomainError(code, message);
+      };
+      if (hostAccount && hostAccount.domain !== bodyDomain)
+        throw await fail(`domain ${input.domain} does not match the host ${hostAccount.domain}`, 'WRONG_ACCOUNT');
+      const account = hostAccount ?? (await store.accounts.byDomain(bodyDomain));
+      // Same answer for an unknown domain and a wrong key: do not reveal which domains exist.
+      if (!account || !sameHash(account.apiKeyHash, hashSecret(input.apiKey)))
+        throw await fail('Invalid domain or API key');
+      const token = randomToken(32);
+      const now = clock.now();
+      await store.sessions.create({ tokenHash: hashSecret(token), accountId: account.id, createdAt: now, lastSeenAt: now });
+      return { token, account };
+    },
+
+    /** The account of a live session, or a 403 DomainError. */
+    async resolveSession(token: string | undefined, host: string): Promise<AccountRecord> {
+      if (!token) throw new DomainError('NO_SESSION', 'No session: authorize first (POST /rest/security/authorize)');
+      const tokenHash = hashSecret(token);
+      const session = await store.sessions.find(tokenHash);
+      const now = clock.now();
+      if (!session) throw new DomainError('NO_SESSION', 'Session is not valid: authorize again');
+      if (now - session.lastSeenAt > settings.sessionIdleMs) {
+        await store.sessions.delete(tokenHash);
+        throw new DomainError('SESSION_EXPIRED', 'Session expired: authorize again');
+      }
+      const account = await store.accounts.byId(session.accountId);
+      if (!account) throw new DomainError('NO_SESSION', 'Session is not valid: authorize again');
+      const hostAccount = await accountForHost(host);
+      if (hostAccount && hostAccount.id !== account.id)
+        throw new DomainError('WRONG_ACCOUNT', `Session belongs to another account than ${hostAccount.domain}`);
+      if (now - session.lastSeenAt > TOUCH_EVERY_MS) await store.sessions.touch(tokenHash, now);
+      return account;
+    },
+
+    /** Dzvin's admin API also accepts `Authorization: Bearer <apiKey>` (scripts, the CLI). */
+    async resolveApiKey(apiKey: string, host: string, ip: string): Promise<AccountRecord> {
+      const hostAccount = await accountForHost(host);
+      const keys = [`ip:${ip}`];
+      await checkRateLimit(keys);
+      const account = await store.accounts.byApiKeyHash(hashSecret(apiKey));
+      if (!account || (hostAccount && hostAccount.id !== account.id)) {
+        await store.authFailures.record(keys, clock.now());
+        throw new DomainError('BAD_CREDENTIALS', 'Invalid API key');
+      }
+      return account;
+    },
+
+    async signOut(token: string): Promise<void> {
+      await store.sessions.delete(hashSecret(token));
+    },
+
+    /** Housekeeping: idle sessions and old failure records. */
+    async prune(): Promise<void> {
+      const now = clock.now();
+      await store.sessions.deleteIdleBefore(now - settings.sessionIdleMs);
+      await store.authFailures.prune(now - settings.failureWindowMs);
+    },
+  };
+}
+export type AuthService = ReturnType<typeof createAuthService>;

@@ -1,0 +1,311 @@
+import type {
+  CrmConnection,
+  CrmConnectionCreate,
+  CrmConnectionPatch,
+  Employee,
+  EmployeeCreate,
+  EmployeePatch,
+  Ivr,
+  IvrCreate,
+  IvrPatch,
+  RingGroup,
+  RingGroupCreate,
+  RingGroupPatch,
+  Target,
+  Trunk,
+  TrunkCreate,
+  TrunkPatch,
+  User,
+  UserStatus,
+} from '@dzvin/protocol';
+import { USER_STATUS } from '@dzvin/protocol';
+import type { Clock } from '../clock.ts';
+import { DomainError, badInput } from '../errors.ts';
+import { normalizePhone } from '../phone.ts';
+import type { AccountRecord, CrmConnectionRecord, Store } from '../ports.ts';
+
+const publicCrm = ({ secret: _secret, ...c }: CrmConnectionRecord): CrmConnection => c;
+
+/**
+ * The account's directory: employees, ring groups, IVR scenarios, trunks and CRM connections,
+ * with the invariants a PBX needs (internal numbers unique across employees and groups, every
+ * reference pointing at something of the same account, nothing deleted while referenced).
+ */
+export function createDirectoryService(deps: { store: Store; clock: Clock }) {
+  const { store, clock } = deps;
+  const d = store.directory;
+
+  async function assertExtFree(accountId: number, ext: string, self?: { kind: 'employee' | 'group'; id: number }) {
+    const e = await d.employees.byExt(accountId, ext);
+    if (e && !(self?.kind === 'employee' && self.id === e.id))
+      throw new DomainError('EXT_TAKEN', `ext ${ext} is already used by employee ${e.displayName}`);
+    const g = await d.groups.byExt(accountId, ext);
+    if (g && !(self?.kind === 'group' && self.id === g.id))
+      throw new DomainError('EXT_TAKEN', `ext ${ext} is already used by ring group ${g.name}`);
+  }
+
+  async function assertTarget(accountId: number, t: Target | null | undefined, what: string) {
+    if (!t) return;
+    const found =
+      t.type === 'employee'
+        ? await d.employees.get(accountId, t.id)
+        : t.type === 'group'
+          ? await d.groups.get(accountId, t.id)
+          : await d.ivr.get(accountId, t.id);
+    if (!found) throw badInput(`${what}: ${t.type} ${t.id} does not exist in this account`);
+  }
+
+  async function assertMembers(accountId: number, members: number[]) {
+    if (new Set(members).size !== members.length) throw badInput('members: an employee is listed twice');
+    for (const id of members)
+      if (!(await d.employees.get(accountId, id))) throw badInput(`members: employee ${id} does not exist in this account`);
+  }
+
+  /** Who points at a target, so deleting it can be refused with a reason. */
+  async function referencesTo(accountId: number, t: Target): Promise<string[]> {
+    const same = (x: Target | null | undefined) => !!x && x.type === t.type && x.id === t.id;
+    const refs: string[] = [];
+    for (const tr of await d.trunks.list(accountId)) if (same(tr.destination)) refs.push(`trunk ${tr.number}`);
+    for (const i of await d.ivr.list(accountId))
+      if (same(i.defaultTarget) || i.options.some((o) => same(o.target))) refs.push(`IVR '${i.name}'`);
+    if (t.type === 'employee')
+      for (const g of await d.groups.list(accountId)) if (g.members.includes(t.id)) refs.push(`ring group '${g.name}'`);
+    return refs;
+  }
+
+  async function assertUnreferenced(accountId: number, t: Target, label: string) {
+    const refs = await referencesTo(accountId, t);
+    if (refs.length) throw new DomainError('IN_USE', `${label} is still used by ${refs.join(', ')}`);
+  }
+
+  const need = <T>(v: T | null, code: 'EMPLOYEE_NOT_FOUND' | 'GROUP_NOT_FOUND' | 'IVR_NOT_FOUND' | 'TRUNK_NOT_FOUND' | 'CRM_CONNECTION_NOT_FOUND', what: string): T => {
+    if (!v) throw new DomainError(code, `${what} not found`);
+    return v;
+  };
+
+  const employees = {
+    list: (a: AccountRecord) => d.employees.list(a.id),
+    get: async (a: AccountRecord, id: number) => need(await d.employees.get(a.id, id), 'EMPLOYEE_NOT_FOUND', `employee ${id}`),
+    async create(a: AccountRecord, input: EmployeeCreate): Promise<Employee> {
+      // A race between two creates of one ext is caught by the (account_id, ext) unique index.
+      await assertExtFree(a.id, input.ext);
+      return d.employees.create(
+        a.id,
+        {
+          displayName: input.displayName.trim(),
+          ext: input.ext,
+          email: input.email?.trim().toLowerCase() || null,
+          monitored: input.monitored ?? true,
+          presence: input.presence ?? 'online',
+          paused: input.paused ?? false,
+        },
+        clock.now(),
+      );
+    },
+    async update(a: AccountRecord, id: number, patch: EmployeePatch): Promise<Employee> {
+      const cur = await employees.get(a, id);
+      if (patch.ext !== undefined && patch.ext !== cur.ext) await assertExtFree(a.id, patch.ext, { kind: 'employee', id });
+      const next = {
+        displayName: patch.displayName?.trim() ?? cur.displayName,
+        ext: patch.ext ?? cur.ext,
+        email: patch.email === undefined ? cur.email : patch.email?.trim().toLowerCase() || null,
+        monitored: patch.monitored ?? cur.monitored,
+        presence: patch.presence ?? cur.presence,
+        paused: patch.paused ?? cur.paused,
+      };
+      return need(await d.employees.update(a.id, id, next), 'EMPLOYEE_NOT_FOUND', `employee ${id}`);
+    },
+    async delete(a: AccountRecord, id: number): Promise<void> {
+      const e = await employees.get(a, id);
+      await assertUnreferenced(a.id, { type: 'employee', id }, `employee ${e.ext}`);
+      if (a.apiUserId === id) throw new DomainError('IN_USE', `employee ${e.ext} is the account's API user`);
+      await d.employees.delete(a.id, id);
+    },
+  };
+
+  const groups = {
+    list: (a: AccountRecord) => d.groups.list(a.id),
+    get: async (a: AccountRecord, id: number) => need(await d.groups.get(a.id, id), 'GROUP_NOT_FOUND', `ring group ${id}`),
+    async create(a: AccountRecord, input: RingGroupCreate): Promise<RingGroup> {
+      await assertExtFree(a.id, input.ext);
+      await assertMembers(a.id, input.members ?? []);
+      return d.groups.create(
+        a.id,
+        {
+          name: input.name.trim(),
+          ext: input.ext,
+          strategy: input.strategy ?? 'simultaneous',
+          ringTimeoutSec: input.ringTimeoutSec ?? 20,
+          members: input.members ?? [],
+        },
+        clock.now(),
+      );
+    },
+    async update(a: AccountRecord, id: number, patch: RingGroupPatch): Promise<RingGroup> {
+      const cur = await groups.get(a, id);
+      if (patch.ext !== undefined && patch.ext !== cur.ext) await assertExtFree(a.id, patch.ext, { kind: 'group', id });
+      if (patch.members) await assertMembers(a.id, patch.members);
+      const next = {
+        name: patch.name?.trim() ?? cur.name,
+        ext: patch.ext ?? cur.ext,
+        strategy: patch.strategy ?? cur.strategy,
+        ringTimeoutSec: patch.ringTimeoutSec ?? cur.ringTimeoutSec,
+        members: patch.members ?? cur.members,
+      };
+      return need(await d.groups.update(a.id, id, next), 'GROUP_NOT_FOUND', `ring group ${id}`);
+    },
+    async delete(a: AccountRecord, id: number): Promise<void> {
+      const g = await groups.get(a, id);
+      await assertUnreferenced(a.id, { type: 'group', id }, `ring group '${g.name}'`);
+      await d.groups.delete(a.id, id);
+    },
+  };
+
+  async function checkIvr(a: AccountRecord, input: IvrPatch) {
+    const digits = new Set<string>();
+    for (const o of input.options ?? []) {
+      if (digits.has(o.digit)) throw badInput(`options: digit ${o.digit} is used twice`);
+      digits.add(o.digit);
+      await assertTarget(a.id, o.target, `option ${o.digit}`);
+    }
+    await assertTarget(a.id, input.defaultTarget, 'defaultTarget');
+  }
+
+  const ivr = {
+    list: (a: AccountRecord) => d.ivr.list(a.id),
+    get: async (a: AccountRecord, id: number) => need(await d.ivr.get(a.id, id), 'IVR_NOT_FOUND', `IVR ${id}`),
+    async create(a: AccountRecord, input: IvrCreate): Promise<Ivr> {
+      await checkIvr(a, input);
+      return d.ivr.create(
+        a.id,
+        {
+          name: input.name.trim(),
+          greeting: input.greeting ?? null,
+          timeoutSec: input.timeoutSec ?? 8,
+          options: input.options ?? [],
+          defaultTarget: input.defaultTarget ?? null,
+        },
+        clock.now(),
+      );
+    },
+    async update(a: AccountRecord, id: number, patch: IvrPatch): Promise<Ivr> {
+      const cur = await ivr.get(a, id);
+      await checkIvr(a, patch);
+      const next = {
+        name: patch.name?.trim() ?? cur.name,
+        greeting: patch.greeting === undefined ? cur.greeting : patch.greeting,
+        timeoutSec: patch.timeoutSec ?? cur.timeoutSec,
+        options: patch.options ?? cur.options,
+        defaultTarget: patch.defaultTarget === undefined ? cur.defaultTarget : patch.defaultTarget,
+      };
+      return need(await d.ivr.update(a.id, id, next), 'IVR_NOT_FOUND', `IVR ${id}`);
+    },
+    async delete(a: AccountRecord, id: number): Promise<void> {
+      const i = await ivr.get(a, id);
+      await assertUnreferenced(a.id, { type: 'ivr', id }, `IVR '${i.name}'`);
+      await d.ivr.delete(a.id, id);
+    },
+  };
+
+  function trunkNumber(a: AccountRecord, raw: string): string {
+    const n = normalizePhone(raw, a.defaultCountry);
+    if (!n || !n.startsWith('+')) throw badInput(`number '${raw}' is not a phone number`);
+    return n;
+  }
+
+  async function saveTrunk(a: AccountRecord, id: number | null, row: Omit<Trunk, 'id'>): Promise<Trunk> {
+    return store.transaction(async (tx) => {
+      const dup = (await tx.directory.trunks.list(a.id)).find((t) => t.number === row.number && t.id !== id);
+      if (dup) throw new DomainError('CONFLICT', `trunk ${row.number} already exists`);
+      const saved =
+        id === null
+          ? await tx.directory.trunks.create(a.id, row, clock.now())
+          : need(await tx.directory.trunks.update(a.id, id, row), 'TRUNK_NOT_FOUND', `trunk ${id}`);
+      if (saved.isDefault) await tx.directory.trunks.clearDefault(a.id, saved.id);
+      return saved;
+    });
+  }
+
+  const trunks = {
+    list: (a: AccountRecord) => d.trunks.list(a.id),
+    get: async (a: AccountRecord, id: number) => need(await d.trunks.get(a.id, id), 'TRUNK_NOT_FOUND', `trunk ${id}`),
+    async create(a: AccountRecord, input: TrunkCreate): Promise<Trunk> {
+      await assertTarget(a.id, input.destination, 'destination');
+      const isFirst = (await d.trunks.list(a.id)).length === 0;
+      return saveTrunk(a, null, {
+        number: trunkNumber(a, input.number),
+        name: input.name.trim(),
+        destination: input.destination ?? null,
+        isDefault: input.isDefault ?? isFirst,
+      });
+    },
+    async update(a: AccountRecord, id: number, patch: TrunkPatch): Promise<Trunk> {
+      const cur = await trunks.get(a, id);
+      await assertTarget(a.id, patch.destination, 'destination');
+      return saveTrunk(a, id, {
+        number: patch.number !== undefined ? trunkNumber(a, patch.number) : cur.number,
+        name: patch.name?.trim() ?? cur.name,
+        destination: patch.destination === undefined ? cur.destination : patch.destination,
+        isDefault: patch.isDefault ?? cur.isDefault,
+      });
+    },
+    async delete(a: AccountRecord, id: number): Promise<void> {
+      await trunks.get(a, id);
+      await d.trunks.delete(a.id, id);
+    },
+  };
+
+  const crm = {
+    list: async (a: AccountRecord) => (await d.crm.list(a.id)).map(publicCrm),
+    async record(a: AccountRecord, id: number) {
+      return need(await d.crm.get(a.id, id), 'CRM_CONNECTION_NOT_FOUND', `CRM connection ${id}`);
+    },
+    get: async (a: AccountRecord, id: number) => publicCrm(await crm.record(a, id)),
+    async create(a: AccountRecord, input: CrmConnectionCreate): Promise<CrmConnection> {
+      const row = {
+        name: input.name.trim(),
+        callSettingsUrl: input.callSettingsUrl ?? null,
+        eventsUrl: input.eventsUrl ?? null,
+        utmUrl: input.utmUrl ?? null,
+        priority: input.priority ?? 1,
+        secret: input.secret ?? null,
+        enabled: input.enabled ?? true,
+      };
+      return publicCrm(await d.crm.create(a.id, row, clock.now()));
+    },
+    async update(a: AccountRecord, id: number, patch: CrmConnectionPatch): Promise<CrmConnection> {
+      const cur = await crm.record(a, id);
+      const pick = <K extends keyof CrmConnectionPatch>(k: K, fallback: NonNullable<CrmConnectionRecord[K & keyof CrmConnectionRecord]> | null) =>
+        patch[k] === undefined ? fallback : patch[k];
+      const row = {
+        name: patch.name?.trim() ?? cur.name,
+        callSettingsUrl: pick('callSettingsUrl', cur.callSettingsUrl) as string | null,
+        eventsUrl: pick('eventsUrl', cur.eventsUrl) as string | null,
+        utmUrl: pick('utmUrl', cur.utmUrl) as string | null,
+        priority: patch.priority ?? cur.priority,
+        secret: pick('secret', cur.secret) as string | null,
+        enabled: patch.enabled ?? cur.enabled,
+      };
+      return publicCrm(need(await d.crm.update(a.id, id, row), 'CRM_CONNECTION_NOT_FOUND', `CRM connection ${id}`));
+    },
+    async delete(a: AccountRecord, id: number): Promise<void> {
+      await crm.record(a, id);
+      await d.crm.delete(a.id, id);
+    },
+  };
+
+  /** `GET /rest/users`: the employees as the document shows them. */
+  async function users(a: AccountRecord): Promise<User[]> {
+    return (await d.employees.list(a.id)).map((e) => ({ id: e.id, displayName: e.displayName, ext: e.ext, email: e.email }));
+  }
+
+  /** `GET /rest/user/status`: the status of the employee the API key acts as (account.apiUserId). */
+  async function userStatus(a: AccountRecord): Promise<UserStatus> {
+    const e = a.apiUserId === null ? null : await d.employees.get(a.id, a.apiUserId);
+    if (!e || !e.monitored) return { status: USER_STATUS.notMonitored };
+    return { status: e.presence === 'online' ? USER_STATUS.online : USER_STATUS.offline };
+  }
+
+  return { employees, groups, ivr, trunks, crm, users, userStatus };
+}
+export type DirectoryService = ReturnType<typeof createDirectoryService>;

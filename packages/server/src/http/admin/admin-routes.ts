@@ -1,0 +1,127 @@
+import {
+  Account,
+  AccountPatch,
+  ADMIN_PREFIX,
+  ApiKeyResponse,
+  CrmConnection,
+  CrmConnectionCreate,
+  CrmConnectionPatch,
+  Employee,
+  EmployeeCreate,
+  EmployeePatch,
+  IdParams,
+  Ivr,
+  IvrCreate,
+  IvrPatch,
+  RingGroup,
+  RingGroupCreate,
+  RingGroupPatch,
+  Trunk,
+  TrunkCreate,
+  TrunkPatch,
+} from '@dzvin/protocol';
+import { type TSchema, Type } from 'typebox';
+import { toAccountView } from '../../domain/accounts/account-service.ts';
+import type { AccountRecord } from '../../domain/ports.ts';
+import { type App, errorResponses, type Services } from '../route-kit.ts';
+
+interface Crud<T, C, P> {
+  list(a: AccountRecord): Promise<T[]>;
+  get(a: AccountRecord, id: number): Promise<T>;
+  create(a: AccountRecord, input: C): Promise<T>;
+  update(a: AccountRecord, id: number, patch: P): Promise<T>;
+  delete(a: AccountRecord, id: number): Promise<void>;
+}
+
+/** The five routes of one directory resource, schema-first, under /api/v1/{path}. */
+function crudRoutes<T, C, P>(
+  app: App,
+  path: string,
+  tag: string,
+  schemas: { item: TSchema; create: TSchema; patch: TSchema },
+  svc: Crud<T, C, P>,
+) {
+  const base = `${ADMIN_PREFIX}/${path}`;
+  const tags = [tag];
+  app.get(`${base}`, { schema: { tags, summary: `List ${path}`, response: { 200: Type.Array(schemas.item), ...errorResponses(403) } } }, (r) =>
+    svc.list(r.account),
+  );
+  app.get(
+    `${base}/:id`,
+    { schema: { tags, summary: `One of ${path}`, params: IdParams, response: { 200: schemas.item, ...errorResponses(400, 403, 404) } } },
+    (r) => svc.get(r.account, r.params.id),
+  );
+  app.post(
+    `${base}`,
+    {
+      schema: { tags, summary: `Create one of ${path}`, body: schemas.create, response: { 201: schemas.item, ...errorResponses(400, 403, 409) } },
+    },
+    async (r, reply) => reply.code(201).send(await svc.create(r.account, r.body as C)),
+  );
+  app.patch(
+    `${base}/:id`,
+    {
+      schema: {
+        tags,
+        summary: `Change one of ${path} (only the keys sent)`,
+        params: IdParams,
+        body: schemas.patch,
+        response: { 200: schemas.item, ...errorResponses(400, 403, 404, 409) },
+      },
+    },
+    (r) => svc.update(r.account, r.params.id, r.body as P),
+  );
+  app.delete(
+    `${base}/:id`,
+    {
+      schema: {
+        tags,
+        summary: `Delete one of ${path} (refused with 409 while something still points at it)`,
+        params: IdParams,
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses(400, 403, 404, 409) },
+      },
+    },
+    async (r, reply) => {
+      await svc.delete(r.account, r.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+}
+
+/** Dzvin's admin API (documented in /openapi.json); authenticated by session or Bearer API key. */
+export function adminRoutes(app: App, s: Services) {
+  const tags = ['Dzvin: account'];
+  app.get(`${ADMIN_PREFIX}/account`, { schema: { tags, summary: 'The signed-in account', response: { 200: Account, ...errorResponses(403) } } }, (r) =>
+    toAccountView(r.account),
+  );
+  app.patch(
+    `${ADMIN_PREFIX}/account`,
+    { schema: { tags, summary: 'Change name, default country or API user', body: AccountPatch, response: { 200: Account, ...errorResponses(400, 403) } } },
+    async (r) => toAccountView(await s.accounts.update(r.account.id, r.body)),
+  );
+  app.post(
+    `${ADMIN_PREFIX}/account/rotate-key`,
+    {
+      schema: {
+        tags,
+        summary: 'New API key, shown once; the old key and every session of the account stop working',
+        response: { 200: ApiKeyResponse, ...errorResponses(403) },
+      },
+    },
+    async (r) => {
+      const { account, apiKey } = await s.accounts.rotateKey(r.account.id);
+      return { domain: account.domain, apiKey };
+    },
+  );
+  crudRoutes(app, 'employees', 'Dzvin: directory', { item: Employee, create: EmployeeCreate, patch: EmployeePatch }, s.directory.employees);
+  crudRoutes(app, 'groups', 'Dzvin: directory', { item: RingGroup, create: RingGroupCreate, patch: RingGroupPatch }, s.directory.groups);
+  crudRoutes(app, 'ivr', 'Dzvin: directory', { item: Ivr, create: IvrCreate, patch: IvrPatch }, s.directory.ivr);
+  crudRoutes(app, 'trunks', 'Dzvin: directory', { item: Trunk, create: TrunkCreate, patch: TrunkPatch }, s.directory.trunks);
+  crudRoutes(
+    app,
+    'crm-connections',
+    'Dzvin: integrations',
+    { item: CrmConnection, create: CrmConnectionCreate, patch: CrmConnectionPatch },
+    s.directory.crm,
+  );
+}

@@ -1,0 +1,44 @@
+import { SESSION_COOKIE } from '@dzvin/protocol';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthService } from '../domain/accounts/auth-service.ts';
+import type { AccountRecord } from '../domain/ports.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The signed-in account; set by the session guard. */
+    account: AccountRecord;
+  }
+}
+
+/** The JSESSIONID value from a Cookie header; tolerant of spacing, quoting and other cookies. */
+export function sessionToken(cookieHeader: string | undefined): string | undefined {
+  if (!cookieHeader) return undefined;
+  for (const part of cookieHeader.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() !== SESSION_COOKIE) continue;
+    const v = part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    if (/^[A-Za-z0-9]{16,128}$/.test(v)) return v;
+  }
+  return undefined;
+}
+
+/** The documented cookie, exactly (spec #5). */
+export const sessionCookie = (token: string) => `${SESSION_COOKIE}=${token}; Path=/; HttpOnly`;
+
+/** preHandler for Phonet's REST API: a live session or 403. */
+export function requireSession(auth: AuthService) {
+  return async (request: FastifyRequest, _reply: FastifyReply) => {
+    request.account = await auth.resolveSession(sessionToken(request.headers.cookie), request.hostname);
+  };
+}
+
+/** preHandler for Dzvin's admin API: `Authorization: Bearer <apiKey>` or a session cookie. */
+export function requireAdmin(auth: AuthService) {
+  return async (request: FastifyRequest, _reply: FastifyReply) => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    request.account = m
+      ? await auth.resolveApiKey(m[1], request.hostname, request.ip)
+      : await auth.resolveSession(sessionToken(request.headers.cookie), request.hostname);
+  };
+}

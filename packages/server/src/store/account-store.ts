@@ -1,0 +1,102 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { AccountRecord, AccountStore, AuthFailureStore, SessionStore } from '../domain/ports.ts';
+import type { AccountsTable, Database } from './schema.ts';
+
+const toAccount = (r: Selectable<AccountsTable>): AccountRecord => ({
+  id: r.id,
+  domain: r.domain,
+  name: r.name,
+  apiKeyHash: r.api_key_hash,
+  defaultCountry: r.default_country,
+  apiUserId: r.api_user_id,
+  createdAt: r.created_at,
+});
+
+export function createAccountStore(db: Kysely<Database>): AccountStore {
+  const one = async (col: 'id' | 'domain' | 'api_key_hash', v: string | number) => {
+    const r = await db.selectFrom('accounts').selectAll().where(col, '=', v).executeTakeFirst();
+    return r ? toAccount(r) : null;
+  };
+  return {
+    async count() {
+      const r = await db.selectFrom('accounts').select((e) => e.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      return Number(r.n);
+    },
+    byId: (id) => one('id', id),
+    byDomain: (domain) => one('domain', domain),
+    byApiKeyHash: (hash) => one('api_key_hash', hash),
+    async create(a) {
+      const r = await db
+        .insertInto('accounts')
+        .values({
+          domain: a.domain,
+          name: a.name,
+          api_key_hash: a.apiKeyHash,
+          default_country: a.defaultCountry,
+          api_user_id: a.apiUserId,
+          created_at: a.createdAt,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toAccount(r);
+    },
+    async update(id, p) {
+      const set: Partial<Selectable<AccountsTable>> = {};
+      if (p.name !== undefined) set.name = p.name;
+      if (p.apiKeyHash !== undefined) set.api_key_hash = p.apiKeyHash;
+      if (p.defaultCountry !== undefined) set.default_country = p.defaultCountry;
+      if (p.apiUserId !== undefined) set.api_user_id = p.apiUserId;
+      if (Object.keys(set).length) await db.updateTable('accounts').set(set).where('id', '=', id).execute();
+    },
+  };
+}
+
+export function createSessionStore(db: Kysely<Database>): SessionStore {
+  return {
+    async create(s) {
+      await db
+        .insertInto('sessions')
+        .values({ token_hash: s.tokenHash, account_id: s.accountId, created_at: s.createdAt, last_seen_at: s.lastSeenAt })
+        .execute();
+    },
+    async find(tokenHash) {
+      const r = await db.selectFrom('sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+      return r
+        ? { tokenHash: r.token_hash, accountId: r.account_id, createdAt: r.created_at, lastSeenAt: r.last_seen_at }
+        : null;
+    },
+    async touch(tokenHash, at) {
+      await db.updateTable('sessions').set({ last_seen_at: at }).where('token_hash', '=', tokenHash).execute();
+    },
+    async delete(tokenHash) {
+      await db.deleteFrom('sessions').where('token_hash', '=', tokenHash).execute();
+    },
+    async deleteForAccount(accountId) {
+      await db.deleteFrom('sessions').where('account_id', '=', accountId).execute();
+    },
+    async deleteIdleBefore(at) {
+      const r = await db.deleteFrom('sessions').where('last_seen_at', '<', at).executeTakeFirst();
+      return Number(r.numDeletedRows);
+    },
+  };
+}
+
+export function createAuthFailureStore(db: Kysely<Database>): AuthFailureStore {
+  return {
+    async record(keys, at) {
+      if (keys.length) await db.insertInto('auth_failures').values(keys.map((key) => ({ key, at }))).execute();
+    },
+    async count(key, since) {
+      const r = await db
+        .selectFrom('auth_failures')
+        .select((e) => e.fn.countAll<number>().as('n'))
+        .where('key', '=', key)
+        .where('at', '>=', since)
+        .executeTakeFirstOrThrow();
+      return Number(r.n);
+    },
+    async prune(before) {
+      await db.deleteFrom('auth_failures').where('at', '<', before).execute();
+    },
+  };
+}

@@ -1,0 +1,23 @@
+import type { Kysely } from 'kysely';
+import type { Store } from '../domain/ports.ts';
+import { createAccountStore, createAuthFailureStore, createSessionStore } from './account-store.ts';
+import { createContactStore } from './contact-store.ts';
+import { createDirectoryStore } from './directory-store.ts';
+import type { Database } from './schema.ts';
+
+/**
+ * The Kysely implementation of every store port. Inside `transaction`, the same store is bound
+ * to the transaction; a nested `transaction` joins the outer one.
+ */
+export function createStore(db: Kysely<Database>, inTransaction = false): Store {
+  const store: Store = {
+    accounts: createAccountStore(db),
+    sessions: createSessionStore(db),
+    authFailures: createAuthFailureStore(db),
+    directory: createDirectoryStore(db),
+    contacts: createContactStore(db),
+    transaction: (fn) =>
+      inTransaction ? fn(store) : db.transaction().execute((trx) => fn(createStore(trx, true))),
+  };
+  return store;
+}

@@ -1,0 +1,56 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { migrateToLatest } from './migrations.ts';
+import type { Database } from './schema.ts';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+export interface OpenDatabase {
+  db: Kysely<Database>;
+  dialect: DialectName;
+  /** A description safe to print (no password). */
+  description: string;
+  close(): Promise<void>;
+}
+
+// pg returns int8 as strings; every bigint of ours is an epoch-ms or an id below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+/**
+ * Opens the database named by `url` and migrates it. `postgres://` / `postgresql://` select
+ * PostgreSQL; `sqlite:PATH`, `file:PATH` or a bare path select SQLite (WAL mode).
+ * @example await openDatabase('sqlite:./data/dzvin.sqlite')
+ */
+export async function openDatabase(url: string, opts: { poolSize?: number } = {}): Promise<OpenDatabase> {
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const u = new URL(url);
+    const out: OpenDatabase = {
+      db,
+      dialect: 'postgres',
+      description: `PostgreSQL ${u.hostname}:${u.port || 5432}${u.pathname}`,
+      close: () => db.destroy(),
+    };
+    try {
+      await migrateToLatest(db, 'postgres');
+    } catch (e) {
+      await db.destroy();
+      throw e;
+    }
+    return out;
+  }
+  const path = resolve(url.replace(/^(sqlite|file):/i, ''));
+  mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new SQLite(path);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await migrateToLatest(db, 'sqlite');
+  return { db, dialect: 'sqlite', description: `SQLite ${path}`, close: () => db.destroy() };
+}

@@ -1,0 +1,215 @@
+import type { Employee, Ivr, RingGroup, Trunk } from '@dzvin/protocol';
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import type {
+  CrmConnectionRecord,
+  CrmConnectionRow,
+  DirectoryStore,
+  EmployeeRow,
+  EntityStore,
+  IvrRow,
+  RingGroupRow,
+  TrunkRow,
+} from '../domain/ports.ts';
+import type { Database } from './schema.ts';
+
+type DirTable = 'employees' | 'ring_groups' | 'ivr_scenarios' | 'trunks' | 'crm_connections';
+
+/**
+ * One generic account-scoped CRUD over a directory table: every query filters by account_id,
+ * so an id of another account is simply "not found".
+ */
+function entityStore<T extends DirTable, E, Row>(
+  db: Kysely<Database>,
+  table: T,
+  toEntity: (r: Selectable<Database[T]>) => E,
+  toColumns: (row: Row) => Omit<Insertable<Database[T]>, 'id' | 'account_id' | 'created_at'>,
+  hasCreatedAt: boolean,
+): EntityStore<E, Row> {
+  // Kysely cannot type a table chosen by a generic parameter; the mappers above are typed instead.
+  // biome-ignore lint/suspicious/noExplicitAny: see above
+  const k = db as unknown as Kysely<any>;
+  // biome-ignore lint/suspicious/noExplicitAny: see above
+  const name = table as any;
+  // biome-ignore lint/suspicious/noExplicitAny: see above
+  const entity = (r: any) => toEntity(r as Selectable<Database[T]>);
+  return {
+    async list(accountId) {
+      const rows = await k.selectFrom(name).selectAll().where('account_id', '=', accountId).orderBy('id').execute();
+      return rows.map(entity);
+    },
+    async get(accountId, id) {
+      const r = await k.selectFrom(name).selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+      return r ? entity(r) : null;
+    },
+    async create(accountId, row, now) {
+      const values = { ...toColumns(row), account_id: accountId, ...(hasCreatedAt ? { created_at: now } : {}) };
+      const r = await k.insertInto(name).values(values).returningAll().executeTakeFirstOrThrow();
+      return entity(r);
+    },
+    async update(accountId, id, row) {
+      const r = await k
+        .updateTable(name)
+        .set(toColumns(row) as Record<string, unknown>)
+        .where('account_id', '=', accountId)
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst();
+      return r ? entity(r) : null;
+    },
+    async delete(accountId, id) {
+      const r = await k.deleteFrom(name).where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    },
+  };
+}
+
+const parse = <T>(json: string | null): T | null => (json === null ? null : (JSON.parse(json) as T));
+
+export function createDirectoryStore(db: Kysely<Database>): DirectoryStore {
+  const employees = entityStore<'employees', Employee, EmployeeRow>(
+    db,
+    'employees',
+    (r) => ({
+      id: r.id,
+      displayName: r.display_name,
+      ext: r.ext,
+      email: r.email,
+      monitored: r.monitored === 1,
+      presence: r.presence === 'online' ? 'online' : 'offline',
+      paused: r.paused === 1,
+      createdAt: r.created_at,
+    }),
+    (e) => ({
+      display_name: e.displayName,
+      ext: e.ext,
+      email: e.email,
+      monitored: e.monitored ? 1 : 0,
+      presence: e.presence,
+      paused: e.paused ? 1 : 0,
+    }),
+    true,
+  );
+  const toGroup = (r: Selectable<Database['ring_groups']>): RingGroup => ({
+    id: r.id,
+    name: r.name,
+    ext: r.ext,
+    strategy: r.strategy as RingGroup['strategy'],
+    ringTimeoutSec: r.ring_timeout_sec,
+    members: parse<number[]>(r.members_json) ?? [],
+  });
+  const groups = entityStore<'ring_groups', RingGroup, RingGroupRow>(
+    db,
+    'ring_groups',
+    toGroup,
+    (g) => ({
+      name: g.name,
+      ext: g.ext,
+      strategy: g.strategy,
+      ring_timeout_sec: g.ringTimeoutSec,
+      members_json: JSON.stringify(g.members),
+    }),
+    false,
+  );
+  const ivr = entityStore<'ivr_scenarios', Ivr, IvrRow>(
+    db,
+    'ivr_scenarios',
+    (r) => ({
+      id: r.id,
+      name: r.name,
+      greeting: r.greeting,
+      timeoutSec: r.timeout_sec,
+      options: parse<Ivr['options']>(r.options_json) ?? [],
+      defaultTarget: parse<Ivr['defaultTarget']>(r.default_target_json),
+    }),
+    (i) => ({
+      name: i.name,
+      greeting: i.greeting,
+      timeout_sec: i.timeoutSec,
+      options_json: JSON.stringify(i.options),
+      default_target_json: i.defaultTarget ? JSON.stringify(i.defaultTarget) : null,
+    }),
+    false,
+  );
+  const trunks = entityStore<'trunks', Trunk, TrunkRow>(
+    db,
+    'trunks',
+    (r) => ({
+      id: r.id,
+      number: r.number,
+      name: r.name,
+      destination: parse<Trunk['destination']>(r.destination_json),
+      isDefault: r.is_default === 1,
+    }),
+    (t) => ({
+      number: t.number,
+      name: t.name,
+      destination_json: t.destination ? JSON.stringify(t.destination) : null,
+      is_default: t.isDefault ? 1 : 0,
+    }),
+    false,
+  );
+  const crm = entityStore<'crm_connections', CrmConnectionRecord, CrmConnectionRow>(
+    db,
+    'crm_connections',
+    (r) => ({
+      id: r.id,
+      name: r.name,
+      callSettingsUrl: r.call_settings_url,
+      eventsUrl: r.events_url,
+      utmUrl: r.utm_url,
+      priority: r.priority,
+      hasSecret: r.secret !== null,
+      secret: r.secret,
+      enabled: r.enabled === 1,
+    }),
+    (c) => ({
+      name: c.name,
+      call_settings_url: c.callSettingsUrl,
+      events_url: c.eventsUrl,
+      utm_url: c.utmUrl,
+      priority: c.priority,
+      secret: c.secret,
+      enabled: c.enabled ? 1 : 0,
+    }),
+    true,
+  );
+  return {
+    employees: {
+      ...employees,
+      async byExt(accountId, ext) {
+        const r = await db
+          .selectFrom('employees')
+          .select('id')
+          .where('account_id', '=', accountId)
+          .where('ext', '=', ext)
+          .executeTakeFirst();
+        return r ? employees.get(accountId, r.id) : null;
+      },
+    },
+    groups: {
+      ...groups,
+      async byExt(accountId, ext) {
+        const r = await db
+          .selectFrom('ring_groups')
+          .selectAll()
+          .where('account_id', '=', accountId)
+          .where('ext', '=', ext)
+          .executeTakeFirst();
+        return r ? toGroup(r) : null;
+      },
+    },
+    ivr,
+    trunks: {
+      ...trunks,
+      async clearDefault(accountId, exceptId) {
+        await db
+          .updateTable('trunks')
+          .set({ is_default: 0 })
+          .where('account_id', '=', accountId)
+          .where('id', '!=', exceptId)
+          .execute();
+      },
+    },
+    crm,
+  };
+}

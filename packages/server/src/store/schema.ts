@@ -1,0 +1,133 @@
+import type { Generated } from 'kysely';
+
+/** Kysely table types. Times are epoch milliseconds (bigint), booleans are 0/1 integers, JSON is text. */
+export interface AccountsTable {
+  id: Generated<number>;
+  domain: string;
+  name: string;
+  api_key_hash: string;
+  default_country: string;
+  api_user_id: number | null;
+  created_at: number;
+}
+export interface SessionsTable {
+  token_hash: string;
+  account_id: number;
+  created_at: number;
+  last_seen_at: number;
+}
+export interface AuthFailuresTable {
+  id: Generated<number>;
+  key: string;
+  at: number;
+}
+export interface EmployeesTable {
+  id: Generated<number>;
+  account_id: number;
+  display_name: string;
+  ext: string;
+  email: string | null;
+  monitored: number;
+  presence: string;
+  paused: number;
+  created_at: number;
+}
+export interface RingGroupsTable {
+  id: Generated<number>;
+  account_id: number;
+  name: string;
+  ext: string;
+  strategy: string;
+  ring_timeout_sec: number;
+  members_json: string;
+}
+export interface IvrTable {
+  id: Generated<number>;
+  account_id: number;
+  name: string;
+  greeting: string | null;
+  timeout_sec: number;
+  options_json: string;
+  default_target_json: string | null;
+}
+export interface TrunksTable {
+  id: Generated<number>;
+  account_id: number;
+  number: string;
+  name: string;
+  destination_json: string | null;
+  is_default: number;
+}
+export interface CrmConnectionsTable {
+  id: Generated<number>;
+  account_id: number;
+  name: string;
+  call_settings_url: string | null;
+  events_url: string | null;
+  utm_url: string | null;
+  priority: number;
+  secret: string | null;
+  enabled: number;
+  created_at: number;
+}
+export interface ContactsTable {
+  id: Generated<number>;
+  account_id: number;
+  first_name: string | null;
+  last_name: string | null;
+  company_title: string | null;
+  responsible_user_id: number | null;
+  create_user_id: number | null;
+  date_create: number;
+  last_modified: number;
+  fields_json: string;
+  search_text: string;
+}
+export interface ContactPhonesTable {
+  account_id: number;
+  contact_id: number;
+  phone: string;
+}
+export interface ContactNotesTable {
+  id: Generated<number>;
+  account_id: number;
+  contact_id: number;
+  element_type: number;
+  note_type: number;
+  date_create: number;
+  last_modified: number;
+  content: string | null;
+  search_text: string;
+  responsible_user_id: number | null;
+  other_leg_num: string | null;
+  other_leg_name: string | null;
+  status: string | null;
+  error_msg: string | null;
+  uuid: string | null;
+  end_at: number | null;
+  leg_id: number | null;
+  logic_direction: number | null;
+  bill_sec: number | null;
+  record_link: string | null;
+  trunk: string | null;
+  tag: string | null;
+}
+export interface IdCountersTable {
+  name: string;
+  value: number;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  sessions: SessionsTable;
+  auth_failures: AuthFailuresTable;
+  employees: EmployeesTable;
+  ring_groups: RingGroupsTable;
+  ivr_scenarios: IvrTable;
+  trunks: TrunksTable;
+  crm_connections: CrmConnectionsTable;
+  contacts: ContactsTable;
+  contact_phones: ContactPhonesTable;
+  contact_notes: ContactNotesTable;
+  id_counters: IdCountersTable;
+}
