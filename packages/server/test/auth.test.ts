@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createManualClock } from '../src/index.ts';
+import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
+import { type Session, startServer, type TestServer } from './support/harness.ts';
+
+for (const dialect of DIALECTS) {
+  describe(`sessions and authorization [${dialect}]`, { skip: dialectSkipReason(dialect) }, () => {
+    const clock = createManualClock(Date.UTC(2026, 10, 26, 12));
+    let server: TestServer;
+    let acme: Session;
+    before(async () => {
+      server = await startServer(dialect, {
+        clock,
+        config: { sessionIdleSec: 60, auth: { maxFailuresPerIp: 5, maxFailuresPerDomain: 8, failureWindowSec: 600 } },
+      });
+      acme = await server.account('acme.localhost');
+    });
+    after(() => server.close());
+
+    test('authorize answers 200 with exactly one Set-Cookie in the documented form', async () => {
+      const r = await acme.authorize();
+      assert.equal(r.status, 200);
+      const cookies = r.headers['set-cookie'] ?? [];
+      assert.equal(cookies.length, 1);
+      assert.match(cookies[0], /^JSESSIONID=[A-Za-z0-9]{32}; Path=\/; HttpOnly$/);
+      assert.equal(r.json().domain, 'acme.localhost');
+    });
+
+    test('each authorize gives a new session id and the old one keeps working', async () => {
+      const first = acme.cookie;
+      await acme.authorize();
+      assert.notEqual(acme.cookie, first);
+      assert.equal((await acme.get('/rest/users', { cookie: first })).status, 200);
+    });
+
+    test('a request without a session, or with an unknown or garbled one, is 403 with a plain-text reason', async () => {
+      for (const cookie of [undefined, 'JSESSIONID=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'JSESSIONID=;;;', 'other=1', 'JSESSIONID="%%%"']) {
+        const r = await acme.get('/rest/users', { cookie: cookie ?? '' });
+        assert.equal(r.status, 403, String(cookie));
+        assert.match(String(r.headers['content-type']), /^text\/plain; charset=utf-8/);
+        assert.ok(r.text.length > 5);
+      }
+    });
+
+    test('a session survives other cookies around JSESSIONID', async () => {
+      const r = await acme.get('/rest/users', { cookie: `a=b; ${acme.cookie}; lang=uk` });
+      assert.equal(r.status, 200);
+    });
+
+    test('wrong API key and unknown domain are both 403 with the same reason', async () => {
+      const wrongKey = await server.request('POST', '/rest/security/authorize', {
+        body: { domain: 'acme.localhost', apiKey: 'x'.repeat(32) },
+      });
+      const unknown = await server.request('POST', '/rest/security/authorize', {
+        body: { domain: 'nobody.localhost', apiKey: acme.apiKey },
+      });
+      assert.equal(wrongKey.status, 403);
+      assert.equal(unknown.status, 403);
+      assert.equal(wrongKey.text, unknown.text);
+      assert.equal(wrongKey.headers['set-cookie'], undefined);
+    });
+
+    test('the body domain must match a Host that is an account domain (spec #4)', async () => {
+      const other = await server.account('other.localhost');
+      const r = await server.request('POST', '/rest/security/authorize', {
+        host: `acme.localhost:${server.port}`,
+        body: { domain: 'other.localhost', apiKey: other.apiKey },
+      });
+      assert.equal(r.status, 403);
+      // From a Host that names no account (an IP), the body domain decides.
+      const ok = await server.request('POST', '/rest/security/authorize', {
+        body: { domain: 'OTHER.localhost', apiKey: other.apiKey },
+      });
+      assert.equal(ok.status, 200);
+    });
+
+    test("a session of one account is refused on another account's Host", async () => {
+      const r = await server.request('GET', '/rest/users', { host: `other.localhost:${server.port}`, cookie: acme.cookie });
+      assert.equal(r.status, 403);
+    });
+
+    test('an idle session expires (403), and authorizing again works — what real clients do', async () => {
+      const s = await server.account('idle.localhost');
+      assert.equal((await s.get('/rest/users')).status, 200);
+      clock.advance(45_000);
+      assert.equal((await s.get('/rest/users')).status, 200, 'use within the idle time keeps it alive');
+      clock.advance(45_000);
+      assert.equal((await s.get('/rest/users')).status, 200, 'the previous use refreshed it');
+      clock.advance(61_000);
+      const expired = await s.get('/rest/users');
+      assert.equal(expired.status, 403);
+      assert.match(expired.text, /expired/i);
+      assert.equal((await s.authorize()).status, 200);
+      assert.equal((await s.get('/rest/users')).status, 200);
+    });
+
+    test('sign-out ends the session', async () => {
+      const s = await server.account('signout.localhost');
+      const r = await s.post('/api/v1/session/sign-out');
+      assert.equal(r.status, 204);
+      assert.equal((await s.get('/rest/users')).status, 403);
+    });
+
+    test('rotating the API key shows it once, ends sessions and retires the old key', async () => {
+      const s = await server.account('rotate.localhost');
+      const r = await s.admin('POST', '/api/v1/account/rotate-key');
+      assert.equal(r.status, 200);
+      const { apiKey } = r.json();
+      assert.match(apiKey, /^[A-Za-z0-9]{32}$/);
+      assert.equal((await s.get('/rest/users')).status, 403, 'old session ended');
+      assert.equal((await s.authorize()).status, 403, 'old key refused');
+      const fresh = await server.request('POST', '/rest/security/authorize', { body: { domain: s.domain, apiKey } });
+      assert.equal(fresh.status, 200);
+    });
+
+    test('repeated failed authorize attempts from one IP are rate-limited (429 with Retry-After)', async () => {
+      clock.advance(601_000); // forget the failures earlier tests made
+      const target = await server.account('brute.localhost');
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const r = await server.request('POST', '/rest/security/authorize', {
+          localAddress: '127.0.0.20',
+          body: { domain: i % 2 ? 'brute.localhost' : 'nobody.localhost', apiKey: `wrong-key-${i}-aaaaaaaaaaaaaaa` },
+        });
+        statuses.push(r.status);
+        if (r.status === 429) assert.ok(Number(r.headers['retry-after']) > 0);
+      }
+      assert.deepEqual(statuses, [403, 403, 403, 403, 403, 429, 429, 429]);
+      // Even the right key is refused from that IP while it is limited: that is what stops guessing.
+      const right = { domain: 'brute.localhost', apiKey: target.apiKey };
+      assert.equal((await server.request('POST', '/rest/security/authorize', { localAddress: '127.0.0.20', body: right })).status, 429);
+      // Other clients are not affected.
+      assert.equal((await server.request('POST', '/rest/security/authorize', { localAddress: '127.0.0.21', body: right })).status, 200);
+      clock.advance(601_000);
+      assert.equal((await server.request('POST', '/rest/security/authorize', { localAddress: '127.0.0.20', body: right })).status, 200);
+    });
+
+    test('failed attempts against one domain from many IPs are rate-limited per domain', async () => {
+      clock.advance(601_000);
+      const target = await server.account('spread.localhost');
+      const statuses: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await server.request('POST', '/rest/security/authorize', {
+          localAddress: `127.0.1.${i + 1}`,
+          body: { domain: 'spread.localhost', apiKey: `wrong-key-${i}-aaaaaaaaaaaaaaa` },
+        });
+        statuses.push(r.status);
+      }
+      assert.deepEqual(statuses, [403, 403, 403, 403, 403, 403, 403, 403, 429, 429]);
+      assert.equal((await target.authorize()).status, 429);
+      // Another account's domain is not affected.
+      assert.equal((await acme.authorize()).status, 200);
+    });
+  });
+}
