@@ -63,14 +63,16 @@ function draftFromInput(input: ContactInput, country: string): DraftField[] {
       throw badInput(`field '${enumCode}' takes one value, got ${values.length}`);
     return { id: f.id || null, enumCode, values };
   });
-  // Top-level names are a convenience for clients that set them: they become fields when absent.
+  // Top-level names are derived output (GET echoes them back). Only a body without `fields` may
+  // use them to set a name; otherwise a stale echo would resurrect a field the client removed.
+  if (input.fields !== undefined) return fields.filter((f) => f.values.length > 0);
   const tops: [ContactFieldKind, string | null | undefined][] = [
     ['firstName', input.firstName],
     ['lastName', input.lastName],
     ['company', input.companyTitle],
   ];
   for (const [kind, value] of tops) {
-    if (value == null || value.trim() === '' || fields.some((f) => fieldKind(f.enumCode) === kind)) continue;
+    if (value == null || value.trim() === '') continue;
     const code = CONTACT_FIELD_CODES[kind as keyof typeof CONTACT_FIELD_CODES][0];
     fields.push({ id: null, enumCode: code, values: [{ id: null, enumValueCode: code, value: value.trim(), lastModified: null }] });
   }
