@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
+import { type Session, startServer, type TestServer } from './support/harness.ts';
+
+for (const dialect of DIALECTS) {
+  describe(`directory admin API and users [${dialect}]`, { skip: dialectSkipReason(dialect) }, () => {
+    let server: TestServer;
+    let s: Session;
+    before(async () => {
+      server = await startServer(dialect);
+      s = await server.account('office.localhost');
+    });
+    after(() => server.close());
+
+    const admin = (method: string, path: string, body?: unknown) => s.admin(method, `/api/v1${path}`, body);
+
+    test('employees: create (201), list, change, and GET /rest/users shows them as documented', async () => {
+      const r = await admin('POST', '/employees', { displayName: 'Іван Іванов', ext: '901', email: 'Ivan@Example.com' });
+      assert.equal(r.status, 201);
+      const e = r.json();
+      assert.equal(e.email, 'ivan@example.com');
+      assert.equal(e.monitored, true);
+      assert.equal(e.presence, 'online');
+      const changed = await admin('PATCH', `/employees/${e.id}`, { displayName: 'Іван І.' });
+      assert.equal(changed.status, 200);
+      assert.equal(changed.json().ext, '901', 'keys not sent are kept');
+      const users = (await s.get('/rest/users')).json();
+      const u = users.find((x: { id: number }) => x.id === e.id);
+      assert.deepEqual(u, { id: e.id, displayName: 'Іван І.', ext: '901', email: 'ivan@example.com' });
+      for (const x of users) assert.deepEqual(Object.keys(x).sort(), ['displayName', 'email', 'ext', 'id']);
+    });
+
+    test('the session cookie works for the admin API too, and no credentials is 403', async () => {
+      assert.equal((await s.get('/api/v1/employees')).status, 200);
+      assert.equal((await server.request('GET', '/api/v1/employees')).status, 403);
+      const wrong = await server.request('GET', '/api/v1/employees', { headers: { authorization: 'Bearer nope-nope-nope-nope' } });
+      assert.equal(wrong.status, 403);
+    });
+
+    test('GET /rest/user/status follows the API user: 0 online, 1 offline, 2 not monitored', async () => {
+      const account = (await admin('GET', '/account')).json();
+      const me = account.apiUserId;
+      assert.equal(typeof me, 'number');
+      assert.deepEqual((await s.get('/rest/user/status')).json(), { status: 0 });
+      await admin('PATCH', `/employees/${me}`, { presence: 'offline' });
+      assert.deepEqual((await s.get('/rest/user/status')).json(), { status: 1 });
+      await admin('PATCH', `/employees/${me}`, { monitored: false });
+      assert.deepEqual((await s.get('/rest/user/status')).json(), { status: 2 });
+      await admin('PATCH', `/employees/${me}`, { monitored: true, presence: 'online' });
+      assert.equal((await admin('PATCH', '/account', { apiUserId: null })).status, 200);
+      assert.deepEqual((await s.get('/rest/user/status')).json(), { status: 2 });
+      await admin('PATCH', '/account', { apiUserId: me });
+      assert.equal((await admin('PATCH', '/account', { apiUserId: 987654 })).status, 400);
+    });
+
+    test('internal numbers are unique across employees and ring groups (409)', async () => {
+      const dup = await admin('POST', '/employees', { displayName: 'Другий', ext: '901' });
+      assert.equal(dup.status, 409);
+      assert.match(dup.text, /901/);
+      const g = await admin('POST', '/groups', { name: 'Група', ext: '901' });
+      assert.equal(g.status, 409);
+      const badExt = await admin('POST', '/employees', { displayName: 'X', ext: '9a' });
+      assert.equal(badExt.status, 400);
+      assert.match(badExt.text, /ext/);
+    });
+
+    let groupId = 0;
+    let ivrId = 0;
+    test('ring groups: members must be employees of the account, listed once', async () => {
+      const emps = (await admin('GET', '/employees')).json();
+      const ids = emps.map((e: { id: number }) => e.id);
+      const r = await admin('POST', '/groups', { name: 'Продажі', ext: '100', members: ids, strategy: 'sequential', ringTimeoutSec: 15 });
+      assert.equal(r.status, 201);
+      groupId = r.json().id;
+      assert.deepEqual(r.json().members, ids);
+      assert.equal(r.json().strategy, 'sequential');
+      assert.equal((await admin('POST', '/groups', { name: 'X', ext: '101', members: [999999] })).status, 400);
+      assert.equal((await admin('POST', '/groups', { name: 'X', ext: '101', members: [ids[0], ids[0]] })).status, 400);
+      assert.equal((await admin('POST', '/groups', { name: 'X', ext: '101', strategy: 'random' })).status, 400);
+    });
+
+    test('IVR: options point at existing targets, one per digit', async () => {
+      const r = await admin('POST', '/ivr', {
+        name: 'Меню',
+        options: [{ digit: '1', target: { type: 'group', id: groupId } }],
+        defaultTarget: { type: 'group', id: groupId },
+      });
+      assert.equal(r.status, 201);
+      ivrId = r.json().id;
+      assert.equal(r.json().timeoutSec, 8);
+      const missing = await admin('POST', '/ivr', { name: 'X', options: [{ digit: '1', target: { type: 'employee', id: 999999 } }] });
+      assert.equal(missing.status, 400);
+      const twice = await admin('POST', '/ivr', {
+        name: 'X',
+        options: [
+          { digit: '1', target: { type: 'group', id: groupId } },
+          { digit: '1', target: { type: 'ivr', id: ivrId } },
+        ],
+      });
+      assert.equal(twice.status, 400);
+    });
+
+    test('trunks: numbers are stored in E.164, one default at a time, duplicates refused', async () => {
+      const a = await admin('POST', '/trunks', { number: '044 224 65 95', name: 'Головний', destination: { type: 'ivr', id: ivrId } });
+      assert.equal(a.status, 201);
+      assert.equal(a.json().number, '+380442246595');
+      assert.equal(a.json().isDefault, true, 'the first trunk is the default');
+      const b = await admin('POST', '/trunks', { number: '+380800218500', name: 'Гаряча лінія', isDefault: true });
+      assert.equal(b.json().isDefault, true);
+      const list = (await admin('GET', '/trunks')).json();
+      assert.deepEqual(
+        list.map((t: { isDefault: boolean }) => t.isDefault),
+        [false, true],
+      );
+      assert.equal((await admin('POST', '/trunks', { number: '380442246595', name: 'Дубль' })).status, 409);
+      assert.equal((await admin('POST', '/trunks', { number: 'abc', name: 'X' })).status, 400);
+    });
+
+    test('deleting something still referenced is refused with 409 naming the reference', async () => {
+      const emp = (await admin('GET', `/groups/${groupId}`)).json().members[0];
+      const r = await admin('DELETE', `/employees/${emp}`);
+      assert.equal(r.status, 409);
+      assert.match(r.text, /Продажі/);
+      const g = await admin('DELETE', `/groups/${groupId}`);
+      assert.equal(g.status, 409);
+      assert.match(g.text, /Меню/);
+      const i = await admin('DELETE', `/ivr/${ivrId}`);
+      assert.equal(i.status, 409);
+      assert.match(i.text, /\+380442246595/);
+    });
+
+    test('deleting answers 204, then 404', async () => {
+      const e = (await admin('POST', '/employees', { displayName: 'Тимчасовий', ext: '950' })).json();
+      assert.equal((await admin('DELETE', `/employees/${e.id}`)).status, 204);
+      assert.equal((await admin('GET', `/employees/${e.id}`)).status, 404);
+      assert.equal((await admin('DELETE', `/employees/${e.id}`)).status, 404);
+    });
+
+    test('CRM connections: the secret is write-only (hasSecret), URLs must be http(s)', async () => {
+      const r = await admin('POST', '/crm-connections', {
+        name: 'My CRM',
+        callSettingsUrl: 'https://crm.example/phonet/lookup',
+        eventsUrl: 'https://crm.example/phonet/events',
+        priority: 2,
+        secret: 'whsec-0123456789abcdef',
+      });
+      assert.equal(r.status, 201);
+      const c = r.json();
+      assert.equal(c.hasSecret, true);
+      assert.equal(c.secret, undefined);
+      assert.equal(c.utmUrl, null);
+      assert.ok(!(await admin('GET', '/crm-connections')).text.includes('whsec'));
+      const cleared = (await admin('PATCH', `/crm-connections/${c.id}`, { secret: null })).json();
+      assert.equal(cleared.hasSecret, false);
+      assert.equal(cleared.eventsUrl, 'https://crm.example/phonet/events');
+      assert.equal((await admin('POST', '/crm-connections', { name: 'X', eventsUrl: 'ftp://x' })).status, 400);
+    });
+
+    test('the API documentation is served: /openapi.json and the /docs page', async () => {
+      const spec = (await server.request('GET', '/openapi.json')).json();
+      assert.equal(spec.openapi, '3.0.3');
+      assert.ok(spec.paths['/rest/security/authorize']);
+      assert.ok(spec.paths['/api/v1/employees']);
+      const docs = await server.request('GET', '/docs/');
+      assert.equal(docs.status, 200);
+      assert.match(docs.text, /swagger/i);
+      const asset = await server.request('GET', '/docs/static/swagger-ui-bundle.js');
+      assert.equal(asset.status, 200);
+    });
+  });
+}
