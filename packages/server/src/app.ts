@@ -17,8 +17,8 @@ import { contactRoutes } from './http/routes/contacts.ts';
 import { phonetAuthRoutes } from './http/routes/phonet-auth.ts';
 import { userRoutes } from './http/routes/users.ts';
 import { requireAdmin, requireSession } from './http/session.ts';
-import { type OpenDatabase, openDatabase } from './store/db.ts';
 import { createStore } from './store/create-store.ts';
+import { type OpenDatabase, openDatabase } from './store/db.ts';
 
 export interface BuiltApp {
   app: App;
@@ -38,7 +38,10 @@ const LANDING = `<!doctype html><html lang="en"><meta charset="utf-8"><title>Dzv
  * The composition root: opens the database, wires stores → services → HTTP. main.ts only parses
  * config and listens; tests call this with their own database and clock.
  */
-export async function buildApp(config: Config, opts: { clock?: Clock; logger?: boolean } = {}): Promise<BuiltApp> {
+export async function buildApp(
+  config: Config,
+  opts: { clock?: Clock; logger?: boolean } = {},
+): Promise<BuiltApp> {
   const clock = opts.clock ?? systemClock;
   const database = await openDatabase(config.databaseUrl);
   const store = createStore(database.db);
@@ -62,7 +65,9 @@ export async function buildApp(config: Config, opts: { clock?: Clock; logger?: b
   const app = Fastify({
     // Request lines are logged at debug level only: a PBX API is chatty and its clients poll.
     logger: opts.logger === false ? false : { level: config.logLevel },
-    logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace' }),
+    logController: new LogController({
+      disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
+    }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     routerOptions: { ignoreTrailingSlash: true, querystringParser: parseQuery, maxParamLength: 200 },
@@ -92,8 +97,12 @@ export async function buildApp(config: Config, opts: { clock?: Clock; logger?: b
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
-  app.get('/', { schema: { hide: true } }, (_r, reply) => reply.type('text/html; charset=utf-8').send(LANDING));
-  app.get('/api/v1/health', { schema: { tags: ['Dzvin: operations'], summary: 'Liveness' } }, () => ({ status: 'ok' }));
+  app.get('/', { schema: { hide: true } }, (_r, reply) =>
+    reply.type('text/html; charset=utf-8').send(LANDING),
+  );
+  app.get('/api/v1/health', { schema: { tags: ['Dzvin: operations'], summary: 'Liveness' } }, () => ({
+    status: 'ok',
+  }));
 
   phonetAuthRoutes(app, services, config.sessionIdleSec);
   await app.register(async (scoped) => {

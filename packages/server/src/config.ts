@@ -23,7 +23,8 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
   const raw = env[name];
   if (raw === undefined || raw === '') return def;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got '${raw}'`);
   return n;
 }
 
@@ -38,7 +39,8 @@ function bool(env: Env, name: string, def: boolean): boolean {
 /** Parses and checks the environment; throws ConfigError naming the variable at fault. */
 export function parseConfig(env: Env): Config {
   const demoKey = env.DZVIN_DEMO_API_KEY || undefined;
-  if (demoKey !== undefined && demoKey.length < 16) throw new ConfigError('DZVIN_DEMO_API_KEY must be at least 16 characters');
+  if (demoKey !== undefined && demoKey.length < 16)
+    throw new ConfigError('DZVIN_DEMO_API_KEY must be at least 16 characters');
   return {
     host: env.HOST || '127.0.0.1',
     port: int(env, 'PORT', 8080, 0, 65535),

@@ -2,9 +2,8 @@
 export { type BuiltApp, buildApp } from './app.ts';
 export { type Config, ConfigError, defaultConfig, parseConfig } from './config.ts';
 export { ensureDemoAccount } from './demo.ts';
-export { createManualClock, type Clock } from './domain/clock.ts';
-export { openDatabase } from './store/db.ts';
-export { createStore } from './store/create-store.ts';
 export { createAccountService } from './domain/accounts/account-service.ts';
-export { systemClock } from './domain/clock.ts';
+export { type Clock, createManualClock, systemClock } from './domain/clock.ts';
 export { startServer } from './main.ts';
+export { createStore } from './store/create-store.ts';
+export { openDatabase } from './store/db.ts';

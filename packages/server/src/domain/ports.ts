@@ -63,8 +63,12 @@ export interface EntityStore<T, Row> {
 }
 
 export interface DirectoryStore {
-  employees: EntityStore<Employee, EmployeeRow> & { byExt(accountId: number, ext: string): Promise<Employee | null> };
-  groups: EntityStore<RingGroup, RingGroupRow> & { byExt(accountId: number, ext: string): Promise<RingGroup | null> };
+  employees: EntityStore<Employee, EmployeeRow> & {
+    byExt(accountId: number, ext: string): Promise<Employee | null>;
+  };
+  groups: EntityStore<RingGroup, RingGroupRow> & {
+    byExt(accountId: number, ext: string): Promise<RingGroup | null>;
+  };
   ivr: EntityStore<Ivr, IvrRow>;
   trunks: EntityStore<Trunk, TrunkRow> & { clearDefault(accountId: number, exceptId: number): Promise<void> };
   crm: EntityStore<CrmConnectionRecord, CrmConnectionRow>;
@@ -99,7 +103,13 @@ export interface ContactStore {
     list(accountId: number, contactId: number): Promise<Note[]>;
     get(accountId: number, contactId: number, noteId: number): Promise<Note | null>;
     insert(accountId: number, contactId: number, n: NoteRow, searchText: string): Promise<Note>;
-    update(accountId: number, contactId: number, noteId: number, n: NoteRow, searchText: string): Promise<boolean>;
+    update(
+      accountId: number,
+      contactId: number,
+      noteId: number,
+      n: NoteRow,
+      searchText: string,
+    ): Promise<boolean>;
     delete(accountId: number, contactId: number, noteId: number): Promise<boolean>;
   };
 }

@@ -40,5 +40,7 @@ export function registerErrorHandling(app: FastifyInstance) {
     request.log.error({ err }, 'unhandled error');
     return sendText(reply, 500, 'Internal server error');
   });
-  app.setNotFoundHandler((request, reply) => sendText(reply, 404, `Not found: ${request.method} ${request.url.split('?')[0]}`));
+  app.setNotFoundHandler((request, reply) =>
+    sendText(reply, 404, `Not found: ${request.method} ${request.url.split('?')[0]}`),
+  );
 }

@@ -1,6 +1,12 @@
 import { ErrorText } from '@dzvin/protocol';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
 import type { AccountService } from '../domain/accounts/account-service.ts';
 import type { AuthService } from '../domain/accounts/auth-service.ts';
 import type { ContactService } from '../domain/crm/contact-service.ts';
@@ -35,6 +41,9 @@ const REASONS: Record<number, string> = {
 /** OpenAPI entries for the plain-text error answers of a route (spec #6). */
 export function errorResponses(...codes: number[]) {
   return Object.fromEntries(
-    codes.map((c) => [c, { description: REASONS[c] ?? 'Error', content: { 'text/plain': { schema: ErrorText } } }]),
+    codes.map((c) => [
+      c,
+      { description: REASONS[c] ?? 'Error', content: { 'text/plain': { schema: ErrorText } } },
+    ]),
   );
 }

@@ -17,7 +17,10 @@ export function sessionToken(cookieHeader: string | undefined): string | undefin
     const eq = part.indexOf('=');
     if (eq < 0) continue;
     if (part.slice(0, eq).trim() !== SESSION_COOKIE) continue;
-    const v = part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    const v = part
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
     if (/^[A-Za-z0-9]{16,128}$/.test(v)) return v;
   }
   return undefined;

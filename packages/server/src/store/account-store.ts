@@ -19,7 +19,10 @@ export function createAccountStore(db: Kysely<Database>): AccountStore {
   };
   return {
     async count() {
-      const r = await db.selectFrom('accounts').select((e) => e.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const r = await db
+        .selectFrom('accounts')
+        .select((e) => e.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
       return Number(r.n);
     },
     byId: (id) => one('id', id),
@@ -56,17 +59,35 @@ export function createSessionStore(db: Kysely<Database>): SessionStore {
     async create(s) {
       await db
         .insertInto('sessions')
-        .values({ token_hash: s.tokenHash, account_id: s.accountId, created_at: s.createdAt, last_seen_at: s.lastSeenAt })
+        .values({
+          token_hash: s.tokenHash,
+          account_id: s.accountId,
+          created_at: s.createdAt,
+          last_seen_at: s.lastSeenAt,
+        })
         .execute();
     },
     async find(tokenHash) {
-      const r = await db.selectFrom('sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+      const r = await db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('token_hash', '=', tokenHash)
+        .executeTakeFirst();
       return r
-        ? { tokenHash: r.token_hash, accountId: r.account_id, createdAt: r.created_at, lastSeenAt: r.last_seen_at }
+        ? {
+            tokenHash: r.token_hash,
+            accountId: r.account_id,
+            createdAt: r.created_at,
+            lastSeenAt: r.last_seen_at,
+          }
         : null;
     },
     async touch(tokenHash, at) {
-      await db.updateTable('sessions').set({ last_seen_at: at }).where('token_hash', '=', tokenHash).execute();
+      await db
+        .updateTable('sessions')
+        .set({ last_seen_at: at })
+        .where('token_hash', '=', tokenHash)
+        .execute();
     },
     async delete(tokenHash) {
       await db.deleteFrom('sessions').where('token_hash', '=', tokenHash).execute();
@@ -84,7 +105,11 @@ export function createSessionStore(db: Kysely<Database>): SessionStore {
 export function createAuthFailureStore(db: Kysely<Database>): AuthFailureStore {
   return {
     async record(keys, at) {
-      if (keys.length) await db.insertInto('auth_failures').values(keys.map((key) => ({ key, at }))).execute();
+      if (keys.length)
+        await db
+          .insertInto('auth_failures')
+          .values(keys.map((key) => ({ key, at })))
+          .execute();
     },
     async count(key, since) {
       const r = await db

@@ -97,7 +97,8 @@ export function createContactStore(db: Kysely<Database>): ContactStore {
     },
     async list(accountId, q: ContactQuery) {
       let query = db.selectFrom('contacts').selectAll().where('account_id', '=', accountId);
-      if (q.searchText) query = query.where(sql<boolean>`search_text like ${containsPattern(q.searchText)} escape '\\'`);
+      if (q.searchText)
+        query = query.where(sql<boolean>`search_text like ${containsPattern(q.searchText)} escape '\\'`);
       if (q.searchNoteText) {
         const pattern = containsPattern(q.searchNoteText);
         query = query.where((eb) =>
@@ -171,8 +172,16 @@ export function createContactStore(db: Kysely<Database>): ContactStore {
         .where('id', '=', id)
         .executeTakeFirst();
       if (!exists) return false;
-      await db.deleteFrom('contact_notes').where('account_id', '=', accountId).where('contact_id', '=', id).execute();
-      await db.deleteFrom('contact_phones').where('account_id', '=', accountId).where('contact_id', '=', id).execute();
+      await db
+        .deleteFrom('contact_notes')
+        .where('account_id', '=', accountId)
+        .where('contact_id', '=', id)
+        .execute();
+      await db
+        .deleteFrom('contact_phones')
+        .where('account_id', '=', accountId)
+        .where('contact_id', '=', id)
+        .execute();
       await db.deleteFrom('contacts').where('account_id', '=', accountId).where('id', '=', id).execute();
       return true;
     },

@@ -34,15 +34,29 @@ function entityStore<T extends DirTable, E, Row>(
   const entity = (r: any) => toEntity(r as Selectable<Database[T]>);
   return {
     async list(accountId) {
-      const rows = await k.selectFrom(name).selectAll().where('account_id', '=', accountId).orderBy('id').execute();
+      const rows = await k
+        .selectFrom(name)
+        .selectAll()
+        .where('account_id', '=', accountId)
+        .orderBy('id')
+        .execute();
       return rows.map(entity);
     },
     async get(accountId, id) {
-      const r = await k.selectFrom(name).selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+      const r = await k
+        .selectFrom(name)
+        .selectAll()
+        .where('account_id', '=', accountId)
+        .where('id', '=', id)
+        .executeTakeFirst();
       return r ? entity(r) : null;
     },
     async create(accountId, row, now) {
-      const values = { ...toColumns(row), account_id: accountId, ...(hasCreatedAt ? { created_at: now } : {}) };
+      const values = {
+        ...toColumns(row),
+        account_id: accountId,
+        ...(hasCreatedAt ? { created_at: now } : {}),
+      };
       const r = await k.insertInto(name).values(values).returningAll().executeTakeFirstOrThrow();
       return entity(r);
     },
@@ -57,7 +71,11 @@ function entityStore<T extends DirTable, E, Row>(
       return r ? entity(r) : null;
     },
     async delete(accountId, id) {
-      const r = await k.deleteFrom(name).where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+      const r = await k
+        .deleteFrom(name)
+        .where('account_id', '=', accountId)
+        .where('id', '=', id)
+        .executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
     },
   };

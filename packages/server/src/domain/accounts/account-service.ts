@@ -1,12 +1,13 @@
 import type { Account, AccountPatch } from '@dzvin/protocol';
 import type { Clock } from '../clock.ts';
-import { DomainError, badInput } from '../errors.ts';
+import { badInput, DomainError } from '../errors.ts';
 import { isKnownCountry } from '../phone.ts';
 import type { AccountRecord, Store } from '../ports.ts';
 import { hashSecret, randomToken } from '../secrets.ts';
 
 /** Account domains: DNS names (so `*.localhost` works in browsers without DNS, spec #4). */
-const DOMAIN_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const DOMAIN_RE =
+  /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 export function normalizeDomain(input: string): string {
   return input.trim().toLowerCase().replace(/\.$/, '');
@@ -38,8 +39,10 @@ export function createAccountService(deps: { store: Store; clock: Clock }) {
       const country = (input.defaultCountry ?? 'UA').toUpperCase();
       if (!isKnownCountry(country)) throw badInput(`defaultCountry '${country}' is not a known country code`);
       const apiKey = input.apiKey ?? randomToken(32);
-      if (apiKey.length < 16 || apiKey.length > 512) throw badInput('apiKey must be 16 to 512 characters long');
-      if (await store.accounts.byDomain(domain)) throw new DomainError('CONFLICT', `account ${domain} already exists`);
+      if (apiKey.length < 16 || apiKey.length > 512)
+        throw badInput('apiKey must be 16 to 512 characters long');
+      if (await store.accounts.byDomain(domain))
+        throw new DomainError('CONFLICT', `account ${domain} already exists`);
       if (await store.accounts.byApiKeyHash(hashSecret(apiKey)))
         throw new DomainError('CONFLICT', 'this API key is already used by another account');
       const account = await store.accounts.create({

@@ -50,9 +50,13 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
     for (const key of keys) {
       const max = key.startsWith('ip:') ? settings.maxFailuresPerIp : settings.maxFailuresPerDomain;
       if ((await store.authFailures.count(key, since)) >= max) {
-        throw new DomainError('TOO_MANY_ATTEMPTS', 'Too many failed authorization attempts; try again later', {
-          retryAfterSec: Math.ceil(settings.failureWindowMs / 1000),
-        });
+        throw new DomainError(
+          'TOO_MANY_ATTEMPTS',
+          'Too many failed authorization attempts; try again later',
+          {
+            retryAfterSec: Math.ceil(settings.failureWindowMs / 1000),
+          },
+        );
       }
     }
   }
@@ -70,20 +74,29 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
         return new DomainError(code, message);
       };
       if (hostAccount && hostAccount.domain !== bodyDomain)
-        throw await fail(`domain ${input.domain} does not match the host ${hostAccount.domain}`, 'WRONG_ACCOUNT');
+        throw await fail(
+          `domain ${input.domain} does not match the host ${hostAccount.domain}`,
+          'WRONG_ACCOUNT',
+        );
       const account = hostAccount ?? (await store.accounts.byDomain(bodyDomain));
       // Same answer for an unknown domain and a wrong key: do not reveal which domains exist.
       if (!account || !sameHash(account.apiKeyHash, hashSecret(input.apiKey)))
         throw await fail('Invalid domain or API key');
       const token = randomToken(32);
       const now = clock.now();
-      await store.sessions.create({ tokenHash: hashSecret(token), accountId: account.id, createdAt: now, lastSeenAt: now });
+      await store.sessions.create({
+        tokenHash: hashSecret(token),
+        accountId: account.id,
+        createdAt: now,
+        lastSeenAt: now,
+      });
       return { token, account };
     },
 
     /** The account of a live session, or a 403 DomainError. */
     async resolveSession(token: string | undefined, host: string): Promise<AccountRecord> {
-      if (!token) throw new DomainError('NO_SESSION', 'No session: authorize first (POST /rest/security/authorize)');
+      if (!token)
+        throw new DomainError('NO_SESSION', 'No session: authorize first (POST /rest/security/authorize)');
       const tokenHash = hashSecret(token);
       const session = await store.sessions.find(tokenHash);
       const now = clock.now();
@@ -96,7 +109,10 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
       if (!account) throw new DomainError('NO_SESSION', 'Session is not valid: authorize again');
       const hostAccount = await accountForHost(host);
       if (hostAccount && hostAccount.id !== account.id)
-        throw new DomainError('WRONG_ACCOUNT', `Session belongs to another account than ${hostAccount.domain}`);
+        throw new DomainError(
+          'WRONG_ACCOUNT',
+          `Session belongs to another account than ${hostAccount.domain}`,
+        );
       if (now - session.lastSeenAt > TOUCH_EVERY_MS) await store.sessions.touch(tokenHash, now);
       return account;
     },

@@ -34,13 +34,19 @@ interface DraftField {
   values: { id: number | null; enumValueCode: string | null; value: string; lastModified: number | null }[];
 }
 
-function cleanValue(kind: ContactFieldKind, enumCode: string, raw: string | number | null, country: string): string | null {
+function cleanValue(
+  kind: ContactFieldKind,
+  enumCode: string,
+  raw: string | number | null,
+  country: string,
+): string | null {
   if (raw === null) return null;
   const v = String(raw).trim();
   if (v === '') return null;
   if (kind === 'phone' && normalizePhone(v, country) === null)
     throw badInput(`field '${enumCode}': '${v}' is not a phone number`);
-  if (kind === 'email' && !EMAIL_RE.test(v)) throw badInput(`field '${enumCode}': '${v}' is not an e-mail address`);
+  if (kind === 'email' && !EMAIL_RE.test(v))
+    throw badInput(`field '${enumCode}': '${v}' is not an e-mail address`);
   return v;
 }
 
@@ -57,7 +63,16 @@ function draftFromInput(input: ContactInput, country: string): DraftField[] {
     const kind = fieldKind(enumCode);
     const values = f.values.flatMap((v) => {
       const value = cleanValue(kind, enumCode, v.value, country);
-      return value === null ? [] : [{ id: v.id || null, enumValueCode: v.enumValueCode?.trim() || enumCode, value, lastModified: null }];
+      return value === null
+        ? []
+        : [
+            {
+              id: v.id || null,
+              enumValueCode: v.enumValueCode?.trim() || enumCode,
+              value,
+              lastModified: null,
+            },
+          ];
     });
     if (SINGLE_VALUED.has(kind) && values.length > 1)
       throw badInput(`field '${enumCode}' takes one value, got ${values.length}`);
@@ -74,7 +89,11 @@ function draftFromInput(input: ContactInput, country: string): DraftField[] {
   for (const [kind, value] of tops) {
     if (value == null || value.trim() === '') continue;
     const code = CONTACT_FIELD_CODES[kind as keyof typeof CONTACT_FIELD_CODES][0];
-    fields.push({ id: null, enumCode: code, values: [{ id: null, enumValueCode: code, value: value.trim(), lastModified: null }] });
+    fields.push({
+      id: null,
+      enumCode: code,
+      values: [{ id: null, enumValueCode: code, value: value.trim(), lastModified: null }],
+    });
   }
   return fields.filter((f) => f.values.length > 0);
 }
@@ -107,11 +126,17 @@ function reconcile(draft: DraftField[], existing: ContactField[]): DraftField[] 
 
 /** Merge (batch `merge: 1`): single-valued kinds are replaced, others gain the values they lack. */
 function merge(draft: DraftField[], existing: ContactField[], country: string): DraftField[] {
-  const out: DraftField[] = existing.map((f) => ({ id: f.id, enumCode: f.enumCode, values: f.values.map((v) => ({ ...v, value: v.value ?? '' })) }));
+  const out: DraftField[] = existing.map((f) => ({
+    id: f.id,
+    enumCode: f.enumCode,
+    values: f.values.map((v) => ({ ...v, value: v.value ?? '' })),
+  }));
   for (const f of draft) {
     const kind = fieldKind(f.enumCode);
     const target = out.find((o) =>
-      kind === 'custom' ? o.enumCode.toLowerCase() === f.enumCode.toLowerCase() : fieldKind(o.enumCode) === kind,
+      kind === 'custom'
+        ? o.enumCode.toLowerCase() === f.enumCode.toLowerCase()
+        : fieldKind(o.enumCode) === kind,
     );
     if (!target) {
       out.push({ ...f, id: null, values: f.values.map((v) => ({ ...v, id: null })) });
@@ -161,8 +186,15 @@ export async function buildContact(args: {
     ? args.mode === 'merge' || input.fields === undefined
       ? merge(draft, existing.fields, country)
       : reconcile(draft, existing.fields)
-    : draft.map((f) => ({ ...f, id: null, values: f.values.map((v) => ({ ...v, id: null, lastModified: null })) }));
-  const need = laid.reduce((n, f) => n + (f.id === null ? 1 : 0) + f.values.filter((v) => v.id === null).length, 0);
+    : draft.map((f) => ({
+        ...f,
+        id: null,
+        values: f.values.map((v) => ({ ...v, id: null, lastModified: null })),
+      }));
+  const need = laid.reduce(
+    (n, f) => n + (f.id === null ? 1 : 0) + f.values.filter((v) => v.id === null).length,
+    0,
+  );
   const ids = await args.allocateIds(need);
   let next = 0;
   const fields: ContactField[] = laid.map((f) => ({
@@ -177,7 +209,8 @@ export async function buildContact(args: {
       }),
     ),
   }));
-  const first = (kind: ContactFieldKind) => fields.find((f) => fieldKind(f.enumCode) === kind)?.values[0]?.value ?? null;
+  const first = (kind: ContactFieldKind) =>
+    fields.find((f) => fieldKind(f.enumCode) === kind)?.values[0]?.value ?? null;
   const phones = fields
     .filter((f) => fieldKind(f.enumCode) === 'phone')
     .flatMap((f) => f.values.map((v) => normalizePhone(v.value ?? '', country)))
@@ -188,7 +221,8 @@ export async function buildContact(args: {
     lastName: first('lastName'),
     companyTitle: first('company'),
     lastModified: now,
-    responsibleUserId: args.responsibleUserId === undefined ? (existing?.responsibleUserId ?? null) : args.responsibleUserId,
+    responsibleUserId:
+      args.responsibleUserId === undefined ? (existing?.responsibleUserId ?? null) : args.responsibleUserId,
     dateCreate: existing?.dateCreate ?? now,
     createUserId: existing ? existing.createUserId : args.createUserId,
     fields,

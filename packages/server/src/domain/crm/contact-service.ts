@@ -1,17 +1,17 @@
 import {
   type BatchResult,
+  CONTACTS_DEFAULT_LIMIT,
   type Contact,
   type ContactFieldKind,
   ContactInput,
   type ContactListQuery,
-  CONTACTS_DEFAULT_LIMIT,
   type Note,
   type NoteInput,
   type One,
 } from '@dzvin/protocol';
 import { Compile } from 'typebox/compile';
 import type { Clock } from '../clock.ts';
-import { DomainError, badInput } from '../errors.ts';
+import { badInput, DomainError } from '../errors.ts';
 import { normalizePhone } from '../phone.ts';
 import type { AccountRecord, NoteRow, Store } from '../ports.ts';
 import { buildContact, fieldKind } from './contact-fields.ts';
@@ -42,7 +42,11 @@ export function createContactService(deps: { store: Store; clock: Clock }) {
     return c;
   }
 
-  async function checkResponsible(tx: Store, a: AccountRecord, id: number | null | undefined): Promise<number | null | undefined> {
+  async function checkResponsible(
+    tx: Store,
+    a: AccountRecord,
+    id: number | null | undefined,
+  ): Promise<number | null | undefined> {
     if (id === undefined) return undefined;
     if (id === null || id === 0) return null;
     if (!(await tx.directory.employees.get(a.id, id)))
@@ -51,7 +55,13 @@ export function createContactService(deps: { store: Store; clock: Clock }) {
   }
 
   /** One contact saved atomically: `existing` null creates it. */
-  async function save(tx: Store, a: AccountRecord, input: ContactInput, existing: Contact | null, mode: 'replace' | 'merge') {
+  async function save(
+    tx: Store,
+    a: AccountRecord,
+    input: ContactInput,
+    existing: Contact | null,
+    mode: 'replace' | 'merge',
+  ) {
     const built = await buildContact({
       input,
       existing,
@@ -127,7 +137,12 @@ export function createContactService(deps: { store: Store; clock: Clock }) {
       return pickFields(contacts, q.field);
     },
 
-    async byNumber(a: AccountRecord, otherLegNum: string, offset = 0, limit = CONTACTS_DEFAULT_LIMIT): Promise<Contact[]> {
+    async byNumber(
+      a: AccountRecord,
+      otherLegNum: string,
+      offset = 0,
+      limit = CONTACTS_DEFAULT_LIMIT,
+    ): Promise<Contact[]> {
       const phone = normalizePhone(otherLegNum, a.defaultCountry);
       if (phone === null) throw badInput(`otherLegNum '${otherLegNum}' is not a phone number`);
       return store.contacts.byPhone(a.id, phone, offset, limit);
@@ -135,14 +150,19 @@ export function createContactService(deps: { store: Store; clock: Clock }) {
 
     /** `POST /rest/crm/contacts/v2/`: updates an existing contact (the document requires `id`). */
     async update(a: AccountRecord, input: ContactInput): Promise<One> {
-      if (!input.id) throw new DomainError('ID_REQUIRED', 'id is required (create contacts with POST /rest/crm/contacts/v2/batch)');
+      if (!input.id)
+        throw new DomainError(
+          'ID_REQUIRED',
+          'id is required (create contacts with POST /rest/crm/contacts/v2/batch)',
+        );
       const id = input.id;
       await store.transaction(async (tx) => save(tx, a, input, await need(tx, a, id), 'replace'));
       return 1;
     },
 
     async delete(a: AccountRecord, id: number): Promise<One> {
-      if (!(await store.contacts.delete(a.id, id))) throw new DomainError('CONTACT_NOT_FOUND', `Contact ${id} not found`);
+      if (!(await store.contacts.delete(a.id, id)))
+        throw new DomainError('CONTACT_NOT_FOUND', `Contact ${id} not found`);
       return 1;
     },
 
@@ -162,7 +182,11 @@ export function createContactService(deps: { store: Store; clock: Clock }) {
             else if (merge) {
               const phones = (input.fields ?? [])
                 .filter((f) => fieldKind(f.enumCode) === 'phone')
-                .flatMap((f) => f.values.map((v) => (v.value === null ? null : normalizePhone(String(v.value), a.defaultCountry))))
+                .flatMap((f) =>
+                  f.values.map((v) =>
+                    v.value === null ? null : normalizePhone(String(v.value), a.defaultCountry),
+                  ),
+                )
                 .filter((p): p is string => p !== null);
               const [match] = await tx.contacts.idsByPhones(a.id, phones);
               if (match !== undefined) existing = await tx.contacts.get(a.id, match);
@@ -196,7 +220,8 @@ export function createContactService(deps: { store: Store; clock: Clock }) {
         if (!input.id) throw new DomainError('ID_REQUIRED', 'id of the note is required');
         await needNoteTarget(a, contactId);
         const old = await store.contacts.notes.get(a.id, contactId, input.id);
-        if (!old) throw new DomainError('NOTE_NOT_FOUND', `Note ${input.id} of contact ${contactId} not found`);
+        if (!old)
+          throw new DomainError('NOTE_NOT_FOUND', `Note ${input.id} of contact ${contactId} not found`);
         await checkResponsible(store, a, input.responsibleUserId);
         const row = noteRow(input, old, clock.now());
         await store.contacts.notes.update(a.id, contactId, input.id, row, noteSearchText(row));

@@ -20,7 +20,7 @@ import type {
 } from '@dzvin/protocol';
 import { USER_STATUS } from '@dzvin/protocol';
 import type { Clock } from '../clock.ts';
-import { DomainError, badInput } from '../errors.ts';
+import { badInput, DomainError } from '../errors.ts';
 import { normalizePhone } from '../phone.ts';
 import type { AccountRecord, CrmConnectionRecord, Store } from '../ports.ts';
 
@@ -35,7 +35,11 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
   const { store, clock } = deps;
   const d = store.directory;
 
-  async function assertExtFree(accountId: number, ext: string, self?: { kind: 'employee' | 'group'; id: number }) {
+  async function assertExtFree(
+    accountId: number,
+    ext: string,
+    self?: { kind: 'employee' | 'group'; id: number },
+  ) {
     const e = await d.employees.byExt(accountId, ext);
     if (e && !(self?.kind === 'employee' && self.id === e.id))
       throw new DomainError('EXT_TAKEN', `ext ${ext} is already used by employee ${e.displayName}`);
@@ -58,18 +62,21 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
   async function assertMembers(accountId: number, members: number[]) {
     if (new Set(members).size !== members.length) throw badInput('members: an employee is listed twice');
     for (const id of members)
-      if (!(await d.employees.get(accountId, id))) throw badInput(`members: employee ${id} does not exist in this account`);
+      if (!(await d.employees.get(accountId, id)))
+        throw badInput(`members: employee ${id} does not exist in this account`);
   }
 
   /** Who points at a target, so deleting it can be refused with a reason. */
   async function referencesTo(accountId: number, t: Target): Promise<string[]> {
     const same = (x: Target | null | undefined) => !!x && x.type === t.type && x.id === t.id;
     const refs: string[] = [];
-    for (const tr of await d.trunks.list(accountId)) if (same(tr.destination)) refs.push(`trunk ${tr.number}`);
+    for (const tr of await d.trunks.list(accountId))
+      if (same(tr.destination)) refs.push(`trunk ${tr.number}`);
     for (const i of await d.ivr.list(accountId))
       if (same(i.defaultTarget) || i.options.some((o) => same(o.target))) refs.push(`IVR '${i.name}'`);
     if (t.type === 'employee')
-      for (const g of await d.groups.list(accountId)) if (g.members.includes(t.id)) refs.push(`ring group '${g.name}'`);
+      for (const g of await d.groups.list(accountId))
+        if (g.members.includes(t.id)) refs.push(`ring group '${g.name}'`);
     return refs;
   }
 
@@ -78,14 +85,24 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     if (refs.length) throw new DomainError('IN_USE', `${label} is still used by ${refs.join(', ')}`);
   }
 
-  const need = <T>(v: T | null, code: 'EMPLOYEE_NOT_FOUND' | 'GROUP_NOT_FOUND' | 'IVR_NOT_FOUND' | 'TRUNK_NOT_FOUND' | 'CRM_CONNECTION_NOT_FOUND', what: string): T => {
+  const need = <T>(
+    v: T | null,
+    code:
+      | 'EMPLOYEE_NOT_FOUND'
+      | 'GROUP_NOT_FOUND'
+      | 'IVR_NOT_FOUND'
+      | 'TRUNK_NOT_FOUND'
+      | 'CRM_CONNECTION_NOT_FOUND',
+    what: string,
+  ): T => {
     if (!v) throw new DomainError(code, `${what} not found`);
     return v;
   };
 
   const employees = {
     list: (a: AccountRecord) => d.employees.list(a.id),
-    get: async (a: AccountRecord, id: number) => need(await d.employees.get(a.id, id), 'EMPLOYEE_NOT_FOUND', `employee ${id}`),
+    get: async (a: AccountRecord, id: number) =>
+      need(await d.employees.get(a.id, id), 'EMPLOYEE_NOT_FOUND', `employee ${id}`),
     async create(a: AccountRecord, input: EmployeeCreate): Promise<Employee> {
       // A race between two creates of one ext is caught by the (account_id, ext) unique index.
       await assertExtFree(a.id, input.ext);
@@ -104,7 +121,8 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     },
     async update(a: AccountRecord, id: number, patch: EmployeePatch): Promise<Employee> {
       const cur = await employees.get(a, id);
-      if (patch.ext !== undefined && patch.ext !== cur.ext) await assertExtFree(a.id, patch.ext, { kind: 'employee', id });
+      if (patch.ext !== undefined && patch.ext !== cur.ext)
+        await assertExtFree(a.id, patch.ext, { kind: 'employee', id });
       const next = {
         displayName: patch.displayName?.trim() ?? cur.displayName,
         ext: patch.ext ?? cur.ext,
@@ -125,7 +143,8 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
 
   const groups = {
     list: (a: AccountRecord) => d.groups.list(a.id),
-    get: async (a: AccountRecord, id: number) => need(await d.groups.get(a.id, id), 'GROUP_NOT_FOUND', `ring group ${id}`),
+    get: async (a: AccountRecord, id: number) =>
+      need(await d.groups.get(a.id, id), 'GROUP_NOT_FOUND', `ring group ${id}`),
     async create(a: AccountRecord, input: RingGroupCreate): Promise<RingGroup> {
       await assertExtFree(a.id, input.ext);
       await assertMembers(a.id, input.members ?? []);
@@ -143,7 +162,8 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     },
     async update(a: AccountRecord, id: number, patch: RingGroupPatch): Promise<RingGroup> {
       const cur = await groups.get(a, id);
-      if (patch.ext !== undefined && patch.ext !== cur.ext) await assertExtFree(a.id, patch.ext, { kind: 'group', id });
+      if (patch.ext !== undefined && patch.ext !== cur.ext)
+        await assertExtFree(a.id, patch.ext, { kind: 'group', id });
       if (patch.members) await assertMembers(a.id, patch.members);
       const next = {
         name: patch.name?.trim() ?? cur.name,
@@ -173,7 +193,8 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
 
   const ivr = {
     list: (a: AccountRecord) => d.ivr.list(a.id),
-    get: async (a: AccountRecord, id: number) => need(await d.ivr.get(a.id, id), 'IVR_NOT_FOUND', `IVR ${id}`),
+    get: async (a: AccountRecord, id: number) =>
+      need(await d.ivr.get(a.id, id), 'IVR_NOT_FOUND', `IVR ${id}`),
     async create(a: AccountRecord, input: IvrCreate): Promise<Ivr> {
       await checkIvr(a, input);
       return d.ivr.create(
@@ -209,7 +230,7 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
 
   function trunkNumber(a: AccountRecord, raw: string): string {
     const n = normalizePhone(raw, a.defaultCountry);
-    if (!n || !n.startsWith('+')) throw badInput(`number '${raw}' is not a phone number`);
+    if (!n?.startsWith('+')) throw badInput(`number '${raw}' is not a phone number`);
     return n;
   }
 
@@ -228,7 +249,8 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
 
   const trunks = {
     list: (a: AccountRecord) => d.trunks.list(a.id),
-    get: async (a: AccountRecord, id: number) => need(await d.trunks.get(a.id, id), 'TRUNK_NOT_FOUND', `trunk ${id}`),
+    get: async (a: AccountRecord, id: number) =>
+      need(await d.trunks.get(a.id, id), 'TRUNK_NOT_FOUND', `trunk ${id}`),
     async create(a: AccountRecord, input: TrunkCreate): Promise<Trunk> {
       await assertTarget(a.id, input.destination, 'destination');
       const isFirst = (await d.trunks.list(a.id)).length === 0;
@@ -275,8 +297,10 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     },
     async update(a: AccountRecord, id: number, patch: CrmConnectionPatch): Promise<CrmConnection> {
       const cur = await crm.record(a, id);
-      const pick = <K extends keyof CrmConnectionPatch>(k: K, fallback: NonNullable<CrmConnectionRecord[K & keyof CrmConnectionRecord]> | null) =>
-        patch[k] === undefined ? fallback : patch[k];
+      const pick = <K extends keyof CrmConnectionPatch>(
+        k: K,
+        fallback: NonNullable<CrmConnectionRecord[K & keyof CrmConnectionRecord]> | null,
+      ) => (patch[k] === undefined ? fallback : patch[k]);
       const row = {
         name: patch.name?.trim() ?? cur.name,
         callSettingsUrl: pick('callSettingsUrl', cur.callSettingsUrl) as string | null,
@@ -286,7 +310,9 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
         secret: pick('secret', cur.secret) as string | null,
         enabled: patch.enabled ?? cur.enabled,
       };
-      return publicCrm(need(await d.crm.update(a.id, id, row), 'CRM_CONNECTION_NOT_FOUND', `CRM connection ${id}`));
+      return publicCrm(
+        need(await d.crm.update(a.id, id, row), 'CRM_CONNECTION_NOT_FOUND', `CRM connection ${id}`),
+      );
     },
     async delete(a: AccountRecord, id: number): Promise<void> {
       await crm.record(a, id);
@@ -296,13 +322,18 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
 
   /** `GET /rest/users`: the employees as the document shows them. */
   async function users(a: AccountRecord): Promise<User[]> {
-    return (await d.employees.list(a.id)).map((e) => ({ id: e.id, displayName: e.displayName, ext: e.ext, email: e.email }));
+    return (await d.employees.list(a.id)).map((e) => ({
+      id: e.id,
+      displayName: e.displayName,
+      ext: e.ext,
+      email: e.email,
+    }));
   }
 
   /** `GET /rest/user/status`: the status of the employee the API key acts as (account.apiUserId). */
   async function userStatus(a: AccountRecord): Promise<UserStatus> {
     const e = a.apiUserId === null ? null : await d.employees.get(a.id, a.apiUserId);
-    if (!e || !e.monitored) return { status: USER_STATUS.notMonitored };
+    if (!e?.monitored) return { status: USER_STATUS.notMonitored };
     return { status: e.presence === 'online' ? USER_STATUS.online : USER_STATUS.offline };
   }
 

@@ -43,18 +43,38 @@ function crudRoutes<T, C, P>(
 ) {
   const base = `${ADMIN_PREFIX}/${path}`;
   const tags = [tag];
-  app.get(`${base}`, { schema: { tags, summary: `List ${path}`, response: { 200: Type.Array(schemas.item), ...errorResponses(403) } } }, (r) =>
-    svc.list(r.account),
+  app.get(
+    `${base}`,
+    {
+      schema: {
+        tags,
+        summary: `List ${path}`,
+        response: { 200: Type.Array(schemas.item), ...errorResponses(403) },
+      },
+    },
+    (r) => svc.list(r.account),
   );
   app.get(
     `${base}/:id`,
-    { schema: { tags, summary: `One of ${path}`, params: IdParams, response: { 200: schemas.item, ...errorResponses(400, 403, 404) } } },
+    {
+      schema: {
+        tags,
+        summary: `One of ${path}`,
+        params: IdParams,
+        response: { 200: schemas.item, ...errorResponses(400, 403, 404) },
+      },
+    },
     (r) => svc.get(r.account, r.params.id),
   );
   app.post(
     `${base}`,
     {
-      schema: { tags, summary: `Create one of ${path}`, body: schemas.create, response: { 201: schemas.item, ...errorResponses(400, 403, 409) } },
+      schema: {
+        tags,
+        summary: `Create one of ${path}`,
+        body: schemas.create,
+        response: { 201: schemas.item, ...errorResponses(400, 403, 409) },
+      },
     },
     async (r, reply) => reply.code(201).send(await svc.create(r.account, r.body as C)),
   );
@@ -91,12 +111,23 @@ function crudRoutes<T, C, P>(
 /** Dzvin's admin API (documented in /openapi.json); authenticated by session or Bearer API key. */
 export function adminRoutes(app: App, s: Services) {
   const tags = ['Dzvin: account'];
-  app.get(`${ADMIN_PREFIX}/account`, { schema: { tags, summary: 'The signed-in account', response: { 200: Account, ...errorResponses(403) } } }, (r) =>
-    toAccountView(r.account),
+  app.get(
+    `${ADMIN_PREFIX}/account`,
+    {
+      schema: { tags, summary: 'The signed-in account', response: { 200: Account, ...errorResponses(403) } },
+    },
+    (r) => toAccountView(r.account),
   );
   app.patch(
     `${ADMIN_PREFIX}/account`,
-    { schema: { tags, summary: 'Change name, default country or API user', body: AccountPatch, response: { 200: Account, ...errorResponses(400, 403) } } },
+    {
+      schema: {
+        tags,
+        summary: 'Change name, default country or API user',
+        body: AccountPatch,
+        response: { 200: Account, ...errorResponses(400, 403) },
+      },
+    },
     async (r) => toAccountView(await s.accounts.update(r.account.id, r.body)),
   );
   app.post(
@@ -113,10 +144,34 @@ export function adminRoutes(app: App, s: Services) {
       return { domain: account.domain, apiKey };
     },
   );
-  crudRoutes(app, 'employees', 'Dzvin: directory', { item: Employee, create: EmployeeCreate, patch: EmployeePatch }, s.directory.employees);
-  crudRoutes(app, 'groups', 'Dzvin: directory', { item: RingGroup, create: RingGroupCreate, patch: RingGroupPatch }, s.directory.groups);
-  crudRoutes(app, 'ivr', 'Dzvin: directory', { item: Ivr, create: IvrCreate, patch: IvrPatch }, s.directory.ivr);
-  crudRoutes(app, 'trunks', 'Dzvin: directory', { item: Trunk, create: TrunkCreate, patch: TrunkPatch }, s.directory.trunks);
+  crudRoutes(
+    app,
+    'employees',
+    'Dzvin: directory',
+    { item: Employee, create: EmployeeCreate, patch: EmployeePatch },
+    s.directory.employees,
+  );
+  crudRoutes(
+    app,
+    'groups',
+    'Dzvin: directory',
+    { item: RingGroup, create: RingGroupCreate, patch: RingGroupPatch },
+    s.directory.groups,
+  );
+  crudRoutes(
+    app,
+    'ivr',
+    'Dzvin: directory',
+    { item: Ivr, create: IvrCreate, patch: IvrPatch },
+    s.directory.ivr,
+  );
+  crudRoutes(
+    app,
+    'trunks',
+    'Dzvin: directory',
+    { item: Trunk, create: TrunkCreate, patch: TrunkPatch },
+    s.directory.trunks,
+  );
   crudRoutes(
     app,
     'crm-connections',

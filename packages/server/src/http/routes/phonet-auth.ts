@@ -1,5 +1,5 @@
-import { Type } from 'typebox';
 import { AuthorizeRequest, AuthorizeResponse } from '@dzvin/protocol';
+import { Type } from 'typebox';
 import { type App, errorResponses, type Services } from '../route-kit.ts';
 import { sessionCookie, sessionToken } from '../session.ts';
 
