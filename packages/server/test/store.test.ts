@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Store } from '../src/domain/ports.ts';
+import { createStore, openDatabase } from '../src/index.ts';
+import type { OpenDatabase } from '../src/store/db.ts';
+import { createTestDatabaseUrl, DIALECTS, dialectSkipReason, type TestDatabase } from './support/dialects.ts';
+
+const contact = (first: string) => ({
+  firstName: first,
+  lastName: null,
+  companyTitle: null,
+  lastModified: 1,
+  responsibleUserId: null,
+  dateCreate: 1,
+  createUserId: null,
+  fields: [],
+});
+
+for (const dialect of DIALECTS) {
+  describe(`store [${dialect}]`, { skip: dialectSkipReason(dialect) }, () => {
+    let tdb: TestDatabase;
+    let db: OpenDatabase;
+    let store: Store;
+    let accountId: number;
+    before(async () => {
+      tdb = await createTestDatabaseUrl(dialect);
+      db = await openDatabase(tdb.url);
+      store = createStore(db.db);
+      accountId = (
+        await store.accounts.create({
+          domain: 's.localhost',
+          name: 's',
+          apiKeyHash: 'h',
+          defaultCountry: 'UA',
+          apiUserId: null,
+          createdAt: 1,
+        })
+      ).id;
+    });
+    after(async () => {
+      await db.close();
+      await tdb.drop();
+    });
+
+    test('migrating an up-to-date database again is a no-op', async () => {
+      const again = await openDatabase(tdb.url);
+      await again.close();
+      assert.equal(await store.accounts.count(), 1);
+    });
+
+    test('a transaction that fails leaves nothing behind', async () => {
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.contacts.insert(accountId, contact('Ghost'), ['+380441111111'], 'ghost');
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.deepEqual(await store.contacts.idsByPhones(accountId, ['+380441111111']), []);
+      assert.deepEqual(
+        await store.contacts.list(accountId, { offset: 0, limit: 10, searchText: 'ghost' }),
+        [],
+      );
+    });
+
+    test('item ids are unique under concurrent allocation', async () => {
+      const blocks = await Promise.all(
+        Array.from({ length: 20 }, () => store.transaction((tx) => tx.contacts.allocateItemIds(5))),
+      );
+      const all = blocks.flat();
+      assert.equal(all.length, 100);
+      assert.equal(new Set(all).size, 100);
+      for (const b of blocks) assert.deepEqual(b, [b[0], b[0] + 1, b[0] + 2, b[0] + 3, b[0] + 4]);
+    });
+
+    test('times and ids come back as numbers (int8 parsing on PostgreSQL)', async () => {
+      const id = await store.contacts.insert(
+        accountId,
+        { ...contact('Big'), dateCreate: 1795727099685, lastModified: 1795727099685 },
+        [],
+        'big',
+      );
+      const c = await store.contacts.get(accountId, id);
+      assert.equal(typeof c?.id, 'number');
+      assert.equal(c?.dateCreate, 1795727099685);
+    });
+
+    test('phones are indexed per account: another account never sees them', async () => {
+      const other = (
+        await store.accounts.create({
+          domain: 'o.localhost',
+          name: 'o',
+          apiKeyHash: 'h2',
+          defaultCountry: 'UA',
+          apiUserId: null,
+          createdAt: 1,
+        })
+      ).id;
+      const mine = await store.contacts.insert(accountId, contact('Mine'), ['+380442222222'], 'mine');
+      assert.deepEqual(await store.contacts.idsByPhones(accountId, ['+380442222222']), [mine]);
+      assert.deepEqual(await store.contacts.idsByPhones(other, ['+380442222222']), []);
+      assert.equal(await store.contacts.get(other, mine), null);
+      assert.equal(await store.contacts.delete(other, mine), false);
+      assert.ok(await store.contacts.get(accountId, mine));
+    });
+  });
+}
