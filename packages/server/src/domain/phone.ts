@@ -8,6 +8,20 @@ import { type CountryCode, getCountryCallingCode, parsePhoneNumberFromString } f
  * @example normalizePhone('0442246595', 'UA') === '+380442246595'
  */
 export function normalizePhone(input: string, defaultCountry: string): string | null {
+  const key = `${defaultCountry}|${input}`;
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const out = parse(input, defaultCountry);
+  // Parsing costs ~50 µs; lookups repeat the same numbers (callers, imports), so remember a few.
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(key, out);
+  return out;
+}
+
+const CACHE_MAX = 20_000;
+const cache = new Map<string, string | null>();
+
+function parse(input: string, defaultCountry: string): string | null {
   const text = input.trim();
   const digits = text.replace(/\D/g, '');
   if (digits.length < 2 || digits.length > 20) return null;

@@ -1,0 +1,364 @@
+// `dzvin employees|groups|ivr|trunks|crm list|get|add|update|remove`: one table of resources,
+// one way to turn friendly flags into the admin API's bodies.
+import type { CrmConnection, Employee, Ivr, RingGroup, Target, Trunk } from '@dzvin/protocol';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { ConnectionFlags, Env } from '../connection.ts';
+import { CliError } from '../errors.ts';
+import type { Column } from '../output.ts';
+import {
+  adminCommand,
+  type JsonFlag,
+  open,
+  orNull,
+  parseData,
+  parseId,
+  parseInteger,
+  parseNullableTarget,
+  parseTarget,
+  showTarget,
+} from './shared.ts';
+
+/** A friendly flag and the body key it sets. Two flags may set one key (`--monitored`, `--no-monitored`). */
+interface Field {
+  flags: string;
+  key: string;
+  description: string;
+  parse?: (raw: string, previous: unknown) => unknown;
+  choices?: readonly string[];
+}
+
+interface Resource<T> {
+  /** The command name, and the noun in messages. */
+  name: string;
+  aliases?: string[];
+  /** For help. */
+  title: string;
+  singular: string;
+  /** Under /api/v1. */
+  path: string;
+  columns: Column<T>[];
+  /** Shown by get/add/update, after the list columns. */
+  details?: Column<T>[];
+  fields: Field[];
+  /** Body keys `add` needs, and the flag that sets each. */
+  required: [key: string, flag: string][];
+}
+
+const yesNoPair = (name: string, key: string, what: string): Field[] => [
+  { flags: `--${name}`, key, description: what },
+  { flags: `--no-${name}`, key, description: `the opposite of --${name}` },
+];
+
+/** `--members 1,2,3` (or '' for none). */
+function parseIdList(raw: string): number[] {
+  if (raw.trim() === '') return [];
+  return raw.split(',').map((s) => parseId(s.trim()));
+}
+
+/** `--option 1=group:5`, repeatable; collects into IVR options. */
+function parseIvrOption(raw: string, previous: unknown): { digit: string; target: Target }[] {
+  const m = /^([0-9*#])=(.+)$/.exec(raw.trim());
+  if (!m) throw new InvalidArgumentError('expected DIGIT=TYPE:ID, e.g. 1=group:5 (digits 0-9, * or #)');
+  const list = Array.isArray(previous) ? previous : [];
+  return [...list, { digit: m[1], target: parseTarget(m[2]) }];
+}
+
+const int = (raw: string) => parseInteger(raw);
+
+// protocol's RING_STRATEGIES, without loading TypeBox at run time (see http-client.ts).
+const RING_STRATEGIES: typeof import('@dzvin/protocol').RING_STRATEGIES = [
+  'simultaneous',
+  'sequential',
+  'round-robin',
+];
+
+const employees: Resource<Employee> = {
+  name: 'employees',
+  title: 'employees (PBX users)',
+  aliases: ['users'],
+  singular: 'employee',
+  path: 'employees',
+  columns: [
+    { header: 'id', value: (e) => e.id },
+    { header: 'ext', value: (e) => e.ext },
+    { header: 'name', value: (e) => e.displayName },
+    { header: 'email', value: (e) => e.email },
+    { header: 'monitored', value: (e) => e.monitored },
+    { header: 'presence', value: (e) => e.presence },
+    { header: 'paused', value: (e) => e.paused },
+  ],
+  details: [{ header: 'created', value: (e) => new Date(e.createdAt).toISOString() }],
+  fields: [
+    { flags: '--name <name>', key: 'displayName', description: 'display name' },
+    { flags: '--ext <digits>', key: 'ext', description: 'internal number, 1 to 10 digits' },
+    { flags: '--email <email>', key: 'email', description: "email address ('' to clear)", parse: orNull },
+    ...yesNoPair('monitored', 'monitored', 'presence is monitored'),
+    { flags: '--presence <state>', key: 'presence', description: 'presence', choices: ['online', 'offline'] },
+    ...yesNoPair('paused', 'paused', 'paused: takes no calls'),
+  ],
+  required: [
+    ['displayName', '--name'],
+    ['ext', '--ext'],
+  ],
+};
+
+const groups: Resource<RingGroup> = {
+  name: 'groups',
+  title: 'ring groups (departments)',
+  singular: 'group',
+  path: 'groups',
+  columns: [
+    { header: 'id', value: (g) => g.id },
+    { header: 'ext', value: (g) => g.ext },
+    { header: 'name', value: (g) => g.name },
+    { header: 'strategy', value: (g) => g.strategy },
+    { header: 'timeout s', value: (g) => g.ringTimeoutSec },
+    { header: 'members', value: (g) => g.members },
+  ],
+  fields: [
+    { flags: '--name <name>', key: 'name', description: 'group name' },
+    { flags: '--ext <digits>', key: 'ext', description: 'internal number, 1 to 10 digits' },
+    {
+      flags: '--strategy <strategy>',
+      key: 'strategy',
+      description: 'how members ring',
+      choices: RING_STRATEGIES,
+    },
+    {
+      flags: '--timeout <seconds>',
+      key: 'ringTimeoutSec',
+      description: 'ring timeout, 5 to 600 s',
+      parse: int,
+    },
+    {
+      flags: '--members <ids>',
+      key: 'members',
+      description: "employee ids in ring order, e.g. 1,2,3 ('' for none)",
+      parse: parseIdList,
+    },
+  ],
+  required: [
+    ['name', '--name'],
+    ['ext', '--ext'],
+  ],
+};
+
+const ivr: Resource<Ivr> = {
+  name: 'ivr',
+  title: 'IVR scenarios (voice menus)',
+  singular: 'IVR scenario',
+  path: 'ivr',
+  columns: [
+    { header: 'id', value: (i) => i.id },
+    { header: 'name', value: (i) => i.name },
+    { header: 'timeout s', value: (i) => i.timeoutSec },
+    { header: 'options', value: (i) => i.options.map((o) => `${o.digit}=${showTarget(o.target)}`) },
+    { header: 'default', value: (i) => showTarget(i.defaultTarget) },
+  ],
+  details: [{ header: 'greeting', value: (i) => i.greeting }],
+  fields: [
+    { flags: '--name <name>', key: 'name', description: 'scenario name' },
+    {
+      flags: '--greeting <text>',
+      key: 'greeting',
+      description: "greeting text ('' to clear)",
+      parse: orNull,
+    },
+    {
+      flags: '--timeout <seconds>',
+      key: 'timeoutSec',
+      description: 'wait for a digit, 1 to 120 s',
+      parse: int,
+    },
+    {
+      flags: '--option <digit=target>',
+      key: 'options',
+      description: 'a choice, e.g. 1=group:5; repeat for more (replaces all options)',
+      parse: parseIvrOption,
+    },
+    {
+      flags: '--default <target>',
+      key: 'defaultTarget',
+      description: "where the call goes without a digit, e.g. group:5, or 'none'",
+      parse: parseNullableTarget,
+    },
+  ],
+  required: [['name', '--name']],
+};
+
+const trunks: Resource<Trunk> = {
+  name: 'trunks',
+  title: 'trunks (external numbers)',
+  singular: 'trunk',
+  path: 'trunks',
+  columns: [
+    { header: 'id', value: (t) => t.id },
+    { header: 'number', value: (t) => t.number },
+    { header: 'name', value: (t) => t.name },
+    { header: 'destination', value: (t) => showTarget(t.destination) },
+    { header: 'default', value: (t) => t.isDefault },
+  ],
+  fields: [
+    { flags: '--number <e164>', key: 'number', description: 'external number, e.g. +380442246595' },
+    { flags: '--name <name>', key: 'name', description: 'trunk name' },
+    {
+      flags: '--destination <target>',
+      key: 'destination',
+      description: "where incoming calls go, e.g. ivr:1, or 'none'",
+      parse: parseNullableTarget,
+    },
+    ...yesNoPair('default', 'isDefault', 'the trunk for outgoing calls'),
+  ],
+  required: [
+    ['number', '--number'],
+    ['name', '--name'],
+  ],
+};
+
+const crm: Resource<CrmConnection> = {
+  name: 'crm',
+  title: 'CRM connections (where call events go)',
+  singular: 'CRM connection',
+  path: 'crm-connections',
+  columns: [
+    { header: 'id', value: (c) => c.id },
+    { header: 'name', value: (c) => c.name },
+    { header: 'priority', value: (c) => c.priority },
+    { header: 'enabled', value: (c) => c.enabled },
+    { header: 'signed', value: (c) => c.hasSecret },
+    { header: 'lookup url', value: (c) => c.callSettingsUrl },
+    { header: 'events url', value: (c) => c.eventsUrl },
+    { header: 'utm url', value: (c) => c.utmUrl },
+  ],
+  fields: [
+    { flags: '--name <name>', key: 'name', description: 'connection name' },
+    {
+      flags: '--lookup-url <url>',
+      key: 'callSettingsUrl',
+      description: "call.settings lookup URL ('' to clear)",
+      parse: orNull,
+    },
+    {
+      flags: '--events-url <url>',
+      key: 'eventsUrl',
+      description: "call events URL ('' to clear)",
+      parse: orNull,
+    },
+    { flags: '--utm-url <url>', key: 'utmUrl', description: "UTM batches URL ('' to clear)", parse: orNull },
+    {
+      flags: '--priority <n>',
+      key: 'priority',
+      description: 'order among connections, 0 to 1000',
+      parse: int,
+    },
+    {
+      flags: '--secret <secret>',
+      key: 'secret',
+      description: "signing secret, 16+ characters ('' to stop signing)",
+      parse: orNull,
+    },
+    ...yesNoPair('enabled', 'enabled', 'deliveries are made'),
+  ],
+  required: [['name', '--name']],
+};
+
+/** Adds the friendly flags and --data; returns how to read them back into a body. */
+function bodyOptions(
+  cmd: Command,
+  r: Resource<unknown>,
+): (opts: Record<string, unknown>) => Record<string, unknown> {
+  const keyOf = new Map<string, string>();
+  for (const f of r.fields) {
+    const opt = new Option(f.flags, f.description);
+    if (f.choices) opt.choices(f.choices);
+    if (f.parse) opt.argParser(f.parse);
+    cmd.addOption(opt);
+    keyOf.set(opt.attributeName(), f.key);
+  }
+  cmd.option(
+    '--data <json>',
+    'more fields as a JSON object, or @file.json (@- for stdin); the flags above win',
+    parseData,
+  );
+  return (opts) => {
+    const body: Record<string, unknown> = { ...(opts.data as Record<string, unknown> | undefined) };
+    for (const [attr, key] of keyOf) if (opts[attr] !== undefined) body[key] = opts[attr];
+    return body;
+  };
+}
+
+function registerResource<T extends { id: number }>(program: Command, env: Env, r: Resource<T>) {
+  const group = program.command(r.name).description(`${r.title} of the account, over the admin API`);
+  for (const a of r.aliases ?? []) group.alias(a);
+  const all = [...r.columns, ...(r.details ?? [])];
+  type Flags = ConnectionFlags & JsonFlag & Record<string, unknown>;
+
+  adminCommand(group.command('list').description(`list ${r.name}`)).action(async (o: Flags) => {
+    const { client, out } = open(o, env);
+    const items = await client.resource<T>(r.path).list();
+    out.result(items, () =>
+      items.length === 0 ? out.line(`No ${r.name} yet.`) : out.table(items, r.columns),
+    );
+  });
+
+  adminCommand(
+    group.command('get').description(`show one ${r.singular}`).argument('<id>', `${r.singular} id`, parseId),
+  ).action(async (id: number, o: Flags) => {
+    const { client, out } = open(o, env);
+    const item = await client.resource<T>(r.path).get(id);
+    out.result(item, () => out.record(item, all));
+  });
+
+  // The resource's own flags first in --help, the connection flags after them.
+  const add = group
+    .command('add')
+    .description(`create ${/^[aeiou]/i.test(r.singular) ? 'an' : 'a'} ${r.singular}`);
+  const addBody = bodyOptions(add, r);
+  adminCommand(add).action(async (o: Flags) => {
+    const body = addBody(o);
+    const missing = r.required.filter(([key]) => body[key] === undefined).map(([, flag]) => flag);
+    if (missing.length > 0) throw new CliError(`missing ${missing.join(' and ')} (or the same in --data)`);
+    const { client, out } = open(o, env);
+    const item = await client.resource<T>(r.path).create(body);
+    out.result(item, () => {
+      out.line(`Created ${r.singular} ${item.id}.`);
+      out.record(item, all);
+    });
+  });
+
+  const update = group
+    .command('update')
+    .description(`change one ${r.singular} (only the fields given)`)
+    .argument('<id>', `${r.singular} id`, parseId);
+  const patchBody = bodyOptions(update, r);
+  adminCommand(update).action(async (id: number, o: Flags) => {
+    const patch = patchBody(o);
+    if (Object.keys(patch).length === 0) throw new CliError('nothing to change: pass a field flag or --data');
+    const { client, out } = open(o, env);
+    const item = await client.resource<T>(r.path).update(id, patch);
+    out.result(item, () => {
+      out.line(`Updated ${r.singular} ${item.id}.`);
+      out.record(item, all);
+    });
+  });
+
+  adminCommand(
+    group
+      .command('remove')
+      .alias('rm')
+      .description(`delete one ${r.singular}`)
+      .argument('<id>', `${r.singular} id`, parseId),
+  ).action(async (id: number, o: Flags) => {
+    const { client, out } = open(o, env);
+    await client.resource<T>(r.path).remove(id);
+    out.result({ id, deleted: true }, () => out.line(`Removed ${r.singular} ${id}.`));
+  });
+}
+
+export function registerDirectory(program: Command, env: Env) {
+  registerResource(program, env, employees);
+  registerResource(program, env, groups);
+  registerResource(program, env, ivr);
+  registerResource(program, env, trunks);
+  registerResource(program, env, crm);
+}
