@@ -19,7 +19,9 @@ export const Employee = Type.Object({
   displayName: Type.String(),
   ext: Type.String(),
   email: Nullable(Type.String()),
-  monitored: Type.Boolean({ description: 'Whether presence is monitored (GET /rest/user/status answers 2 when not)' }),
+  monitored: Type.Boolean({
+    description: 'Whether presence is monitored (GET /rest/user/status answers 2 when not)',
+  }),
   presence: Presence,
   paused: Type.Boolean(),
   createdAt: EpochMs,
@@ -45,7 +47,11 @@ export const Target = Type.Object({
 export type Target = Static<typeof Target>;
 
 export const RING_STRATEGIES = ['simultaneous', 'sequential', 'round-robin'] as const;
-const Strategy = Type.Union([Type.Literal('simultaneous'), Type.Literal('sequential'), Type.Literal('round-robin')]);
+const Strategy = Type.Union([
+  Type.Literal('simultaneous'),
+  Type.Literal('sequential'),
+  Type.Literal('round-robin'),
+]);
 
 /**
  * A ring group (department): an internal number that rings its members.
@@ -65,7 +71,9 @@ export const RingGroupCreate = Type.Object({
   ext: Ext,
   strategy: Type.Optional(Strategy),
   ringTimeoutSec: Type.Optional(Type.Integer({ minimum: 5, maximum: 600 })),
-  members: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), { maxItems: 200 })),
+  members: Type.Optional(
+    Type.Array(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), { maxItems: 200 }),
+  ),
 });
 export type RingGroupCreate = Static<typeof RingGroupCreate>;
 export const RingGroupPatch = Type.Partial(RingGroupCreate);
@@ -155,7 +163,9 @@ export const Account = Type.Object({
   domain: Type.String(),
   name: Type.String(),
   defaultCountry: Type.String({ description: 'ISO 3166-1 alpha-2, used to normalize national numbers' }),
-  apiUserId: Nullable(Type.Integer({ description: 'The employee the API key acts as (GET /rest/user/status)' })),
+  apiUserId: Nullable(
+    Type.Integer({ description: 'The employee the API key acts as (GET /rest/user/status)' }),
+  ),
   createdAt: EpochMs,
 });
 export type Account = Static<typeof Account>;

@@ -101,7 +101,9 @@ export const ContactListQuery = Type.Object({
   limit: Type.Optional(Limit),
   searchText: Type.Optional(Type.String({ maxLength: 200 })),
   searchNoteText: Type.Optional(Type.String({ maxLength: 200 })),
-  filterBy: Type.Optional(Type.Integer({ minimum: 0, maximum: 1, description: "0 by creation date, 1 by modification date" })),
+  filterBy: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 1, description: '0 by creation date, 1 by modification date' }),
+  ),
   from: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
   to: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
 });

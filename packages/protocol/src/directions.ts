@@ -12,7 +12,9 @@ export type CallDirection = (typeof CALL_DIRECTIONS)[number];
  * filter is absent, or throws `RangeError` naming the bad part.
  * @example `parseDirections('6')` → `[2, 4]`; `parseDirections(['1', '4'])` → `[1, 4]`
  */
-export function parseDirections(input: string | number | ReadonlyArray<string | number> | undefined | null): CallDirection[] {
+export function parseDirections(
+  input: string | number | ReadonlyArray<string | number> | undefined | null,
+): CallDirection[] {
   if (input === undefined || input === null || input === '') return [...CALL_DIRECTIONS];
   const parts = (Array.isArray(input) ? input : [input]).flatMap((p) => String(p).split(','));
   let mask = 0;

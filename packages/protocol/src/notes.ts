@@ -31,7 +31,8 @@ export type Note = Static<typeof Note>;
 export const NoteList = Type.Array(Note);
 
 const Int = Type.Optional(Nullable(Type.Integer({ minimum: -2147483648, maximum: Number.MAX_SAFE_INTEGER })));
-const Str = (max = 1000) => Type.Optional(Nullable(Type.Union([Type.String({ maxLength: max }), Type.Number()])));
+const Str = (max = 1000) =>
+  Type.Optional(Nullable(Type.Union([Type.String({ maxLength: max }), Type.Number()])));
 
 /**
  * A note as clients send it. Server-maintained keys (`dateCreate`, `lastModified`, `elementId`)

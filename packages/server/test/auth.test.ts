@@ -12,7 +12,10 @@ for (const dialect of DIALECTS) {
     before(async () => {
       server = await startServer(dialect, {
         clock,
-        config: { sessionIdleSec: 60, auth: { maxFailuresPerIp: 5, maxFailuresPerDomain: 8, failureWindowSec: 600 } },
+        config: {
+          sessionIdleSec: 60,
+          auth: { maxFailuresPerIp: 5, maxFailuresPerDomain: 8, failureWindowSec: 600 },
+        },
       });
       acme = await server.account('acme.localhost');
     });
@@ -35,7 +38,13 @@ for (const dialect of DIALECTS) {
     });
 
     test('a request without a session, or with an unknown or garbled one, is 403 with a plain-text reason', async () => {
-      for (const cookie of [undefined, 'JSESSIONID=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'JSESSIONID=;;;', 'other=1', 'JSESSIONID="%%%"']) {
+      for (const cookie of [
+        undefined,
+        'JSESSIONID=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+        'JSESSIONID=;;;',
+        'other=1',
+        'JSESSIONID="%%%"',
+      ]) {
         const r = await acme.get('/rest/users', { cookie: cookie ?? '' });
         assert.equal(r.status, 403, String(cookie));
         assert.match(String(r.headers['content-type']), /^text\/plain; charset=utf-8/);
@@ -76,7 +85,10 @@ for (const dialect of DIALECTS) {
     });
 
     test("a session of one account is refused on another account's Host", async () => {
-      const r = await server.request('GET', '/rest/users', { host: `other.localhost:${server.port}`, cookie: acme.cookie });
+      const r = await server.request('GET', '/rest/users', {
+        host: `other.localhost:${server.port}`,
+        cookie: acme.cookie,
+      });
       assert.equal(r.status, 403);
     });
 
@@ -110,7 +122,9 @@ for (const dialect of DIALECTS) {
       assert.match(apiKey, /^[A-Za-z0-9]{32}$/);
       assert.equal((await s.get('/rest/users')).status, 403, 'old session ended');
       assert.equal((await s.authorize()).status, 403, 'old key refused');
-      const fresh = await server.request('POST', '/rest/security/authorize', { body: { domain: s.domain, apiKey } });
+      const fresh = await server.request('POST', '/rest/security/authorize', {
+        body: { domain: s.domain, apiKey },
+      });
       assert.equal(fresh.status, 200);
     });
 
@@ -121,7 +135,10 @@ for (const dialect of DIALECTS) {
       for (let i = 0; i < 8; i++) {
         const r = await server.request('POST', '/rest/security/authorize', {
           localAddress: '127.0.0.20',
-          body: { domain: i % 2 ? 'brute.localhost' : 'nobody.localhost', apiKey: `wrong-key-${i}-aaaaaaaaaaaaaaa` },
+          body: {
+            domain: i % 2 ? 'brute.localhost' : 'nobody.localhost',
+            apiKey: `wrong-key-${i}-aaaaaaaaaaaaaaa`,
+          },
         });
         statuses.push(r.status);
         if (r.status === 429) assert.ok(Number(r.headers['retry-after']) > 0);
@@ -129,11 +146,35 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(statuses, [403, 403, 403, 403, 403, 429, 429, 429]);
       // Even the right key is refused from that IP while it is limited: that is what stops guessing.
       const right = { domain: 'brute.localhost', apiKey: target.apiKey };
-      assert.equal((await server.request('POST', '/rest/security/authorize', { localAddress: '127.0.0.20', body: right })).status, 429);
+      assert.equal(
+        (
+          await server.request('POST', '/rest/security/authorize', {
+            localAddress: '127.0.0.20',
+            body: right,
+          })
+        ).status,
+        429,
+      );
       // Other clients are not affected.
-      assert.equal((await server.request('POST', '/rest/security/authorize', { localAddress: '127.0.0.21', body: right })).status, 200);
+      assert.equal(
+        (
+          await server.request('POST', '/rest/security/authorize', {
+            localAddress: '127.0.0.21',
+            body: right,
+          })
+        ).status,
+        200,
+      );
       clock.advance(601_000);
-      assert.equal((await server.request('POST', '/rest/security/authorize', { localAddress: '127.0.0.20', body: right })).status, 200);
+      assert.equal(
+        (
+          await server.request('POST', '/rest/security/authorize', {
+            localAddress: '127.0.0.20',
+            body: right,
+          })
+        ).status,
+        200,
+      );
     });
 
     test('failed attempts against one domain from many IPs are rate-limited per domain', async () => {

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createManualClock } from '../src/index.ts';
 import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
-import { contactBody, createContacts, type Session, startServer, type TestServer } from './support/harness.ts';
+import {
+  contactBody,
+  createContacts,
+  type Session,
+  startServer,
+  type TestServer,
+} from './support/harness.ts';
 
 const BASE = '/rest/crm/contacts/v2';
 
@@ -20,14 +26,22 @@ for (const dialect of DIALECTS) {
     test('batch upload creates contacts and answers 201 {succeeded, failed}', async () => {
       const r = await s.post(`${BASE}/batch`, {
         merge: 0,
-        contacts: [contactBody({ first: 'Іван', last: 'Іванов', phones: ['+380 44 224-65-95'], company: 'Phonet' })],
+        contacts: [
+          contactBody({ first: 'Іван', last: 'Іванов', phones: ['+380 44 224-65-95'], company: 'Phonet' }),
+        ],
       });
       assert.equal(r.status, 201);
       assert.deepEqual(r.json(), { succeeded: 1, failed: 0, errors: [] });
     });
 
     test('searchByOLNum finds a number in any common format (E.164 index, spec #9)', async () => {
-      for (const q of ['+380442246595', '0442246595', '380442246595', '+380 44 224-65-95', '(044) 224 65 95']) {
+      for (const q of [
+        '+380442246595',
+        '0442246595',
+        '380442246595',
+        '+380 44 224-65-95',
+        '(044) 224 65 95',
+      ]) {
         const r = await s.get(`${BASE}/searchByOLNum?otherLegNum=${encodeURIComponent(q)}`);
         assert.equal(r.status, 200, q);
         const list = r.json();
@@ -64,11 +78,15 @@ for (const dialect of DIALECTS) {
       assert.equal(c.lastModified, clock.now());
       assert.equal(c.responsibleUserId, null);
       assert.equal(typeof c.createUserId, 'number');
-      const ids = c.fields.flatMap((f: { id: number; values: { id: number }[] }) => [f.id, ...f.values.map((v) => v.id)]);
+      const ids = c.fields.flatMap((f: { id: number; values: { id: number }[] }) => [
+        f.id,
+        ...f.values.map((v) => v.id),
+      ]);
       assert.equal(new Set(ids).size, ids.length, 'field and value ids are unique');
       for (const f of c.fields) {
         assert.deepEqual(Object.keys(f).sort(), ['enumCode', 'id', 'values']);
-        for (const v of f.values) assert.deepEqual(Object.keys(v).sort(), ['enumValueCode', 'id', 'lastModified', 'value']);
+        for (const v of f.values)
+          assert.deepEqual(Object.keys(v).sort(), ['enumValueCode', 'id', 'lastModified', 'value']);
       }
     });
 
@@ -125,7 +143,10 @@ for (const dialect of DIALECTS) {
       const bad = await s.post(`${BASE}/`, { ...c, responsibleUserId: 999999, fields: [] });
       assert.equal(bad.status, 400);
       assert.deepEqual((await s.get(`${BASE}/${c.id}`)).json(), c);
-      const badPhone = await s.post(`${BASE}/`, { id: c.id, fields: [{ enumCode: 'Телефон', values: [{ value: 'call me' }] }] });
+      const badPhone = await s.post(`${BASE}/`, {
+        id: c.id,
+        fields: [{ enumCode: 'Телефон', values: [{ value: 'call me' }] }],
+      });
       assert.equal(badPhone.status, 400);
       assert.match(badPhone.text, /not a phone number/);
       assert.deepEqual((await s.get(`${BASE}/${c.id}`)).json(), c);
@@ -139,13 +160,22 @@ for (const dialect of DIALECTS) {
       });
       assert.deepEqual(merged.json(), { succeeded: 1, failed: 0, errors: [] });
       const after = (await s.get(`${BASE}/${c.id}`)).json();
-      const phones = after.fields.find((f: { enumCode: string }) => f.enumCode === 'Телефон').values.map((v: { value: string }) => v.value);
-      assert.deepEqual(phones, ['+380 44 224-65-95', '+380671234567'], 'the same number in another format is not added twice');
+      const phones = after.fields
+        .find((f: { enumCode: string }) => f.enumCode === 'Телефон')
+        .values.map((v: { value: string }) => v.value);
+      assert.deepEqual(
+        phones,
+        ['+380 44 224-65-95', '+380671234567'],
+        'the same number in another format is not added twice',
+      );
       assert.equal(after.companyTitle, 'Phonet LLC', 'single-valued fields take the new value');
       assert.equal(after.firstName, 'Петро', 'fields not in the upload are kept');
       assert.equal((await s.get(`${BASE}/searchByOLNum?otherLegNum=0671234567`)).json()[0].id, c.id);
 
-      const created = await s.post(`${BASE}/batch`, { merge: 0, contacts: [contactBody({ first: 'Двійник', phones: ['0442246595'] })] });
+      const created = await s.post(`${BASE}/batch`, {
+        merge: 0,
+        contacts: [contactBody({ first: 'Двійник', phones: ['0442246595'] })],
+      });
       assert.deepEqual(created.json(), { succeeded: 1, failed: 0, errors: [] });
       const both = (await s.get(`${BASE}/searchByOLNum?otherLegNum=0442246595`)).json();
       assert.equal(both.length, 2);
@@ -183,7 +213,12 @@ for (const dialect of DIALECTS) {
     test('list pages with offset/limit (default 30, max 60), 200 [] past the end, 400 out of range', async () => {
       await createContacts(
         s,
-        Array.from({ length: 70 }, (_, i) => contactBody({ first: `Page${String(i).padStart(2, '0')}`, phones: [`+38050${String(1000000 + i)}`] })),
+        Array.from({ length: 70 }, (_, i) =>
+          contactBody({
+            first: `Page${String(i).padStart(2, '0')}`,
+            phones: [`+38050${String(1000000 + i)}`],
+          }),
+        ),
       );
       const all = [];
       for (let offset = 0; ; offset += 60) {
@@ -193,7 +228,11 @@ for (const dialect of DIALECTS) {
       }
       const ids = all.map((c) => c.id);
       assert.equal(new Set(ids).size, ids.length);
-      assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'stable order by id');
+      assert.deepEqual(
+        ids,
+        [...ids].sort((a, b) => a - b),
+        'stable order by id',
+      );
       assert.equal((await s.get(`${BASE}/`)).json().length, 30);
       assert.deepEqual((await s.get(`${BASE}/?offset=100000`)).json(), []);
       assert.deepEqual((await s.get(`${BASE}/?limit=0`)).json(), []);
@@ -207,21 +246,37 @@ for (const dialect of DIALECTS) {
     test('searchText matches any field, case-insensitively, also in Cyrillic; % and _ are literal', async () => {
       const r = await s.get(`${BASE}/?limit=60&searchText=${encodeURIComponent('PAGE0')}`);
       assert.equal(r.json().length, 10);
-      assert.equal((await s.get(`${BASE}/?searchText=${encodeURIComponent('петро')}`)).json()[0].firstName, 'Петро');
+      assert.equal(
+        (await s.get(`${BASE}/?searchText=${encodeURIComponent('петро')}`)).json()[0].firstName,
+        'Петро',
+      );
       assert.deepEqual((await s.get(`${BASE}/?searchText=${encodeURIComponent('%')}`)).json(), []);
       assert.deepEqual((await s.get(`${BASE}/?searchText=${encodeURIComponent('Page_0')}`)).json(), []);
-      assert.equal((await s.get(`${BASE}/?searchText=0501000005`)).json()[0].firstName, 'Page05', 'numbers by digits');
+      assert.equal(
+        (await s.get(`${BASE}/?searchText=0501000005`)).json()[0].firstName,
+        'Page05',
+        'numbers by digits',
+      );
     });
 
     test('the field filter selects fields by enumCode (repeated and PHP-style keys alike)', async () => {
       const [c] = (await s.get(`${BASE}/?searchText=Page01`)).json();
       for (const q of ['field=Имя', 'field[]=Имя', 'field[0]=Имя']) {
         const [x] = (await s.get(`${BASE}/?searchText=Page01&${encodeURI(q)}`)).json();
-        assert.deepEqual(x.fields.map((f: { enumCode: string }) => f.enumCode), ['Имя'], q);
+        assert.deepEqual(
+          x.fields.map((f: { enumCode: string }) => f.enumCode),
+          ['Имя'],
+          q,
+        );
         assert.equal(x.id, c.id);
       }
-      const [two] = (await s.get(`${BASE}/?searchText=Page01&${encodeURI('field=Имя&field=Телефон')}`)).json();
-      assert.deepEqual(two.fields.map((f: { enumCode: string }) => f.enumCode), ['Имя', 'Телефон']);
+      const [two] = (
+        await s.get(`${BASE}/?searchText=Page01&${encodeURI('field=Имя&field=Телефон')}`)
+      ).json();
+      assert.deepEqual(
+        two.fields.map((f: { enumCode: string }) => f.enumCode),
+        ['Имя', 'Телефон'],
+      );
     });
 
     test('filterBy 0/1 with from/to selects by creation or modification time; seconds are accepted', async () => {
@@ -230,14 +285,25 @@ for (const dialect of DIALECTS) {
       const [fresh] = await createContacts(s, [contactBody({ first: 'Свіжий', phones: ['0939998877'] })]);
       const t1 = clock.now();
       const created = (await s.get(`${BASE}/?filterBy=0&from=${t1}&to=${t1 + 1}`)).json();
-      assert.deepEqual(created.map((c: { id: number }) => c.id), [fresh]);
-      const inSeconds = (await s.get(`${BASE}/?filterBy=0&from=${Math.floor(t1 / 1000)}&to=${Math.ceil(t1 / 1000)}`)).json();
-      assert.deepEqual(inSeconds.map((c: { id: number }) => c.id), [fresh]);
+      assert.deepEqual(
+        created.map((c: { id: number }) => c.id),
+        [fresh],
+      );
+      const inSeconds = (
+        await s.get(`${BASE}/?filterBy=0&from=${Math.floor(t1 / 1000)}&to=${Math.ceil(t1 / 1000)}`)
+      ).json();
+      assert.deepEqual(
+        inSeconds.map((c: { id: number }) => c.id),
+        [fresh],
+      );
       clock.advance(3_600_000);
       const [old] = (await s.get(`${BASE}/?searchText=Page02`)).json();
       assert.equal((await s.post(`${BASE}/`, { ...old, fields: old.fields })).status, 200);
       const modified = (await s.get(`${BASE}/?filterBy=1&from=${clock.now()}`)).json();
-      assert.deepEqual(modified.map((c: { id: number }) => c.id), [old.id]);
+      assert.deepEqual(
+        modified.map((c: { id: number }) => c.id),
+        [old.id],
+      );
       assert.ok(old.dateCreate <= t0);
       const noFilter = await s.get(`${BASE}/?from=${t1}`);
       assert.equal(noFilter.status, 400);
@@ -245,18 +311,42 @@ for (const dialect of DIALECTS) {
 
     test('notes: create answers the note with ids, list, update answers 1, delete answers 1; searchNoteText finds the contact', async () => {
       const [c] = (await s.get(`${BASE}/?searchText=Page03`)).json();
-      const created = await s.post(`${BASE}/${c.id}/notes`, { content: 'Передзвонити щодо рахунку', tag: 'billing' });
+      const created = await s.post(`${BASE}/${c.id}/notes`, {
+        content: 'Передзвонити щодо рахунку',
+        tag: 'billing',
+      });
       assert.equal(created.status, 200);
       const note = created.json();
       assert.deepEqual(Object.keys(note).sort(), [
-        'billSec', 'content', 'dateCreate', 'elementId', 'elementType', 'end', 'errorMsg', 'id', 'lastModified', 'legId',
-        'logicDirection', 'noteType', 'otherLegName', 'otherLegNum', 'recordLink', 'responsibleUserId', 'status', 'tag', 'trunk', 'uuid',
+        'billSec',
+        'content',
+        'dateCreate',
+        'elementId',
+        'elementType',
+        'end',
+        'errorMsg',
+        'id',
+        'lastModified',
+        'legId',
+        'logicDirection',
+        'noteType',
+        'otherLegName',
+        'otherLegNum',
+        'recordLink',
+        'responsibleUserId',
+        'status',
+        'tag',
+        'trunk',
+        'uuid',
       ]);
       assert.equal(note.elementId, c.id);
       assert.equal(note.dateCreate, clock.now());
       assert.equal((await s.get(`${BASE}/${c.id}/notes`)).json().length, 1);
       const found = (await s.get(`${BASE}/?searchNoteText=${encodeURIComponent('РАХУНКУ')}`)).json();
-      assert.deepEqual(found.map((x: { id: number }) => x.id), [c.id]);
+      assert.deepEqual(
+        found.map((x: { id: number }) => x.id),
+        [c.id],
+      );
 
       clock.advance(1000);
       const upd = await s.put(`${BASE}/${c.id}/notes`, { id: note.id, content: 'Рахунок оплачено' });

@@ -8,7 +8,9 @@ import { request } from './support/harness.ts';
 const BIN = fileURLToPath(new URL('../../cli/bin/dzvin.js', import.meta.url));
 
 /** Starts `dzvin serve` (what `npm start` runs) and waits for its banner. */
-async function serve(env: Record<string, string>): Promise<{ child: ChildProcess; out: string; port: number }> {
+async function serve(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; out: string; port: number }> {
   const child = spawn(process.execPath, [BIN, 'serve'], {
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -44,7 +46,9 @@ function stop(child: ChildProcess): Promise<void> {
 }
 
 for (const dialect of DIALECTS) {
-  describe(`first start creates a living demo office [${dialect}]`, { skip: dialectSkipReason(dialect) }, () => {
+  describe(`first start creates a living demo office [${dialect}]`, {
+    skip: dialectSkipReason(dialect),
+  }, () => {
     const children: ChildProcess[] = [];
     let drop = async () => {};
     after(async () => {
@@ -62,7 +66,9 @@ for (const dialect of DIALECTS) {
       const key = /API key:\s+([A-Za-z0-9]{32})/.exec(first.out)?.[1];
       assert.ok(key, first.out);
       const base = `http://127.0.0.1:${first.port}`;
-      const auth = await request(base, 'POST', '/rest/security/authorize', { body: { domain: 'demo.localhost', apiKey: key } });
+      const auth = await request(base, 'POST', '/rest/security/authorize', {
+        body: { domain: 'demo.localhost', apiKey: key },
+      });
       assert.equal(auth.status, 200);
       const cookie = String(auth.headers['set-cookie']?.[0]).split(';')[0];
       const users = (await request(base, 'GET', '/rest/users', { cookie })).json();
@@ -70,9 +76,17 @@ for (const dialect of DIALECTS) {
       assert.deepEqual((await request(base, 'GET', '/rest/user/status', { cookie })).json(), { status: 0 });
       const bearer = { authorization: `Bearer ${key}` };
       assert.equal((await request(base, 'GET', '/api/v1/trunks', { headers: bearer })).json().length, 2);
-      assert.equal((await request(base, 'GET', '/api/v1/groups', { headers: bearer })).json()[0].members.length, 3);
-      assert.equal((await request(base, 'GET', '/api/v1/ivr', { headers: bearer })).json()[0].options.length, 2);
-      const contacts = (await request(base, 'GET', '/rest/crm/contacts/v2/searchByOLNum?otherLegNum=0505826633', { cookie })).json();
+      assert.equal(
+        (await request(base, 'GET', '/api/v1/groups', { headers: bearer })).json()[0].members.length,
+        3,
+      );
+      assert.equal(
+        (await request(base, 'GET', '/api/v1/ivr', { headers: bearer })).json()[0].options.length,
+        2,
+      );
+      const contacts = (
+        await request(base, 'GET', '/rest/crm/contacts/v2/searchByOLNum?otherLegNum=0505826633', { cookie })
+      ).json();
       assert.equal(contacts.length, 1);
       await stop(first.child);
 
@@ -97,7 +111,10 @@ for (const dialect of DIALECTS) {
     });
 
     test('a bad configuration value stops the start with a clear message', async () => {
-      const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, PORT: 'eighty' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, 'serve'], {
+        env: { ...process.env, PORT: 'eighty' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let err = '';
       child.stderr?.on('data', (d) => {
         err += d;

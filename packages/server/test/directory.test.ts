@@ -16,7 +16,11 @@ for (const dialect of DIALECTS) {
     const admin = (method: string, path: string, body?: unknown) => s.admin(method, `/api/v1${path}`, body);
 
     test('employees: create (201), list, change, and GET /rest/users shows them as documented', async () => {
-      const r = await admin('POST', '/employees', { displayName: 'Іван Іванов', ext: '901', email: 'Ivan@Example.com' });
+      const r = await admin('POST', '/employees', {
+        displayName: 'Іван Іванов',
+        ext: '901',
+        email: 'Ivan@Example.com',
+      });
       assert.equal(r.status, 201);
       const e = r.json();
       assert.equal(e.email, 'ivan@example.com');
@@ -34,7 +38,9 @@ for (const dialect of DIALECTS) {
     test('the session cookie works for the admin API too, and no credentials is 403', async () => {
       assert.equal((await s.get('/api/v1/employees')).status, 200);
       assert.equal((await server.request('GET', '/api/v1/employees')).status, 403);
-      const wrong = await server.request('GET', '/api/v1/employees', { headers: { authorization: 'Bearer nope-nope-nope-nope' } });
+      const wrong = await server.request('GET', '/api/v1/employees', {
+        headers: { authorization: 'Bearer nope-nope-nope-nope' },
+      });
       assert.equal(wrong.status, 403);
     });
 
@@ -70,14 +76,29 @@ for (const dialect of DIALECTS) {
     test('ring groups: members must be employees of the account, listed once', async () => {
       const emps = (await admin('GET', '/employees')).json();
       const ids = emps.map((e: { id: number }) => e.id);
-      const r = await admin('POST', '/groups', { name: 'Продажі', ext: '100', members: ids, strategy: 'sequential', ringTimeoutSec: 15 });
+      const r = await admin('POST', '/groups', {
+        name: 'Продажі',
+        ext: '100',
+        members: ids,
+        strategy: 'sequential',
+        ringTimeoutSec: 15,
+      });
       assert.equal(r.status, 201);
       groupId = r.json().id;
       assert.deepEqual(r.json().members, ids);
       assert.equal(r.json().strategy, 'sequential');
-      assert.equal((await admin('POST', '/groups', { name: 'X', ext: '101', members: [999999] })).status, 400);
-      assert.equal((await admin('POST', '/groups', { name: 'X', ext: '101', members: [ids[0], ids[0]] })).status, 400);
-      assert.equal((await admin('POST', '/groups', { name: 'X', ext: '101', strategy: 'random' })).status, 400);
+      assert.equal(
+        (await admin('POST', '/groups', { name: 'X', ext: '101', members: [999999] })).status,
+        400,
+      );
+      assert.equal(
+        (await admin('POST', '/groups', { name: 'X', ext: '101', members: [ids[0], ids[0]] })).status,
+        400,
+      );
+      assert.equal(
+        (await admin('POST', '/groups', { name: 'X', ext: '101', strategy: 'random' })).status,
+        400,
+      );
     });
 
     test('IVR: options point at existing targets, one per digit', async () => {
@@ -89,7 +110,10 @@ for (const dialect of DIALECTS) {
       assert.equal(r.status, 201);
       ivrId = r.json().id;
       assert.equal(r.json().timeoutSec, 8);
-      const missing = await admin('POST', '/ivr', { name: 'X', options: [{ digit: '1', target: { type: 'employee', id: 999999 } }] });
+      const missing = await admin('POST', '/ivr', {
+        name: 'X',
+        options: [{ digit: '1', target: { type: 'employee', id: 999999 } }],
+      });
       assert.equal(missing.status, 400);
       const twice = await admin('POST', '/ivr', {
         name: 'X',
@@ -102,11 +126,19 @@ for (const dialect of DIALECTS) {
     });
 
     test('trunks: numbers are stored in E.164, one default at a time, duplicates refused', async () => {
-      const a = await admin('POST', '/trunks', { number: '044 224 65 95', name: 'Головний', destination: { type: 'ivr', id: ivrId } });
+      const a = await admin('POST', '/trunks', {
+        number: '044 224 65 95',
+        name: 'Головний',
+        destination: { type: 'ivr', id: ivrId },
+      });
       assert.equal(a.status, 201);
       assert.equal(a.json().number, '+380442246595');
       assert.equal(a.json().isDefault, true, 'the first trunk is the default');
-      const b = await admin('POST', '/trunks', { number: '+380800218500', name: 'Гаряча лінія', isDefault: true });
+      const b = await admin('POST', '/trunks', {
+        number: '+380800218500',
+        name: 'Гаряча лінія',
+        isDefault: true,
+      });
       assert.equal(b.json().isDefault, true);
       const list = (await admin('GET', '/trunks')).json();
       assert.deepEqual(
@@ -154,7 +186,10 @@ for (const dialect of DIALECTS) {
       const cleared = (await admin('PATCH', `/crm-connections/${c.id}`, { secret: null })).json();
       assert.equal(cleared.hasSecret, false);
       assert.equal(cleared.eventsUrl, 'https://crm.example/phonet/events');
-      assert.equal((await admin('POST', '/crm-connections', { name: 'X', eventsUrl: 'ftp://x' })).status, 400);
+      assert.equal(
+        (await admin('POST', '/crm-connections', { name: 'X', eventsUrl: 'ftp://x' })).status,
+        400,
+      );
     });
 
     test('the API documentation is served: /openapi.json and the /docs page', async () => {

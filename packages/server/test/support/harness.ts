@@ -1,8 +1,8 @@
 // A real Dzvin on 127.0.0.1:0 over a throwaway database, and a tiny HTTP client that controls
 // every header (Host, Cookie) and can send raw, malformed bodies. No mocks of our own code.
 import http from 'node:http';
-import { type BuiltApp, buildApp, type Clock, defaultConfig } from '../../src/index.ts';
 import type { Config } from '../../src/config.ts';
+import { type BuiltApp, buildApp, type Clock, defaultConfig } from '../../src/index.ts';
 import { createTestDatabaseUrl, type Dialect } from './dialects.ts';
 
 export interface Response {
@@ -26,7 +26,12 @@ export interface RequestOptions {
   localAddress?: string;
 }
 
-export function request(baseUrl: string, method: string, path: string, o: RequestOptions = {}): Promise<Response> {
+export function request(
+  baseUrl: string,
+  method: string,
+  path: string,
+  o: RequestOptions = {},
+): Promise<Response> {
   const url = new URL(path, baseUrl);
   const payload = o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body));
   const headers: Record<string, string> = { ...o.headers };
@@ -124,7 +129,10 @@ export async function startServer(
     built,
     request: (method, path, o) => request(baseUrl, method, path, o),
     async account(domain, o = {}) {
-      const { account, apiKey } = await built.services.accounts.create({ domain, defaultCountry: o.country ?? 'UA' });
+      const { account, apiKey } = await built.services.accounts.create({
+        domain,
+        defaultCountry: o.country ?? 'UA',
+      });
       if (o.apiUser !== false) {
         const e = await built.services.directory.employees.create(account, {
           displayName: `Owner of ${domain}`,
@@ -147,7 +155,14 @@ export async function startServer(
 }
 
 /** A contact body as the document shows them. */
-export function contactBody(o: { id?: number; first?: string; last?: string; phones?: string[]; company?: string; email?: string }) {
+export function contactBody(o: {
+  id?: number;
+  first?: string;
+  last?: string;
+  phones?: string[];
+  company?: string;
+  email?: string;
+}) {
   const f = (enumCode: string, values: string[], enumValueCode = enumCode) => ({
     enumCode,
     values: values.map((value) => ({ enumValueCode, value })),
@@ -162,7 +177,10 @@ export function contactBody(o: { id?: number; first?: string; last?: string; pho
 }
 
 /** Creates contacts through the documented batch upload and returns their ids (in order). */
-export async function createContacts(s: Session, contacts: ReturnType<typeof contactBody>[]): Promise<number[]> {
+export async function createContacts(
+  s: Session,
+  contacts: ReturnType<typeof contactBody>[],
+): Promise<number[]> {
   const before = new Set<number>();
   for (let offset = 0; ; offset += 60) {
     const page = (await s.get(`/rest/crm/contacts/v2/?limit=60&offset=${offset}`)).json();
