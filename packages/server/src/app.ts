@@ -17,6 +17,7 @@ import { contactRoutes } from './http/routes/contacts.ts';
 import { phonetAuthRoutes } from './http/routes/phonet-auth.ts';
 import { userRoutes } from './http/routes/users.ts';
 import { requireAdmin, requireSession } from './http/session.ts';
+import { clientErrorHandler, registerValidation } from './http/validation.ts';
 import { createStore } from './store/create-store.ts';
 import { type OpenDatabase, openDatabase } from './store/db.ts';
 
@@ -70,11 +71,13 @@ export async function buildApp(
     }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
+    clientErrorHandler,
     routerOptions: { ignoreTrailingSlash: true, querystringParser: parseQuery, maxParamLength: 200 },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('account', null as never);
   registerErrorHandling(app);
+  registerValidation(app);
   registerBodyParsers(app);
 
   await app.register(swagger, {

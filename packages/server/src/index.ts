@@ -4,7 +4,7 @@ export { type Config, ConfigError, defaultConfig, parseConfig } from './config.t
 export { ensureDemoAccount } from './demo.ts';
 export { createAccountService } from './domain/accounts/account-service.ts';
 export { type Clock, createManualClock, systemClock } from './domain/clock.ts';
-export { startServer } from './main.ts';
 export { DomainError } from './domain/errors.ts';
+export { startServer } from './main.ts';
 export { createStore } from './store/create-store.ts';
 export { openDatabase } from './store/db.ts';

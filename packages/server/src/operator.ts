@@ -6,5 +6,5 @@ export { type Config, ConfigError, parseConfig } from './config.ts';
 export { createAccountService } from './domain/accounts/account-service.ts';
 export { systemClock } from './domain/clock.ts';
 export { DomainError } from './domain/errors.ts';
-export { openDatabase } from './store/db.ts';
 export { createStore } from './store/create-store.ts';
+export { openDatabase } from './store/db.ts';

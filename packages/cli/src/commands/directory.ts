@@ -267,13 +267,13 @@ function bodyOptions(
   cmd: Command,
   r: Resource<unknown>,
 ): (opts: Record<string, unknown>) => Record<string, unknown> {
-  const keyOf = new Map<string, string>();
+  const fieldOf = new Map<string, Resource<unknown>['fields'][number]>();
   for (const f of r.fields) {
     const opt = new Option(f.flags, f.description);
     if (f.choices) opt.choices(f.choices);
     if (f.parse) opt.argParser(f.parse);
     cmd.addOption(opt);
-    keyOf.set(opt.attributeName(), f.key);
+    fieldOf.set(opt.attributeName(), f);
   }
   cmd.option(
     '--data <json>',
@@ -282,7 +282,12 @@ function bodyOptions(
   );
   return (opts) => {
     const body: Record<string, unknown> = { ...(opts.data as Record<string, unknown> | undefined) };
-    for (const [attr, key] of keyOf) if (opts[attr] !== undefined) body[key] = opts[attr];
+    for (const [attr, f] of fieldOf) {
+      const v = opts[attr];
+      if (v === undefined) continue;
+      // commander does not run an option's parser on an empty value ('' means "clear").
+      body[f.key] = v === '' && f.parse ? f.parse('', undefined) : v;
+    }
     return body;
   };
 }

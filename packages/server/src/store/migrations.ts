@@ -87,7 +87,8 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .addColumn('name', 'text', (c) => c.notNull())
           .addColumn('destination_json', 'text')
           .addColumn('is_default', 'integer', (c) => c.notNull())
-          .addUniqueConstraint('trunks_account_number', ['account_id', 'number'])
+          // A number rings in one account only: incoming calls are routed by it.
+          .addUniqueConstraint('trunks_number', ['number'])
           .execute();
         await db.schema
           .createTable('crm_connections')

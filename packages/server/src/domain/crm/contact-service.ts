@@ -210,10 +210,11 @@ export function createContactService(deps: { store: Store; clock: Clock }) {
       },
       async create(a: AccountRecord, contactId: number, input: NoteInput): Promise<Note> {
         await needNoteTarget(a, contactId);
-        if (!input.content?.trim() && !input.uuid) throw badInput('content is required');
-        await checkResponsible(store, a, input.responsibleUserId);
+        // The document's own example sends `content: null`: the key must be there, the text may not.
+        if (input.content === undefined) throw badInput('content is required (it may be null)');
+        const responsible = await checkResponsible(store, a, input.responsibleUserId);
         const row = noteRow(input, null, clock.now());
-        if (row.responsibleUserId === null) row.responsibleUserId = a.apiUserId;
+        row.responsibleUserId = responsible ?? a.apiUserId;
         return store.contacts.notes.insert(a.id, contactId, row, noteSearchText(row));
       },
       async update(a: AccountRecord, contactId: number, input: NoteInput): Promise<One> {
@@ -222,8 +223,11 @@ export function createContactService(deps: { store: Store; clock: Clock }) {
         const old = await store.contacts.notes.get(a.id, contactId, input.id);
         if (!old)
           throw new DomainError('NOTE_NOT_FOUND', `Note ${input.id} of contact ${contactId} not found`);
-        await checkResponsible(store, a, input.responsibleUserId);
-        const row = noteRow(input, old, clock.now());
+        const responsible = await checkResponsible(store, a, input.responsibleUserId);
+        const row = {
+          ...noteRow(input, old, clock.now()),
+          responsibleUserId: responsible === undefined ? old.responsibleUserId : responsible,
+        };
         await store.contacts.notes.update(a.id, contactId, input.id, row, noteSearchText(row));
         return 1;
       },
