@@ -17,7 +17,7 @@ import {
   updateRequestExample,
   userStatusResponseExample,
   usersResponseExample,
-} from '../../protocol/src/fixtures/index.ts';
+} from '@dzvin/protocol/fixtures';
 import { parseQuery } from '../src/http/parsing.ts';
 import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
 import {
