@@ -13,3 +13,4 @@ export * from './contacts.ts';
 export * from './directions.ts';
 export * from './notes.ts';
 export * from './users.ts';
+export * from './calls.ts';

@@ -95,11 +95,11 @@ for (const dialect of DIALECTS) {
     test('an idle session expires (403), and authorizing again works — what real clients do', async () => {
       const s = await server.account('idle.localhost');
       assert.equal((await s.get('/rest/users')).status, 200);
-      clock.advance(45_000);
+      await clock.advance(45_000);
       assert.equal((await s.get('/rest/users')).status, 200, 'use within the idle time keeps it alive');
-      clock.advance(45_000);
+      await clock.advance(45_000);
       assert.equal((await s.get('/rest/users')).status, 200, 'the previous use refreshed it');
-      clock.advance(61_000);
+      await clock.advance(61_000);
       const expired = await s.get('/rest/users');
       assert.equal(expired.status, 403);
       assert.match(expired.text, /expired/i);
@@ -129,7 +129,7 @@ for (const dialect of DIALECTS) {
     });
 
     test('repeated failed authorize attempts from one IP are rate-limited (429 with Retry-After)', async () => {
-      clock.advance(601_000); // forget the failures earlier tests made
+      await clock.advance(601_000); // forget the failures earlier tests made
       const target = await server.account('brute.localhost');
       const statuses: number[] = [];
       for (let i = 0; i < 8; i++) {
@@ -165,7 +165,7 @@ for (const dialect of DIALECTS) {
         ).status,
         200,
       );
-      clock.advance(601_000);
+      await clock.advance(601_000);
       assert.equal(
         (
           await server.request('POST', '/rest/security/authorize', {
@@ -178,7 +178,7 @@ for (const dialect of DIALECTS) {
     });
 
     test('failed attempts against one domain from many IPs are rate-limited per domain', async () => {
-      clock.advance(601_000);
+      await clock.advance(601_000);
       const target = await server.account('spread.localhost');
       const statuses: number[] = [];
       for (let i = 0; i < 10; i++) {

@@ -92,7 +92,7 @@ for (const dialect of DIALECTS) {
 
     test('update keeps the ids of fields and values it is sent, bumps lastModified, keeps dateCreate', async () => {
       const [c] = (await s.get(`${BASE}/searchByOLNum?otherLegNum=0442246595`)).json();
-      clock.advance(60_000);
+      await clock.advance(60_000);
       const employees = (await s.get('/rest/users')).json();
       const name = c.fields.find((f: { enumCode: string }) => f.enumCode === 'Имя');
       const phone = c.fields.find((f: { enumCode: string }) => f.enumCode === 'Телефон');
@@ -281,7 +281,7 @@ for (const dialect of DIALECTS) {
 
     test('filterBy 0/1 with from/to selects by creation or modification time; seconds are accepted', async () => {
       const t0 = clock.now();
-      clock.advance(3_600_000);
+      await clock.advance(3_600_000);
       const [fresh] = await createContacts(s, [contactBody({ first: 'Свіжий', phones: ['0939998877'] })]);
       const t1 = clock.now();
       const created = (await s.get(`${BASE}/?filterBy=0&from=${t1}&to=${t1 + 1}`)).json();
@@ -296,7 +296,7 @@ for (const dialect of DIALECTS) {
         inSeconds.map((c: { id: number }) => c.id),
         [fresh],
       );
-      clock.advance(3_600_000);
+      await clock.advance(3_600_000);
       const [old] = (await s.get(`${BASE}/?searchText=Page02`)).json();
       assert.equal((await s.post(`${BASE}/`, { ...old, fields: old.fields })).status, 200);
       const modified = (await s.get(`${BASE}/?filterBy=1&from=${clock.now()}`)).json();
@@ -348,7 +348,7 @@ for (const dialect of DIALECTS) {
         [c.id],
       );
 
-      clock.advance(1000);
+      await clock.advance(1000);
       const upd = await s.put(`${BASE}/${c.id}/notes`, { id: note.id, content: 'Рахунок оплачено' });
       assert.equal(upd.status, 200);
       assert.equal(upd.text, '1');

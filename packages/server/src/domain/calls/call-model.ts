@@ -1,0 +1,113 @@
+import type { CallEventName, Disposition, OtherLeg } from '@dzvin/protocol';
+
+/**
+ * The call model of the domain: no telephony details (spec: directions 1/2/4, pause 32 /
+ * unpause 64; dispositions 0..4; legs of type 1 user, 2 group, 4 IVR).
+ */
+export type Direction = 1 | 2 | 4 | 32 | 64;
+
+/** Who a leg is: an employee (1), a ring group (2) or an IVR scenario (4). */
+export interface Party {
+  type: 1 | 2 | 4;
+  id: number;
+  /** Internal number; null for an IVR. */
+  ext: string | null;
+  displayName: string;
+}
+
+/**
+ * What kind of history row a record is:
+ * - `company`: one record per company call (company.api, missed.api);
+ * - `user`: one record per employee leg, children of a company call carry `parentUuid` (users.api);
+ * - `pause` / `unpause`: an employee's pause records (users.api, directions 32 / 64).
+ */
+export type CallRecordKind = 'company' | 'user' | 'pause' | 'unpause';
+
+/** A call (or leg) that has ended, as stored for history. Times are epoch ms. */
+export interface FinishedCall {
+  uuid: string;
+  accountId: number;
+  kind: CallRecordKind;
+  parentUuid: string | null;
+  direction: Direction;
+  leg: Party | null;
+  leg2: Party | null;
+  /** E.164 where it is a phone number; null for internal calls. */
+  otherLegNum: string | null;
+  /** The name a CRM or the contacts book gave the number, else the number itself (null when internal). */
+  otherLegName: string | null;
+  otherLegs: OtherLeg[];
+  trunkNum: string | null;
+  trunkName: string | null;
+  /** The documented `trunk` string, e.g. `o=380442249895;` (attempted trunks of an outgoing call). */
+  trunk: string | null;
+  dialAt: number;
+  bridgeAt: number | null;
+  endAt: number;
+  billSecs: number;
+  duration: number;
+  disposition: Disposition;
+  /** Exts in transfer order, rendered as `"017 > 019"`; null when nobody answered. */
+  transferHistory: string | null;
+  /** The uuid whose recording covers this call (the company call's for its children), or null. */
+  recordingUuid: string | null;
+}
+
+export interface HistoryQuery {
+  from: number;
+  to: number;
+  /** Directions selected (already parsed; spec #7). */
+  directions: Direction[];
+  offset: number;
+  limit: number;
+}
+
+/** Persistence of finished calls. History is indexed on (account, end time). */
+export interface CallStore {
+  save(call: FinishedCall): Promise<void>;
+  /** company.api: company records ending in [from, to], newest first. */
+  company(accountId: number, q: HistoryQuery): Promise<FinishedCall[]>;
+  /** users.api: employee legs and pause records ending in [from, to], newest first. */
+  users(accountId: number, q: HistoryQuery): Promise<FinishedCall[]>;
+  /**
+   * missed.api (spec #13): incoming company calls ending in [from, to] that nobody answered and
+   * after which no answered call with that number (either direction) happened; newest first.
+   */
+  missed(accountId: number, q: Omit<HistoryQuery, 'directions'>): Promise<FinishedCall[]>;
+  /** A finished call by uuid in any account (public recording URLs are keyed by uuid alone). */
+  byUuid(uuid: string): Promise<FinishedCall | null>;
+}
+
+/** A call as it is in progress (active/v3), per leg. */
+export interface LiveCall {
+  uuid: string;
+  accountId: number;
+  parentUuid: string | null;
+  direction: 1 | 2 | 4;
+  leg: Party | null;
+  leg2: Party | null;
+  otherLegNum: string | null;
+  otherLegName: string | null;
+  otherLegs: OtherLeg[];
+  trunkNum: string | null;
+  trunkName: string | null;
+  dialAt: number;
+  bridgeAt: number | null;
+  lastEvent: CallEventName;
+}
+
+export type RecordingTrack = 'mixed' | 'rx' | 'tx';
+
+/**
+ * Writes a call's audio while it runs (streamed, never assembled at hangup): a mixed track
+ * and separate rx (what the employee hears: the external party) and tx (what the employee
+ * says) tracks. The implementation synthesizes audio the tests can tell apart.
+ */
+export interface Recorder {
+  /** Starts the three tracks at `atMs` (the bridge time). */
+  start(uuid: string, atMs: number): void;
+  /** Writes the remaining audio up to `atMs`, finalizes and closes the files. */
+  stop(uuid: string, atMs: number): Promise<void>;
+  /** Absolute path of a finished track, or null when there is none. */
+  path(uuid: string, track: RecordingTrack): string | null;
+}
