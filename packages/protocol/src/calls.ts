@@ -13,7 +13,11 @@ export const CALL_EVENTS = ['call.dial', 'call.bridge', 'call.hangup'] as const;
 export type CallEventName = (typeof CALL_EVENTS)[number];
 
 /** An employee as a call event or live call names it. */
-export const EventLeg = Type.Object({ id: Type.Integer(), ext: Nullable(Type.String()), displayName: Type.String() });
+export const EventLeg = Type.Object({
+  id: Type.Integer(),
+  ext: Nullable(Type.String()),
+  displayName: Type.String(),
+});
 export type EventLeg = Static<typeof EventLeg>;
 
 /** A user, group or IVR as call history names it (`leg.type` 1/2/4; an IVR has no ext). */
@@ -41,7 +45,10 @@ export type OtherLeg = Static<typeof OtherLeg>;
  * @example `{ "legExt": "001", "otherLegNum": "+380993034330" }`
  */
 export const MakeCallRequest = Type.Object({
-  legExt: Type.Union([Type.String({ minLength: 1, maxLength: 10 }), Type.Integer({ minimum: 0, maximum: 9_999_999_999 })]),
+  legExt: Type.Union([
+    Type.String({ minLength: 1, maxLength: 10 }),
+    Type.Integer({ minimum: 0, maximum: 9_999_999_999 }),
+  ]),
   otherLegNum: Type.String({ minLength: 1, maxLength: 64 }),
 });
 export type MakeCallRequest = Static<typeof MakeCallRequest>;
@@ -93,8 +100,16 @@ export const CALLS_MAX_LIMIT = 50;
 
 /** Query of the three history endpoints; `directions` in any encoding of spec #7. */
 export const CallHistoryQuery = Type.Object({
-  timeFrom: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'ms (a value below 1e12 is seconds)' }),
-  timeTo: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'ms (a value below 1e12 is seconds)' }),
+  timeFrom: Type.Integer({
+    minimum: 0,
+    maximum: Number.MAX_SAFE_INTEGER,
+    description: 'ms (a value below 1e12 is seconds)',
+  }),
+  timeTo: Type.Integer({
+    minimum: 0,
+    maximum: Number.MAX_SAFE_INTEGER,
+    description: 'ms (a value below 1e12 is seconds)',
+  }),
   directions: Type.Optional(Type.Array(Type.String({ maxLength: 20 }), { maxItems: 10 })),
   limit: Type.Optional(Type.Integer({ minimum: 0, maximum: CALLS_MAX_LIMIT, default: CALLS_MAX_LIMIT })),
   offset: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 })),

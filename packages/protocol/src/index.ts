@@ -8,9 +8,10 @@
  */
 export * from './admin.ts';
 export * from './auth.ts';
+export * from './calls.ts';
 export * from './common.ts';
 export * from './contacts.ts';
 export * from './directions.ts';
 export * from './notes.ts';
+export * from './sim.ts';
 export * from './users.ts';
-export * from './calls.ts';

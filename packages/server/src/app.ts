@@ -5,16 +5,24 @@ import Fastify, { LogController } from 'fastify';
 import type { Config } from './config.ts';
 import { createAccountService } from './domain/accounts/account-service.ts';
 import { createAuthService } from './domain/accounts/auth-service.ts';
-import { type Clock, systemClock } from './domain/clock.ts';
+import { createCallBus } from './domain/calls/call-engine.ts';
+import { createHistoryService } from './domain/calls/history-service.ts';
+import { type Clock, createSystemTimers, systemClock, type Timers } from './domain/clock.ts';
 import { createContactService } from './domain/crm/contact-service.ts';
 import { createDirectoryService } from './domain/directory/directory-service.ts';
 import type { Store } from './domain/ports.ts';
+import { createFileRecorder, type FileRecorder } from './engine/recording/file-recorder.ts';
+import { createSimulator, type Simulator } from './engine/simulator/simulator.ts';
 import { adminRoutes } from './http/admin/admin-routes.ts';
+import { simRoutes } from './http/admin/sim-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { parseQuery, registerBodyParsers } from './http/parsing.ts';
 import type { App, Services } from './http/route-kit.ts';
+import { callHistoryRoutes } from './http/routes/calls-history.ts';
+import { liveCallRoutes } from './http/routes/calls-live.ts';
 import { contactRoutes } from './http/routes/contacts.ts';
 import { phonetAuthRoutes } from './http/routes/phonet-auth.ts';
+import { recordingRoutes } from './http/routes/recordings.ts';
 import { userRoutes } from './http/routes/users.ts';
 import { requireAdmin, requireSession } from './http/session.ts';
 import { clientErrorHandler, registerValidation } from './http/validation.ts';
@@ -26,7 +34,10 @@ export interface BuiltApp {
   services: Services;
   store: Store;
   database: OpenDatabase;
-  /** Stops timers, the HTTP server and the database. */
+  /** The call engine (the office simulator) and its simulation controls. */
+  simulator: Simulator;
+  recorder: FileRecorder;
+  /** Stops calls and timers, the HTTP server and the database. */
   close(): Promise<void>;
 }
 
@@ -41,9 +52,14 @@ const LANDING = `<!doctype html><html lang="en"><meta charset="utf-8"><title>Dzv
  */
 export async function buildApp(
   config: Config,
-  opts: { clock?: Clock; logger?: boolean } = {},
+  opts: { clock?: Clock; timers?: Timers; random?: () => number; logger?: boolean } = {},
 ): Promise<BuiltApp> {
   const clock = opts.clock ?? systemClock;
+  // A manual clock is its own timers; otherwise real timers (errors are logged once the app exists).
+  let logError: (err: unknown) => void = () => {};
+  const timers =
+    opts.timers ??
+    ('after' in clock ? (clock as Clock & Timers) : createSystemTimers((err) => logError(err)));
   const database = await openDatabase(config.databaseUrl);
   const store = createStore(database.db);
   const auth = createAuthService({
@@ -61,7 +77,25 @@ export async function buildApp(
     accounts: createAccountService({ store, clock }),
     directory: createDirectoryService({ store, clock }),
     contacts: createContactService({ store, clock }),
+    history: createHistoryService({ store }),
   };
+
+  const bus = createCallBus((err) => logError(err));
+  const recorder = createFileRecorder({
+    dir: config.recordingsDir,
+    clock,
+    timers,
+    onError: (err, uuid) => logError({ err, uuid, msg: 'recording failed' }),
+  });
+  const simulator = createSimulator({
+    store,
+    clock,
+    timers,
+    recorder,
+    bus,
+    random: opts.random,
+    onError: (err) => logError(err),
+  });
 
   const app = Fastify({
     // Request lines are logged at debug level only: a PBX API is chatty and its clients poll.
@@ -75,6 +109,7 @@ export async function buildApp(
     routerOptions: { ignoreTrailingSlash: true, querystringParser: parseQuery, maxParamLength: 200 },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  logError = (err) => app.log.error({ err }, 'background task failed');
   app.decorateRequest('account', null as never);
   registerErrorHandling(app);
   registerValidation(app);
@@ -108,6 +143,8 @@ export async function buildApp(
   }));
 
   phonetAuthRoutes(app, services, config.sessionIdleSec);
+  // Public by design (spec #15): keyed by unguessable uuids, no session.
+  recordingRoutes(app, { recorder });
   await app.register(async (scoped) => {
     const s = scoped as unknown as App;
     s.addHook('onRoute', (route) => {
@@ -116,6 +153,8 @@ export async function buildApp(
     s.addHook('preHandler', requireSession(auth));
     userRoutes(s, services);
     contactRoutes(s, services);
+    callHistoryRoutes(s, services);
+    liveCallRoutes(s, simulator.engine);
   });
   await app.register(async (scoped) => {
     const s = scoped as unknown as App;
@@ -124,6 +163,7 @@ export async function buildApp(
     });
     s.addHook('preHandler', requireAdmin(auth));
     adminRoutes(s, services);
+    simRoutes(s, simulator);
   });
 
   const pruneTimer = setInterval(() => {
@@ -134,10 +174,14 @@ export async function buildApp(
   return {
     app,
     services,
+    simulator,
+    recorder,
     store,
     database,
     async close() {
       clearInterval(pruneTimer);
+      await simulator.engine.close();
+      await recorder.close();
       await app.close();
       await database.close();
     },

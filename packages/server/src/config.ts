@@ -7,6 +7,8 @@ export interface Config {
   port: number;
   /** `sqlite:PATH` (default `sqlite:./data/dzvin.sqlite`) or `postgres://…`. */
   databaseUrl: string;
+  /** Where finished call recordings are kept (WAV files named by call uuid). */
+  recordingsDir: string;
   demo: { enabled: boolean; domain: string; apiKey: string | undefined; country: string };
   sessionIdleSec: number;
   bodyLimitBytes: number;
@@ -45,6 +47,7 @@ export function parseConfig(env: Env): Config {
     host: env.HOST || '127.0.0.1',
     port: int(env, 'PORT', 8080, 0, 65535),
     databaseUrl: env.DATABASE_URL || 'sqlite:./data/dzvin.sqlite',
+    recordingsDir: env.DZVIN_RECORDINGS_DIR || './data/recordings',
     demo: {
       enabled: bool(env, 'DZVIN_DEMO', true),
       domain: env.DZVIN_DEMO_DOMAIN || 'demo.localhost',

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Contact, ContactList, Note, NoteList, parseDirections, UserList, UserStatus } from '@dzvin/protocol';
-import { Compile } from 'typebox/compile';
 import {
   authorizeRequestExample,
   batchRequestExample,
@@ -18,6 +17,7 @@ import {
   userStatusResponseExample,
   usersResponseExample,
 } from '@dzvin/protocol/fixtures';
+import { Compile } from 'typebox/compile';
 import { parseQuery } from '../src/http/parsing.ts';
 import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
 import {

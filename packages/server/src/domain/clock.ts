@@ -22,14 +22,17 @@ export const systemClock: Clock = { now: () => Date.now() };
 export function createSystemTimers(onError: (err: unknown) => void = () => {}): Timers {
   return {
     after(ms, fn) {
-      const t = setTimeout(() => {
-        try {
-          const r = fn();
-          if (r && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch(onError);
-        } catch (e) {
-          onError(e);
-        }
-      }, Math.max(0, ms));
+      const t = setTimeout(
+        () => {
+          try {
+            const r = fn();
+            if (r && typeof (r as Promise<void>).catch === 'function') (r as Promise<void>).catch(onError);
+          } catch (e) {
+            onError(e);
+          }
+        },
+        Math.max(0, ms),
+      );
       return () => clearTimeout(t);
     },
   };

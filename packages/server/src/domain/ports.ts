@@ -1,4 +1,5 @@
 import type { Contact, CrmConnection, Employee, Ivr, Note, RingGroup, Target, Trunk } from '@dzvin/protocol';
+import type { CallStore } from './calls/call-model.ts';
 
 /** The ports the domain owns; store/ implements each once for SQLite and PostgreSQL. */
 
@@ -121,5 +122,6 @@ export interface Store {
   authFailures: AuthFailureStore;
   directory: DirectoryStore;
   contacts: ContactStore;
+  calls: CallStore;
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 }

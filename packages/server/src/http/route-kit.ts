@@ -9,6 +9,7 @@ import type {
 } from 'fastify';
 import type { AccountService } from '../domain/accounts/account-service.ts';
 import type { AuthService } from '../domain/accounts/auth-service.ts';
+import type { HistoryService } from '../domain/calls/history-service.ts';
 import type { ContactService } from '../domain/crm/contact-service.ts';
 import type { DirectoryService } from '../domain/directory/directory-service.ts';
 
@@ -27,6 +28,7 @@ export interface Services {
   accounts: AccountService;
   directory: DirectoryService;
   contacts: ContactService;
+  history: HistoryService;
 }
 
 const REASONS: Record<number, string> = {

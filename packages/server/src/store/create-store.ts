@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Store } from '../domain/ports.ts';
 import { createAccountStore, createAuthFailureStore, createSessionStore } from './account-store.ts';
+import { createCallStore } from './call-store.ts';
 import { createContactStore } from './contact-store.ts';
 import { createDirectoryStore } from './directory-store.ts';
 import type { Database } from './schema.ts';
@@ -16,6 +17,7 @@ export function createStore(db: Kysely<Database>, inTransaction = false): Store 
     authFailures: createAuthFailureStore(db),
     directory: createDirectoryStore(db),
     contacts: createContactStore(db),
+    calls: createCallStore(db),
     transaction: (fn) =>
       inTransaction ? fn(store) : db.transaction().execute((trx) => fn(createStore(trx, true))),
   };

@@ -182,6 +182,62 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.insertInto('id_counters').values({ name: 'contact_item', value: 0 }).execute();
       },
     },
+    '0002_calls': {
+      async up(db: Db) {
+        // One row per finished call, employee leg or pause record (FinishedCall, spec #14).
+        await db.schema
+          .createTable('calls')
+          .addColumn('uuid', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('parent_uuid', 'text')
+          .addColumn('direction', 'integer', (c) => c.notNull())
+          .addColumn('leg_type', 'integer')
+          .addColumn('leg_id', big)
+          .addColumn('leg_ext', 'text')
+          .addColumn('leg_display_name', 'text')
+          .addColumn('leg2_type', 'integer')
+          .addColumn('leg2_id', big)
+          .addColumn('leg2_ext', 'text')
+          .addColumn('leg2_display_name', 'text')
+          .addColumn('other_leg_num', 'text')
+          .addColumn('other_leg_name', 'text')
+          .addColumn('other_legs_json', 'text', (c) => c.notNull())
+          .addColumn('trunk_num', 'text')
+          .addColumn('trunk_name', 'text')
+          .addColumn('trunk', 'text')
+          .addColumn('dial_at', big, (c) => c.notNull())
+          .addColumn('bridge_at', big)
+          .addColumn('end_at', big, (c) => c.notNull())
+          .addColumn('bill_secs', 'integer', (c) => c.notNull())
+          .addColumn('duration', 'integer', (c) => c.notNull())
+          .addColumn('disposition', 'integer', (c) => c.notNull())
+          .addColumn('transfer_history', 'text')
+          .addColumn('recording_uuid', 'text')
+          .execute();
+        // company.api / missed.api (and users.api filtered to one kind): a backward range scan
+        // in exactly the page order (end_at desc, uuid desc), no sort at millions of rows.
+        await db.schema
+          .createIndex('calls_account_kind_end')
+          .on('calls')
+          .columns(['account_id', 'kind', 'end_at', 'uuid'])
+          .execute();
+        // users.api mixes three kinds (user, pause, unpause): one partial index keeps it one
+        // ordered scan too. Queries must repeat the predicate literally for SQLite to use it.
+        await db.schema
+          .createIndex('calls_account_users_end')
+          .on('calls')
+          .columns(['account_id', 'end_at', 'uuid'])
+          .where(sql.ref('kind'), '<>', sql.lit('company'))
+          .execute();
+        // missed.api (spec #13): "was there a later answered call with this number".
+        await db.schema
+          .createIndex('calls_account_number_end')
+          .on('calls')
+          .columns(['account_id', 'other_leg_num', 'end_at'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -116,6 +116,36 @@ export interface IdCountersTable {
   name: string;
   value: number;
 }
+/** One finished call, employee leg or pause record (domain FinishedCall); legs flattened. */
+export interface CallsTable {
+  uuid: string;
+  account_id: number;
+  kind: string;
+  parent_uuid: string | null;
+  direction: number;
+  leg_type: number | null;
+  leg_id: number | null;
+  leg_ext: string | null;
+  leg_display_name: string | null;
+  leg2_type: number | null;
+  leg2_id: number | null;
+  leg2_ext: string | null;
+  leg2_display_name: string | null;
+  other_leg_num: string | null;
+  other_leg_name: string | null;
+  other_legs_json: string;
+  trunk_num: string | null;
+  trunk_name: string | null;
+  trunk: string | null;
+  dial_at: number;
+  bridge_at: number | null;
+  end_at: number;
+  bill_secs: number;
+  duration: number;
+  disposition: number;
+  transfer_history: string | null;
+  recording_uuid: string | null;
+}
 
 export interface Database {
   accounts: AccountsTable;
@@ -130,4 +160,5 @@ export interface Database {
   contact_phones: ContactPhonesTable;
   contact_notes: ContactNotesTable;
   id_counters: IdCountersTable;
+  calls: CallsTable;
 }

@@ -1,6 +1,9 @@
 // A real Dzvin on 127.0.0.1:0 over a throwaway database, and a tiny HTTP client that controls
 // every header (Host, Cookie) and can send raw, malformed bodies. No mocks of our own code.
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { Config } from '../../src/config.ts';
 import { type BuiltApp, buildApp, type Clock, defaultConfig } from '../../src/index.ts';
 import { createTestDatabaseUrl, type Dialect } from './dialects.ts';
@@ -116,7 +119,14 @@ export async function startServer(
   opts: { clock?: Clock; config?: Partial<Config> } = {},
 ): Promise<TestServer> {
   const db = await createTestDatabaseUrl(dialect);
-  const config = defaultConfig({ databaseUrl: db.url, port: 0, logLevel: 'warn', ...opts.config });
+  const recordingsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-rec-'));
+  const config = defaultConfig({
+    databaseUrl: db.url,
+    port: 0,
+    logLevel: 'warn',
+    recordingsDir,
+    ...opts.config,
+  });
   const built = await buildApp(config, { clock: opts.clock, logger: false });
   await built.app.listen({ host: '127.0.0.1', port: 0 });
   const address = built.app.server.address();
@@ -149,6 +159,7 @@ export async function startServer(
     async close() {
       await built.close();
       await db.drop();
+      fs.rmSync(recordingsDir, { recursive: true, force: true });
     },
   };
   return server;

@@ -334,7 +334,8 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
   async function userStatus(a: AccountRecord): Promise<UserStatus> {
     const e = a.apiUserId === null ? null : await d.employees.get(a.id, a.apiUserId);
     if (!e?.monitored) return { status: USER_STATUS.notMonitored };
-    return { status: e.presence === 'online' ? USER_STATUS.online : USER_STATUS.offline };
+    // A paused employee is "not at their place" (spec: 32 pause): offline until unpaused.
+    return { status: e.presence === 'online' && !e.paused ? USER_STATUS.online : USER_STATUS.offline };
   }
 
   return { employees, groups, ivr, trunks, crm, users, userStatus };

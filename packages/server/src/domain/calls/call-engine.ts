@@ -1,0 +1,61 @@
+import type { CallEventName } from '@dzvin/protocol';
+import type { AccountRecord, Target } from '../ports.ts';
+import type { FinishedCall, LiveCall } from './call-model.ts';
+
+/**
+ * The port every call engine implements (the simulator now, a SIP engine later). Nothing of
+ * telephony leaks through it: the HTTP layer and the domain speak calls, legs and employees.
+ */
+export interface CallEngine {
+  /** Click-to-call: ring the employee, then dial the number and bridge (spec: makeCall). */
+  makeCall(account: AccountRecord, legExt: string, otherLegNum: string): Promise<{ uuid: string }>;
+  /** Calls in progress of an account, per leg. */
+  active(accountId: number): LiveCall[];
+  /** Ends a call (company call or any of its legs) in whatever state it is. */
+  hangup(accountId: number, uuid: string): Promise<void>;
+  /** Blind transfer of an answered call to another employee's ext. */
+  transfer(accountId: number, uuid: string, toExt: string): Promise<void>;
+  /** Resolves when every operation in flight has finished (tests, graceful shutdown). */
+  idle(): Promise<void>;
+  /** Ends every call and stops timers. */
+  close(): Promise<void>;
+}
+
+/** What the in-process event bus carries: every state change of a call or leg (spec events + internal ones). */
+export type CallBusEvent =
+  | { type: CallEventName; at: number; call: LiveCall; kind: 'company' | 'user' }
+  | { type: 'call.saved'; at: number; record: FinishedCall }
+  | { type: 'employee.pause' | 'employee.unpause'; at: number; accountId: number; employeeId: number };
+
+export interface CallBus {
+  emit(e: CallBusEvent): void;
+  on(fn: (e: CallBusEvent) => void): () => void;
+}
+
+/** A synchronous, in-process bus: subscribers must not throw (errors are swallowed and reported). */
+export function createCallBus(onError: (err: unknown) => void = () => {}): CallBus {
+  const subs = new Set<(e: CallBusEvent) => void>();
+  return {
+    emit(e) {
+      for (const fn of subs) {
+        try {
+          fn(e);
+        } catch (err) {
+          onError(err);
+        }
+      }
+    },
+    on(fn) {
+      subs.add(fn);
+      return () => subs.delete(fn);
+    },
+  };
+}
+
+/**
+ * The routing step's hook (spec: a CRM lookup's responsibleEmployee overrides the route).
+ * The integrations issue implements it; returning null keeps the normal route.
+ */
+export interface RoutingHook {
+  incoming(account: AccountRecord, call: { otherLegNum: string; trunkNum: string }): Promise<Target | null>;
+}

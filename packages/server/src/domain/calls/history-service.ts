@@ -1,0 +1,141 @@
+import {
+  CALLS_MAX_LIMIT,
+  type CallHistoryQuery,
+  type CallHistoryRecord,
+  DIRECTION,
+  type HistoryLeg,
+  parseDirections,
+} from '@dzvin/protocol';
+import { badInput, DomainError } from '../errors.ts';
+import type { AccountRecord, Store } from '../ports.ts';
+import type { Direction, FinishedCall, HistoryQuery, Party } from './call-model.ts';
+
+/** Input times are milliseconds; a value below 1e12 is taken as seconds (spec #1). */
+const toMs = (t: number) => (t < 1e12 ? t * 1000 : t);
+
+type DirectionsInput = CallHistoryQuery['directions'] | string | number | null;
+
+const USER_DIRECTIONS: Direction[] = [
+  DIRECTION.internal,
+  DIRECTION.outgoing,
+  DIRECTION.incoming,
+  DIRECTION.pause,
+  DIRECTION.unpause,
+];
+const USER_MASK = USER_DIRECTIONS.reduce((m, d) => m | d, 0);
+
+/**
+ * `directions` of users.api: the encodings of spec #7 (bitmask, repeated keys, PHP style, comma
+ * list) over 1/2/4 plus 32 pause / 64 unpause (`96` = both pause kinds). Absent, it selects the
+ * three call directions, as the document says; pause records come only when asked for.
+ * Throws `RangeError` naming the bad part, like `parseDirections`.
+ * @example `parseUserDirections(['32'])` → `[32]`; `parseUserDirections('100')` → `[4, 32, 64]`
+ */
+export function parseUserDirections(input: DirectionsInput | undefined): Direction[] {
+  const defaults: Direction[] = [DIRECTION.internal, DIRECTION.outgoing, DIRECTION.incoming];
+  if (input === undefined || input === null || input === '') return defaults;
+  const parts = (Array.isArray(input) ? input : [input]).flatMap((p) => String(p).split(','));
+  let mask = 0;
+  for (const raw of parts) {
+    const part = raw.trim();
+    if (part === '') continue;
+    if (!/^\d{1,3}$/.test(part)) throw new RangeError(`directions: '${raw}' is not a number`);
+    const n = Number(part);
+    if (n === 0 || (n & ~USER_MASK) !== 0)
+      throw new RangeError(`directions: ${n} is not 1, 2, 4, 32, 64 or a sum of them`);
+    mask |= n;
+  }
+  if (mask === 0) return defaults;
+  return USER_DIRECTIONS.filter((d) => (mask & d) !== 0);
+}
+
+function directionsOrBadInput(parse: () => Direction[]): Direction[] {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof RangeError) throw badInput(e.message);
+    throw e;
+  }
+}
+
+/** The period and page of a history query, validated (the route schema checks types first). */
+function parsePage(q: CallHistoryQuery): Omit<HistoryQuery, 'directions'> {
+  for (const name of ['timeFrom', 'timeTo'] as const)
+    if (!Number.isSafeInteger(q[name]) || q[name] < 0)
+      throw badInput(`Invalid parameter '${name}': is required (ms since 1970)`);
+  const from = toMs(q.timeFrom);
+  const to = toMs(q.timeTo);
+  if (from > to) throw badInput(`timeFrom (${from}) is after timeTo (${to})`);
+  const limit = q.limit ?? CALLS_MAX_LIMIT;
+  if (!Number.isInteger(limit) || limit < 0 || limit > CALLS_MAX_LIMIT)
+    throw new DomainError('LIMIT_OUT_OF_RANGE', `Invalid parameter 'limit': must be 0..${CALLS_MAX_LIMIT}`);
+  const offset = q.offset ?? 0;
+  if (!Number.isInteger(offset) || offset < 0)
+    throw badInput("Invalid parameter 'offset': must be a non-negative integer");
+  return { from, to, limit, offset };
+}
+
+const historyLeg = (p: Party | null): HistoryLeg | null =>
+  p ? { id: p.id, type: p.type, displayName: p.displayName, ext: p.ext } : null;
+
+/**
+ * A stored call as the three history endpoints return it: every documented key present, null
+ * when unknown (spec #3); `otherLegName` falls back to the number (the document: "otherwise equal
+ * to otherLegNum"); the recording URL is on the host the client called (`baseUrl`, no slash at
+ * the end) at the documented public path (spec #15).
+ */
+export function toHistoryRecord(c: FinishedCall, baseUrl: string): CallHistoryRecord {
+  return {
+    parentUuid: c.parentUuid,
+    uuid: c.uuid,
+    endAt: c.endAt,
+    lgDirection: c.direction,
+    otherLegNum: c.otherLegNum,
+    otherLegName: c.otherLegName ?? c.otherLegNum,
+    leg: historyLeg(c.leg),
+    leg2: historyLeg(c.leg2),
+    billSecs: c.billSecs,
+    duration: c.duration,
+    disposition: c.disposition,
+    transferHistory: c.transferHistory,
+    audioRecUrl: c.recordingUuid
+      ? `${baseUrl}/rest/public/calls/${encodeURIComponent(c.recordingUuid)}/audio`
+      : null,
+    trunk: c.trunk,
+  };
+}
+
+/** company.api, missed.api and users.api (spec #7, #8, #13, #14). */
+export function createHistoryService(deps: { store: Store }) {
+  const { store } = deps;
+  const records = (calls: FinishedCall[], baseUrl: string) => calls.map((c) => toHistoryRecord(c, baseUrl));
+
+  return {
+    /** One record per company call ending in [timeFrom, timeTo], newest first. */
+    async company(a: AccountRecord, q: CallHistoryQuery, baseUrl: string): Promise<CallHistoryRecord[]> {
+      const page = parsePage(q);
+      const directions = directionsOrBadInput(() => parseDirections(q.directions));
+      return records(await store.calls.company(a.id, { ...page, directions }), baseUrl);
+    },
+
+    /**
+     * Incoming calls that need a call back (spec #13). `directions` is accepted (spec #7); missed
+     * calls are incoming, so a filter without 4 selects nothing.
+     */
+    async missed(a: AccountRecord, q: CallHistoryQuery, baseUrl: string): Promise<CallHistoryRecord[]> {
+      const page = parsePage(q);
+      const directions = directionsOrBadInput(() => parseDirections(q.directions));
+      if (!directions.includes(DIRECTION.incoming)) return [];
+      return records(await store.calls.missed(a.id, page), baseUrl);
+    },
+
+    /** Employee legs (children carry parentUuid) and, with directions 32/64, pause records. */
+    async users(a: AccountRecord, q: CallHistoryQuery, baseUrl: string): Promise<CallHistoryRecord[]> {
+      const page = parsePage(q);
+      const directions = directionsOrBadInput(() => parseUserDirections(q.directions));
+      return records(await store.calls.users(a.id, { ...page, directions }), baseUrl);
+    },
+  };
+}
+
+export type HistoryService = ReturnType<typeof createHistoryService>;

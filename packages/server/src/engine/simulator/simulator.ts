@@ -1,0 +1,631 @@
+import { randomUUID } from 'node:crypto';
+import type { CallEventName, Disposition, Employee, Ivr, RingGroup, Trunk } from '@dzvin/protocol';
+import type { CallBus, CallEngine, RoutingHook } from '../../domain/calls/call-engine.ts';
+import type { Direction, FinishedCall, LiveCall, Party, Recorder } from '../../domain/calls/call-model.ts';
+import type { Cancel, Clock, Timers } from '../../domain/clock.ts';
+import { badInput, DomainError } from '../../domain/errors.ts';
+import { normalizePhone } from '../../domain/phone.ts';
+import type { AccountRecord, Store, Target } from '../../domain/ports.ts';
+import {
+  DEFAULT_EMPLOYEE_BEHAVIOUR,
+  DEFAULT_EXTERNAL_BEHAVIOUR,
+  DEFAULT_TALK,
+  decide,
+  type PhoneBehaviour,
+  type TalkTime,
+  talkMs,
+} from './behaviours.ts';
+
+/** How long an employee's phone rings when no group timeout applies, and an external party's. */
+const EMPLOYEE_RING_MS = 30_000;
+const EXTERNAL_RING_MS = 45_000;
+
+/** A leg: one employee's phone taking part in a company call. */
+interface Leg {
+  uuid: string;
+  employee: Employee;
+  dialAt: number;
+  bridgeAt: number | null;
+  ended: boolean;
+  timers: Cancel[];
+}
+
+type CallState = 'ivr' | 'ringing' | 'dialing' | 'bridged' | 'ended';
+
+/** A company call in progress. */
+interface Call {
+  uuid: string;
+  account: AccountRecord;
+  direction: 1 | 2 | 4;
+  state: CallState;
+  dialAt: number;
+  bridgeAt: number | null;
+  otherLegNum: string | null;
+  otherLegName: string | null;
+  trunk: Trunk | null;
+  /** The entity handling the call now (user, group or IVR) — company.api's `leg`. */
+  handler: Party | null;
+  legs: Map<string, Leg>;
+  answered: Leg | null;
+  transfers: string[];
+  timers: Cancel[];
+  ivr: Ivr | null;
+  recording: boolean;
+  lastEvent: CallEventName;
+}
+
+export interface SimulatorDeps {
+  store: Store;
+  clock: Clock;
+  timers: Timers;
+  recorder: Recorder;
+  bus: CallBus;
+  random?: () => number;
+  newUuid?: () => string;
+  routing?: RoutingHook;
+  onError?: (err: unknown) => void;
+}
+
+const employeeParty = (e: Employee): Party => ({ type: 1, id: e.id, ext: e.ext, displayName: e.displayName });
+const groupParty = (g: RingGroup): Party => ({ type: 2, id: g.id, ext: g.ext, displayName: g.name });
+const ivrParty = (i: Ivr): Party => ({ type: 4, id: i.id, ext: null, displayName: i.name });
+
+/**
+ * The office simulator: a CallEngine whose phones are behaviours. Everything runs on the
+ * injected Clock/Timers, so a test drives a whole call by advancing time.
+ */
+export function createSimulator(deps: SimulatorDeps) {
+  const { store, clock, timers, recorder, bus } = deps;
+  const random = deps.random ?? Math.random;
+  const newUuid = deps.newUuid ?? (() => randomUUID().replaceAll('-', ''));
+  const onError = deps.onError ?? (() => {});
+  const calls = new Map<string, Call>();
+  const legIndex = new Map<string, Call>();
+  const inflight = new Set<Promise<unknown>>();
+  const behaviours = new Map<string, PhoneBehaviour>();
+  const externalBehaviours = new Map<string, PhoneBehaviour>();
+  const talk = new Map<number, TalkTime>();
+  const roundRobin = new Map<number, number>();
+
+  /** Tracks async work so idle() can wait for it. */
+  function track<T>(p: Promise<T>): Promise<T> {
+    inflight.add(p);
+    p.then(
+      () => inflight.delete(p),
+      (err) => {
+        inflight.delete(p);
+        onError(err);
+      },
+    );
+    return p;
+  }
+
+  const behaviourOf = (accountId: number, ext: string) =>
+    behaviours.get(`${accountId}:${ext}`) ?? DEFAULT_EMPLOYEE_BEHAVIOUR;
+  const externalOf = (accountId: number, num: string) =>
+    externalBehaviours.get(`${accountId}:${num}`) ??
+    externalBehaviours.get(`${accountId}:*`) ??
+    DEFAULT_EXTERNAL_BEHAVIOUR;
+
+  function later(c: Call, ms: number, fn: () => void | Promise<void>): Cancel {
+    const cancel = timers.after(ms, () => (c.state === 'ended' ? undefined : fn()));
+    c.timers.push(cancel);
+    return cancel;
+  }
+
+  function live(c: Call, leg: Leg | null): LiveCall {
+    return {
+      uuid: leg ? leg.uuid : c.uuid,
+      accountId: c.account.id,
+      parentUuid: leg ? c.uuid : null,
+      direction: c.direction,
+      leg: leg ? employeeParty(leg.employee) : c.handler?.type === 1 ? c.handler : null,
+      leg2: null,
+      otherLegNum: c.otherLegNum,
+      otherLegName: c.otherLegName,
+      otherLegs: [],
+      trunkNum: c.trunk?.number ?? null,
+      trunkName: c.trunk?.name ?? null,
+      dialAt: leg ? leg.dialAt : c.dialAt,
+      bridgeAt: leg ? leg.bridgeAt : c.bridgeAt,
+      lastEvent: leg ? (leg.ended ? 'call.hangup' : leg.bridgeAt ? 'call.bridge' : 'call.dial') : c.lastEvent,
+    };
+  }
+
+  function emit(type: CallEventName, c: Call, leg: Leg | null) {
+    if (!leg) c.lastEvent = type;
+    bus.emit({ type, at: clock.now(), call: live(c, leg), kind: leg ? 'user' : 'company' });
+  }
+
+  const secs = (ms: number) => Math.max(0, Math.round(ms / 1000));
+
+  function trunkField(c: Call): string | null {
+    if (!c.trunk) return null;
+    const digits = c.trunk.number.replace(/^\+/, '');
+    return c.direction === 2 ? `o=${digits};` : `i=${digits};`;
+  }
+
+  async function save(record: FinishedCall) {
+    await store.calls.save(record);
+    bus.emit({ type: 'call.saved', at: clock.now(), record });
+  }
+
+  function record(c: Call, leg: Leg | null, disposition: Disposition, now: number): FinishedCall {
+    const bridgeAt = leg ? leg.bridgeAt : c.bridgeAt;
+    const dialAt = leg ? leg.dialAt : c.dialAt;
+    const answered = disposition === 0 && bridgeAt !== null;
+    return {
+      uuid: leg ? leg.uuid : c.uuid,
+      accountId: c.account.id,
+      kind: leg ? 'user' : 'company',
+      parentUuid: leg ? c.uuid : null,
+      direction: c.direction,
+      leg: leg ? employeeParty(leg.employee) : c.handler,
+      leg2: null,
+      otherLegNum: c.otherLegNum,
+      otherLegName: c.otherLegNum === null ? null : (c.otherLegName ?? c.otherLegNum),
+      otherLegs: [],
+      trunkNum: c.trunk?.number ?? null,
+      trunkName: c.trunk?.name ?? null,
+      trunk: trunkField(c),
+      dialAt,
+      bridgeAt: answered ? bridgeAt : null,
+      endAt: now,
+      billSecs: answered && bridgeAt !== null ? secs(now - bridgeAt) : 0,
+      duration: secs(now - dialAt),
+      disposition,
+      transferHistory: leg
+        ? answered
+          ? leg.employee.ext
+          : null
+        : c.transfers.length
+          ? c.transfers.join(' > ')
+          : null,
+      recordingUuid: answered && c.recording ? c.uuid : null,
+    };
+  }
+
+  /** Ends one leg (the others go on). */
+  async function endLeg(c: Call, leg: Leg, disposition: Disposition) {
+    if (leg.ended) return;
+    leg.ended = true;
+    for (const t of leg.timers) t();
+    legIndex.delete(leg.uuid);
+    const now = clock.now();
+    emit('call.hangup', c, leg);
+    await save(record(c, leg, leg.bridgeAt !== null ? 0 : disposition, now));
+  }
+
+  /** Ends the whole company call and every leg still up. */
+  async function endCall(c: Call, disposition: Disposition) {
+    if (c.state === 'ended') return;
+    const wasBridged = c.state === 'bridged' || c.bridgeAt !== null;
+    c.state = 'ended';
+    for (const t of c.timers) t();
+    const now = clock.now();
+    for (const leg of c.legs.values()) await endLeg(c, leg, 1);
+    if (c.recording) await recorder.stop(c.uuid, now);
+    calls.delete(c.uuid);
+    emit('call.hangup', c, null);
+    await save(record(c, null, wasBridged ? 0 : disposition, now));
+  }
+
+  async function contactName(account: AccountRecord, num: string): Promise<string | null> {
+    const [found] = await store.contacts.byPhone(account.id, num, 0, 1);
+    if (!found) return null;
+    const name = [found.firstName, found.lastName].filter(Boolean).join(' ');
+    return name || found.companyTitle;
+  }
+
+  async function employeeAvailable(account: AccountRecord, e: Employee): Promise<boolean> {
+    const fresh = await store.directory.employees.get(account.id, e.id);
+    if (!fresh || fresh.paused || fresh.presence !== 'online') return false;
+    for (const c of calls.values())
+      for (const l of c.legs.values())
+        if (!l.ended && l.employee.id === e.id && l.bridgeAt !== null) return false;
+    return true;
+  }
+
+  /** Rings one employee's phone as a leg of `c`; `onAnswer` runs when it is picked up. */
+  function ringLeg(
+    c: Call,
+    e: Employee,
+    timeoutMs: number,
+    onEnd: (disposition: Disposition) => Promise<void>,
+  ): Leg {
+    const leg: Leg = {
+      uuid: newUuid(),
+      employee: e,
+      dialAt: clock.now(),
+      bridgeAt: null,
+      ended: false,
+      timers: [],
+    };
+    c.legs.set(leg.uuid, leg);
+    legIndex.set(leg.uuid, c);
+    emit('call.dial', c, leg);
+    const outcome = decide(behaviourOf(c.account.id, e.ext), random);
+    const at = (ms: number, fn: () => Promise<void>) => {
+      const cancel = later(c, ms, () => (leg.ended ? undefined : fn()));
+      leg.timers.push(cancel);
+    };
+    if (outcome.kind === 'answer' && outcome.afterMs < timeoutMs)
+      at(outcome.afterMs, () => answerLeg(c, leg));
+    else if (outcome.kind === 'refuse') {
+      at(outcome.afterMs, async () => {
+        await endLeg(c, leg, outcome.disposition);
+        await onEnd(outcome.disposition);
+      });
+      return leg;
+    }
+    at(timeoutMs, async () => {
+      await endLeg(c, leg, 1);
+      await onEnd(1);
+    });
+    return leg;
+  }
+
+  function startRecording(c: Call, at: number) {
+    if (c.recording) return;
+    c.recording = true;
+    recorder.start(c.uuid, at);
+  }
+
+  function scheduleTalk(c: Call) {
+    const ms = talkMs(talk.get(c.account.id) ?? DEFAULT_TALK, random);
+    later(c, ms, () => endCall(c, 0));
+  }
+
+  /** An employee picks up. */
+  async function answerLeg(c: Call, leg: Leg) {
+    if (leg.ended || leg.bridgeAt !== null) return;
+    const now = clock.now();
+    for (const t of leg.timers) t();
+    leg.timers = [];
+    if (c.direction === 2 && c.state === 'ringing') {
+      // Click-to-call: the employee answered; now dial the external number.
+      leg.bridgeAt = now;
+      c.answered = leg;
+      emit('call.bridge', c, leg);
+      await dialExternal(c);
+      return;
+    }
+    const previous = c.answered;
+    leg.bridgeAt = now;
+    c.answered = leg;
+    c.handler = employeeParty(leg.employee);
+    c.transfers.push(leg.employee.ext);
+    for (const other of c.legs.values())
+      if (other !== leg && !other.ended && other.bridgeAt === null) await endLeg(c, other, 1);
+    if (previous && !previous.ended) await endLeg(c, previous, 0);
+    emit('call.bridge', c, leg);
+    if (c.state !== 'bridged') {
+      c.state = 'bridged';
+      c.bridgeAt = now;
+      emit('call.bridge', c, null);
+      startRecording(c, now);
+      scheduleTalk(c);
+    }
+  }
+
+  async function dialExternal(c: Call) {
+    c.state = 'dialing';
+    const outcome = decide(externalOf(c.account.id, c.otherLegNum ?? ''), random);
+    if (outcome.kind === 'answer' && outcome.afterMs < EXTERNAL_RING_MS) {
+      later(c, outcome.afterMs, async () => {
+        const now = clock.now();
+        c.state = 'bridged';
+        c.bridgeAt = now;
+        if (c.answered) {
+          c.transfers.push(c.answered.employee.ext);
+          // The employee's talk time starts when the other side answers, as on a real phone bill.
+          c.answered.bridgeAt = now;
+        }
+        emit('call.bridge', c, null);
+        startRecording(c, now);
+        scheduleTalk(c);
+      });
+    } else if (outcome.kind === 'refuse') {
+      later(c, outcome.afterMs, () => endFailed(c, outcome.disposition));
+    } else {
+      later(c, EXTERNAL_RING_MS, () => endFailed(c, 1));
+    }
+  }
+
+  /** The external side never answered: nobody talked, whatever the employee did. */
+  async function endFailed(c: Call, disposition: Disposition) {
+    for (const leg of c.legs.values()) leg.bridgeAt = null;
+    c.bridgeAt = null;
+    await endCall(c, disposition);
+  }
+
+  async function routeTo(c: Call, target: Target | null): Promise<void> {
+    const d = store.directory;
+    if (!target) return endCall(c, 3);
+    if (target.type === 'ivr') {
+      const ivr = await d.ivr.get(c.account.id, target.id);
+      if (!ivr) return endCall(c, 3);
+      c.state = 'ivr';
+      c.ivr = ivr;
+      c.handler = ivrParty(ivr);
+      later(c, ivr.timeoutSec * 1000, () => {
+        if (c.state !== 'ivr' || c.ivr !== ivr) return;
+        c.ivr = null;
+        return routeTo(c, ivr.defaultTarget);
+      });
+      return;
+    }
+    c.state = 'ringing';
+    if (target.type === 'employee') {
+      const e = await d.employees.get(c.account.id, target.id);
+      if (!e) return endCall(c, 3);
+      c.handler = employeeParty(e);
+      if (!(await employeeAvailable(c.account, e)))
+        return endCall(c, e.paused || e.presence !== 'online' ? 1 : 4);
+      ringLeg(c, e, EMPLOYEE_RING_MS, async (disposition) => {
+        if (!c.answered) await endCall(c, disposition);
+      });
+      return;
+    }
+    const g = await d.groups.get(c.account.id, target.id);
+    if (!g) return endCall(c, 3);
+    c.handler = groupParty(g);
+    const members: Employee[] = [];
+    for (const id of g.members) {
+      const e = await d.employees.get(c.account.id, id);
+      if (e && (await employeeAvailable(c.account, e))) members.push(e);
+    }
+    if (!members.length) return endCall(c, 1);
+    const ringMs = g.ringTimeoutSec * 1000;
+    if (g.strategy === 'simultaneous') {
+      let left = members.length;
+      const outcomes = new Set<Disposition>();
+      for (const e of members)
+        ringLeg(c, e, ringMs, async (disposition) => {
+          left--;
+          outcomes.add(disposition);
+          // Everyone busy is busy; any other mix is "no answer".
+          if (left === 0 && !c.answered) await endCall(c, outcomes.size === 1 ? disposition : 1);
+        });
+      return;
+    }
+    // In turn: sequential always starts with the first member; round-robin starts after the last one rung.
+    const start = g.strategy === 'round-robin' ? (roundRobin.get(g.id) ?? 0) % members.length : 0;
+    if (g.strategy === 'round-robin') roundRobin.set(g.id, start + 1);
+    const order = [...members.slice(start), ...members.slice(0, start)];
+    const next = (i: number) => {
+      if (i >= order.length) return endCall(c, 1);
+      ringLeg(c, order[i], ringMs, async () => {
+        if (!c.answered && c.state !== 'ended') await next(i + 1);
+      });
+    };
+    await next(0);
+  }
+
+  function findCall(accountId: number, uuid: string): Call {
+    const c = calls.get(uuid) ?? legIndex.get(uuid);
+    if (!c || c.account.id !== accountId) throw new DomainError('CALL_NOT_FOUND', `No active call ${uuid}`);
+    return c;
+  }
+
+  async function trunkByNumber(account: AccountRecord, raw: string): Promise<Trunk> {
+    const num = normalizePhone(raw, account.defaultCountry);
+    const trunk = (await store.directory.trunks.list(account.id)).find((t) => t.number === num);
+    if (!trunk) throw new DomainError('TRUNK_NOT_FOUND', `No trunk ${raw} in this account`);
+    return trunk;
+  }
+
+  /** By ext as typed; a number (spec #9: `"legExt": 202`) also matches a zero-padded ext ("001" for 1). */
+  async function employeeByExt(account: AccountRecord, raw: string): Promise<Employee> {
+    const ext = raw.trim();
+    const exact = await store.directory.employees.byExt(account.id, ext);
+    if (exact) return exact;
+    if (/^\d+$/.test(ext)) {
+      const padded = (await store.directory.employees.list(account.id)).find(
+        (e) => Number(e.ext) === Number(ext),
+      );
+      if (padded) return padded;
+    }
+    throw new DomainError('EMPLOYEE_NOT_FOUND', `No employee with ext ${ext}`);
+  }
+
+  function externalNumber(account: AccountRecord, raw: string): string {
+    const num = normalizePhone(raw, account.defaultCountry);
+    if (!num) throw badInput(`otherLegNum '${raw}' is not a phone number`);
+    return num;
+  }
+
+  function newCall(account: AccountRecord, direction: 1 | 2 | 4, fields: Partial<Call>): Call {
+    const c: Call = {
+      uuid: newUuid(),
+      account,
+      direction,
+      state: 'ringing',
+      dialAt: clock.now(),
+      bridgeAt: null,
+      otherLegNum: null,
+      otherLegName: null,
+      trunk: null,
+      handler: null,
+      legs: new Map(),
+      answered: null,
+      transfers: [],
+      timers: [],
+      ivr: null,
+      recording: false,
+      lastEvent: 'call.dial',
+      ...fields,
+    };
+    calls.set(c.uuid, c);
+    return c;
+  }
+
+  const engine: CallEngine = {
+    async makeCall(account, legExt, otherLegNum) {
+      const e = await employeeByExt(account, legExt);
+      if (e.paused) throw new DomainError('EMPLOYEE_UNAVAILABLE', `Employee ${e.ext} is paused`);
+      if (e.presence !== 'online')
+        throw new DomainError('EMPLOYEE_UNAVAILABLE', `Employee ${e.ext} is offline`);
+      const num = externalNumber(account, otherLegNum);
+      const trunks = await store.directory.trunks.list(account.id);
+      const trunk = trunks.find((t) => t.isDefault) ?? trunks[0];
+      if (!trunk) throw new DomainError('NO_TRUNK', 'The account has no trunk for outgoing calls');
+      const c = newCall(account, 2, {
+        otherLegNum: num,
+        otherLegName: await contactName(account, num),
+        trunk,
+        handler: employeeParty(e),
+      });
+      emit('call.dial', c, null);
+      ringLeg(c, e, EMPLOYEE_RING_MS, async (disposition) => {
+        await endCall(c, disposition);
+      });
+      return { uuid: c.uuid };
+    },
+
+    active(accountId) {
+      const out: LiveCall[] = [];
+      for (const c of calls.values()) {
+        if (c.account.id !== accountId) continue;
+        const legs = [...c.legs.values()].filter((l) => !l.ended);
+        if (!legs.length) out.push(live(c, null));
+        for (const l of legs) out.push(live(c, l));
+      }
+      return out.sort((a, b) => a.dialAt - b.dialAt);
+    },
+
+    async hangup(accountId, uuid) {
+      await track(endCall(findCall(accountId, uuid), 1));
+    },
+
+    async transfer(accountId, uuid, toExt) {
+      const c = findCall(accountId, uuid);
+      if (c.state !== 'bridged' || !c.answered)
+        throw new DomainError('CONFLICT', 'Only an answered call can be transferred');
+      const e = await store.directory.employees.byExt(accountId, toExt);
+      if (!e) throw new DomainError('EMPLOYEE_NOT_FOUND', `No employee with ext ${toExt}`);
+      if (e.id === c.answered.employee.id) throw badInput(`The call is already with ${toExt}`);
+      // Blind transfer: ring the new employee; the call moves when they answer, else stays.
+      ringLeg(c, e, EMPLOYEE_RING_MS, async () => {});
+    },
+
+    async idle() {
+      while (inflight.size) await Promise.allSettled([...inflight]);
+    },
+
+    async close() {
+      for (const c of [...calls.values()]) await endCall(c, 1).catch(onError);
+      await engine.idle();
+    },
+  };
+
+  /** Simulation controls (our API, not Phonet's). */
+  const sim = {
+    /** An external number calls a trunk of the account. */
+    async incoming(account: AccountRecord, from: string, trunkNumber: string): Promise<{ uuid: string }> {
+      const trunk = await trunkByNumber(account, trunkNumber);
+      const num = externalNumber(account, from);
+      const c = newCall(account, 4, {
+        otherLegNum: num,
+        otherLegName: await contactName(account, num),
+        trunk,
+      });
+      emit('call.dial', c, null);
+      const override = deps.routing
+        ? await deps.routing.incoming(account, { otherLegNum: num, trunkNum: trunk.number })
+        : null;
+      await track(routeTo(c, override ?? trunk.destination));
+      return { uuid: c.uuid };
+    },
+    /** An employee answers a ringing leg (by leg uuid, or the company call uuid + ext). */
+    async answer(accountId: number, uuid: string, ext?: string) {
+      const c = findCall(accountId, uuid);
+      const leg =
+        c.legs.get(uuid) ??
+        [...c.legs.values()].find((l) => !l.ended && l.bridgeAt === null && (!ext || l.employee.ext === ext));
+      if (!leg || leg.ended || leg.bridgeAt !== null)
+        throw new DomainError('CONFLICT', 'No ringing phone to answer on that call');
+      await track(answerLeg(c, leg));
+    },
+    /** An employee rejects a ringing leg (busy). */
+    async reject(accountId: number, uuid: string, ext?: string) {
+      const c = findCall(accountId, uuid);
+      const leg =
+        c.legs.get(uuid) ??
+        [...c.legs.values()].find((l) => !l.ended && l.bridgeAt === null && (!ext || l.employee.ext === ext));
+      if (!leg || leg.ended || leg.bridgeAt !== null)
+        throw new DomainError('CONFLICT', 'No ringing phone to reject on that call');
+      await track(
+        (async () => {
+          await endLeg(c, leg, 4);
+          const ringing = [...c.legs.values()].some((l) => !l.ended);
+          if (!ringing && !c.answered) await endCall(c, c.direction === 2 ? 4 : 1);
+        })(),
+      );
+    },
+    /** The caller presses a digit in an IVR. */
+    async digit(accountId: number, uuid: string, digit: string) {
+      const c = findCall(accountId, uuid);
+      if (c.state !== 'ivr' || !c.ivr) throw new DomainError('CONFLICT', 'The call is not in an IVR');
+      const option = c.ivr.options.find((o) => o.digit === digit);
+      if (!option) throw badInput(`The IVR '${c.ivr.name}' has no option ${digit}`);
+      c.ivr = null;
+      await track(routeTo(c, option.target));
+    },
+    async pause(account: AccountRecord, ext: string, paused: boolean) {
+      const e = await store.directory.employees.byExt(account.id, ext);
+      if (!e) throw new DomainError('EMPLOYEE_NOT_FOUND', `No employee with ext ${ext}`);
+      if (e.paused === paused) return;
+      const { id: _id, createdAt: _c, ...row } = e;
+      await store.directory.employees.update(account.id, e.id, { ...row, paused });
+      const now = clock.now();
+      bus.emit({
+        type: paused ? 'employee.pause' : 'employee.unpause',
+        at: now,
+        accountId: account.id,
+        employeeId: e.id,
+      });
+      await save({
+        uuid: newUuid(),
+        accountId: account.id,
+        kind: paused ? 'pause' : 'unpause',
+        parentUuid: null,
+        direction: (paused ? 32 : 64) as Direction,
+        leg: employeeParty(e),
+        leg2: null,
+        otherLegNum: null,
+        otherLegName: null,
+        otherLegs: [],
+        trunkNum: null,
+        trunkName: null,
+        trunk: null,
+        dialAt: now,
+        bridgeAt: null,
+        endAt: now,
+        billSecs: 0,
+        duration: 0,
+        disposition: 0,
+        transferHistory: null,
+        recordingUuid: null,
+      });
+    },
+    setEmployeeBehaviour(accountId: number, ext: string, b: PhoneBehaviour | null) {
+      if (b) behaviours.set(`${accountId}:${ext}`, b);
+      else behaviours.delete(`${accountId}:${ext}`);
+    },
+    /** `number` '*' sets the default for every external number of the account. */
+    setExternalBehaviour(account: AccountRecord, number: string, b: PhoneBehaviour | null) {
+      const key = `${account.id}:${number === '*' ? '*' : externalNumber(account, number)}`;
+      if (b) externalBehaviours.set(key, b);
+      else externalBehaviours.delete(key);
+    },
+    setTalkTime(accountId: number, t: TalkTime | null) {
+      if (t) talk.set(accountId, t);
+      else talk.delete(accountId);
+    },
+    activeCount: () => calls.size,
+  };
+
+  return { engine, sim };
+}
+export type Simulator = ReturnType<typeof createSimulator>;

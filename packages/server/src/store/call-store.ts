@@ -1,0 +1,179 @@
+import type { OtherLeg } from '@dzvin/protocol';
+import { type Kysely, type Selectable, type SelectQueryBuilder, sql } from 'kysely';
+import type {
+  CallRecordKind,
+  CallStore,
+  Direction,
+  FinishedCall,
+  HistoryQuery,
+  Party,
+} from '../domain/calls/call-model.ts';
+import type { CallsTable, Database } from './schema.ts';
+
+type Row = Selectable<CallsTable>;
+
+const party = (
+  type: number | null,
+  id: number | null,
+  ext: string | null,
+  displayName: string | null,
+): Party | null =>
+  type === null || id === null
+    ? null
+    : { type: type as Party['type'], id, ext, displayName: displayName ?? '' };
+
+const toCall = (r: Row): FinishedCall => ({
+  uuid: r.uuid,
+  accountId: r.account_id,
+  kind: r.kind as CallRecordKind,
+  parentUuid: r.parent_uuid,
+  direction: r.direction as Direction,
+  leg: party(r.leg_type, r.leg_id, r.leg_ext, r.leg_display_name),
+  leg2: party(r.leg2_type, r.leg2_id, r.leg2_ext, r.leg2_display_name),
+  otherLegNum: r.other_leg_num,
+  otherLegName: r.other_leg_name,
+  otherLegs: JSON.parse(r.other_legs_json) as OtherLeg[],
+  trunkNum: r.trunk_num,
+  trunkName: r.trunk_name,
+  trunk: r.trunk,
+  dialAt: r.dial_at,
+  bridgeAt: r.bridge_at,
+  endAt: r.end_at,
+  billSecs: r.bill_secs,
+  duration: r.duration,
+  disposition: r.disposition as FinishedCall['disposition'],
+  transferHistory: r.transfer_history,
+  recordingUuid: r.recording_uuid,
+});
+
+const toRow = (c: FinishedCall): Row => ({
+  uuid: c.uuid,
+  account_id: c.accountId,
+  kind: c.kind,
+  parent_uuid: c.parentUuid,
+  direction: c.direction,
+  leg_type: c.leg?.type ?? null,
+  leg_id: c.leg?.id ?? null,
+  leg_ext: c.leg?.ext ?? null,
+  leg_display_name: c.leg?.displayName ?? null,
+  leg2_type: c.leg2?.type ?? null,
+  leg2_id: c.leg2?.id ?? null,
+  leg2_ext: c.leg2?.ext ?? null,
+  leg2_display_name: c.leg2?.displayName ?? null,
+  other_leg_num: c.otherLegNum,
+  other_leg_name: c.otherLegName,
+  other_legs_json: JSON.stringify(c.otherLegs ?? []),
+  trunk_num: c.trunkNum,
+  trunk_name: c.trunkName,
+  trunk: c.trunk,
+  dial_at: c.dialAt,
+  bridge_at: c.bridgeAt,
+  end_at: c.endAt,
+  bill_secs: c.billSecs,
+  duration: c.duration,
+  disposition: c.disposition,
+  transfer_history: c.transferHistory,
+  recording_uuid: c.recordingUuid,
+});
+
+const CALL_DIRECTIONS: Direction[] = [1, 2, 4];
+const USER_DIRECTIONS: Direction[] = [1, 2, 4, 32, 64];
+const covers = (selected: Direction[], all: Direction[]) => all.every((d) => selected.includes(d));
+
+/** Newest first; uuid breaks ties so offset paging neither repeats nor skips a record. */
+function page<O>(q: SelectQueryBuilder<Database, 'calls', O>, h: Pick<HistoryQuery, 'offset' | 'limit'>) {
+  return q.orderBy('calls.end_at', 'desc').orderBy('calls.uuid', 'desc').limit(h.limit).offset(h.offset);
+}
+
+/**
+ * Finished calls for history. Every list is one range scan of an index in page order
+ * (migration 0002): company and missed on (account, kind, end_at, uuid), users on the partial
+ * (account, end_at, uuid) index of non-company rows, the missed.api call-back check on
+ * (account, other_leg_num, end_at).
+ */
+export function createCallStore(db: Kysely<Database>): CallStore {
+  const inPeriod = (accountId: number, q: Pick<HistoryQuery, 'from' | 'to'>) =>
+    db
+      .selectFrom('calls')
+      .selectAll('calls')
+      .where('calls.account_id', '=', accountId)
+      .where('calls.end_at', '>=', q.from)
+      .where('calls.end_at', '<=', q.to);
+
+  return {
+    async save(call) {
+      // Saving the same uuid again updates it (the engine may re-save a call, e.g. once its
+      // recording is final) and never duplicates it; a uuid of another account is left alone.
+      const row = toRow(call);
+      const updatable = (Object.keys(row) as Array<keyof Row>).filter(
+        (k) => k !== 'uuid' && k !== 'account_id',
+      );
+      await db
+        .insertInto('calls')
+        .values(row)
+        .onConflict((oc) =>
+          oc
+            .column('uuid')
+            .doUpdateSet((eb) => Object.fromEntries(updatable.map((k) => [k, eb.ref(`excluded.${k}`)])))
+            .where('calls.account_id', '=', call.accountId),
+        )
+        .execute();
+    },
+
+    async company(accountId, q) {
+      if (q.limit <= 0 || q.directions.length === 0) return [];
+      let query = inPeriod(accountId, q).where('calls.kind', '=', 'company');
+      if (!covers(q.directions, CALL_DIRECTIONS)) query = query.where('calls.direction', 'in', q.directions);
+      return (await page(query, q).execute()).map(toCall);
+    },
+
+    async users(accountId, q) {
+      if (q.limit <= 0 || q.directions.length === 0) return [];
+      const kinds = [
+        ...(q.directions.some((d) => d <= 4) ? ['user'] : []),
+        ...(q.directions.includes(32) ? ['pause'] : []),
+        ...(q.directions.includes(64) ? ['unpause'] : []),
+      ];
+      let query = inPeriod(accountId, q);
+      // One kind: the (account, kind, end_at) index; several: the partial index, whose
+      // predicate must appear literally (not as a bound parameter) for SQLite to pick it.
+      query =
+        kinds.length === 1
+          ? query.where('calls.kind', '=', kinds[0])
+          : query.where(sql<boolean>`calls.kind <> 'company'`);
+      if (!covers(q.directions, USER_DIRECTIONS)) query = query.where('calls.direction', 'in', q.directions);
+      return (await page(query, q).execute()).map(toCall);
+    },
+
+    async missed(accountId, q) {
+      if (q.limit <= 0) return [];
+      // spec #13: incoming, nobody answered, and no answered call with that number (incoming or
+      // outgoing) ended after it — at any time, also after the period asked for.
+      const query = inPeriod(accountId, q)
+        .where('calls.kind', '=', 'company')
+        .where('calls.direction', '=', 4)
+        .where('calls.disposition', '<>', 0)
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('calls as later')
+                .select(sql.lit(1).as('one'))
+                .where('later.account_id', '=', accountId)
+                .whereRef('later.other_leg_num', '=', 'calls.other_leg_num')
+                .whereRef('later.end_at', '>', 'calls.end_at')
+                .where('later.kind', '=', 'company')
+                .where('later.disposition', '=', 0)
+                .where('later.direction', 'in', [2, 4]),
+            ),
+          ),
+        );
+      return (await page(query, q).execute()).map(toCall);
+    },
+
+    async byUuid(uuid) {
+      const r = await db.selectFrom('calls').selectAll().where('uuid', '=', uuid).executeTakeFirst();
+      return r ? toCall(r) : null;
+    },
+  };
+}

@@ -1,0 +1,320 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { createAccountService } from '../src/domain/accounts/account-service.ts';
+import { type CallBusEvent, createCallBus } from '../src/domain/calls/call-engine.ts';
+import type { FinishedCall } from '../src/domain/calls/call-model.ts';
+import { createManualClock } from '../src/domain/clock.ts';
+import { createDirectoryService } from '../src/domain/directory/directory-service.ts';
+import type { AccountRecord, Store } from '../src/domain/ports.ts';
+import { createFileRecorder } from '../src/engine/recording/file-recorder.ts';
+import { createSimulator, type Simulator } from '../src/engine/simulator/simulator.ts';
+import { createStore } from '../src/store/create-store.ts';
+import { type OpenDatabase, openDatabase } from '../src/store/db.ts';
+import { createTestDatabaseUrl, DIALECTS, dialectSkipReason, type TestDatabase } from './support/dialects.ts';
+
+/** A deterministic random source (the simulator's draws must not make tests flaky). */
+function seeded(seed = 42) {
+  let x = seed;
+  return () => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x / 2147483648;
+  };
+}
+
+for (const dialect of DIALECTS) {
+  describe(`office simulator scenarios [${dialect}]`, { skip: dialectSkipReason(dialect) }, () => {
+    let tdb: TestDatabase;
+    let db: OpenDatabase;
+    let store: Store;
+    let account: AccountRecord;
+    let dir: string;
+    const clock = createManualClock(Date.UTC(2026, 10, 26, 9));
+    let sim: Simulator;
+    let saved: FinishedCall[] = [];
+    let events: CallBusEvent[] = [];
+    const ids: Record<string, number> = {};
+
+    before(async () => {
+      tdb = await createTestDatabaseUrl(dialect);
+      db = await openDatabase(tdb.url);
+      store = createStore(db.db);
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-sim-'));
+      const accounts = createAccountService({ store, clock });
+      const directory = createDirectoryService({ store, clock });
+      account = (await accounts.create({ domain: 'sim.localhost' })).account;
+      for (const [ext, name] of [
+        ['001', 'Олена'],
+        ['002', 'Андрій'],
+        ['003', 'Марія'],
+      ])
+        ids[ext] = (await directory.employees.create(account, { displayName: name, ext })).id;
+      const group = await directory.groups.create(account, {
+        name: 'Продажі',
+        ext: '100',
+        members: [ids['001'], ids['002'], ids['003']],
+        ringTimeoutSec: 20,
+      });
+      ids.group = group.id;
+      const ivr = await directory.ivr.create(account, {
+        name: 'Меню',
+        timeoutSec: 8,
+        options: [
+          { digit: '1', target: { type: 'group', id: group.id } },
+          { digit: '2', target: { type: 'employee', id: ids['003'] } },
+        ],
+        defaultTarget: { type: 'group', id: group.id },
+      });
+      ids.ivr = ivr.id;
+      await directory.trunks.create(account, {
+        number: '+380442246595',
+        name: 'Головний',
+        destination: { type: 'ivr', id: ivr.id },
+        isDefault: true,
+      });
+      await directory.trunks.create(account, {
+        number: '+380800218500',
+        name: 'Продажі',
+        destination: { type: 'group', id: group.id },
+      });
+      await directory.trunks.create(account, {
+        number: '+380443334455',
+        name: 'Олена',
+        destination: { type: 'employee', id: ids['001'] },
+      });
+    });
+    after(async () => {
+      await sim?.engine.close();
+      await db.close();
+      await tdb.drop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    beforeEach(() => {
+      const bus = createCallBus();
+      saved = [];
+      events = [];
+      bus.on((e) => {
+        events.push(e);
+        if (e.type === 'call.saved') saved.push(e.record);
+      });
+      const recorder = createFileRecorder({ dir, timers: clock, clock });
+      sim = createSimulator({ store, clock, timers: clock, recorder, bus, random: seeded() });
+      for (const ext of ['001', '002', '003'])
+        sim.sim.setEmployeeBehaviour(account.id, ext, { mode: 'manual' });
+      sim.sim.setTalkTime(account.id, { minSec: 30, maxSec: 30 });
+    });
+
+    const company = (uuid: string) => saved.find((r) => r.uuid === uuid && r.kind === 'company');
+    const children = (uuid: string) => saved.filter((r) => r.parentUuid === uuid);
+    const byExt = (rs: FinishedCall[], ext: string) => rs.find((r) => r.leg?.ext === ext);
+
+    test('ring group, three employees, the second answers: parent + 3 children with the right dispositions', async () => {
+      sim.sim.setEmployeeBehaviour(account.id, '002', { mode: 'answer', answerAfterSec: 5, probability: 1 });
+      const { uuid } = await sim.sim.incoming(account, '0505826633', '+380800218500');
+      assert.equal(sim.engine.active(account.id).length, 3, 'three phones ring');
+      await clock.advance(5000);
+      const live = sim.engine.active(account.id);
+      assert.equal(live.length, 1);
+      assert.equal(live[0].leg?.ext, '002');
+      assert.equal(live[0].lastEvent, 'call.bridge');
+      assert.equal(live[0].parentUuid, uuid);
+      await clock.advance(30_000);
+      await sim.engine.idle();
+      const c = company(uuid);
+      assert.ok(c, 'the company call is saved');
+      assert.equal(c.disposition, 0);
+      assert.equal(c.direction, 4);
+      assert.deepEqual(c.leg, { type: 1, id: ids['002'], ext: '002', displayName: 'Андрій' });
+      assert.equal(c.billSecs, 30);
+      assert.equal(c.duration, 35);
+      assert.equal(c.transferHistory, '002');
+      assert.equal(c.otherLegNum, '+380505826633');
+      assert.equal(c.trunk, 'i=380800218500;');
+      assert.equal(c.recordingUuid, uuid);
+      const kids = children(uuid);
+      assert.equal(kids.length, 3);
+      assert.equal(byExt(kids, '001')?.disposition, 1);
+      assert.equal(byExt(kids, '003')?.disposition, 1);
+      assert.equal(byExt(kids, '002')?.disposition, 0);
+      assert.equal(byExt(kids, '002')?.billSecs, 30);
+      assert.ok(kids.every((k) => k.kind === 'user'));
+      assert.deepEqual(sim.engine.active(account.id), []);
+      // The documented events, in order, for the answering leg.
+      const legUuid = byExt(kids, '002')?.uuid;
+      const legEvents = events.filter((e) => 'call' in e && e.call.uuid === legUuid).map((e) => e.type);
+      assert.deepEqual(legEvents, ['call.dial', 'call.bridge', 'call.hangup']);
+      assert.ok(fs.existsSync(path.join(dir, `${uuid}.wav`)), 'a recording was written');
+    });
+
+    test('IVR → group → nobody answers: the company call is a missed call of the group', async () => {
+      const { uuid } = await sim.sim.incoming(account, '+380671112233', '+380442246595');
+      const [inIvr] = sim.engine.active(account.id);
+      assert.equal(inIvr.uuid, uuid);
+      await clock.advance(8000); // IVR timeout → default target (the group)
+      assert.equal(sim.engine.active(account.id).length, 3);
+      await clock.advance(20_000); // group ring timeout
+      await sim.engine.idle();
+      const c = company(uuid);
+      assert.equal(c?.disposition, 1);
+      assert.deepEqual(c?.leg, { type: 2, id: ids.group, ext: '100', displayName: 'Продажі' });
+      assert.equal(c?.billSecs, 0);
+      assert.equal(c?.duration, 28);
+      assert.equal(c?.recordingUuid, null);
+      assert.equal(children(uuid).length, 3);
+      assert.ok(children(uuid).every((k) => k.disposition === 1));
+    });
+
+    test('an IVR digit routes the caller; a digit with no option is refused', async () => {
+      sim.sim.setEmployeeBehaviour(account.id, '003', { mode: 'answer', answerAfterSec: 2, probability: 1 });
+      const { uuid } = await sim.sim.incoming(account, '+380671112299', '+380442246595');
+      await assert.rejects(sim.sim.digit(account.id, uuid, '9'), /no option 9/);
+      await sim.sim.digit(account.id, uuid, '2');
+      await clock.advance(2000);
+      assert.equal(sim.engine.active(account.id)[0]?.leg?.ext, '003');
+      await sim.engine.hangup(account.id, uuid);
+      assert.equal(company(uuid)?.disposition, 0);
+      assert.equal(company(uuid)?.leg?.ext, '003');
+    });
+
+    test('busy: an employee who is busy refuses (disposition 4)', async () => {
+      sim.sim.setEmployeeBehaviour(account.id, '001', { mode: 'busy' });
+      const { uuid } = await sim.sim.incoming(account, '+380671110000', '+380443334455');
+      await clock.advance(1000);
+      await sim.engine.idle();
+      assert.equal(company(uuid)?.disposition, 4);
+      assert.equal(children(uuid)[0]?.disposition, 4);
+    });
+
+    test('outgoing click-to-call: congestion (2) and failure (3) of the external side', async () => {
+      sim.sim.setEmployeeBehaviour(account.id, '001', { mode: 'answer', answerAfterSec: 2, probability: 1 });
+      sim.sim.setExternalBehaviour(account, '+380501234567', { mode: 'congestion' });
+      sim.sim.setExternalBehaviour(account, '0501234568', { mode: 'unreachable' });
+      const a = await sim.engine.makeCall(account, '001', '+380501234567');
+      const b = await sim.engine.makeCall(account, '001', '+380501234568');
+      await clock.advance(3000);
+      await sim.engine.idle();
+      assert.equal(company(a.uuid)?.disposition, 2);
+      assert.equal(company(b.uuid)?.disposition, 3);
+      assert.equal(company(a.uuid)?.direction, 2);
+      assert.equal(company(a.uuid)?.trunk, 'o=380442246595;');
+      assert.equal(company(a.uuid)?.billSecs, 0);
+    });
+
+    test('click-to-call rings the employee first; when they answer the number is dialled and bridged', async () => {
+      sim.sim.setExternalBehaviour(account, '*', { mode: 'answer', answerAfterSec: 4, probability: 1 });
+      const { uuid } = await sim.engine.makeCall(account, '002', '0671234567');
+      assert.equal(sim.engine.active(account.id)[0].leg?.ext, '002');
+      await sim.sim.answer(account.id, uuid, '002');
+      await clock.advance(4000);
+      const [live] = sim.engine.active(account.id);
+      assert.equal(live.lastEvent, 'call.bridge');
+      await clock.advance(30_000);
+      await sim.engine.idle();
+      const c = company(uuid);
+      assert.equal(c?.disposition, 0);
+      assert.equal(c?.billSecs, 30);
+      assert.equal(c?.duration, 34);
+      assert.equal(c?.transferHistory, '002');
+      assert.equal(c?.otherLegNum, '+380671234567');
+    });
+
+    test('click-to-call where the employee does not answer ends as no answer', async () => {
+      const { uuid } = await sim.engine.makeCall(account, '001', '0671234567');
+      await clock.advance(30_000);
+      await sim.engine.idle();
+      assert.equal(company(uuid)?.disposition, 1);
+      assert.equal(company(uuid)?.billSecs, 0);
+      assert.equal(company(uuid)?.duration, 30);
+    });
+
+    test('makeCall refuses an unknown ext, a paused employee and a bad number', async () => {
+      await assert.rejects(sim.engine.makeCall(account, '777', '0671234567'), /No employee with ext 777/);
+      await assert.rejects(sim.engine.makeCall(account, '001', 'x'), /not a phone number/);
+      await sim.sim.pause(account, '003', true);
+      await assert.rejects(sim.engine.makeCall(account, '003', '0671234567'), /paused/);
+      await sim.sim.pause(account, '003', false);
+    });
+
+    test('a transfer chain is recorded as "001 > 002 > 003"', async () => {
+      const { uuid } = await sim.sim.incoming(account, '+380931112233', '+380443334455');
+      await sim.sim.answer(account.id, uuid, '001');
+      await clock.advance(10_000);
+      await sim.engine.transfer(account.id, uuid, '002');
+      await sim.sim.answer(account.id, uuid, '002');
+      await clock.advance(5000);
+      await sim.engine.transfer(account.id, uuid, '003');
+      await sim.sim.answer(account.id, uuid, '003');
+      await clock.advance(5000);
+      await sim.engine.hangup(account.id, uuid);
+      const c = company(uuid);
+      assert.equal(c?.transferHistory, '001 > 002 > 003');
+      assert.equal(c?.leg?.ext, '003');
+      assert.equal(c?.billSecs, 20);
+      const kids = children(uuid);
+      assert.equal(byExt(kids, '001')?.billSecs, 10);
+      assert.equal(byExt(kids, '002')?.billSecs, 5);
+      assert.equal(byExt(kids, '003')?.billSecs, 5);
+      await assert.rejects(sim.engine.transfer(account.id, uuid, '002'), /No active call/);
+    });
+
+    test('pause and unpause leave 32 / 64 records and take the employee out of the group', async () => {
+      await sim.sim.pause(account, '002', true);
+      const { uuid } = await sim.sim.incoming(account, '+380931119999', '+380800218500');
+      assert.deepEqual(
+        sim.engine
+          .active(account.id)
+          .map((l) => l.leg?.ext)
+          .sort(),
+        ['001', '003'],
+      );
+      await sim.engine.hangup(account.id, uuid);
+      await sim.sim.pause(account, '002', false);
+      const pauses = saved.filter((r) => r.kind === 'pause' || r.kind === 'unpause');
+      assert.deepEqual(
+        pauses.map((r) => [r.kind, r.direction, r.leg?.ext]),
+        [
+          ['pause', 32, '002'],
+          ['unpause', 64, '002'],
+        ],
+      );
+    });
+
+    test('hangup through the API works in every state: ringing, IVR, dialling out, bridged', async () => {
+      const ringing = await sim.sim.incoming(account, '+380930000001', '+380800218500');
+      await sim.engine.hangup(account.id, ringing.uuid);
+      assert.equal(company(ringing.uuid)?.disposition, 1);
+      assert.ok(children(ringing.uuid).every((k) => k.disposition === 1));
+
+      const ivr = await sim.sim.incoming(account, '+380930000002', '+380442246595');
+      await sim.engine.hangup(account.id, ivr.uuid);
+      assert.equal(company(ivr.uuid)?.disposition, 1);
+      assert.equal(company(ivr.uuid)?.leg?.type, 4);
+
+      sim.sim.setExternalBehaviour(account, '+380930000003', { mode: 'manual' });
+      const out = await sim.engine.makeCall(account, '001', '+380930000003');
+      await sim.sim.answer(account.id, out.uuid, '001');
+      await sim.engine.hangup(account.id, out.uuid);
+      assert.equal(company(out.uuid)?.disposition, 1, 'the number never answered');
+
+      const talking = await sim.sim.incoming(account, '+380930000004', '+380443334455');
+      await sim.sim.answer(account.id, talking.uuid, '001');
+      await clock.advance(7000);
+      // By a leg's uuid, as active/v3 lists it.
+      const [leg] = sim.engine.active(account.id);
+      await sim.engine.hangup(account.id, leg.uuid);
+      assert.equal(company(talking.uuid)?.disposition, 0);
+      assert.equal(company(talking.uuid)?.billSecs, 7);
+      await assert.rejects(sim.engine.hangup(account.id, talking.uuid), /No active call/);
+      assert.deepEqual(sim.engine.active(account.id), []);
+    });
+
+    test('another account cannot see or end the calls', async () => {
+      const { uuid } = await sim.sim.incoming(account, '+380930000005', '+380443334455');
+      assert.deepEqual(sim.engine.active(account.id + 1000), []);
+      await assert.rejects(sim.engine.hangup(account.id + 1000, uuid), /No active call/);
+      await sim.engine.hangup(account.id, uuid);
+    });
+  });
+}
