@@ -13,6 +13,7 @@ import { createDirectoryService } from './domain/directory/directory-service.ts'
 import type { Store } from './domain/ports.ts';
 import { createFileRecorder, type FileRecorder } from './engine/recording/file-recorder.ts';
 import { createSimulator, type Simulator } from './engine/simulator/simulator.ts';
+import { createTrafficGenerator } from './engine/simulator/traffic.ts';
 import { adminRoutes } from './http/admin/admin-routes.ts';
 import { simRoutes } from './http/admin/sim-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
@@ -96,6 +97,14 @@ export async function buildApp(
     random: opts.random,
     onError: (err) => logError(err),
   });
+  const traffic = createTrafficGenerator({
+    sim: simulator.sim,
+    engine: simulator.engine,
+    store,
+    clock,
+    timers,
+    random: opts.random,
+  });
 
   const app = Fastify({
     // Request lines are logged at debug level only: a PBX API is chatty and its clients poll.
@@ -163,7 +172,7 @@ export async function buildApp(
     });
     s.addHook('preHandler', requireAdmin(auth));
     adminRoutes(s, services);
-    simRoutes(s, simulator);
+    simRoutes(s, simulator, traffic);
   });
 
   const pruneTimer = setInterval(() => {
@@ -180,6 +189,7 @@ export async function buildApp(
     database,
     async close() {
       clearInterval(pruneTimer);
+      await traffic.stopAll();
       await simulator.engine.close();
       await recorder.close();
       await app.close();

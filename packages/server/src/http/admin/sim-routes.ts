@@ -6,10 +6,13 @@ import {
   SimIncomingRequest,
   SimTransferRequest,
   TalkTime,
+  TrafficStart,
+  TrafficStatus,
 } from '@dzvin/protocol';
 import { Type } from 'typebox';
 import { badInput } from '../../domain/errors.ts';
 import type { Simulator } from '../../engine/simulator/simulator.ts';
+import type { TrafficGenerator } from '../../engine/simulator/traffic.ts';
 import { type App, errorResponses } from '../route-kit.ts';
 
 const tags = ['Dzvin: simulator'];
@@ -18,7 +21,7 @@ const Ext = Type.Object({ ext: Type.String({ pattern: '^[0-9]{1,10}$' }) });
 const Done = { 204: Type.Null({ description: 'Done' }) };
 
 /** Dzvin's simulation API: drive the simulated office without a phone. */
-export function simRoutes(app: App, sim: Simulator) {
+export function simRoutes(app: App, sim: Simulator, traffic?: TrafficGenerator) {
   const { engine, sim: s } = sim;
   app.post(
     `${SIM_PREFIX}/calls`,
@@ -44,8 +47,12 @@ export function simRoutes(app: App, sim: Simulator) {
           tags,
           summary,
           params: Uuid,
-          body: Type.Optional(SimActorRequest),
+          body: SimActorRequest,
           response: { ...Done, ...errorResponses(400, 403, 404, 409) },
+        },
+        // The body is optional: none means "whichever phone rings".
+        preValidation: async (r) => {
+          r.body ??= {};
         },
       },
       async (r, reply) => {
@@ -155,5 +162,45 @@ export function simRoutes(app: App, sim: Simulator) {
       s.setTalkTime(r.account.id, r.body);
       return reply.code(204).send(null);
     },
+  );
+  if (traffic) trafficRoutes(app, traffic);
+}
+
+/** The account's traffic generator: start (or restart), status, stop. */
+function trafficRoutes(app: App, traffic: TrafficGenerator) {
+  app.post(
+    `${SIM_PREFIX}/traffic`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Start the traffic generator: Poisson arrivals of incoming calls (replaces a running one; employee behaviours and talk time it sets stay set)',
+        body: TrafficStart,
+        response: { 200: TrafficStatus, ...errorResponses(400, 403) },
+      },
+    },
+    (r) => traffic.start(r.account, r.body),
+  );
+  app.get(
+    `${SIM_PREFIX}/traffic`,
+    {
+      schema: {
+        tags,
+        summary: "The traffic generator's counts (the running one, or the last one's final counts)",
+        response: { 200: TrafficStatus, ...errorResponses(403) },
+      },
+    },
+    (r) => traffic.status(r.account.id),
+  );
+  app.delete(
+    `${SIM_PREFIX}/traffic`,
+    {
+      schema: {
+        tags,
+        summary: 'Stop the traffic generator (calls in progress go on) and return its final counts',
+        response: { 200: TrafficStatus, ...errorResponses(403) },
+      },
+    },
+    (r) => traffic.stop(r.account.id),
   );
 }
