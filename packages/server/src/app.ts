@@ -13,7 +13,7 @@ import { createDirectoryService } from './domain/directory/directory-service.ts'
 import type { Store } from './domain/ports.ts';
 import { createFileRecorder, type FileRecorder } from './engine/recording/file-recorder.ts';
 import { createSimulator, type Simulator } from './engine/simulator/simulator.ts';
-import { createTrafficGenerator } from './engine/simulator/traffic.ts';
+import { createTrafficGenerator, type TrafficGenerator } from './engine/simulator/traffic.ts';
 import { adminRoutes } from './http/admin/admin-routes.ts';
 import { simRoutes } from './http/admin/sim-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
@@ -37,6 +37,8 @@ export interface BuiltApp {
   database: OpenDatabase;
   /** The call engine (the office simulator) and its simulation controls. */
   simulator: Simulator;
+  /** The simulator's traffic generator (one per account). */
+  traffic: TrafficGenerator;
   recorder: FileRecorder;
   /** Stops calls and timers, the HTTP server and the database. */
   close(): Promise<void>;
@@ -184,6 +186,7 @@ export async function buildApp(
     app,
     services,
     simulator,
+    traffic,
     recorder,
     store,
     database,

@@ -16,7 +16,8 @@ export interface AccountRecord {
 export interface AccountStore {
   count(): Promise<number>;
   byId(id: number): Promise<AccountRecord | null>;
-  byDomain(domain: string): Promise<AccountRecord | null>;
+  /** `fresh` skips any cache: credential checks must see a rotated key at once. */
+  byDomain(domain: string, opts?: { fresh?: boolean }): Promise<AccountRecord | null>;
   byApiKeyHash(hash: string): Promise<AccountRecord | null>;
   create(a: Omit<AccountRecord, 'id'>): Promise<AccountRecord>;
   update(id: number, patch: Partial<Omit<AccountRecord, 'id' | 'domain' | 'createdAt'>>): Promise<void>;

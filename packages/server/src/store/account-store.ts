@@ -12,7 +12,33 @@ const toAccount = (r: Selectable<AccountsTable>): AccountRecord => ({
   createdAt: r.created_at,
 });
 
-export function createAccountStore(db: Kysely<Database>): AccountStore {
+/**
+ * Accounts are read on every request and change rarely: remembered for a few seconds. Changes
+ * made through this process drop the entry at once; other processes see them within the TTL.
+ */
+export interface AccountCache {
+  byId: Map<number, { account: AccountRecord; at: number }>;
+  idByDomain: Map<string, number>;
+}
+export const ACCOUNT_CACHE_MS = 5_000;
+export const createAccountCache = (): AccountCache => ({ byId: new Map(), idByDomain: new Map() });
+
+export function createAccountStore(
+  db: Kysely<Database>,
+  cache: AccountCache = createAccountCache(),
+): AccountStore {
+  const remember = (a: AccountRecord | null) => {
+    if (!a) return a;
+    if (cache.byId.size > 10_000) cache.byId.clear();
+    if (cache.idByDomain.size > 10_000) cache.idByDomain.clear();
+    cache.byId.set(a.id, { account: a, at: Date.now() });
+    cache.idByDomain.set(a.domain, a.id);
+    return a;
+  };
+  const cached = (id: number | undefined) => {
+    const hit = id === undefined ? undefined : cache.byId.get(id);
+    return hit && Date.now() - hit.at < ACCOUNT_CACHE_MS ? hit.account : null;
+  };
   const one = async (col: 'id' | 'domain' | 'api_key_hash', v: string | number) => {
     const r = await db.selectFrom('accounts').selectAll().where(col, '=', v).executeTakeFirst();
     return r ? toAccount(r) : null;
@@ -25,8 +51,9 @@ export function createAccountStore(db: Kysely<Database>): AccountStore {
         .executeTakeFirstOrThrow();
       return Number(r.n);
     },
-    byId: (id) => one('id', id),
-    byDomain: (domain) => one('domain', domain),
+    byId: async (id) => cached(id) ?? remember(await one('id', id)),
+    byDomain: async (domain, opts) =>
+      (opts?.fresh ? null : cached(cache.idByDomain.get(domain))) ?? remember(await one('domain', domain)),
     byApiKeyHash: (hash) => one('api_key_hash', hash),
     async create(a) {
       const r = await db
@@ -49,7 +76,9 @@ export function createAccountStore(db: Kysely<Database>): AccountStore {
       if (p.apiKeyHash !== undefined) set.api_key_hash = p.apiKeyHash;
       if (p.defaultCountry !== undefined) set.default_country = p.defaultCountry;
       if (p.apiUserId !== undefined) set.api_user_id = p.apiUserId;
+      cache.byId.delete(id);
       if (Object.keys(set).length) await db.updateTable('accounts').set(set).where('id', '=', id).execute();
+      cache.byId.delete(id);
     },
   };
 }

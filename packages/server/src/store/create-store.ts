@@ -1,6 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { Store } from '../domain/ports.ts';
-import { createAccountStore, createAuthFailureStore, createSessionStore } from './account-store.ts';
+import {
+  type AccountCache,
+  createAccountCache,
+  createAccountStore,
+  createAuthFailureStore,
+  createSessionStore,
+} from './account-store.ts';
 import { createCallStore } from './call-store.ts';
 import { createContactStore } from './contact-store.ts';
 import { createDirectoryStore } from './directory-store.ts';
@@ -10,16 +16,20 @@ import type { Database } from './schema.ts';
  * The Kysely implementation of every store port. Inside `transaction`, the same store is bound
  * to the transaction; a nested `transaction` joins the outer one.
  */
-export function createStore(db: Kysely<Database>, inTransaction = false): Store {
+export function createStore(
+  db: Kysely<Database>,
+  inTransaction = false,
+  accountCache: AccountCache = createAccountCache(),
+): Store {
   const store: Store = {
-    accounts: createAccountStore(db),
+    accounts: createAccountStore(db, accountCache),
     sessions: createSessionStore(db),
     authFailures: createAuthFailureStore(db),
     directory: createDirectoryStore(db),
     contacts: createContactStore(db),
     calls: createCallStore(db),
     transaction: (fn) =>
-      inTransaction ? fn(store) : db.transaction().execute((trx) => fn(createStore(trx, true))),
+      inTransaction ? fn(store) : db.transaction().execute((trx) => fn(createStore(trx, true, accountCache))),
   };
   return store;
 }

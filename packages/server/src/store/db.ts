@@ -50,7 +50,22 @@ export async function openDatabase(url: string, opts: { poolSize?: number } = {}
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  // Preparing a statement costs more than running a small one; Kysely prepares every query, so
+  // keep the prepared statements by SQL text (queries are parameterized: the set is small).
+  const statements = new Map<string, SQLite.Statement>();
+  const database = {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let stmt = statements.get(text);
+      if (!stmt) {
+        stmt = sqlite.prepare(text);
+        if (statements.size >= 2000) statements.clear();
+        statements.set(text, stmt);
+      }
+      return stmt;
+    },
+  };
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   await migrateToLatest(db, 'sqlite');
   return { db, dialect: 'sqlite', description: `SQLite ${path}`, close: () => db.destroy() };
 }

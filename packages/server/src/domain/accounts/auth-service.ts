@@ -24,6 +24,14 @@ export const DEFAULT_AUTH_SETTINGS: AuthSettings = {
 /** Refresh `last_seen_at` at most this often, so reads do not turn into writes. */
 const TOUCH_EVERY_MS = 30_000;
 
+/**
+ * A session checked against the database is trusted from memory this long. Sign-out and key
+ * rotation act at once in the process that handles them and within this time in the others
+ * (several processes share one database); it keeps the hot path free of session queries.
+ */
+export const SESSION_CACHE_MS = 5_000;
+const SESSION_CACHE_MAX = 100_000;
+
 export interface AuthorizeInput {
   /** The request's Host without port (spec #4 routes by it). */
   host: string;
@@ -38,11 +46,15 @@ export interface AuthorizeInput {
  */
 export function createAuthService(deps: { store: Store; clock: Clock; settings: AuthSettings }) {
   const { store, clock, settings } = deps;
+  const cache = new Map<string, { accountId: number; lastSeenAt: number; checkedAt: number }>();
+  const forget = (accountId: number) => {
+    for (const [k, v] of cache) if (v.accountId === accountId) cache.delete(k);
+  };
 
   /** The account a Host names, if it names one (spec #4). */
-  async function accountForHost(host: string): Promise<AccountRecord | null> {
+  async function accountForHost(host: string, fresh = false): Promise<AccountRecord | null> {
     if (!host || /^[\d.:[\]]+$/.test(host)) return null; // IP literals never name an account
-    return store.accounts.byDomain(normalizeDomain(host));
+    return store.accounts.byDomain(normalizeDomain(host), { fresh });
   }
 
   async function checkRateLimit(keys: string[]) {
@@ -66,7 +78,7 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
 
     async authorize(input: AuthorizeInput): Promise<{ token: string; account: AccountRecord }> {
       const bodyDomain = normalizeDomain(input.domain);
-      const hostAccount = await accountForHost(input.host);
+      const hostAccount = await accountForHost(input.host, true);
       const keys = [`ip:${input.ip}`, `domain:${hostAccount?.domain ?? bodyDomain}`];
       await checkRateLimit(keys);
       const fail = async (message: string, code: 'BAD_CREDENTIALS' | 'WRONG_ACCOUNT' = 'BAD_CREDENTIALS') => {
@@ -78,7 +90,7 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
           `domain ${input.domain} does not match the host ${hostAccount.domain}`,
           'WRONG_ACCOUNT',
         );
-      const account = hostAccount ?? (await store.accounts.byDomain(bodyDomain));
+      const account = hostAccount ?? (await store.accounts.byDomain(bodyDomain, { fresh: true }));
       // Same answer for an unknown domain and a wrong key: do not reveal which domains exist.
       if (!account || !sameHash(account.apiKeyHash, hashSecret(input.apiKey)))
         throw await fail('Invalid domain or API key');
@@ -98,10 +110,24 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
       if (!token)
         throw new DomainError('NO_SESSION', 'No session: authorize first (POST /rest/security/authorize)');
       const tokenHash = hashSecret(token);
-      const session = await store.sessions.find(tokenHash);
       const now = clock.now();
-      if (!session) throw new DomainError('NO_SESSION', 'Session is not valid: authorize again');
+      let session = cache.get(tokenHash);
+      if (!session || now - session.checkedAt > SESSION_CACHE_MS) {
+        const found = await store.sessions.find(tokenHash);
+        if (!found) {
+          cache.delete(tokenHash);
+          throw new DomainError('NO_SESSION', 'Session is not valid: authorize again');
+        }
+        if (cache.size >= SESSION_CACHE_MAX) cache.clear();
+        session = {
+          accountId: found.accountId,
+          lastSeenAt: Math.max(found.lastSeenAt, session?.lastSeenAt ?? 0),
+          checkedAt: now,
+        };
+        cache.set(tokenHash, session);
+      }
       if (now - session.lastSeenAt > settings.sessionIdleMs) {
+        cache.delete(tokenHash);
         await store.sessions.delete(tokenHash);
         throw new DomainError('SESSION_EXPIRED', 'Session expired: authorize again');
       }
@@ -113,7 +139,10 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
           'WRONG_ACCOUNT',
           `Session belongs to another account than ${hostAccount.domain}`,
         );
-      if (now - session.lastSeenAt > TOUCH_EVERY_MS) await store.sessions.touch(tokenHash, now);
+      if (now - session.lastSeenAt > TOUCH_EVERY_MS) {
+        session.lastSeenAt = now;
+        await store.sessions.touch(tokenHash, now);
+      }
       return account;
     },
 
@@ -131,8 +160,13 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
     },
 
     async signOut(token: string): Promise<void> {
-      await store.sessions.delete(hashSecret(token));
+      const tokenHash = hashSecret(token);
+      cache.delete(tokenHash);
+      await store.sessions.delete(tokenHash);
     },
+
+    /** Drops this process's memory of an account's sessions (after they were deleted). */
+    forgetAccount: forget,
 
     /** Housekeeping: idle sessions and old failure records. */
     async prune(): Promise<void> {

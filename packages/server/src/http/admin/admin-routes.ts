@@ -141,6 +141,7 @@ export function adminRoutes(app: App, s: Services) {
     },
     async (r) => {
       const { account, apiKey } = await s.accounts.rotateKey(r.account.id);
+      s.auth.forgetAccount(account.id);
       return { domain: account.domain, apiKey };
     },
   );
