@@ -310,6 +310,45 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(sim.engine.active(account.id), []);
     });
 
+    test('an internal call: leg is the caller, leg2 whoever answered; no trunk, no external number', async () => {
+      sim.sim.setEmployeeBehaviour(account.id, '003', { mode: 'answer', answerAfterSec: 2, probability: 1 });
+      const { uuid } = await sim.sim.internal(account, '001', '003');
+      const [live] = sim.engine.active(account.id);
+      assert.equal(live.direction, 1);
+      assert.equal(live.leg?.ext, '001');
+      assert.equal(live.leg2?.ext, '003');
+      await clock.advance(2000 + 30_000);
+      await sim.engine.idle();
+      const c = company(uuid);
+      assert.equal(c?.direction, 1);
+      assert.equal(c?.leg?.ext, '001');
+      assert.equal(c?.leg2?.ext, '003');
+      assert.equal(c?.otherLegNum, null);
+      assert.equal(c?.otherLegName, null);
+      assert.equal(c?.trunk, null);
+      assert.equal(c?.billSecs, 30);
+      await assert.rejects(sim.sim.internal(account, '001', '555'), /No employee or ring group/);
+    });
+
+    test('an employee dials out directly on a chosen trunk', async () => {
+      sim.sim.setExternalBehaviour(account, '+380501112233', {
+        mode: 'answer',
+        answerAfterSec: 5,
+        probability: 1,
+      });
+      const { uuid } = await sim.sim.outgoing(account, '002', '0501112233', '+380800218500');
+      await clock.advance(5000 + 30_000);
+      await sim.engine.idle();
+      const c = company(uuid);
+      assert.equal(c?.direction, 2);
+      assert.equal(c?.trunk, 'o=380800218500;');
+      assert.equal(c?.trunkName, 'Продажі');
+      assert.equal(c?.billSecs, 30);
+      assert.equal(c?.duration, 35);
+      assert.equal(c?.leg?.ext, '002');
+      assert.equal(children(uuid)[0]?.billSecs, 30);
+    });
+
     test('another account cannot see or end the calls', async () => {
       const { uuid } = await sim.sim.incoming(account, '+380930000005', '+380443334455');
       assert.deepEqual(sim.engine.active(account.id + 1000), []);

@@ -50,6 +50,8 @@ interface Call {
   transfers: string[];
   timers: Cancel[];
   ivr: Ivr | null;
+  /** The employee who placed an internal call (its `leg`; the callee is `leg2`). */
+  caller: Party | null;
   recording: boolean;
   lastEvent: CallEventName;
 }
@@ -119,8 +121,9 @@ export function createSimulator(deps: SimulatorDeps) {
       accountId: c.account.id,
       parentUuid: leg ? c.uuid : null,
       direction: c.direction,
-      leg: leg ? employeeParty(leg.employee) : c.handler?.type === 1 ? c.handler : null,
-      leg2: null,
+      ...(c.direction === 1
+        ? { leg: c.caller, leg2: leg ? employeeParty(leg.employee) : c.handler }
+        : { leg: leg ? employeeParty(leg.employee) : c.handler?.type === 1 ? c.handler : null, leg2: null }),
       otherLegNum: c.otherLegNum,
       otherLegName: c.otherLegName,
       otherLegs: [],
@@ -160,8 +163,10 @@ export function createSimulator(deps: SimulatorDeps) {
       kind: leg ? 'user' : 'company',
       parentUuid: leg ? c.uuid : null,
       direction: c.direction,
-      leg: leg ? employeeParty(leg.employee) : c.handler,
-      leg2: null,
+      // Internal calls (spec: leg2 only for them): the caller is `leg`, whoever took it `leg2`.
+      ...(c.direction === 1
+        ? { leg: c.caller, leg2: leg ? employeeParty(leg.employee) : c.handler }
+        : { leg: leg ? employeeParty(leg.employee) : c.handler, leg2: null }),
       otherLegNum: c.otherLegNum,
       otherLegName: c.otherLegNum === null ? null : (c.otherLegName ?? c.otherLegNum),
       otherLegs: [],
@@ -452,6 +457,7 @@ export function createSimulator(deps: SimulatorDeps) {
       transfers: [],
       timers: [],
       ivr: null,
+      caller: null,
       recording: false,
       lastEvent: 'call.dial',
       ...fields,
@@ -535,6 +541,60 @@ export function createSimulator(deps: SimulatorDeps) {
         ? await deps.routing.incoming(account, { otherLegNum: num, trunkNum: trunk.number })
         : null;
       await track(routeTo(c, override ?? trunk.destination));
+      return { uuid: c.uuid };
+    },
+    /** An employee dials another employee's or a ring group's ext (direction 1). */
+    async internal(account: AccountRecord, fromExt: string, toExt: string): Promise<{ uuid: string }> {
+      const from = await employeeByExt(account, fromExt);
+      const toEmployee = await store.directory.employees.byExt(account.id, toExt.trim());
+      const toGroup = toEmployee ? null : await store.directory.groups.byExt(account.id, toExt.trim());
+      if (!toEmployee && !toGroup)
+        throw new DomainError('EMPLOYEE_NOT_FOUND', `No employee or ring group with ext ${toExt}`);
+      if (toEmployee?.id === from.id) throw badInput('An employee cannot call their own ext');
+      const c = newCall(account, 1, { caller: employeeParty(from) });
+      emit('call.dial', c, null);
+      await track(
+        routeTo(c, toEmployee ? { type: 'employee', id: toEmployee.id } : { type: 'group', id: toGroup!.id }),
+      );
+      return { uuid: c.uuid };
+    },
+    /**
+     * An employee dials an external number from their phone (no ring-back first, unlike
+     * makeCall), on the account's default trunk or the one named.
+     */
+    async outgoing(
+      account: AccountRecord,
+      fromExt: string,
+      number: string,
+      trunkNumber?: string,
+    ): Promise<{ uuid: string }> {
+      const e = await employeeByExt(account, fromExt);
+      const num = externalNumber(account, number);
+      const trunks = await store.directory.trunks.list(account.id);
+      const trunk = trunkNumber
+        ? await trunkByNumber(account, trunkNumber)
+        : (trunks.find((t) => t.isDefault) ?? trunks[0]);
+      if (!trunk) throw new DomainError('NO_TRUNK', 'The account has no trunk for outgoing calls');
+      const c = newCall(account, 2, {
+        otherLegNum: num,
+        otherLegName: await contactName(account, num),
+        trunk,
+        handler: employeeParty(e),
+      });
+      emit('call.dial', c, null);
+      const leg: Leg = {
+        uuid: newUuid(),
+        employee: e,
+        dialAt: clock.now(),
+        bridgeAt: clock.now(),
+        ended: false,
+        timers: [],
+      };
+      c.legs.set(leg.uuid, leg);
+      legIndex.set(leg.uuid, c);
+      c.answered = leg;
+      emit('call.dial', c, leg);
+      await track(dialExternal(c));
       return { uuid: c.uuid };
     },
     /** An employee answers a ringing leg (by leg uuid, or the company call uuid + ext). */
