@@ -259,6 +259,37 @@ for (const dialect of DIALECTS) {
       await assert.rejects(sim.engine.transfer(account.id, uuid, '002'), /No active call/);
     });
 
+    test('attended transfer: the consulted employee answers first, then takes the caller; a cancelled one changes nothing', async () => {
+      const { uuid } = await sim.sim.incoming(account, '+380931112244', '+380443334455');
+      await sim.sim.answer(account.id, uuid, '001');
+      await clock.advance(10_000);
+      await sim.engine.attendedTransfer(account.id, uuid, '002');
+      await assert.rejects(sim.engine.completeTransfer(account.id, uuid), /No answered consultation/);
+      await sim.sim.answer(account.id, uuid, '002');
+      assert.equal(
+        sim.engine.active(account.id).filter((l) => l.lastEvent === 'call.bridge').length,
+        2,
+        '001 and 002 both on the line during the consultation',
+      );
+      await clock.advance(3000);
+      await sim.engine.completeTransfer(account.id, uuid);
+      assert.deepEqual(
+        sim.engine.active(account.id).map((l) => l.leg?.ext),
+        ['002'],
+      );
+      await sim.engine.attendedTransfer(account.id, uuid, '003');
+      await sim.engine.cancelTransfer(account.id, uuid);
+      await clock.advance(7000);
+      await sim.engine.hangup(account.id, uuid);
+      const c = company(uuid);
+      assert.equal(c?.transferHistory, '001 > 002');
+      assert.equal(c?.leg?.ext, '002');
+      assert.equal(c?.billSecs, 20);
+      assert.equal(byExt(children(uuid), '001')?.billSecs, 13);
+      assert.equal(byExt(children(uuid), '002')?.billSecs, 10, 'from the consultation on');
+      assert.equal(byExt(children(uuid), '003')?.disposition, 1);
+    });
+
     test('pause and unpause leave 32 / 64 records and take the employee out of the group', async () => {
       await sim.sim.pause(account, '002', true);
       const { uuid } = await sim.sim.incoming(account, '+380931119999', '+380800218500');

@@ -15,6 +15,10 @@ export interface CallEngine {
   hangup(accountId: number, uuid: string): Promise<void>;
   /** Blind transfer of an answered call to another employee's ext. */
   transfer(accountId: number, uuid: string, toExt: string): Promise<void>;
+  /** Attended transfer: ring `toExt` for a consultation; complete or cancel it afterwards. */
+  attendedTransfer(accountId: number, uuid: string, toExt: string): Promise<void>;
+  completeTransfer(accountId: number, uuid: string): Promise<void>;
+  cancelTransfer(accountId: number, uuid: string): Promise<void>;
   /** Resolves when every operation in flight has finished (tests, graceful shutdown). */
   idle(): Promise<void>;
   /** Ends every call and stops timers. */

@@ -50,6 +50,8 @@ interface Call {
   transfers: string[];
   timers: Cancel[];
   ivr: Ivr | null;
+  /** An attended transfer in progress: the employee being consulted while the caller waits. */
+  consult: Leg | null;
   /** The employee who placed an internal call (its `leg`; the callee is `leg2`). */
   caller: Party | null;
   recording: boolean;
@@ -295,8 +297,19 @@ export function createSimulator(deps: SimulatorDeps) {
       await dialExternal(c);
       return;
     }
+    if (c.consult === leg) {
+      // Attended transfer: the consulted employee talks to the transferring one; the caller waits.
+      leg.bridgeAt = now;
+      emit('call.bridge', c, leg);
+      return;
+    }
+    await takeOver(c, leg, now);
+  }
+
+  /** `leg` becomes the employee on the call; whoever had it leaves (a transfer) and other phones stop ringing. */
+  async function takeOver(c: Call, leg: Leg, now: number) {
     const previous = c.answered;
-    leg.bridgeAt = now;
+    leg.bridgeAt ??= now;
     c.answered = leg;
     c.handler = employeeParty(leg.employee);
     c.transfers.push(leg.employee.ext);
@@ -458,6 +471,7 @@ export function createSimulator(deps: SimulatorDeps) {
       timers: [],
       ivr: null,
       caller: null,
+      consult: null,
       recording: false,
       lastEvent: 'call.dial',
       ...fields,
@@ -513,6 +527,38 @@ export function createSimulator(deps: SimulatorDeps) {
       if (e.id === c.answered.employee.id) throw badInput(`The call is already with ${toExt}`);
       // Blind transfer: ring the new employee; the call moves when they answer, else stays.
       ringLeg(c, e, EMPLOYEE_RING_MS, async () => {});
+    },
+
+    async attendedTransfer(accountId: number, uuid: string, toExt: string) {
+      const c = findCall(accountId, uuid);
+      if (c.state !== 'bridged' || !c.answered)
+        throw new DomainError('CONFLICT', 'Only an answered call can be transferred');
+      if (c.consult) throw new DomainError('CONFLICT', 'A transfer is already in progress');
+      const e = await employeeByExt(c.account, toExt);
+      if (e.id === c.answered.employee.id) throw badInput(`The call is already with ${toExt}`);
+      const leg = ringLeg(c, e, EMPLOYEE_RING_MS, async () => {
+        if (c.consult === leg) c.consult = null;
+      });
+      c.consult = leg;
+    },
+
+    /** Completes an attended transfer once the consulted employee has answered. */
+    async completeTransfer(accountId: number, uuid: string) {
+      const c = findCall(accountId, uuid);
+      const leg = c.consult;
+      if (!leg || leg.bridgeAt === null)
+        throw new DomainError('CONFLICT', 'No answered consultation to complete');
+      c.consult = null;
+      await track(takeOver(c, leg, clock.now()));
+    },
+
+    /** Abandons an attended transfer: the consulted employee leaves, the caller stays. */
+    async cancelTransfer(accountId: number, uuid: string) {
+      const c = findCall(accountId, uuid);
+      const leg = c.consult;
+      if (!leg) throw new DomainError('CONFLICT', 'No transfer in progress');
+      c.consult = null;
+      await track(endLeg(c, leg, 1));
     },
 
     async idle() {

@@ -8,7 +8,7 @@ const Ext = Type.String({ pattern: '^[0-9]{1,10}$' });
 const Created = { 201: Type.Object({ uuid: Type.String() }) };
 
 /** Employees dialling from their own phones: internal calls and direct outgoing calls. */
-export function simDialRoutes(app: App, { sim }: Simulator) {
+export function simDialRoutes(app: App, { sim, engine }: Simulator) {
   app.post(
     `${SIM_PREFIX}/internal`,
     {
@@ -40,4 +40,45 @@ export function simDialRoutes(app: App, { sim }: Simulator) {
     async (r, reply) =>
       reply.code(201).send(await sim.outgoing(r.account, r.body.fromExt, r.body.number, r.body.trunk)),
   );
+
+  const Uuid = Type.Object({ uuid: Type.String({ minLength: 1, maxLength: 64 }) });
+  const Done = { 204: Type.Null({ description: 'Done' }) };
+  app.post(
+    `${SIM_PREFIX}/calls/:uuid/attended-transfer`,
+    {
+      schema: {
+        tags,
+        summary: 'Attended transfer: ring toExt for a consultation while the caller waits',
+        params: Uuid,
+        body: Type.Object({ toExt: Ext }),
+        response: { ...Done, ...errorResponses(400, 403, 404, 409) },
+      },
+    },
+    async (r, reply) => {
+      await engine.attendedTransfer(r.account.id, r.params.uuid, r.body.toExt);
+      return reply.code(204).send(null);
+    },
+  );
+  for (const [name, fn] of [
+    ['complete', engine.completeTransfer],
+    ['cancel', engine.cancelTransfer],
+  ] as const)
+    app.post(
+      `${SIM_PREFIX}/calls/:uuid/transfer/${name}`,
+      {
+        schema: {
+          tags,
+          summary:
+            name === 'complete'
+              ? 'Complete an attended transfer (the consulted employee takes the caller)'
+              : 'Cancel an attended transfer',
+          params: Uuid,
+          response: { ...Done, ...errorResponses(403, 404, 409) },
+        },
+      },
+      async (r, reply) => {
+        await fn(r.account.id, r.params.uuid);
+        return reply.code(204).send(null);
+      },
+    );
 }
