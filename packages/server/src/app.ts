@@ -15,6 +15,7 @@ import { createFileRecorder, type FileRecorder } from './engine/recording/file-r
 import { createSimulator, type Simulator } from './engine/simulator/simulator.ts';
 import { createTrafficGenerator, type TrafficGenerator } from './engine/simulator/traffic.ts';
 import { adminRoutes } from './http/admin/admin-routes.ts';
+import { simDialRoutes } from './http/admin/sim-dial-routes.ts';
 import { simRoutes } from './http/admin/sim-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { parseQuery, registerBodyParsers } from './http/parsing.ts';
@@ -175,6 +176,7 @@ export async function buildApp(
     s.addHook('preHandler', requireAdmin(auth));
     adminRoutes(s, services);
     simRoutes(s, simulator, traffic);
+    simDialRoutes(s, simulator);
   });
 
   const pruneTimer = setInterval(() => {

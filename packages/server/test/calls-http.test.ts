@@ -200,6 +200,50 @@ for (const dialect of DIALECTS) {
       assert.equal(badBehaviour.status, 400);
     });
 
+    test('internal calls, direct outgoing calls and attended transfers through the simulation API', async () => {
+      await admin('PUT', '/api/v1/sim/behaviours/employees/002', { mode: 'manual' });
+      const internal = await admin('POST', '/api/v1/sim/internal', { fromExt: '001', toExt: '002' });
+      assert.equal(internal.status, 201, internal.text);
+      const [live] = (await s.get('/rest/calls/active/v3')).json();
+      assert.equal(live.lgDirection, 1);
+      assert.equal(live.leg.ext, '001');
+      assert.equal(live.leg2.ext, '002');
+      assert.equal(live.otherLegs, null);
+      assert.equal((await admin('POST', `/api/v1/sim/calls/${internal.json().uuid}/hangup`)).status, 204);
+
+      const out = await admin('POST', '/api/v1/sim/outgoing', {
+        fromExt: '002',
+        number: '0671112200',
+        trunk: '+380442246595',
+      });
+      assert.equal(out.status, 201, out.text);
+      assert.equal((await s.get(`/rest/calls/active/${out.json().uuid}/hangup`)).status, 200);
+
+      const { uuid } = (
+        await admin('POST', '/api/v1/sim/calls', { from: '+380671110003', trunk: '+380442246595' })
+      ).json();
+      await admin('POST', `/api/v1/sim/calls/${uuid}/answer`, { ext: '001' });
+      assert.equal(
+        (await admin('POST', `/api/v1/sim/calls/${uuid}/attended-transfer`, { toExt: '002' })).status,
+        204,
+      );
+      assert.equal(
+        (await admin('POST', `/api/v1/sim/calls/${uuid}/transfer/complete`)).status,
+        409,
+        'not answered yet',
+      );
+      await admin('POST', `/api/v1/sim/calls/${uuid}/answer`, { ext: '002' });
+      assert.equal((await admin('POST', `/api/v1/sim/calls/${uuid}/transfer/complete`)).status, 204);
+      await admin('POST', `/api/v1/sim/calls/${uuid}/hangup`);
+      const q = `timeFrom=${clock.now() - 1000}&timeTo=${clock.now()}`;
+      const calls = (await s.get(`/rest/calls/company.api?${q}`)).json();
+      const byUuid = (u: string) => calls.find((c: { uuid: string }) => c.uuid === u);
+      assert.equal(byUuid(uuid).transferHistory, '001 > 002');
+      assert.equal(byUuid(internal.json().uuid).lgDirection, 1);
+      assert.equal(byUuid(internal.json().uuid).leg2.ext, '002');
+      assert.equal(byUuid(out.json().uuid).trunk, 'o=380442246595;');
+    });
+
     test("another account cannot see, end or hear this account's calls' details", async () => {
       const other = await server.account('other-calls.localhost');
       const { uuid } = (
