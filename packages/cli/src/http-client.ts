@@ -1,4 +1,5 @@
-// A small fetch-based client of Dzvin's admin API (/api/v1, `Authorization: Bearer <apiKey>`).
+// A small fetch-based client of Dzvin's admin API (/api/v1, `Authorization: Bearer <apiKey>`),
+// and of the Phonet REST API (/rest/…, the JSESSIONID cookie of `phonetSession()`).
 // The SDK will replace it; until then it is the CLI's only way to talk to a running server.
 import type { Account, AccountPatch, CrmConnection, Employee, Ivr, RingGroup, Trunk } from '@dzvin/protocol';
 
@@ -63,6 +64,53 @@ function networkDetail(e: unknown): string {
   return detail;
 }
 
+interface Sent {
+  status: number;
+  text: string;
+  headers: Headers;
+}
+
+/** One request; a network failure or timeout is a ConnectionError, a 4xx/5xx an ApiError. */
+async function send(
+  base: string,
+  timeoutMs: number,
+  method: string,
+  path: string,
+  o: { headers?: Record<string, string>; body?: unknown },
+): Promise<Sent> {
+  const headers: Record<string, string> = { accept: 'application/json', ...o.headers };
+  if (o.body !== undefined) headers['content-type'] = 'application/json';
+  let res: Response;
+  try {
+    res = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      body: o.body === undefined ? undefined : JSON.stringify(o.body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (e) {
+    if (e instanceof Error && e.name === 'TimeoutError')
+      throw new ConnectionError(base, `no answer within ${timeoutMs / 1000} s`);
+    throw new ConnectionError(base, networkDetail(e));
+  }
+  const text = await res.text();
+  if (!res.ok) throw new ApiError(res.status, text.trim() || res.statusText || 'no reason given');
+  return { status: res.status, text, headers: res.headers };
+}
+
+/** A 2xx body as JSON (nothing for 204 or an empty body). */
+function parseBody<T>(res: Sent): T {
+  if (res.status === 204 || res.text === '') return undefined as T;
+  try {
+    return JSON.parse(res.text) as T;
+  } catch {
+    throw new ApiError(
+      res.status,
+      `the server answered with something that is not JSON: ${res.text.slice(0, 200)}`,
+    );
+  }
+}
+
 /**
  * @example
  * const client = createAdminClient({ url: 'http://127.0.0.1:8080', apiKey });
@@ -73,36 +121,11 @@ export function createAdminClient(opts: ClientOptions) {
   const timeoutMs = opts.timeoutMs ?? 30_000;
 
   async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const url = `${base}${ADMIN_PREFIX}${path}`;
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${opts.apiKey}`,
-      accept: 'application/json',
-    };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (e) {
-      if (e instanceof Error && e.name === 'TimeoutError')
-        throw new ConnectionError(base, `no answer within ${timeoutMs / 1000} s`);
-      throw new ConnectionError(base, networkDetail(e));
-    }
-    const text = await res.text();
-    if (!res.ok) throw new ApiError(res.status, text.trim() || res.statusText || 'no reason given');
-    if (res.status === 204 || text === '') return undefined as T;
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new ApiError(
-        res.status,
-        `the server answered with something that is not JSON: ${text.slice(0, 200)}`,
-      );
-    }
+    const res = await send(base, timeoutMs, method, `${ADMIN_PREFIX}${path}`, {
+      headers: { authorization: `Bearer ${opts.apiKey}` },
+      body,
+    });
+    return parseBody<T>(res);
   }
 
   function resource<T>(path: string): ResourceClient<T> {
@@ -127,5 +150,44 @@ export function createAdminClient(opts: ClientOptions) {
     ivr: resource<Ivr>('ivr'),
     trunks: resource<Trunk>('trunks'),
     crm: resource<CrmConnection>('crm-connections'),
+  };
+}
+
+/** A signed-in client of the Phonet REST API (/rest/…), which takes the session cookie, not the key. */
+export interface PhonetSession {
+  /** The account's domain the session belongs to. */
+  readonly domain: string;
+  request<T>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
+/**
+ * Signs in to the Phonet REST API: `POST /rest/security/authorize {domain, apiKey}` (the domain
+ * is asked of `GET /api/v1/account` when not given), then every request carries
+ * `Cookie: JSESSIONID=…`.
+ * @example
+ * const rest = await phonetSession({ url: 'http://127.0.0.1:8080', apiKey });
+ * const { uuid } = await rest.request<{ uuid: string }>('POST', '/rest/user/makeCall', { legExt: '001', otherLegNum: '0671234567' });
+ */
+export async function phonetSession(opts: ClientOptions & { domain?: string }): Promise<PhonetSession> {
+  const base = opts.url.replace(/\/+$/, '');
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const domain = opts.domain?.trim() || (await createAdminClient(opts).account.get()).domain;
+  const auth = await send(base, timeoutMs, 'POST', '/rest/security/authorize', {
+    body: { domain, apiKey: opts.apiKey },
+  });
+  const token = auth.headers
+    .getSetCookie()
+    .map((c) => /^JSESSIONID=([^;]*)/.exec(c)?.[1])
+    .find((t) => t);
+  if (!token) throw new ApiError(auth.status, 'the server signed in without a JSESSIONID cookie');
+  return {
+    domain,
+    async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+      const res = await send(base, timeoutMs, method, path, {
+        headers: { cookie: `JSESSIONID=${token}` },
+        body,
+      });
+      return parseBody<T>(res);
+    },
   };
 }

@@ -2,9 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerAccount } from './commands/account.ts';
+import { registerCalls } from './commands/calls.ts';
 import { registerDirectory } from './commands/directory.ts';
 import { registerLogin } from './commands/login.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerSim } from './commands/sim.ts';
 import type { Env } from './connection.ts';
 import { CliError, EXIT } from './errors.ts';
 import { ApiError, ConnectionError } from './http-client.ts';
@@ -17,7 +19,7 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 export function buildProgram(env: Env): Command {
   const program = new Command('dzvin')
     .description(
-      'Dzvin, an open Phonet-compatible cloud PBX: run the server and manage accounts and the directory',
+      'Dzvin, an open Phonet-compatible cloud PBX: run the server, manage accounts and the directory, place and simulate calls',
     )
     .version(version)
     // Usage errors become exceptions so that one place maps everything to exit codes.
@@ -36,6 +38,8 @@ Exit codes: 0 ok, 1 refused by the server, 2 bad usage or configuration, 3 canno
   registerLogin(program, env);
   registerAccount(program, env);
   registerDirectory(program, env);
+  registerCalls(program, env);
+  registerSim(program, env);
   return program;
 }
 

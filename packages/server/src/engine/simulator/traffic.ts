@@ -109,12 +109,18 @@ export function createTrafficGenerator(deps: TrafficGeneratorDeps) {
       if (!Number.isFinite(v) || (open ? v <= min : v < min) || v > max)
         throw badInput(`${name} must be ${open ? 'above' : 'at least'} ${min} and at most ${max}`);
     };
+    if (typeof o.ratePerSec !== 'number') throw badInput('ratePerSec is required');
     between(o.ratePerSec, 'ratePerSec', 0, 200, true);
     between(o.durationSec, 'durationSec', 0, 86_400, true);
     between(o.answerRate, 'answerRate', 0, 1);
     between(o.answerAfterSec, 'answerAfterSec', 0, 600);
     between(o.maxConcurrent, 'maxConcurrent', 1, 100_000);
     between(o.callers, 'callers', 1, 100_000);
+    for (const [name, v] of [
+      ['maxConcurrent', o.maxConcurrent],
+      ['callers', o.callers],
+    ] as const)
+      if (v !== undefined && !Number.isInteger(v)) throw badInput(`${name} must be a whole number`);
     if (o.talk) {
       between(o.talk.minSec, 'talk.minSec', 0, 36_000);
       between(o.talk.maxSec, 'talk.maxSec', 0, 36_000);
@@ -193,7 +199,7 @@ export function createTrafficGenerator(deps: TrafficGeneratorDeps) {
     let due = 0;
     while (r.nextAt <= now && (r.endAt === null || r.nextAt < r.endAt)) {
       if (due >= burst) {
-        // The process stalled: skip the backlog rather than flood the simulator.
+        // The process stalled: skip the backlog (those arrivals never happen) rather than flood the simulator.
         r.nextAt = now + gapMs(rate);
         break;
       }
