@@ -12,13 +12,14 @@ export function normalizePhone(input: string, defaultCountry: string): string | 
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
   const out = parse(input, defaultCountry);
-  // Parsing costs ~50 µs; lookups repeat the same numbers (callers, imports), so remember a few.
-  if (cache.size >= CACHE_MAX) cache.clear();
+  // Parsing costs ~50 µs; lookups repeat the same numbers (callers, imports), so remember the
+  // most recent ones (a Map iterates in insertion order: the first key is the oldest).
+  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
   cache.set(key, out);
   return out;
 }
 
-const CACHE_MAX = 20_000;
+const CACHE_MAX = 50_000;
 const cache = new Map<string, string | null>();
 
 function parse(input: string, defaultCountry: string): string | null {

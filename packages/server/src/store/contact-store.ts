@@ -1,5 +1,5 @@
 import type { Contact, ContactField, Note } from '@dzvin/protocol';
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely';
 import type { ContactQuery, ContactStore, NoteRow } from '../domain/ports.ts';
 import type { ContactNotesTable, ContactsTable, Database } from './schema.ts';
 
@@ -76,6 +76,18 @@ const noteColumns = (n: NoteRow, searchText: string) => ({
 const containsPattern = (text: string) => `%${text.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
 
 export function createContactStore(db: Kysely<Database>): ContactStore {
+  let byPhoneCompiled: CompiledQuery | null = null;
+  const byPhoneQuery = () =>
+    (byPhoneCompiled ??= db
+      .selectFrom('contact_phones as p')
+      .innerJoin('contacts as c', 'c.id', 'p.contact_id')
+      .selectAll('c')
+      .where('p.account_id', '=', 0)
+      .where('p.phone', '=', '')
+      .orderBy('p.contact_id')
+      .limit(0)
+      .offset(0)
+      .compile());
   const replacePhones = async (accountId: number, contactId: number, phones: string[]) => {
     await db.deleteFrom('contact_phones').where('contact_id', '=', contactId).execute();
     const unique = [...new Set(phones)];
@@ -119,16 +131,10 @@ export function createContactStore(db: Kysely<Database>): ContactStore {
       return rows.map(toContact);
     },
     async byPhone(accountId, phone, offset, limit) {
-      const rows = await db
-        .selectFrom('contact_phones as p')
-        .innerJoin('contacts as c', 'c.id', 'p.contact_id')
-        .selectAll('c')
-        .where('p.account_id', '=', accountId)
-        .where('p.phone', '=', phone)
-        .orderBy('p.contact_id')
-        .limit(limit)
-        .offset(offset)
-        .execute();
+      // The hottest query (every incoming call's lookup): built once, run with new parameters.
+      const { rows } = await db.executeQuery<Selectable<ContactsTable>>(
+        CompiledQuery.raw(byPhoneQuery().sql, [accountId, phone, limit, offset]),
+      );
       return rows.map(toContact);
     },
     async idsByPhones(accountId, phones) {

@@ -34,6 +34,11 @@ const publicCrm = ({ secret: _secret, ...c }: CrmConnectionRecord): CrmConnectio
 export function createDirectoryService(deps: { store: Store; clock: Clock }) {
   const { store, clock } = deps;
   const d = store.directory;
+  // GET /rest/users is polled by every integration: the list is remembered for a few seconds
+  // and dropped at once when this process changes an employee.
+  const usersCache = new Map<number, { users: User[]; at: number }>();
+  const USERS_CACHE_MS = 5_000;
+  const dropUsers = (accountId: number) => usersCache.delete(accountId);
 
   async function assertExtFree(
     accountId: number,
@@ -106,6 +111,7 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     async create(a: AccountRecord, input: EmployeeCreate): Promise<Employee> {
       // A race between two creates of one ext is caught by the (account_id, ext) unique index.
       await assertExtFree(a.id, input.ext);
+      dropUsers(a.id);
       return d.employees.create(
         a.id,
         {
@@ -131,12 +137,14 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
         presence: patch.presence ?? cur.presence,
         paused: patch.paused ?? cur.paused,
       };
+      dropUsers(a.id);
       return need(await d.employees.update(a.id, id, next), 'EMPLOYEE_NOT_FOUND', `employee ${id}`);
     },
     async delete(a: AccountRecord, id: number): Promise<void> {
       const e = await employees.get(a, id);
       await assertUnreferenced(a.id, { type: 'employee', id }, `employee ${e.ext}`);
       if (a.apiUserId === id) throw new DomainError('IN_USE', `employee ${e.ext} is the account's API user`);
+      dropUsers(a.id);
       await d.employees.delete(a.id, id);
     },
   };
@@ -322,12 +330,18 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
 
   /** `GET /rest/users`: the employees as the document shows them. */
   async function users(a: AccountRecord): Promise<User[]> {
-    return (await d.employees.list(a.id)).map((e) => ({
+    const now = clock.now();
+    const hit = usersCache.get(a.id);
+    if (hit && now >= hit.at && now - hit.at < USERS_CACHE_MS) return hit.users;
+    const list = (await d.employees.list(a.id)).map((e) => ({
       id: e.id,
       displayName: e.displayName,
       ext: e.ext,
       email: e.email,
     }));
+    if (usersCache.size > 10_000) usersCache.clear();
+    usersCache.set(a.id, { users: list, at: now });
+    return list;
   }
 
   /** `GET /rest/user/status`: the status of the employee the API key acts as (account.apiUserId). */
