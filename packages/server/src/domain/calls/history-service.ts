@@ -22,7 +22,6 @@ const USER_DIRECTIONS: Direction[] = [
   DIRECTION.pause,
   DIRECTION.unpause,
 ];
-const USER_MASK = USER_DIRECTIONS.reduce((m, d) => m | d, 0);
 
 /**
  * `directions` of users.api: the encodings of spec #7 (bitmask, repeated keys, PHP style, comma
@@ -32,21 +31,11 @@ const USER_MASK = USER_DIRECTIONS.reduce((m, d) => m | d, 0);
  * @example `parseUserDirections(['32'])` → `[32]`; `parseUserDirections('100')` → `[4, 32, 64]`
  */
 export function parseUserDirections(input: DirectionsInput | undefined): Direction[] {
-  const defaults: Direction[] = [DIRECTION.internal, DIRECTION.outgoing, DIRECTION.incoming];
-  if (input === undefined || input === null || input === '') return defaults;
-  const parts = (Array.isArray(input) ? input : [input]).flatMap((p) => String(p).split(','));
-  let mask = 0;
-  for (const raw of parts) {
-    const part = raw.trim();
-    if (part === '') continue;
-    if (!/^\d{1,3}$/.test(part)) throw new RangeError(`directions: '${raw}' is not a number`);
-    const n = Number(part);
-    if (n === 0 || (n & ~USER_MASK) !== 0)
-      throw new RangeError(`directions: ${n} is not 1, 2, 4, 32, 64 or a sum of them`);
-    mask |= n;
-  }
-  if (mask === 0) return defaults;
-  return USER_DIRECTIONS.filter((d) => (mask & d) !== 0);
+  return parseDirections<Direction>(input, USER_DIRECTIONS, [
+    DIRECTION.internal,
+    DIRECTION.outgoing,
+    DIRECTION.incoming,
+  ]);
 }
 
 function directionsOrBadInput(parse: () => Direction[]): Direction[] {

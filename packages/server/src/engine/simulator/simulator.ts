@@ -420,6 +420,16 @@ export function createSimulator(deps: SimulatorDeps) {
     await next(0);
   }
 
+  /** The ringing phone a simulation action means: the leg named, or the one of `ext`, or the only one. */
+  function ringingLeg(c: Call, uuid: string, ext: string | undefined, verb: string): Leg {
+    const leg =
+      c.legs.get(uuid) ??
+      [...c.legs.values()].find((l) => !l.ended && l.bridgeAt === null && (!ext || l.employee.ext === ext));
+    if (!leg || leg.ended || leg.bridgeAt !== null)
+      throw new DomainError('CONFLICT', `No ringing phone to ${verb} on that call`);
+    return leg;
+  }
+
   function findCall(accountId: number, uuid: string): Call {
     const c = calls.get(uuid) ?? legIndex.get(uuid);
     if (!c || c.account.id !== accountId) throw new DomainError('CALL_NOT_FOUND', `No active call ${uuid}`);
@@ -646,21 +656,13 @@ export function createSimulator(deps: SimulatorDeps) {
     /** An employee answers a ringing leg (by leg uuid, or the company call uuid + ext). */
     async answer(accountId: number, uuid: string, ext?: string) {
       const c = findCall(accountId, uuid);
-      const leg =
-        c.legs.get(uuid) ??
-        [...c.legs.values()].find((l) => !l.ended && l.bridgeAt === null && (!ext || l.employee.ext === ext));
-      if (!leg || leg.ended || leg.bridgeAt !== null)
-        throw new DomainError('CONFLICT', 'No ringing phone to answer on that call');
+      const leg = ringingLeg(c, uuid, ext, 'answer');
       await track(answerLeg(c, leg));
     },
     /** An employee rejects a ringing leg (busy). */
     async reject(accountId: number, uuid: string, ext?: string) {
       const c = findCall(accountId, uuid);
-      const leg =
-        c.legs.get(uuid) ??
-        [...c.legs.values()].find((l) => !l.ended && l.bridgeAt === null && (!ext || l.employee.ext === ext));
-      if (!leg || leg.ended || leg.bridgeAt !== null)
-        throw new DomainError('CONFLICT', 'No ringing phone to reject on that call');
+      const leg = ringingLeg(c, uuid, ext, 'reject');
       await track(
         (async () => {
           await endLeg(c, leg, 4);
