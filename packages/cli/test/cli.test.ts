@@ -1,38 +1,16 @@
 // The real `dzvin` binary (a child process, as a shell runs it) against a real server on loopback.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type Session, startServer, type TestServer } from '../../server/test/support/harness.ts';
+import { type Run, runDzvin } from './support/run.ts';
 
-const BIN = fileURLToPath(new URL('../bin/dzvin.js', import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `dzvin args…` with only the environment given (plus PATH/TMPDIR), never the caller's DZVIN_*. */
-function dzvin(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home };
-  if (process.env.TMPDIR) base.TMPDIR = process.env.TMPDIR;
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...base, ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') return reject(err); // timeout or could not start
-        resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+/** Runs `dzvin args…` with this file's HOME (plus PATH/TMPDIR), never the caller's DZVIN_*. */
+const dzvin = (args: string[], env: Record<string, string> = {}): Promise<Run> =>
+  runDzvin(args, { HOME: home, ...env });
 
 /**
  * A command line as a shell would split it: `groups add --name ${name} --members ${ids}` → argv,

@@ -1,39 +1,17 @@
 // `dzvin call|calls|sim …`: the real binary (a child process) against a real server whose clock
 // the test moves by hand, so a call rings until the test says otherwise.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createManualClock } from '../../server/src/domain/clock.ts';
 import { type Session, startServer, type TestServer } from '../../server/test/support/harness.ts';
+import { type Run, runDzvin } from './support/run.ts';
 
-const BIN = fileURLToPath(new URL('../bin/dzvin.js', import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `dzvin args…` with only the environment given (plus PATH/TMPDIR/HOME), never the caller's DZVIN_*. */
-function dzvin(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home };
-  if (process.env.TMPDIR) base.TMPDIR = process.env.TMPDIR;
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...base, ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') return reject(err);
-        resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+/** Runs `dzvin args…` with this file's HOME (plus PATH/TMPDIR), never the caller's DZVIN_*. */
+const dzvin = (args: string[], env: Record<string, string> = {}): Promise<Run> =>
+  runDzvin(args, { HOME: home, ...env });
 
 /** A `--json` run that must succeed; its stdout parsed. */
 // biome-ignore lint/suspicious/noExplicitAny: test convenience
