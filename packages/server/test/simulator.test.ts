@@ -1,19 +1,15 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { createAccountService } from '../src/domain/accounts/account-service.ts';
 import { type CallBusEvent, createCallBus } from '../src/domain/calls/call-engine.ts';
 import type { FinishedCall } from '../src/domain/calls/call-model.ts';
 import { createManualClock } from '../src/domain/clock.ts';
-import { createDirectoryService } from '../src/domain/directory/directory-service.ts';
 import type { AccountRecord, Store } from '../src/domain/ports.ts';
 import { createFileRecorder } from '../src/engine/recording/file-recorder.ts';
 import { createSimulator, type Simulator } from '../src/engine/simulator/simulator.ts';
-import { createStore } from '../src/store/create-store.ts';
-import { type OpenDatabase, openDatabase } from '../src/store/db.ts';
-import { createTestDatabaseUrl, DIALECTS, dialectSkipReason, type TestDatabase } from './support/dialects.ts';
+import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
+import { createTestOffice, type TestOffice } from './support/office.ts';
 
 /** A deterministic random source (the simulator's draws must not make tests flaky). */
 function seeded(seed = 42) {
@@ -26,8 +22,7 @@ function seeded(seed = 42) {
 
 for (const dialect of DIALECTS) {
   describe(`office simulator scenarios [${dialect}]`, { skip: dialectSkipReason(dialect) }, () => {
-    let tdb: TestDatabase;
-    let db: OpenDatabase;
+    let office: TestOffice;
     let store: Store;
     let account: AccountRecord;
     let dir: string;
@@ -38,58 +33,13 @@ for (const dialect of DIALECTS) {
     const ids: Record<string, number> = {};
 
     before(async () => {
-      tdb = await createTestDatabaseUrl(dialect);
-      db = await openDatabase(tdb.url);
-      store = createStore(db.db);
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-sim-'));
-      const accounts = createAccountService({ store, clock });
-      const directory = createDirectoryService({ store, clock });
-      account = (await accounts.create({ domain: 'sim.localhost' })).account;
-      for (const [ext, name] of [
-        ['001', 'Олена'],
-        ['002', 'Андрій'],
-        ['003', 'Марія'],
-      ])
-        ids[ext] = (await directory.employees.create(account, { displayName: name, ext })).id;
-      const group = await directory.groups.create(account, {
-        name: 'Продажі',
-        ext: '100',
-        members: [ids['001'], ids['002'], ids['003']],
-        ringTimeoutSec: 20,
-      });
-      ids.group = group.id;
-      const ivr = await directory.ivr.create(account, {
-        name: 'Меню',
-        timeoutSec: 8,
-        options: [
-          { digit: '1', target: { type: 'group', id: group.id } },
-          { digit: '2', target: { type: 'employee', id: ids['003'] } },
-        ],
-        defaultTarget: { type: 'group', id: group.id },
-      });
-      ids.ivr = ivr.id;
-      await directory.trunks.create(account, {
-        number: '+380442246595',
-        name: 'Головний',
-        destination: { type: 'ivr', id: ivr.id },
-        isDefault: true,
-      });
-      await directory.trunks.create(account, {
-        number: '+380800218500',
-        name: 'Продажі',
-        destination: { type: 'group', id: group.id },
-      });
-      await directory.trunks.create(account, {
-        number: '+380443334455',
-        name: 'Олена',
-        destination: { type: 'employee', id: ids['001'] },
-      });
+      office = await createTestOffice(dialect, clock, { domain: 'sim.localhost', ivrTimeoutSec: 8 });
+      ({ store, account, recordingsDir: dir } = office);
+      Object.assign(ids, office.employees, { group: office.groupId, ivr: office.ivrId });
     });
     after(async () => {
       await sim?.engine.close();
-      await db.close();
-      await tdb.drop();
-      fs.rmSync(dir, { recursive: true, force: true });
+      await office.close();
     });
     beforeEach(() => {
       const bus = createCallBus();

@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { createAccountService } from '../src/domain/accounts/account-service.ts';
 import { type CallBusEvent, createCallBus } from '../src/domain/calls/call-engine.ts';
 import type { FinishedCall } from '../src/domain/calls/call-model.ts';
 import { createManualClock } from '../src/domain/clock.ts';
-import { createDirectoryService } from '../src/domain/directory/directory-service.ts';
 import type { AccountRecord, Store } from '../src/domain/ports.ts';
 import { createFileRecorder } from '../src/engine/recording/file-recorder.ts';
 import { createSimulator, type Simulator } from '../src/engine/simulator/simulator.ts';
 import { createTrafficGenerator, type TrafficGenerator } from '../src/engine/simulator/traffic.ts';
-import { createStore } from '../src/store/create-store.ts';
-import { type OpenDatabase, openDatabase } from '../src/store/db.ts';
-import { createTestDatabaseUrl, DIALECTS, dialectSkipReason, type TestDatabase } from './support/dialects.ts';
+import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
+import { createTestOffice, type TestOffice } from './support/office.ts';
 
 /** mulberry32: a small seeded random source, good enough for Poisson gaps (tests must not be flaky). */
 function seeded(seed = 7) {
@@ -31,8 +25,7 @@ function seeded(seed = 7) {
 
 for (const dialect of DIALECTS) {
   describe(`traffic generator [${dialect}]`, { skip: dialectSkipReason(dialect) }, () => {
-    let tdb: TestDatabase;
-    let db: OpenDatabase;
+    let office: TestOffice;
     let store: Store;
     let account: AccountRecord;
     let dir: string;
@@ -46,55 +39,13 @@ for (const dialect of DIALECTS) {
     let companyDials = 0;
 
     before(async () => {
-      tdb = await createTestDatabaseUrl(dialect);
-      db = await openDatabase(tdb.url);
-      store = createStore(db.db);
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-traffic-'));
-      const accounts = createAccountService({ store, clock });
-      const directory = createDirectoryService({ store, clock });
-      account = (await accounts.create({ domain: 'traffic.localhost' })).account;
-      const ids: number[] = [];
-      for (const [ext, name] of [
-        ['001', 'Олена'],
-        ['002', 'Андрій'],
-        ['003', 'Марія'],
-      ])
-        ids.push((await directory.employees.create(account, { displayName: name, ext })).id);
-      const group = await directory.groups.create(account, {
-        name: 'Продажі',
-        ext: '100',
-        members: ids,
-        ringTimeoutSec: 20,
-      });
-      const ivr = await directory.ivr.create(account, {
-        name: 'Меню',
-        timeoutSec: 2,
-        options: [{ digit: '1', target: { type: 'group', id: group.id } }],
-        defaultTarget: { type: 'group', id: group.id },
-      });
-      await directory.trunks.create(account, {
-        number: '+380442246595',
-        name: 'Головний',
-        destination: { type: 'ivr', id: ivr.id },
-        isDefault: true,
-      });
-      await directory.trunks.create(account, {
-        number: '+380800218500',
-        name: 'Продажі',
-        destination: { type: 'group', id: group.id },
-      });
-      await directory.trunks.create(account, {
-        number: '+380443334455',
-        name: 'Олена',
-        destination: { type: 'employee', id: ids[0] },
-      });
+      office = await createTestOffice(dialect, clock, { domain: 'traffic.localhost', ivrTimeoutSec: 2 });
+      ({ store, account, recordingsDir: dir } = office);
     });
     after(async () => {
       await traffic?.stopAll();
       await sim?.engine.close();
-      await db.close();
-      await tdb.drop();
-      fs.rmSync(dir, { recursive: true, force: true });
+      await office.close();
     });
     beforeEach(() => {
       const bus = createCallBus();
