@@ -19,7 +19,8 @@
 // BENCH_HISTORY_DURATION_SEC (10), BENCH_HISTORY_CONNECTIONS (10), BENCH_HISTORY_RATE (100),
 // BENCH_CALLS_PARTS ("traffic,history"), BENCH_SEED (1), BENCH_CPU_PROF=<dir> (V8 CPU profiles of
 // the Dzvin children, in <dir>/traffic/ and <dir>/history/), BENCH_KEEP_DB=1 (keep the
-// temporary directories).
+// temporary directories). The databases and the recordings (about 2.5 GB at the defaults,
+// removed afterwards) go under os.tmpdir(): TMPDIR picks the disk.
 // Load stays on 127.0.0.1, every step has a fixed length, and a watchdog ends the whole thing.
 import { deepStrictEqual } from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -709,7 +710,8 @@ function markdown(rep: Report): string {
     `Produced by \`npm run bench:calls\` (bench/calls.ts) on ${rep.date}. Raw numbers: [calls.json](calls.json).`,
     '',
     `- Machine: ${m.cpus}× ${m.cpu_model}, ${m.memory_gb} GB RAM, ${m.os}, Node ${m.node}`,
-    `- Shared machine: 1-minute load average ${rep.loadavg_range[0]}–${rep.loadavg_range[1]} during the run; while the traffic ran the whole machine used ${t.machine_cpu_pct ?? '–'}% CPU (100% = one core), the Dzvin child ${t.server_cpu_pct ?? '–'}%, other work ${t.others_cpu_pct ?? '–'}%`,
+    `- Shared machine: 1-minute load average ${rep.loadavg_range[0]}–${rep.loadavg_range[1]} during the run; while the traffic ran the whole machine used ${t.machine_cpu_pct ?? '–'}% CPU (100% = one core), the Dzvin child ${t.server_cpu_pct ?? '–'}%, everything else ${t.others_cpu_pct ?? '–'}% (other processes, and the kernel writing the recordings back to disk)`,
+    `- Databases and recordings under \`${os.tmpdir()}\``,
     '',
     '| Figure | Value | Target | Met |',
     '|---|---:|---:|:---:|',
