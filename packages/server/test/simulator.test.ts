@@ -142,7 +142,9 @@ for (const dialect of DIALECTS) {
       sim.sim.setExternalBehaviour(account, '+380501234567', { mode: 'congestion' });
       sim.sim.setExternalBehaviour(account, '0501234568', { mode: 'unreachable' });
       const a = await sim.engine.makeCall(account, '001', '+380501234567');
-      const b = await sim.engine.makeCall(account, '001', '+380501234568');
+      // Another employee: one person takes one answered call at a time.
+      sim.sim.setEmployeeBehaviour(account.id, '002', { mode: 'answer', answerAfterSec: 2, probability: 1 });
+      const b = await sim.engine.makeCall(account, '002', '+380501234568');
       await clock.advance(3000);
       await sim.engine.idle();
       assert.equal(company(a.uuid)?.disposition, 2);
@@ -328,6 +330,21 @@ for (const dialect of DIALECTS) {
       assert.equal(c?.duration, 35);
       assert.equal(c?.leg?.ext, '002');
       assert.equal(children(uuid)[0]?.billSecs, 30);
+    });
+
+    test('an employee ringing on two calls can take only one: the second answer finds them busy', async () => {
+      const first = await sim.sim.incoming(account, '+380931110001', '+380443334455');
+      const second = await sim.sim.incoming(account, '+380931110002', '+380443334455');
+      await sim.sim.answer(account.id, first.uuid, '001');
+      await sim.sim.answer(account.id, second.uuid, '001');
+      await sim.engine.idle();
+      assert.equal(company(second.uuid)?.disposition, 1, 'nobody else rang: no answer');
+      assert.equal(children(second.uuid)[0]?.disposition, 4);
+      assert.deepEqual(
+        sim.engine.active(account.id).map((l) => l.parentUuid),
+        [first.uuid],
+      );
+      await sim.engine.hangup(account.id, first.uuid);
     });
 
     test('another account cannot see or end the calls', async () => {

@@ -284,8 +284,20 @@ export function createSimulator(deps: SimulatorDeps) {
   }
 
   /** An employee picks up. */
+  /** True when the employee is already talking on another call (one answered call at a time). */
+  function talkingElsewhere(c: Call, employeeId: number): boolean {
+    for (const other of calls.values()) {
+      if (other === c) continue;
+      for (const l of other.legs.values())
+        if (!l.ended && l.bridgeAt !== null && l.employee.id === employeeId) return true;
+    }
+    return false;
+  }
+
   async function answerLeg(c: Call, leg: Leg) {
     if (leg.ended || leg.bridgeAt !== null) return;
+    // A phone ringing on two calls can pick up only one: the other finds it busy.
+    if (talkingElsewhere(c, leg.employee.id)) return refuseLeg(c, leg);
     const now = clock.now();
     for (const t of leg.timers) t();
     leg.timers = [];
@@ -324,6 +336,12 @@ export function createSimulator(deps: SimulatorDeps) {
       startRecording(c, now);
       scheduleTalk(c);
     }
+  }
+
+  async function refuseLeg(c: Call, leg: Leg) {
+    await endLeg(c, leg, 4);
+    const ringing = [...c.legs.values()].some((l) => !l.ended);
+    if (!ringing && !c.answered && c.consult === null) await endCall(c, c.direction === 2 ? 4 : 1);
   }
 
   async function dialExternal(c: Call) {
@@ -663,13 +681,7 @@ export function createSimulator(deps: SimulatorDeps) {
     async reject(accountId: number, uuid: string, ext?: string) {
       const c = findCall(accountId, uuid);
       const leg = ringingLeg(c, uuid, ext, 'reject');
-      await track(
-        (async () => {
-          await endLeg(c, leg, 4);
-          const ringing = [...c.legs.values()].some((l) => !l.ended);
-          if (!ringing && !c.answered) await endCall(c, c.direction === 2 ? 4 : 1);
-        })(),
-      );
+      await track(refuseLeg(c, leg));
     },
     /** The caller presses a digit in an IVR. */
     async digit(accountId: number, uuid: string, digit: string) {
