@@ -64,7 +64,7 @@ export async function buildApp(
   const timers =
     opts.timers ??
     ('after' in clock ? (clock as Clock & Timers) : createSystemTimers((err) => logError(err)));
-  const database = await openDatabase(config.databaseUrl);
+  const database = await openDatabase(config.databaseUrl, { onIdleError: (err) => logError(err) });
   const store = createStore(database.db);
   const auth = createAuthService({
     store,

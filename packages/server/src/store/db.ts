@@ -24,9 +24,16 @@ pg.types.setTypeParser(20, (v) => Number(v));
  * PostgreSQL; `sqlite:PATH`, `file:PATH` or a bare path select SQLite (WAL mode).
  * @example await openDatabase('sqlite:./data/dzvin.sqlite')
  */
-export async function openDatabase(url: string, opts: { poolSize?: number } = {}): Promise<OpenDatabase> {
+export async function openDatabase(
+  url: string,
+  opts: { poolSize?: number; onIdleError?: (err: Error) => void } = {},
+): Promise<OpenDatabase> {
   if (/^postgres(ql)?:\/\//i.test(url)) {
     const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
+    // An idle connection the server closes (restart, failover, DROP … WITH (FORCE)) is reported
+    // here; without a listener it would be an uncaught exception that ends the process. The pool
+    // replaces it on the next query.
+    pool.on('error', (err) => opts.onIdleError?.(err));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const u = new URL(url);
     const out: OpenDatabase = {
