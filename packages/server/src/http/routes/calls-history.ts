@@ -12,45 +12,26 @@ const baseUrl = (request: FastifyRequest) => `${request.protocol}://${request.ho
 const PAGING =
   'timeFrom/timeTo required (ms; below 1e12 read as seconds), limit 0..50 (default 50), offset; newest first';
 
+const ENDPOINTS = [
+  ['company', 'Finished company calls, one record each (directions 1/2/4 in any encoding)'],
+  ['missed', 'Incoming calls nobody answered and nobody has answered a call with that number since'],
+  ['users', 'Employee call legs and pause records (directions 1/2/4, 32 pause, 64 unpause)'],
+] as const;
+
 /** `GET /rest/calls/company.api`, `/rest/calls/missed.api`, `/rest/calls/users.api`. */
 export function callHistoryRoutes(app: App, s: Services) {
-  app.get(
-    '/rest/calls/company.api',
-    {
-      schema: {
-        tags,
-        summary: 'Finished company calls, one record each (directions 1/2/4 in any encoding)',
-        description: PAGING,
-        querystring: CallHistoryQuery,
-        response: { 200: CallHistoryList, ...errorResponses(400, 403) },
+  for (const [name, summary] of ENDPOINTS)
+    app.get(
+      `/rest/calls/${name}.api`,
+      {
+        schema: {
+          tags,
+          summary,
+          description: PAGING,
+          querystring: CallHistoryQuery,
+          response: { 200: CallHistoryList, ...errorResponses(400, 403) },
+        },
       },
-    },
-    (request) => s.history.company(request.account, request.query, baseUrl(request)),
-  );
-  app.get(
-    '/rest/calls/missed.api',
-    {
-      schema: {
-        tags,
-        summary: 'Incoming calls nobody answered and nobody has answered a call with that number since',
-        description: PAGING,
-        querystring: CallHistoryQuery,
-        response: { 200: CallHistoryList, ...errorResponses(400, 403) },
-      },
-    },
-    (request) => s.history.missed(request.account, request.query, baseUrl(request)),
-  );
-  app.get(
-    '/rest/calls/users.api',
-    {
-      schema: {
-        tags,
-        summary: 'Employee call legs and pause records (directions 1/2/4, 32 pause, 64 unpause)',
-        description: PAGING,
-        querystring: CallHistoryQuery,
-        response: { 200: CallHistoryList, ...errorResponses(400, 403) },
-      },
-    },
-    (request) => s.history.users(request.account, request.query, baseUrl(request)),
-  );
+      (request) => s.history[name](request.account, request.query, baseUrl(request)),
+    );
 }
