@@ -7,10 +7,10 @@
 //    event-loop delay, RSS, calls in progress each second, then what ended up in the database
 //    and on disk (bench/servers/calls-traffic.ts).
 // 2. History: BENCH_STORED_CALLS company calls (plus their employee legs and pause records) are
-//    written into a fresh SQLite database, a Dzvin child serves it, and autocannon (this process)
-//    pages through `GET /rest/calls/company.api` over varied periods and offsets, first with
-//    BENCH_HISTORY_CONNECTIONS connections flat out (the headline p99), then at a fixed
-//    BENCH_HISTORY_RATE req/s.
+//    written into a fresh SQLite database, a Dzvin child serves it, and this process pages
+//    through `GET /rest/calls/company.api` over varied periods and offsets: first autocannon
+//    with BENCH_HISTORY_CONNECTIONS connections flat out (capacity: pages per second), then
+//    requests evenly paced at BENCH_HISTORY_RATE req/s, open loop (the headline p99).
 //
 // Results: bench/results/calls.md (table) and calls.json (raw numbers); the last line of stdout
 // is one JSON object with the figures. Only a run of both parts writes the results files.
@@ -24,6 +24,7 @@
 // Load stays on 127.0.0.1, every step has a fixed length, and a watchdog ends the whole thing.
 import { deepStrictEqual } from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -622,6 +623,62 @@ async function singleRequests(port: number, headers: Record<string, string>, pat
   return out;
 }
 
+/**
+ * Open-loop paced load: request i is due at t0 + i / rate, sent on a keep-alive pool of
+ * HISTORY_CONNECTIONS sockets, and its latency counts from when it was due, not from when a
+ * socket was free (no coordinated omission: a stall shows as the latency of every request it
+ * delayed). autocannon's `overallRate` sends in bursts (all connections at once, then waits),
+ * which measured its own bursts rather than the server.
+ */
+async function paced(
+  port: number,
+  headers: Record<string, string>,
+  paths: PagePath[],
+  rate: number,
+  seconds: number,
+  start: number,
+): Promise<{ latencies: number[]; non2xx: number; errors: number; sent: number; wall: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: HISTORY_CONNECTIONS });
+  const total = Math.round(rate * seconds);
+  const latencies: number[] = [];
+  let non2xx = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (1000 * i) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const path = paths[(start + i) % paths.length].path;
+    inFlight.push(
+      new Promise<void>((resolve) => {
+        const req = http.get({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(performance.now() - due);
+            if (res.statusCode !== 200) non2xx++;
+            resolve();
+          });
+        });
+        req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+        req.on('error', () => {
+          errors++;
+          resolve();
+        });
+      }),
+    );
+  }
+  await Promise.all(inFlight);
+  const wall = performance.now() - t0;
+  agent.destroy();
+  return { latencies, non2xx, errors, sent: total, wall };
+}
+
+const pct = (sorted: number[], p: number) =>
+  sorted.length
+    ? Math.round(100 * sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]) / 100
+    : 0;
+
 async function load(
   port: number,
   headers: Record<string, string>,
@@ -636,7 +693,6 @@ async function load(
       connections: HISTORY_CONNECTIONS,
       duration,
       headers,
-      ...(mode === 'fixed' ? { overallRate: HISTORY_RATE } : {}),
       requests: [
         {
           method: 'GET',
@@ -650,38 +706,61 @@ async function load(
   const name =
     mode === 'closed'
       ? `${HISTORY_CONNECTIONS} connections flat out`
-      : `${HISTORY_RATE} req/s over ${HISTORY_CONNECTIONS} connections`;
+      : `${HISTORY_RATE} req/s, evenly paced, up to ${HISTORY_CONNECTIONS} in flight`;
   log(`history: warm-up ${HISTORY_WARMUP_SEC} s, then ${HISTORY_SEC} s at ${name}`);
-  await autocannon(options(HISTORY_WARMUP_SEC));
+  if (mode === 'closed') await autocannon(options(HISTORY_WARMUP_SEC));
+  else await paced(port, headers, paths, HISTORY_RATE, HISTORY_WARMUP_SEC, 0);
   const loadBefore = loadavg1();
   const cpu0 = processCpuMs(server.child.pid!);
   const t0 = performance.now();
-  const r: Result = await autocannon(options(HISTORY_SEC));
+  let run: Omit<LoadRun, 'server_cpu_pct' | 'server_cpu_us_per_req' | 'loadavg_before' | 'loadavg_after'>;
+  if (mode === 'closed') {
+    const r: Result = await autocannon(options(HISTORY_SEC));
+    run = {
+      mode: name,
+      rps: Math.round(r.requests.average),
+      p50_ms: r.latency.p50,
+      p90_ms: r.latency.p90,
+      p99_ms: r.latency.p99,
+      max_ms: r.latency.max,
+      requests: r.requests.total,
+      non2xx: r.non2xx,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      duration_sec: r.duration,
+    };
+  } else {
+    const r = await paced(port, headers, paths, HISTORY_RATE, HISTORY_SEC, 1000);
+    const sorted = [...r.latencies].sort((a, b) => a - b);
+    run = {
+      mode: name,
+      rps: Math.round((1000 * r.latencies.length) / r.wall),
+      p50_ms: pct(sorted, 50),
+      p90_ms: pct(sorted, 90),
+      p99_ms: pct(sorted, 99),
+      max_ms: pct(sorted, 100),
+      requests: r.sent,
+      non2xx: r.non2xx,
+      errors: r.errors,
+      timeouts: 0,
+      duration_sec: Math.round(r.wall / 100) / 10,
+    };
+  }
   const wall = performance.now() - t0;
   const cpu1 = processCpuMs(server.child.pid!);
   const cpuMs = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
-  const run: LoadRun = {
-    mode: name,
-    rps: Math.round(r.requests.average),
-    p50_ms: r.latency.p50,
-    p90_ms: r.latency.p90,
-    p99_ms: r.latency.p99,
-    max_ms: r.latency.max,
-    requests: r.requests.total,
-    non2xx: r.non2xx,
-    errors: r.errors,
-    timeouts: r.timeouts,
-    duration_sec: r.duration,
+  const full: LoadRun = {
+    ...run,
     server_cpu_pct: cpuMs === null ? null : Math.round((100 * cpuMs) / wall),
-    server_cpu_us_per_req: cpuMs === null ? null : Math.round((1000 * cpuMs) / Math.max(1, r.requests.total)),
+    server_cpu_us_per_req: cpuMs === null ? null : Math.round((1000 * cpuMs) / Math.max(1, run.requests)),
     loadavg_before: loadBefore,
     loadavg_after: loadavg1(),
   };
   log(
-    `history: ${name}: ${run.rps} req/s, p50 ${run.p50_ms} ms, p99 ${run.p99_ms} ms, max ${run.max_ms} ms; ` +
-      `${run.non2xx} non-2xx, ${run.errors} errors; server CPU ${run.server_cpu_pct}% (${run.server_cpu_us_per_req} µs/req)`,
+    `history: ${name}: ${full.rps} req/s, p50 ${full.p50_ms} ms, p99 ${full.p99_ms} ms, max ${full.max_ms} ms; ` +
+      `${full.non2xx} non-2xx, ${full.errors} errors; server CPU ${full.server_cpu_pct}% (${full.server_cpu_us_per_req} µs/req)`,
   );
-  return run;
+  return full;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -718,7 +797,8 @@ function markdown(rep: Report): string {
     `| Event-loop lag p99 while ${t.rate} calls/s arrived | ${t.lag.p99_ms} ms | < ${TARGET.lagP99Ms} ms | ${yes(t.lag.p99_ms < TARGET.lagP99Ms)} |`,
     `| RSS, highest second | ${fmt(t.rss_max_mb)} MB | < ${TARGET.rssMb} MB | ${yes(t.rss_max_mb < TARGET.rssMb)} |`,
     `| Calls in progress at peak | ${fmt(t.peak_concurrent)} | ≥ ${fmt(TARGET.peakConcurrent)} (scenario) | ${yes(t.peak_concurrent >= TARGET.peakConcurrent)} |`,
-    `| \`company.api\` page p99, ${fmt(h.stored_calls)} stored calls, ${h.closed.mode} | ${h.closed.p99_ms} ms | < ${TARGET.pageP99Ms} ms | ${yes(h.closed.p99_ms < TARGET.pageP99Ms)} |`,
+    `| \`company.api\` page p99, ${fmt(h.stored_calls)} stored calls, ${h.fixed_rate.mode} | ${h.fixed_rate.p99_ms} ms | < ${TARGET.pageP99Ms} ms | ${yes(h.fixed_rate.p99_ms < TARGET.pageP99Ms)} |`,
+    `| (capacity) \`company.api\` pages per second, ${h.closed.mode}; p99 there (queueing) | ${fmt(h.closed.rps)}/s; ${h.closed.p99_ms} ms | – | – |`,
     '',
     '## Traffic',
     '',
@@ -782,7 +862,7 @@ function markdown(rep: Report): string {
     '',
     `One request at a time (no other load from us): ${h.single.map((s) => `${s.name}: median ${s.median_ms} ms, max ${s.max_ms} ms`).join('; ')}.`,
     '',
-    `With ${HISTORY_CONNECTIONS} connections flat out, a request waits behind the others: p99 is mostly queueing (≈ connections ÷ req/s) on a machine whose 2 cores also run the load generator and other work; the fixed-rate run shows the latency below saturation.`,
+    `The headline is the paced run: requests due at even intervals (open loop), latency counted from when each was due, so a stall counts against every request it delays. With ${HISTORY_CONNECTIONS} connections flat out the server is saturated and a request waits behind the others: that p99 is queueing (≈ connections × time per request) on a machine whose 2 cores also run the load generator, and the run is there for its pages per second.`,
     '',
   ];
   return lines.join('\n');
@@ -821,12 +901,12 @@ async function main() {
     lag_p99_ms: traffic?.lag.p99_ms ?? null,
     rss_mb: traffic?.rss_max_mb ?? null,
     peak_concurrent: traffic?.peak_concurrent ?? null,
-    history_page_p99_ms: history?.closed.p99_ms ?? null,
+    history_page_p99_ms: history?.fixed_rate.p99_ms ?? null,
     stored_calls: history?.stored_calls ?? null,
     lag_max_ms: traffic?.lag.max_ms ?? null,
     calls_placed: traffic?.placed ?? null,
     history_rps: history?.closed.rps ?? null,
-    history_page_p99_ms_fixed_rate: history?.fixed_rate.p99_ms ?? null,
+    history_page_p99_ms_saturated: history?.closed.p99_ms ?? null,
     stored_rows: history?.stored_rows ?? null,
     targets_met:
       !!traffic &&
@@ -834,7 +914,7 @@ async function main() {
       traffic.lag.p99_ms < TARGET.lagP99Ms &&
       traffic.rss_max_mb < TARGET.rssMb &&
       traffic.peak_concurrent >= TARGET.peakConcurrent &&
-      history.closed.p99_ms < TARGET.pageP99Ms,
+      history.fixed_rate.p99_ms < TARGET.pageP99Ms,
     valid: report.valid,
   };
   if (traffic && history) {

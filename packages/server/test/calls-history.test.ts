@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { FinishedCall, Party } from '../src/domain/calls/call-model.ts';
+import { toHistoryRecord } from '../src/domain/calls/history-service.ts';
 import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
 
@@ -231,6 +232,54 @@ for (const dialect of DIALECTS) {
       assert.equal(rv.otherLegName, '+380993034331', 'without a name, otherLegName is the number');
       assert.equal(rv.audioRecUrl, null);
       assert.equal(rv.disposition, 1);
+    });
+
+    test('the records the database builds are exactly toHistoryRecord of the stored calls', async () => {
+      // The endpoints send JSON the database builds (json_object / json_build_object); the
+      // domain's toHistoryRecord is the definition. Awkward text must survive both the same way.
+      const odd = 'Ім\'я "в лапках" \\ back\u0001slash\ttab 😀 </script>';
+      const saved = await save(
+        call({
+          endAt: day(20) + 5_000,
+          otherLegName: odd,
+          transferHistory: `${odd} > 001`,
+          recordingUuid: 'rec-x',
+        }),
+        call({
+          endAt: day(20) + 4_000,
+          leg: null,
+          leg2: { ...operator4, displayName: odd },
+          otherLegNum: null,
+        }),
+        call({ endAt: day(20) + 3_000, kind: 'user', parentUuid: randomUUID(), direction: 2, trunk: odd }),
+        call({
+          endAt: day(20) + 2_000,
+          kind: 'pause',
+          direction: 32,
+          leg: ivan,
+          otherLegNum: null,
+          billSecs: 0,
+        }),
+        missedCall('+380671234567', day(20) + 1_000, { otherLegName: odd }),
+      );
+      const base = `http://calls-a.localhost:${server.port}`;
+      const q = { from: day(20), to: day(20) + DAY - 1, offset: 0, limit: 50 };
+      const calls = server.built.store.calls;
+      const cases = [
+        [COMPANY, await calls.company(accountA, { ...q, directions: [1, 2, 4] })],
+        [`${USERS}`, await calls.users(accountA, { ...q, directions: [1, 2, 4, 32, 64] })],
+        [MISSED, await calls.missed(accountA, q)],
+      ] as const;
+      for (const [path, stored] of cases) {
+        assert.ok(stored.length > 0, `${path} has calls to compare`);
+        const extra = path === USERS ? '&directions[]=1&directions[]=2&directions[]=4&directions[]=32' : '';
+        assert.deepEqual(
+          await list(a, `${path}?${period(20)}${extra}`),
+          stored.map((c) => toHistoryRecord(c, base)),
+          path,
+        );
+      }
+      assert.equal(saved.length, 5);
     });
 
     test('audioRecUrl is on the scheme and Host the request came in on', async () => {

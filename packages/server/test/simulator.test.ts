@@ -338,13 +338,63 @@ for (const dialect of DIALECTS) {
       await sim.sim.answer(account.id, first.uuid, '001');
       await sim.sim.answer(account.id, second.uuid, '001');
       await sim.engine.idle();
-      assert.equal(company(second.uuid)?.disposition, 1, 'nobody else rang: no answer');
+      assert.equal(
+        company(second.uuid)?.disposition,
+        4,
+        'the only phone was busy: busy, as in the busy test',
+      );
       assert.equal(children(second.uuid)[0]?.disposition, 4);
       assert.deepEqual(
         sim.engine.active(account.id).map((l) => l.parentUuid),
         [first.uuid],
       );
       await sim.engine.hangup(account.id, first.uuid);
+    });
+
+    test('a ring-all group where one phone turns out busy still ends when the others stop ringing', async () => {
+      // The group rings 001, 002 and 003; meanwhile 001 takes a direct call, so its answer on the
+      // group call finds them busy. When 002 and 003 time out, the group call must end (it used
+      // to wait forever for the busy leg's outcome).
+      const group = await sim.sim.incoming(account, '+380931110011', '+380800218500');
+      const direct = await sim.sim.incoming(account, '+380931110012', '+380443334455');
+      await sim.sim.answer(account.id, direct.uuid, '001');
+      await sim.sim.answer(account.id, group.uuid, '001');
+      assert.equal(sim.engine.active(account.id).filter((l) => l.parentUuid === group.uuid).length, 2);
+      await clock.advance(21_000);
+      await sim.engine.idle();
+      assert.equal(company(group.uuid)?.disposition, 1, 'no answer');
+      assert.deepEqual(
+        children(group.uuid)
+          .map((k) => [k.leg?.ext, k.disposition])
+          .sort(),
+        [
+          ['001', 4],
+          ['002', 1],
+          ['003', 1],
+        ],
+      );
+      assert.deepEqual(
+        sim.engine.active(account.id).map((l) => l.parentUuid),
+        [direct.uuid],
+      );
+      await sim.engine.hangup(account.id, direct.uuid);
+    });
+
+    test('rejecting one phone of a ring-all group leaves the others ringing', async () => {
+      const { uuid } = await sim.sim.incoming(account, '+380931110013', '+380800218500');
+      await sim.sim.reject(account.id, uuid, '002');
+      assert.deepEqual(
+        sim.engine
+          .active(account.id)
+          .map((l) => l.leg?.ext)
+          .sort(),
+        ['001', '003'],
+      );
+      await sim.sim.answer(account.id, uuid, '003');
+      await sim.engine.hangup(account.id, uuid);
+      await sim.engine.idle();
+      assert.equal(company(uuid)?.disposition, 0);
+      assert.equal(byExt(children(uuid), '002')?.disposition, 4);
     });
 
     test('another account cannot see or end the calls', async () => {

@@ -1,5 +1,12 @@
 import type { OtherLeg } from '@dzvin/protocol';
-import { type Kysely, type Selectable, type SelectQueryBuilder, sql } from 'kysely';
+import {
+  type Kysely,
+  PostgresAdapter,
+  type RawBuilder,
+  type Selectable,
+  type SelectQueryBuilder,
+  sql,
+} from 'kysely';
 import type {
   CallRecordKind,
   CallStore,
@@ -8,6 +15,7 @@ import type {
   HistoryQuery,
   Party,
 } from '../domain/calls/call-model.ts';
+import type { DialectName } from './db.ts';
 import type { CallsTable, Database } from './schema.ts';
 
 type Row = Selectable<CallsTable>;
@@ -80,9 +88,46 @@ const CALL_DIRECTIONS: Direction[] = [1, 2, 4];
 const USER_DIRECTIONS: Direction[] = [1, 2, 4, 32, 64];
 const covers = (selected: Direction[], all: Direction[]) => all.every((d) => selected.includes(d));
 
-/** Newest first; uuid breaks ties so offset paging neither repeats nor skips a record. */
+/**
+ * Newest first; uuid breaks ties so offset paging neither repeats nor skips a record. (LIMIT and
+ * OFFSET stay bound parameters here: the plan is the same either way for this scan, and one SQL
+ * text per query shape keeps the prepared statement reused across offsets.)
+ */
 function page<O>(q: SelectQueryBuilder<Database, 'calls', O>, h: Pick<HistoryQuery, 'offset' | 'limit'>) {
   return q.orderBy('calls.end_at', 'desc').orderBy('calls.uuid', 'desc').limit(h.limit).offset(h.offset);
+}
+
+/**
+ * One history record (`toHistoryRecord` in the domain is the definition; a store test checks
+ * the two agree on both databases) as JSON text built by the database itself. A page is then 50
+ * strings instead of 50 objects of 27 columns turned into records and serialized again: on
+ * SQLite, making the row objects was most of a page's cost (≈0.8 of 1.1 ms at 1M calls).
+ * Recording uuids are ours (hex and dashes), so the URL needs no escaping.
+ */
+function recordJson(dialect: DialectName, baseUrl: string): RawBuilder<string> {
+  const obj = dialect === 'postgres' ? sql.raw('json_build_object') : sql.raw('json_object');
+  const leg = (p: 'leg' | 'leg2') => {
+    const [type, id, ext, name] = ['type', 'id', 'ext', 'display_name'].map((c) =>
+      sql.ref(`calls.${p}_${c}`),
+    );
+    const inner = sql`case when ${type} is null or ${id} is null then null else ${obj}('id', ${id}, 'type', ${type}, 'displayName', coalesce(${name}, ''), 'ext', ${ext}) end`;
+    // SQLite keeps an object built by json_object as JSON only when it comes straight from a
+    // JSON function; json() restores that after the CASE.
+    return dialect === 'postgres' ? inner : sql`json(${inner})`;
+  };
+  const base = dialect === 'postgres' ? sql`cast(${baseUrl} as text)` : sql`${baseUrl}`;
+  // PostgreSQL's driver would parse a json value back into objects: ask for the text.
+  const cast = dialect === 'postgres' ? sql.raw('::text') : sql.raw('');
+  return sql<string>`${obj}(
+    'parentUuid', calls.parent_uuid, 'uuid', calls.uuid, 'endAt', calls.end_at,
+    'lgDirection', calls.direction, 'otherLegNum', calls.other_leg_num,
+    'otherLegName', coalesce(calls.other_leg_name, calls.other_leg_num),
+    'leg', ${leg('leg')}, 'leg2', ${leg('leg2')},
+    'billSecs', calls.bill_secs, 'duration', calls.duration, 'disposition', calls.disposition,
+    'transferHistory', calls.transfer_history,
+    'audioRecUrl', case when calls.recording_uuid is null then null
+      else ${base} || '/rest/public/calls/' || calls.recording_uuid || '/audio' end,
+    'trunk', calls.trunk)${cast}`;
 }
 
 /**
@@ -92,13 +137,74 @@ function page<O>(q: SelectQueryBuilder<Database, 'calls', O>, h: Pick<HistoryQue
  * (account, other_leg_num, end_at).
  */
 export function createCallStore(db: Kysely<Database>): CallStore {
+  const dialect: DialectName = db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
   const inPeriod = (accountId: number, q: Pick<HistoryQuery, 'from' | 'to'>) =>
     db
       .selectFrom('calls')
-      .selectAll('calls')
       .where('calls.account_id', '=', accountId)
       .where('calls.end_at', '>=', q.from)
       .where('calls.end_at', '<=', q.to);
+  type Filtered = ReturnType<typeof inPeriod>;
+
+  const company = (accountId: number, q: HistoryQuery): Filtered | null => {
+    if (q.limit <= 0 || q.directions.length === 0) return null;
+    const query = inPeriod(accountId, q).where('calls.kind', '=', 'company');
+    return covers(q.directions, CALL_DIRECTIONS) ? query : query.where('calls.direction', 'in', q.directions);
+  };
+
+  const users = (accountId: number, q: HistoryQuery): Filtered | null => {
+    if (q.limit <= 0 || q.directions.length === 0) return null;
+    const kinds = [
+      ...(q.directions.some((d) => d <= 4) ? ['user'] : []),
+      ...(q.directions.includes(32) ? ['pause'] : []),
+      ...(q.directions.includes(64) ? ['unpause'] : []),
+    ];
+    // One kind: the (account, kind, end_at) index; several: the partial index, whose
+    // predicate must appear literally (not as a bound parameter) for SQLite to pick it.
+    const query =
+      kinds.length === 1
+        ? inPeriod(accountId, q).where('calls.kind', '=', kinds[0])
+        : inPeriod(accountId, q).where(sql<boolean>`calls.kind <> 'company'`);
+    return covers(q.directions, USER_DIRECTIONS) ? query : query.where('calls.direction', 'in', q.directions);
+  };
+
+  const missed = (accountId: number, q: Omit<HistoryQuery, 'directions'>): Filtered | null => {
+    if (q.limit <= 0) return null;
+    // spec #13: incoming, nobody answered, and no answered call with that number (incoming or
+    // outgoing) ended after it — at any time, also after the period asked for.
+    return inPeriod(accountId, q)
+      .where('calls.kind', '=', 'company')
+      .where('calls.direction', '=', 4)
+      .where('calls.disposition', '<>', 0)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('calls as later')
+              .select(sql.lit(1).as('one'))
+              .where('later.account_id', '=', accountId)
+              .whereRef('later.other_leg_num', '=', 'calls.other_leg_num')
+              .whereRef('later.end_at', '>', 'calls.end_at')
+              .where('later.kind', '=', 'company')
+              .where('later.disposition', '=', 0)
+              .where('later.direction', 'in', [2, 4]),
+          ),
+        ),
+      );
+  };
+
+  const calls = async (query: Filtered | null, q: Pick<HistoryQuery, 'offset' | 'limit'>) =>
+    query ? (await page(query.selectAll('calls'), q).execute()).map(toCall) : [];
+
+  const records = async (
+    query: Filtered | null,
+    q: Pick<HistoryQuery, 'offset' | 'limit'>,
+    baseUrl: string,
+  ) => {
+    if (!query) return '[]';
+    const rows = await page(query.select(recordJson(dialect, baseUrl).as('record')), q).execute();
+    return `[${rows.map((r) => r.record).join(',')}]`;
+  };
 
   return {
     async save(call) {
@@ -120,56 +226,12 @@ export function createCallStore(db: Kysely<Database>): CallStore {
         .execute();
     },
 
-    async company(accountId, q) {
-      if (q.limit <= 0 || q.directions.length === 0) return [];
-      let query = inPeriod(accountId, q).where('calls.kind', '=', 'company');
-      if (!covers(q.directions, CALL_DIRECTIONS)) query = query.where('calls.direction', 'in', q.directions);
-      return (await page(query, q).execute()).map(toCall);
-    },
-
-    async users(accountId, q) {
-      if (q.limit <= 0 || q.directions.length === 0) return [];
-      const kinds = [
-        ...(q.directions.some((d) => d <= 4) ? ['user'] : []),
-        ...(q.directions.includes(32) ? ['pause'] : []),
-        ...(q.directions.includes(64) ? ['unpause'] : []),
-      ];
-      let query = inPeriod(accountId, q);
-      // One kind: the (account, kind, end_at) index; several: the partial index, whose
-      // predicate must appear literally (not as a bound parameter) for SQLite to pick it.
-      query =
-        kinds.length === 1
-          ? query.where('calls.kind', '=', kinds[0])
-          : query.where(sql<boolean>`calls.kind <> 'company'`);
-      if (!covers(q.directions, USER_DIRECTIONS)) query = query.where('calls.direction', 'in', q.directions);
-      return (await page(query, q).execute()).map(toCall);
-    },
-
-    async missed(accountId, q) {
-      if (q.limit <= 0) return [];
-      // spec #13: incoming, nobody answered, and no answered call with that number (incoming or
-      // outgoing) ended after it — at any time, also after the period asked for.
-      const query = inPeriod(accountId, q)
-        .where('calls.kind', '=', 'company')
-        .where('calls.direction', '=', 4)
-        .where('calls.disposition', '<>', 0)
-        .where((eb) =>
-          eb.not(
-            eb.exists(
-              eb
-                .selectFrom('calls as later')
-                .select(sql.lit(1).as('one'))
-                .where('later.account_id', '=', accountId)
-                .whereRef('later.other_leg_num', '=', 'calls.other_leg_num')
-                .whereRef('later.end_at', '>', 'calls.end_at')
-                .where('later.kind', '=', 'company')
-                .where('later.disposition', '=', 0)
-                .where('later.direction', 'in', [2, 4]),
-            ),
-          ),
-        );
-      return (await page(query, q).execute()).map(toCall);
-    },
+    company: (accountId, q) => calls(company(accountId, q), q),
+    users: (accountId, q) => calls(users(accountId, q), q),
+    missed: (accountId, q) => calls(missed(accountId, q), q),
+    companyRecords: (accountId, q, baseUrl) => records(company(accountId, q), q, baseUrl),
+    usersRecords: (accountId, q, baseUrl) => records(users(accountId, q), q, baseUrl),
+    missedRecords: (accountId, q, baseUrl) => records(missed(accountId, q), q, baseUrl),
 
     async byUuid(uuid) {
       const r = await db.selectFrom('calls').selectAll().where('uuid', '=', uuid).executeTakeFirst();

@@ -74,6 +74,13 @@ export interface CallStore {
    * after which no answered call with that number (either direction) happened; newest first.
    */
   missed(accountId: number, q: Omit<HistoryQuery, 'directions'>): Promise<FinishedCall[]>;
+  /**
+   * The same three lists as the document's records (`toHistoryRecord`), as one JSON array text
+   * built by the database, for the HTTP endpoints (recording links on `baseUrl`).
+   */
+  companyRecords(accountId: number, q: HistoryQuery, baseUrl: string): Promise<string>;
+  usersRecords(accountId: number, q: HistoryQuery, baseUrl: string): Promise<string>;
+  missedRecords(accountId: number, q: Omit<HistoryQuery, 'directions'>, baseUrl: string): Promise<string>;
   /** A finished call by uuid in any account (public recording URLs are keyed by uuid alone). */
   byUuid(uuid: string): Promise<FinishedCall | null>;
 }

@@ -94,35 +94,36 @@ export function toHistoryRecord(c: FinishedCall, baseUrl: string): CallHistoryRe
   };
 }
 
+/** A JSON array of `CallHistoryRecord`s as text, ready to send (built by the store). */
+export type RecordsJson = string;
+
 /** company.api, missed.api and users.api (spec #7, #8, #13, #14). */
 export function createHistoryService(deps: { store: Store }) {
   const { store } = deps;
-  const records = (calls: FinishedCall[], baseUrl: string) => calls.map((c) => toHistoryRecord(c, baseUrl));
-
   return {
     /** One record per company call ending in [timeFrom, timeTo], newest first. */
-    async company(a: AccountRecord, q: CallHistoryQuery, baseUrl: string): Promise<CallHistoryRecord[]> {
+    async company(a: AccountRecord, q: CallHistoryQuery, baseUrl: string): Promise<RecordsJson> {
       const page = parsePage(q);
       const directions = directionsOrBadInput(() => parseDirections(q.directions));
-      return records(await store.calls.company(a.id, { ...page, directions }), baseUrl);
+      return store.calls.companyRecords(a.id, { ...page, directions }, baseUrl);
     },
 
     /**
      * Incoming calls that need a call back (spec #13). `directions` is accepted (spec #7); missed
      * calls are incoming, so a filter without 4 selects nothing.
      */
-    async missed(a: AccountRecord, q: CallHistoryQuery, baseUrl: string): Promise<CallHistoryRecord[]> {
+    async missed(a: AccountRecord, q: CallHistoryQuery, baseUrl: string): Promise<RecordsJson> {
       const page = parsePage(q);
       const directions = directionsOrBadInput(() => parseDirections(q.directions));
-      if (!directions.includes(DIRECTION.incoming)) return [];
-      return records(await store.calls.missed(a.id, page), baseUrl);
+      if (!directions.includes(DIRECTION.incoming)) return '[]';
+      return store.calls.missedRecords(a.id, page, baseUrl);
     },
 
     /** Employee legs (children carry parentUuid) and, with directions 32/64, pause records. */
-    async users(a: AccountRecord, q: CallHistoryQuery, baseUrl: string): Promise<CallHistoryRecord[]> {
+    async users(a: AccountRecord, q: CallHistoryQuery, baseUrl: string): Promise<RecordsJson> {
       const page = parsePage(q);
       const directions = directionsOrBadInput(() => parseUserDirections(q.directions));
-      return records(await store.calls.users(a.id, { ...page, directions }), baseUrl);
+      return store.calls.usersRecords(a.id, { ...page, directions }, baseUrl);
     },
   };
 }

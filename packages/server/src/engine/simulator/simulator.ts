@@ -28,6 +28,8 @@ interface Leg {
   bridgeAt: number | null;
   ended: boolean;
   timers: Cancel[];
+  /** What the ringing strategy does when this phone stops ringing unanswered (next member…). */
+  onEnd: (disposition: Disposition) => Promise<void>;
 }
 
 type CallState = 'ivr' | 'ringing' | 'dialing' | 'bridged' | 'ended';
@@ -247,6 +249,7 @@ export function createSimulator(deps: SimulatorDeps) {
       bridgeAt: null,
       ended: false,
       timers: [],
+      onEnd,
     };
     c.legs.set(leg.uuid, leg);
     legIndex.set(leg.uuid, c);
@@ -261,13 +264,13 @@ export function createSimulator(deps: SimulatorDeps) {
     else if (outcome.kind === 'refuse') {
       at(outcome.afterMs, async () => {
         await endLeg(c, leg, outcome.disposition);
-        await onEnd(outcome.disposition);
+        await leg.onEnd(outcome.disposition);
       });
       return leg;
     }
     at(timeoutMs, async () => {
       await endLeg(c, leg, 1);
-      await onEnd(1);
+      await leg.onEnd(1);
     });
     return leg;
   }
@@ -338,10 +341,13 @@ export function createSimulator(deps: SimulatorDeps) {
     }
   }
 
+  /**
+   * A ringing phone refuses (busy): the leg ends and the ringing strategy goes on as after any
+   * unanswered leg — the next member of a hunt group, the last of a ring-all group ends the call.
+   */
   async function refuseLeg(c: Call, leg: Leg) {
     await endLeg(c, leg, 4);
-    const ringing = [...c.legs.values()].some((l) => !l.ended);
-    if (!ringing && !c.answered && c.consult === null) await endCall(c, c.direction === 2 ? 4 : 1);
+    await leg.onEnd(4);
   }
 
   async function dialExternal(c: Call) {
@@ -663,6 +669,8 @@ export function createSimulator(deps: SimulatorDeps) {
         bridgeAt: clock.now(),
         ended: false,
         timers: [],
+        // The employee dialled: there is no ringing to end.
+        onEnd: async () => {},
       };
       c.legs.set(leg.uuid, leg);
       legIndex.set(leg.uuid, c);

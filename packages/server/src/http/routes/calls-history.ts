@@ -1,5 +1,5 @@
 import { CallHistoryQuery, CallHistoryRecord } from '@dzvin/protocol';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { type App, errorResponses, type Services } from '../route-kit.ts';
 
@@ -32,6 +32,12 @@ export function callHistoryRoutes(app: App, s: Services) {
           response: { 200: CallHistoryList, ...errorResponses(400, 403) },
         },
       },
-      (request) => s.history[name](request.account, request.query, baseUrl(request)),
+      // The store answers JSON text (the records built by the database); a string sent as
+      // application/json goes out as it is, without a second serialization.
+      // (The reply is widened to FastifyReply: its typed send() expects the records as objects.)
+      async (request, reply) =>
+        (reply as FastifyReply)
+          .type('application/json; charset=utf-8')
+          .send(await s.history[name](request.account, request.query, baseUrl(request))),
     );
 }
