@@ -59,6 +59,8 @@ export type CrmConnectionRow = Omit<CrmConnectionRecord, 'id' | 'hasSecret'>;
 export interface EntityStore<T, Row> {
   list(accountId: number): Promise<T[]>;
   get(accountId: number, id: number): Promise<T | null>;
+  /** Those of `ids` that exist in the account, in the order of `ids` (one query). */
+  byIds(accountId: number, ids: readonly number[]): Promise<T[]>;
   create(accountId: number, row: Row, now: number): Promise<T>;
   update(accountId: number, id: number, row: Row): Promise<T | null>;
   delete(accountId: number, id: number): Promise<boolean>;

@@ -1,5 +1,7 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
@@ -62,6 +64,11 @@ export async function openDatabase(
   // over the indexes, and the default cache misses on almost every one.
   sqlite.pragma('mmap_size = 1073741824');
   sqlite.pragma('cache_size = -65536');
+  // Checkpoints (copying the WAL into the database file, with an fsync) run on a connection of
+  // their own in a worker thread, not inside whichever commit crosses the WAL threshold on the
+  // event loop: with recordings being written, that fsync could stall the loop for 100+ ms.
+  sqlite.pragma('wal_autocheckpoint = 0');
+  const checkpointer = startCheckpointer(path, (err) => opts.onIdleError?.(err));
   // Preparing a statement costs more than running a small one; Kysely prepares every query, so
   // keep the prepared statements by SQL text (queries are parameterized: the set is small).
   const statements = new Map<string, SQLite.Statement>();
@@ -79,5 +86,58 @@ export async function openDatabase(
   };
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   await migrateToLatest(db, 'sqlite');
-  return { db, dialect: 'sqlite', description: `SQLite ${path}`, close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'sqlite',
+    description: `SQLite ${path}`,
+    close: async () => {
+      await checkpointer.stop();
+      // Closing the last connection checkpoints what is left and removes the WAL.
+      await db.destroy();
+    },
+  };
+}
+
+const CHECKPOINT_EVERY_MS = 1000;
+
+const CHECKPOINTER_SOURCE = `
+const { workerData, parentPort } = require('node:worker_threads');
+const SQLite = require(workerData.module);
+const db = new SQLite(workerData.path);
+db.pragma('busy_timeout = 5000');
+const checkpoint = () => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch (e) { parentPort.postMessage(String(e && e.message || e)); }
+};
+const timer = setInterval(checkpoint, workerData.everyMs);
+parentPort.on('message', () => { clearInterval(timer); checkpoint(); db.close(); parentPort.close(); });
+`;
+
+/**
+ * A worker thread that checkpoints the WAL of the database at `path` once a second (PASSIVE:
+ * it never waits for or blocks readers and writers). `stop` runs a last one and ends the thread.
+ */
+function startCheckpointer(path: string, onError: (err: Error) => void) {
+  const worker = new Worker(CHECKPOINTER_SOURCE, {
+    eval: true,
+    workerData: {
+      module: createRequire(import.meta.url).resolve('better-sqlite3'),
+      path,
+      everyMs: CHECKPOINT_EVERY_MS,
+    },
+  });
+  worker.unref();
+  worker.on('message', (m) => onError(new Error(`SQLite checkpoint: ${m}`)));
+  worker.on('error', (err) => onError(err));
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  return {
+    async stop() {
+      // Held open while it finishes (the thread is unref'd so it never keeps a process alive).
+      worker.ref();
+      worker.postMessage('stop');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
+      await worker.terminate();
+    },
+  };
 }

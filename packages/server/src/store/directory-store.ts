@@ -51,6 +51,17 @@ function entityStore<T extends DirTable, E, Row>(
         .executeTakeFirst();
       return r ? entity(r) : null;
     },
+    async byIds(accountId, ids) {
+      if (!ids.length) return [];
+      const rows = await k
+        .selectFrom(name)
+        .selectAll()
+        .where('account_id', '=', accountId)
+        .where('id', 'in', ids)
+        .execute();
+      const found = new Map(rows.map((r) => [r.id as number, entity(r)]));
+      return ids.flatMap((id) => (found.has(id) ? [found.get(id) as E] : []));
+    },
     async create(accountId, row, now) {
       const values = {
         ...toColumns(row),

@@ -87,6 +87,21 @@ export function createSimulator(deps: SimulatorDeps) {
   const onError = deps.onError ?? (() => {});
   const calls = new Map<string, Call>();
   const legIndex = new Map<string, Call>();
+  /** The legs not yet ended of each employee (by id): "is this person talking?" without a scan. */
+  const legsOfEmployee = new Map<number, Set<Leg>>();
+  function addLeg(c: Call, leg: Leg) {
+    c.legs.set(leg.uuid, leg);
+    legIndex.set(leg.uuid, c);
+    let mine = legsOfEmployee.get(leg.employee.id);
+    if (!mine) legsOfEmployee.set(leg.employee.id, (mine = new Set()));
+    mine.add(leg);
+  }
+  function dropLeg(leg: Leg) {
+    legIndex.delete(leg.uuid);
+    const mine = legsOfEmployee.get(leg.employee.id);
+    mine?.delete(leg);
+    if (mine?.size === 0) legsOfEmployee.delete(leg.employee.id);
+  }
   const inflight = new Set<Promise<unknown>>();
   const behaviours = new Map<string, PhoneBehaviour>();
   const externalBehaviours = new Map<string, PhoneBehaviour>();
@@ -152,9 +167,14 @@ export function createSimulator(deps: SimulatorDeps) {
     return c.direction === 2 ? `o=${digits};` : `i=${digits};`;
   }
 
-  async function save(record: FinishedCall) {
-    await store.calls.save(record);
-    bus.emit({ type: 'call.saved', at: clock.now(), record });
+  /** Saves finished records in one transaction (one commit per call, not one per leg). */
+  async function save(records: FinishedCall[]) {
+    if (records.length === 1) await store.calls.save(records[0]);
+    else
+      await store.transaction(async (tx) => {
+        for (const r of records) await tx.calls.save(r);
+      });
+    for (const record of records) bus.emit({ type: 'call.saved', at: clock.now(), record });
   }
 
   function record(c: Call, leg: Leg | null, disposition: Disposition, now: number): FinishedCall {
@@ -194,29 +214,33 @@ export function createSimulator(deps: SimulatorDeps) {
     };
   }
 
-  /** Ends one leg (the others go on). */
-  async function endLeg(c: Call, leg: Leg, disposition: Disposition) {
+  /** Ends one leg (the others go on). With `batch`, its record joins the call's final save. */
+  async function endLeg(c: Call, leg: Leg, disposition: Disposition, batch?: FinishedCall[]) {
     if (leg.ended) return;
     leg.ended = true;
     for (const t of leg.timers) t();
-    legIndex.delete(leg.uuid);
+    dropLeg(leg);
     const now = clock.now();
     emit('call.hangup', c, leg);
-    await save(record(c, leg, leg.bridgeAt !== null ? 0 : disposition, now));
+    const r = record(c, leg, leg.bridgeAt !== null ? 0 : disposition, now);
+    if (batch) batch.push(r);
+    else await save([r]);
   }
 
-  /** Ends the whole company call and every leg still up. */
+  /** Ends the whole company call and every leg still up, saved together in one transaction. */
   async function endCall(c: Call, disposition: Disposition) {
     if (c.state === 'ended') return;
     const wasBridged = c.state === 'bridged' || c.bridgeAt !== null;
     c.state = 'ended';
     for (const t of c.timers) t();
     const now = clock.now();
-    for (const leg of c.legs.values()) await endLeg(c, leg, 1);
+    const records: FinishedCall[] = [];
+    for (const leg of c.legs.values()) await endLeg(c, leg, 1, records);
     if (c.recording) await recorder.stop(c.uuid, now);
     calls.delete(c.uuid);
     emit('call.hangup', c, null);
-    await save(record(c, null, wasBridged ? 0 : disposition, now));
+    records.push(record(c, null, wasBridged ? 0 : disposition, now));
+    await save(records);
   }
 
   async function contactName(account: AccountRecord, num: string): Promise<string | null> {
@@ -226,12 +250,10 @@ export function createSimulator(deps: SimulatorDeps) {
     return name || found.companyTitle;
   }
 
-  async function employeeAvailable(account: AccountRecord, e: Employee): Promise<boolean> {
-    const fresh = await store.directory.employees.get(account.id, e.id);
-    if (!fresh || fresh.paused || fresh.presence !== 'online') return false;
-    for (const c of calls.values())
-      for (const l of c.legs.values())
-        if (!l.ended && l.employee.id === e.id && l.bridgeAt !== null) return false;
+  /** Whether `e` (as just read from the directory) can take a call: online, not paused, not talking. */
+  function employeeAvailable(e: Employee): boolean {
+    if (e.paused || e.presence !== 'online') return false;
+    for (const l of legsOfEmployee.get(e.id) ?? []) if (!l.ended && l.bridgeAt !== null) return false;
     return true;
   }
 
@@ -251,8 +273,7 @@ export function createSimulator(deps: SimulatorDeps) {
       timers: [],
       onEnd,
     };
-    c.legs.set(leg.uuid, leg);
-    legIndex.set(leg.uuid, c);
+    addLeg(c, leg);
     emit('call.dial', c, leg);
     const outcome = decide(behaviourOf(c.account.id, e.ext), random);
     const at = (ms: number, fn: () => Promise<void>) => {
@@ -289,11 +310,8 @@ export function createSimulator(deps: SimulatorDeps) {
   /** An employee picks up. */
   /** True when the employee is already talking on another call (one answered call at a time). */
   function talkingElsewhere(c: Call, employeeId: number): boolean {
-    for (const other of calls.values()) {
-      if (other === c) continue;
-      for (const l of other.legs.values())
-        if (!l.ended && l.bridgeAt !== null && l.employee.id === employeeId) return true;
-    }
+    for (const l of legsOfEmployee.get(employeeId) ?? [])
+      if (!l.ended && l.bridgeAt !== null && legIndex.get(l.uuid) !== c) return true;
     return false;
   }
 
@@ -402,8 +420,7 @@ export function createSimulator(deps: SimulatorDeps) {
       const e = await d.employees.get(c.account.id, target.id);
       if (!e) return endCall(c, 3);
       c.handler = employeeParty(e);
-      if (!(await employeeAvailable(c.account, e)))
-        return endCall(c, e.paused || e.presence !== 'online' ? 1 : 4);
+      if (!employeeAvailable(e)) return endCall(c, e.paused || e.presence !== 'online' ? 1 : 4);
       ringLeg(c, e, EMPLOYEE_RING_MS, async (disposition) => {
         if (!c.answered) await endCall(c, disposition);
       });
@@ -412,11 +429,8 @@ export function createSimulator(deps: SimulatorDeps) {
     const g = await d.groups.get(c.account.id, target.id);
     if (!g) return endCall(c, 3);
     c.handler = groupParty(g);
-    const members: Employee[] = [];
-    for (const id of g.members) {
-      const e = await d.employees.get(c.account.id, id);
-      if (e && (await employeeAvailable(c.account, e))) members.push(e);
-    }
+    // One query for the whole group, read fresh: pause and presence change at any time.
+    const members = (await d.employees.byIds(c.account.id, g.members)).filter(employeeAvailable);
     if (!members.length) return endCall(c, 1);
     const ringMs = g.ringTimeoutSec * 1000;
     if (g.strategy === 'simultaneous') {
@@ -672,8 +686,7 @@ export function createSimulator(deps: SimulatorDeps) {
         // The employee dialled: there is no ringing to end.
         onEnd: async () => {},
       };
-      c.legs.set(leg.uuid, leg);
-      legIndex.set(leg.uuid, c);
+      addLeg(c, leg);
       c.answered = leg;
       emit('call.dial', c, leg);
       await track(dialExternal(c));
@@ -713,29 +726,31 @@ export function createSimulator(deps: SimulatorDeps) {
         accountId: account.id,
         employeeId: e.id,
       });
-      await save({
-        uuid: newUuid(),
-        accountId: account.id,
-        kind: paused ? 'pause' : 'unpause',
-        parentUuid: null,
-        direction: (paused ? 32 : 64) as Direction,
-        leg: employeeParty(e),
-        leg2: null,
-        otherLegNum: null,
-        otherLegName: null,
-        otherLegs: [],
-        trunkNum: null,
-        trunkName: null,
-        trunk: null,
-        dialAt: now,
-        bridgeAt: null,
-        endAt: now,
-        billSecs: 0,
-        duration: 0,
-        disposition: 0,
-        transferHistory: null,
-        recordingUuid: null,
-      });
+      await save([
+        {
+          uuid: newUuid(),
+          accountId: account.id,
+          kind: paused ? 'pause' : 'unpause',
+          parentUuid: null,
+          direction: (paused ? 32 : 64) as Direction,
+          leg: employeeParty(e),
+          leg2: null,
+          otherLegNum: null,
+          otherLegName: null,
+          otherLegs: [],
+          trunkNum: null,
+          trunkName: null,
+          trunk: null,
+          dialAt: now,
+          bridgeAt: null,
+          endAt: now,
+          billSecs: 0,
+          duration: 0,
+          disposition: 0,
+          transferHistory: null,
+          recordingUuid: null,
+        },
+      ]);
     },
     setEmployeeBehaviour(accountId: number, ext: string, b: PhoneBehaviour | null) {
       if (b) behaviours.set(`${accountId}:${ext}`, b);
