@@ -15,6 +15,10 @@ export interface Config {
   trustProxy: boolean;
   logLevel: string;
   auth: { maxFailuresPerIp: number; maxFailuresPerDomain: number; failureWindowSec: number };
+  /** `local` (default) lets CRM URLs reach loopback/private addresses; `production` refuses them. */
+  mode: 'local' | 'production';
+  /** Outgoing requests to CRMs (derived from `mode`). */
+  outgoing: { allowPrivate: boolean };
 }
 
 export class ConfigError extends Error {}
@@ -43,6 +47,9 @@ export function parseConfig(env: Env): Config {
   const demoKey = env.DZVIN_DEMO_API_KEY || undefined;
   if (demoKey !== undefined && demoKey.length < 16)
     throw new ConfigError('DZVIN_DEMO_API_KEY must be at least 16 characters');
+  const mode = (env.DZVIN_MODE || 'local').trim().toLowerCase();
+  if (mode !== 'local' && mode !== 'production')
+    throw new ConfigError(`DZVIN_MODE must be local or production, got '${env.DZVIN_MODE}'`);
   return {
     host: env.HOST || '127.0.0.1',
     port: int(env, 'PORT', 8080, 0, 65535),
@@ -63,6 +70,8 @@ export function parseConfig(env: Env): Config {
       maxFailuresPerDomain: int(env, 'DZVIN_AUTH_MAX_FAILURES_PER_DOMAIN', 50, 1, 1_000_000),
       failureWindowSec: int(env, 'DZVIN_AUTH_FAILURE_WINDOW_SECONDS', 600, 1, 86400),
     },
+    mode,
+    outgoing: { allowPrivate: mode === 'local' },
   };
 }
 

@@ -1,0 +1,286 @@
+import { lookup as dnsLookup } from 'node:dns/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+
+/**
+ * Outgoing HTTP to CRMs (call.settings, call events, UTM batches). node:http/https rather than
+ * fetch: the address a host resolves to is checked and then *pinned* for the connection (a
+ * custom `lookup`), so DNS rebinding cannot slip a private address past the policy.
+ * Redirects are never followed: a 3xx is just a status.
+ */
+
+/** Whether CRM URLs may resolve to loopback/private/link-local addresses (local mode: yes). */
+export interface OutgoingPolicy {
+  allowPrivate: boolean;
+}
+
+export type OutgoingErrorCode = 'timeout' | 'network' | 'refused_address' | 'bad_url';
+
+export class OutgoingRequestError extends Error {
+  constructor(
+    readonly code: OutgoingErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'OutgoingRequestError';
+  }
+}
+
+export interface OutgoingResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** The response body as text, cut at `maxResponseBytes` (default 64 KiB). */
+  text: string;
+  latencyMs: number;
+}
+
+export interface PostOptions {
+  timeoutMs: number;
+  headers?: Record<string, string>;
+  policy: OutgoingPolicy;
+  signal?: AbortSignal;
+  /** The most of the response body kept (the rest is read and dropped). */
+  maxResponseBytes?: number;
+}
+
+const BLOCKED = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8], // "this network", 0.0.0.0
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10], // CGNAT
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16], // link-local, cloud metadata 169.254.169.254
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4], // multicast
+  ['240.0.0.0', 4], // reserved, broadcast
+] as const)
+  BLOCKED.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7], // unique-local (fd00::/8, AWS metadata fd00:ec2::254)
+  ['fe80::', 10], // link-local
+  ['fec0::', 10], // old site-local
+  ['ff00::', 8], // multicast
+  ['2001:db8::', 32], // documentation
+  ['100::', 64], // discard
+] as const)
+  BLOCKED.addSubnet(net, bits, 'ipv6');
+
+/** The eight 16-bit groups of an IPv6 address (embedded dotted IPv4 allowed), or null. */
+function ipv6Groups(ip: string): number[] | null {
+  let s = ip.split('%')[0];
+  const dotted = s.match(/(\d+\.\d+\.\d+\.\d+)$/);
+  if (dotted) {
+    const p = dotted[1].split('.').map(Number);
+    s = `${s.slice(0, -dotted[1].length)}${((p[0] << 8) | p[1]).toString(16)}:${((p[2] << 8) | p[3]).toString(16)}`;
+  }
+  const [head, tail] = s.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const missing = 8 - h.length - t.length;
+  if (tail === undefined ? h.length !== 8 : missing < 0) return null;
+  const groups = [...h, ...Array(tail === undefined ? 0 : missing).fill('0'), ...t].map((g) =>
+    Number.parseInt(g, 16),
+  );
+  return groups.some((g) => Number.isNaN(g)) ? null : groups;
+}
+
+/** The IPv4 address an IPv6 one embeds (mapped ::ffff:a.b.c.d, compatible ::a.b.c.d, NAT64, 6to4), if any. */
+function embeddedIpv4(g: number[]): string | null {
+  const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  const zeros = (n: number) => g.slice(0, n).every((x) => x === 0);
+  if (zeros(5) && g[5] === 0xffff) return v4(g[6], g[7]); // IPv4-mapped
+  if (zeros(6) && (g[6] !== 0 || g[7] > 1)) return v4(g[6], g[7]); // IPv4-compatible (deprecated)
+  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return v4(g[6], g[7]); // NAT64
+  if (g[0] === 0x2002) return v4(g[1], g[2]); // 6to4
+  return null;
+}
+
+/**
+ * Whether an IP address is loopback, private, link-local, unique-local, CGNAT, multicast,
+ * reserved or unspecified — anything a CRM URL must not reach in production mode.
+ */
+export function isPrivateAddress(ip: string): boolean {
+  const family = isIP(ip);
+  if (family === 4) return BLOCKED.check(ip, 'ipv4');
+  if (family !== 6) return true; // not an address at all: refuse
+  const g = ipv6Groups(ip);
+  if (!g) return true;
+  const v4 = embeddedIpv4(g);
+  if (v4) return BLOCKED.check(v4, 'ipv4');
+  return BLOCKED.check(ip.split('%')[0], 'ipv6');
+}
+
+/** Resolves `host` and picks the address to connect to; refuses private ones unless allowed. */
+async function resolvePinned(
+  host: string,
+  policy: OutgoingPolicy,
+): Promise<{ address: string; family: number }> {
+  const literal = host.startsWith('[') ? host.slice(1, -1) : host;
+  const family = isIP(literal);
+  if (family) {
+    if (!policy.allowPrivate && isPrivateAddress(literal))
+      throw new OutgoingRequestError('refused_address', `refused: ${literal} is a private address`);
+    return { address: literal, family };
+  }
+  let addrs: { address: string; family: number }[];
+  try {
+    addrs = await dnsLookup(literal, { all: true, verbatim: true });
+  } catch (err) {
+    throw new OutgoingRequestError('network', `cannot resolve ${literal}: ${(err as Error).message}`);
+  }
+  if (addrs.length === 0) throw new OutgoingRequestError('network', `cannot resolve ${literal}`);
+  if (policy.allowPrivate) return addrs[0];
+  // Every address must be public: a name that also resolves privately is a rebinding setup.
+  const bad = addrs.find((a) => isPrivateAddress(a.address));
+  if (bad)
+    throw new OutgoingRequestError(
+      'refused_address',
+      `refused: ${literal} resolves to private address ${bad.address}`,
+    );
+  return addrs[0];
+}
+
+const agentOptions = {
+  keepAlive: true,
+  keepAliveMsecs: 10_000,
+  maxSockets: 64,
+  maxFreeSockets: 16,
+  scheduling: 'lifo',
+} as const;
+const httpAgent = new http.Agent(agentOptions);
+const httpsAgent = new https.Agent(agentOptions);
+
+/** Closes idle keep-alive sockets (graceful shutdown, tests). */
+export function closeIdleConnections(): void {
+  httpAgent.destroy();
+  httpsAgent.destroy();
+}
+
+/**
+ * POSTs `body` (JSON-encoded unless already a string) and resolves with whatever status comes
+ * back; throws OutgoingRequestError on a bad URL, a refused address, a network error or timeout.
+ *
+ * @example
+ * const r = await postJson('https://crm.example/phonet', { event: 'call.dial' }, { timeoutMs: 5000, policy: { allowPrivate: false } });
+ */
+export async function postJson(url: string, body: unknown, opts: PostOptions): Promise<OutgoingResponse> {
+  const started = performance.now();
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new OutgoingRequestError('bad_url', `not a URL: ${url}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new OutgoingRequestError('bad_url', `only http and https URLs are allowed, got ${u.protocol}`);
+  if (!u.hostname) throw new OutgoingRequestError('bad_url', 'URL has no host');
+  if (opts.signal?.aborted) throw new OutgoingRequestError('timeout', 'aborted');
+
+  const deadline = started + opts.timeoutMs;
+  const timeLeft = () => Math.max(1, deadline - performance.now());
+  const pinned = await withTimeout(resolvePinned(u.hostname, opts.policy), timeLeft(), opts.signal);
+  const payload = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
+  const pinnedLookup: LookupFunction = (_host, options, cb) => {
+    if ((options as { all?: boolean }).all)
+      (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [pinned]);
+    else cb(null, pinned.address, pinned.family);
+  };
+  const isHttps = u.protocol === 'https:';
+  const maxBytes = opts.maxResponseBytes ?? 64 * 1024;
+
+  return await new Promise<OutgoingResponse>((resolve, reject) => {
+    let settled = false;
+    const fail = (err: OutgoingRequestError) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      req.destroy();
+      reject(err);
+    };
+    const req = (isHttps ? https : http).request({
+      method: 'POST',
+      protocol: u.protocol,
+      hostname: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname,
+      port: u.port || (isHttps ? 443 : 80),
+      path: `${u.pathname}${u.search}`,
+      agent: isHttps ? httpsAgent : httpAgent,
+      lookup: pinnedLookup,
+      ...(isHttps && !isIP(u.hostname) ? { servername: u.hostname } : {}),
+      headers: {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': String(payload.length),
+        'user-agent': 'Dzvin',
+        ...(u.username
+          ? {
+              authorization: `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`,
+            }
+          : {}),
+        ...opts.headers,
+      },
+    });
+    const timer = setTimeout(
+      () => fail(new OutgoingRequestError('timeout', `no answer within ${opts.timeoutMs} ms`)),
+      timeLeft(),
+    );
+    const onAbort = () => fail(new OutgoingRequestError('timeout', 'aborted'));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const cleanup = () => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    };
+    req.on('error', (err) => fail(new OutgoingRequestError('network', err.message)));
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      let kept = 0;
+      res.on('data', (c: Buffer) => {
+        if (kept < maxBytes) {
+          const part = c.subarray(0, maxBytes - kept);
+          chunks.push(part);
+          kept += part.length;
+        }
+      });
+      res.on('error', (err) => fail(new OutgoingRequestError('network', err.message)));
+      res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text: Buffer.concat(chunks).toString('utf8'),
+          latencyMs: performance.now() - started,
+        });
+      });
+    });
+    req.end(payload);
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, signal?: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new OutgoingRequestError('timeout', `no answer within ${ms} ms`)), ms);
+    const onAbort = () => reject(new OutgoingRequestError('timeout', 'aborted'));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
