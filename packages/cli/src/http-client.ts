@@ -1,6 +1,6 @@
 // A small fetch-based client of Dzvin's admin API (/api/v1, `Authorization: Bearer <apiKey>`),
-// and of the Phonet REST API (/rest/…, the JSESSIONID cookie of `phonetSession()`).
-// The SDK will replace it; until then it is the CLI's only way to talk to a running server.
+// used by the directory, account and sim commands. The Phonet REST API (/rest/…) goes through
+// @dzvin/sdk's PhonetClient instead (phonet.ts).
 import type { Account, AccountPatch, CrmConnection, Employee, Ivr, RingGroup, Trunk } from '@dzvin/protocol';
 
 // Types only from @dzvin/protocol: loading its TypeBox schemas at run time costs more than a second
@@ -150,44 +150,5 @@ export function createAdminClient(opts: ClientOptions) {
     ivr: resource<Ivr>('ivr'),
     trunks: resource<Trunk>('trunks'),
     crm: resource<CrmConnection>('crm-connections'),
-  };
-}
-
-/** A signed-in client of the Phonet REST API (/rest/…), which takes the session cookie, not the key. */
-export interface PhonetSession {
-  /** The account's domain the session belongs to. */
-  readonly domain: string;
-  request<T>(method: string, path: string, body?: unknown): Promise<T>;
-}
-
-/**
- * Signs in to the Phonet REST API: `POST /rest/security/authorize {domain, apiKey}` (the domain
- * is asked of `GET /api/v1/account` when not given), then every request carries
- * `Cookie: JSESSIONID=…`.
- * @example
- * const rest = await phonetSession({ url: 'http://127.0.0.1:8080', apiKey });
- * const { uuid } = await rest.request<{ uuid: string }>('POST', '/rest/user/makeCall', { legExt: '001', otherLegNum: '0671234567' });
- */
-export async function phonetSession(opts: ClientOptions & { domain?: string }): Promise<PhonetSession> {
-  const base = opts.url.replace(/\/+$/, '');
-  const timeoutMs = opts.timeoutMs ?? 30_000;
-  const domain = opts.domain?.trim() || (await createAdminClient(opts).account.get()).domain;
-  const auth = await send(base, timeoutMs, 'POST', '/rest/security/authorize', {
-    body: { domain, apiKey: opts.apiKey },
-  });
-  const token = auth.headers
-    .getSetCookie()
-    .map((c) => /^JSESSIONID=([^;]*)/.exec(c)?.[1])
-    .find((t) => t);
-  if (!token) throw new ApiError(auth.status, 'the server signed in without a JSESSIONID cookie');
-  return {
-    domain,
-    async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-      const res = await send(base, timeoutMs, method, path, {
-        headers: { cookie: `JSESSIONID=${token}` },
-        body,
-      });
-      return parseBody<T>(res);
-    },
   };
 }

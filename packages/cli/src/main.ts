@@ -3,7 +3,10 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerAccount } from './commands/account.ts';
 import { registerCalls } from './commands/calls.ts';
+import { registerContacts } from './commands/contacts.ts';
 import { registerDirectory } from './commands/directory.ts';
+import { registerEvents } from './commands/events.ts';
+import { registerListen } from './commands/listen.ts';
 import { registerLogin } from './commands/login.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerSim } from './commands/sim.ts';
@@ -32,13 +35,17 @@ Admin-API commands connect with --url/--api-key, or DZVIN_URL/DZVIN_API_KEY, or 
 by \`dzvin login\` (flags > environment > profile). Operator commands (serve, account create,
 account rotate-key) use DATABASE_URL directly.
 
-Exit codes: 0 ok, 1 refused by the server, 2 bad usage or configuration, 3 cannot connect.`,
+Exit codes: 0 ok, 1 refused by the server (also: some contacts of an import failed), 2 bad usage
+or configuration, 3 cannot connect.`,
     );
   registerServe(program, env);
   registerLogin(program, env);
   registerAccount(program, env);
   registerDirectory(program, env);
   registerCalls(program, env);
+  registerContacts(program, env);
+  registerEvents(program, env);
+  registerListen(program, env);
   registerSim(program, env);
   return program;
 }
