@@ -167,12 +167,17 @@ export const Account = Type.Object({
     Type.Integer({ description: 'The employee the API key acts as (GET /rest/user/status)' }),
   ),
   createdAt: EpochMs,
+  contactsPriority: Type.Integer({
+    description:
+      'Priority of the built-in contacts book among the connected CRMs for call.settings and otherLegs (spec #17); lower comes first, CRM connections default to 1',
+  }),
 });
 export type Account = Static<typeof Account>;
 export const AccountPatch = Type.Object({
   name: Type.Optional(Name),
   defaultCountry: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$' })),
   apiUserId: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }))),
+  contactsPriority: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
 });
 export type AccountPatch = Static<typeof AccountPatch>;
 

@@ -27,6 +27,8 @@ import { phonetAuthRoutes } from './http/routes/phonet-auth.ts';
 import { recordingRoutes } from './http/routes/recordings.ts';
 import { userRoutes } from './http/routes/users.ts';
 import { requireAdmin, requireSession } from './http/session.ts';
+import { postJson } from './integrations/http-out.ts';
+import { createCallLookup } from './integrations/lookup.ts';
 import { clientErrorHandler, registerValidation } from './http/validation.ts';
 import { createStore } from './store/create-store.ts';
 import { type OpenDatabase, openDatabase } from './store/db.ts';
@@ -91,12 +93,22 @@ export async function buildApp(
     timers,
     onError: (err, uuid) => logError({ err, uuid, msg: 'recording failed' }),
   });
+  let logLookup: (p: { accountId: number; connectionId: number; reason: string }) => void = () => {};
+  // spec: call.settings — every connected CRM is asked before an incoming/outgoing call is routed.
+  const lookup = createCallLookup({
+    store,
+    clock,
+    timeoutMs: config.lookupTimeoutMs,
+    post: (url, body, o) => postJson(url, body, { ...o, policy: config.outgoing }),
+    onProblem: (p) => logLookup(p),
+  });
   const simulator = createSimulator({
     store,
     clock,
     timers,
     recorder,
     bus,
+    routing: lookup,
     random: opts.random,
     onError: (err) => logError(err),
   });
@@ -122,6 +134,7 @@ export async function buildApp(
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   logError = (err) => app.log.error({ err }, 'background task failed');
+  logLookup = (p) => app.log.warn(p, 'call.settings lookup failed; routing without that CRM');
   app.decorateRequest('account', null as never);
   registerErrorHandling(app);
   registerValidation(app);
@@ -181,6 +194,7 @@ export async function buildApp(
 
   const pruneTimer = setInterval(() => {
     auth.prune().catch((err) => app.log.warn({ err }, 'session prune failed'));
+    lookup.prune().catch((err) => app.log.warn({ err }, 'lookup cache prune failed'));
   }, 5 * 60_000);
   pruneTimer.unref();
 

@@ -19,6 +19,8 @@ export interface Config {
   mode: 'local' | 'production';
   /** Outgoing requests to CRMs (derived from `mode`). */
   outgoing: { allowPrivate: boolean };
+  /** The most a call waits for the CRMs' call.settings answers (spec #16). */
+  lookupTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -72,6 +74,7 @@ export function parseConfig(env: Env): Config {
     },
     mode,
     outgoing: { allowPrivate: mode === 'local' },
+    lookupTimeoutMs: int(env, 'DZVIN_LOOKUP_TIMEOUT_MS', 2000, 50, 30_000),
   };
 }
 

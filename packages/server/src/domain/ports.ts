@@ -11,6 +11,8 @@ export interface AccountRecord {
   defaultCountry: string;
   apiUserId: number | null;
   createdAt: number;
+  /** The built-in contacts book's priority among the account's CRMs (spec #17; lower wins). */
+  contactsPriority: number;
 }
 
 export interface AccountStore {
@@ -19,7 +21,7 @@ export interface AccountStore {
   /** `fresh` skips any cache: credential checks must see a rotated key at once. */
   byDomain(domain: string, opts?: { fresh?: boolean }): Promise<AccountRecord | null>;
   byApiKeyHash(hash: string): Promise<AccountRecord | null>;
-  create(a: Omit<AccountRecord, 'id'>): Promise<AccountRecord>;
+  create(a: Omit<AccountRecord, 'id' | 'contactsPriority'>): Promise<AccountRecord>;
   update(id: number, patch: Partial<Omit<AccountRecord, 'id' | 'domain' | 'createdAt'>>): Promise<void>;
 }
 
@@ -118,6 +120,18 @@ export interface ContactStore {
   };
 }
 
+/**
+ * call.settings answers cached per account and number (the document's cache note), shared by
+ * every process on the database. The payload is the lookup's own JSON.
+ */
+export interface LookupCacheStore {
+  /** The payload stored for the number, unless it expired by `now`. */
+  get(accountId: number, number: string, now: number): Promise<string | null>;
+  put(accountId: number, number: string, payloadJson: string, expiresAt: number): Promise<void>;
+  /** Removes rows expired by `now`; answers how many. */
+  deleteExpired(now: number): Promise<number>;
+}
+
 /** Everything persistent; `transaction` runs `fn` atomically against a store bound to one transaction. */
 export interface Store {
   accounts: AccountStore;
@@ -126,5 +140,6 @@ export interface Store {
   directory: DirectoryStore;
   contacts: ContactStore;
   calls: CallStore;
+  lookupCache: LookupCacheStore;
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 }

@@ -10,6 +10,7 @@ const toAccount = (r: Selectable<AccountsTable>): AccountRecord => ({
   defaultCountry: r.default_country,
   apiUserId: r.api_user_id,
   createdAt: r.created_at,
+  contactsPriority: r.contacts_priority,
 });
 
 /**
@@ -76,6 +77,7 @@ export function createAccountStore(
       if (p.apiKeyHash !== undefined) set.api_key_hash = p.apiKeyHash;
       if (p.defaultCountry !== undefined) set.default_country = p.defaultCountry;
       if (p.apiUserId !== undefined) set.api_user_id = p.apiUserId;
+      if (p.contactsPriority !== undefined) set.contacts_priority = p.contactsPriority;
       cache.byId.delete(id);
       if (Object.keys(set).length) await db.updateTable('accounts').set(set).where('id', '=', id).execute();
       cache.byId.delete(id);

@@ -10,6 +10,7 @@ import {
 import { createCallStore } from './call-store.ts';
 import { createContactStore } from './contact-store.ts';
 import { createDirectoryStore } from './directory-store.ts';
+import { createLookupCacheStore } from './lookup-cache-store.ts';
 import type { Database } from './schema.ts';
 
 /**
@@ -28,6 +29,7 @@ export function createStore(
     directory: createDirectoryStore(db),
     contacts: createContactStore(db),
     calls: createCallStore(db),
+    lookupCache: createLookupCacheStore(db),
     transaction: (fn) =>
       inTransaction ? fn(store) : db.transaction().execute((trx) => fn(createStore(trx, true, accountCache))),
   };

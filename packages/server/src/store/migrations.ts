@@ -259,6 +259,26 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_lookup_cache': {
+      // call.settings answers cached per account and number (the document's note: unknown numbers
+      // up to 1 minute, known ones up to 5), in the database so every process sharing it shares
+      // the cache; and the priority of the built-in contacts book among the account's CRMs (spec #17).
+      async up(db: Db) {
+        await db.schema
+          .createTable('lookup_cache')
+          .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('number', 'text', (c) => c.notNull())
+          .addColumn('payload_json', 'text', (c) => c.notNull())
+          .addColumn('expires_at', big, (c) => c.notNull())
+          .addPrimaryKeyConstraint('lookup_cache_pk', ['account_id', 'number'])
+          .execute();
+        await db.schema.createIndex('lookup_cache_expires').on('lookup_cache').column('expires_at').execute();
+        await db.schema
+          .alterTable('accounts')
+          .addColumn('contacts_priority', 'integer', (c) => c.notNull().defaultTo(100))
+          .execute();
+      },
+    },
   };
 }
 

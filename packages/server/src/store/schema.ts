@@ -9,6 +9,8 @@ export interface AccountsTable {
   default_country: string;
   api_user_id: number | null;
   created_at: number;
+  /** The built-in contacts book's priority among the account's CRMs (spec #17). */
+  contacts_priority: Generated<number>;
 }
 export interface SessionsTable {
   token_hash: string;
@@ -147,6 +149,13 @@ export interface CallsTable {
   recording_uuid: string | null;
 }
 
+/** call.settings answers cached per account and number (integrations/lookup.ts). */
+export interface LookupCacheTable {
+  account_id: number;
+  number: string;
+  payload_json: string;
+  expires_at: number;
+}
 export interface Database {
   accounts: AccountsTable;
   sessions: SessionsTable;
@@ -161,4 +170,5 @@ export interface Database {
   contact_notes: ContactNotesTable;
   id_counters: IdCountersTable;
   calls: CallsTable;
+  lookup_cache: LookupCacheTable;
 }

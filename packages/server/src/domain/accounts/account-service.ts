@@ -19,6 +19,7 @@ export const toAccountView = (a: AccountRecord): Account => ({
   defaultCountry: a.defaultCountry,
   apiUserId: a.apiUserId,
   createdAt: a.createdAt,
+  contactsPriority: a.contactsPriority,
 });
 
 export interface CreateAccountInput {
@@ -79,6 +80,7 @@ export function createAccountService(deps: { store: Store; clock: Clock }) {
         name: patch.name?.trim(),
         defaultCountry: patch.defaultCountry,
         apiUserId: patch.apiUserId,
+        contactsPriority: patch.contactsPriority,
       });
       const a = await store.accounts.byId(accountId);
       if (!a) throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found');

@@ -1,5 +1,5 @@
-import type { CallEventName } from '@dzvin/protocol';
-import type { AccountRecord, Target } from '../ports.ts';
+import type { CallEventName, OtherLeg } from '@dzvin/protocol';
+import type { AccountRecord } from '../ports.ts';
 import type { FinishedCall, LiveCall } from './call-model.ts';
 
 /**
@@ -57,9 +57,30 @@ export function createCallBus(onError: (err: unknown) => void = () => {}): CallB
 }
 
 /**
- * The routing step's hook (spec: a CRM lookup's responsibleEmployee overrides the route).
- * The integrations issue implements it; returning null keeps the normal route.
+ * What the PBX learnt about the other party of an incoming or outgoing call before routing it
+ * (spec: call.settings; spec #16, #17).
+ */
+export interface CallSettings {
+  /** The name for the employee's phone display and the call card; null when nobody knew the number. */
+  otherLegName: string | null;
+  /** One entry per CRM (the contacts book included) that knew the number, highest priority first. */
+  otherLegs: OtherLeg[];
+  /**
+   * Employees (ids) a CRM named responsible for the number, preferred first
+   * (`responsibleEmployeeExt` before `responsibleEmployeeEmail`). An incoming call goes to the
+   * first of them who can take calls; the engine decides that, as only it knows who is talking.
+   */
+  responsible: number[];
+}
+
+/**
+ * The routing step's hook (spec: call.settings before an incoming or outgoing call is routed;
+ * a CRM's responsibleEmployee overrides the route of an incoming call). Implemented by
+ * integrations/lookup.ts. It never throws and never takes much longer than its lookup timeout.
  */
 export interface RoutingHook {
-  incoming(account: AccountRecord, call: { otherLegNum: string; trunkNum: string }): Promise<Target | null>;
+  callSettings(
+    account: AccountRecord,
+    call: { direction: 2 | 4; otherLegNum: string; trunkNum: string | null },
+  ): Promise<CallSettings>;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { CallEventName, Disposition, Employee, Ivr, RingGroup, Trunk } from '@dzvin/protocol';
-import type { CallBus, CallEngine, RoutingHook } from '../../domain/calls/call-engine.ts';
+import type { CallEventName, Disposition, Employee, Ivr, OtherLeg, RingGroup, Trunk } from '@dzvin/protocol';
+import type { CallBus, CallEngine, CallSettings, RoutingHook } from '../../domain/calls/call-engine.ts';
 import type { Direction, FinishedCall, LiveCall, Party, Recorder } from '../../domain/calls/call-model.ts';
 import type { Cancel, Clock, Timers } from '../../domain/clock.ts';
 import { badInput, DomainError } from '../../domain/errors.ts';
@@ -44,6 +44,8 @@ interface Call {
   bridgeAt: number | null;
   otherLegNum: string | null;
   otherLegName: string | null;
+  /** What the CRMs (and the contacts book) said about the number (spec #17). */
+  otherLegs: OtherLeg[];
   trunk: Trunk | null;
   /** The entity handling the call now (user, group or IVR) — company.api's `leg`. */
   handler: Party | null;
@@ -145,7 +147,7 @@ export function createSimulator(deps: SimulatorDeps) {
         : { leg: leg ? employeeParty(leg.employee) : c.handler?.type === 1 ? c.handler : null, leg2: null }),
       otherLegNum: c.otherLegNum,
       otherLegName: c.otherLegName,
-      otherLegs: [],
+      otherLegs: c.otherLegs,
       trunkNum: c.trunk?.number ?? null,
       trunkName: c.trunk?.name ?? null,
       dialAt: leg ? leg.dialAt : c.dialAt,
@@ -193,7 +195,7 @@ export function createSimulator(deps: SimulatorDeps) {
         : { leg: leg ? employeeParty(leg.employee) : c.handler, leg2: null }),
       otherLegNum: c.otherLegNum,
       otherLegName: c.otherLegNum === null ? null : (c.otherLegName ?? c.otherLegNum),
-      otherLegs: [],
+      otherLegs: c.otherLegs,
       trunkNum: c.trunk?.number ?? null,
       trunkName: c.trunk?.name ?? null,
       trunk: trunkField(c),
@@ -248,6 +250,33 @@ export function createSimulator(deps: SimulatorDeps) {
     if (!found) return null;
     const name = [found.firstName, found.lastName].filter(Boolean).join(' ');
     return name || found.companyTitle;
+  }
+
+  /**
+   * Before an incoming or outgoing call is routed (spec: call.settings): the routing hook asks
+   * the CRMs; without one, the contacts book names the number.
+   */
+  async function callSettings(
+    account: AccountRecord,
+    direction: 2 | 4,
+    otherLegNum: string,
+    trunk: Trunk,
+  ): Promise<CallSettings> {
+    if (deps.routing)
+      return deps.routing.callSettings(account, {
+        direction,
+        otherLegNum,
+        trunkNum: direction === 4 ? trunk.number : null,
+      });
+    return { otherLegName: await contactName(account, otherLegNum), otherLegs: [], responsible: [] };
+  }
+
+  /** The first responsible employee (a CRM's answer) who can take calls now, as a route. */
+  async function responsibleRoute(account: AccountRecord, ids: number[]): Promise<Target | null> {
+    if (!ids.length) return null;
+    for (const e of await store.directory.employees.byIds(account.id, ids))
+      if (employeeAvailable(e)) return { type: 'employee', id: e.id };
+    return null;
   }
 
   /** Whether `e` (as just read from the directory) can take a call: online, not paused, not talking. */
@@ -511,6 +540,7 @@ export function createSimulator(deps: SimulatorDeps) {
       bridgeAt: null,
       otherLegNum: null,
       otherLegName: null,
+      otherLegs: [],
       trunk: null,
       handler: null,
       legs: new Map(),
@@ -538,9 +568,11 @@ export function createSimulator(deps: SimulatorDeps) {
       const trunks = await store.directory.trunks.list(account.id);
       const trunk = trunks.find((t) => t.isDefault) ?? trunks[0];
       if (!trunk) throw new DomainError('NO_TRUNK', 'The account has no trunk for outgoing calls');
+      const settings = await callSettings(account, 2, num, trunk);
       const c = newCall(account, 2, {
         otherLegNum: num,
-        otherLegName: await contactName(account, num),
+        otherLegName: settings.otherLegName,
+        otherLegs: settings.otherLegs,
         trunk,
         handler: employeeParty(e),
       });
@@ -625,15 +657,16 @@ export function createSimulator(deps: SimulatorDeps) {
     async incoming(account: AccountRecord, from: string, trunkNumber: string): Promise<{ uuid: string }> {
       const trunk = await trunkByNumber(account, trunkNumber);
       const num = externalNumber(account, from);
+      const settings = await callSettings(account, 4, num, trunk);
       const c = newCall(account, 4, {
         otherLegNum: num,
-        otherLegName: await contactName(account, num),
+        otherLegName: settings.otherLegName,
+        otherLegs: settings.otherLegs,
         trunk,
       });
       emit('call.dial', c, null);
-      const override = deps.routing
-        ? await deps.routing.incoming(account, { otherLegNum: num, trunkNum: trunk.number })
-        : null;
+      // spec: a CRM's responsible employee takes the call when they can, else the normal route.
+      const override = await responsibleRoute(account, settings.responsible);
       await track(routeTo(c, override ?? trunk.destination));
       return { uuid: c.uuid };
     },
@@ -669,9 +702,11 @@ export function createSimulator(deps: SimulatorDeps) {
         ? await trunkByNumber(account, trunkNumber)
         : (trunks.find((t) => t.isDefault) ?? trunks[0]);
       if (!trunk) throw new DomainError('NO_TRUNK', 'The account has no trunk for outgoing calls');
+      const settings = await callSettings(account, 2, num, trunk);
       const c = newCall(account, 2, {
         otherLegNum: num,
-        otherLegName: await contactName(account, num),
+        otherLegName: settings.otherLegName,
+        otherLegs: settings.otherLegs,
         trunk,
         handler: employeeParty(e),
       });
