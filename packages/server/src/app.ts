@@ -27,9 +27,9 @@ import { phonetAuthRoutes } from './http/routes/phonet-auth.ts';
 import { recordingRoutes } from './http/routes/recordings.ts';
 import { userRoutes } from './http/routes/users.ts';
 import { requireAdmin, requireSession } from './http/session.ts';
+import { clientErrorHandler, registerValidation } from './http/validation.ts';
 import { postJson } from './integrations/http-out.ts';
 import { createCallLookup } from './integrations/lookup.ts';
-import { clientErrorHandler, registerValidation } from './http/validation.ts';
 import { createStore } from './store/create-store.ts';
 import { type OpenDatabase, openDatabase } from './store/db.ts';
 
