@@ -167,6 +167,10 @@ export const Account = Type.Object({
     Type.Integer({ description: 'The employee the API key acts as (GET /rest/user/status)' }),
   ),
   createdAt: EpochMs,
+  recordingsNeedSession: Type.Boolean({
+    description:
+      'Recordings (/rest/public/calls/{uuid}/audio) need a session of this account; off by default: the unguessable uuid is the key (spec #15)',
+  }),
   contactsPriority: Type.Integer({
     description:
       'Priority of the built-in contacts book among the connected CRMs for call.settings and otherLegs (spec #17); lower comes first, CRM connections default to 1',
@@ -177,6 +181,7 @@ export const AccountPatch = Type.Object({
   name: Type.Optional(Name),
   defaultCountry: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$' })),
   apiUserId: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }))),
+  recordingsNeedSession: Type.Optional(Type.Boolean()),
   contactsPriority: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
 });
 export type AccountPatch = Static<typeof AccountPatch>;

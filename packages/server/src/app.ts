@@ -24,7 +24,7 @@ import { callHistoryRoutes } from './http/routes/calls-history.ts';
 import { liveCallRoutes } from './http/routes/calls-live.ts';
 import { contactRoutes } from './http/routes/contacts.ts';
 import { phonetAuthRoutes } from './http/routes/phonet-auth.ts';
-import { recordingRoutes } from './http/routes/recordings.ts';
+import { recordingAccess, recordingRoutes } from './http/routes/recordings.ts';
 import { userRoutes } from './http/routes/users.ts';
 import { requireAdmin, requireSession } from './http/session.ts';
 import { clientErrorHandler, registerValidation } from './http/validation.ts';
@@ -168,8 +168,8 @@ export async function buildApp(
   }));
 
   phonetAuthRoutes(app, services, config.sessionIdleSec);
-  // Public by design (spec #15): keyed by unguessable uuids, no session.
-  recordingRoutes(app, { recorder });
+  // Public by design (spec #15): keyed by unguessable uuids, unless the account requires a session.
+  recordingRoutes(app, { recorder, access: recordingAccess(store, auth) });
   await app.register(async (scoped) => {
     const s = scoped as unknown as App;
     s.addHook('onRoute', (route) => {

@@ -116,6 +116,28 @@ for (const dialect of DIALECTS) {
       assert.equal(range.headers['content-length'], '44');
     });
 
+    test('an account that requires a session for recordings (spec #15): 403 without, 200 with its own, 404 with another', async () => {
+      const { uuid } = (await s.post('/rest/user/makeCall', { legExt: '001', otherLegNum: '+380993034331' })).json();
+      await clock.advance(3000 + 4000 + 12_000);
+      await server.built.simulator.engine.idle();
+      const path = `/rest/public/calls/${uuid}-rx/audio`;
+      assert.equal((await server.request('GET', path)).status, 200, 'public by default');
+      const set = await admin('PATCH', '/api/v1/account', { recordingsNeedSession: true });
+      assert.equal(set.status, 200, set.text);
+      assert.equal(set.json().recordingsNeedSession, true);
+      try {
+        const none = await server.request('GET', path);
+        assert.equal(none.status, 403);
+        assert.match(String(none.headers['content-type']), /^text\/plain/);
+        assert.equal((await s.get(path)).status, 200, 'with a session of the account');
+        const other = await server.account('calls-other.localhost');
+        assert.equal((await other.get(path)).status, 404, "another account's session finds nothing");
+      } finally {
+        await admin('PATCH', '/api/v1/account', { recordingsNeedSession: false });
+      }
+      assert.equal((await server.request('GET', path)).status, 200, 'public again');
+    });
+
     test('makeCall refuses bad input with plain-text reasons', async () => {
       const unknown = await s.post('/rest/user/makeCall', { legExt: '777', otherLegNum: '+380993034330' });
       assert.equal(unknown.status, 404);

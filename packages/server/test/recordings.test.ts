@@ -9,7 +9,7 @@ import { createManualClock } from '../src/domain/clock.ts';
 import { createFileRecorder, type FileRecorder } from '../src/engine/recording/file-recorder.ts';
 import { registerErrorHandling } from '../src/http/errors.ts';
 import type { App } from '../src/http/route-kit.ts';
-import { parseRange, recordingRoutes } from '../src/http/routes/recordings.ts';
+import { anyoneWithTheUuid, parseRange, recordingRoutes } from '../src/http/routes/recordings.ts';
 import { goertzel, parseWav, rms, zeroCrossingHz } from './support/wav.ts';
 
 const tmpDirs: string[] = [];
@@ -228,7 +228,8 @@ describe('GET /rest/public/calls/{id}/audio', () => {
     };
     app = Fastify({ logger: false }).withTypeProvider<TypeBoxTypeProvider>();
     registerErrorHandling(app);
-    recordingRoutes(app, { recorder });
+    // The byte-serving part; who may fetch (the account setting) is tested over the full server.
+    recordingRoutes(app, { recorder, access: anyoneWithTheUuid });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
     base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;

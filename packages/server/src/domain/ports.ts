@@ -11,6 +11,8 @@ export interface AccountRecord {
   defaultCountry: string;
   apiUserId: number | null;
   createdAt: number;
+  /** Recordings are served only with a session of this account (spec #15); default off. */
+  recordingsNeedSession: boolean;
   /** The built-in contacts book's priority among the account's CRMs (spec #17; lower wins). */
   contactsPriority: number;
 }
@@ -21,7 +23,8 @@ export interface AccountStore {
   /** `fresh` skips any cache: credential checks must see a rotated key at once. */
   byDomain(domain: string, opts?: { fresh?: boolean }): Promise<AccountRecord | null>;
   byApiKeyHash(hash: string): Promise<AccountRecord | null>;
-  create(a: Omit<AccountRecord, 'id' | 'contactsPriority'>): Promise<AccountRecord>;
+  /** A new account; settings not given start at their defaults. */
+  create(a: Omit<AccountRecord, 'id' | 'recordingsNeedSession' | 'contactsPriority'>): Promise<AccountRecord>;
   update(id: number, patch: Partial<Omit<AccountRecord, 'id' | 'domain' | 'createdAt'>>): Promise<void>;
 }
 

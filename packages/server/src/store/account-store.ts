@@ -10,6 +10,7 @@ const toAccount = (r: Selectable<AccountsTable>): AccountRecord => ({
   defaultCountry: r.default_country,
   apiUserId: r.api_user_id,
   createdAt: r.created_at,
+  recordingsNeedSession: r.recordings_need_session === 1,
   contactsPriority: r.contacts_priority,
 });
 
@@ -78,6 +79,7 @@ export function createAccountStore(
       if (p.defaultCountry !== undefined) set.default_country = p.defaultCountry;
       if (p.apiUserId !== undefined) set.api_user_id = p.apiUserId;
       if (p.contactsPriority !== undefined) set.contacts_priority = p.contactsPriority;
+      if (p.recordingsNeedSession !== undefined) set.recordings_need_session = p.recordingsNeedSession ? 1 : 0;
       cache.byId.delete(id);
       if (Object.keys(set).length) await db.updateTable('accounts').set(set).where('id', '=', id).execute();
       cache.byId.delete(id);

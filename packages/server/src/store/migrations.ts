@@ -238,6 +238,15 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0006_recordings_need_session': {
+      // spec #15: an account can require a session for its recordings (off: the uuid is the key).
+      async up(db: Db) {
+        await db.schema
+          .alterTable('accounts')
+          .addColumn('recordings_need_session', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
     '0003_history_filters': {
       // The history indexes also carry the columns the lists filter on (direction; disposition
       // for missed.api), so a filtered page is decided in the index without reading a table row
@@ -292,7 +301,9 @@ class InlineProvider implements MigrationProvider {
 /** Brings the schema up to date; safe to run from several processes at once (Kysely locks). */
 // biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
 export async function migrateToLatest(db: Kysely<any>, dialect: DialectName): Promise<void> {
-  const migrator = new Migrator({ db, provider: new InlineProvider(dialect) });
+  // Migrations only add (tables, columns, indexes) and never depend on one another's order
+  // beyond their numbers, so one added below the newest executed one still runs.
+  const migrator = new Migrator({ db, provider: new InlineProvider(dialect), allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {

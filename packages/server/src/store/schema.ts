@@ -9,6 +9,8 @@ export interface AccountsTable {
   default_country: string;
   api_user_id: number | null;
   created_at: number;
+  /** 1: recordings are served only with a session of the account (spec #15). */
+  recordings_need_session: Generated<number>;
   /** The built-in contacts book's priority among the account's CRMs (spec #17). */
   contacts_priority: Generated<number>;
 }

@@ -19,6 +19,7 @@ export const toAccountView = (a: AccountRecord): Account => ({
   defaultCountry: a.defaultCountry,
   apiUserId: a.apiUserId,
   createdAt: a.createdAt,
+  recordingsNeedSession: a.recordingsNeedSession,
   contactsPriority: a.contactsPriority,
 });
 
@@ -80,6 +81,7 @@ export function createAccountService(deps: { store: Store; clock: Clock }) {
         name: patch.name?.trim(),
         defaultCountry: patch.defaultCountry,
         apiUserId: patch.apiUserId,
+        recordingsNeedSession: patch.recordingsNeedSession,
         contactsPriority: patch.contactsPriority,
       });
       const a = await store.accounts.byId(accountId);

@@ -123,7 +123,7 @@ export function adminRoutes(app: App, s: Services) {
     {
       schema: {
         tags,
-        summary: 'Change name, default country or API user',
+        summary: 'Change name, default country, API user or whether recordings need a session',
         body: AccountPatch,
         response: { 200: Account, ...errorResponses(400, 403) },
       },

@@ -1,9 +1,12 @@
 import fs from 'node:fs';
 import { Type } from 'typebox';
+import type { AuthService } from '../../domain/accounts/auth-service.ts';
 import type { Recorder, RecordingTrack } from '../../domain/calls/call-model.ts';
 import { notFound } from '../../domain/errors.ts';
+import type { Store } from '../../domain/ports.ts';
 import { sendText } from '../errors.ts';
 import { type App, errorResponses } from '../route-kit.ts';
+import { sessionToken } from '../session.ts';
 
 const tags = ['Phonet: recordings'];
 
@@ -61,7 +64,7 @@ function etagMatches(header: string | undefined, etag: string): boolean {
     .some((t) => t === '*' || t === etag);
 }
 
-const errors = errorResponses(404, 416);
+const errors = errorResponses(403, 404, 416);
 const wav = {
   content: { 'audio/wav': { schema: { type: 'string', format: 'binary' } } },
 };
@@ -71,7 +74,29 @@ const wav = {
  * no session, the unguessable uuid is the key; `audio/wav` with byte ranges; 404 until the
  * call has ended (the recorder shows only finished files) and for unknown uuids.
  */
-export function recordingRoutes(app: App, deps: { recorder: Recorder }) {
+/** Who may fetch a recording: resolves true to serve it, false for 404, or throws (403). */
+export type RecordingAccess = (id: AudioId, cookie: string | undefined, host: string) => Promise<boolean>;
+
+/** Every finished recording to anyone with its uuid (the document's behaviour, spec #15). */
+export const anyoneWithTheUuid: RecordingAccess = async () => true;
+
+/**
+ * The account setting of spec #15: when the call's account requires a session, the request
+ * needs one of that account (403 without; a session of another account finds nothing: 404).
+ * A file whose call is not saved yet is still "not ended" (404).
+ */
+export function recordingAccess(store: Store, auth: AuthService): RecordingAccess {
+  return async (id, cookie, host) => {
+    const call = (await store.calls.byUuid(id.uuid)) ?? (await store.calls.byUuid(otherSpelling(id.uuid)));
+    if (!call) return false;
+    const account = await store.accounts.byId(call.accountId);
+    if (!account?.recordingsNeedSession) return true;
+    const viewer = await auth.resolveSession(sessionToken(cookie), host);
+    return viewer.id === account.id;
+  };
+}
+
+export function recordingRoutes(app: App, deps: { recorder: Recorder; access: RecordingAccess }) {
   const locate = (id: AudioId) =>
     deps.recorder.path(id.uuid, id.track) ?? deps.recorder.path(otherSpelling(id.uuid), id.track);
 
@@ -82,7 +107,7 @@ export function recordingRoutes(app: App, deps: { recorder: Recorder }) {
       tags,
       summary: 'A call recording: mixed ({uuid}), what the employee heard ({uuid}-rx) or said ({uuid}-tx)',
       description:
-        'No session needed: the uuid is the key. audio/wav (PCM, 8 kHz, 16-bit, mono); Range: bytes=… is supported (206), as are ETag / If-None-Match (304) and If-Range. 404 until the call has ended.',
+        'No session needed: the uuid is the key (unless the account requires a session for recordings: then the JSESSIONID of that account, else 403). audio/wav (PCM, 8 kHz, 16-bit, mono); Range: bytes=… is supported (206), as are ETag / If-None-Match (304) and If-Range. 404 until the call has ended.',
       params: Type.Object({
         id: Type.String({ description: '`{uuid}`, `{uuid}-rx` or `{uuid}-tx`' }),
       }),
@@ -90,6 +115,10 @@ export function recordingRoutes(app: App, deps: { recorder: Recorder }) {
         200: { description: 'The whole recording', ...wav },
         206: { description: 'The requested byte range (Content-Range)', ...wav },
         304: Type.Null({ description: 'Not modified (If-None-Match matched the ETag)' }),
+        403: {
+          ...errors[403],
+          description: 'The account requires a session for recordings, and there is none',
+        },
         404: { ...errors[404], description: 'Unknown uuid, or the call has not ended yet' },
         416: { ...errors[416], description: 'Range not satisfiable (Content-Range: bytes */size)' },
       },
@@ -98,7 +127,8 @@ export function recordingRoutes(app: App, deps: { recorder: Recorder }) {
       const { id } = request.params;
       const parsed = parseAudioId(id);
       const file = parsed && locate(parsed);
-      if (!file) throw notFound('NOT_FOUND', `Recording ${id} not found`);
+      if (!file || !(await deps.access(parsed, request.headers.cookie, request.hostname)))
+        throw notFound('NOT_FOUND', `Recording ${id} not found`);
 
       let fh: fs.promises.FileHandle;
       try {
