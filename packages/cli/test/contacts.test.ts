@@ -29,7 +29,7 @@ before(async () => {
   home = path.join(tmp, 'home');
   fs.mkdirSync(home);
   server = await startServer('sqlite');
-  for (const name of ['acme', 'beta', 'gamma', 'delta']) {
+  for (const name of ['acme', 'beta', 'gamma', 'delta', 'epsilon']) {
     const s = await server.account(`${name}.localhost`);
     accounts[name] = {
       env: { DZVIN_URL: server.baseUrl, DZVIN_API_KEY: s.apiKey },
@@ -114,11 +114,11 @@ describe('dzvin contacts import', () => {
       'flat.json',
       JSON.stringify([
         { firstName: 'Олена', phones: ['+380671112233', '0442246595'], emails: 'olena@example.com' },
-        { name: 'Bad', phone: '12' },
+        { name: 'Bad', phone: 'call me' },
         'not an object',
       ]),
     );
-    const r = await dzvin('gamma', ['contacts', 'import', input, '--json']);
+    const r = await dzvin('epsilon', ['contacts', 'import', input, '--json']);
     assert.equal(r.code, 1);
     const summary = JSON.parse(r.stdout);
     assert.equal(summary.total, 3);
@@ -128,12 +128,10 @@ describe('dzvin contacts import', () => {
       summary.errors.map((e: { row: number }) => e.row),
       [2, 3],
     );
-    assert.match(summary.errors[0].reason, /'12' is not a phone number/);
+    assert.match(summary.errors[0].reason, /'call me' is not a phone number/);
     assert.equal(summary.errors[1].reason, 'is not an object');
-    const [olena] = await accounts.gamma.client.contacts.byNumber('+380442246595');
+    const [olena] = await accounts.epsilon.client.contacts.byNumber('+380442246595');
     assert.equal(olena.firstName, 'Олена');
-    for (const c of await accounts.gamma.client.contacts.list().toArray())
-      await accounts.gamma.client.contacts.delete(c.id);
   });
 
   test('bad files and bad usage are exit 2 and import nothing', async () => {

@@ -21,7 +21,7 @@ export function runDzvin(args: string[], env: Record<string, string>): Promise<R
     execFile(
       process.execPath,
       [BIN, ...args],
-      { env: { ...base, ...env }, timeout: 60_000 },
+      { env: { ...base, ...env }, timeout: 60_000, maxBuffer: 256 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err && typeof err.code !== 'number') return reject(err); // timeout or could not start
         resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
