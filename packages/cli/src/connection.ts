@@ -14,7 +14,7 @@ export const DEFAULT_PROFILE = 'default';
 export interface Profile {
   url?: string;
   apiKey?: string;
-  /** The account's domain, as the server named it at login; informational. */
+  /** The account's domain, as the server named it at login; the Phonet REST commands sign in with it. */
   domain?: string;
 }
 
@@ -84,7 +84,10 @@ export function saveProfile(file: string, name: string, profile: Profile): void 
 export function connectionOptions(cmd: Command): Command {
   return cmd
     .option('--url <url>', `server base URL (env DZVIN_URL, default ${DEFAULT_URL})`)
-    .option('--domain <domain>', 'account domain, informational (env DZVIN_DOMAIN)')
+    .option(
+      '--domain <domain>',
+      'account domain for the Phonet REST sign-in (env DZVIN_DOMAIN; default: asked of the server)',
+    )
     .option('--api-key <key>', 'account API key (env DZVIN_API_KEY)')
     .option('--profile <name>', `profile in profiles.json (env DZVIN_PROFILE, default '${DEFAULT_PROFILE}')`);
 }

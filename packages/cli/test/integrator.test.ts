@@ -319,21 +319,48 @@ describe('dzvin events tail', () => {
       t.skip(`the server has no ${EVENTS_STREAM_PATH} yet: only the refusal was tested`);
       return;
     }
-    const tail = spawnDzvin(['events', 'tail', '--json', '--limit', '1'], { HOME: home, ...acmeEnv });
+    const tail = spawnDzvin(['events', 'tail', '--json'], { HOME: home, ...acmeEnv });
+    const pretty = spawnDzvin(['events', 'tail', '--limit', '1'], { HOME: home, ...acmeEnv });
     try {
-      await new Promise((r) => setTimeout(r, 1500)); // connected (tsx start-up)
+      await tail.waitFor('stderr', /^Connected to .*\/api\/v1\/events\/stream/m);
+      await pretty.waitFor('stderr', /^Connected to /m);
       const { uuid } = await admin.sim.incoming({ from: '+380505826699', trunk: TRUNK });
       await admin.sim.hangup(uuid);
+      await tail.waitFor('stdout', /"event":"call\.hangup"/);
+      tail.child.kill('SIGINT');
       assert.equal(await tail.exited, 0, tail.stderr());
-      const [line] = tail
+      const lines = tail
         .stdout()
         .trim()
         .split('\n')
         .map((x) => JSON.parse(x));
-      assert.equal(typeof line.event, 'string');
+      assert.equal(lines[0].event, 'call.dial');
+      assert.match(lines[0].id, /^[0-9]+$/);
+      assert.equal(lines[0].data.accountDomain, 'acme.localhost');
+      assert.ok(
+        lines.every((x) => [x.data.uuid, x.data.parentUuid].includes(uuid)),
+        tail.stdout(),
+      );
+      // --limit 1: the first event, then it ends by itself.
+      assert.equal(await pretty.exited, 0, pretty.stderr());
+      assert.match(
+        pretty.stdout(),
+        /^[0-9:.]{12} call\.dial +incoming [0-9a-f]{32} (.* )?trunk \+380442246595\n$/,
+      );
     } finally {
       tail.child.kill('SIGTERM');
+      pretty.child.kill('SIGTERM');
     }
+  });
+
+  test('a wrong key is refused with exit 1, no server is exit 3', async () => {
+    const refused = await dzvin(['events', 'tail'], { ...acmeEnv, DZVIN_API_KEY: 'wrong-key-0123456789' });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /\(HTTP 40[13]\)\n$/);
+    const nobody = `http://127.0.0.1:${await closedPort()}`;
+    const closed = await dzvin(['events', 'tail'], { ...acmeEnv, DZVIN_URL: nobody });
+    assert.equal(closed.code, 3);
+    assert.equal(closed.stderr, `dzvin: cannot connect to ${nobody} (ECONNREFUSED)\n`);
   });
 });
 

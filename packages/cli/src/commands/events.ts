@@ -1,21 +1,30 @@
 // `dzvin events tail`: the account's live event stream (`GET /api/v1/events/stream`,
 // text/event-stream), printed as it comes, pretty or as JSON lines. Reconnects with
 // Last-Event-ID when the stream drops, as a browser's EventSource would.
+import type { CallEvent } from '@dzvin/sdk';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { type ConnectionFlags, type Env, resolveConnection } from '../connection.ts';
+import { clockTime, describeCallEvent } from '../describe-event.ts';
 import { CliError } from '../errors.ts';
 import { ApiError, ConnectionError } from '../http-client.ts';
 import { createSseParser, type SseEvent } from '../sse.ts';
 import { adminCommand, type JsonFlag } from './shared.ts';
 
+const isCallEvent = (d: unknown): d is CallEvent =>
+  !!d &&
+  typeof d === 'object' &&
+  typeof (d as CallEvent).event === 'string' &&
+  (d as CallEvent).event.startsWith('call.') &&
+  typeof (d as CallEvent).uuid === 'string' &&
+  Array.isArray((d as CallEvent).otherLegs);
+
 const ADMIN_PREFIX: typeof import('@dzvin/protocol').ADMIN_PREFIX = '/api/v1';
 export const EVENTS_STREAM_PATH = `${ADMIN_PREFIX}/events/stream`;
 
-const clockTime = (ms: number) => new Date(ms).toISOString().slice(11, 23);
-
-/** How an event reads for people: its name and a short summary of a JSON payload. */
+/** How an event reads for people: a call event as `dzvin listen` shows it, else name and fields. */
 function describe(e: SseEvent, data: unknown): string {
+  if (isCallEvent(data)) return describeCallEvent(data);
   if (data && typeof data === 'object' && !Array.isArray(data)) {
     const d = data as Record<string, unknown>;
     const parts = Object.entries(d)
@@ -85,6 +94,10 @@ export function registerEvents(program: Command, env: Env) {
           throw new CliError(
             `the server answered ${type || 'without a content type'}, not text/event-stream`,
             1,
+          );
+        if (!connectedOnce || lastId !== undefined)
+          process.stderr.write(
+            `${connectedOnce ? 'Reconnected' : 'Connected'} to ${conn.url}${EVENTS_STREAM_PATH}; Ctrl-C stops.\n`,
           );
         connectedOnce = true;
         const parse = createSseParser(

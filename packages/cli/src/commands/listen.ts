@@ -4,7 +4,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import {
-  type CallEvent,
   type CallSettingsAnswer,
   type CallSettingsRequest,
   createWebhookHandler,
@@ -13,6 +12,7 @@ import {
 } from '@dzvin/sdk';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Env } from '../connection.ts';
+import { clockTime, describeCallEvent } from '../describe-event.ts';
 import { CliError } from '../errors.ts';
 import { jsonOption } from './shared.ts';
 
@@ -67,32 +67,6 @@ export function findAnswer(answers: Answers, number: string): CallSettingsAnswer
     if (near !== undefined) return pick(answers[near]);
   }
   return pick(answers['*']);
-}
-
-const DIRECTIONS: Record<number, string> = {
-  1: 'internal',
-  2: 'outgoing',
-  4: 'incoming',
-  32: 'pause',
-  64: 'unpause',
-};
-const clockTime = (ms: number) => new Date(ms).toISOString().slice(11, 23);
-const leg = (l: { ext: string | null; displayName?: string | null } | null) =>
-  l ? [l.ext, l.displayName].filter(Boolean).join(' ') : '';
-
-function describeEvent(e: CallEvent): string {
-  const other = e.otherLegs.find((o) => o.num)?.num ?? leg(e.leg2);
-  const parts = [
-    e.event.padEnd(11),
-    DIRECTIONS[e.lgDirection] ?? String(e.lgDirection),
-    e.uuid,
-    leg(e.leg) || '-',
-    e.lgDirection === 4 ? '←' : '→',
-    other || '-',
-  ];
-  if (e.trunkNum) parts.push(`trunk ${e.trunkNum}`);
-  if (e.event === 'call.hangup') parts.push(e.bridgeAt === null ? '(not answered)' : '(answered)');
-  return parts.join(' ');
 }
 
 function describeUtm(items: UtmItem[]): string {
@@ -196,7 +170,7 @@ export function registerListen(program: Command, _env: Env) {
           return answer;
         },
         onCallEvent(e, ctx) {
-          print('call.event', Date.now(), describeEvent(e), { event: e }, ctx);
+          print('call.event', Date.now(), describeCallEvent(e), { event: e }, ctx);
         },
         onUtm(items, ctx) {
           print('utm', Date.now(), describeUtm(items), { items }, ctx);
