@@ -14,4 +14,5 @@ export * from './contacts.ts';
 export * from './directions.ts';
 export * from './notes.ts';
 export * from './sim.ts';
+export * from './tracking.ts';
 export * from './users.ts';

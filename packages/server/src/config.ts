@@ -21,6 +21,8 @@ export interface Config {
   outgoing: { allowPrivate: boolean };
   /** The most a call waits for the CRMs' call.settings answers (spec #16). */
   lookupTimeoutMs: number;
+  /** How long a website session keeps its tracking number (call tracking). */
+  trackingSessionSec: number;
 }
 
 export class ConfigError extends Error {}
@@ -75,6 +77,7 @@ export function parseConfig(env: Env): Config {
     mode,
     outgoing: { allowPrivate: mode === 'local' },
     lookupTimeoutMs: int(env, 'DZVIN_LOOKUP_TIMEOUT_MS', 2000, 50, 30_000),
+    trackingSessionSec: int(env, 'DZVIN_TRACKING_SESSION_SECONDS', 1800, 10, 86_400),
   };
 }
 

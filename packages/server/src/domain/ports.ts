@@ -1,5 +1,6 @@
 import type { Contact, CrmConnection, Employee, Ivr, Note, RingGroup, Target, Trunk } from '@dzvin/protocol';
 import type { CallStore } from './calls/call-model.ts';
+import type { TrackingStore } from './tracking.ts';
 
 /** The ports the domain owns; store/ implements each once for SQLite and PostgreSQL. */
 
@@ -144,5 +145,6 @@ export interface Store {
   contacts: ContactStore;
   calls: CallStore;
   lookupCache: LookupCacheStore;
+  tracking: TrackingStore;
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 }

@@ -12,6 +12,7 @@ import { createContactStore } from './contact-store.ts';
 import { createDirectoryStore } from './directory-store.ts';
 import { createLookupCacheStore } from './lookup-cache-store.ts';
 import type { Database } from './schema.ts';
+import { createTrackingStore } from './tracking-store.ts';
 
 /**
  * The Kysely implementation of every store port. Inside `transaction`, the same store is bound
@@ -30,6 +31,7 @@ export function createStore(
     contacts: createContactStore(db),
     calls: createCallStore(db),
     lookupCache: createLookupCacheStore(db),
+    tracking: createTrackingStore(db),
     transaction: (fn) =>
       inTransaction ? fn(store) : db.transaction().execute((trx) => fn(createStore(trx, true, accountCache))),
   };

@@ -288,6 +288,70 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0007_tracking': {
+      // Call tracking, the source of UTM batches (integrations/tracking.ts, utm.ts): the pool of
+      // tracking numbers, website sessions / callback requests, and the calls they led to, each
+      // marked `batched_at` in the transaction that enqueues its UTM batch (the durable cursor).
+      async up(db: Db) {
+        await db.schema
+          .createTable('tracking_numbers')
+          .addColumn('id', sql`${pk}`)
+          .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('number', 'text', (c) => c.notNull())
+          .addColumn('reserved_until', big)
+          .addColumn('last_given_at', big)
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addUniqueConstraint('tracking_numbers_account_number', ['account_id', 'number'])
+          .execute();
+        await db.schema
+          .createTable('tracking_sessions')
+          .addColumn('id', sql`${pk}`)
+          .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('number', 'text', (c) => c.notNull())
+          .addColumn('utm_source', 'text')
+          .addColumn('utm_medium', 'text')
+          .addColumn('utm_campaign', 'text')
+          .addColumn('utm_content', 'text')
+          .addColumn('utm_term', 'text')
+          .addColumn('google_client_id', 'text')
+          .addColumn('client_ip', 'text')
+          .addColumn('referrer', 'text')
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('expires_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('tracking_sessions_number')
+          .on('tracking_sessions')
+          .columns(['account_id', 'number', 'created_at'])
+          .execute();
+        await db.schema
+          .createTable('tracked_calls')
+          .addColumn('id', sql`${pk}`)
+          .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('call_uuid', 'text', (c) => c.notNull().unique())
+          .addColumn('session_id', big, (c) => c.notNull())
+          .addColumn('label', 'text', (c) => c.notNull())
+          .addColumn('utm_source', 'text')
+          .addColumn('utm_medium', 'text')
+          .addColumn('utm_campaign', 'text')
+          .addColumn('utm_content', 'text')
+          .addColumn('utm_term', 'text')
+          .addColumn('google_client_id', 'text')
+          .addColumn('client_ip', 'text')
+          .addColumn('referrer', 'text')
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('batched_at', big)
+          .execute();
+        // The batcher scans only what is still to send.
+        await db.schema
+          .createIndex('tracked_calls_unbatched')
+          .on('tracked_calls')
+          .column('id')
+          .where(sql.ref('batched_at'), 'is', null)
+          .execute();
+      },
+    },
   };
 }
 

@@ -158,6 +158,50 @@ export interface LookupCacheTable {
   payload_json: string;
   expires_at: number;
 }
+/** Call tracking (integrations/tracking.ts): the account's pool of tracking numbers. */
+export interface TrackingNumbersTable {
+  id: Generated<number>;
+  account_id: number;
+  number: string;
+  reserved_until: number | null;
+  last_given_at: number | null;
+  created_at: number;
+}
+/** A website session given a tracking number, or a callback widget request. */
+export interface TrackingSessionsTable {
+  id: Generated<number>;
+  account_id: number;
+  kind: string;
+  number: string;
+  utm_source: string | null;
+  utm_medium: string | null;
+  utm_campaign: string | null;
+  utm_content: string | null;
+  utm_term: string | null;
+  google_client_id: string | null;
+  client_ip: string | null;
+  referrer: string | null;
+  created_at: number;
+  expires_at: number;
+}
+/** A call a tracking source led to; `batched_at` is the durable "sent in a UTM batch" mark. */
+export interface TrackedCallsTable {
+  id: Generated<number>;
+  account_id: number;
+  call_uuid: string;
+  session_id: number;
+  label: string;
+  utm_source: string | null;
+  utm_medium: string | null;
+  utm_campaign: string | null;
+  utm_content: string | null;
+  utm_term: string | null;
+  google_client_id: string | null;
+  client_ip: string | null;
+  referrer: string | null;
+  created_at: number;
+  batched_at: number | null;
+}
 export interface Database {
   accounts: AccountsTable;
   sessions: SessionsTable;
@@ -173,4 +217,7 @@ export interface Database {
   id_counters: IdCountersTable;
   calls: CallsTable;
   lookup_cache: LookupCacheTable;
+  tracking_numbers: TrackingNumbersTable;
+  tracking_sessions: TrackingSessionsTable;
+  tracked_calls: TrackedCallsTable;
 }

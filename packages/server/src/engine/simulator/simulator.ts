@@ -355,6 +355,10 @@ export function createSimulator(deps: SimulatorDeps) {
       // Click-to-call: the employee answered; now dial the external number.
       leg.bridgeAt = now;
       c.answered = leg;
+      c.handler = employeeParty(leg.employee);
+      // A callback rings a whole group: the first phone to answer takes the call, the others stop.
+      for (const other of c.legs.values())
+        if (other !== leg && !other.ended && other.bridgeAt === null) await endLeg(c, other, 1);
       emit('call.bridge', c, leg);
       await dialExternal(c);
       return;
@@ -668,6 +672,31 @@ export function createSimulator(deps: SimulatorDeps) {
       // spec: a CRM's responsible employee takes the call when they can, else the normal route.
       const override = await responsibleRoute(account, settings.responsible);
       await track(routeTo(c, override ?? trunk.destination));
+      return { uuid: c.uuid };
+    },
+    /**
+     * A callback request (the callback widget): the PBX rings `target` — an employee, or a ring
+     * group with its strategy — and when someone answers dials `number` on the default trunk,
+     * as makeCall does (direction 2). Nobody answering ends the call unanswered.
+     */
+    async callback(
+      account: AccountRecord,
+      target: { type: 'employee' | 'group'; id: number },
+      number: string,
+    ): Promise<{ uuid: string }> {
+      const num = externalNumber(account, number);
+      const trunks = await store.directory.trunks.list(account.id);
+      const trunk = trunks.find((t) => t.isDefault) ?? trunks[0];
+      if (!trunk) throw new DomainError('NO_TRUNK', 'The account has no trunk for outgoing calls');
+      const settings = await callSettings(account, 2, num, trunk);
+      const c = newCall(account, 2, {
+        otherLegNum: num,
+        otherLegName: settings.otherLegName,
+        otherLegs: settings.otherLegs,
+        trunk,
+      });
+      emit('call.dial', c, null);
+      await track(routeTo(c, target));
       return { uuid: c.uuid };
     },
     /** An employee dials another employee's or a ring group's ext (direction 1). */
