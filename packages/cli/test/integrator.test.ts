@@ -356,7 +356,7 @@ describe('dzvin events tail', () => {
   test('a wrong key is refused with exit 1, no server is exit 3', async () => {
     const refused = await dzvin(['events', 'tail'], { ...acmeEnv, DZVIN_API_KEY: 'wrong-key-0123456789' });
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /\(HTTP 40[13]\)\n$/);
+    assert.match(refused.stderr, /\(HTTP 40[134]\)\n$/);
     const nobody = `http://127.0.0.1:${await closedPort()}`;
     const closed = await dzvin(['events', 'tail'], { ...acmeEnv, DZVIN_URL: nobody });
     assert.equal(closed.code, 3);
