@@ -11,6 +11,7 @@ export * from './auth.ts';
 export * from './calls.ts';
 export * from './common.ts';
 export * from './contacts.ts';
+export * from './deliveries.ts';
 export * from './directions.ts';
 export * from './notes.ts';
 export * from './sim.ts';

@@ -15,6 +15,7 @@ import { createFileRecorder, type FileRecorder } from './engine/recording/file-r
 import { createSimulator, type Simulator } from './engine/simulator/simulator.ts';
 import { createTrafficGenerator, type TrafficGenerator } from './engine/simulator/traffic.ts';
 import { adminRoutes } from './http/admin/admin-routes.ts';
+import { deliveryRoutes } from './http/admin/delivery-routes.ts';
 import { simDialRoutes } from './http/admin/sim-dial-routes.ts';
 import { simRoutes } from './http/admin/sim-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
@@ -25,11 +26,23 @@ import { liveCallRoutes } from './http/routes/calls-live.ts';
 import { contactRoutes } from './http/routes/contacts.ts';
 import { phonetAuthRoutes } from './http/routes/phonet-auth.ts';
 import { recordingAccess, recordingRoutes } from './http/routes/recordings.ts';
+import { trackingAdminRoutes, trackingPublicRoutes } from './http/routes/tracking.ts';
 import { userRoutes } from './http/routes/users.ts';
 import { requireAdmin, requireSession } from './http/session.ts';
 import { clientErrorHandler, registerValidation } from './http/validation.ts';
+import { createEventStream } from './integrations/event-stream.ts';
 import { postJson } from './integrations/http-out.ts';
 import { createCallLookup } from './integrations/lookup.ts';
+import {
+  createCallEventCapture,
+  createDispatcher,
+  createOutbox,
+  DEFAULT_DELIVERY_SETTINGS,
+  type Dispatcher,
+  type Outbox,
+} from './integrations/outbox.ts';
+import { createTrackingService, type TrackingService } from './integrations/tracking.ts';
+import { createUtmBatcher, type UtmBatcher } from './integrations/utm.ts';
 import { createStore } from './store/create-store.ts';
 import { type OpenDatabase, openDatabase } from './store/db.ts';
 
@@ -43,6 +56,12 @@ export interface BuiltApp {
   /** The simulator's traffic generator (one per account). */
   traffic: TrafficGenerator;
   recorder: FileRecorder;
+  /** Call tracking and the callback widget; the UTM batcher that sends their calls every minute. */
+  tracking: TrackingService;
+  utmBatcher: UtmBatcher;
+  /** The webhook outbox (call events, UTM batches) and this process's dispatcher. */
+  outbox: Outbox;
+  dispatcher: Dispatcher;
   /** Stops calls and timers, the HTTP server and the database. */
   close(): Promise<void>;
 }
@@ -102,7 +121,26 @@ export async function buildApp(
     post: (url, body, o) => postJson(url, body, { ...o, policy: config.outgoing }),
     onProblem: (p) => logLookup(p),
   });
+  // spec #18: call events through the durable outbox, sent by this process's dispatcher.
+  const outbox = createOutbox({ clock });
+  const eventCapture = createCallEventCapture({ store, outbox, bus, clock, onError: (err) => logError(err) });
+  const dispatcher = createDispatcher({
+    store,
+    clock,
+    timers,
+    policy: config.outgoing,
+    settings: { ...DEFAULT_DELIVERY_SETTINGS, ...config.webhooks },
+    random: opts.random,
+    onError: (err) => logError(err),
+  });
+  outbox.onNotify(() => dispatcher.kick());
+  const eventStream = createEventStream({ bus, store, clock });
   const simulator = createSimulator({
+    saveHook: {
+      before: () => eventCapture.beforeSave(),
+      inTransaction: (tx, records) => eventCapture.inSave(tx, records),
+      after: () => eventCapture.afterSave(),
+    },
     store,
     clock,
     timers,
@@ -120,6 +158,16 @@ export async function buildApp(
     timers,
     random: opts.random,
   });
+  // Call tracking and the callback widget → a UTM batch every minute through the outbox.
+  const tracking = createTrackingService({
+    store,
+    clock,
+    bus,
+    dialer: simulator.sim,
+    sessionMs: config.trackingSessionSec * 1000,
+    onError: (err) => logError(err),
+  });
+  const utmBatcher = createUtmBatcher({ store, outbox, clock, timers, onError: (err) => logError(err) });
 
   const app = Fastify({
     // Request lines are logged at debug level only: a PBX API is chatty and its clients poll.
@@ -170,6 +218,8 @@ export async function buildApp(
   phonetAuthRoutes(app, services, config.sessionIdleSec);
   // Public by design (spec #15): keyed by unguessable uuids, unless the account requires a session.
   recordingRoutes(app, { recorder, access: recordingAccess(store, auth) });
+  // Public for websites (keyed by account domain, CORS): tracking sessions, the callback widget.
+  await app.register(async (scoped) => trackingPublicRoutes(scoped as unknown as App, tracking));
   await app.register(async (scoped) => {
     const s = scoped as unknown as App;
     s.addHook('onRoute', (route) => {
@@ -190,6 +240,8 @@ export async function buildApp(
     adminRoutes(s, services);
     simRoutes(s, simulator, traffic);
     simDialRoutes(s, simulator);
+    trackingAdminRoutes(s, tracking);
+    deliveryRoutes(s, services, { store, outbox, stream: eventStream, clock });
   });
 
   const pruneTimer = setInterval(() => {
@@ -197,6 +249,8 @@ export async function buildApp(
     lookup.prune().catch((err) => app.log.warn({ err }, 'lookup cache prune failed'));
   }, 5 * 60_000);
   pruneTimer.unref();
+  utmBatcher.start();
+  dispatcher.start();
 
   return {
     app,
@@ -204,14 +258,25 @@ export async function buildApp(
     simulator,
     traffic,
     recorder,
+    tracking,
+    utmBatcher,
     store,
     database,
+    outbox,
+    dispatcher,
     async close() {
       clearInterval(pruneTimer);
+      await utmBatcher.stop();
       await traffic.stopAll();
       await simulator.engine.close();
+      tracking.close();
+      await tracking.idle();
       await recorder.close();
       await app.close();
+      eventCapture.close();
+      eventStream.close();
+      await eventCapture.flush();
+      await dispatcher.stop();
       await database.close();
     },
   };

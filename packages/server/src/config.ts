@@ -19,6 +19,15 @@ export interface Config {
   mode: 'local' | 'production';
   /** Outgoing requests to CRMs (derived from `mode`). */
   outgoing: { allowPrivate: boolean };
+  /** Call events / UTM deliveries (spec #18; integrations/outbox.ts). */
+  webhooks: {
+    timeoutMs: number;
+    concurrencyPerConnection: number;
+    leaseMs: number;
+    retryBaseMs: number;
+    retryCapMs: number;
+    retryForMs: number;
+  };
   /** The most a call waits for the CRMs' call.settings answers (spec #16). */
   lookupTimeoutMs: number;
   /** How long a website session keeps its tracking number (call tracking). */
@@ -76,6 +85,14 @@ export function parseConfig(env: Env): Config {
     },
     mode,
     outgoing: { allowPrivate: mode === 'local' },
+    webhooks: {
+      timeoutMs: int(env, 'DZVIN_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+      concurrencyPerConnection: int(env, 'DZVIN_WEBHOOK_CONCURRENCY', 16, 1, 1000),
+      leaseMs: int(env, 'DZVIN_WEBHOOK_LEASE_SECONDS', 60, 1, 3600) * 1000,
+      retryBaseMs: int(env, 'DZVIN_WEBHOOK_RETRY_BASE_MS', 1000, 1, 3_600_000),
+      retryCapMs: int(env, 'DZVIN_WEBHOOK_RETRY_CAP_MS', 3_600_000, 1, 86_400_000),
+      retryForMs: int(env, 'DZVIN_WEBHOOK_RETRY_FOR_SECONDS', 86_400, 1, 30 * 86_400) * 1000,
+    },
     lookupTimeoutMs: int(env, 'DZVIN_LOOKUP_TIMEOUT_MS', 2000, 50, 30_000),
     trackingSessionSec: int(env, 'DZVIN_TRACKING_SESSION_SECONDS', 1800, 10, 86_400),
   };

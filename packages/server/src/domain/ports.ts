@@ -136,6 +136,101 @@ export interface LookupCacheStore {
   deleteExpired(now: number): Promise<number>;
 }
 
+/** A webhook delivery's state (spec #18): `failed` = final 4xx, `dead` = retried too long. */
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'dead';
+export type DeliveryKind = 'event' | 'utm';
+
+/** One delivery of one payload to one CRM connection, as the outbox keeps it. Times are epoch ms. */
+export interface DeliveryRecord {
+  id: number;
+  accountId: number;
+  connectionId: number;
+  kind: DeliveryKind;
+  orderKey: string;
+  /** `call.dial`… for events, null for UTM batches. */
+  event: string | null;
+  /** The JSON body, as text. */
+  payload: string;
+  /** Standard Webhooks `webhook-id`, stable across retries. */
+  webhookId: string;
+  status: DeliveryStatus;
+  attempts: number;
+  createdAt: number;
+  /** When the current retry window began (creation, or the last replay). */
+  retrySince: number;
+  nextAttemptAt: number;
+  leaseUntil: number | null;
+  lastAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  lastLatencyMs: number | null;
+  responseExcerpt: string | null;
+  deliveredAt: number | null;
+}
+
+export type NewDelivery = Pick<
+  DeliveryRecord,
+  'accountId' | 'connectionId' | 'kind' | 'orderKey' | 'event' | 'payload' | 'webhookId' | 'createdAt'
+>;
+
+/** Where a claimed delivery goes: its connection as it is now. */
+export interface DeliveryTarget {
+  id: number;
+  accountId: number;
+  eventsUrl: string | null;
+  utmUrl: string | null;
+  secret: string | null;
+  enabled: boolean;
+}
+
+/** The outcome of one attempt, recorded in the delivery log. */
+export interface AttemptOutcome {
+  id: number;
+  at: number;
+  status: DeliveryStatus;
+  httpStatus: number | null;
+  error: string | null;
+  latencyMs: number | null;
+  excerpt: string | null;
+  nextAttemptAt: number;
+}
+
+/**
+ * The durable outbox: rows claimed with a lease so several processes never send one delivery at
+ * once, and only the oldest pending row of each (connection, order key) is claimable.
+ */
+export interface OutboxStore {
+  insert(rows: NewDelivery[]): Promise<void>;
+  /** Leases up to `limit` due, head-of-line rows (oldest first), skipping `excludeConnections`. */
+  claim(q: {
+    now: number;
+    owner: string;
+    leaseMs: number;
+    limit: number;
+    excludeConnections: number[];
+  }): Promise<DeliveryRecord[]>;
+  /** Gives claimed rows back unsent (shutdown, local backlog full). */
+  release(ids: number[], owner: string): Promise<void>;
+  /** Records attempt outcomes (one transaction). */
+  record(outcomes: AttemptOutcome[]): Promise<void>;
+  /** The earliest time a pending row becomes due or a lease expires, after `now`; null when none. */
+  nextDue(now: number): Promise<number | null>;
+  targets(connectionIds: number[]): Promise<DeliveryTarget[]>;
+  list(
+    accountId: number,
+    q: { connectionId: number; status?: DeliveryStatus; limit: number; beforeId?: number },
+  ): Promise<DeliveryRecord[]>;
+  get(accountId: number, id: number): Promise<DeliveryRecord | null>;
+  /** Makes deliveries pending again, due `now`, with a fresh retry window; answers how many. */
+  replay(
+    accountId: number,
+    q: { ids?: number[]; connectionId?: number; statuses?: DeliveryStatus[] },
+    now: number,
+  ): Promise<number>;
+  /** Counts per status (tests, benches, the console). */
+  counts(accountId: number | null): Promise<Record<DeliveryStatus, number>>;
+}
+
 /** Everything persistent; `transaction` runs `fn` atomically against a store bound to one transaction. */
 export interface Store {
   accounts: AccountStore;
@@ -146,5 +241,6 @@ export interface Store {
   calls: CallStore;
   lookupCache: LookupCacheStore;
   tracking: TrackingStore;
+  outbox: OutboxStore;
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 }

@@ -11,6 +11,7 @@ import { createCallStore } from './call-store.ts';
 import { createContactStore } from './contact-store.ts';
 import { createDirectoryStore } from './directory-store.ts';
 import { createLookupCacheStore } from './lookup-cache-store.ts';
+import { createOutboxStore } from './outbox-store.ts';
 import type { Database } from './schema.ts';
 import { createTrackingStore } from './tracking-store.ts';
 
@@ -32,6 +33,7 @@ export function createStore(
     calls: createCallStore(db),
     lookupCache: createLookupCacheStore(db),
     tracking: createTrackingStore(db),
+    outbox: createOutboxStore(db),
     transaction: (fn) =>
       inTransaction ? fn(store) : db.transaction().execute((trx) => fn(createStore(trx, true, accountCache))),
   };

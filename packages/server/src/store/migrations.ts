@@ -268,6 +268,58 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0004_outbox': {
+      // The webhook outbox (spec #18): one row per delivery to one CRM connection, written in the
+      // transaction of the call state change; claimed with a lease (several processes), in order
+      // per (connection, order_key) — see integrations/outbox.ts.
+      async up(db: Db) {
+        await db.schema
+          .createTable('outbox')
+          .addColumn('id', sql`${pk}`)
+          .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('connection_id', big, (c) =>
+            c.notNull().references('crm_connections.id').onDelete('cascade'),
+          )
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('order_key', 'text', (c) => c.notNull())
+          .addColumn('event', 'text')
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('webhook_id', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('retry_since', big, (c) => c.notNull())
+          .addColumn('next_attempt_at', big, (c) => c.notNull())
+          .addColumn('lease_until', big)
+          .addColumn('lease_owner', 'text')
+          .addColumn('last_attempt_at', big)
+          .addColumn('last_status', 'integer')
+          .addColumn('last_error', 'text')
+          .addColumn('last_latency_ms', 'integer')
+          .addColumn('response_excerpt', 'text')
+          .addColumn('delivered_at', big)
+          .execute();
+        // Claiming scans pending rows only; the head-of-line check looks up earlier pending rows
+        // of the same (connection, order key).
+        await db.schema
+          .createIndex('outbox_pending')
+          .on('outbox')
+          .columns(['id', 'next_attempt_at'])
+          .where(sql.ref('status'), '=', sql.lit('pending'))
+          .execute();
+        await db.schema
+          .createIndex('outbox_pending_order')
+          .on('outbox')
+          .columns(['connection_id', 'order_key', 'id'])
+          .where(sql.ref('status'), '=', sql.lit('pending'))
+          .execute();
+        await db.schema
+          .createIndex('outbox_connection_log')
+          .on('outbox')
+          .columns(['connection_id', 'id'])
+          .execute();
+      },
+    },
     '0005_lookup_cache': {
       // call.settings answers cached per account and number (the document's note: unknown numbers
       // up to 1 minute, known ones up to 5), in the database so every process sharing it shares

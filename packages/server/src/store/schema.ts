@@ -158,6 +158,30 @@ export interface LookupCacheTable {
   payload_json: string;
   expires_at: number;
 }
+/** Webhook deliveries (migration 0004, integrations/outbox.ts). */
+export interface OutboxTable {
+  id: Generated<number>;
+  account_id: number;
+  connection_id: number;
+  kind: string;
+  order_key: string;
+  event: string | null;
+  payload: string;
+  webhook_id: string;
+  status: string;
+  attempts: Generated<number>;
+  created_at: number;
+  retry_since: number;
+  next_attempt_at: number;
+  lease_until: number | null;
+  lease_owner: string | null;
+  last_attempt_at: number | null;
+  last_status: number | null;
+  last_error: string | null;
+  last_latency_ms: number | null;
+  response_excerpt: string | null;
+  delivered_at: number | null;
+}
 /** Call tracking (integrations/tracking.ts): the account's pool of tracking numbers. */
 export interface TrackingNumbersTable {
   id: Generated<number>;
@@ -220,4 +244,5 @@ export interface Database {
   tracking_numbers: TrackingNumbersTable;
   tracking_sessions: TrackingSessionsTable;
   tracked_calls: TrackedCallsTable;
+  outbox: OutboxTable;
 }

@@ -72,6 +72,15 @@ export interface SimulatorDeps {
   newUuid?: () => string;
   routing?: RoutingHook;
   onError?: (err: unknown) => void;
+  /**
+   * Joins the transaction that saves a finished call (the webhook outbox writes its hangup
+   * events there, spec #18): `before` is awaited first, `inTransaction` runs inside it.
+   */
+  saveHook?: {
+    before(): Promise<void>;
+    inTransaction(tx: Store, records: FinishedCall[]): Promise<void>;
+    after(): void;
+  };
 }
 
 const employeeParty = (e: Employee): Party => ({ type: 1, id: e.id, ext: e.ext, displayName: e.displayName });
@@ -171,11 +180,15 @@ export function createSimulator(deps: SimulatorDeps) {
 
   /** Saves finished records in one transaction (one commit per call, not one per leg). */
   async function save(records: FinishedCall[]) {
-    if (records.length === 1) await store.calls.save(records[0]);
+    const hook = deps.saveHook;
+    if (hook) await hook.before();
+    if (records.length === 1 && !hook) await store.calls.save(records[0]);
     else
       await store.transaction(async (tx) => {
         for (const r of records) await tx.calls.save(r);
+        if (hook) await hook.inTransaction(tx, records);
       });
+    hook?.after();
     for (const record of records) bus.emit({ type: 'call.saved', at: clock.now(), record });
   }
 

@@ -1,0 +1,555 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { CallEvent, CallEventName, EventLeg } from '@dzvin/protocol';
+import type { CallBus } from '../domain/calls/call-engine.ts';
+import type { FinishedCall, LiveCall, Party } from '../domain/calls/call-model.ts';
+import type { Cancel, Clock, Timers } from '../domain/clock.ts';
+import type {
+  AttemptOutcome,
+  DeliveryKind,
+  DeliveryRecord,
+  DeliveryTarget,
+  NewDelivery,
+  Store,
+} from '../domain/ports.ts';
+import { type OutgoingPolicy, OutgoingRequestError, postJson } from './http-out.ts';
+
+/**
+ * Call events and UTM batches to CRMs, delivered at least once through a durable outbox
+ * (spec #18): rows are written in the transaction of the state change, then a dispatcher in
+ * every server process claims them with a lease, POSTs them in order per (call, connection),
+ * retries with capped exponential backoff and full jitter, and dead-letters after the retry
+ * window (24 h by default).
+ */
+
+/** How deliveries are made; from Config (`DZVIN_WEBHOOK_*`). */
+export interface DeliverySettings {
+  /** Per attempt. */
+  timeoutMs: number;
+  /** Requests in flight per CRM connection: a slow CRM holds only its own slots. */
+  concurrencyPerConnection: number;
+  /** How long a claim lasts; a crashed process's claims are taken over after it. */
+  leaseMs: number;
+  retryBaseMs: number;
+  retryCapMs: number;
+  /** Keep retrying this long (from creation or replay), then dead-letter. */
+  retryForMs: number;
+  /** Rows claimed per query. */
+  batchSize: number;
+  /** Safety-net poll for work enqueued by other processes (real time). */
+  pollIntervalMs: number;
+}
+
+export const DEFAULT_DELIVERY_SETTINGS: DeliverySettings = {
+  timeoutMs: 10_000,
+  concurrencyPerConnection: 16,
+  leaseMs: 60_000,
+  retryBaseMs: 1_000,
+  retryCapMs: 3_600_000,
+  retryForMs: 24 * 3_600_000,
+  batchSize: 256,
+  pollIntervalMs: 1_000,
+};
+
+/** What callers enqueue (the UTM batcher too). */
+export interface OutboxEntry {
+  accountId: number;
+  connectionId: number;
+  kind: DeliveryKind;
+  /** Deliveries sharing (connection, orderKey) are sent strictly in enqueue order. */
+  orderKey: string;
+  payload: unknown;
+}
+
+export interface Outbox {
+  /** Writes deliveries through `tx` (a store bound to the caller's transaction, or the plain store). */
+  enqueue(tx: Store, entries: OutboxEntry[]): Promise<void>;
+  /** Tells the local dispatcher there may be new work (called after commits). */
+  notify(): void;
+}
+
+const newWebhookId = () => `msg_${randomBytes(16).toString('hex')}`;
+
+export function createOutbox(deps: { clock: Clock }): Outbox & { onNotify(fn: () => void): void } {
+  const listeners = new Set<() => void>();
+  let scheduled = false;
+  const outbox = {
+    async enqueue(tx: Store, entries: OutboxEntry[]) {
+      if (!entries.length) return;
+      const now = deps.clock.now();
+      const rows: NewDelivery[] = entries.map((e) => ({
+        accountId: e.accountId,
+        connectionId: e.connectionId,
+        kind: e.kind,
+        orderKey: e.orderKey,
+        event:
+          e.kind === 'event' ? String((e.payload as { event?: unknown } | null)?.event ?? '') || null : null,
+        payload: typeof e.payload === 'string' ? e.payload : JSON.stringify(e.payload),
+        webhookId: newWebhookId(),
+        createdAt: now,
+      }));
+      await tx.outbox.insert(rows);
+      // The caller's transaction may not have committed yet: look a moment later (and the
+      // dispatcher's safety-net poll covers the rest).
+      setTimeout(() => outbox.notify(), 5).unref();
+    },
+    notify() {
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        for (const fn of listeners) fn();
+      });
+    },
+    onNotify(fn: () => void) {
+      listeners.add(fn);
+    },
+  };
+  return outbox;
+}
+
+const eventLeg = (p: Party | null): EventLeg | null =>
+  p ? { id: p.id, ext: p.ext, displayName: p.displayName } : null;
+
+/**
+ * The documented call event (every key present, ms times; spec #1, #3). `serverTime` is set
+ * again on every attempt (the time the event is sent).
+ */
+export function callEventPayload(
+  event: CallEventName,
+  call: LiveCall | FinishedCall,
+  accountDomain: string,
+  serverTime: number,
+): CallEvent {
+  const company = call.parentUuid === null;
+  // As active/v3 shows it: `leg` is an employee; a company call still in a group/IVR has none.
+  const leg = call.direction !== 1 && company && call.leg && call.leg.type !== 1 ? null : call.leg;
+  return {
+    event,
+    accountDomain,
+    uuid: call.uuid,
+    parentUuid: call.parentUuid,
+    dialAt: call.dialAt,
+    bridgeAt: call.bridgeAt,
+    serverTime,
+    lgDirection: call.direction,
+    leg: eventLeg(leg),
+    leg2: call.direction === 1 ? eventLeg(call.leg2) : null,
+    otherLegs: call.otherLegs ?? [],
+    trunkNum: call.direction === 1 ? null : call.trunkNum,
+    trunkName: call.direction === 1 ? null : call.trunkName,
+  };
+}
+
+/**
+ * Turns the call engine's events into outbox rows: dial and bridge in their own transactions,
+ * in emit order (batched); hangups inside the transaction that saves the finished call
+ * (`inSave`, called by the simulator), after every earlier dial/bridge is written.
+ */
+export function createCallEventCapture(deps: {
+  store: Store;
+  outbox: Outbox;
+  bus: CallBus;
+  clock: Clock;
+  onError: (err: unknown) => void;
+}) {
+  const { store, outbox, bus, clock } = deps;
+  let buffer: { type: CallEventName; call: LiveCall }[] = [];
+  let writing: Promise<void> = Promise.resolve();
+  let writeScheduled = false;
+
+  async function entriesFor(
+    tx: Store,
+    accountId: number,
+    events: { type: CallEventName; call: LiveCall | FinishedCall }[],
+  ) {
+    const connections = (await tx.directory.crm.list(accountId)).filter((c) => c.enabled && c.eventsUrl);
+    if (!connections.length) return [];
+    const account = await tx.accounts.byId(accountId);
+    if (!account) return [];
+    const now = clock.now();
+    const out: OutboxEntry[] = [];
+    for (const e of events) {
+      const payload = callEventPayload(e.type, e.call, account.domain, now);
+      for (const c of connections)
+        out.push({
+          accountId,
+          connectionId: c.id,
+          kind: 'event',
+          // One order per company call: its legs' events too (spec #18 "in order per call").
+          orderKey: e.call.parentUuid ?? e.call.uuid,
+          payload,
+        });
+    }
+    return out;
+  }
+
+  function byAccount<T extends { call: { accountId: number } }>(events: T[]): Map<number, T[]> {
+    const m = new Map<number, T[]>();
+    for (const e of events) {
+      const l = m.get(e.call.accountId);
+      if (l) l.push(e);
+      else m.set(e.call.accountId, [e]);
+    }
+    return m;
+  }
+
+  function scheduleWrite() {
+    if (writeScheduled) return;
+    writeScheduled = true;
+    writing = writing.then(async () => {
+      writeScheduled = false;
+      const batch = buffer;
+      buffer = [];
+      if (!batch.length) return;
+      try {
+        await store.transaction(async (tx) => {
+          for (const [accountId, events] of byAccount(batch))
+            await outbox.enqueue(tx, await entriesFor(tx, accountId, events));
+        });
+        outbox.notify();
+      } catch (err) {
+        deps.onError(err);
+      }
+    });
+  }
+
+  const off = bus.on((e) => {
+    if (e.type === 'call.dial' || e.type === 'call.bridge') {
+      buffer.push({ type: e.type, call: e.call });
+      scheduleWrite();
+    }
+  });
+
+  return {
+    /** Awaited before the transaction that saves a finished call opens: earlier events first. */
+    async beforeSave(): Promise<void> {
+      if (buffer.length) scheduleWrite();
+      await writing;
+    },
+    /** Inside that transaction: one hangup event per call/leg record. */
+    async inSave(tx: Store, records: FinishedCall[]): Promise<void> {
+      const events = records
+        .filter((r) => r.kind === 'company' || r.kind === 'user')
+        .map((r) => ({ type: 'call.hangup' as const, call: r }));
+      for (const [accountId, list] of byAccount(events))
+        await outbox.enqueue(tx, await entriesFor(tx, accountId, list));
+    },
+    afterSave(): void {
+      outbox.notify();
+    },
+    /** Writes whatever is buffered (shutdown). */
+    async flush(): Promise<void> {
+      if (buffer.length) scheduleWrite();
+      await writing;
+    },
+    close(): void {
+      off();
+    },
+  };
+}
+export type CallEventCapture = ReturnType<typeof createCallEventCapture>;
+
+/** The HMAC key of a Standard Webhooks secret, decoded exactly as the SDK's receiver does. */
+export function webhookSecretKey(secret: string): Buffer {
+  return Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64');
+}
+
+/** Standard Webhooks headers for one attempt: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`. */
+export function signatureHeaders(
+  secret: string,
+  webhookId: string,
+  timestampSec: number,
+  body: string,
+): Record<string, string> {
+  const mac = createHmac('sha256', webhookSecretKey(secret))
+    .update(`${webhookId}.${timestampSec}.${body}`)
+    .digest('base64');
+  return {
+    'webhook-id': webhookId,
+    'webhook-timestamp': String(timestampSec),
+    'webhook-signature': `v1,${mac}`,
+  };
+}
+
+/** Milliseconds a `Retry-After` header asks for (seconds or an HTTP date), or null. */
+export function retryAfterMs(value: string | string[] | undefined, now: number): number | null {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return null;
+  if (/^\s*\d+\s*$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+const EXCERPT_BYTES = 1024;
+function excerpt(text: string): string {
+  const b = Buffer.from(text, 'utf8');
+  return b.length <= EXCERPT_BYTES
+    ? text
+    : b
+        .subarray(0, EXCERPT_BYTES)
+        .toString('utf8')
+        .replace(/\uFFFD$/, '');
+}
+
+/** The body as sent: events carry the time of this attempt in `serverTime`. */
+function bodyOf(d: DeliveryRecord, now: number): string {
+  if (d.kind !== 'event') return d.payload;
+  // serverTime is "when the event was sent" (spec): replace it in place, key order kept.
+  return d.payload.replace(/"serverTime":\d+/, `"serverTime":${now}`);
+}
+
+interface ConnectionQueue {
+  queue: { row: DeliveryRecord; target: DeliveryTarget | undefined }[];
+  inflight: number;
+}
+
+/**
+ * Sends what the outbox holds. Each process runs one; they share work through leases.
+ * A connection's requests are limited to `concurrencyPerConnection` in flight, and claiming
+ * skips connections whose slots are full, so a slow or dead CRM never delays the others.
+ */
+export function createDispatcher(deps: {
+  store: Store;
+  clock: Clock;
+  timers: Timers;
+  policy: OutgoingPolicy;
+  settings: DeliverySettings;
+  random?: () => number;
+  onError: (err: unknown) => void;
+  /** Called after every recorded attempt (tests, benches). */
+  onAttempt?: (d: DeliveryRecord, o: AttemptOutcome) => void;
+}) {
+  const { store, clock, timers, settings } = deps;
+  const random = deps.random ?? Math.random;
+  const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  const C = settings.concurrencyPerConnection;
+  const connections = new Map<number, ConnectionQueue>();
+  const sending = new Set<Promise<void>>();
+  let outcomes: { row: DeliveryRecord; outcome: AttemptOutcome }[] = [];
+  let flushing: Promise<void> | null = null;
+  let flushScheduled = false;
+  let polling = false;
+  let again = false;
+  let stopped = true;
+  let wake: Cancel | null = null;
+  let wakeAt = Number.POSITIVE_INFINITY;
+  let interval: NodeJS.Timeout | null = null;
+
+  const conn = (id: number) => {
+    let c = connections.get(id);
+    if (!c) {
+      c = { queue: [], inflight: 0 };
+      connections.set(id, c);
+    }
+    return c;
+  };
+
+  async function poll(): Promise<void> {
+    if (stopped) return;
+    if (polling) {
+      again = true;
+      return;
+    }
+    polling = true;
+    try {
+      do {
+        again = false;
+        const saturated = [...connections]
+          .filter(([, c]) => c.queue.length + c.inflight >= C)
+          .map(([id]) => id);
+        const rows = await store.outbox.claim({
+          now: clock.now(),
+          owner,
+          leaseMs: settings.leaseMs,
+          limit: settings.batchSize,
+          excludeConnections: saturated,
+        });
+        if (!rows.length) break;
+        const targets = new Map(
+          (await store.outbox.targets([...new Set(rows.map((r) => r.connectionId))])).map((t) => [t.id, t]),
+        );
+        const release: number[] = [];
+        for (const row of rows) {
+          const c = conn(row.connectionId);
+          // Never hold more than twice the slots: the rest goes back for other processes.
+          if (stopped || c.queue.length + c.inflight >= 2 * C) release.push(row.id);
+          else c.queue.push({ row, target: targets.get(row.connectionId) });
+        }
+        if (release.length) await store.outbox.release(release, owner);
+        for (const id of targets.keys()) pump(id);
+        if (rows.length === settings.batchSize && release.length < rows.length) again = true;
+      } while (again && !stopped);
+      await scheduleWake();
+    } catch (err) {
+      deps.onError(err);
+      if (!stopped) setTimeout(() => void poll(), 1000).unref();
+    } finally {
+      polling = false;
+    }
+  }
+
+  async function scheduleWake() {
+    const now = clock.now();
+    const due = await store.outbox.nextDue(now);
+    if (due === null || due <= now || stopped) return;
+    if (wake && due >= wakeAt) return;
+    wake?.();
+    wakeAt = due;
+    wake = timers.after(due - now, () => {
+      wake = null;
+      wakeAt = Number.POSITIVE_INFINITY;
+      return poll();
+    });
+  }
+
+  function pump(id: number) {
+    const c = connections.get(id);
+    if (!c) return;
+    while (c.inflight < C && c.queue.length) {
+      const item = c.queue.shift()!;
+      c.inflight++;
+      const p = attempt(item.row, item.target).then(
+        (outcome) => {
+          outcomes.push({ row: item.row, outcome });
+          scheduleFlush();
+        },
+        (err) => deps.onError(err),
+      );
+      sending.add(p);
+      p.finally(() => {
+        sending.delete(p);
+      });
+    }
+  }
+
+  function scheduleFlush() {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    setImmediate(() => {
+      flushScheduled = false;
+      void flush();
+    });
+  }
+
+  async function flush(): Promise<void> {
+    while (flushing) await flushing;
+    if (!outcomes.length) return;
+    const batch = outcomes;
+    outcomes = [];
+    flushing = (async () => {
+      try {
+        await store.outbox.record(batch.map((b) => b.outcome));
+      } catch (err) {
+        // The leases run out and another attempt is made: at least once.
+        deps.onError(err);
+      }
+      for (const b of batch) {
+        const c = connections.get(b.row.connectionId);
+        if (c) c.inflight--;
+        deps.onAttempt?.(b.row, b.outcome);
+      }
+      for (const id of new Set(batch.map((b) => b.row.connectionId))) {
+        const c = connections.get(id);
+        if (c && !c.queue.length && !c.inflight) connections.delete(id);
+        else pump(id);
+      }
+    })();
+    await flushing;
+    flushing = null;
+    void poll();
+  }
+
+  function backoff(
+    d: DeliveryRecord,
+    now: number,
+    hint: number | null,
+  ): { status: 'pending' | 'dead'; next: number } {
+    const n = d.attempts + 1;
+    const exp = Math.min(settings.retryCapMs, settings.retryBaseMs * 2 ** Math.min(n - 1, 40));
+    // Full jitter (AWS architecture blog), floored so a dead CRM is not hammered.
+    let delay = Math.max(Math.min(50, exp), random() * exp);
+    // Retry-After is honoured even beyond the cap (within reason: at most 6 h).
+    if (hint !== null) delay = Math.max(delay, Math.min(hint, 6 * 3_600_000));
+    const next = now + delay;
+    return next - d.retrySince > settings.retryForMs
+      ? { status: 'dead', next: now }
+      : { status: 'pending', next };
+  }
+
+  async function attempt(d: DeliveryRecord, target: DeliveryTarget | undefined): Promise<AttemptOutcome> {
+    const now = clock.now();
+    const base = { id: d.id, at: now, latencyMs: null, excerpt: null, httpStatus: null, nextAttemptAt: now };
+    const url = d.kind === 'event' ? target?.eventsUrl : target?.utmUrl;
+    if (!target || !url)
+      return {
+        ...base,
+        status: 'failed',
+        error: `the connection has no ${d.kind === 'event' ? 'events' : 'UTM'} URL`,
+      };
+    if (!target.enabled) return { ...base, status: 'failed', error: 'the connection is disabled' };
+    const body = bodyOf(d, now);
+    const headers = target.secret
+      ? signatureHeaders(target.secret, d.webhookId, Math.floor(now / 1000), body)
+      : undefined;
+    try {
+      const r = await postJson(url, body, { timeoutMs: settings.timeoutMs, headers, policy: deps.policy });
+      const done = clock.now();
+      const common = { ...base, httpStatus: r.status, latencyMs: r.latencyMs, excerpt: excerpt(r.text) };
+      if (r.status >= 200 && r.status < 300)
+        return { ...common, status: 'delivered', error: null, nextAttemptAt: d.nextAttemptAt };
+      if (r.status >= 500 || r.status === 408 || r.status === 429) {
+        const b = backoff(d, done, retryAfterMs(r.headers['retry-after'], done));
+        return { ...common, status: b.status, error: `HTTP ${r.status}`, nextAttemptAt: b.next };
+      }
+      // Other 4xx and unfollowed 3xx: final (spec #18).
+      return { ...common, status: 'failed', error: `HTTP ${r.status}` };
+    } catch (err) {
+      const done = clock.now();
+      if (err instanceof OutgoingRequestError && (err.code === 'refused_address' || err.code === 'bad_url'))
+        return { ...base, status: 'failed', error: `${err.code}: ${err.message}` };
+      const b = backoff(d, done, null);
+      const msg = err instanceof OutgoingRequestError ? `${err.code}: ${err.message}` : String(err);
+      return { ...base, status: b.status, error: msg, nextAttemptAt: b.next };
+    }
+  }
+
+  return {
+    owner,
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      interval = setInterval(() => void poll(), settings.pollIntervalMs);
+      interval.unref();
+      void poll();
+    },
+    /** Looks for work now (after an enqueue). */
+    kick() {
+      void poll();
+    },
+    /** Stops claiming, gives back what was claimed but not started, finishes what is in flight. */
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (interval) clearInterval(interval);
+      wake?.();
+      wake = null;
+      while (polling) await new Promise((r) => setTimeout(r, 5));
+      const unstarted: number[] = [];
+      for (const c of connections.values()) for (const q of c.queue.splice(0)) unstarted.push(q.row.id);
+      await store.outbox.release(unstarted, owner).catch(deps.onError);
+      await Promise.all([...sending]);
+      while (outcomes.length || flushing || flushScheduled) {
+        await flush();
+        await new Promise((r) => setImmediate(r));
+      }
+    },
+    /** Requests in flight or claimed locally. */
+    busy(): number {
+      let n = 0;
+      for (const c of connections.values()) n += c.inflight + c.queue.length;
+      return n;
+    },
+  };
+}
+export type Dispatcher = ReturnType<typeof createDispatcher>;

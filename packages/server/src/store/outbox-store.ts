@@ -1,0 +1,217 @@
+import { type Kysely, PostgresAdapter, type Selectable, sql } from 'kysely';
+import type {
+  DeliveryKind,
+  DeliveryRecord,
+  DeliveryStatus,
+  DeliveryTarget,
+  OutboxStore,
+} from '../domain/ports.ts';
+import type { Database, OutboxTable } from './schema.ts';
+
+const toRecord = (r: Selectable<OutboxTable>): DeliveryRecord => ({
+  id: Number(r.id),
+  accountId: Number(r.account_id),
+  connectionId: Number(r.connection_id),
+  kind: r.kind as DeliveryKind,
+  orderKey: r.order_key,
+  event: r.event,
+  payload: r.payload,
+  webhookId: r.webhook_id,
+  status: r.status as DeliveryStatus,
+  attempts: Number(r.attempts),
+  createdAt: Number(r.created_at),
+  retrySince: Number(r.retry_since),
+  nextAttemptAt: Number(r.next_attempt_at),
+  leaseUntil: r.lease_until === null ? null : Number(r.lease_until),
+  lastAttemptAt: r.last_attempt_at === null ? null : Number(r.last_attempt_at),
+  lastStatus: r.last_status,
+  lastError: r.last_error,
+  lastLatencyMs: r.last_latency_ms,
+  responseExcerpt: r.response_excerpt,
+  deliveredAt: r.delivered_at === null ? null : Number(r.delivered_at),
+});
+
+/**
+ * The outbox on SQLite and PostgreSQL. Claiming is one `UPDATE … WHERE id IN (SELECT … LIMIT n)
+ * RETURNING` (graphile-worker's getJobs is the model): on PostgreSQL the inner select locks
+ * with `FOR UPDATE SKIP LOCKED` so concurrent claimers never take the same rows; on SQLite
+ * the single writer makes the statement atomic. A row is claimable when it is pending, due,
+ * not leased (or its lease expired: a crashed process's claims are taken over) and no older
+ * row of the same (connection, order key) is still pending — in order per call (spec #18).
+ */
+export function createOutboxStore(db: Kysely<Database>): OutboxStore {
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  return {
+    async insert(rows) {
+      // Chunks keep every statement under SQLite's and PostgreSQL's bound-parameter limits.
+      for (let i = 0; i < rows.length; i += 500) {
+        await db
+          .insertInto('outbox')
+          .values(
+            rows.slice(i, i + 500).map((r) => ({
+              account_id: r.accountId,
+              connection_id: r.connectionId,
+              kind: r.kind,
+              order_key: r.orderKey,
+              event: r.event,
+              payload: r.payload,
+              webhook_id: r.webhookId,
+              status: 'pending',
+              attempts: 0,
+              created_at: r.createdAt,
+              retry_since: r.createdAt,
+              next_attempt_at: r.createdAt,
+            })),
+          )
+          .execute();
+      }
+    },
+
+    async claim({ now, owner, leaseMs, limit, excludeConnections }) {
+      const exclude = excludeConnections.length
+        ? sql`and o.connection_id not in (${sql.join(excludeConnections)})`
+        : sql``;
+      const lock = postgres ? sql`for update of o skip locked` : sql``;
+      const { rows } = await sql<Selectable<OutboxTable>>`
+        update outbox set lease_until = ${now + leaseMs}, lease_owner = ${owner}
+        where id in (
+          select o.id from outbox o
+          where o.status = 'pending' and o.next_attempt_at <= ${now}
+            and (o.lease_until is null or o.lease_until < ${now})
+            ${exclude}
+            and not exists (
+              select 1 from outbox e
+              where e.connection_id = o.connection_id and e.order_key = o.order_key
+                and e.status = 'pending' and e.id < o.id
+            )
+          order by o.id
+          limit ${limit}
+          ${lock}
+        )
+        returning *`.execute(db);
+      // RETURNING order is not guaranteed on PostgreSQL.
+      return rows.map(toRecord).sort((a, b) => a.id - b.id);
+    },
+
+    async release(ids, owner) {
+      if (!ids.length) return;
+      await db
+        .updateTable('outbox')
+        .set({ lease_until: null, lease_owner: null })
+        .where('id', 'in', ids)
+        .where('lease_owner', '=', owner)
+        .execute();
+    },
+
+    async record(outcomes) {
+      if (!outcomes.length) return;
+      const write = async (t: Kysely<Database>) => {
+        for (const o of outcomes) {
+          await t
+            .updateTable('outbox')
+            .set((eb) => ({
+              status: o.status,
+              attempts: eb('attempts', '+', 1),
+              last_attempt_at: o.at,
+              last_status: o.httpStatus,
+              last_error: o.error,
+              last_latency_ms: o.latencyMs === null ? null : Math.round(o.latencyMs),
+              response_excerpt: o.excerpt,
+              next_attempt_at: o.nextAttemptAt,
+              delivered_at: o.status === 'delivered' ? o.at : null,
+              lease_until: null,
+              lease_owner: null,
+            }))
+            .where('id', '=', o.id)
+            .execute();
+        }
+      };
+      if (db.isTransaction) await write(db);
+      else await db.transaction().execute(write);
+    },
+
+    async nextDue(now) {
+      const row = await db
+        .selectFrom('outbox')
+        .select((eb) => [
+          eb.fn
+            .min(
+              sql<number>`case when lease_until is not null and lease_until > ${now} then lease_until else next_attempt_at end`,
+            )
+            .as('due'),
+        ])
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      return row?.due === null || row?.due === undefined ? null : Number(row.due);
+    },
+
+    async targets(ids) {
+      if (!ids.length) return [];
+      const rows = await db
+        .selectFrom('crm_connections')
+        .select(['id', 'account_id', 'events_url', 'utm_url', 'secret', 'enabled'])
+        .where('id', 'in', ids)
+        .execute();
+      return rows.map(
+        (r): DeliveryTarget => ({
+          id: Number(r.id),
+          accountId: Number(r.account_id),
+          eventsUrl: r.events_url,
+          utmUrl: r.utm_url,
+          secret: r.secret,
+          enabled: Boolean(r.enabled),
+        }),
+      );
+    },
+
+    async list(accountId, q) {
+      let query = db
+        .selectFrom('outbox')
+        .selectAll()
+        .where('account_id', '=', accountId)
+        .where('connection_id', '=', q.connectionId);
+      if (q.status) query = query.where('status', '=', q.status);
+      if (q.beforeId !== undefined) query = query.where('id', '<', q.beforeId);
+      const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
+      return rows.map(toRecord);
+    },
+
+    async get(accountId, id) {
+      const r = await db
+        .selectFrom('outbox')
+        .selectAll()
+        .where('account_id', '=', accountId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return r ? toRecord(r) : null;
+    },
+
+    async replay(accountId, q, now) {
+      let query = db
+        .updateTable('outbox')
+        .set({
+          status: 'pending',
+          next_attempt_at: now,
+          retry_since: now,
+          lease_until: null,
+          lease_owner: null,
+          delivered_at: null,
+        })
+        .where('account_id', '=', accountId);
+      if (q.ids) query = query.where('id', 'in', q.ids.length ? q.ids : [-1]);
+      if (q.connectionId !== undefined) query = query.where('connection_id', '=', q.connectionId);
+      if (q.statuses) query = query.where('status', 'in', q.statuses);
+      const r = await query.executeTakeFirst();
+      return Number(r.numUpdatedRows);
+    },
+
+    async counts(accountId) {
+      let query = db.selectFrom('outbox').select((eb) => ['status', eb.fn.countAll<number>().as('n')]);
+      if (accountId !== null) query = query.where('account_id', '=', accountId);
+      const rows = await query.groupBy('status').execute();
+      const out: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, failed: 0, dead: 0 };
+      for (const r of rows) out[r.status as DeliveryStatus] = Number(r.n);
+      return out;
+    },
+  };
+}
