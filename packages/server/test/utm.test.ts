@@ -2,12 +2,16 @@
 // меток"), end to end: public endpoints, the simulator, the minute batcher on a manual clock, the
 // outbox, and a real CRM receiver on loopback.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createManualClock, type ManualClock } from '../src/domain/clock.ts';
 import type { AccountRecord } from '../src/domain/ports.ts';
+import { buildApp, defaultConfig } from '../src/index.ts';
 import { type CrmReceiver, startCrmReceiver } from './support/crm-receiver.ts';
-import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
+import { createTestDatabaseUrl, DIALECTS, dialectSkipReason } from './support/dialects.ts';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
 
 const DOMAIN = 'shop.localhost';
@@ -266,6 +270,70 @@ for (const dialect of DIALECTS) {
       assert.ok(doc.paths['/api/v1/public/{domain}/tracking/sessions']?.post);
       assert.ok(doc.paths['/api/v1/public/{domain}/callback']?.post);
       assert.ok(doc.paths['/api/v1/tracking/numbers']?.get);
+    });
+  });
+
+  describe(`UTM batches across restarts (${dialect})`, { skip: dialectSkipReason(dialect) }, () => {
+    test('a call that ended before a restart is batched once after it, and never again', async () => {
+      const db = await createTestDatabaseUrl(dialect);
+      const recordingsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-utm-'));
+      const crm = await startCrmReceiver('/utm');
+      crm.answer = () => ({ status: 200, body: 'ok' });
+      const config = defaultConfig({ databaseUrl: db.url, port: 0, logLevel: 'warn', recordingsDir });
+      const boot = (clock: ManualClock) => buildApp(config, { clock, logger: false });
+      try {
+        // Process 1: the call ends 20 s in; the process stops before its first minute.
+        const clock1 = createManualClock();
+        let built = await boot(clock1);
+        const { account } = await built.services.accounts.create({ domain: 'restart.localhost' });
+        const e = await built.services.directory.employees.create(account, {
+          displayName: 'Оля',
+          ext: '001',
+        });
+        await built.services.directory.trunks.create(account, {
+          number: POOL[0],
+          name: 'Ads',
+          destination: { type: 'employee', id: e.id },
+        });
+        await built.services.directory.crm.create(account, { name: 'CRM', utmUrl: crm.url });
+        await built.tracking.numbers.add(account, POOL[0]);
+        await built.tracking.startSession('restart.localhost', { utmSource: 'google' }, '10.1.2.3');
+        built.simulator.sim.setTalkTime(account.id, { minSec: 10, maxSec: 10 });
+        const { uuid } = await built.simulator.sim.incoming(account, '+380505826633', POOL[0]);
+        await built.tracking.idle();
+        await clock1.advance(20_000);
+        await built.simulator.engine.idle();
+        assert.ok(await built.store.calls.byUuid(uuid), 'the call ended and was saved');
+        await built.close();
+        assert.equal(crm.requests.length, 0);
+
+        // Process 2: its first minute sends the batch the first one never sent.
+        const clock2 = createManualClock(clock1.now() + 5_000);
+        built = await boot(clock2);
+        await clock2.advance(60_000);
+        await until(() => crm.requests.length >= 1, 'the batch after the restart');
+        assert.equal(crm.requests[0].json.length, 1);
+        assert.equal(crm.requests[0].json[0].callParentUuid, uuid);
+        assert.equal(crm.requests[0].json[0].clientIp, '10.1.2.3');
+        await until(
+          async () => (await built.store.outbox.counts(account.id)).delivered === 1,
+          'the delivery recorded',
+        );
+        await built.close();
+
+        // Process 3: nothing is sent again.
+        const clock3 = createManualClock(clock2.now() + 5_000);
+        built = await boot(clock3);
+        await clock3.advance(180_000);
+        assert.equal(await built.utmBatcher.runOnce(), 0);
+        await sleep(300);
+        assert.equal(crm.requests.length, 1);
+        await built.close();
+      } finally {
+        await crm.close();
+        await db.drop();
+        fs.rmSync(recordingsDir, { recursive: true, force: true });
+      }
     });
   });
 }
