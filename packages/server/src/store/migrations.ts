@@ -419,7 +419,11 @@ class InlineProvider implements MigrationProvider {
 export async function migrateToLatest(db: Kysely<any>, dialect: DialectName): Promise<void> {
   // Migrations only add (tables, columns, indexes) and never depend on one another's order
   // beyond their numbers, so one added below the newest executed one still runs.
-  const migrator = new Migrator({ db, provider: new InlineProvider(dialect), allowUnorderedMigrations: true });
+  const migrator = new Migrator({
+    db,
+    provider: new InlineProvider(dialect),
+    allowUnorderedMigrations: true,
+  });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {

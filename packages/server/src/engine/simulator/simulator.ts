@@ -103,9 +103,9 @@ export function createSimulator(deps: SimulatorDeps) {
   function addLeg(c: Call, leg: Leg) {
     c.legs.set(leg.uuid, leg);
     legIndex.set(leg.uuid, c);
-    let mine = legsOfEmployee.get(leg.employee.id);
-    if (!mine) legsOfEmployee.set(leg.employee.id, (mine = new Set()));
-    mine.add(leg);
+    const mine = legsOfEmployee.get(leg.employee.id);
+    if (mine) mine.add(leg);
+    else legsOfEmployee.set(leg.employee.id, new Set([leg]));
   }
   function dropLeg(leg: Leg) {
     legIndex.delete(leg.uuid);
