@@ -236,7 +236,8 @@ export function createCallStore(db: Kysely<Database>): CallStore {
         const built = saveQuery(db, row, call.accountId).compile();
         if (built.parameters.length !== params.length || built.parameters.some((p, i) => p !== params[i]))
           throw new Error('calls.save: the statement does not take its parameters in row order');
-        saveSql.set(dialect, (text = built.sql));
+        text = built.sql;
+        saveSql.set(dialect, text);
       }
       await db.executeQuery(CompiledQuery.raw(text, params));
     },
