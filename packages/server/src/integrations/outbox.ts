@@ -471,7 +471,7 @@ export function createDispatcher(deps: {
     let delay = Math.max(Math.min(50, exp), random() * exp);
     // Retry-After is honoured even beyond the cap (within reason: at most 6 h).
     if (hint !== null) delay = Math.max(delay, Math.min(hint, 6 * 3_600_000));
-    const next = now + delay;
+    const next = Math.round(now + delay);
     return next - d.retrySince > settings.retryForMs
       ? { status: 'dead', next: now }
       : { status: 'pending', next };

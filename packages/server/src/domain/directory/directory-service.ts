@@ -285,6 +285,20 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     },
   };
 
+  /**
+   * A connection's signing secret is a Standard Webhooks secret: base64 after an optional
+   * `whsec_` prefix, decoded exactly as the SDK's receiver and the dispatcher decode it.
+   */
+  function webhookSecret(secret: string | null): string | null {
+    if (secret === null) return null;
+    const b64 = secret.startsWith('whsec_') ? secret.slice(6) : secret;
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(b64) || Buffer.from(b64, 'base64').length < 12)
+      throw badInput(
+        'secret must be base64 of at least 12 bytes, optionally prefixed whsec_ (e.g. whsec_ + 24 random bytes in base64)',
+      );
+    return secret;
+  }
+
   const crm = {
     list: async (a: AccountRecord) => (await d.crm.list(a.id)).map(publicCrm),
     async record(a: AccountRecord, id: number) {
@@ -298,7 +312,7 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
         eventsUrl: input.eventsUrl ?? null,
         utmUrl: input.utmUrl ?? null,
         priority: input.priority ?? 1,
-        secret: input.secret ?? null,
+        secret: webhookSecret(input.secret ?? null),
         enabled: input.enabled ?? true,
       };
       return publicCrm(await d.crm.create(a.id, row, clock.now()));
@@ -315,7 +329,7 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
         eventsUrl: pick('eventsUrl', cur.eventsUrl) as string | null,
         utmUrl: pick('utmUrl', cur.utmUrl) as string | null,
         priority: patch.priority ?? cur.priority,
-        secret: pick('secret', cur.secret) as string | null,
+        secret: webhookSecret(pick('secret', cur.secret) as string | null),
         enabled: patch.enabled ?? cur.enabled,
       };
       return publicCrm(
