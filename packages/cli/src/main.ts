@@ -22,7 +22,7 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 export function buildProgram(env: Env): Command {
   const program = new Command('dzvin')
     .description(
-      'Dzvin, an open Phonet-compatible cloud PBX: run the server, manage accounts and the directory, place and simulate calls',
+      'Dzvin, an open Phonet-compatible cloud PBX: run the server, manage accounts and the directory, place, list and simulate calls, import and export contacts, watch events and webhooks',
     )
     .version(version)
     // Usage errors become exceptions so that one place maps everything to exit codes.

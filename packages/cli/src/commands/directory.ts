@@ -5,6 +5,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ConnectionFlags, Env } from '../connection.ts';
 import { CliError } from '../errors.ts';
 import type { Column } from '../output.ts';
+import { registerDeliveries } from './deliveries.ts';
 import {
   adminCommand,
   type JsonFlag,
@@ -366,4 +367,6 @@ export function registerDirectory(program: Command, env: Env) {
   registerResource(program, env, ivr);
   registerResource(program, env, trunks);
   registerResource(program, env, crm);
+  const crmCommand = program.commands.find((c) => c.name() === crm.name);
+  if (crmCommand) registerDeliveries(crmCommand, env);
 }

@@ -4,12 +4,12 @@
 import type { CallEvent } from '@dzvin/sdk';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { type ConnectionFlags, type Env, resolveConnection } from '../connection.ts';
+import { type ConnectionFlags, connectionOptions, type Env, resolveConnection } from '../connection.ts';
 import { clockTime, describeCallEvent } from '../describe-event.ts';
 import { CliError } from '../errors.ts';
 import { ApiError, ConnectionError } from '../http-client.ts';
 import { createSseParser, type SseEvent } from '../sse.ts';
-import { adminCommand, type JsonFlag } from './shared.ts';
+import type { JsonFlag } from './shared.ts';
 
 const isCallEvent = (d: unknown): d is CallEvent =>
   !!d &&
@@ -44,12 +44,13 @@ function parseCount(raw: string): number {
 
 export function registerEvents(program: Command, env: Env) {
   const events = program.command('events').description("the account's live events (server-sent events)");
-  adminCommand(
+  connectionOptions(
     events
       .command('tail')
       .description(`print events as they happen (GET ${EVENTS_STREAM_PATH}); Ctrl-C stops`)
       .option('--limit <n>', 'stop after n events', parseCount)
-      .option('--no-reconnect', 'stop when the stream ends instead of reconnecting'),
+      .option('--no-reconnect', 'stop when the stream ends instead of reconnecting')
+      .option('--json', 'print one JSON object per event ({ id, event, data }) instead of text'),
   ).action(async (o: ConnectionFlags & JsonFlag & { limit?: number; reconnect: boolean }) => {
     const conn = resolveConnection(o, env);
     const controller = new AbortController();

@@ -14,7 +14,6 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { Env } from '../connection.ts';
 import { clockTime, describeCallEvent } from '../describe-event.ts';
 import { CliError } from '../errors.ts';
-import { jsonOption } from './shared.ts';
 
 /** What `--answers` holds: number → answer (a name, or the whole otherLeg object); `*` is the fallback. */
 export type Answers = Record<string, CallSettingsAnswer | string | null>;
@@ -95,117 +94,117 @@ const collect = (v: string, prev: string[] = []) => [
 ];
 
 export function registerListen(program: Command, _env: Env) {
-  jsonOption(
-    program
-      .command('listen')
-      .description(
-        'a local webhook receiver: prints call.settings lookups, call events and UTM batches as they arrive, answers lookups from a file',
-      )
-      .option('--port <n>', 'port to listen on (0: any free one, printed at start)', parsePort, 3000)
-      .option('--host <address>', 'address to bind', '127.0.0.1')
-      .option(
-        '--answers <file.json>',
-        'answers to call.settings: { "<number>": "Name" | { "name", "url", "urlText", "responsibleEmployeeExt", … } | null, "*": fallback }; re-read when it changes',
-      )
-      .option('--secret <secret>', 'require Standard Webhooks signatures made with this secret (whsec_…)')
-      .option(
-        '--allow-ip <addresses>',
-        'accept deliveries only from these addresses/CIDRs (comma-separated, repeatable)',
-        collect,
-      ),
-  ).action(
-    async (o: {
-      port: number;
-      host: string;
-      answers?: string;
-      secret?: string;
-      allowIp?: string[];
-      json?: boolean;
-    }) => {
-      let answers: Answers = o.answers ? readAnswers(o.answers) : {};
-      let answersMtime = o.answers ? fs.statSync(o.answers).mtimeMs : 0;
-      /** The answers file as it is now: edited files apply to the next lookup; a broken edit keeps the last good one. */
-      const currentAnswers = (): Answers => {
-        if (!o.answers) return answers;
-        try {
-          const m = fs.statSync(o.answers).mtimeMs;
-          if (m !== answersMtime) {
-            answers = readAnswers(o.answers);
-            answersMtime = m;
+  program
+    .command('listen')
+    .description(
+      'a local webhook receiver: prints call.settings lookups, call events and UTM batches as they arrive, answers lookups from a file',
+    )
+    .option('--port <n>', 'port to listen on (0: any free one, printed at start)', parsePort, 3000)
+    .option('--host <address>', 'address to bind', '127.0.0.1')
+    .option(
+      '--answers <file.json>',
+      'answers to call.settings: { "<number>": "Name" | { "name", "url", "urlText", "responsibleEmployeeExt", … } | null, "*": fallback }; re-read when it changes',
+    )
+    .option('--secret <secret>', 'require Standard Webhooks signatures made with this secret (whsec_…)')
+    .option(
+      '--allow-ip <addresses>',
+      'accept deliveries only from these addresses/CIDRs (comma-separated, repeatable)',
+      collect,
+    )
+    .option('--json', 'print one JSON object per delivery (JSON lines) instead of text')
+    .action(
+      async (o: {
+        port: number;
+        host: string;
+        answers?: string;
+        secret?: string;
+        allowIp?: string[];
+        json?: boolean;
+      }) => {
+        let answers: Answers = o.answers ? readAnswers(o.answers) : {};
+        let answersMtime = o.answers ? fs.statSync(o.answers).mtimeMs : 0;
+        /** The answers file as it is now: edited files apply to the next lookup; a broken edit keeps the last good one. */
+        const currentAnswers = (): Answers => {
+          if (!o.answers) return answers;
+          try {
+            const m = fs.statSync(o.answers).mtimeMs;
+            if (m !== answersMtime) {
+              answers = readAnswers(o.answers);
+              answersMtime = m;
+            }
+          } catch (e) {
+            process.stderr.write(`dzvin: keeping the previous answers: ${(e as Error).message}\n`);
           }
-        } catch (e) {
-          process.stderr.write(`dzvin: keeping the previous answers: ${(e as Error).message}\n`);
-        }
-        return answers;
-      };
-      const print = (
-        type: string,
-        now: number,
-        pretty: string,
-        data: Record<string, unknown>,
-        ctx: DeliveryContext,
-      ) => {
-        if (o.json)
-          process.stdout.write(
-            `${JSON.stringify({ at: new Date(now).toISOString(), type, ip: ctx.ip, ...data })}\n`,
-          );
-        else process.stdout.write(`${clockTime(now)} ${pretty}\n`);
-      };
+          return answers;
+        };
+        const print = (
+          type: string,
+          now: number,
+          pretty: string,
+          data: Record<string, unknown>,
+          ctx: DeliveryContext,
+        ) => {
+          if (o.json)
+            process.stdout.write(
+              `${JSON.stringify({ at: new Date(now).toISOString(), type, ip: ctx.ip, ...data })}\n`,
+            );
+          else process.stdout.write(`${clockTime(now)} ${pretty}\n`);
+        };
 
-      const handler = createWebhookHandler({
-        // Every delivery is shown, repeats too: seeing the PBX retry is part of debugging it.
-        dedupe: false,
-        secret: o.secret,
-        allowIps: o.allowIp?.length ? o.allowIp : undefined,
-        onCallSettings(r: CallSettingsRequest, ctx) {
-          const answer = findAnswer(currentAnswers(), r.otherLegNum);
-          const to = answer ? (answer.name ?? JSON.stringify(answer)) : 'nothing (otherLeg: null)';
-          print(
-            'call.settings',
-            Date.now(),
-            `call.settings ${r.otherLegNum}${r.trunkNum ? ` via ${r.trunkNum}` : ''} → ${to}`,
-            { request: r, answer },
-            ctx,
-          );
-          return answer;
-        },
-        onCallEvent(e, ctx) {
-          print('call.event', Date.now(), describeCallEvent(e), { event: e }, ctx);
-        },
-        onUtm(items, ctx) {
-          print('utm', Date.now(), describeUtm(items), { items }, ctx);
-        },
-        onError(error) {
-          process.stderr.write(`dzvin: ${(error as Error)?.message ?? error}\n`);
-        },
-      });
+        const handler = createWebhookHandler({
+          // Every delivery is shown, repeats too: seeing the PBX retry is part of debugging it.
+          dedupe: false,
+          secret: o.secret,
+          allowIps: o.allowIp?.length ? o.allowIp : undefined,
+          onCallSettings(r: CallSettingsRequest, ctx) {
+            const answer = findAnswer(currentAnswers(), r.otherLegNum);
+            const to = answer ? (answer.name ?? JSON.stringify(answer)) : 'nothing (otherLeg: null)';
+            print(
+              'call.settings',
+              Date.now(),
+              `call.settings ${r.otherLegNum}${r.trunkNum ? ` via ${r.trunkNum}` : ''} → ${to}`,
+              { request: r, answer },
+              ctx,
+            );
+            return answer;
+          },
+          onCallEvent(e, ctx) {
+            print('call.event', Date.now(), describeCallEvent(e), { event: e }, ctx);
+          },
+          onUtm(items, ctx) {
+            print('utm', Date.now(), describeUtm(items), { items }, ctx);
+          },
+          onError(error) {
+            process.stderr.write(`dzvin: ${(error as Error)?.message ?? error}\n`);
+          },
+        });
 
-      const server = http.createServer((req, res) => {
-        if (req.method === 'GET') {
-          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-          res.end('dzvin listen: POST call.settings lookups, call events and UTM batches here.\n');
-          return;
-        }
-        handler.node(req, res);
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (e: NodeJS.ErrnoException) =>
-          reject(new CliError(`cannot listen on ${o.host}:${o.port}: ${e.code ?? e.message}`)),
+        const server = http.createServer((req, res) => {
+          if (req.method === 'GET') {
+            res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+            res.end('dzvin listen: POST call.settings lookups, call events and UTM batches here.\n');
+            return;
+          }
+          handler.node(req, res);
+        });
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', (e: NodeJS.ErrnoException) =>
+            reject(new CliError(`cannot listen on ${o.host}:${o.port}: ${e.code ?? e.message}`)),
+          );
+          server.listen(o.port, o.host, () => resolve());
+        });
+        const addr = server.address();
+        const port = typeof addr === 'object' && addr ? addr.port : o.port;
+        const shown = o.host.includes(':') ? `[${o.host}]` : o.host;
+        process.stderr.write(
+          `Listening on http://${shown}:${port}/ — use it as the lookup, events and UTM URL of a CRM connection. Ctrl-C stops.\n`,
         );
-        server.listen(o.port, o.host, () => resolve());
-      });
-      const addr = server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : o.port;
-      const shown = o.host.includes(':') ? `[${o.host}]` : o.host;
-      process.stderr.write(
-        `Listening on http://${shown}:${port}/ — use it as the lookup, events and UTM URL of a CRM connection. Ctrl-C stops.\n`,
-      );
-      const stop = () => {
-        server.close();
-        server.closeAllConnections();
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    },
-  );
+        const stop = () => {
+          server.close();
+          server.closeAllConnections();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      },
+    );
 }
