@@ -139,7 +139,9 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
           'WRONG_ACCOUNT',
           `Session belongs to another account than ${hostAccount.domain}`,
         );
-      if (now - session.lastSeenAt > TOUCH_EVERY_MS) {
+      // Touch well within the idle time, or a short idle time (10 s is allowed) would expire a
+      // session in constant use (found by the hostile-input proof).
+      if (now - session.lastSeenAt > Math.min(TOUCH_EVERY_MS, settings.sessionIdleMs / 4)) {
         session.lastSeenAt = now;
         await store.sessions.touch(tokenHash, now);
       }
