@@ -18,6 +18,7 @@ import { adminRoutes } from './http/admin/admin-routes.ts';
 import { deliveryRoutes } from './http/admin/delivery-routes.ts';
 import { simDialRoutes } from './http/admin/sim-dial-routes.ts';
 import { simRoutes } from './http/admin/sim-routes.ts';
+import { consoleRoutes } from './http/console-static.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { parseQuery, registerBodyParsers } from './http/parsing.ts';
 import type { App, Services } from './http/route-kit.ts';
@@ -208,9 +209,8 @@ export async function buildApp(
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
-  app.get('/', { schema: { hide: true } }, (_r, reply) =>
-    reply.type('text/html; charset=utf-8').send(LANDING),
-  );
+  // The web console (packages/console) at `/`; the landing page until it is built.
+  consoleRoutes(app as unknown as App, LANDING);
   app.get('/api/v1/health', { schema: { tags: ['Dzvin: operations'], summary: 'Liveness' } }, () => ({
     status: 'ok',
   }));

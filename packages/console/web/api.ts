@@ -1,0 +1,198 @@
+// The console's HTTP client: same-origin fetch with the JSESSIONID cookie the server set at sign
+// in (HttpOnly, so the browser carries it; the console never sees it). Errors carry the server's
+// plain-text body, which the pages show as is.
+
+/** A refused request: `status` and the server's own text. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let onSignedOut: () => void = () => {};
+/** Called when a request answers 403 for a missing/expired session. */
+export function whenSignedOut(fn: () => void) {
+  onSignedOut = fn;
+}
+
+export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, `Network error: ${(e as Error).message}`);
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    if (res.status === 403 && !path.startsWith('/rest/security/')) onSignedOut();
+    throw new ApiError(res.status, text.trim() || `${res.status} ${res.statusText}`);
+  }
+  if (!text) return undefined as T;
+  return (res.headers.get('content-type') ?? '').includes('json') ? (JSON.parse(text) as T) : (text as T);
+}
+
+export const get = <T>(path: string) => api<T>('GET', path);
+export const post = <T>(path: string, body?: unknown) => api<T>('POST', path, body ?? {});
+
+/** Builds a query string, repeating array values (`directions=1&directions=4`). */
+export function qs(params: Record<string, string | number | undefined | (string | number)[]>): string {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === '') continue;
+    for (const x of Array.isArray(v) ? v : [v]) u.append(k, String(x));
+  }
+  const s = u.toString();
+  return s ? `?${s}` : '';
+}
+
+// ---- wire shapes (as packages/protocol declares them; kept local so the bundle has no TypeBox)
+
+export interface Leg {
+  id: number;
+  ext: string | null;
+  displayName: string;
+  type?: number;
+}
+export interface OtherLeg {
+  id: string | number | null;
+  name: string | null;
+  num: string | null;
+  companyName: string | null;
+  url: string | null;
+  priority: number | null;
+}
+export interface LiveCall {
+  uuid: string;
+  parentUuid: string | null;
+  lastEvent: string;
+  dialAt: number;
+  bridgeAt: number | null;
+  lgDirection: number;
+  leg: Leg | null;
+  leg2: Leg | null;
+  otherLegs: OtherLeg[] | null;
+  trunkNum: string | null;
+  trunkName: string | null;
+}
+export interface HistoryCall {
+  parentUuid: string | null;
+  uuid: string;
+  endAt: number;
+  lgDirection: number;
+  otherLegNum: string | null;
+  otherLegName: string | null;
+  leg: Leg | null;
+  leg2: Leg | null;
+  billSecs: number;
+  duration: number;
+  disposition: number;
+  transferHistory: string | null;
+  audioRecUrl: string | null;
+  trunk: string | null;
+}
+export interface Employee {
+  id: number;
+  displayName: string;
+  ext: string;
+  email: string | null;
+  monitored: boolean;
+  presence: 'online' | 'offline';
+  paused: boolean;
+  createdAt: number;
+}
+export interface Target {
+  type: 'employee' | 'group' | 'ivr';
+  id: number;
+}
+export interface RingGroup {
+  id: number;
+  name: string;
+  ext: string;
+  strategy: string;
+  ringTimeoutSec: number;
+  members: number[];
+}
+export interface Ivr {
+  id: number;
+  name: string;
+  greeting: string | null;
+  timeoutSec: number;
+  options: { digit: string; target: Target }[];
+  defaultTarget: Target | null;
+}
+export interface Trunk {
+  id: number;
+  number: string;
+  name: string;
+  destination: Target | null;
+  isDefault: boolean;
+}
+export interface CrmConnection {
+  id: number;
+  name: string;
+  callSettingsUrl: string | null;
+  eventsUrl: string | null;
+  utmUrl: string | null;
+  priority: number;
+  hasSecret: boolean;
+  enabled: boolean;
+}
+export interface Delivery {
+  id: number;
+  connectionId: number;
+  kind: string;
+  event: string | null;
+  status: string;
+  attempts: number;
+  createdAt: number;
+  nextAttemptAt: number | null;
+  lastAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  lastLatencyMs: number | null;
+  responseExcerpt: string | null;
+  deliveredAt: number | null;
+}
+export interface Account {
+  domain: string;
+  name: string;
+  defaultCountry: string;
+  apiUserId: number | null;
+}
+export interface ContactValue {
+  id?: number | null;
+  enumValueCode: string | null;
+  value: string | null;
+}
+export interface ContactField {
+  id?: number | null;
+  enumCode: string;
+  values: ContactValue[];
+}
+export interface Contact {
+  id: number;
+  firstName: string | null;
+  lastName: string | null;
+  companyTitle: string | null;
+  lastModified: number;
+  dateCreate: number;
+  fields: ContactField[];
+}
+export interface Note {
+  id: number;
+  content: string | null;
+  dateCreate: number;
+  noteType: number;
+}
+export interface TrackingNumber {
+  id: number;
+  number: string;
+}
