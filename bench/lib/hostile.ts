@@ -51,7 +51,13 @@ export interface Req {
   chunked?: boolean;
 }
 
-const SOURCES = { canary: '127.0.0.1', fuzz: '127.0.0.2', isolation: '127.0.0.3', brute: '127.0.0.4' };
+const SOURCES = {
+  canary: '127.0.0.1',
+  fuzz: '127.0.0.2',
+  isolation: '127.0.0.3',
+  brute: '127.0.0.4',
+  failing: '127.0.0.5',
+};
 
 export function send(port: number, r: Req, timeoutMs = 30_000): Promise<Reply> {
   const headers: Record<string, string | string[]> = { ...r.headers };
@@ -457,6 +463,57 @@ function fromSchema(s: JsonSchema, ids: string[], depth = 0): fc.Arbitrary<unkno
   return fc.oneof({ weight: 6, arbitrary: typed }, { weight: 1, arbitrary: wild });
 }
 
+/** A value the schema accepts, most of the time: gets requests past validation into the handlers. */
+function plausible(s: JsonSchema, ids: string[], depth = 0): fc.Arbitrary<unknown> {
+  if (!s || typeof s !== 'object' || depth > 6) return fc.constant(null);
+  if (s.const !== undefined) return fc.constant(s.const);
+  if (s.enum) return fc.constantFrom(...s.enum);
+  const alts = s.anyOf ?? s.oneOf;
+  if (alts) return fc.oneof(...alts.map((x: JsonSchema) => plausible(x, ids, depth + 1)));
+  const type = Array.isArray(s.type) ? s.type[0] : s.type;
+  switch (type) {
+    case 'string': {
+      const p = String(s.pattern ?? '');
+      if (p.includes('[0-9*#]')) return fc.constantFrom('1', '2', '9', '*', '#');
+      if (p.includes('[0-9]')) return fc.integer({ min: 1, max: 999 }).map((n) => String(n).padStart(3, '0'));
+      if (p.includes('https?'))
+        return fc.constantFrom('https://crm.example.org/hook', 'http://93.184.216.34/x');
+      if (p.includes('@')) return fc.constantFrom('x@example.org', 'олена@приклад.укр');
+      const max = Math.min(s.maxLength ?? 40, 40);
+      return fc.oneof(
+        fc.constantFrom('+380501112233', '0442246595', '380442246595', 'Назва', 'Test 🐝', '001', '100'),
+        fc.string({
+          unit: 'grapheme',
+          minLength: s.minLength ?? 0,
+          maxLength: Math.max(max, s.minLength ?? 0),
+        }),
+      );
+    }
+    case 'integer':
+    case 'number': {
+      const min = s.minimum ?? (s.exclusiveMinimum !== undefined ? s.exclusiveMinimum + 1 : 0);
+      const max = Math.min(s.maximum ?? 2 ** 31, Number.MAX_SAFE_INTEGER);
+      const local = fc.integer({ min, max: Math.max(min, Math.min(max, min + 100)) });
+      const own = ids.map(Number).filter((n) => n >= min && n <= max);
+      return own.length ? fc.oneof(local, fc.constantFrom(...own), fc.constant(Date.now())) : local;
+    }
+    case 'boolean':
+      return fc.boolean();
+    case 'null':
+      return fc.constant(null);
+    case 'array':
+      return fc.array(plausible(s.items, ids, depth + 1), { maxLength: 3 });
+    case 'object': {
+      const rec: Record<string, fc.Arbitrary<unknown>> = {};
+      for (const [k, v] of Object.entries<JsonSchema>(s.properties ?? {}))
+        rec[k] = plausible(v, ids, depth + 1);
+      return fc.record(rec, { requiredKeys: (s.required ?? []).filter((k: string) => k in rec) });
+    }
+    default:
+      return fc.constant(null);
+  }
+}
+
 function formEncode(v: unknown): string {
   if (v === null || typeof v !== 'object') return `v=${enc(str(v))}`;
   return Object.entries(v as Record<string, unknown>)
@@ -470,13 +527,8 @@ interface FuzzCase {
 }
 
 /** The generator of one fuzz case against C (with A/B ids, garbage cookies and Hosts mixed in). */
-function caseArb(
-  rs: Route[],
-  port: number,
-  c: Client,
-  cIds: Record<string, string[]>,
-  foreign: Record<string, string[]>,
-) {
+function caseArb(rs: Route[], port: number, c: Client, cSeed: Seeded, foreign: Record<string, string[]>) {
+  const cIds = cSeed.ids;
   const idValue = (name: string) => {
     const own = cIds[name] ?? [];
     const theirs = foreign[name] ?? [];
@@ -491,7 +543,7 @@ function caseArb(
     );
   };
   const allIds = [...Object.values(cIds).flat()];
-  return fc.constantFrom(...rs).chain((route) => {
+  const hostile = fc.constantFrom(...rs).chain((route) => {
     const pathArb = fc.tuple(...route.pathParams.map((p) => idValue(p)), fc.constant(0)).map((vals) => {
       let i = 0;
       return route.path.replace(/\{[^}]+\}/g, () => {
@@ -500,7 +552,15 @@ function caseArb(
       });
     });
     const qKeys = Object.keys(route.query);
-    const queryArb = fc
+    const nearQuery = fc
+      .record(Object.fromEntries(Object.entries(route.query).map(([k, q]) => [k, plausible(q, allIds)])), {
+        requiredKeys: Object.keys(route.query).filter((k) => /^time(From|To)$/.test(k)),
+      })
+      .map((q) => {
+        const pairs = Object.entries(q).filter(([, v]) => v !== null && v !== undefined);
+        return pairs.length ? `?${pairs.map(([k, v]) => `${enc(k)}=${enc(str(v))}`).join('&')}` : '';
+      });
+    const hostileQuery = fc
       .array(
         fc.tuple(
           fc.oneof(
@@ -531,7 +591,14 @@ function caseArb(
       .map((pairs) =>
         pairs.length ? `?${pairs.map(([k, v]) => `${enc(str(k))}=${enc(str(v))}`).join('&')}` : '',
       );
+    const queryArb = fc.oneof(nearQuery, hostileQuery);
     const bodyArb = fc.oneof(
+      {
+        weight: 6,
+        arbitrary: (route.body ? plausible(route.body, allIds) : fc.constant(undefined)).map((v) =>
+          v === undefined ? { kind: 'none', v } : { kind: 'json', v },
+        ),
+      },
       {
         weight: 5,
         arbitrary: (route.body ? fromSchema(route.body, allIds) : hostileJson).map((v) => ({
@@ -564,7 +631,9 @@ function caseArb(
       { weight: 2, arbitrary: fc.constant({ kind: 'none', v: undefined }) },
     );
     const credArb = fc.oneof(
-      { weight: 8, arbitrary: fc.constant('own') },
+      { weight: 6, arbitrary: fc.constant('own') },
+      { weight: 2, arbitrary: fc.constant('bearer') },
+      { weight: 1, arbitrary: fc.constant('bad-bearer') },
       { weight: 1, arbitrary: fc.constant('none') },
       { weight: 1, arbitrary: fc.constant('garbage') },
       { weight: 1, arbitrary: fc.constant('duplicate') },
@@ -636,12 +705,13 @@ function caseArb(
       .map(({ path, query, body, cred, extra, garbage, host }): FuzzCase => {
         const headers: Record<string, string | string[]> = {
           ...extra,
-          host: cred === 'own' || cred === 'duplicate' ? c.host : host,
+          host: cred === 'own' || cred === 'duplicate' || cred === 'bearer' ? c.host : host,
         };
-        if (cred === 'own' || cred === 'foreign-host') {
-          headers.cookie = c.cookie;
-          if (route.path.startsWith('/api/v1/')) headers.authorization = `Bearer ${c.tenant.apiKey}`;
-        } else if (cred === 'garbage') headers.cookie = garbage;
+        if (cred === 'own' || cred === 'foreign-host') headers.cookie = c.cookie;
+        else if (cred === 'bearer') headers.authorization = `Bearer ${c.tenant.apiKey}`;
+        else if (cred === 'bad-bearer')
+          headers.authorization = `Bearer ${garbage.slice(11).replace(/[^\x21-\x7e]/g, '') || 'x'}`;
+        else if (cred === 'garbage') headers.cookie = garbage;
         else if (cred === 'duplicate')
           headers.cookie = `${garbage}; ${c.cookie}; JSESSIONID=${'b'.repeat(32)}`;
         let payload: string | undefined;
@@ -657,17 +727,63 @@ function caseArb(
         }
         if (headers['content-encoding'] !== undefined && payload === undefined)
           delete headers['content-encoding'];
+        // Failed sign-ins and bad keys count against their source IP (then 429): they come from
+        // an address of their own so the rest of the fuzzing is not rate-limited away.
+        const from =
+          cred === 'bad-bearer' || route.path === '/rest/security/authorize' ? SOURCES.failing : SOURCES.fuzz;
+        return { route, req: { method: route.method, path: path + query, headers, body: payload, from } };
+      });
+  });
+  // Requests that pass validation (the account's own ids of the right kind, schema-shaped query
+  // and body, its own session or key), so the handlers, services and stores get fuzzed too.
+  const valid = fc.constantFrom(...rs).chain((route) => {
+    const all = Object.values(cIds).flat();
+    const paramArb = (p: string) => {
+      const ids = p === 'id' ? idsOfRoute(cSeed, route.path) : (cIds[p] ?? cIds.id);
+      return fc.oneof(
+        { weight: 4, arbitrary: fc.constantFrom(...ids) },
+        { weight: 1, arbitrary: fc.constantFrom(...all) },
+      );
+    };
+    return fc
+      .record({
+        params: fc.tuple(...route.pathParams.map(paramArb), fc.constant('')),
+        query: fc.record(
+          Object.fromEntries(Object.entries(route.query).map(([k, q]) => [k, plausible(q, all)])),
+          { requiredKeys: Object.keys(route.query).filter((k) => /^time(From|To)$/.test(k)) },
+        ),
+        body: route.body ? plausible(route.body, all) : fc.constant(undefined),
+        bearer: fc.boolean(),
+      })
+      .map(({ params, query, body, bearer }): FuzzCase => {
+        let i = 0;
+        const path = route.path.replace(/\{[^}]+\}/g, () => enc(params[i++]));
+        const pairs = Object.entries(query).filter(([, v]) => v !== null && v !== undefined);
+        const qs = pairs.length ? `?${pairs.map(([k, v]) => `${enc(k)}=${enc(str(v))}`).join('&')}` : '';
+        const headers: Record<string, string> = { host: c.host };
+        if (bearer && route.path.startsWith('/api/v1/')) headers.authorization = `Bearer ${c.tenant.apiKey}`;
+        else headers.cookie = c.cookie;
+        if (body !== undefined) headers['content-type'] = 'application/json';
+        const from = route.path === '/rest/security/authorize' ? SOURCES.failing : SOURCES.fuzz;
         return {
           route,
-          req: { method: route.method, path: path + query, headers, body: payload, from: SOURCES.fuzz },
+          req: {
+            method: route.method,
+            path: path + qs,
+            headers,
+            body: body === undefined ? undefined : JSON.stringify(body),
+            from,
+          },
         };
       });
   });
+  return fc.oneof(hostile, valid);
 }
 
 export interface FuzzResult {
   cases: number;
   by_status: Record<string, number>;
+  by_route: Record<string, Record<string, number>>;
   server_errors: { method: string; path: string; status: number; text: string; req: string }[];
   transport_errors: number;
   routes: number;
@@ -679,7 +795,7 @@ export async function fuzz(
   port: number,
   t: Target,
   c: Client,
-  cIds: Record<string, string[]>,
+  cSeed: Seeded,
   foreignIds: Record<string, string[]>,
   n: number,
   seed: number,
@@ -687,10 +803,11 @@ export async function fuzz(
 ): Promise<FuzzResult> {
   const t0 = Date.now();
   const rs = await routes(port);
-  const samples = fc.sample(caseArb(rs, port, c, cIds, foreignIds), { numRuns: n, seed });
+  const samples = fc.sample(caseArb(rs, port, c, cSeed, foreignIds), { numRuns: n, seed });
   const result: FuzzResult = {
     cases: 0,
     by_status: {},
+    by_route: {},
     server_errors: [],
     transport_errors: 0,
     routes: rs.length,
@@ -704,6 +821,9 @@ export async function fuzz(
       try {
         const r = await send(port, k.req, 15_000);
         result.by_status[r.status] = (result.by_status[r.status] ?? 0) + 1;
+        const key = `${k.route.method} ${k.route.path}`;
+        result.by_route[key] ??= {};
+        result.by_route[key][r.status] = (result.by_route[key][r.status] ?? 0) + 1;
         if (r.status >= 500)
           result.server_errors.push({
             method: k.req.method,
@@ -772,6 +892,7 @@ export async function readsBack(port: number, c: Client): Promise<string[]> {
 /** The ids of the kind a route's `{id}` names (`/api/v1/trunks/{id}` → trunks). */
 function idsOfRoute(seed: Seeded, path: string): string[] {
   const m = /\/(?:api\/v1|rest\/crm)\/(?:contacts\/v2|([a-z-]+(?:\/numbers)?))\/\{id\}/.exec(path);
+  if (path.includes('/calls/')) return seed.ids.uuid;
   if (!m) return seed.ids.id;
   return seed.byResource[m[1] ?? 'contacts'] ?? seed.ids.id;
 }
@@ -1063,8 +1184,11 @@ export async function runHostile(
   const bBefore = await snapshot(port, b);
   log(`fuzzing ${o.fuzzCases} cases`);
   const foreign: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(aSeed.ids)) foreign[k] = [...v, ...(bSeed.ids[k] ?? [])];
-  const fuzzResult = await fuzz(port, t, c, cSeed.ids, foreign, o.fuzzCases, o.seed);
+  // Not the canaries' domains: the public website endpoints (tracking, callback widget) act on
+  // whatever account they name, by design, and would change the canaries' calls legitimately.
+  for (const [k, v] of Object.entries(aSeed.ids))
+    if (k !== 'domain') foreign[k] = [...v, ...(bSeed.ids[k] ?? [])];
+  const fuzzResult = await fuzz(port, t, c, cSeed, foreign, o.fuzzCases, o.seed);
   log(`fuzz: ${fuzzResult.cases} cases in ${fuzzResult.ms} ms, ${fuzzResult.server_errors.length} 5xx`);
   const corruption: string[] = [];
   // B is compared before the isolation matrix (which writes to B itself, legitimately).
