@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Locator, Page } from 'playwright-core';
+import { type CrmReceiver, startCrmReceiver } from '../../server/test/support/crm-receiver.ts';
 import {
   contactBody,
   createContacts,
@@ -52,6 +53,8 @@ describe('the web console', { skip }, () => {
   let s: Session;
   let browser: Browser;
   let page: Page;
+  let contactId = 0;
+  let crm: CrmReceiver | undefined;
   const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
 
   before(async () => {
@@ -101,9 +104,11 @@ describe('the web console', { skip }, () => {
     });
     await s.admin('PUT', '/api/v1/sim/behaviours/employees/001', { mode: 'manual' });
     await s.admin('PUT', '/api/v1/sim/talk-time', { minSec: 600, maxSec: 600 });
-    await createContacts(s, [
+    [contactId] = await createContacts(s, [
       contactBody({ first: 'Ірина', last: 'Шевченко', phones: [CALLER], company: 'Квітка' }),
+      contactBody({ first: 'Богдан', last: 'Ткаченко', phones: ['+380671112233'] }),
     ]);
+    crm = await startCrmReceiver('/events');
     browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'uk-UA' });
     page = await context.newPage();
@@ -112,6 +117,7 @@ describe('the web console', { skip }, () => {
   after(async () => {
     await browser?.close();
     await server?.close();
+    await crm?.close();
   });
 
   test('signs in with the account domain and API key and opens Live', async () => {
@@ -160,5 +166,148 @@ describe('the web console', { skip }, () => {
     const rx = await loaded(audio, '-rx/audio');
     assert.ok(rx.duration > 0.5, `rx recording of ${rx.duration} s`);
     await shot('history');
+  });
+
+  test('a contact edited in the console is what the REST API returns, notes included', async () => {
+    await page.click('nav a[href="#/contacts"]');
+    await page.fill('input[name=q]', 'Шевченко');
+    await page.press('input[name=q]', 'Enter');
+    await page.locator('[data-testid=contact-list] button', { hasText: 'Ірина Шевченко' }).click();
+    const editor = page.locator('[data-testid=contact-editor]');
+    await editor.waitFor();
+    await editor.locator('input[name="field-Имя-0"]').fill('Ірина-Марія');
+    await editor.getByRole('button', { name: 'Зберегти' }).click();
+    await editor.getByRole('status').waitFor();
+    const c = (await s.get(`/rest/crm/contacts/v2/${contactId}`)).json();
+    assert.equal(c.firstName, 'Ірина-Марія');
+    assert.equal(c.lastName, 'Шевченко');
+    await editor.locator('textarea[name=note]').fill('Передзвонити завтра');
+    await editor.getByRole('button', { name: 'Додати нотатку' }).click();
+    await editor.locator('li.note', { hasText: 'Передзвонити завтра' }).waitFor();
+    const notes = (await s.get(`/rest/crm/contacts/v2/${contactId}/notes`)).json();
+    assert.deepEqual(
+      notes.map((n: { content: string }) => n.content),
+      ['Передзвонити завтра'],
+    );
+    // Search by number finds the contact too.
+    await page.fill('input[name=q]', '0501234567');
+    await page.press('input[name=q]', 'Enter');
+    await page.locator('[data-testid=contact-list] button', { hasText: 'Ірина-Марія Шевченко' }).waitFor();
+    await shot('contacts');
+  });
+
+  test('a delivery the CRM refused (500) is replayed from the Integrations log once the CRM is fixed', async () => {
+    crm!.answer = () => ({ status: 500, body: 'CRM is down for maintenance' });
+    await page.click('nav a[href="#/integrations"]');
+    await page.getByText('CRM не підключено').waitFor();
+    await page.fill('form input[name=name]', 'Моя CRM');
+    await page.fill('form input[name=eventsUrl]', crm!.url);
+    await page.getByRole('button', { name: 'Додати' }).first().click();
+    await page.locator('[data-testid=connections] tr', { hasText: 'Моя CRM' }).waitFor();
+    await page.getByRole('button', { name: 'Надіслати тест' }).click();
+    const row = page.locator('[data-testid=delivery-row]').first();
+    await page.waitForSelector(
+      '[data-testid=delivery-row][data-status=dead], [data-testid=delivery-row][data-status=failed]',
+      {
+        timeout: 10_000,
+      },
+    );
+    const failedText = (await row.textContent()) ?? '';
+    assert.match(failedText, /500/);
+    assert.match(failedText, /CRM is down/);
+    assert.ok(crm!.requests.length >= 1);
+    await shot('integrations');
+    const before = crm!.requests.length;
+    crm!.answer = () => ({ status: 200, body: '{}' });
+    await row.getByRole('button', { name: 'Повторити' }).click();
+    await page.waitForSelector('[data-testid=delivery-row][data-status=delivered]', { timeout: 10_000 });
+    assert.equal(crm!.requests.length, before + 1);
+    assert.equal(crm!.requests.at(-1)?.json?.event, 'call.dial');
+  });
+
+  test('the Overview charts render the period from company.api and users.api', async () => {
+    // Some traffic: answered calls and calls nobody answered (hung up while ringing).
+    const r = await s.admin('POST', '/api/v1/sim/traffic', {
+      ratePerSec: 6,
+      durationSec: 2,
+      answerRate: 0.7,
+      answerAfterSec: 0.3,
+      talk: { minSec: 0.5, maxSec: 1.5 },
+      trunks: ['+380800218500'],
+    });
+    assert.ok(r.status >= 200 && r.status < 300, r.text);
+    await page.click('nav a[href="#/simulator"]');
+    await page.getByTestId('traffic-status').waitFor();
+    await shot('simulator');
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const status = (await s.admin('GET', '/api/v1/sim/traffic')).json();
+      const active = (await s.get('/rest/calls/active/v3')).json();
+      if (!status.running && active.length === 0) break;
+      if (!status.running && Date.now() > deadline - 15_000)
+        for (const c of active) await s.post(`/rest/calls/active/${c.parentUuid ?? c.uuid}/hangup`);
+      assert.ok(Date.now() < deadline, 'traffic did not finish');
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    const company = (
+      await s.get(
+        `/rest/calls/company.api?timeFrom=${Date.now() - 3_600_000}&timeTo=${Date.now() + 60_000}&limit=50`,
+      )
+    ).json();
+    await page.click('nav a[href="#/overview"]');
+    await page.waitForSelector('[data-testid=chart-calls] canvas');
+    await page.waitForSelector('[data-testid=chart-rate] canvas');
+    await page.waitForSelector('[data-testid=chart-times] canvas');
+    assert.equal(Number(await page.getByTestId('stat-total').textContent()), company.length);
+    assert.ok(company.length >= 2);
+    const width = await page
+      .locator('[data-testid=chart-calls] canvas')
+      .evaluate((c) => (c as unknown as { width: number }).width);
+    assert.ok(width > 200);
+    assert.ok((await page.locator('[data-testid=busiest] li').count()) >= 1);
+    await shot('overview');
+  });
+
+  test('Directory lists the office; labels switch to English; the page fits a phone', async () => {
+    await page.click('nav a[href="#/directory"]');
+    await page.locator('[data-testid=employees] td', { hasText: 'Андрій Мельник' }).waitFor();
+    await shot('directory');
+    await page.getByRole('button', { name: 'Language: English' }).click();
+    await page.locator('nav a', { hasText: 'Live' }).waitFor();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.click('nav a[href="#/live"]');
+    await s.admin('POST', '/api/v1/sim/calls', { from: '+380671112233', trunk: MAIN_TRUNK });
+    await page.locator('[data-testid=live-call]').first().waitFor({ timeout: 2000 });
+    const overflow = await page.evaluate(() => {
+      const d = (
+        globalThis as unknown as {
+          document: { documentElement: { scrollWidth: number; clientWidth: number } };
+        }
+      ).document;
+      return d.documentElement.scrollWidth - d.documentElement.clientWidth;
+    });
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px at phone width`);
+    await shot('live-phone');
+    await page.locator('[data-testid=live-call] button.danger').first().click();
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  test('signing out ends the session; a rotated API key is shown once and signs in', async () => {
+    await page.click('nav a[href="#/directory"]');
+    page.once('dialog', (d) => d.accept());
+    await page.getByRole('button', { name: 'Rotate API key' }).click();
+    const key = (await page.getByTestId('new-key').textContent())?.trim() ?? '';
+    assert.match(key, /^\S{20,}$/);
+    // Every session ended with the old key: the console falls back to sign-in, key prefilled.
+    await page.reload();
+    await page.waitForSelector('input[name=apiKey]');
+    await page.fill('input[name=domain]', 'console.localhost');
+    await page.fill('input[name=apiKey]', key);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#page[data-page]');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForSelector('input[name=apiKey]');
+    const r = await page.evaluate(async () => (await fetch('/api/v1/account')).status);
+    assert.equal(r, 403);
   });
 });

@@ -196,3 +196,9 @@ export interface TrackingNumber {
   id: number;
   number: string;
 }
+
+/** A key just rotated: every session ended with the old key, so sign-in shows it (once). */
+export let rotatedKey: string | null = null;
+export function setRotatedKey(k: string | null) {
+  rotatedKey = k;
+}

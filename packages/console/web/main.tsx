@@ -3,7 +3,7 @@
 import './style.css';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { type Account, ApiError, get, post, whenSignedOut } from './api.ts';
+import { type Account, ApiError, get, post, rotatedKey, setRotatedKey, whenSignedOut } from './api.ts';
 import { type Labels, lang, setLang, t } from './i18n.ts';
 import { live } from './live-store.ts';
 import { ContactsPage } from './pages/contacts.tsx';
@@ -51,7 +51,12 @@ async function loadAccount() {
 
 function SignIn() {
   const [domain, setDomain] = useState(() => localStorage.getItem('dzvin.domain') ?? location.hostname);
-  const [apiKey, setApiKey] = useState('');
+  const [apiKey, setApiKey] = useState(rotatedKey ?? '');
+  const [shownKey] = useState(() => {
+    const k = rotatedKey;
+    setRotatedKey(null);
+    return k;
+  });
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   return (
@@ -91,6 +96,12 @@ function SignIn() {
           />
         </label>
         <p class="muted small">{t('signInHint')}</p>
+        {shownKey ? (
+          <div class="stack" role="status">
+            <span>{t('newKey')}</span>
+            <code class="key">{shownKey}</code>
+          </div>
+        ) : null}
         <ErrorBox error={error} />
         <button class="primary" type="submit" disabled={busy}>
           {t('signIn')}
