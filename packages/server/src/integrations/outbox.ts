@@ -324,6 +324,8 @@ export function createDispatcher(deps: {
   const random = deps.random ?? Math.random;
   const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const C = settings.concurrencyPerConnection;
+  /** Rows held locally per connection (in flight + waiting for a slot). */
+  const backlog = Math.max(2 * C, settings.batchSize);
   const connections = new Map<number, ConnectionQueue>();
   const sending = new Set<Promise<void>>();
   let outcomes: { row: DeliveryRecord; outcome: AttemptOutcome }[] = [];
@@ -356,7 +358,7 @@ export function createDispatcher(deps: {
       do {
         again = false;
         const saturated = [...connections]
-          .filter(([, c]) => c.queue.length + c.inflight >= C)
+          .filter(([, c]) => c.queue.length + c.inflight >= backlog)
           .map(([id]) => id);
         const rows = await store.outbox.claim({
           now: clock.now(),
@@ -372,15 +374,17 @@ export function createDispatcher(deps: {
         const release: number[] = [];
         for (const row of rows) {
           const c = conn(row.connectionId);
-          // Never hold more than twice the slots: the rest goes back for other processes.
-          if (stopped || c.queue.length + c.inflight >= 2 * C) release.push(row.id);
+          // Hold at most a claim's worth per connection; the rest goes back for other processes.
+          if (stopped || c.queue.length + c.inflight >= backlog) release.push(row.id);
           else c.queue.push({ row, target: targets.get(row.connectionId) });
         }
         if (release.length) await store.outbox.release(release, owner);
         for (const id of targets.keys()) pump(id);
         if (rows.length === settings.batchSize && release.length < rows.length) again = true;
       } while (again && !stopped);
-      await scheduleWake();
+      // Retries due later: a timer on the injected clock (only when this process is idle; while
+      // it is busy, completions and the safety-net poll claim due rows anyway).
+      if (!sending.size) await scheduleWake();
     } catch (err) {
       deps.onError(err);
       if (!stopped) setTimeout(() => void poll(), 1000).unref();
@@ -408,6 +412,9 @@ export function createDispatcher(deps: {
     if (!c) return;
     while (c.inflight < C && c.queue.length) {
       const item = c.queue.shift()!;
+      // Waited here past its lease (a slow CRM): another process may have it now; our next
+      // claim takes it again if not. Never send on an expired lease.
+      if ((item.row.leaseUntil ?? 0) <= clock.now()) continue;
       c.inflight++;
       const p = attempt(item.row, item.target).then(
         (outcome) => {
@@ -426,10 +433,11 @@ export function createDispatcher(deps: {
   function scheduleFlush() {
     if (flushScheduled) return;
     flushScheduled = true;
-    setImmediate(() => {
+    // A couple of milliseconds gathers the outcomes of several requests into one commit.
+    setTimeout(() => {
       flushScheduled = false;
       void flush();
-    });
+    }, 2);
   }
 
   async function flush(): Promise<void> {
@@ -457,7 +465,11 @@ export function createDispatcher(deps: {
     })();
     await flushing;
     flushing = null;
-    void poll();
+    // Claim more only when a connection's local backlog runs low: one claim per half-backlog
+    // of deliveries, not one per completion (it also picks up the successors just unblocked).
+    let low = connections.size === 0;
+    for (const c of connections.values()) if (c.queue.length < backlog / 2) low = true;
+    if (low) void poll();
   }
 
   function backoff(

@@ -105,29 +105,25 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
 
     async record(outcomes) {
       if (!outcomes.length) return;
-      const write = async (t: Kysely<Database>) => {
-        for (const o of outcomes) {
-          await t
-            .updateTable('outbox')
-            .set((eb) => ({
-              status: o.status,
-              attempts: eb('attempts', '+', 1),
-              last_attempt_at: o.at,
-              last_status: o.httpStatus,
-              last_error: o.error,
-              last_latency_ms: o.latencyMs === null ? null : Math.round(o.latencyMs),
-              response_excerpt: o.excerpt,
-              next_attempt_at: o.nextAttemptAt,
-              delivered_at: o.status === 'delivered' ? o.at : null,
-              lease_until: null,
-              lease_owner: null,
-            }))
-            .where('id', '=', o.id)
-            .execute();
-        }
-      };
-      if (db.isTransaction) await write(db);
-      else await db.transaction().execute(write);
+      // One statement per batch (UPDATE … FROM VALUES, SQLite ≥ 3.33 and PostgreSQL): a
+      // statement per row would cost more than the deliveries.
+      for (let i = 0; i < outcomes.length; i += 500) {
+        const values = outcomes
+          .slice(i, i + 1000)
+          .map(
+            (o) =>
+              sql`(cast(${o.id} as bigint), cast(${o.status} as text), cast(${o.at} as bigint), cast(${o.httpStatus} as integer), cast(${o.error} as text), cast(${o.latencyMs === null ? null : Math.round(o.latencyMs)} as integer), cast(${o.excerpt} as text), cast(${o.nextAttemptAt} as bigint))`,
+          );
+        await sql`
+            with v(id, status, at, http_status, error, latency, excerpt, next) as (values ${sql.join(values)})
+            update outbox set status = v.status, attempts = outbox.attempts + 1, last_attempt_at = v.at,
+              last_status = v.http_status, last_error = v.error, last_latency_ms = v.latency,
+              response_excerpt = v.excerpt, next_attempt_at = v.next,
+              delivered_at = case when v.status = 'delivered' then v.at else null end,
+              lease_until = null, lease_owner = null
+            from v
+            where outbox.id = v.id`.execute(db);
+      }
     },
 
     async nextDue(now) {
