@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController } from 'fastify';
+import { sql } from 'kysely';
 import type { Config } from './config.ts';
 import { createAccountService } from './domain/accounts/account-service.ts';
 import { createAuthService } from './domain/accounts/auth-service.ts';
@@ -44,8 +45,10 @@ import {
 } from './integrations/outbox.ts';
 import { createTrackingService, type TrackingService } from './integrations/tracking.ts';
 import { createUtmBatcher, type UtmBatcher } from './integrations/utm.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { createStore } from './store/create-store.ts';
 import { type OpenDatabase, openDatabase } from './store/db.ts';
+import { pendingMigrations } from './store/migrations.ts';
 
 export interface BuiltApp {
   app: App;
@@ -63,6 +66,8 @@ export interface BuiltApp {
   /** The webhook outbox (call events, UTM batches) and this process's dispatcher. */
   outbox: Outbox;
   dispatcher: Dispatcher;
+  /** Prometheus metrics of this process (`GET /metrics`). */
+  metrics: Metrics;
   /** Stops calls and timers, the HTTP server and the database. */
   close(): Promise<void>;
 }
@@ -113,13 +118,25 @@ export async function buildApp(
     timers,
     onError: (err, uuid) => logError({ err, uuid, msg: 'recording failed' }),
   });
+  let activeCalls = () => 0;
+  const metrics = createMetrics({ activeCalls: () => activeCalls() });
   let logLookup: (p: { accountId: number; connectionId: number; reason: string }) => void = () => {};
   // spec: call.settings — every connected CRM is asked before an incoming/outgoing call is routed.
   const lookup = createCallLookup({
     store,
     clock,
     timeoutMs: config.lookupTimeoutMs,
-    post: (url, body, o) => postJson(url, body, { ...o, policy: config.outgoing }),
+    post: async (url, body, o) => {
+      const t0 = performance.now();
+      let outcome = 'error';
+      try {
+        const r = await postJson(url, body, { ...o, policy: config.outgoing });
+        if (r.status === 200) outcome = 'ok';
+        return r;
+      } finally {
+        metrics.lookupLatency.observe((performance.now() - t0) / 1000, { outcome });
+      }
+    },
     onProblem: (p) => logLookup(p),
   });
   // spec #18: call events through the durable outbox, sent by this process's dispatcher.
@@ -133,6 +150,14 @@ export async function buildApp(
     settings: { ...DEFAULT_DELIVERY_SETTINGS, ...config.webhooks },
     random: opts.random,
     onError: (err) => logError(err),
+    onAttempt: (row, o) => {
+      if (o.status === 'delivered') {
+        metrics.deliveriesSent.inc({ kind: row.kind });
+        metrics.deliveryLag.observe(Math.max(0, o.at - row.createdAt) / 1000, { kind: row.kind });
+      } else if (o.status === 'pending') metrics.deliveriesRetried.inc({ kind: row.kind });
+      else if (o.status === 'dead') metrics.deliveriesDead.inc({ kind: row.kind });
+      else if (o.status === 'failed') metrics.deliveriesFailed.inc({ kind: row.kind });
+    },
   });
   outbox.onNotify(() => dispatcher.kick());
   const eventStream = createEventStream({ bus, store, clock });
@@ -151,6 +176,7 @@ export async function buildApp(
     random: opts.random,
     onError: (err) => logError(err),
   });
+  activeCalls = () => simulator.sim.activeCount();
   const traffic = createTrafficGenerator({
     sim: simulator.sim,
     engine: simulator.engine,
@@ -208,6 +234,59 @@ export async function buildApp(
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  // Operations (issue 7): liveness, readiness, Prometheus metrics, request counts by route.
+  let shuttingDown = false;
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: request.method, route, status: reply.statusCode });
+    metrics.httpDuration.observe(reply.elapsedTime / 1000, { route });
+  });
+  const ops = { schema: { tags: ['Dzvin: operations'] } };
+  app.get('/healthz', { schema: { ...ops.schema, summary: 'Liveness: the process answers' } }, (_r, reply) =>
+    reply.type('text/plain; charset=utf-8').send('ok'),
+  );
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        ...ops.schema,
+        summary: 'Readiness: the database answers, migrations are done, not stopping',
+      },
+    },
+    async (_r, reply) => {
+      reply.type('text/plain; charset=utf-8');
+      if (shuttingDown) return reply.code(503).send('shutting down');
+      try {
+        await sql`select 1`.execute(database.db);
+        const pending = await pendingMigrations(database.db, database.dialect);
+        if (pending.length) return reply.code(503).send(`migrations pending: ${pending.join(', ')}`);
+      } catch (err) {
+        return reply
+          .code(503)
+          .send(`database unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      return reply.send('ready');
+    },
+  );
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        ...ops.schema,
+        summary: 'Prometheus metrics (Bearer DZVIN_METRICS_TOKEN when that is set)',
+      },
+    },
+    (request, reply) => {
+      reply.type('text/plain; charset=utf-8');
+      if (config.metricsToken && request.headers.authorization !== `Bearer ${config.metricsToken}`)
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .send('metrics need Authorization: Bearer <DZVIN_METRICS_TOKEN>');
+      return reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render());
+    },
+  );
+
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   // The web console (packages/console) at `/`; the landing page until it is built.
   consoleRoutes(app as unknown as App, LANDING);
@@ -264,15 +343,21 @@ export async function buildApp(
     database,
     outbox,
     dispatcher,
+    metrics,
     async close() {
+      // Graceful: readiness fails at once; the HTTP server stops accepting and finishes the
+      // requests in flight; then calls end, and the dispatcher finishes its in-flight deliveries
+      // (whatever was not started stays in the durable outbox for the next process).
+      shuttingDown = true;
       clearInterval(pruneTimer);
+      await app.close();
       await utmBatcher.stop();
       await traffic.stopAll();
       await simulator.engine.close();
       tracking.close();
       await tracking.idle();
       await recorder.close();
-      await app.close();
+      metrics.close();
       eventCapture.close();
       eventStream.close();
       await eventCapture.flush();

@@ -32,6 +32,8 @@ export interface Config {
   lookupTimeoutMs: number;
   /** How long a website session keeps its tracking number (call tracking). */
   trackingSessionSec: number;
+  /** When set, `GET /metrics` needs `Authorization: Bearer <token>` (DZVIN_METRICS_TOKEN). */
+  metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -95,6 +97,7 @@ export function parseConfig(env: Env): Config {
     },
     lookupTimeoutMs: int(env, 'DZVIN_LOOKUP_TIMEOUT_MS', 2000, 50, 30_000),
     trackingSessionSec: int(env, 'DZVIN_TRACKING_SESSION_SECONDS', 1800, 10, 86_400),
+    metricsToken: env.DZVIN_METRICS_TOKEN || undefined,
   };
 }
 

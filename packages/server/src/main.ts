@@ -27,12 +27,29 @@ export async function startServer(config: Config, print: (line: string) => void 
       );
   }
   print('');
+  // Graceful shutdown: stop accepting, finish requests and deliveries in flight, exit 0; a second
+  // signal, or still closing after `shutdownGraceMs`, exits at once (1).
+  let stopping = false;
   const stop = async (signal: string) => {
+    if (stopping) {
+      built.app.log.warn(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
     built.app.log.info(`${signal}: shutting down`);
-    await built.close();
-    process.exit(0);
+    setTimeout(() => {
+      built.app.log.error('still shutting down after 30 s: exiting now');
+      process.exit(1);
+    }, 30_000).unref();
+    try {
+      await built.close();
+      process.exit(0);
+    } catch (err) {
+      built.app.log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
   };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
   return built;
 }

@@ -432,3 +432,14 @@ export async function migrateToLatest(db: Kysely<any>, dialect: DialectName): Pr
     );
   }
 }
+
+/** Names of migrations not yet applied (readiness: `GET /readyz` is 503 while any is pending). */
+// biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
+export async function pendingMigrations(db: Kysely<any>, dialect: DialectName): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: new InlineProvider(dialect),
+    allowUnorderedMigrations: true,
+  });
+  return (await migrator.getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
+}
