@@ -238,6 +238,8 @@ export async function postJson(url: string, body: unknown, opts: PostOptions): P
       opts.signal?.removeEventListener('abort', onAbort);
     };
     req.on('error', (err) => fail(new OutgoingRequestError('network', err.message)));
+    // Small request bodies: without TCP_NODELAY, Nagle and delayed ACKs add tens of ms each.
+    req.on('socket', (socket) => socket.setNoDelay(true));
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       let kept = 0;
