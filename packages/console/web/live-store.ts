@@ -37,9 +37,12 @@ function createLiveStore() {
     bump();
   };
 
+  let snapshots = 0;
   async function snapshot() {
+    const seq = ++snapshots;
     try {
       const list = await get<LiveCall[]>('/rest/calls/active/v3');
+      if (seq !== snapshots) return; // a newer snapshot is on its way
       calls.clear();
       for (const c of list) calls.set(c.uuid, c);
       error.set(null);
@@ -67,9 +70,11 @@ function createLiveStore() {
       if (running) return;
       running = true;
       es = new EventSource('/api/v1/events/stream');
+      // A first snapshot while the stream connects (fast first render), and another once it is
+      // open (on every reconnect too), so nothing that ended in between stays on screen.
+      void snapshot();
       es.onopen = () => {
         status.set('open');
-        // (Re)connected: whatever happened while away is in the snapshot.
         void snapshot();
       };
       es.onerror = () => status.set(es?.readyState === EventSource.CLOSED ? 'error' : 'connecting');
