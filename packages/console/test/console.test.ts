@@ -134,7 +134,7 @@ describe('the web console', { skip }, () => {
     assert.match((await page.textContent('.who')) ?? '', /console\.localhost/);
   });
 
-  test('an incoming call placed through the simulator shows on Live within a second, is answered and hung up from its card, and moves to History with a playable recording', async () => {
+  test('an incoming call placed through the simulator shows on Live within a second, is answered, transferred and hung up from its card, and moves to History with a playable recording', async () => {
     const placed = await s.admin('POST', '/api/v1/sim/calls', { from: CALLER, trunk: MAIN_TRUNK });
     assert.equal(placed.status, 201, placed.text);
     const t0 = Date.now();
@@ -149,6 +149,11 @@ describe('the web console', { skip }, () => {
     await page.waitForSelector('[data-testid=live-call].talking', { timeout: 3000 });
     await page.waitForTimeout(1500); // some seconds of recording
     await shot('live');
+    // Blind transfer from the card: Андрій's phone rings with the caller.
+    await card.getByRole('button', { name: 'Переадресувати' }).click();
+    await card.getByLabel('Переадресувати на внутрішній').fill('002');
+    await card.getByRole('button', { name: 'OK' }).click();
+    await page.locator('[data-testid=live-call]', { hasText: 'Андрій Мельник' }).waitFor({ timeout: 3000 });
     await page.locator('[data-testid=live-call] button.danger').first().click();
     await page.waitForSelector('[data-testid=live-call]', { state: 'detached', timeout: 3000 });
 
