@@ -72,23 +72,31 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
         ? sql`and o.connection_id not in (${sql.join(excludeConnections)})`
         : sql``;
       const lock = postgres ? sql`for update of o skip locked` : sql``;
-      const { rows } = await sql<Selectable<OutboxTable>>`
-        update outbox set lease_until = ${now + leaseMs}, lease_owner = ${owner}
-        where id in (
-          select o.id from outbox o
-          where o.status = 'pending' and o.next_attempt_at <= ${now}
-            and (o.lease_until is null or o.lease_until < ${now})
-            ${exclude}
-            and not exists (
-              select 1 from outbox e
-              where e.connection_id = o.connection_id and e.order_key = o.order_key
-                and e.status = 'pending' and e.id < o.id
-            )
-          order by o.id
-          limit ${limit}
-          ${lock}
-        )
-        returning *`.execute(db);
+      const candidates = sql`
+        select o.id from outbox o
+        where o.status = 'pending' and o.next_attempt_at <= ${now}
+          and (o.lease_until is null or o.lease_until < ${now})
+          ${exclude}
+          and not exists (
+            select 1 from outbox e
+            where e.connection_id = o.connection_id and e.order_key = o.order_key
+              and e.status = 'pending' and e.id < o.id
+          )
+        order by o.id
+        limit ${limit}
+        ${lock}`;
+      // PostgreSQL: the locked candidates in a CTE joined by primary key (an `id in (…)` let the
+      // planner scan the whole table as it grew); SQLite's single writer needs no lock.
+      const { rows } = postgres
+        ? await sql<Selectable<OutboxTable>>`
+            with j as (${candidates})
+            update outbox set lease_until = ${now + leaseMs}, lease_owner = ${owner}
+            from j where outbox.id = j.id
+            returning outbox.*`.execute(db)
+        : await sql<Selectable<OutboxTable>>`
+            update outbox set lease_until = ${now + leaseMs}, lease_owner = ${owner}
+            where id in (${candidates})
+            returning *`.execute(db);
       // RETURNING order is not guaranteed on PostgreSQL.
       return rows.map(toRecord).sort((a, b) => a.id - b.id);
     },
