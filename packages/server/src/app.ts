@@ -21,6 +21,7 @@ import { simDialRoutes } from './http/admin/sim-dial-routes.ts';
 import { simRoutes } from './http/admin/sim-routes.ts';
 import { consoleRoutes } from './http/console-static.ts';
 import { registerErrorHandling } from './http/errors.ts';
+import { registerNulGuard } from './http/nul-guard.ts';
 import { parseQuery, registerBodyParsers } from './http/parsing.ts';
 import type { App, Services } from './http/route-kit.ts';
 import { callHistoryRoutes } from './http/routes/calls-history.ts';
@@ -214,6 +215,7 @@ export async function buildApp(
   registerErrorHandling(app);
   registerValidation(app);
   registerBodyParsers(app);
+  registerNulGuard(app);
 
   await app.register(swagger, {
     openapi: {
