@@ -55,7 +55,10 @@ describe('the web console', { skip }, () => {
   let page: Page;
   let contactId = 0;
   let crm: CrmReceiver | undefined;
-  const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
+  const shot = async (name: string) => {
+    await page.evaluate('window.scrollTo(0, 0)');
+    await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
+  };
 
   before(async () => {
     await buildConsole();

@@ -145,6 +145,7 @@ function NewConnection({ onDone }: { onDone: () => void }) {
             priority: Number(form.priority) || 0,
             ...(form.secret ? { secret: form.secret } : {}),
           });
+          setForm({ name: '', eventsUrl: '', callSettingsUrl: '', utmUrl: '', priority: '1', secret: '' });
           onDone();
         } catch (err) {
           setError(errText(err));
