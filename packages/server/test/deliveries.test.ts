@@ -461,7 +461,6 @@ describe('a server killed with SIGKILL in the middle of a burst loses no event (
     } as any);
     const conn = await store.directory.crm.create(
       account.id,
-      // biome-ignore lint/suspicious/noExplicitAny: a row as the directory service would build it
       {
         name: 'crm',
         callSettingsUrl: null,
@@ -470,7 +469,7 @@ describe('a server killed with SIGKILL in the middle of a burst loses no event (
         priority: 1,
         secret: null,
         enabled: true,
-      } as any,
+      },
       Date.now(),
     );
     await db.close();
