@@ -31,6 +31,8 @@ export type Note = Static<typeof Note>;
 export const NoteList = Type.Array(Note);
 
 const Int = Type.Optional(Nullable(Type.Integer({ minimum: -2147483648, maximum: Number.MAX_SAFE_INTEGER })));
+/** Kept in 32-bit columns: larger values are a 400, not a PostgreSQL overflow (a 500). */
+const Int32 = Type.Optional(Nullable(Type.Integer({ minimum: -2147483648, maximum: 2147483647 })));
 const Str = (max = 1000) =>
   Type.Optional(Nullable(Type.Union([Type.String({ maxLength: max }), Type.Number()])));
 
@@ -42,8 +44,8 @@ const Str = (max = 1000) =>
 export const NoteInput = Type.Object({
   id: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }))),
   elementId: Type.Optional(Type.Unknown()),
-  elementType: Int,
-  noteType: Int,
+  elementType: Int32,
+  noteType: Int32,
   dateCreate: Type.Optional(Type.Unknown()),
   lastModified: Type.Optional(Type.Unknown()),
   content: Type.Optional(Nullable(Type.String({ maxLength: 100_000 }))),
@@ -55,8 +57,8 @@ export const NoteInput = Type.Object({
   uuid: Str(100),
   end: Int,
   legId: Int,
-  logicDirection: Int,
-  billSec: Int,
+  logicDirection: Int32,
+  billSec: Int32,
   recordLink: Str(2000),
   trunk: Str(200),
   tag: Str(200),
