@@ -157,6 +157,8 @@ const agentOptions = {
   scheduling: 'lifo',
 } as const;
 const httpAgent = new http.Agent(agentOptions);
+/** Sockets (pooled by the agents) already given a last-resort 'error' listener. */
+const guardedSockets = new WeakSet<object>();
 const httpsAgent = new https.Agent(agentOptions);
 
 /** Closes idle keep-alive sockets (graceful shutdown, tests). */
@@ -239,7 +241,16 @@ export async function postJson(url: string, body: unknown, opts: PostOptions): P
     };
     req.on('error', (err) => fail(new OutgoingRequestError('network', err.message)));
     // Small request bodies: without TCP_NODELAY, Nagle and delayed ACKs add tens of ms each.
-    req.on('socket', (socket) => socket.setNoDelay(true));
+    req.on('socket', (socket) => {
+      socket.setNoDelay(true);
+      // A CRM that answers before reading the body and closes can fail a write (EPIPE) once the
+      // request has let go of the socket: with no listener that 'error' ended the process (found
+      // by the hostile-input proof). The request's own errors still reach req.on('error').
+      if (!guardedSockets.has(socket)) {
+        guardedSockets.add(socket);
+        socket.on('error', () => {});
+      }
+    });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       let kept = 0;
