@@ -192,7 +192,7 @@ export async function seedTenant(port: number, c: Client, marker: string, index:
   });
   const crm = await ok(port, c, 'POST', '/api/v1/crm-connections', {
     name: `CRM ${marker}`,
-    eventsUrl: `https://crm-${marker}.example.org/events`,
+    eventsUrl: `https://crm-${marker}.example.invalid/events`,
     priority: 5,
   });
   const tracked = await ok(port, c, 'POST', '/api/v1/tracking/numbers', { number: trunkNumber });
@@ -434,7 +434,7 @@ function fromSchema(s: JsonSchema, ids: string[], depth = 0): fc.Arbitrary<unkno
             '+380501112233',
             '0442246595',
             'x@example.org',
-            'https://example.org/hook',
+            'https://hook.example.invalid/x',
             '1',
             'Назва',
           ),
@@ -480,7 +480,7 @@ function plausible(s: JsonSchema, ids: string[], depth = 0): fc.Arbitrary<unknow
       if (p.includes('[0-9*#]')) return fc.constantFrom('1', '2', '9', '*', '#');
       if (p.includes('[0-9]')) return fc.integer({ min: 1, max: 999 }).map((n) => String(n).padStart(3, '0'));
       if (p.includes('https?'))
-        return fc.constantFrom('https://crm.example.org/hook', 'http://93.184.216.34/x');
+        return fc.constantFrom('https://crm.example.invalid/hook', 'http://crm.example.invalid:8080/x');
       if (p.includes('@')) return fc.constantFrom('x@example.org', 'олена@приклад.укр');
       const max = Math.min(s.maxLength ?? 40, 40);
       const longest = s.maxLength && s.maxLength <= 100_000 ? [fc.constant('ж'.repeat(s.maxLength))] : [];

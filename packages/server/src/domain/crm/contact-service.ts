@@ -215,7 +215,15 @@ export function createContactService(deps: { store: Store; clock: Clock }) {
         const responsible = await checkResponsible(store, a, input.responsibleUserId);
         const row = noteRow(input, null, clock.now());
         row.responsibleUserId = responsible ?? a.apiUserId;
-        return store.contacts.notes.insert(a.id, contactId, row, noteSearchText(row));
+        try {
+          return await store.contacts.notes.insert(a.id, contactId, row, noteSearchText(row));
+        } catch (e) {
+          // A concurrent DELETE of the contact between the check and the insert: the foreign key
+          // refuses the note; answer 404 as for a contact that never existed (was a 500, found by
+          // the hostile-input proof on PostgreSQL).
+          await needNoteTarget(a, contactId);
+          throw e;
+        }
       },
       async update(a: AccountRecord, contactId: number, input: NoteInput): Promise<One> {
         if (!input.id) throw new DomainError('ID_REQUIRED', 'id of the note is required');
