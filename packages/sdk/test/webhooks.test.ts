@@ -1,7 +1,7 @@
 // The webhook receiver with real HTTP deliveries on loopback into each adapter (node:http,
 // Express-style (req, res, next) — Express itself is not installed, so it runs under node:http —
-// and Fastify). Dzvin's own event dispatcher does not exist yet (issue 4), so deliveries are
-// plain HTTP POSTs of the documented payloads, signed like Standard Webhooks senders sign them.
+// and Fastify), as plain HTTP POSTs of the documented payloads signed like Standard Webhooks
+// senders sign them. dispatcher.test.ts has deliveries from Dzvin's own dispatcher.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
