@@ -24,7 +24,7 @@ import {
   nextMessage,
   spawnChild,
 } from './lib/calls-harness.ts';
-import { type PgCluster, startPgCluster } from './lib/pg-cluster.ts';
+import { type Cluster, startPostgres } from './lib/postgres.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -155,16 +155,13 @@ async function runDialect(dialect: string, databaseUrl: string): Promise<Dialect
 
 const results: DialectResult[] = [];
 const dir = mkdtempSync(join(os.tmpdir(), 'dzvin-bench-webhooks-'));
-let pg: PgCluster | null = null;
+let pg: Cluster | null = null;
 let pgMissing: string | null = null;
 try {
   results.push(await runDialect('sqlite', `sqlite:${join(dir, 'dzvin.sqlite')}`));
-  const started = await startPgCluster();
-  if ('missing' in started) pgMissing = started.missing;
-  else {
-    pg = started;
-    results.push(await runDialect('postgres', pg.url));
-  }
+  pg = await startPostgres();
+  if (!pg) pgMissing = 'PostgreSQL server binaries not found';
+  else results.push(await runDialect('postgres', pg.url));
 } finally {
   pg?.stop();
   rmSync(dir, { recursive: true, force: true });

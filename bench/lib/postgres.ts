@@ -1,4 +1,4 @@
-// A throwaway PostgreSQL cluster for benches and the proof (as scripts/run-tests.mjs starts one for
+// A throwaway PostgreSQL cluster for the benches (webhooks) and the proof (as scripts/run-tests.mjs starts one for
 // the tests): Debian's server binaries, initdb in a temp dir, 127.0.0.1 on a free port, run as the
 // `postgres` OS user when we are root. `null` when no PostgreSQL is installed.
 import { spawnSync } from 'node:child_process';
