@@ -180,8 +180,18 @@ describe("deliveries from Dzvin's dispatcher into the SDK receiver", () => {
     }
 
     // Every delivery sent again (replay): the receivers drop them as repeats of (uuid, event).
+    // First every outcome must be recorded (a delivery is marked delivered just after the POST).
+    const deliveries = (r: Receiver, status: string) =>
+      admin(
+        'GET',
+        `/api/v1/crm-connections/${connections.get(r.name)}/deliveries?status=${status}&limit=100`,
+      );
+    for (const r of receivers)
+      await until(async () => (await deliveries(r, 'pending')).length === 0, `${r.name}: outcomes recorded`);
     const before = receivers.map((r) => ({ events: r.events.length, posts: r.posts }));
     for (const r of receivers) {
+      const delivered = (await deliveries(r, 'delivered')).length;
+      assert.ok(delivered >= 6, `${r.name}: ${delivered} delivered (company call and leg, 3 events each)`);
       const replay = await admin(
         'POST',
         `/api/v1/crm-connections/${connections.get(r.name)}/deliveries/replay`,
@@ -189,7 +199,7 @@ describe("deliveries from Dzvin's dispatcher into the SDK receiver", () => {
           statuses: ['delivered'],
         },
       );
-      assert.ok(replay.replayed >= 6, `${r.name}: replayed ${replay.replayed}`);
+      assert.equal(replay.replayed, delivered, `${r.name}: every delivered one replayed`);
     }
     for (const [i, r] of receivers.entries()) {
       await until(() => r.posts >= before[i].posts * 2, `${r.name}: the replayed deliveries`);
