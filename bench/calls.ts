@@ -201,7 +201,7 @@ async function trafficPart(): Promise<TrafficReport> {
     const onMessage = (m: { type?: string; sample?: TrafficSample }) => {
       if (m?.type === 'sample' && m.sample && m.sample.lag_max_ms >= 100)
         log(
-          `  ${m.sample.t} s: a stall of ${m.sample.lag_max_ms} ms in this second (${new Date().toISOString()})`,
+          `  ${m.sample.t} s: a stall of ${m.sample.lag_max_ms} ms in this second (longest GC pause ${m.sample.gc_max_ms} ms; ${new Date().toISOString()})`,
         );
       if (m?.type === 'sample' && m.sample && m.sample.t % 5 === 0) {
         const s = m.sample;

@@ -10,7 +10,7 @@ import { readdirSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
-import { createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import { createHistogram, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { buildApp, defaultConfig } from '../../packages/server/src/index.ts';
 import { round, seededRandom } from '../lib/calls-harness.ts';
@@ -51,6 +51,9 @@ export interface TrafficSample {
   heap_mb: number;
   lag_p99_ms: number;
   lag_max_ms: number;
+  /** The longest garbage-collection pause in this second, and all of them together. */
+  gc_max_ms: number;
+  gc_total_ms: number;
   cpu_pct: number;
   loadavg: number;
 }
@@ -138,6 +141,15 @@ const eld = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
 const total = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
 const arrivalsOnly = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
 const late = createHistogram();
+// Garbage-collection pauses, so a stall in the lag can be told apart from one outside JS.
+let gcMaxMs = 0;
+let gcTotalMs = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gcMaxMs = Math.max(gcMaxMs, e.duration);
+    gcTotalMs += e.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
 const lagMs = (ns: number) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
 const samples: TrafficSample[] = [];
 let phase: TrafficSample['phase'] = 'arrivals';
@@ -168,10 +180,14 @@ function sample() {
     heap_mb: round(mem.heapUsed / 2 ** 20),
     lag_p99_ms: round(lagMs(eld.percentile(99)), 2),
     lag_max_ms: round(lagMs(eld.max), 2),
+    gc_max_ms: round(gcMaxMs, 2),
+    gc_total_ms: round(gcTotalMs, 2),
     cpu_pct: Math.round((cpu.user + cpu.system) / 10 / (now - tickLast)),
     loadavg: round(os.loadavg()[0], 2),
   };
   eld.reset();
+  gcMaxMs = 0;
+  gcTotalMs = 0;
   arrivalsLast = placed;
   tickLast = now;
   peak = Math.max(peak, s.active);
