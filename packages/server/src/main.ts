@@ -10,6 +10,7 @@ export async function startServer(config: Config, print: (line: string) => void 
   const base = address.replace('[::1]', 'localhost').replace('127.0.0.1', 'localhost');
   print('');
   print(`Dzvin is listening on ${address}  (${built.database.description})`);
+  print(`  Console:    ${base}/  (sign in with the account domain and API key)`);
   print(`  API docs:   ${base}/docs`);
   print(`  OpenAPI:    ${base}/openapi.json`);
   if (demo) {
