@@ -575,25 +575,41 @@ export function createSimulator(deps: SimulatorDeps) {
     return c;
   }
 
+  /**
+   * An outgoing company call to `number` (normalized) on `trunkNumber`, or the account's default
+   * trunk, with the CRMs' answer for the number; emits its `call.dial`.
+   */
+  async function newOutgoingCall(
+    account: AccountRecord,
+    number: string,
+    fields: Partial<Call> = {},
+    trunkNumber?: string,
+  ): Promise<Call> {
+    const num = externalNumber(account, number);
+    const trunks = await store.directory.trunks.list(account.id);
+    const trunk = trunkNumber
+      ? await trunkByNumber(account, trunkNumber)
+      : (trunks.find((t) => t.isDefault) ?? trunks[0]);
+    if (!trunk) throw new DomainError('NO_TRUNK', 'The account has no trunk for outgoing calls');
+    const settings = await callSettings(account, 2, num, trunk);
+    const c = newCall(account, 2, {
+      otherLegNum: num,
+      otherLegName: settings.otherLegName,
+      otherLegs: settings.otherLegs,
+      trunk,
+      ...fields,
+    });
+    emit('call.dial', c, null);
+    return c;
+  }
+
   const engine: CallEngine = {
     async makeCall(account, legExt, otherLegNum) {
       const e = await employeeByExt(account, legExt);
       if (e.paused) throw new DomainError('EMPLOYEE_UNAVAILABLE', `Employee ${e.ext} is paused`);
       if (e.presence !== 'online')
         throw new DomainError('EMPLOYEE_UNAVAILABLE', `Employee ${e.ext} is offline`);
-      const num = externalNumber(account, otherLegNum);
-      const trunks = await store.directory.trunks.list(account.id);
-      const trunk = trunks.find((t) => t.isDefault) ?? trunks[0];
-      if (!trunk) throw new DomainError('NO_TRUNK', 'The account has no trunk for outgoing calls');
-      const settings = await callSettings(account, 2, num, trunk);
-      const c = newCall(account, 2, {
-        otherLegNum: num,
-        otherLegName: settings.otherLegName,
-        otherLegs: settings.otherLegs,
-        trunk,
-        handler: employeeParty(e),
-      });
-      emit('call.dial', c, null);
+      const c = await newOutgoingCall(account, otherLegNum, { handler: employeeParty(e) });
       ringLeg(c, e, EMPLOYEE_RING_MS, async (disposition) => {
         await endCall(c, disposition);
       });
@@ -697,18 +713,7 @@ export function createSimulator(deps: SimulatorDeps) {
       target: { type: 'employee' | 'group'; id: number },
       number: string,
     ): Promise<{ uuid: string }> {
-      const num = externalNumber(account, number);
-      const trunks = await store.directory.trunks.list(account.id);
-      const trunk = trunks.find((t) => t.isDefault) ?? trunks[0];
-      if (!trunk) throw new DomainError('NO_TRUNK', 'The account has no trunk for outgoing calls');
-      const settings = await callSettings(account, 2, num, trunk);
-      const c = newCall(account, 2, {
-        otherLegNum: num,
-        otherLegName: settings.otherLegName,
-        otherLegs: settings.otherLegs,
-        trunk,
-      });
-      emit('call.dial', c, null);
+      const c = await newOutgoingCall(account, number);
       await track(routeTo(c, target));
       return { uuid: c.uuid };
     },
@@ -738,21 +743,7 @@ export function createSimulator(deps: SimulatorDeps) {
       trunkNumber?: string,
     ): Promise<{ uuid: string }> {
       const e = await employeeByExt(account, fromExt);
-      const num = externalNumber(account, number);
-      const trunks = await store.directory.trunks.list(account.id);
-      const trunk = trunkNumber
-        ? await trunkByNumber(account, trunkNumber)
-        : (trunks.find((t) => t.isDefault) ?? trunks[0]);
-      if (!trunk) throw new DomainError('NO_TRUNK', 'The account has no trunk for outgoing calls');
-      const settings = await callSettings(account, 2, num, trunk);
-      const c = newCall(account, 2, {
-        otherLegNum: num,
-        otherLegName: settings.otherLegName,
-        otherLegs: settings.otherLegs,
-        trunk,
-        handler: employeeParty(e),
-      });
-      emit('call.dial', c, null);
+      const c = await newOutgoingCall(account, number, { handler: employeeParty(e) }, trunkNumber);
       const leg: Leg = {
         uuid: newUuid(),
         employee: e,
