@@ -404,6 +404,25 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0008_cluster': {
+      // Several server processes over one PostgreSQL (cluster/): each process's row, refreshed by
+      // its heartbeat, says where its engine answers; the shared secret authenticates the
+      // requests processes send one another (generated once by whichever process starts first).
+      async up(db: Db) {
+        await db.schema
+          .createTable('cluster_nodes')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('started_at', big, (c) => c.notNull())
+          .addColumn('heartbeat_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('cluster_settings')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

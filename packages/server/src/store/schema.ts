@@ -226,6 +226,17 @@ export interface TrackedCallsTable {
   created_at: number;
   batched_at: number | null;
 }
+/** One server process of a cluster over PostgreSQL (cluster/); alive while its heartbeat is fresh. */
+export interface ClusterNodesTable {
+  id: string;
+  url: string;
+  started_at: number;
+  heartbeat_at: number;
+}
+export interface ClusterSettingsTable {
+  name: string;
+  value: string;
+}
 export interface Database {
   accounts: AccountsTable;
   sessions: SessionsTable;
@@ -245,4 +256,6 @@ export interface Database {
   tracking_sessions: TrackingSessionsTable;
   tracked_calls: TrackedCallsTable;
   outbox: OutboxTable;
+  cluster_nodes: ClusterNodesTable;
+  cluster_settings: ClusterSettingsTable;
 }
