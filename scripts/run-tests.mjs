@@ -8,7 +8,8 @@
 //   present and exports DZVIN_TEST_PG_URL to the tests. A DZVIN_TEST_PG_URL already set in the
 //   environment is used as is (no cluster is started). DZVIN_TEST_PG_BINDIR forces the
 //   directory holding initdb/pg_ctl/postgres (a directory without them means "no PostgreSQL").
-// - Exports DZVIN_TEST_CHROMIUM when /usr/bin/chromium exists.
+// - Exports DZVIN_TEST_CHROMIUM when /usr/bin/chromium exists, DZVIN_TEST_NGINX when
+//   /usr/sbin/nginx does (the reverse-proxy test).
 // - Whatever is missing is reported loudly and its suites are skipped, unless
 //   DZVIN_REQUIRE_ALL=1, which turns a missing PostgreSQL into a failure.
 // - Runs `node --import tsx --test ...`, then stops PostgreSQL and removes its directory
@@ -23,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const REQUIRE_ALL = process.env.DZVIN_REQUIRE_ALL === '1';
 const CHROMIUM = '/usr/bin/chromium';
+const NGINX = '/usr/sbin/nginx';
 const PG_START_TIMEOUT_MS = 30_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -391,6 +393,17 @@ async function main() {
     delete env.DZVIN_TEST_CHROMIUM;
     loud('CHROMIUM IS NOT AVAILABLE - BROWSER TEST SUITES WILL BE SKIPPED', [
       `${CHROMIUM} does not exist. Install it (e.g. \`apt-get install chromium\`) to run them.`,
+    ]);
+  }
+
+  if (env.DZVIN_TEST_NGINX && fs.existsSync(env.DZVIN_TEST_NGINX)) {
+    info(`using nginx from DZVIN_TEST_NGINX (${env.DZVIN_TEST_NGINX})`);
+  } else if (fs.existsSync(NGINX)) {
+    env.DZVIN_TEST_NGINX = NGINX;
+  } else {
+    delete env.DZVIN_TEST_NGINX;
+    loud('NGINX IS NOT AVAILABLE - THE REVERSE-PROXY TEST SUITE WILL BE SKIPPED', [
+      `${NGINX} does not exist. Install it (e.g. \`apt-get install nginx-light\`) to run it.`,
     ]);
   }
 
