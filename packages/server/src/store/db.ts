@@ -36,6 +36,13 @@ export async function openDatabase(
     // here; without a listener it would be an uncaught exception that ends the process. The pool
     // replaces it on the next query.
     pool.on('error', (err) => opts.onIdleError?.(err));
+    // The pool listens for errors only on idle clients. A client checked out (a transaction
+    // between two statements, or between acquire and its first query) that the server
+    // terminates (pg_ctl stop -m fast, a restart, pg_terminate_backend) emits 'error' with no
+    // listener: an uncaught exception that ended every Dzvin process when PostgreSQL stopped
+    // (found by the proof's fault part). The holder sees the failure at its next query, and the
+    // pool drops the broken client when it is released; this listener only keeps the process up.
+    pool.on('connect', (client) => client.on('error', () => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const u = new URL(url);
     const out: OpenDatabase = {
