@@ -20,6 +20,25 @@ const built = await buildApp(
   }),
   { logger: false },
 );
+// BENCH_WEBHOOK_TIMINGS=1: CPU time of the process and wall time of each outbox store call
+// (SQLite runs on this thread; wall time includes being preempted on a shared machine), per phase.
+const timings = new Map<string, { n: number; ms: number; rows: number }>();
+if (process.env.BENCH_WEBHOOK_TIMINGS) {
+  const o = built.store.outbox as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  for (const name of ['claim', 'record', 'release', 'targets', 'nextDue', 'insert']) {
+    const f = o[name].bind(o);
+    o[name] = async (...a: unknown[]) => {
+      const t = performance.now();
+      const r = await f(...a);
+      const s = timings.get(name) ?? { n: 0, ms: 0, rows: 0 };
+      s.n++;
+      s.ms += performance.now() - t;
+      s.rows += Array.isArray(r) ? r.length : Array.isArray(a[0]) ? a[0].length : 0;
+      timings.set(name, s);
+      return r;
+    };
+  }
+}
 const { account } = await built.services.accounts.create({ domain: `bench-${Date.now()}.localhost` });
 const conn = await built.services.directory.crm.create(account, { name: 'bench CRM', eventsUrl });
 
@@ -59,7 +78,22 @@ const entry = (payload: ReturnType<typeof call>): OutboxEntry => ({
 });
 
 let seq = 0;
+let cpuMark = process.cpuUsage();
+const printTimings = (phase: string) => {
+  if (!process.env.BENCH_WEBHOOK_TIMINGS) return;
+  const d = process.cpuUsage(cpuMark);
+  cpuMark = process.cpuUsage();
+  process.stderr.write(
+    `[bench:webhooks] ${phase} process CPU ${((d.user + d.system) / 1000).toFixed(0)} ms\n`,
+  );
+  for (const [name, t] of timings)
+    process.stderr.write(
+      `[bench:webhooks] ${phase} ${name}: ${t.n} calls, ${t.ms.toFixed(0)} ms, ${(t.ms / t.n).toFixed(2)} ms each, ${t.rows} rows\n`,
+    );
+  timings.clear();
+};
 process.on('message', async (m: { cmd: string; n?: number; rate?: number; seconds?: number }) => {
+  printTimings(`before ${m.cmd}:`);
   if (m.cmd === 'burst') {
     const calls = Math.ceil((m.n ?? 0) / 3);
     process.send?.({ started: Date.now() });

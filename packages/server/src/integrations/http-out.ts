@@ -119,34 +119,96 @@ export function isPrivateAddress(ip: string): boolean {
   return BLOCKED.check(ip.split('%')[0], 'ipv6');
 }
 
-/** Resolves `host` and picks the address to connect to; refuses private ones unless allowed. */
-async function resolvePinned(
-  host: string,
-  policy: OutgoingPolicy,
-): Promise<{ address: string; family: number }> {
+type Pinned = { address: string; family: number };
+
+/**
+ * Resolutions kept a few seconds (and concurrent lookups of one name shared): a lookup per
+ * request cost more than the request. The policy is still checked on every use, and a request
+ * connects only to an address that passed it, so a name that rebinds meanwhile gains nothing.
+ */
+const RESOLVED_TTL_MS = 5_000;
+const resolved = new Map<string, { at: number; addrs: Promise<Pinned[]> }>();
+
+function lookupAll(host: string): Promise<Pinned[]> {
+  const now = performance.now();
+  const hit = resolved.get(host);
+  if (hit && now - hit.at < RESOLVED_TTL_MS) return hit.addrs;
+  if (resolved.size >= 1_000) resolved.clear();
+  const addrs = dnsLookup(host, { all: true, verbatim: true });
+  resolved.set(host, { at: now, addrs });
+  // A failure is not kept: the next request asks again.
+  addrs.catch(() => {
+    if (resolved.get(host)?.addrs === addrs) resolved.delete(host);
+  });
+  return addrs;
+}
+
+/** An IP literal host (brackets off), checked against the policy; null for a name. */
+function pinLiteral(host: string, policy: OutgoingPolicy): Pinned | null {
   const literal = host.startsWith('[') ? host.slice(1, -1) : host;
   const family = isIP(literal);
-  if (family) {
-    if (!policy.allowPrivate && isPrivateAddress(literal))
-      throw new OutgoingRequestError('refused_address', `refused: ${literal} is a private address`);
-    return { address: literal, family };
-  }
-  let addrs: { address: string; family: number }[];
+  if (!family) return null;
+  if (!policy.allowPrivate && isPrivateAddress(literal))
+    throw new OutgoingRequestError('refused_address', `refused: ${literal} is a private address`);
+  return { address: literal, family };
+}
+
+/** Resolves a host name and picks the address to connect to; refuses private ones unless allowed. */
+async function resolvePinned(host: string, policy: OutgoingPolicy): Promise<Pinned> {
+  let addrs: Pinned[];
   try {
-    addrs = await dnsLookup(literal, { all: true, verbatim: true });
+    addrs = await lookupAll(host);
   } catch (err) {
-    throw new OutgoingRequestError('network', `cannot resolve ${literal}: ${(err as Error).message}`);
+    throw new OutgoingRequestError('network', `cannot resolve ${host}: ${(err as Error).message}`);
   }
-  if (addrs.length === 0) throw new OutgoingRequestError('network', `cannot resolve ${literal}`);
+  if (addrs.length === 0) throw new OutgoingRequestError('network', `cannot resolve ${host}`);
   if (policy.allowPrivate) return addrs[0];
   // Every address must be public: a name that also resolves privately is a rebinding setup.
   const bad = addrs.find((a) => isPrivateAddress(a.address));
   if (bad)
     throw new OutgoingRequestError(
       'refused_address',
-      `refused: ${literal} resolves to private address ${bad.address}`,
+      `refused: ${host} resolves to private address ${bad.address}`,
     );
   return addrs[0];
+}
+
+/** What a request needs from its URL, parsed once per URL (a CRM's URL is used over and over). */
+interface Target {
+  isHttps: boolean;
+  /** Host name or IP literal without brackets. */
+  host: string;
+  port: number | string;
+  path: string;
+  authorization: string | null;
+}
+const targets = new Map<string, Target>();
+
+function targetOf(url: string): Target {
+  const hit = targets.get(url);
+  if (hit) return hit;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new OutgoingRequestError('bad_url', `not a URL: ${url}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new OutgoingRequestError('bad_url', `only http and https URLs are allowed, got ${u.protocol}`);
+  if (!u.hostname) throw new OutgoingRequestError('bad_url', 'URL has no host');
+  const isHttps = u.protocol === 'https:';
+  const t: Target = {
+    isHttps,
+    host: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname,
+    port: u.port || (isHttps ? 443 : 80),
+    path: `${u.pathname}${u.search}`,
+    authorization: u.username
+      ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`
+      : null,
+  };
+  if (targets.size >= 1_000) targets.clear();
+  targets.set(url, t);
+  return t;
 }
 
 const agentOptions = {
@@ -176,28 +238,29 @@ export function closeIdleConnections(): void {
  */
 export async function postJson(url: string, body: unknown, opts: PostOptions): Promise<OutgoingResponse> {
   const started = performance.now();
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new OutgoingRequestError('bad_url', `not a URL: ${url}`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    throw new OutgoingRequestError('bad_url', `only http and https URLs are allowed, got ${u.protocol}`);
-  if (!u.hostname) throw new OutgoingRequestError('bad_url', 'URL has no host');
+  const t = targetOf(url);
   if (opts.signal?.aborted) throw new OutgoingRequestError('timeout', 'aborted');
 
   const deadline = started + opts.timeoutMs;
   const timeLeft = () => Math.max(1, deadline - performance.now());
-  const pinned = await withTimeout(resolvePinned(u.hostname, opts.policy), timeLeft(), opts.signal);
+  const pinned =
+    pinLiteral(t.host, opts.policy) ??
+    (await withTimeout(resolvePinned(t.host, opts.policy), timeLeft(), opts.signal));
   const payload = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
   const pinnedLookup: LookupFunction = (_host, options, cb) => {
     if ((options as { all?: boolean }).all)
       (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [pinned]);
     else cb(null, pinned.address, pinned.family);
   };
-  const isHttps = u.protocol === 'https:';
+  const isHttps = t.isHttps;
   const maxBytes = opts.maxResponseBytes ?? 64 * 1024;
+  const headers: Record<string, string> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(payload.length),
+    'user-agent': 'Dzvin',
+  };
+  if (t.authorization) headers.authorization = t.authorization;
+  if (opts.headers) Object.assign(headers, opts.headers);
 
   return await new Promise<OutgoingResponse>((resolve, reject) => {
     let settled = false;
@@ -210,24 +273,14 @@ export async function postJson(url: string, body: unknown, opts: PostOptions): P
     };
     const req = (isHttps ? https : http).request({
       method: 'POST',
-      protocol: u.protocol,
-      hostname: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname,
-      port: u.port || (isHttps ? 443 : 80),
-      path: `${u.pathname}${u.search}`,
+      protocol: isHttps ? 'https:' : 'http:',
+      hostname: t.host,
+      port: t.port,
+      path: t.path,
       agent: isHttps ? httpsAgent : httpAgent,
       lookup: pinnedLookup,
-      ...(isHttps && !isIP(u.hostname) ? { servername: u.hostname } : {}),
-      headers: {
-        'content-type': 'application/json; charset=utf-8',
-        'content-length': String(payload.length),
-        'user-agent': 'Dzvin',
-        ...(u.username
-          ? {
-              authorization: `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`,
-            }
-          : {}),
-        ...opts.headers,
-      },
+      ...(isHttps && !isIP(t.host) ? { servername: t.host } : {}),
+      headers,
     });
     const timer = setTimeout(
       () => fail(new OutgoingRequestError('timeout', `no answer within ${opts.timeoutMs} ms`)),

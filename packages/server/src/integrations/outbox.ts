@@ -299,6 +299,9 @@ function bodyOf(d: DeliveryRecord, now: number): string {
   return d.payload.replace(/"serverTime":\d+/, `"serverTime":${now}`);
 }
 
+/** How long outcomes are gathered before they are recorded together. */
+const FLUSH_AFTER_MS = 5;
+
 interface ConnectionQueue {
   queue: { row: DeliveryRecord; target: DeliveryTarget | undefined }[];
   inflight: number;
@@ -324,8 +327,14 @@ export function createDispatcher(deps: {
   const random = deps.random ?? Math.random;
   const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const C = settings.concurrencyPerConnection;
-  /** Rows held locally per connection (in flight + waiting for a slot). */
-  const backlog = Math.max(2 * C, settings.batchSize);
+  /**
+   * Rows held locally per connection (in flight + waiting for a slot). A connection is claimed
+   * for only while a whole claim still fits: claiming rows only to release them again, or
+   * claiming after every few completions, cost more SQL than the deliveries themselves.
+   */
+  const claimSize = Math.max(1, settings.batchSize);
+  const backlog = Math.max(2 * C, claimSize) + claimSize;
+  const hasRoom = (c: ConnectionQueue) => c.queue.length + c.inflight + claimSize <= backlog;
   const connections = new Map<number, ConnectionQueue>();
   const sending = new Set<Promise<void>>();
   let outcomes: { row: DeliveryRecord; outcome: AttemptOutcome }[] = [];
@@ -357,17 +366,17 @@ export function createDispatcher(deps: {
     try {
       do {
         again = false;
-        const saturated = [...connections]
-          .filter(([, c]) => c.queue.length + c.inflight >= backlog)
-          .map(([id]) => id);
+        const saturated = [...connections].filter(([, c]) => !hasRoom(c)).map(([id]) => id);
         const rows = await store.outbox.claim({
           now: clock.now(),
           owner,
           leaseMs: settings.leaseMs,
-          limit: settings.batchSize,
+          limit: claimSize,
           excludeConnections: saturated,
         });
-        if (!rows.length) break;
+        // Nothing now; but a completion or an enqueue that asked meanwhile (`again`) may have
+        // made rows claimable that this claim did not see: then look once more.
+        if (!rows.length) continue;
         const targets = new Map(
           (await store.outbox.targets([...new Set(rows.map((r) => r.connectionId))])).map((t) => [t.id, t]),
         );
@@ -380,7 +389,8 @@ export function createDispatcher(deps: {
         }
         if (release.length) await store.outbox.release(release, owner);
         for (const id of targets.keys()) pump(id);
-        if (rows.length === settings.batchSize && release.length < rows.length) again = true;
+        // A full claim: there may be more, for connections that still have room.
+        if (rows.length === claimSize && [...connections.values()].some(hasRoom)) again = true;
       } while (again && !stopped);
       // Retries due later: a timer on the injected clock (only when this process is idle; while
       // it is busy, completions and the safety-net poll claim due rows anyway).
@@ -418,10 +428,18 @@ export function createDispatcher(deps: {
       c.inflight++;
       const p = attempt(item.row, item.target).then(
         (outcome) => {
+          // The slot is free as soon as the answer is in: the outcome is recorded with others a
+          // moment later, and the next row goes out meanwhile. The row stays pending and leased
+          // until then, so its successors (same order key) are not claimed before it is recorded.
+          c.inflight--;
           outcomes.push({ row: item.row, outcome });
           scheduleFlush();
+          pump(item.row.connectionId);
         },
-        (err) => deps.onError(err),
+        (err) => {
+          c.inflight--;
+          deps.onError(err);
+        },
       );
       sending.add(p);
       p.finally(() => {
@@ -433,11 +451,12 @@ export function createDispatcher(deps: {
   function scheduleFlush() {
     if (flushScheduled) return;
     flushScheduled = true;
-    // A couple of milliseconds gathers the outcomes of several requests into one commit.
+    // A few milliseconds gather the outcomes of many requests into one statement: the slots are
+    // already free, so the wait delays only the claim of the rows' successors.
     setTimeout(() => {
       flushScheduled = false;
       void flush();
-    }, 2);
+    }, FLUSH_AFTER_MS);
   }
 
   async function flush(): Promise<void> {
@@ -452,24 +471,20 @@ export function createDispatcher(deps: {
         // The leases run out and another attempt is made: at least once.
         deps.onError(err);
       }
-      for (const b of batch) {
-        const c = connections.get(b.row.connectionId);
-        if (c) c.inflight--;
-        deps.onAttempt?.(b.row, b.outcome);
-      }
+      for (const b of batch) deps.onAttempt?.(b.row, b.outcome);
       for (const id of new Set(batch.map((b) => b.row.connectionId))) {
         const c = connections.get(id);
         if (c && !c.queue.length && !c.inflight) connections.delete(id);
-        else pump(id);
       }
     })();
     await flushing;
     flushing = null;
-    // Claim more only when a connection's local backlog runs low: one claim per half-backlog
-    // of deliveries, not one per completion (it also picks up the successors just unblocked).
-    let low = connections.size === 0;
-    for (const c of connections.values()) if (c.queue.length < backlog / 2) low = true;
-    if (low) void poll();
+    // Claim more only when a connection has room for a whole claim (it also picks up the
+    // successors just unblocked), not after every few completions. While every connection held
+    // here is full (a slow CRM), the safety-net poll claims for the others.
+    let claim = connections.size === 0;
+    for (const c of connections.values()) if (hasRoom(c)) claim = true;
+    if (claim) void poll();
   }
 
   function backoff(

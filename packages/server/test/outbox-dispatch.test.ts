@@ -1,0 +1,163 @@
+// The dispatcher's pacing (integrations/outbox.ts) and the outbox store's batched writes, against
+// a real receiver on loopback: claims sized to the room a connection has, request slots freed as
+// soon as an answer is in (the outcome recorded a moment later with others), and outcomes of
+// many requests recorded in chunked statements.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createSystemTimers, systemClock } from '../src/domain/clock.ts';
+import type { AttemptOutcome } from '../src/domain/ports.ts';
+import {
+  createDispatcher,
+  createOutbox,
+  DEFAULT_DELIVERY_SETTINGS,
+  type OutboxEntry,
+} from '../src/integrations/outbox.ts';
+import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
+import { startServer, type TestServer } from './support/harness.ts';
+
+async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const EVENTS = ['call.dial', 'call.bridge', 'call.hangup'];
+
+for (const dialect of DIALECTS) {
+  describe(`outbox dispatcher pacing (${dialect})`, { skip: dialectSkipReason(dialect) }, () => {
+    let server: TestServer;
+    let accountId: number;
+    let connectionId: number;
+    let received: { uuid: string; event: string }[] = [];
+    let crm: http.Server;
+
+    before(async () => {
+      server = await startServer(dialect);
+      // Only the dispatcher built by a test sends: the app's own would share the rows.
+      await server.built.dispatcher.stop();
+      crm = http.createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c) => chunks.push(c));
+        req.on('end', () => {
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          received.push({ uuid: body.uuid, event: body.event });
+          res.writeHead(200).end('ok');
+        });
+      });
+      await new Promise<void>((r) => crm.listen(0, '127.0.0.1', r));
+      const port = (crm.address() as { port: number }).port;
+      const { account } = await server.built.services.accounts.create({
+        domain: `pacing-${dialect}.localhost`,
+      });
+      accountId = account.id;
+      connectionId = (
+        await server.built.services.directory.crm.create(account, {
+          name: 'pacing CRM',
+          eventsUrl: `http://127.0.0.1:${port}/events`,
+        })
+      ).id;
+    });
+    after(async () => {
+      crm?.closeAllConnections();
+      crm?.close();
+      await server?.close();
+    });
+
+    test('a burst many claims long arrives whole and in order per call, with no wait for the safety-net poll', async () => {
+      received = [];
+      const errors: unknown[] = [];
+      const outbox = createOutbox({ clock: systemClock });
+      // Claims of 16 and 4 requests in flight: the burst takes dozens of claims, and successors
+      // become claimable only once their predecessors are recorded. The safety-net poll is an
+      // hour away: every claim has to come from an enqueue or a completion, none may be lost.
+      const dispatcher = createDispatcher({
+        store: server.built.store,
+        clock: systemClock,
+        timers: createSystemTimers(),
+        policy: { allowPrivate: true },
+        settings: {
+          ...DEFAULT_DELIVERY_SETTINGS,
+          batchSize: 16,
+          concurrencyPerConnection: 4,
+          pollIntervalMs: 3_600_000,
+        },
+        onError: (err) => errors.push(err),
+      });
+      outbox.onNotify(() => dispatcher.kick());
+      dispatcher.start();
+      const calls = 150;
+      const entries: OutboxEntry[] = [];
+      for (let i = 0; i < calls; i++)
+        for (const event of EVENTS)
+          entries.push({
+            accountId,
+            connectionId,
+            kind: 'event',
+            orderKey: `burst-${i}`,
+            payload: { event, uuid: `burst-${i}`, serverTime: 0 },
+          });
+      await server.built.store.transaction((tx) => outbox.enqueue(tx, entries));
+      outbox.notify();
+      try {
+        await until(() => received.length >= entries.length, 30_000, `${entries.length} deliveries`);
+      } finally {
+        await dispatcher.stop();
+      }
+      assert.deepEqual(errors, []);
+      assert.equal(received.length, entries.length, 'each event once (no failures to repeat them)');
+      const byCall = new Map<string, string[]>();
+      for (const r of received) byCall.set(r.uuid, [...(byCall.get(r.uuid) ?? []), r.event]);
+      assert.equal(byCall.size, calls);
+      for (const [uuid, events] of byCall) assert.deepEqual(events, EVENTS, `in order for ${uuid}`);
+      const counts = await server.built.store.outbox.counts(accountId);
+      assert.equal(counts.delivered, entries.length, 'every outcome recorded');
+      assert.equal(counts.pending, 0);
+    });
+
+    test('outcomes of more requests than one statement takes are all recorded', async () => {
+      const store = server.built.store;
+      const outbox = createOutbox({ clock: systemClock });
+      const entries: OutboxEntry[] = [];
+      for (let i = 0; i < 150; i++)
+        entries.push({
+          accountId,
+          connectionId,
+          kind: 'event',
+          orderKey: `rec-${i}`,
+          payload: { event: 'call.dial' },
+        });
+      await outbox.enqueue(store, entries);
+      const now = Date.now() + 1_000; // every row due
+      const claimed = await store.outbox.claim({
+        now,
+        owner: 'test',
+        leaseMs: 60_000,
+        limit: 1_000,
+        excludeConnections: [],
+      });
+      assert.equal(claimed.length, 150);
+      const outcomes: AttemptOutcome[] = claimed.map((d, i) => ({
+        id: d.id,
+        status: i % 3 === 0 ? 'pending' : 'delivered',
+        at: now + 1,
+        httpStatus: i % 3 === 0 ? 503 : 200,
+        error: i % 3 === 0 ? 'HTTP 503' : null,
+        latencyMs: 2,
+        excerpt: 'ok',
+        nextAttemptAt: i % 3 === 0 ? now + 60_000 : d.nextAttemptAt,
+      }));
+      await store.outbox.record(outcomes);
+      for (const [i, d] of claimed.entries()) {
+        const r = await store.outbox.get(accountId, d.id);
+        assert.equal(r?.attempts, 1, `row ${i} recorded once`);
+        assert.equal(r?.status, i % 3 === 0 ? 'pending' : 'delivered');
+        assert.equal(r?.leaseUntil, null, 'lease given back');
+        assert.equal(r?.lastStatus, i % 3 === 0 ? 503 : 200);
+      }
+    });
+  });
+}
