@@ -102,6 +102,8 @@ export interface ContactStore {
   get(accountId: number, id: number): Promise<Contact | null>;
   list(accountId: number, q: ContactQuery): Promise<Contact[]>;
   byPhone(accountId: number, phone: string, offset: number, limit: number): Promise<Contact[]>;
+  /** `byPhone` as the JSON text of the list (what the route sends), without building objects. */
+  byPhoneJson(accountId: number, phone: string, offset: number, limit: number): Promise<string>;
   /** Ids of contacts having any of these normalized phones, lowest first. */
   idsByPhones(accountId: number, phones: string[]): Promise<number[]>;
   insert(accountId: number, c: Omit<Contact, 'id'>, phones: string[], searchText: string): Promise<number>;

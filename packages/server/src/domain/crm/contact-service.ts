@@ -148,6 +148,18 @@ export function createContactService(deps: { store: Store; clock: Clock }) {
       return store.contacts.byPhone(a.id, phone, offset, limit);
     },
 
+    /** `byNumber` as the JSON text the route sends (the same list, not built as objects). */
+    async byNumberJson(
+      a: AccountRecord,
+      otherLegNum: string,
+      offset = 0,
+      limit = CONTACTS_DEFAULT_LIMIT,
+    ): Promise<string> {
+      const phone = normalizePhone(otherLegNum, a.defaultCountry);
+      if (phone === null) throw badInput(`otherLegNum '${otherLegNum}' is not a phone number`);
+      return store.contacts.byPhoneJson(a.id, phone, offset, limit);
+    },
+
     /** `POST /rest/crm/contacts/v2/`: updates an existing contact (the document requires `id`). */
     async update(a: AccountRecord, input: ContactInput): Promise<One> {
       if (!input.id)

@@ -13,6 +13,7 @@ import {
   One,
   SearchByNumberQuery,
 } from '@dzvin/protocol';
+import type { FastifyReply } from 'fastify';
 import { type App, errorResponses, type Services } from '../route-kit.ts';
 
 const BASE = '/rest/crm/contacts/v2';
@@ -30,9 +31,13 @@ export function contactRoutes(app: App, s: Services) {
         response: { 200: ContactList, ...errorResponses(400, 403) },
       },
     },
-    (request) => {
+    // The hottest read (every call's lookup): the store answers the list as JSON text, sent as
+    // it is (a string sent as application/json skips the response serializer). The reply is
+    // widened to FastifyReply: its typed send() expects the contacts as objects.
+    async (request, reply) => {
       const q = request.query;
-      return s.contacts.byNumber(request.account, q.otherLegNum, q.offset, q.limit);
+      const json = await s.contacts.byNumberJson(request.account, q.otherLegNum, q.offset, q.limit);
+      return (reply as FastifyReply).type('application/json; charset=utf-8').send(json);
     },
   );
   app.get(
