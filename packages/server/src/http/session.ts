@@ -10,9 +10,15 @@ declare module 'fastify' {
   }
 }
 
+const SESSION_PREFIX = `${SESSION_COOKIE}=`;
+const TOKEN = /^[A-Za-z0-9]{16,128}$/;
+
 /** The JSESSIONID value from a Cookie header; tolerant of spacing, quoting and other cookies. */
 export function sessionToken(cookieHeader: string | undefined): string | undefined {
   if (!cookieHeader) return undefined;
+  // The common case, `JSESSIONID=<token>` alone, without splitting and trimming.
+  if (cookieHeader.startsWith(SESSION_PREFIX) && TOKEN.test(cookieHeader.slice(SESSION_PREFIX.length)))
+    return cookieHeader.slice(SESSION_PREFIX.length);
   for (const part of cookieHeader.split(';')) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
@@ -21,7 +27,7 @@ export function sessionToken(cookieHeader: string | undefined): string | undefin
       .slice(eq + 1)
       .trim()
       .replace(/^"(.*)"$/, '$1');
-    if (/^[A-Za-z0-9]{16,128}$/.test(v)) return v;
+    if (TOKEN.test(v)) return v;
   }
   return undefined;
 }

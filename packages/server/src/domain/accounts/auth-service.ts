@@ -46,7 +46,12 @@ export interface AuthorizeInput {
  */
 export function createAuthService(deps: { store: Store; clock: Clock; settings: AuthSettings }) {
   const { store, clock, settings } = deps;
-  const cache = new Map<string, { accountId: number; lastSeenAt: number; checkedAt: number }>();
+  // Keyed by the token itself, so a request whose session is remembered costs no SHA-256 (the
+  // token arrives in every request anyway; the database keeps only its hash).
+  const cache = new Map<
+    string,
+    { tokenHash: string; accountId: number; lastSeenAt: number; checkedAt: number }
+  >();
   const forget = (accountId: number) => {
     for (const [k, v] of cache) if (v.accountId === accountId) cache.delete(k);
   };
@@ -109,25 +114,27 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
     async resolveSession(token: string | undefined, host: string): Promise<AccountRecord> {
       if (!token)
         throw new DomainError('NO_SESSION', 'No session: authorize first (POST /rest/security/authorize)');
-      const tokenHash = hashSecret(token);
       const now = clock.now();
-      let session = cache.get(tokenHash);
+      let session = cache.get(token);
       if (!session || now - session.checkedAt > SESSION_CACHE_MS) {
+        const tokenHash = session?.tokenHash ?? hashSecret(token);
         const found = await store.sessions.find(tokenHash);
         if (!found) {
-          cache.delete(tokenHash);
+          cache.delete(token);
           throw new DomainError('NO_SESSION', 'Session is not valid: authorize again');
         }
         if (cache.size >= SESSION_CACHE_MAX) cache.clear();
         session = {
+          tokenHash,
           accountId: found.accountId,
           lastSeenAt: Math.max(found.lastSeenAt, session?.lastSeenAt ?? 0),
           checkedAt: now,
         };
-        cache.set(tokenHash, session);
+        cache.set(token, session);
       }
+      const { tokenHash } = session;
       if (now - session.lastSeenAt > settings.sessionIdleMs) {
-        cache.delete(tokenHash);
+        cache.delete(token);
         await store.sessions.delete(tokenHash);
         throw new DomainError('SESSION_EXPIRED', 'Session expired: authorize again');
       }
@@ -162,9 +169,8 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
     },
 
     async signOut(token: string): Promise<void> {
-      const tokenHash = hashSecret(token);
-      cache.delete(tokenHash);
-      await store.sessions.delete(tokenHash);
+      cache.delete(token);
+      await store.sessions.delete(hashSecret(token));
     },
 
     /** Drops this process's memory of an account's sessions (after they were deleted). */
