@@ -3,6 +3,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController } from 'fastify';
 import { sql } from 'kysely';
+import { Type } from 'typebox';
+import { type Cluster, createCluster } from './cluster/cluster.ts';
+import { createClusterEngine, PEER_PATH, type PeerRequest, ROUTED_OPS } from './cluster/cluster-engine.ts';
 import type { Config } from './config.ts';
 import { createAccountService } from './domain/accounts/account-service.ts';
 import { createAuthService } from './domain/accounts/auth-service.ts';
@@ -69,6 +72,8 @@ export interface BuiltApp {
   dispatcher: Dispatcher;
   /** Prometheus metrics of this process (`GET /metrics`). */
   metrics: Metrics;
+  /** The other processes over the same PostgreSQL (none on SQLite). */
+  cluster: Cluster;
   /** Stops calls and timers, the HTTP server and the database. */
   close(): Promise<void>;
 }
@@ -121,6 +126,7 @@ export async function buildApp(
   });
   let activeCalls = () => 0;
   const metrics = createMetrics({ activeCalls: () => activeCalls() });
+  let logCluster: (err: unknown) => void = () => {};
   let logLookup: (p: { accountId: number; connectionId: number; reason: string }) => void = () => {};
   // spec: call.settings — every connected CRM is asked before an incoming/outgoing call is routed.
   const lookup = createCallLookup({
@@ -161,7 +167,11 @@ export async function buildApp(
     },
   });
   outbox.onNotify(() => dispatcher.kick());
-  const eventStream = createEventStream({ bus, store, clock });
+  // Several processes over one PostgreSQL: live events and operations on calls cross processes.
+  const cluster = createCluster(database.db, database.dialect, config.databaseUrl, {
+    onError: (err) => logCluster(err),
+  });
+  const eventStream = createEventStream({ bus, store, clock, cluster });
   const simulator = createSimulator({
     saveHook: {
       before: () => eventCapture.beforeSave(),
@@ -178,6 +188,12 @@ export async function buildApp(
     onError: (err) => logError(err),
   });
   activeCalls = () => simulator.sim.activeCount();
+  // What the HTTP layer drives: operations on a call another process owns go to that process.
+  const routed = createClusterEngine({
+    simulator,
+    cluster,
+    onError: (err, peer) => logCluster({ err, peer: peer.url }),
+  });
   const traffic = createTrafficGenerator({
     sim: simulator.sim,
     engine: simulator.engine,
@@ -210,6 +226,7 @@ export async function buildApp(
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   logError = (err) => app.log.error({ err }, 'background task failed');
+  logCluster = (err) => app.log.warn({ err }, 'cluster: a peer or the LISTEN connection failed');
   logLookup = (p) => app.log.warn(p, 'call.settings lookup failed; routing without that CRM');
   app.decorateRequest('account', null as never);
   registerErrorHandling(app);
@@ -310,7 +327,7 @@ export async function buildApp(
     userRoutes(s, services);
     contactRoutes(s, services);
     callHistoryRoutes(s, services);
-    liveCallRoutes(s, simulator.engine);
+    liveCallRoutes(s, routed.engine);
   });
   await app.register(async (scoped) => {
     const s = scoped as unknown as App;
@@ -319,10 +336,49 @@ export async function buildApp(
     });
     s.addHook('preHandler', requireAdmin(auth));
     adminRoutes(s, services);
-    simRoutes(s, simulator, traffic);
-    simDialRoutes(s, simulator);
+    simRoutes(s, routed, traffic);
+    simDialRoutes(s, routed);
     trackingAdminRoutes(s, tracking);
     deliveryRoutes(s, services, { store, outbox, stream: eventStream, clock });
+  });
+
+  // The cluster's internal API: another process of the same database asks about calls this
+  // process's engine owns. Authenticated by the secret the processes share through the database.
+  if (cluster.shared)
+    app.post(
+      PEER_PATH,
+      {
+        schema: {
+          hide: true,
+          body: Type.Object({
+            op: Type.Union([Type.Literal('active'), ...ROUTED_OPS.map((o) => Type.Literal(o))]),
+            accountId: Type.Integer({ minimum: 1 }),
+            uuid: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+            arg: Type.Optional(Type.String({ maxLength: 64 })),
+          }),
+        },
+      },
+      async (r, reply) => {
+        if (!cluster.verify(r.headers.authorization))
+          return reply.code(403).type('text/plain; charset=utf-8').send('Not a process of this cluster');
+        const body = r.body as { op: string; accountId: number; uuid?: string; arg?: string };
+        if (body.op !== 'active' && !body.uuid)
+          return reply.code(400).type('text/plain; charset=utf-8').send('uuid is required');
+        return routed.serve(body as PeerRequest);
+      },
+    );
+  app.addHook('onListen', async () => {
+    const address = app.server.address();
+    if (!address || typeof address === 'string') return;
+    const host =
+      address.address === '0.0.0.0' || address.address === '::'
+        ? '127.0.0.1'
+        : address.family === 'IPv6'
+          ? `[${address.address}]`
+          : address.address;
+    await cluster
+      .join(config.nodeUrl ?? `http://${host}:${address.port}`)
+      .catch((err) => app.log.error({ err }, 'cluster: could not join; retrying with the heartbeat'));
   });
 
   const pruneTimer = setInterval(() => {
@@ -346,6 +402,7 @@ export async function buildApp(
     outbox,
     dispatcher,
     metrics,
+    cluster,
     async close() {
       // Graceful: readiness fails at once; the HTTP server stops accepting and finishes the
       // requests in flight; then calls end, and the dispatcher finishes its in-flight deliveries
@@ -364,6 +421,7 @@ export async function buildApp(
       eventStream.close();
       await eventCapture.flush();
       await dispatcher.stop();
+      await cluster.close();
       await database.close();
     },
   };

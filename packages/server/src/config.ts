@@ -34,6 +34,12 @@ export interface Config {
   trackingSessionSec: number;
   /** When set, `GET /metrics` needs `Authorization: Bearer <token>` (DZVIN_METRICS_TOKEN). */
   metricsToken: string | undefined;
+  /**
+   * Where the other processes of a cluster (several over one PostgreSQL) reach this one's
+   * internal API (DZVIN_NODE_URL); by default http://HOST:PORT as it listens (127.0.0.1 for a
+   * wildcard HOST).
+   */
+  nodeUrl: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -55,6 +61,19 @@ function bool(env: Env, name: string, def: boolean): boolean {
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
   if (['0', 'false', 'no', 'off'].includes(raw)) return false;
   throw new ConfigError(`${name} must be true or false, got '${env[name]}'`);
+}
+
+function nodeUrl(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`DZVIN_NODE_URL must be a URL like http://10.0.0.5:8080, got '${raw}'`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new ConfigError(`DZVIN_NODE_URL must be http:// or https://, got '${raw}'`);
+  return u.origin;
 }
 
 /** Parses and checks the environment; throws ConfigError naming the variable at fault. */
@@ -98,6 +117,7 @@ export function parseConfig(env: Env): Config {
     lookupTimeoutMs: int(env, 'DZVIN_LOOKUP_TIMEOUT_MS', 2000, 50, 30_000),
     trackingSessionSec: int(env, 'DZVIN_TRACKING_SESSION_SECONDS', 1800, 10, 86_400),
     metricsToken: env.DZVIN_METRICS_TOKEN || undefined,
+    nodeUrl: nodeUrl(env.DZVIN_NODE_URL),
   };
 }
 

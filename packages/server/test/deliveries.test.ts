@@ -426,8 +426,30 @@ for (const dialect of DIALECTS) {
       assert.equal(data.event, 'call.dial');
       assert.equal(data.accountDomain, 'log.localhost');
       assert.ok('serverTime' in data && 'otherLegs' in data && 'leg2' in data);
-      assert.match(first.id, /^\d+$/);
+      // Ids are unique across the processes of a cluster: a sequence number and the process.
+      assert.match(first.id, /^\d+-[0-9a-f]{8}$/);
+      // End the call; a client reconnecting with Last-Event-ID gets exactly what came after it.
+      const callUuid = data.parentUuid ?? data.uuid;
+      assert.equal((await s.admin('POST', `/api/v1/sim/calls/${callUuid}/hangup`)).status, 204);
+      await until(() => received.some((e) => e.event === 'call.hangup'), 5000, 'the hangup over SSE');
       req.destroy();
+      const after = received.slice(received.indexOf(first) + 1);
+      const again = http.request(`${s.server.baseUrl}/api/v1/events/stream`, {
+        headers: { host: s.host, authorization: `Bearer ${s.apiKey}`, 'last-event-id': first.id },
+      });
+      const reopened = new Promise<http.IncomingMessage>((resolve) => again.on('response', resolve));
+      again.end();
+      const res2 = await reopened;
+      let replay = '';
+      res2.on('data', (c: Buffer) => {
+        replay += c.toString('utf8');
+      });
+      await until(() => (replay.match(/^id: /gm) ?? []).length >= after.length, 5000, 'the replay');
+      again.destroy();
+      assert.deepEqual(
+        [...replay.matchAll(/^id: (.+)$/gm)].map((m) => m[1]),
+        after.map((e) => e.id),
+      );
       // Without credentials: 403, plain text.
       const r = await s.server.request('GET', '/api/v1/events/stream', { host: s.host });
       assert.equal(r.status, 403);

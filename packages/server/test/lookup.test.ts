@@ -107,7 +107,9 @@ for (const dialect of DIALECTS) {
       const r = await admin('POST', '/api/v1/sim/calls', { from, trunk: TRUNK });
       assert.equal(r.status, 201, r.text);
       const uuid: string = r.json().uuid;
-      const legs = server.built.simulator.engine.active(accountId).filter((c) => c.parentUuid === uuid);
+      const legs = (await server.built.simulator.engine.active(accountId)).filter(
+        (c) => c.parentUuid === uuid,
+      );
       return { uuid, legs, ringing: legs.map((l) => l.leg?.ext) };
     }
     async function hangup(uuid: string) {

@@ -63,9 +63,9 @@ for (const dialect of DIALECTS) {
     test('ring group, three employees, the second answers: parent + 3 children with the right dispositions', async () => {
       sim.sim.setEmployeeBehaviour(account.id, '002', { mode: 'answer', answerAfterSec: 5, probability: 1 });
       const { uuid } = await sim.sim.incoming(account, '0505826633', '+380800218500');
-      assert.equal(sim.engine.active(account.id).length, 3, 'three phones ring');
+      assert.equal((await sim.engine.active(account.id)).length, 3, 'three phones ring');
       await clock.advance(5000);
-      const live = sim.engine.active(account.id);
+      const live = await sim.engine.active(account.id);
       assert.equal(live.length, 1);
       assert.equal(live[0].leg?.ext, '002');
       assert.equal(live[0].lastEvent, 'call.bridge');
@@ -90,7 +90,7 @@ for (const dialect of DIALECTS) {
       assert.equal(byExt(kids, '002')?.disposition, 0);
       assert.equal(byExt(kids, '002')?.billSecs, 30);
       assert.ok(kids.every((k) => k.kind === 'user'));
-      assert.deepEqual(sim.engine.active(account.id), []);
+      assert.deepEqual(await sim.engine.active(account.id), []);
       // The documented events, in order, for the answering leg.
       const legUuid = byExt(kids, '002')?.uuid;
       const legEvents = events.filter((e) => 'call' in e && e.call.uuid === legUuid).map((e) => e.type);
@@ -100,10 +100,10 @@ for (const dialect of DIALECTS) {
 
     test('IVR → group → nobody answers: the company call is a missed call of the group', async () => {
       const { uuid } = await sim.sim.incoming(account, '+380671112233', '+380442246595');
-      const [inIvr] = sim.engine.active(account.id);
+      const [inIvr] = await sim.engine.active(account.id);
       assert.equal(inIvr.uuid, uuid);
       await clock.advance(8000); // IVR timeout → default target (the group)
-      assert.equal(sim.engine.active(account.id).length, 3);
+      assert.equal((await sim.engine.active(account.id)).length, 3);
       await clock.advance(20_000); // group ring timeout
       await sim.engine.idle();
       const c = company(uuid);
@@ -122,7 +122,7 @@ for (const dialect of DIALECTS) {
       await assert.rejects(sim.sim.digit(account.id, uuid, '9'), /no option 9/);
       await sim.sim.digit(account.id, uuid, '2');
       await clock.advance(2000);
-      assert.equal(sim.engine.active(account.id)[0]?.leg?.ext, '003');
+      assert.equal((await sim.engine.active(account.id))[0]?.leg?.ext, '003');
       await sim.engine.hangup(account.id, uuid);
       assert.equal(company(uuid)?.disposition, 0);
       assert.equal(company(uuid)?.leg?.ext, '003');
@@ -157,10 +157,10 @@ for (const dialect of DIALECTS) {
     test('click-to-call rings the employee first; when they answer the number is dialled and bridged', async () => {
       sim.sim.setExternalBehaviour(account, '*', { mode: 'answer', answerAfterSec: 4, probability: 1 });
       const { uuid } = await sim.engine.makeCall(account, '002', '0671234567');
-      assert.equal(sim.engine.active(account.id)[0].leg?.ext, '002');
+      assert.equal((await sim.engine.active(account.id))[0].leg?.ext, '002');
       await sim.sim.answer(account.id, uuid, '002');
       await clock.advance(4000);
-      const [live] = sim.engine.active(account.id);
+      const [live] = await sim.engine.active(account.id);
       assert.equal(live.lastEvent, 'call.bridge');
       await clock.advance(30_000);
       await sim.engine.idle();
@@ -219,14 +219,14 @@ for (const dialect of DIALECTS) {
       await assert.rejects(sim.engine.completeTransfer(account.id, uuid), /No answered consultation/);
       await sim.sim.answer(account.id, uuid, '002');
       assert.equal(
-        sim.engine.active(account.id).filter((l) => l.lastEvent === 'call.bridge').length,
+        (await sim.engine.active(account.id)).filter((l) => l.lastEvent === 'call.bridge').length,
         2,
         '001 and 002 both on the line during the consultation',
       );
       await clock.advance(3000);
       await sim.engine.completeTransfer(account.id, uuid);
       assert.deepEqual(
-        sim.engine.active(account.id).map((l) => l.leg?.ext),
+        (await sim.engine.active(account.id)).map((l) => l.leg?.ext),
         ['002'],
       );
       await sim.engine.attendedTransfer(account.id, uuid, '003');
@@ -245,13 +245,7 @@ for (const dialect of DIALECTS) {
     test('pause and unpause leave 32 / 64 records and take the employee out of the group', async () => {
       await sim.sim.pause(account, '002', true);
       const { uuid } = await sim.sim.incoming(account, '+380931119999', '+380800218500');
-      assert.deepEqual(
-        sim.engine
-          .active(account.id)
-          .map((l) => l.leg?.ext)
-          .sort(),
-        ['001', '003'],
-      );
+      assert.deepEqual((await sim.engine.active(account.id)).map((l) => l.leg?.ext).sort(), ['001', '003']);
       await sim.engine.hangup(account.id, uuid);
       await sim.sim.pause(account, '002', false);
       const pauses = saved.filter((r) => r.kind === 'pause' || r.kind === 'unpause');
@@ -285,18 +279,18 @@ for (const dialect of DIALECTS) {
       await sim.sim.answer(account.id, talking.uuid, '001');
       await clock.advance(7000);
       // By a leg's uuid, as active/v3 lists it.
-      const [leg] = sim.engine.active(account.id);
+      const [leg] = await sim.engine.active(account.id);
       await sim.engine.hangup(account.id, leg.uuid);
       assert.equal(company(talking.uuid)?.disposition, 0);
       assert.equal(company(talking.uuid)?.billSecs, 7);
       await assert.rejects(sim.engine.hangup(account.id, talking.uuid), /No active call/);
-      assert.deepEqual(sim.engine.active(account.id), []);
+      assert.deepEqual(await sim.engine.active(account.id), []);
     });
 
     test('an internal call: leg is the caller, leg2 whoever answered; no trunk, no external number', async () => {
       sim.sim.setEmployeeBehaviour(account.id, '003', { mode: 'answer', answerAfterSec: 2, probability: 1 });
       const { uuid } = await sim.sim.internal(account, '001', '003');
-      const [live] = sim.engine.active(account.id);
+      const [live] = await sim.engine.active(account.id);
       assert.equal(live.direction, 1);
       assert.equal(live.leg?.ext, '001');
       assert.equal(live.leg2?.ext, '003');
@@ -345,7 +339,7 @@ for (const dialect of DIALECTS) {
       );
       assert.equal(children(second.uuid)[0]?.disposition, 4);
       assert.deepEqual(
-        sim.engine.active(account.id).map((l) => l.parentUuid),
+        (await sim.engine.active(account.id)).map((l) => l.parentUuid),
         [first.uuid],
       );
       await sim.engine.hangup(account.id, first.uuid);
@@ -359,7 +353,10 @@ for (const dialect of DIALECTS) {
       const direct = await sim.sim.incoming(account, '+380931110012', '+380443334455');
       await sim.sim.answer(account.id, direct.uuid, '001');
       await sim.sim.answer(account.id, group.uuid, '001');
-      assert.equal(sim.engine.active(account.id).filter((l) => l.parentUuid === group.uuid).length, 2);
+      assert.equal(
+        (await sim.engine.active(account.id)).filter((l) => l.parentUuid === group.uuid).length,
+        2,
+      );
       await clock.advance(21_000);
       await sim.engine.idle();
       assert.equal(company(group.uuid)?.disposition, 1, 'no answer');
@@ -374,7 +371,7 @@ for (const dialect of DIALECTS) {
         ],
       );
       assert.deepEqual(
-        sim.engine.active(account.id).map((l) => l.parentUuid),
+        (await sim.engine.active(account.id)).map((l) => l.parentUuid),
         [direct.uuid],
       );
       await sim.engine.hangup(account.id, direct.uuid);
@@ -383,13 +380,7 @@ for (const dialect of DIALECTS) {
     test('rejecting one phone of a ring-all group leaves the others ringing', async () => {
       const { uuid } = await sim.sim.incoming(account, '+380931110013', '+380800218500');
       await sim.sim.reject(account.id, uuid, '002');
-      assert.deepEqual(
-        sim.engine
-          .active(account.id)
-          .map((l) => l.leg?.ext)
-          .sort(),
-        ['001', '003'],
-      );
+      assert.deepEqual((await sim.engine.active(account.id)).map((l) => l.leg?.ext).sort(), ['001', '003']);
       await sim.sim.answer(account.id, uuid, '003');
       await sim.engine.hangup(account.id, uuid);
       await sim.engine.idle();
@@ -399,7 +390,7 @@ for (const dialect of DIALECTS) {
 
     test('another account cannot see or end the calls', async () => {
       const { uuid } = await sim.sim.incoming(account, '+380930000005', '+380443334455');
-      assert.deepEqual(sim.engine.active(account.id + 1000), []);
+      assert.deepEqual(await sim.engine.active(account.id + 1000), []);
       await assert.rejects(sim.engine.hangup(account.id + 1000, uuid), /No active call/);
       await sim.engine.hangup(account.id, uuid);
     });

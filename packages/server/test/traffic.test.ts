@@ -115,7 +115,7 @@ for (const dialect of DIALECTS) {
 
       await drain();
       assert.equal(clock.pending(), 0, 'no generator timers left once the calls have ended');
-      assert.deepEqual(sim.engine.active(account.id), []);
+      assert.deepEqual(await sim.engine.active(account.id), []);
       assert.deepEqual(traffic.status(account.id), done, 'nothing arrives after the stop');
       const company = companyRecords();
       assert.equal(company.length, done.placed);
@@ -156,7 +156,7 @@ for (const dialect of DIALECTS) {
       assert.equal(stopped.stoppedAt, clock.now());
       assert.ok(stopped.placed > 0);
       const dials = companyDials;
-      assert.ok(sim.engine.active(account.id).length > 0, 'calls still in progress');
+      assert.ok((await sim.engine.active(account.id)).length > 0, 'calls still in progress');
       await drain();
       assert.equal(companyDials, dials, 'no arrival after stop');
       assert.deepEqual(traffic.status(account.id), stopped, 'the final counts stay readable');

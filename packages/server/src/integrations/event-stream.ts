@@ -1,48 +1,84 @@
-import type { CallEvent } from '@dzvin/protocol';
+import { randomBytes } from 'node:crypto';
+import type { CallEvent, CallEventName } from '@dzvin/protocol';
+import type { Cluster } from '../cluster/cluster.ts';
 import type { CallBus } from '../domain/calls/call-engine.ts';
+import type { LiveCall } from '../domain/calls/call-model.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Store } from '../domain/ports.ts';
 import { callEventPayload } from './outbox.ts';
 
 /** One event of the live stream: the same payload a CRM's events URL gets. */
 export interface StreamEvent {
-  id: number;
+  /** Unique in the cluster: the sequence number at the process that saw the call, and that process. */
+  id: string;
   event: string;
   data: CallEvent;
+}
+
+/** What travels between processes (cluster.publish): enough to build the payload anywhere. */
+interface Shared {
+  kind: 'call.event';
+  id: string;
+  accountId: number;
+  event: CallEventName;
+  call: LiveCall;
+  serverTime: number;
 }
 
 const KEEP = 500;
 
 /**
- * The live stream (a Dzvin extension: Server-Sent Events per account) fed from the call bus of
- * this process. Each account keeps its last few hundred events so a client reconnecting with
- * `Last-Event-ID` gets what it missed (within this process's memory).
+ * The live stream (a Dzvin extension: Server-Sent Events per account). Fed by this process's call
+ * bus and, when several processes share a PostgreSQL, by the other processes' buses (LISTEN/NOTIFY
+ * through `cluster`): a subscriber sees every call of its account whichever process runs it. Each
+ * account keeps its last few hundred events, in the order this process saw them, so a client
+ * reconnecting with `Last-Event-ID` gets what it missed after that event (within this process's
+ * memory; behind a load balancer the ids are the same in every process, the order of events from
+ * different processes within a few milliseconds may differ).
  */
-export function createEventStream(deps: { bus: CallBus; store: Store; clock: Clock }) {
+export function createEventStream(deps: { bus: CallBus; store: Store; clock: Clock; cluster?: Cluster }) {
   const subscribers = new Map<number, Set<(e: StreamEvent) => void>>();
   const recent = new Map<number, StreamEvent[]>();
   const domains = new Map<number, string>();
+  const tag = randomBytes(4).toString('hex');
   let seq = 0;
 
-  const off = deps.bus.on((e) => {
-    if (e.type !== 'call.dial' && e.type !== 'call.bridge' && e.type !== 'call.hangup') return;
-    const accountId = e.call.accountId;
-    const domain = domains.get(accountId);
-    // Only accounts someone has streamed are kept (the domain is learnt when they subscribe).
+  function accept(m: Omit<Shared, 'kind'>) {
+    const domain = domains.get(m.accountId);
+    // Only accounts someone has streamed here are kept (the domain is learnt when they subscribe).
     if (domain === undefined) return;
     const ev: StreamEvent = {
-      id: ++seq,
-      event: e.type,
-      data: callEventPayload(e.type, e.call, domain, deps.clock.now()),
+      id: m.id,
+      event: m.event,
+      data: callEventPayload(m.event, m.call, domain, m.serverTime),
     };
-    let list = recent.get(accountId);
+    let list = recent.get(m.accountId);
     if (!list) {
       list = [];
-      recent.set(accountId, list);
+      recent.set(m.accountId, list);
     }
     list.push(ev);
     if (list.length > KEEP) list.splice(0, list.length - KEEP);
-    for (const fn of subscribers.get(accountId) ?? []) fn(ev);
+    for (const fn of subscribers.get(m.accountId) ?? []) fn(ev);
+  }
+
+  const off = deps.bus.on((e) => {
+    if (e.type !== 'call.dial' && e.type !== 'call.bridge' && e.type !== 'call.hangup') return;
+    const m = {
+      id: `${++seq}-${tag}`,
+      accountId: e.call.accountId,
+      event: e.type,
+      call: e.call,
+      serverTime: deps.clock.now(),
+    };
+    deps.cluster?.publish({ kind: 'call.event', ...m } satisfies Shared);
+    accept(m);
+  });
+  const offCluster = deps.cluster?.subscribe((raw) => {
+    const m = raw as Partial<Shared> | null;
+    if (m?.kind !== 'call.event' || typeof m.id !== 'string' || typeof m.accountId !== 'number' || !m.call)
+      return;
+    accept(m as Shared);
   });
 
   return {
@@ -50,7 +86,7 @@ export function createEventStream(deps: { bus: CallBus; store: Store; clock: Clo
     subscribe(
       account: { id: number; domain: string },
       fn: (e: StreamEvent) => void,
-      lastEventId?: number,
+      lastEventId?: string,
     ): { missed: StreamEvent[]; unsubscribe: () => void } {
       domains.set(account.id, account.domain);
       let set = subscribers.get(account.id);
@@ -59,10 +95,10 @@ export function createEventStream(deps: { bus: CallBus; store: Store; clock: Clo
         subscribers.set(account.id, set);
       }
       set.add(fn);
-      const missed =
-        lastEventId === undefined ? [] : (recent.get(account.id) ?? []).filter((e) => e.id > lastEventId);
+      const list = recent.get(account.id) ?? [];
+      const at = lastEventId === undefined ? -1 : list.findIndex((e) => e.id === lastEventId);
       return {
-        missed,
+        missed: at < 0 ? [] : list.slice(at + 1),
         unsubscribe: () => {
           set.delete(fn);
         },
@@ -70,6 +106,7 @@ export function createEventStream(deps: { bus: CallBus; store: Store; clock: Clo
     },
     close() {
       off();
+      offCluster?.();
     },
   };
 }

@@ -9,8 +9,8 @@ import type { FinishedCall, LiveCall } from './call-model.ts';
 export interface CallEngine {
   /** Click-to-call: ring the employee, then dial the number and bridge (spec: makeCall). */
   makeCall(account: AccountRecord, legExt: string, otherLegNum: string): Promise<{ uuid: string }>;
-  /** Calls in progress of an account, per leg. */
-  active(accountId: number): LiveCall[];
+  /** Calls in progress of an account, per leg (async: they may live in another process). */
+  active(accountId: number): Promise<LiveCall[]>;
   /** Ends a call (company call or any of its legs) in whatever state it is. */
   hangup(accountId: number, uuid: string): Promise<void>;
   /** Blind transfer of an answered call to another employee's ext. */

@@ -603,6 +603,18 @@ export function createSimulator(deps: SimulatorDeps) {
     return c;
   }
 
+  /** Calls in progress of an account in this process, per leg (a call without legs is itself). */
+  function activeLegs(accountId: number): LiveCall[] {
+    const out: LiveCall[] = [];
+    for (const c of calls.values()) {
+      if (c.account.id !== accountId) continue;
+      const legs = [...c.legs.values()].filter((l) => !l.ended);
+      if (!legs.length) out.push(live(c, null));
+      for (const l of legs) out.push(live(c, l));
+    }
+    return out.sort((a, b) => a.dialAt - b.dialAt);
+  }
+
   const engine: CallEngine = {
     async makeCall(account, legExt, otherLegNum) {
       const e = await employeeByExt(account, legExt);
@@ -616,15 +628,8 @@ export function createSimulator(deps: SimulatorDeps) {
       return { uuid: c.uuid };
     },
 
-    active(accountId) {
-      const out: LiveCall[] = [];
-      for (const c of calls.values()) {
-        if (c.account.id !== accountId) continue;
-        const legs = [...c.legs.values()].filter((l) => !l.ended);
-        if (!legs.length) out.push(live(c, null));
-        for (const l of legs) out.push(live(c, l));
-      }
-      return out.sort((a, b) => a.dialAt - b.dialAt);
+    async active(accountId) {
+      return activeLegs(accountId);
     },
 
     async hangup(accountId, uuid) {
@@ -835,6 +840,8 @@ export function createSimulator(deps: SimulatorDeps) {
       else talk.delete(accountId);
     },
     activeCount: () => calls.size,
+    /** engine.active without the promise: this process's calls, for the traffic generator. */
+    activeLegs,
   };
 
   return { engine, sim };

@@ -9,7 +9,7 @@ export type { TrafficStart, TrafficStatus };
 
 export interface TrafficGeneratorDeps {
   /** The simulation controls: every arrival is `sim.incoming(…)`. */
-  sim: Pick<Simulator['sim'], 'incoming' | 'setEmployeeBehaviour' | 'setTalkTime'>;
+  sim: Pick<Simulator['sim'], 'incoming' | 'setEmployeeBehaviour' | 'setTalkTime' | 'activeLegs'>;
   /** Counts the account's calls in progress (only when `maxConcurrent` is set). */
   engine: Pick<CallEngine, 'active'>;
   /** The account's trunks and employees, read once at start. */
@@ -158,7 +158,7 @@ export function createTrafficGenerator(deps: TrafficGeneratorDeps) {
   /** Company calls of the account in progress (active() lists legs; a call without legs is itself). */
   function companyCalls(accountId: number): number {
     const ids = new Set<string>();
-    for (const c of engine.active(accountId)) ids.add(c.parentUuid ?? c.uuid);
+    for (const c of sim.activeLegs(accountId)) ids.add(c.parentUuid ?? c.uuid);
     return ids.size;
   }
 

@@ -202,7 +202,7 @@ export function deliveryRoutes(
     },
     (r, reply) => {
       const lastRaw = r.headers['last-event-id'];
-      const last = typeof lastRaw === 'string' && /^\d{1,15}$/.test(lastRaw) ? Number(lastRaw) : undefined;
+      const last = typeof lastRaw === 'string' && /^[\w.:-]{1,64}$/.test(lastRaw) ? lastRaw : undefined;
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -213,7 +213,7 @@ export function deliveryRoutes(
       });
       res.write(': dzvin live events\nretry: 2000\n\n');
       open.add(res);
-      const send = (e: { id: number; event: string; data: unknown }) =>
+      const send = (e: { id: string; event: string; data: unknown }) =>
         res.write(`id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
       const sub = deps.stream.subscribe(r.account, send, last);
       for (const e of sub.missed) send(e);

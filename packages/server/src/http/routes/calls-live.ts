@@ -49,7 +49,7 @@ export function liveCallRoutes(app: App, engine: CallEngine) {
         response: { 200: Type.Array(ActiveCall), ...errorResponses(403) },
       },
     },
-    (r) => engine.active(r.account.id).map(toActiveCall),
+    async (r) => (await engine.active(r.account.id)).map(toActiveCall),
   );
   const hangup = {
     schema: {

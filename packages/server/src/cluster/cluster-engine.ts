@@ -1,0 +1,172 @@
+import type { CallEngine } from '../domain/calls/call-engine.ts';
+import type { LiveCall } from '../domain/calls/call-model.ts';
+import { DomainError, ERROR_CODES, type ErrorCode } from '../domain/errors.ts';
+import type { Simulator } from '../engine/simulator/simulator.ts';
+import type { Cluster, Peer } from './cluster.ts';
+
+/** Operations on one call, run by whichever process's engine owns the call. */
+export const ROUTED_OPS = [
+  'hangup',
+  'transfer',
+  'attendedTransfer',
+  'completeTransfer',
+  'cancelTransfer',
+  'answer',
+  'reject',
+  'digit',
+] as const;
+export type RoutedOp = (typeof ROUTED_OPS)[number];
+
+/** What one process asks another (POST /internal/v1/cluster). */
+export type PeerRequest =
+  | { op: 'active'; accountId: number }
+  | { op: RoutedOp; accountId: number; uuid: string; arg?: string };
+
+/** The answer: done (with the calls for `active`), or the domain error the owner raised. */
+export type PeerReply = { ok: true; calls?: LiveCall[] } | { ok: false; code: string; message: string };
+
+export const PEER_PATH = '/internal/v1/cluster';
+
+/**
+ * The call engine as the HTTP layer sees it when several processes share one PostgreSQL: a call
+ * lives in the engine of the process that placed or received it (its state is in memory), so an
+ * operation on a call this process does not own goes to every live peer (`CALL_NOT_FOUND` from
+ * all of them means there is no such call), and the list of calls in progress is this process's
+ * plus every peer's. On SQLite (no peers) it is the local engine and nothing else.
+ */
+export function createClusterEngine(deps: {
+  simulator: Simulator;
+  cluster: Cluster;
+  /** How long a peer may take to answer (a hung peer must not hang the API). */
+  timeoutMs?: number;
+  onError?: (err: unknown, peer: Peer) => void;
+}): Simulator & { serve(req: PeerRequest): Promise<PeerReply> } {
+  const { engine, sim } = deps.simulator;
+  const { cluster } = deps;
+  const timeoutMs = deps.timeoutMs ?? 3_000;
+  const onError = deps.onError ?? (() => {});
+
+  const local: Record<RoutedOp, (accountId: number, uuid: string, arg?: string) => Promise<void>> = {
+    hangup: (a, u) => engine.hangup(a, u),
+    transfer: (a, u, x) => engine.transfer(a, u, x ?? ''),
+    attendedTransfer: (a, u, x) => engine.attendedTransfer(a, u, x ?? ''),
+    completeTransfer: (a, u) => engine.completeTransfer(a, u),
+    cancelTransfer: (a, u) => engine.cancelTransfer(a, u),
+    answer: (a, u, x) => sim.answer(a, u, x),
+    reject: (a, u, x) => sim.reject(a, u, x),
+    digit: (a, u, d) => sim.digit(a, u, d ?? ''),
+  };
+
+  async function ask(peer: Peer, req: PeerRequest): Promise<PeerReply> {
+    const res = await fetch(`${peer.url}${PEER_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: cluster.authorization() },
+      body: JSON.stringify(req),
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'error',
+    });
+    if (res.status !== 200) throw new Error(`peer ${peer.url} answered ${res.status}: ${await res.text()}`);
+    return (await res.json()) as PeerReply;
+  }
+
+  async function run(op: RoutedOp, accountId: number, uuid: string, arg?: string): Promise<void> {
+    try {
+      await local[op](accountId, uuid, arg);
+      return;
+    } catch (err) {
+      if (!cluster.shared || !(err instanceof DomainError) || err.code !== 'CALL_NOT_FOUND') throw err;
+      const peers = await cluster.peers({ fresh: true });
+      const replies = await Promise.all(
+        peers.map((p) =>
+          ask(p, { op, accountId, uuid, arg }).catch((e) => {
+            onError(e, p);
+            return null;
+          }),
+        ),
+      );
+      if (replies.some((r) => r?.ok)) return;
+      // The owner refused (e.g. "only an answered call can be transferred"): its reason stands.
+      const refusal = replies.find((r) => r && !r.ok && r.code !== 'CALL_NOT_FOUND');
+      if (refusal && !refusal.ok)
+        throw new DomainError(
+          refusal.code in ERROR_CODES ? (refusal.code as ErrorCode) : 'CONFLICT',
+          refusal.message,
+        );
+      throw err;
+    }
+  }
+
+  async function active(accountId: number): Promise<LiveCall[]> {
+    const mine = await engine.active(accountId);
+    if (!cluster.shared) return mine;
+    const peers = await cluster.peers();
+    if (!peers.length) return mine;
+    const theirs = await Promise.all(
+      peers.map((p) =>
+        ask(p, { op: 'active', accountId }).then(
+          (r) => (r.ok ? (r.calls ?? []) : []),
+          (e) => {
+            // A peer that died a moment ago: its calls died with it.
+            onError(e, p);
+            return [] as LiveCall[];
+          },
+        ),
+      ),
+    );
+    return [...mine, ...theirs.flat()].sort((a, b) => a.dialAt - b.dialAt);
+  }
+
+  const routedEngine: CallEngine = {
+    ...engine,
+    active,
+    hangup: (a, u) => run('hangup', a, u),
+    transfer: (a, u, x) => run('transfer', a, u, x),
+    attendedTransfer: (a, u, x) => run('attendedTransfer', a, u, x),
+    completeTransfer: (a, u) => run('completeTransfer', a, u),
+    cancelTransfer: (a, u) => run('cancelTransfer', a, u),
+  };
+
+  // The simulated office is one office: how phones behave and how long calls last, set through
+  // any process, holds in every process (published to the others, applied there as is).
+  type Setting =
+    | { kind: 'sim.setting'; op: 'employee'; args: Parameters<typeof sim.setEmployeeBehaviour> }
+    | { kind: 'sim.setting'; op: 'external'; args: Parameters<typeof sim.setExternalBehaviour> }
+    | { kind: 'sim.setting'; op: 'talk'; args: Parameters<typeof sim.setTalkTime> };
+  function apply(m: Setting) {
+    if (m.op === 'employee') sim.setEmployeeBehaviour(...m.args);
+    else if (m.op === 'external') sim.setExternalBehaviour(...m.args);
+    else if (m.op === 'talk') sim.setTalkTime(...m.args);
+  }
+  function setEverywhere(m: Setting) {
+    apply(m);
+    cluster.publish(m);
+  }
+  cluster.subscribe((raw) => {
+    const m = raw as Setting | null;
+    if (m?.kind === 'sim.setting' && Array.isArray(m.args)) apply(m);
+  });
+
+  return {
+    engine: routedEngine,
+    sim: {
+      ...sim,
+      answer: (a, u, x) => run('answer', a, u, x),
+      reject: (a, u, x) => run('reject', a, u, x),
+      digit: (a, u, d) => run('digit', a, u, d),
+      setEmployeeBehaviour: (...args) => setEverywhere({ kind: 'sim.setting', op: 'employee', args }),
+      setExternalBehaviour: (...args) => setEverywhere({ kind: 'sim.setting', op: 'external', args }),
+      setTalkTime: (...args) => setEverywhere({ kind: 'sim.setting', op: 'talk', args }),
+    },
+    /** Runs a peer's request on this process's own engine only (never forwarded again). */
+    async serve(req) {
+      try {
+        if (req.op === 'active') return { ok: true, calls: await engine.active(req.accountId) };
+        await local[req.op](req.accountId, req.uuid, req.arg);
+        return { ok: true };
+      } catch (err) {
+        if (err instanceof DomainError) return { ok: false, code: err.code, message: err.message };
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,256 @@
+// Several processes over one PostgreSQL (issue 7): two real Dzvin servers (buildApp, real HTTP
+// on 127.0.0.1) over the same throwaway database. A call lives in the engine of the process that
+// received it; the other process lists it, acts on it (answer, transfer, hangup — routed to the
+// owner), streams its events (LISTEN/NOTIFY) and finds it in the shared history afterwards.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type BuiltApp, buildApp, defaultConfig } from '../src/index.ts';
+import { createTestDatabaseUrl, dialectSkipReason, type TestDatabase } from './support/dialects.ts';
+import { type Response, request } from './support/harness.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(fn: () => Promise<T | null | undefined | false> | T, what: string, ms = 10_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+interface Node {
+  built: BuiltApp;
+  url: string;
+  recordings: string;
+}
+
+async function startNode(db: TestDatabase): Promise<Node> {
+  const recordings = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-cluster-'));
+  const built = await buildApp(
+    defaultConfig({
+      databaseUrl: db.url,
+      port: 0,
+      logLevel: 'warn',
+      recordingsDir: recordings,
+      demo: {
+        enabled: false,
+        domain: 'x.localhost',
+        apiKey: undefined,
+        country: 'UA',
+      },
+    }),
+    { logger: false },
+  );
+  await built.app.listen({ host: '127.0.0.1', port: 0 });
+  const a = built.app.server.address();
+  return { built, url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`, recordings };
+}
+
+/** An SSE client: every `event:`/`data:` block of the stream, parsed. */
+function openStream(url: string, host: string, cookie: string) {
+  const events: { id: string; event: string; data: { uuid: string; parentUuid: string | null } }[] = [];
+  const req = http.get(`${url}/api/v1/events/stream`, { headers: { host, cookie } });
+  const opened = new Promise<number>((resolve, reject) => {
+    req.on('response', (res) => {
+      resolve(res.statusCode ?? 0);
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const f = Object.fromEntries(
+            block
+              .split('\n')
+              .filter((l) => !l.startsWith(':') && l.includes(': '))
+              .map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]),
+          );
+          if (f.event) events.push({ id: f.id, event: f.event, data: JSON.parse(f.data) });
+        }
+      });
+    });
+    req.on('error', reject);
+  });
+  return { events, opened, close: () => req.destroy() };
+}
+
+const skip = dialectSkipReason('postgres');
+
+describe('two processes over one PostgreSQL', { skip }, () => {
+  let db: TestDatabase;
+  let a: Node;
+  let b: Node;
+  const domain = 'cluster.localhost';
+  let cookie = '';
+  let apiKey = '';
+  const as = (n: Node, method: string, p: string, body?: unknown): Promise<Response> =>
+    request(n.url, method, p, { host: domain, cookie, body });
+
+  before(async () => {
+    db = await createTestDatabaseUrl('postgres');
+    a = await startNode(db);
+    b = await startNode(db);
+    const created = await a.built.services.accounts.create({ domain, defaultCountry: 'UA' });
+    apiKey = created.apiKey;
+    const dir = a.built.services.directory;
+    const e1 = await dir.employees.create(created.account, { displayName: 'Олена', ext: '001' });
+    await dir.employees.create(created.account, { displayName: 'Андрій', ext: '002' });
+    await a.built.services.accounts.update(created.account.id, { apiUserId: e1.id });
+    await dir.trunks.create(created.account, {
+      number: '+380443334455',
+      name: 'Олена',
+      destination: { type: 'employee', id: e1.id },
+      isDefault: true,
+    });
+    // One session, signed in through A, used on both: sessions live in the database.
+    const r = await request(a.url, 'POST', '/rest/security/authorize', {
+      host: domain,
+      body: { domain, apiKey },
+    });
+    assert.equal(r.status, 200);
+    cookie = String(r.headers['set-cookie']?.[0]).split(';')[0];
+    await until(
+      async () => (await a.built.cluster.peers({ fresh: true })).some((p) => p.url === b.url),
+      'A to see B',
+    );
+    await until(
+      async () => (await b.built.cluster.peers({ fresh: true })).some((p) => p.url === a.url),
+      'B to see A',
+    );
+  });
+  after(async () => {
+    await a?.built.close().catch(() => {});
+    await b?.built.close().catch(() => {});
+    await db?.drop();
+    for (const n of [a, b]) if (n) fs.rmSync(n.recordings, { recursive: true, force: true });
+  });
+
+  test('each process registers itself with the URL it listens on and sees the other alive', async () => {
+    assert.notEqual(a.built.cluster.nodeId, b.built.cluster.nodeId);
+    assert.deepEqual(
+      (await a.built.cluster.peers({ fresh: true })).map((p) => p.url),
+      [b.url],
+    );
+  });
+
+  test('a call received by A is listed, answered, refused a wrong transfer and hung up through B; B streams its events', async () => {
+    const stream = openStream(b.url, domain, cookie);
+    assert.equal(await stream.opened, 200);
+    // Phones answer only when told to; set through B, the setting holds in A (one office).
+    assert.equal(
+      (await as(b, 'PUT', '/api/v1/sim/behaviours/employees/001', { mode: 'manual' })).status,
+      204,
+    );
+    await until(
+      async () => {
+        // Published settings arrive asynchronously: wait until A's phone no longer answers by itself.
+        const placed = await as(a, 'POST', '/api/v1/sim/calls', {
+          from: '+380501112233',
+          trunk: '+380443334455',
+        });
+        const { uuid } = placed.json();
+        await sleep(3_500);
+        const legs = (await as(a, 'GET', '/rest/calls/active/v3')).json() as {
+          lastEvent: string;
+          parentUuid: string;
+        }[];
+        const ringing = legs.some((l) => l.parentUuid === uuid && l.lastEvent === 'call.dial');
+        if (!ringing) return false;
+        await as(a, 'GET', `/rest/calls/active/${uuid}/hangup`);
+        return true;
+      },
+      'the manual behaviour to reach A',
+      15_000,
+    );
+    assert.ok(a.built.simulator.sim.activeCount() === 0, 'the probe call ended');
+
+    const placed = await as(a, 'POST', '/api/v1/sim/calls', {
+      from: '+380501112233',
+      trunk: '+380443334455',
+    });
+    assert.equal(placed.status, 201);
+    const { uuid } = placed.json() as { uuid: string };
+    assert.equal(b.built.simulator.sim.activeCount(), 0, 'B runs no call itself');
+
+    // B lists A's call (the ringing leg of 001).
+    const listed = (await as(b, 'GET', '/rest/calls/active/v3')).json() as {
+      uuid: string;
+      parentUuid: string | null;
+      lastEvent: string;
+      leg: { ext: string } | null;
+    }[];
+    const leg = listed.find((l) => l.parentUuid === uuid);
+    assert.ok(leg, `B lists the leg of ${uuid}: ${JSON.stringify(listed)}`);
+    assert.equal(leg.leg?.ext, '001');
+    assert.equal(leg.lastEvent, 'call.dial');
+
+    // The owner's refusal comes back through B as the owner's status and reason.
+    const early = await as(b, 'POST', `/api/v1/sim/calls/${uuid}/transfer`, { toExt: '002' });
+    assert.equal(early.status, 409);
+    assert.match(early.text, /Only an answered call can be transferred/);
+
+    assert.equal((await as(b, 'POST', `/api/v1/sim/calls/${uuid}/answer`, { ext: '001' })).status, 204);
+    const bridged = (await as(b, 'GET', '/rest/calls/active/v3')).json() as {
+      parentUuid: string;
+      lastEvent: string;
+    }[];
+    assert.ok(bridged.some((l) => l.parentUuid === uuid && l.lastEvent === 'call.bridge'));
+
+    assert.equal((await as(b, 'GET', `/rest/calls/active/${uuid}/hangup`)).status, 200);
+    await a.built.simulator.engine.idle();
+    assert.deepEqual(
+      ((await as(b, 'GET', '/rest/calls/active/v3')).json() as { parentUuid: string }[]).filter(
+        (l) => l.parentUuid === uuid,
+      ),
+      [],
+    );
+
+    // B's stream got the call's events from A, in order, for the company call.
+    await until(
+      () => stream.events.some((e) => e.event === 'call.hangup' && e.data.uuid === uuid),
+      'call.hangup of A on B',
+    );
+    const mine = stream.events.filter((e) => e.data.uuid === uuid).map((e) => e.event);
+    assert.deepEqual(mine, ['call.dial', 'call.bridge', 'call.hangup']);
+    assert.equal(new Set(stream.events.map((e) => e.id)).size, stream.events.length, 'ids are unique');
+    stream.close();
+
+    // The finished call is in the shared history, read through B.
+    const now = Date.now();
+    const history = await as(
+      b,
+      'GET',
+      `/rest/calls/company.api?timeFrom=${now - 600_000}&timeTo=${now + 60_000}&limit=50`,
+    );
+    assert.equal(history.status, 200);
+    assert.ok((history.json() as { uuid: string }[]).some((c) => c.uuid === uuid));
+  });
+
+  test('an unknown uuid is 404 from every process; the internal API refuses requests without the shared secret', async () => {
+    const r = await as(b, 'GET', '/rest/calls/active/no-such-call/hangup');
+    assert.equal(r.status, 404);
+    assert.match(r.text, /No active call no-such-call/);
+    const peer = await request(a.url, 'POST', '/internal/v1/cluster', {
+      body: { op: 'active', accountId: 1 },
+      headers: { authorization: 'Bearer guess' },
+    });
+    assert.equal(peer.status, 403);
+    assert.equal(peer.text, 'Not a process of this cluster');
+  });
+
+  test('a process that stops leaves the cluster; the other keeps answering alone', async () => {
+    await a.built.close();
+    const peers = await b.built.cluster.peers({ fresh: true });
+    assert.deepEqual(peers, []);
+    const r = await as(b, 'GET', '/rest/calls/active/v3');
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json(), []);
+  });
+});
