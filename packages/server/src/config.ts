@@ -12,7 +12,12 @@ export interface Config {
   demo: { enabled: boolean; domain: string; apiKey: string | undefined; country: string };
   sessionIdleSec: number;
   bodyLimitBytes: number;
-  trustProxy: boolean;
+  /**
+   * Which proxies' X-Forwarded-* headers are believed (DZVIN_TRUST_PROXY): false (none), true
+   * (every hop: the leftmost address, forgeable unless the proxy replaces the header), or the
+   * proxies' addresses/CIDRs (the client is the rightmost address not among them).
+   */
+  trustProxy: boolean | string[];
   logLevel: string;
   auth: { maxFailuresPerIp: number; maxFailuresPerDomain: number; failureWindowSec: number };
   /** `local` (default) lets CRM URLs reach loopback/private addresses; `production` refuses them. */
@@ -63,6 +68,25 @@ function bool(env: Env, name: string, def: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got '${env[name]}'`);
 }
 
+function trustProxy(raw: string | undefined): Config['trustProxy'] {
+  const v = raw?.trim() ?? '';
+  if (v === '') return false;
+  const lower = v.toLowerCase();
+  if (['true', 'yes', 'on'].includes(lower)) return true;
+  if (['false', 'no', 'off'].includes(lower)) return false;
+  const list = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  const address = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]*)(\/\d{1,3})?$/i;
+  const bad = list.find((x) => !address.test(x) && !['loopback', 'linklocal', 'uniquelocal'].includes(x));
+  if (bad !== undefined)
+    throw new ConfigError(
+      `DZVIN_TRUST_PROXY must be true, false or the proxies' addresses/CIDRs (comma-separated), got '${bad}'`,
+    );
+  return list;
+}
+
 function nodeUrl(raw: string | undefined): string | undefined {
   if (!raw) return undefined;
   let u: URL;
@@ -97,7 +121,7 @@ export function parseConfig(env: Env): Config {
     },
     sessionIdleSec: int(env, 'DZVIN_SESSION_IDLE_SECONDS', 1800, 10, 30 * 86400),
     bodyLimitBytes: int(env, 'DZVIN_BODY_LIMIT_BYTES', 5 * 1024 * 1024, 1024, 512 * 1024 * 1024),
-    trustProxy: bool(env, 'DZVIN_TRUST_PROXY', false),
+    trustProxy: trustProxy(env.DZVIN_TRUST_PROXY),
     logLevel: env.LOG_LEVEL || 'info',
     auth: {
       maxFailuresPerIp: int(env, 'DZVIN_AUTH_MAX_FAILURES_PER_IP', 20, 1, 1_000_000),
