@@ -9,6 +9,10 @@ import path from 'node:path';
 
 export interface Cluster {
   url: string;
+  /** The cluster's data directory (its postmaster.pid names the server process). */
+  dataDir: string;
+  /** `pg_ctl <action>` on this cluster (the proof stops and starts it as a fault); true when it succeeded. */
+  ctl(action: 'start' | 'stop'): boolean;
   stop(): void;
 }
 
@@ -86,5 +90,13 @@ export async function startPostgres(): Promise<Cluster | null> {
     stop();
     throw new Error(`pg_ctl start failed: ${start.stderr}`);
   }
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop };
+  const ctl = (action: 'start' | 'stop') =>
+    !stopped &&
+    run(
+      'pg_ctl',
+      action === 'stop'
+        ? ['stop', '-D', data, '-m', 'fast', '-w', '-t', '30']
+        : ['start', '-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '30'],
+    ).status === 0;
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, dataDir: data, ctl, stop };
 }
