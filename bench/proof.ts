@@ -30,7 +30,7 @@
 // on each process during the load, 50); faults: PROOF_KILLS (3), PROOF_PG_STOP_SEC (10),
 // PROOF_503_SEC (60), PROOF_HANG_SEC (20), PROOF_GAP_SEC (15, after each fault); deliveries:
 // PROOF_WEBHOOK_TIMEOUT_MS (5000), PROOF_LEASE_SEC (10), PROOF_RETRY_CAP_MS (10000),
-// PROOF_DRAIN_MAX_SEC (120); throughput: PROOF_TP_SEC (15), PROOF_TP_CONNECTIONS (32).
+// PROOF_DRAIN_MAX_SEC (60); throughput: PROOF_TP_SEC (15), PROOF_TP_CONNECTIONS (32).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -71,7 +71,7 @@ const LOAD = {
   timeoutMs: intEnv('PROOF_WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
   leaseSec: intEnv('PROOF_LEASE_SEC', 10, 1, 3600),
   retryCapMs: intEnv('PROOF_RETRY_CAP_MS', 10_000, 1, 86_400_000),
-  drainMaxSec: intEnv('PROOF_DRAIN_MAX_SEC', 120, 5, 3600),
+  drainMaxSec: intEnv('PROOF_DRAIN_MAX_SEC', 60, 5, 3600),
   tpSec: intEnv('PROOF_TP_SEC', 15, 1, 3600),
   tpConnections: intEnv('PROOF_TP_CONNECTIONS', 32, 2, 1000),
 };
@@ -422,8 +422,28 @@ ${L.faults.schedule.map((f) => `| ${f.start_s}–${f.end_s} | ${cell(f.detail)} 
 `
     : ''
 }
+${findings(L)}
 Processes: ${L.processes.map((p) => `${p.name} (pid ${p.pid}, listening after ${p.start_ms} ms, ended ${p.ended}, ${p.error_lines} error log lines)`).join('; ')}.
 `;
+}
+
+/** What the failed checks of the load/fault part mean, where the cause is known. */
+function findings(L: LoadReport): string {
+  const out: string[] = [];
+  if (L.totals.history_not_enqueued > 0)
+    out.push(
+      `- **${L.totals.history_not_enqueued} events of calls in the history were never enqueued** ${JSON.stringify(L.totals.history_not_enqueued_by_event)}: dial and bridge are written to the outbox in their own transaction, after the fact (\`createCallEventCapture\` in packages/server/src/integrations/outbox.ts); when that write fails (PostgreSQL down) the batch is logged and dropped, while the call goes on and its history record and hangup are saved once the database is back. The CRM never gets those events.`,
+    );
+  const stuck = L.checks.find((c) => c.name.startsWith('every call ends') && !c.ok);
+  if (stuck)
+    out.push(
+      `- **Calls left in progress for good**: ${cell(stuck.detail).slice(0, 400)}. A call whose state change fails to save (PostgreSQL down) stops in mid-flight in the simulator: e.g. \`takeOver\` awaits \`endLeg\` of the other ringing legs (a save) before it schedules the talk time, and \`refuseLeg\` awaits \`endLeg\` before \`leg.onEnd\` rings the next member; a failed save aborts the rest and no timer is left to end the call (packages/server/src/engine/simulator/simulator.ts). Its dial was delivered; its hangup never comes.`,
+    );
+  if (L.totals.outbox_same_event_twice > 0)
+    out.push(
+      `- **${L.totals.outbox_same_event_twice} events emitted twice by the engine** (counted in the duplicates): the same call.bridge and then call.hangup of a company call enqueued twice, seconds apart — the simulator's answer path resumed on a call that had ended meanwhile.`,
+    );
+  return out.length ? `Findings:\n\n${out.join('\n')}\n` : '';
 }
 
 function throughputSection(): string {
