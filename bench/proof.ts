@@ -396,10 +396,12 @@ has no hangup (nothing committed one), and an event whose transaction never comm
 died first, or PostgreSQL was down) is not expected. The call history is checked against the outbox:
 every company/user record needs dial + hangup, and bridge when it has a bridge time.
 
-| Phase | Traffic | Calls placed | History records | Events expected | Received | Lost | Duplicates | Deliveries/s | Enqueue→delivered p50 / p99 / max | Enqueue→attempt p50 / p99 | Calls ended / outbox drained after traffic |
+| Phase | Traffic | Calls placed¹ | History records | Events expected | Received | Lost | Duplicates | Deliveries/s | Enqueue→delivered p50 / p99 / max | Enqueue→attempt p50 / p99 | Calls ended / outbox drained after traffic |
 |---|---|---|---|---|---|---|---|---|---|---|---|
 ${phaseRow('load', L.load)}
 ${L.faults ? phaseRow('faults', L.faults) : ''}
+
+¹ By the traffic generators of the processes alive at the end of the phase (a SIGKILLed process's counts die with it).
 
 REST reads during the load: ${L.load.rest ? `${L.load.rest.requests} requests, ${L.load.rest.rps} req/s, p50 ${L.load.rest.p50_ms} ms, **p99 ${L.load.rest.p99_ms} ms**, max ${L.load.rest.max_ms} ms, ${L.load.rest.non2xx} non-2xx (${L.load.rest.status_5xx} 5xx), ${L.load.rest.errors} errors` : 'not run'}.
 
@@ -446,6 +448,50 @@ function findings(L: LoadReport): string {
   return out.length ? `Findings:\n\n${out.join('\n')}\n` : '';
 }
 
+function throughputRow(r: ThroughputReport['runs'][number]): string {
+  const dz = r.cpu.dzvin.reduce((a, b) => a + b, 0);
+  const waits = Object.entries(r.pg_waits)
+    .map(([k, n]) => `${k} ${n}%`)
+    .join(', ');
+  return `| ${r.processes} | **${r.rps}** | ${r.p50_ms} ms | ${r.p99_ms} ms | ${r.non2xx} / ${r.errors} | ${r.cpu.dzvin.join(' + ')} | ${Math.round((r.rps * 100) / Math.max(1, dz))} | ${r.cpu.postgres} | ${r.cpu.load_generator} | ${v(r.cpu.machine)} | ${r.loadavg} | ${cell(waits)} |`;
+}
+
+/** What the throughput table says about the bottleneck, from its own figures. */
+function throughputReading(T: ThroughputReport): string {
+  const [one, two] = [T.runs.find((r) => r.processes === 1), T.runs.find((r) => r.processes === 2)];
+  if (!one || !two) return '';
+  const lockWaits = T.runs.reduce(
+    (a, r) =>
+      a +
+      Object.entries(r.pg_waits)
+        .filter(([k]) => /Lock/.test(k))
+        .reduce((x, [, n]) => x + n, 0),
+    0,
+  );
+  const dz2 = two.cpu.dzvin.reduce((a, b) => a + b, 0);
+  const saturated = (two.cpu.machine ?? 0) >= m.cpus * 90;
+  const tops = T.profiles
+    .map(
+      (p) =>
+        `${p.process}: ${p.top
+          .filter((x) => !x.function.startsWith('(idle)'))
+          .slice(0, 3)
+          .map((x) => `\`${x.function.replace(/ \S+:\d+$/, '')}\` ${x.pct}%`)
+          .join(', ')}`,
+    )
+    .join('; ');
+  return `Reading: with 1 process the machine was at ${v(one.cpu.machine)}% of its ${m.cpus * 100}% (Dzvin ${one.cpu.dzvin[0]}%, PostgreSQL
+${one.cpu.postgres}%, the load generator ${one.cpu.load_generator}%, the rest other work on the shared machine); with 2 processes the Dzvin
+processes got ${two.cpu.dzvin.join('% and ')}% (${Math.round(dz2)}% together) and the machine was at ${v(two.cpu.machine)}%${
+    saturated ? ': no core was left for the second process to use, so req/s stays where the CPU allows' : ''
+  } (${one.rps} → ${two.rps} req/s). Both processes were busy at the same time (idle ${T.profiles.map((p) => `${p.idle_pct}%`).join(' and ')} in their
+profiles), PostgreSQL's client backends were sampled ${lockWaits ? `waiting on a lock ${Math.round(lockWaits * 10) / 10}% of the time` : 'never waiting on a lock'} (mostly idle,
+waiting for the next query: ClientRead), and the top of each profile is CPU work, not a wait on something shared (${tops};
+\`writev\` is the socket writes, where loopback TCP is processed for the receiving side too). On this ${m.cpus}-core machine the
+database, the load generator and the servers share the cores; the figure to compare on a bigger machine is req per Dzvin
+CPU-second.`;
+}
+
 function throughputSection(): string {
   if (!throughput)
     return PARTS.has('throughput') ? '## Throughput\n\nNot run to the end (see the failed checks).\n' : '';
@@ -457,24 +503,19 @@ with autocannon (${T.settings.connections} connections in all, split across the 
 fresh processes over the same PostgreSQL. CPU % is per process from /proc (100 = one core; the machine has ${m.cpus}):
 the Dzvin processes, PostgreSQL (postmaster + backends), and the proof process — the load generator.
 
-| Processes | req/s | p50 | p99 | non-2xx / errors | CPU % Dzvin | CPU % PostgreSQL | CPU % load generator | CPU % machine (all) | load avg | PostgreSQL client backends sampled |
-|---|---|---|---|---|---|---|---|---|---|---|
-${T.runs
-  .map(
-    (r) =>
-      `| ${r.processes} | **${r.rps}** | ${r.p50_ms} ms | ${r.p99_ms} ms | ${r.non2xx} / ${r.errors} | ${r.cpu.dzvin.join(' + ')} | ${r.cpu.postgres} | ${r.cpu.load_generator} | ${v(r.cpu.machine)} | ${r.loadavg} | ${cell(
-        Object.entries(r.pg_waits)
-          .map(([k, n]) => `${k} ${n}%`)
-          .join(', '),
-      )} |`,
-  )
-  .join('\n')}
+| Processes | req/s | p50 | p99 | non-2xx / errors | CPU % Dzvin | req per Dzvin CPU-second | CPU % PostgreSQL | CPU % load generator | CPU % machine (all) | load avg | PostgreSQL client backends sampled |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+${T.runs.map(throughputRow).join('\n')}
+
+${throughputReading(T)}
 
 CPU profile of each Dzvin process over the 2-process run (V8 sampling profiler through node:inspector), top functions by self time:
 
 ${T.profiles
   .map(
-    (p) => `**${p.process}**: ${p.total_ms} ms profiled, idle ${p.idle_pct}%, GC ${p.gc_pct}%.
+    (
+      p,
+    ) => `**${p.process}**: ${p.total_ms} ms profiled, idle ${p.idle_pct}%, GC ${p.gc_pct}%. By area: ${p.by_area.map((a) => `${a.area} ${a.pct}%`).join(', ')}.
 
 | Function | Self | % |
 |---|---|---|

@@ -327,10 +327,12 @@ export async function runLoad(
       const f = s.faults;
       const plan: FaultRecord['kind'][] = [];
       const others: FaultRecord['kind'][] = [];
-      if (f.pgStopSec > 0) others.push('postgres-stop');
       if (f.crm503Sec > 0) others.push('crm-503');
       if (f.hangSec > 0) others.push('crm-hang');
-      // Kills spread between the other faults: kill, pg, kill, 503, kill, hang, …
+      // PostgreSQL last: the processes that lived through its stop are still there at the end, so
+      // what it did to their calls in progress is seen (a later SIGKILL would hide it).
+      if (f.pgStopSec > 0) others.push('postgres-stop');
+      // Kills spread between the other faults: kill, 503, kill, hang, kill, pg, …
       for (let k = 0; k < Math.max(f.kills, others.length); k++) {
         if (k < f.kills) plan.push('sigkill');
         if (k < others.length) plan.push(others[k]);

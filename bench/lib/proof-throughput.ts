@@ -55,7 +55,14 @@ export interface ThroughputReport {
   settings: Omit<ThroughputSettings, 'log'>;
   runs: ThroughputRun[];
   /** Top functions by self time of each Dzvin process over the 2-process run. */
-  profiles: { process: string; total_ms: number; idle_pct: number; gc_pct: number; top: ProfileTop[] }[];
+  profiles: {
+    process: string;
+    total_ms: number;
+    idle_pct: number;
+    gc_pct: number;
+    top: ProfileTop[];
+    by_area: { area: string; pct: number }[];
+  }[];
   shutdown: { name: string; code: number | null; signal: string | null; ms: number }[];
 }
 
@@ -83,6 +90,34 @@ export function summariseProfile(file: string, n = 12) {
     self.set(key, (self.get(key) ?? 0) + dt);
   }
   const pct = (ms: number) => Math.round((ms / Math.max(1, total)) * 1000) / 10;
+  // Self time by where the code lives: a package, Dzvin's own code, Node's internals, or native
+  // work without a script (writev: the socket writes, where loopback TCP runs in the sender's time).
+  const groups = new Map<string, number>();
+  for (let i = 0; i < p.samples.length; i++) {
+    const f = byId.get(p.samples[i]);
+    if (!f) continue;
+    const url = f.url;
+    const g = !url
+      ? f.functionName.startsWith('(')
+        ? f.functionName
+        : `native ${f.functionName}`
+      : url.includes('/node_modules/')
+        ? `npm ${url.replace(/^.*\/node_modules\//, '').split('/')[0]}`
+        : url.includes('/packages/')
+          ? `dzvin ${url
+              .replace(/^.*\/packages\//, '')
+              .split('/')
+              .slice(0, 3)
+              .join('/')}`
+          : url.startsWith('node:')
+            ? 'node internals'
+            : 'other';
+    groups.set(g, (groups.get(g) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+  }
+  const by_area = [...groups]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 10)
+    .map(([area, ms]) => ({ area, pct: pct(ms) }));
   const top = [...self]
     .sort((a, b) => b[1] - a[1])
     .slice(0, n)
@@ -92,6 +127,7 @@ export function summariseProfile(file: string, n = 12) {
     idle_pct: pct(self.get('(idle)') ?? 0),
     gc_pct: pct(self.get('(garbage collector)') ?? 0),
     top,
+    by_area,
   };
 }
 
