@@ -224,9 +224,15 @@ for (const dialect of DIALECTS) {
         const ns = crm.hits.filter((h) => h.json.uuid === `down-${key}`).map((h) => h.json.n);
         assert.deepEqual(ns, [0, 1, 2, 3, 4, 5, 6, 7], `order of ${key}`);
       }
-      const list = await s.admin(
-        'GET',
-        `/api/v1/crm-connections/${id}/deliveries?status=delivered&limit=100`,
+      // An outcome is recorded a few milliseconds after its answer (with others): wait for the log.
+      let list = await s.admin('GET', `/api/v1/crm-connections/${id}/deliveries?status=delivered&limit=100`);
+      await until(
+        async () => {
+          list = await s.admin('GET', `/api/v1/crm-connections/${id}/deliveries?status=delivered&limit=100`);
+          return list.status !== 200 || list.json().length === 40;
+        },
+        5_000,
+        'all 40 recorded as delivered',
       );
       assert.equal(list.status, 200, list.text);
       assert.equal(list.json().length, 40);

@@ -2,6 +2,7 @@
 // for a few seconds, but the address policy still applies to every request, failures are not
 // kept, and what the URL carries (credentials, path, query) goes with every request.
 import assert from 'node:assert/strict';
+import { lookup } from 'node:dns/promises';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { OutgoingRequestError, postJson } from '../src/integrations/http-out.ts';
@@ -23,6 +24,7 @@ describe('outgoing HTTP to CRMs', () => {
           authorization: req.headers.authorization,
           body: Buffer.concat(chunks).toString('utf8'),
         });
+        if (req.url === '/hang') return;
         res.writeHead(req.url?.startsWith('/moved') ? 302 : 200, { location: '/elsewhere' }).end('ok');
       });
     });
@@ -78,6 +80,31 @@ describe('outgoing HTTP to CRMs', () => {
       assert.equal(s.authorization, `Basic ${Buffer.from('crm user:p@ss').toString('base64')}`);
       assert.deepEqual(JSON.parse(s.body), { i });
     }
+  });
+
+  test('a name is resolved, and the connection made to the address it resolved to', async () => {
+    const [first] = await lookup('localhost', { all: true, verbatim: true });
+    const named = http.createServer((_req, res) => res.writeHead(204).end());
+    await new Promise<void>((r) => named.listen(0, first.address, r));
+    try {
+      const p = (named.address() as { port: number }).port;
+      for (let i = 0; i < 2; i++) {
+        const r = await postJson(`http://localhost:${p}/x`, {}, { timeoutMs: 2000, policy: LOCAL });
+        assert.equal(r.status, 204);
+      }
+    } finally {
+      named.closeAllConnections();
+      named.close();
+    }
+  });
+
+  test('a CRM that does not answer in time is a timeout', async () => {
+    const t0 = Date.now();
+    assert.equal(
+      await refusal(postJson(`http://127.0.0.1:${port}/hang`, {}, { timeoutMs: 200, policy: LOCAL })),
+      'timeout',
+    );
+    assert.ok(Date.now() - t0 < 5000);
   });
 
   test('a redirect is a status, not followed', async () => {
