@@ -555,7 +555,12 @@ async function main() {
   const databaseUrl = `sqlite:${dbPath}`;
   const sizes: SizeResult[] = [];
   let apiKey = '';
-  const seeder = await buildApp(defaultConfig({ databaseUrl, logLevel: 'warn' }), { logger: false });
+  const seeder = await buildApp(defaultConfig({ databaseUrl, logLevel: 'warn' }), { logger: false }).catch(
+    (e: unknown) => {
+      rmSync(dir, { recursive: true, force: true }); // a failed start (a migration…) leaves no temp dir behind
+      throw e;
+    },
+  );
   try {
     // The account, through the service layer as `dzvin account create` does it.
     const created = await seeder.services.accounts.create({
