@@ -335,7 +335,8 @@ describe('dzvin events tail', () => {
         .split('\n')
         .map((x) => JSON.parse(x));
       assert.equal(lines[0].event, 'call.dial');
-      assert.match(lines[0].id, /^[0-9]+$/);
+      // Ids are unique across the processes of a cluster: a sequence number and the process.
+      assert.match(lines[0].id, /^[0-9]+-[0-9a-f]{8}$/);
       assert.equal(lines[0].data.accountDomain, 'acme.localhost');
       assert.ok(
         lines.every((x) => [x.data.uuid, x.data.parentUuid].includes(uuid)),

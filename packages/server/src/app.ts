@@ -381,6 +381,13 @@ export async function buildApp(
       .catch((err) => app.log.error({ err }, 'cluster: could not join; retrying with the heartbeat'));
   });
 
+  const sweepRecordings = () =>
+    recorder
+      .sweep()
+      .then((n) => n && app.log.warn(`removed ${n} unfinished recording file(s) left by a stopped process`));
+  void sweepRecordings();
+  const sweepTimer = setInterval(() => void sweepRecordings(), 3_600_000);
+  sweepTimer.unref();
   const pruneTimer = setInterval(() => {
     auth.prune().catch((err) => app.log.warn({ err }, 'session prune failed'));
     lookup.prune().catch((err) => app.log.warn({ err }, 'lookup cache prune failed'));
@@ -409,6 +416,7 @@ export async function buildApp(
       // (whatever was not started stays in the durable outbox for the next process).
       shuttingDown = true;
       clearInterval(pruneTimer);
+      clearInterval(sweepTimer);
       await app.close();
       await utmBatcher.stop();
       await traffic.stopAll();

@@ -6,7 +6,11 @@ import { after, before, describe, test } from 'node:test';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
 import { createManualClock } from '../src/domain/clock.ts';
-import { createFileRecorder, type FileRecorder } from '../src/engine/recording/file-recorder.ts';
+import {
+  createFileRecorder,
+  type FileRecorder,
+  STALE_PART_MS,
+} from '../src/engine/recording/file-recorder.ts';
 import { registerErrorHandling } from '../src/http/errors.ts';
 import type { App } from '../src/http/route-kit.ts';
 import { anyoneWithTheUuid, parseRange, recordingRoutes } from '../src/http/routes/recordings.ts';
@@ -48,6 +52,21 @@ const read = (recorder: FileRecorder, uuid: string, track: 'mixed' | 'rx' | 'tx'
 };
 
 describe('file recorder', () => {
+  test('.part files nobody wrote to for 15 minutes (a killed process) are swept; fresh ones and finished recordings stay', async () => {
+    const dir = tmpDir();
+    const stale = path.join(dir, 'killed-mid-call.wav.part');
+    const fresh = path.join(dir, 'in-progress-elsewhere-rx.wav.part');
+    const done = path.join(dir, 'finished.wav');
+    for (const f of [stale, fresh, done]) fs.writeFileSync(f, 'RIFF');
+    const longAgo = (Date.now() - STALE_PART_MS - 60_000) / 1000;
+    fs.utimesSync(stale, longAgo, longAgo);
+    fs.utimesSync(done, longAgo, longAgo);
+    const recorder = createFileRecorder({ dir, timers: createManualClock(0) });
+    assert.equal(await recorder.sweep(), 1);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['finished.wav', 'in-progress-elsewhere-rx.wav.part']);
+    await recorder.close();
+  });
+
   test('a 12.345 s call leaves three finished 8 kHz 16-bit mono WAV files of that length', async () => {
     const dir = tmpDir();
     const recorder = await recordCall(dir, UUID, 12_345);

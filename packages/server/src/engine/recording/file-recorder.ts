@@ -23,7 +23,16 @@ export interface FileRecorder extends Recorder {
   close(): Promise<void>;
   /** Number of recordings in progress. */
   active(): number;
+  /**
+   * Removes `.part` files nobody has written to for `STALE_PART_MS` (left by a process that was
+   * killed mid-call; a recording in progress is appended to every second, by whichever process of
+   * a cluster runs it). The server runs it at start and hourly; answers how many it removed.
+   */
+  sweep(): Promise<number>;
 }
+
+/** A `.part` file untouched this long belongs to no recording in progress. */
+export const STALE_PART_MS = 15 * 60_000;
 
 /** Flush period: one second of audio (16 KB per track) per call and tick. */
 const FLUSH_MS = 1000;
@@ -79,6 +88,24 @@ export function createFileRecorder(opts: FileRecorderOptions): FileRecorder {
   const loops = voiceLoops();
   const recordings = new Map<string, Recording>();
   fs.mkdirSync(dir, { recursive: true });
+
+  async function sweep(): Promise<number> {
+    let removed = 0;
+    const old = Date.now() - STALE_PART_MS;
+    for (const name of await fs.promises.readdir(dir).catch(() => [] as string[])) {
+      if (!name.endsWith(PART)) continue;
+      const file = path.join(dir, name);
+      try {
+        // File times are wall-clock times, whatever clock the calls run on.
+        if ((await fs.promises.stat(file)).mtimeMs >= old) continue;
+        await fs.promises.rm(file, { force: true });
+        removed++;
+      } catch (err) {
+        onError(err, name);
+      }
+    }
+    return removed;
+  }
 
   const finalPath = (uuid: string, track: RecordingTrack) => path.join(dir, recordingFileName(uuid, track));
   const partPath = (uuid: string, track: RecordingTrack) => finalPath(uuid, track) + PART;
@@ -198,5 +225,6 @@ export function createFileRecorder(opts: FileRecorderOptions): FileRecorder {
       await Promise.all([...recordings.keys()].map((uuid) => stop(uuid, now)));
     },
     active: () => recordings.size,
+    sweep,
   };
 }
