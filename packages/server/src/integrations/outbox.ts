@@ -202,17 +202,26 @@ export function createCallEventCapture(deps: {
       const batch = buffer;
       buffer = [];
       if (!batch.length) return;
-      try {
-        await store.transaction(async (tx) => {
-          for (const [accountId, events] of byAccount(batch))
-            await outbox.enqueue(tx, await entriesFor(tx, accountId, events));
-        });
-        outbox.notify();
-      } catch (err) {
-        deps.onError(err);
+      // A failed write (the database down) is retried with backoff, in order, until it lands:
+      // dropping it would lose events of calls that go on (and whose hangups are saved later).
+      // The hangup's save waits for it (beforeSave). Only a process shutting down gives up.
+      for (let attempt = 1, delay = 100; ; attempt++, delay = Math.min(delay * 2, 5_000)) {
+        try {
+          await store.transaction(async (tx) => {
+            for (const [accountId, events] of byAccount(batch))
+              await outbox.enqueue(tx, await entriesFor(tx, accountId, events));
+          });
+          outbox.notify();
+          return;
+        } catch (err) {
+          deps.onError(err);
+          if (closed && attempt >= 3) return;
+          await new Promise((r) => setTimeout(r, delay));
+        }
       }
     });
   }
+  let closed = false;
 
   const off = bus.on((e) => {
     if (e.type === 'call.dial' || e.type === 'call.bridge') {
@@ -244,6 +253,7 @@ export function createCallEventCapture(deps: {
       await writing;
     },
     close(): void {
+      closed = true;
       off();
     },
   };

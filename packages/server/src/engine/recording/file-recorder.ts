@@ -101,7 +101,8 @@ export function createFileRecorder(opts: FileRecorderOptions): FileRecorder {
         await fs.promises.rm(file, { force: true });
         removed++;
       } catch (err) {
-        onError(err, name);
+        // Finished (renamed) or swept by another process meanwhile: nothing to do.
+        if ((err as { code?: string }).code !== 'ENOENT') onError(err, name);
       }
     }
     return removed;

@@ -178,16 +178,35 @@ export function createSimulator(deps: SimulatorDeps) {
     return c.direction === 2 ? `o=${digits};` : `i=${digits};`;
   }
 
-  /** Saves finished records in one transaction (one commit per call, not one per leg). */
+  let closing = false;
+  /** Read through a function: TypeScript would keep a narrowing of `c.state` across awaits. */
+  const hasEnded = (c: Call) => c.state === 'ended';
+
+  /**
+   * Saves finished records in one transaction (one commit per call, not one per leg). A failed
+   * save (the database down, a deadlock) is retried with backoff until it succeeds: a finished
+   * call is never dropped, and the call's flow waits here rather than stopping half-way. Only a
+   * process that is shutting down gives up after a few more attempts.
+   */
   async function save(records: FinishedCall[]) {
     const hook = deps.saveHook;
-    if (hook) await hook.before();
-    if (records.length === 1 && !hook) await store.calls.save(records[0]);
-    else
-      await store.transaction(async (tx) => {
-        for (const r of records) await tx.calls.save(r);
-        if (hook) await hook.inTransaction(tx, records);
-      });
+    for (let attempt = 1, delay = 100; ; attempt++, delay = Math.min(delay * 2, 5_000)) {
+      try {
+        if (hook) await hook.before();
+        if (records.length === 1 && !hook) await store.calls.save(records[0]);
+        else
+          await store.transaction(async (tx) => {
+            for (const r of records) await tx.calls.save(r);
+            if (hook) await hook.inTransaction(tx, records);
+          });
+        break;
+      } catch (err) {
+        if (closing && attempt >= 3) throw err;
+        onError(err);
+        // Real time, whatever clock the calls run on: it is the database that has to come back.
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
     hook?.after();
     for (const record of records) bus.emit({ type: 'call.saved', at: clock.now(), record });
   }
@@ -327,13 +346,13 @@ export function createSimulator(deps: SimulatorDeps) {
     else if (outcome.kind === 'refuse') {
       at(outcome.afterMs, async () => {
         await endLeg(c, leg, outcome.disposition);
-        await leg.onEnd(outcome.disposition);
+        if (c.state !== 'ended') await leg.onEnd(outcome.disposition);
       });
       return leg;
     }
     at(timeoutMs, async () => {
       await endLeg(c, leg, 1);
-      await leg.onEnd(1);
+      if (c.state !== 'ended') await leg.onEnd(1);
     });
     return leg;
   }
@@ -372,6 +391,8 @@ export function createSimulator(deps: SimulatorDeps) {
       // A callback rings a whole group: the first phone to answer takes the call, the others stop.
       for (const other of c.legs.values())
         if (other !== leg && !other.ended && other.bridgeAt === null) await endLeg(c, other, 1);
+      // Saves take time (and are retried while the database is away): the call may have ended.
+      if (hasEnded(c) || leg.ended) return;
       emit('call.bridge', c, leg);
       await dialExternal(c);
       return;
@@ -395,6 +416,9 @@ export function createSimulator(deps: SimulatorDeps) {
     for (const other of c.legs.values())
       if (other !== leg && !other.ended && other.bridgeAt === null) await endLeg(c, other, 1);
     if (previous && !previous.ended) await endLeg(c, previous, 0);
+    // The saves above take time: a call that ended meanwhile must not come back to life
+    // (a second bridge, talk time and hangup for the same call).
+    if (c.state === 'ended' || leg.ended) return;
     emit('call.bridge', c, leg);
     if (c.state !== 'bridged') {
       c.state = 'bridged';
@@ -411,7 +435,7 @@ export function createSimulator(deps: SimulatorDeps) {
    */
   async function refuseLeg(c: Call, leg: Leg) {
     await endLeg(c, leg, 4);
-    await leg.onEnd(4);
+    if (c.state !== 'ended') await leg.onEnd(4);
   }
 
   async function dialExternal(c: Call) {
@@ -684,6 +708,7 @@ export function createSimulator(deps: SimulatorDeps) {
     },
 
     async close() {
+      closing = true;
       for (const c of [...calls.values()]) await endCall(c, 1).catch(onError);
       await engine.idle();
     },
