@@ -475,11 +475,19 @@ export function createDispatcher(deps: {
     const batch = outcomes;
     outcomes = [];
     flushing = (async () => {
-      try {
-        await store.outbox.record(batch.map((b) => b.outcome));
-      } catch (err) {
-        // The leases run out and another attempt is made: at least once.
-        deps.onError(err);
+      // A failed write (the database away for a moment) is retried while the rows are still
+      // leased to us: otherwise their successors (same call) wait for the lease to run out and
+      // the delivery is made again. Past the lease, another attempt is made: at least once.
+      for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+        try {
+          await store.outbox.record(batch.map((b) => b.outcome));
+          break;
+        } catch (err) {
+          deps.onError(err);
+          const leaseLeft = Math.min(...batch.map((b) => b.row.leaseUntil ?? 0)) - clock.now();
+          if (stopped || leaseLeft <= delay) break;
+          await new Promise((r) => setTimeout(r, delay));
+        }
       }
       for (const b of batch) deps.onAttempt?.(b.row, b.outcome);
       for (const id of new Set(batch.map((b) => b.row.connectionId))) {

@@ -26,6 +26,11 @@ interface Leg {
   employee: Employee;
   dialAt: number;
   bridgeAt: number | null;
+  /**
+   * Its call.bridge was emitted: only then is it answered in its record. (A phone picked up
+   * while the call was ending — the caller hung up during the save — never bridged.)
+   */
+  bridged: boolean;
   ended: boolean;
   timers: Cancel[];
   /** What the ringing strategy does when this phone stops ringing unanswered (next member…). */
@@ -167,6 +172,7 @@ export function createSimulator(deps: SimulatorDeps) {
 
   function emit(type: CallEventName, c: Call, leg: Leg | null) {
     if (!leg) c.lastEvent = type;
+    else if (type === 'call.bridge') leg.bridged = true;
     bus.emit({ type, at: clock.now(), call: live(c, leg), kind: leg ? 'user' : 'company' });
   }
 
@@ -212,7 +218,7 @@ export function createSimulator(deps: SimulatorDeps) {
   }
 
   function record(c: Call, leg: Leg | null, disposition: Disposition, now: number): FinishedCall {
-    const bridgeAt = leg ? leg.bridgeAt : c.bridgeAt;
+    const bridgeAt = leg ? (leg.bridged ? leg.bridgeAt : null) : c.bridgeAt;
     const dialAt = leg ? leg.dialAt : c.dialAt;
     const answered = disposition === 0 && bridgeAt !== null;
     return {
@@ -256,7 +262,7 @@ export function createSimulator(deps: SimulatorDeps) {
     dropLeg(leg);
     const now = clock.now();
     emit('call.hangup', c, leg);
-    const r = record(c, leg, leg.bridgeAt !== null ? 0 : disposition, now);
+    const r = record(c, leg, leg.bridged ? 0 : disposition, now);
     if (batch) batch.push(r);
     else await save([r]);
   }
@@ -331,6 +337,7 @@ export function createSimulator(deps: SimulatorDeps) {
       dialAt: clock.now(),
       bridgeAt: null,
       ended: false,
+      bridged: false,
       timers: [],
       onEnd,
     };
@@ -450,6 +457,9 @@ export function createSimulator(deps: SimulatorDeps) {
           c.transfers.push(c.answered.employee.ext);
           // The employee's talk time starts when the other side answers, as on a real phone bill.
           c.answered.bridgeAt = now;
+          // A direct outgoing call: the caller's own leg is bridged now (click-to-call's was
+          // when the employee picked up).
+          if (!c.answered.bridged && !c.answered.ended) emit('call.bridge', c, c.answered);
         }
         emit('call.bridge', c, null);
         startRecording(c, now);
@@ -780,6 +790,7 @@ export function createSimulator(deps: SimulatorDeps) {
         dialAt: clock.now(),
         bridgeAt: clock.now(),
         ended: false,
+        bridged: false,
         timers: [],
         // The employee dialled: there is no ringing to end.
         onEnd: async () => {},
