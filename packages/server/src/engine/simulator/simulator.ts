@@ -144,8 +144,22 @@ export function createSimulator(deps: SimulatorDeps) {
     externalBehaviours.get(`${accountId}:*`) ??
     DEFAULT_EXTERNAL_BEHAVIOUR;
 
+  /**
+   * Runs a step of `c`'s flow; when it fails (a directory read while the database is away), the
+   * call ends as a failure (disposition 3) instead of staying in progress for good with nothing
+   * left to end it. The error still reaches the caller.
+   */
+  async function step<T>(c: Call, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (c.state !== 'ended') await endCall(c, 3).catch(onError);
+      throw err;
+    }
+  }
+
   function later(c: Call, ms: number, fn: () => void | Promise<void>): Cancel {
-    const cancel = timers.after(ms, () => (c.state === 'ended' ? undefined : fn()));
+    const cancel = timers.after(ms, () => (c.state === 'ended' ? undefined : step(c, async () => fn())));
     c.timers.push(cancel);
     return cancel;
   }
@@ -701,7 +715,7 @@ export function createSimulator(deps: SimulatorDeps) {
       if (!leg || leg.bridgeAt === null)
         throw new DomainError('CONFLICT', 'No answered consultation to complete');
       c.consult = null;
-      await track(takeOver(c, leg, clock.now()));
+      await track(step(c, () => takeOver(c, leg, clock.now())));
     },
 
     /** Abandons an attended transfer: the consulted employee leaves, the caller stays. */
@@ -739,8 +753,11 @@ export function createSimulator(deps: SimulatorDeps) {
       });
       emit('call.dial', c, null);
       // spec: a CRM's responsible employee takes the call when they can, else the normal route.
-      const override = await responsibleRoute(account, settings.responsible);
-      await track(routeTo(c, override ?? trunk.destination));
+      await track(
+        step(c, async () =>
+          routeTo(c, (await responsibleRoute(account, settings.responsible)) ?? trunk.destination),
+        ),
+      );
       return { uuid: c.uuid };
     },
     /**
@@ -754,7 +771,7 @@ export function createSimulator(deps: SimulatorDeps) {
       number: string,
     ): Promise<{ uuid: string }> {
       const c = await newOutgoingCall(account, number);
-      await track(routeTo(c, target));
+      await track(step(c, () => routeTo(c, target)));
       return { uuid: c.uuid };
     },
     /** An employee dials another employee's or a ring group's ext (direction 1). */
@@ -768,7 +785,12 @@ export function createSimulator(deps: SimulatorDeps) {
       const c = newCall(account, 1, { caller: employeeParty(from) });
       emit('call.dial', c, null);
       await track(
-        routeTo(c, toEmployee ? { type: 'employee', id: toEmployee.id } : { type: 'group', id: toGroup!.id }),
+        step(c, () =>
+          routeTo(
+            c,
+            toEmployee ? { type: 'employee', id: toEmployee.id } : { type: 'group', id: toGroup!.id },
+          ),
+        ),
       );
       return { uuid: c.uuid };
     },
@@ -805,13 +827,13 @@ export function createSimulator(deps: SimulatorDeps) {
     async answer(accountId: number, uuid: string, ext?: string) {
       const c = findCall(accountId, uuid);
       const leg = ringingLeg(c, uuid, ext, 'answer');
-      await track(answerLeg(c, leg));
+      await track(step(c, () => answerLeg(c, leg)));
     },
     /** An employee rejects a ringing leg (busy). */
     async reject(accountId: number, uuid: string, ext?: string) {
       const c = findCall(accountId, uuid);
       const leg = ringingLeg(c, uuid, ext, 'reject');
-      await track(refuseLeg(c, leg));
+      await track(step(c, () => refuseLeg(c, leg)));
     },
     /** The caller presses a digit in an IVR. */
     async digit(accountId: number, uuid: string, digit: string) {
@@ -820,7 +842,7 @@ export function createSimulator(deps: SimulatorDeps) {
       const option = c.ivr.options.find((o) => o.digit === digit);
       if (!option) throw badInput(`The IVR '${c.ivr.name}' has no option ${digit}`);
       c.ivr = null;
-      await track(routeTo(c, option.target));
+      await track(step(c, () => routeTo(c, option.target)));
     },
     async pause(account: AccountRecord, ext: string, paused: boolean) {
       const e = await store.directory.employees.byExt(account.id, ext);
