@@ -11,18 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { type BuiltApp, buildApp, defaultConfig } from '../src/index.ts';
 import { createTestDatabaseUrl, dialectSkipReason, type TestDatabase } from './support/dialects.ts';
 import { type Response, request } from './support/harness.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(fn: () => Promise<T | null | undefined | false> | T, what: string, ms = 10_000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+import { sleep, until } from './support/wait.ts';
 
 interface Node {
   built: BuiltApp;

@@ -9,18 +9,7 @@ import pg from 'pg';
 import { type CrmReceiver, startCrmReceiver } from './support/crm-receiver.ts';
 import { dialectSkipReason } from './support/dialects.ts';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(fn: () => Promise<T | null | undefined | false> | T, what: string, ms = 20_000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+import { sleep, until } from './support/wait.ts';
 
 async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: process.env.DZVIN_TEST_PG_URL });
@@ -86,6 +75,7 @@ describe('PostgreSQL goes away in the middle of a call', { skip: dialectSkipReas
     await until(
       () => crm.requests.some((r) => r.json?.uuid === uuid && r.json?.event === 'call.dial'),
       'the dial delivered',
+      20_000,
     );
 
     await cut();
@@ -109,6 +99,7 @@ describe('PostgreSQL goes away in the middle of a call', { skip: dialectSkipReas
     await until(
       () => crm.requests.some((x) => x.json?.uuid === uuid && x.json?.event === 'call.hangup'),
       'the hangup delivered after the outage',
+      20_000,
     ).catch(async (err) => {
       const rows = await built.database.db.selectFrom('outbox').selectAll().execute();
       throw new Error(
