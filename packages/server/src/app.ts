@@ -209,6 +209,7 @@ export async function buildApp(
     bus,
     dialer: simulator.sim,
     sessionMs: config.trackingSessionSec * 1000,
+    limits: { ...config.publicLimits, windowMs: config.auth.failureWindowSec * 1000 },
     onError: (err) => logError(err),
   });
   const utmBatcher = createUtmBatcher({ store, outbox, clock, timers, onError: (err) => logError(err) });

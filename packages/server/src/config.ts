@@ -37,6 +37,8 @@ export interface Config {
   lookupTimeoutMs: number;
   /** How long a website session keeps its tracking number (call tracking). */
   trackingSessionSec: number;
+  /** Limits of the public callback/tracking endpoints per account, in the authorize window. */
+  publicLimits: { callbacksPerIp: number; callbacksPerNumber: number; sessionsPerIp: number };
   /** When set, `GET /metrics` needs `Authorization: Bearer <token>` (DZVIN_METRICS_TOKEN). */
   metricsToken: string | undefined;
   /**
@@ -140,6 +142,11 @@ export function parseConfig(env: Env): Config {
     },
     lookupTimeoutMs: int(env, 'DZVIN_LOOKUP_TIMEOUT_MS', 2000, 50, 30_000),
     trackingSessionSec: int(env, 'DZVIN_TRACKING_SESSION_SECONDS', 1800, 10, 86_400),
+    publicLimits: {
+      callbacksPerIp: int(env, 'DZVIN_CALLBACKS_PER_IP', 10, 1, 1_000_000),
+      callbacksPerNumber: int(env, 'DZVIN_CALLBACKS_PER_NUMBER', 3, 1, 1_000_000),
+      sessionsPerIp: int(env, 'DZVIN_TRACKING_SESSIONS_PER_IP', 60, 1, 1_000_000),
+    },
     metricsToken: env.DZVIN_METRICS_TOKEN || undefined,
     nodeUrl: nodeUrl(env.DZVIN_NODE_URL),
   };

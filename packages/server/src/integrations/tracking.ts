@@ -47,9 +47,30 @@ export function createTrackingService(deps: {
   dialer: CallbackDialer;
   /** How long a website session keeps its number. */
   sessionMs: number;
+  /**
+   * The public endpoints' limits per account, within `windowMs`: a callback makes the PBX dial
+   * whatever number a visitor typed (toll fraud, harassment), a session holds a tracking number
+   * (a script could take the whole pool). Counted in the database: every process sees them.
+   */
+  limits?: PublicLimits;
   onError: (err: unknown) => void;
 }) {
   const { store, clock, dialer } = deps;
+  const limits = deps.limits ?? DEFAULT_PUBLIC_LIMITS;
+
+  /** Counts one use of each key, or refuses (429) when a key already had its `max` in the window. */
+  async function spend(keys: { key: string; max: number; message: string }[]) {
+    const now = clock.now();
+    for (const k of keys)
+      if ((await store.authFailures.count(k.key, now - limits.windowMs)) >= k.max)
+        throw new DomainError('TOO_MANY_ATTEMPTS', k.message, {
+          retryAfterSec: Math.ceil(limits.windowMs / 1000),
+        });
+    await store.authFailures.record(
+      keys.map((k) => k.key),
+      now,
+    );
+  }
   const inflight = new Set<Promise<void>>();
 
   async function accountOf(domain: string): Promise<AccountRecord> {
@@ -112,6 +133,14 @@ export function createTrackingService(deps: {
       clientIp: string | null,
     ): Promise<{ number: string; expiresAt: number }> {
       const a = await accountOf(domain);
+      if (clientIp)
+        await spend([
+          {
+            key: `public:session-ip:${a.id}:${clientIp}`,
+            max: limits.sessionsPerIp,
+            message: 'Too many tracking sessions from this address; try again later',
+          },
+        ]);
       const now = clock.now();
       const expiresAt = now + deps.sessionMs;
       const session = await store.transaction(async (tx) => {
@@ -144,6 +173,22 @@ export function createTrackingService(deps: {
       const number = normalizePhone(req.number, a.defaultCountry);
       if (!number) throw badInput(`number '${req.number}' is not a phone number`);
       const target = await callbackTarget(a, req.target);
+      await spend([
+        ...(clientIp
+          ? [
+              {
+                key: `public:callback-ip:${a.id}:${clientIp}`,
+                max: limits.callbacksPerIp,
+                message: 'Too many callback requests from this address; try again later',
+              },
+            ]
+          : []),
+        {
+          key: `public:callback-number:${a.id}:${number}`,
+          max: limits.callbacksPerNumber,
+          message: 'Too many callback requests for this number; try again later',
+        },
+      ]);
       const now = clock.now();
       const label = await labels(a.id, 'callcatcher', number, now);
       const visit = visitData(req, clientIp);
@@ -197,6 +242,19 @@ export function createTrackingService(deps: {
   }
 }
 export type TrackingService = ReturnType<typeof createTrackingService>;
+
+export interface PublicLimits {
+  callbacksPerIp: number;
+  callbacksPerNumber: number;
+  sessionsPerIp: number;
+  windowMs: number;
+}
+export const DEFAULT_PUBLIC_LIMITS: PublicLimits = {
+  callbacksPerIp: 10,
+  callbacksPerNumber: 3,
+  sessionsPerIp: 60,
+  windowMs: 600_000,
+};
 
 const pickVisit = (s: TrackingSession): VisitData => ({
   utmSource: s.utmSource,

@@ -89,7 +89,7 @@ export function trackingPublicRoutes(app: App, tracking: TrackingService) {
           'Registers the visit (UTM parameters, Google client id, referrer; the IP is the request’s) and answers a number of the account’s tracking pool, reserved for this session for DZVIN_TRACKING_SESSION_SECONDS (the least recently given free one). An incoming call to it within the window is sent in UTM batches with label `calltracker`. 409 when every number is in use.',
         params: PublicDomainParams,
         body: VisitInfo,
-        response: { 201: TrackingSessionResponse, ...errorResponses(400, 404, 409) },
+        response: { 201: TrackingSessionResponse, ...errorResponses(400, 404, 409, 429) },
       },
     },
     async (r, reply) =>
@@ -105,7 +105,7 @@ export function trackingPublicRoutes(app: App, tracking: TrackingService) {
           'Rings `target` (an employee or ring group ext; default: the destination of the default trunk) and, when someone answers, the visitor’s number. Sent in UTM batches with label `callcatcher` (plus `firstcall` when the number never called the account before).',
         params: PublicDomainParams,
         body: CallbackRequest,
-        response: { 201: CallbackResponse, ...errorResponses(400, 404, 409) },
+        response: { 201: CallbackResponse, ...errorResponses(400, 404, 409, 429) },
       },
     },
     async (r, reply) => reply.code(201).send(await tracking.callback(r.params.domain, r.body, r.ip || null)),
