@@ -51,6 +51,7 @@ import {
 } from './lib/calls-harness.ts';
 import type { OfficePlan } from './lib/calls-office.ts';
 import { seedHistory } from './lib/calls-seed.ts';
+import type { PacedJob, PacedResult } from './lib/paced-client.ts';
 import type { TrafficResult, TrafficSample, TrafficSettings } from './servers/calls-traffic.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -309,6 +310,8 @@ interface LoadRun {
   server_cpu_us_per_req: number | null;
   loadavg_before: number;
   loadavg_after: number;
+  /** The paced client's own garbage collections during the run (null for autocannon's run). */
+  client_gc: PacedResult['client_gc'] | null;
 }
 
 interface HistoryReport {
@@ -624,54 +627,34 @@ async function singleRequests(port: number, headers: Record<string, string>, pat
 }
 
 /**
- * Open-loop paced load: request i is due at t0 + i / rate, sent on a keep-alive pool of
- * HISTORY_CONNECTIONS sockets, and its latency counts from when it was due, not from when a
- * socket was free (no coordinated omission: a stall shows as the latency of every request it
- * delayed). autocannon's `overallRate` sends in bursts (all connections at once, then waits),
- * which measured its own bursts rather than the server.
+ * Open-loop paced load (bench/lib/paced-client.ts, in a child process of its own so that this
+ * process's large heap and its collections do not disturb the machine during the measurement).
+ * autocannon's `overallRate` sends in bursts (all connections at once, then waits), which
+ * measured its own bursts rather than the server.
  */
-async function paced(
-  port: number,
-  headers: Record<string, string>,
-  paths: PagePath[],
-  rate: number,
-  seconds: number,
-  start: number,
-): Promise<{ latencies: number[]; non2xx: number; errors: number; sent: number; wall: number }> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: HISTORY_CONNECTIONS });
-  const total = Math.round(rate * seconds);
-  const latencies: number[] = [];
-  let non2xx = 0;
-  let errors = 0;
-  const t0 = performance.now();
-  const inFlight: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = t0 + (1000 * i) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const path = paths[(start + i) % paths.length].path;
-    inFlight.push(
-      new Promise<void>((resolve) => {
-        const req = http.get({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
-          res.resume();
-          res.on('end', () => {
-            latencies.push(performance.now() - due);
-            if (res.statusCode !== 200) non2xx++;
-            resolve();
-          });
-        });
-        req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
-        req.on('error', () => {
-          errors++;
-          resolve();
-        });
-      }),
+async function pacedClient() {
+  // V8's memory reducer shrinks a fresh process's heap with full collections a few seconds after
+  // start, which is during the run: the client does without it.
+  const client = spawnChild(join(ROOT, 'bench', 'lib', 'paced-client.ts'), [], {
+    cwd: ROOT,
+    nodeFlags: ['--no-memory-reducer'],
+  });
+  await nextMessage(
+    client,
+    (m): m is { type: 'ready' } => (m as { type?: string })?.type === 'ready',
+    60_000,
+    'the paced client to start',
+  );
+  /** Runs one paced load; the client process exits after answering. */
+  return (job: PacedJob) => {
+    client.child.send(job);
+    return nextMessage(
+      client,
+      (m): m is PacedResult => (m as { type?: string })?.type === 'paced',
+      (job.seconds + 60) * 1000,
+      'the paced client',
     );
-  }
-  await Promise.all(inFlight);
-  const wall = performance.now() - t0;
-  agent.destroy();
-  return { latencies, non2xx, errors, sent: total, wall };
+  };
 }
 
 const pct = (sorted: number[], p: number) =>
@@ -687,6 +670,15 @@ async function load(
   mode: 'closed' | 'fixed',
 ): Promise<LoadRun> {
   let next = 0;
+  const pacedJob = (seconds: number, start: number): PacedJob => ({
+    port,
+    headers,
+    paths: paths.map((p) => p.path),
+    start,
+    rate: HISTORY_RATE,
+    seconds,
+    connections: HISTORY_CONNECTIONS,
+  });
   const options = (duration: number): Options =>
     ({
       url: `http://127.0.0.1:${port}`,
@@ -709,11 +701,14 @@ async function load(
       : `${HISTORY_RATE} req/s, evenly paced, up to ${HISTORY_CONNECTIONS} in flight`;
   log(`history: warm-up ${HISTORY_WARMUP_SEC} s, then ${HISTORY_SEC} s at ${name}`);
   if (mode === 'closed') await autocannon(options(HISTORY_WARMUP_SEC));
-  else await paced(port, headers, paths, HISTORY_RATE, HISTORY_WARMUP_SEC, 0);
+  else await (await pacedClient())(pacedJob(HISTORY_WARMUP_SEC, 0));
+  // The measured run's client is started (and loaded) before the clock and CPU counters start.
+  const measured = mode === 'fixed' ? await pacedClient() : null;
   const loadBefore = loadavg1();
   const cpu0 = processCpuMs(server.child.pid!);
   const t0 = performance.now();
-  let run: Omit<LoadRun, 'server_cpu_pct' | 'server_cpu_us_per_req' | 'loadavg_before' | 'loadavg_after'>;
+  let run: Omit<LoadRun, 'server_cpu_pct' | 'server_cpu_us_per_req' | 'loadavg_before' | 'loadavg_after' | 'client_gc'>;
+  let clientGc: LoadRun['client_gc'] = null;
   if (mode === 'closed') {
     const r: Result = await autocannon(options(HISTORY_SEC));
     run = {
@@ -730,7 +725,8 @@ async function load(
       duration_sec: r.duration,
     };
   } else {
-    const r = await paced(port, headers, paths, HISTORY_RATE, HISTORY_SEC, 1000);
+    const r = await measured!(pacedJob(HISTORY_SEC, 1000));
+    clientGc = r.client_gc;
     const sorted = [...r.latencies].sort((a, b) => a - b);
     run = {
       mode: name,
@@ -755,10 +751,14 @@ async function load(
     server_cpu_us_per_req: cpuMs === null ? null : Math.round((1000 * cpuMs) / Math.max(1, run.requests)),
     loadavg_before: loadBefore,
     loadavg_after: loadavg1(),
+    client_gc: clientGc,
   };
   log(
     `history: ${name}: ${full.rps} req/s, p50 ${full.p50_ms} ms, p99 ${full.p99_ms} ms, max ${full.max_ms} ms; ` +
-      `${full.non2xx} non-2xx, ${full.errors} errors; server CPU ${full.server_cpu_pct}% (${full.server_cpu_us_per_req} µs/req)`,
+      `${full.non2xx} non-2xx, ${full.errors} errors; server CPU ${full.server_cpu_pct}% (${full.server_cpu_us_per_req} µs/req)` +
+      (clientGc
+        ? `; client GCs ${clientGc.minor} minor, ${clientGc.major} major, longest ${clientGc.longest_ms} ms`
+        : ''),
   );
   return full;
 }
@@ -862,7 +862,7 @@ function markdown(rep: Report): string {
     '',
     `One request at a time (no other load from us): ${h.single.map((s) => `${s.name}: median ${s.median_ms} ms, max ${s.max_ms} ms`).join('; ')}.`,
     '',
-    `The headline is the paced run: requests due at even intervals (open loop), latency counted from when each was due, so a stall counts against every request it delays. With ${HISTORY_CONNECTIONS} connections flat out the server is saturated and a request waits behind the others: that p99 is queueing (≈ connections × time per request) on a machine whose 2 cores also run the load generator, and the run is there for its pages per second.`,
+    `The headline is the paced run: requests due at even intervals (open loop), latency counted from when each was due, so a stall counts against every request it delays. The paced client runs in a process of its own (bench/lib/paced-client.ts) with a small heap${h.fixed_rate.client_gc ? ` (during the run: ${h.fixed_rate.client_gc.minor} minor and ${h.fixed_rate.client_gc.major} major collections, longest ${h.fixed_rate.client_gc.longest_ms} ms)` : ''}: run from this bench's main process, which holds the seeding's figures, its full collections every 2 s (marking on both cores) stalled every process on the machine for 6–15 ms, and the p99 measured them. With ${HISTORY_CONNECTIONS} connections flat out the server is saturated and a request waits behind the others: that p99 is queueing (≈ connections × time per request) on a machine whose 2 cores also run the load generator, and the run is there for its pages per second.`,
     '',
   ];
   return lines.join('\n');
