@@ -24,7 +24,6 @@
 // Load stays on 127.0.0.1, every step has a fixed length, and a watchdog ends the whole thing.
 import { deepStrictEqual } from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -707,7 +706,10 @@ async function load(
   const loadBefore = loadavg1();
   const cpu0 = processCpuMs(server.child.pid!);
   const t0 = performance.now();
-  let run: Omit<LoadRun, 'server_cpu_pct' | 'server_cpu_us_per_req' | 'loadavg_before' | 'loadavg_after' | 'client_gc'>;
+  let run: Omit<
+    LoadRun,
+    'server_cpu_pct' | 'server_cpu_us_per_req' | 'loadavg_before' | 'loadavg_after' | 'client_gc'
+  >;
   let clientGc: LoadRun['client_gc'] = null;
   if (mode === 'closed') {
     const r: Result = await autocannon(options(HISTORY_SEC));

@@ -125,7 +125,8 @@ export async function runPaced(job: PacedJob): Promise<Omit<PacedResult, 'type' 
     .filter(([k]) => k.toLowerCase() !== 'host')
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
-  const host = Object.entries(job.headers).find(([k]) => k.toLowerCase() === 'host')?.[1] ?? `127.0.0.1:${job.port}`;
+  const host =
+    Object.entries(job.headers).find(([k]) => k.toLowerCase() === 'host')?.[1] ?? `127.0.0.1:${job.port}`;
   const requestText = (n: number) =>
     `GET ${job.paths[(job.start + n) % job.paths.length]} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`;
   const total = Math.round(job.rate * job.seconds);
