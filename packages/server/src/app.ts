@@ -256,10 +256,24 @@ export async function buildApp(
 
   // Operations (issue 7): liveness, readiness, Prometheus metrics, request counts by route.
   let shuttingDown = false;
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback style (no promise per request), into series looked up by one short key (route
+  // patterns, methods and statuses are few; the map is bounded all the same).
+  const httpSeries = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void } }>();
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    metrics.httpRequests.inc({ method: request.method, route, status: reply.statusCode });
-    metrics.httpDuration.observe(reply.elapsedTime / 1000, { route });
+    const key = `${request.method} ${reply.statusCode} ${route}`;
+    let series = httpSeries.get(key);
+    if (!series) {
+      if (httpSeries.size >= 5000) httpSeries.clear();
+      series = {
+        count: metrics.httpRequests.handle({ method: request.method, route, status: reply.statusCode }),
+        duration: metrics.httpDuration.handle({ route }),
+      };
+      httpSeries.set(key, series);
+    }
+    series.count.inc();
+    series.duration.observe(reply.elapsedTime / 1000);
+    done();
   });
   const ops = { schema: { tags: ['Dzvin: operations'] } };
   app.get('/healthz', { schema: { ...ops.schema, summary: 'Liveness: the process answers' } }, (_r, reply) =>

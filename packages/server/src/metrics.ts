@@ -24,10 +24,25 @@ export class Counter implements Metric {
     readonly help: string,
   ) {}
   inc(labels: Labels = {}, by = 1) {
+    this.entry(labels).value += by;
+  }
+  /** The series of one label set, to count into without building its key again (hot paths). */
+  handle(labels: Labels): { inc(by?: number): void } {
+    const e = this.entry(labels);
+    return {
+      inc: (by = 1) => {
+        e.value += by;
+      },
+    };
+  }
+  private entry(labels: Labels) {
     const key = labelText(labels);
-    const v = this.values.get(key);
-    if (v) v.value += by;
-    else this.values.set(key, { labels, value: by });
+    let v = this.values.get(key);
+    if (!v) {
+      v = { labels, value: 0 };
+      this.values.set(key, v);
+    }
+    return v;
   }
   render() {
     const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
@@ -64,12 +79,23 @@ export class Histogram implements Metric {
     readonly buckets: number[],
   ) {}
   observe(value: number, labels: Labels = {}) {
+    this.observeInto(this.entry(labels), value);
+  }
+  /** The series of one label set, to observe into without building its key again (hot paths). */
+  handle(labels: Labels): { observe(value: number): void } {
+    const e = this.entry(labels);
+    return { observe: (value) => this.observeInto(e, value) };
+  }
+  private entry(labels: Labels) {
     const key = labelText(labels);
     let s = this.series.get(key);
     if (!s) {
       s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
       this.series.set(key, s);
     }
+    return s;
+  }
+  private observeInto(s: { counts: number[]; sum: number; count: number }, value: number) {
     for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]) s.counts[i]++;
     s.sum += value;
     s.count++;

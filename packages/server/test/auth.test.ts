@@ -109,13 +109,42 @@ for (const dialect of DIALECTS) {
 
     test('sign-out ends the session', async () => {
       const s = await server.account('signout.localhost');
+      // Used first, so the session is remembered in memory (auth-service resolveSessionNow).
+      for (let i = 0; i < 2; i++) assert.equal((await s.get('/rest/users')).status, 200);
       const r = await s.post('/api/v1/session/sign-out');
       assert.equal(r.status, 204);
       assert.equal((await s.get('/rest/users')).status, 403);
     });
 
+    test('a session remembered for its own Host is still refused with another account’s Host', async () => {
+      const mine = await server.account('remembered.localhost');
+      const other = await server.account('elsewhere.localhost');
+      for (let i = 0; i < 2; i++) assert.equal((await mine.get('/rest/users')).status, 200);
+      const r = await mine.get('/rest/users', { host: other.host });
+      assert.equal(r.status, 403);
+      assert.match(r.text, /another account/);
+      assert.equal((await mine.get('/rest/users')).status, 200);
+    });
+
+    test('an account change shows in the very next request of a remembered session', async () => {
+      const s = await server.account('country.localhost');
+      const created = await s.post('/rest/crm/contacts/v2/batch', {
+        merge: 0,
+        contacts: [{ fields: [{ enumCode: 'Телефон', values: [{ value: '+380442246595' }] }] }],
+      });
+      assert.equal(created.status, 201);
+      const search = async () =>
+        (await s.get('/rest/crm/contacts/v2/searchByOLNum?otherLegNum=0442246595')).json();
+      // National format under the default country UA: found, twice (the second from memory).
+      for (let i = 0; i < 2; i++) assert.equal((await search()).length, 1);
+      assert.equal((await s.admin('PATCH', '/api/v1/account', { defaultCountry: 'PL' })).status, 200);
+      // Now 044… is a Polish number: not this contact.
+      assert.deepEqual(await search(), []);
+    });
+
     test('rotating the API key shows it once, ends sessions and retires the old key', async () => {
       const s = await server.account('rotate.localhost');
+      for (let i = 0; i < 2; i++) assert.equal((await s.get('/rest/users')).status, 200);
       const r = await s.admin('POST', '/api/v1/account/rotate-key');
       assert.equal(r.status, 200);
       const { apiKey } = r.json();

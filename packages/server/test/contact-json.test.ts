@@ -104,5 +104,43 @@ for (const dialect of DIALECTS) {
       assert.equal(await store.contacts.byPhoneJson(accountId, '+380000000000', 0, 50), '[]');
       assert.equal(await store.contacts.byPhoneJson(accountId + 1, shared, 0, 50), '[]');
     });
+
+    // On SQLite byPhoneJson reads synchronously, beside Kysely (store/db.ts DirectReads). While a
+    // transaction holds the one connection it must not: it would see rows that are not committed.
+    test('byPhoneJson never answers with rows of a transaction that is still open', async () => {
+      const number = '+380449998877';
+      const contact = {
+        firstName: 'Uncommitted',
+        lastName: null,
+        companyTitle: null,
+        lastModified: 1,
+        responsibleUserId: null,
+        dateCreate: 1,
+        createUserId: null,
+        fields: [],
+      };
+      const rolledBack = new Error('rolled back on purpose');
+      let read: Promise<string> | undefined;
+      let readDuring: string | undefined;
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.contacts.insert(accountId, contact, [number], 'uncommitted');
+          // A read from outside the transaction, started while it is open, and given time to
+          // answer before the transaction ends.
+          read = store.contacts.byPhoneJson(accountId, number, 0, 50);
+          void read.then((json) => {
+            readDuring = json;
+          });
+          await new Promise((r) => setTimeout(r, 50));
+          // SQLite: the read waits for the connection; PostgreSQL: another connection, which
+          // answers at once without the uncommitted row. Either way, never that row.
+          assert.ok(readDuring === undefined || readDuring === '[]', `read during: ${readDuring}`);
+          throw rolledBack;
+        }),
+        (e) => e === rolledBack,
+      );
+      assert.equal(await read, '[]');
+      assert.equal(await store.contacts.byPhoneJson(accountId, number, 0, 50), '[]');
+    });
   });
 }

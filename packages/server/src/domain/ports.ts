@@ -21,6 +21,11 @@ export interface AccountRecord {
 export interface AccountStore {
   count(): Promise<number>;
   byId(id: number): Promise<AccountRecord | null>;
+  /**
+   * What `byId` would answer from this process's memory, synchronously: the same object while
+   * it is fresh and not updated since, else null. Never reads the database.
+   */
+  cachedById(id: number): AccountRecord | null;
   /** `fresh` skips any cache: credential checks must see a rotated key at once. */
   byDomain(domain: string, opts?: { fresh?: boolean }): Promise<AccountRecord | null>;
   byApiKeyHash(hash: string): Promise<AccountRecord | null>;

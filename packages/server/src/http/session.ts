@@ -1,5 +1,5 @@
 import { SESSION_COOKIE } from '@dzvin/protocol';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { AuthService } from '../domain/accounts/auth-service.ts';
 import type { AccountRecord } from '../domain/ports.ts';
 
@@ -35,10 +35,23 @@ export function sessionToken(cookieHeader: string | undefined): string | undefin
 /** The documented cookie, exactly (spec #5). */
 export const sessionCookie = (token: string) => `${SESSION_COOKIE}=${token}; Path=/; HttpOnly`;
 
-/** preHandler for Phonet's REST API: a live session or 403. */
+/**
+ * preHandler for Phonet's REST API: a live session or 403. Callback style, so a session answered
+ * from memory (`resolveSessionNow`) costs no promise; anything else takes `resolveSession`.
+ */
 export function requireSession(auth: AuthService) {
-  return async (request: FastifyRequest, _reply: FastifyReply) => {
-    request.account = await auth.resolveSession(sessionToken(request.headers.cookie), request.hostname);
+  return (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const token = sessionToken(request.headers.cookie);
+    const host = request.hostname;
+    const known = auth.resolveSessionNow(token, host);
+    if (known) {
+      request.account = known;
+      return done();
+    }
+    auth.resolveSession(token, host).then((account) => {
+      request.account = account;
+      done();
+    }, done);
   };
 }
 

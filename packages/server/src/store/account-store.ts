@@ -54,6 +54,7 @@ export function createAccountStore(
       return Number(r.n);
     },
     byId: async (id) => cached(id) ?? remember(await one('id', id)),
+    cachedById: (id) => cached(id),
     byDomain: async (domain, opts) =>
       (opts?.fresh ? null : cached(cache.idByDomain.get(domain))) ?? remember(await one('domain', domain)),
     byApiKeyHash: (hash) => one('api_key_hash', hash),
@@ -79,7 +80,8 @@ export function createAccountStore(
       if (p.defaultCountry !== undefined) set.default_country = p.defaultCountry;
       if (p.apiUserId !== undefined) set.api_user_id = p.apiUserId;
       if (p.contactsPriority !== undefined) set.contacts_priority = p.contactsPriority;
-      if (p.recordingsNeedSession !== undefined) set.recordings_need_session = p.recordingsNeedSession ? 1 : 0;
+      if (p.recordingsNeedSession !== undefined)
+        set.recordings_need_session = p.recordingsNeedSession ? 1 : 0;
       cache.byId.delete(id);
       if (Object.keys(set).length) await db.updateTable('accounts').set(set).where('id', '=', id).execute();
       cache.byId.delete(id);

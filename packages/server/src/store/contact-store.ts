@@ -1,6 +1,7 @@
 import type { Contact, ContactField, Note } from '@dzvin/protocol';
 import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely';
 import type { ContactQuery, ContactStore, NoteRow } from '../domain/ports.ts';
+import { directReads } from './db.ts';
 import type { ContactNotesTable, ContactsTable, Database } from './schema.ts';
 
 /** The columns a contact is made of (not `account_id`, not the large `search_text`); none is
@@ -104,6 +105,8 @@ const noteColumns = (n: NoteRow, searchText: string) => ({
 const containsPattern = (text: string) => `%${text.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
 
 export function createContactStore(db: Kysely<Database>): ContactStore {
+  // On SQLite, searchByOLNum reads synchronously (see DirectReads); in a transaction it cannot.
+  const direct = directReads(db);
   // searchByOLNum is the hottest query (every call's lookup). One join, with LIMIT and OFFSET
   // written into the SQL as literals: with them bound as parameters SQLite's plan costs three
   // times as much (measured at 100k contacts: ≈15 µs against ≈50 µs). Both are validated
@@ -180,9 +183,11 @@ export function createContactStore(db: Kysely<Database>): ContactStore {
       return rows.map(toContact);
     },
     async byPhoneJson(accountId, phone, offset, limit) {
-      const { rows } = await db.executeQuery<ContactRow>(
-        CompiledQuery.raw(byPhoneSql(limit, offset), [accountId, phone]),
-      );
+      const text = byPhoneSql(limit, offset);
+      const params = [accountId, phone];
+      const rows =
+        direct?.all<ContactRow>(text, params) ??
+        (await db.executeQuery<ContactRow>(CompiledQuery.raw(text, params))).rows;
       if (rows.length === 0) return '[]';
       if (rows.length === 1) return `[${contactJson(rows[0])}]`;
       return `[${rows.map(contactJson).join(',')}]`;

@@ -18,6 +18,19 @@ export interface OpenDatabase {
   close(): Promise<void>;
 }
 
+/**
+ * Synchronous reads on the SQLite connection behind a Kysely instance, for the hottest lookups:
+ * no connection mutex, promise or result wrapping per query. `all` answers null while the
+ * connection is inside a transaction (a read then must go through Kysely, which waits for it,
+ * instead of seeing its uncommitted rows); outside one, a read here is what Kysely would run.
+ */
+export interface DirectReads {
+  all<R>(text: string, params: unknown[]): R[] | null;
+}
+const directByDb = new WeakMap<Kysely<Database>, DirectReads>();
+/** The direct reads of a database opened by `openDatabase` on SQLite; null for PostgreSQL (and transactions). */
+export const directReads = (db: Kysely<Database>): DirectReads | null => directByDb.get(db) ?? null;
+
 // pg returns int8 as strings; every bigint of ours is an epoch-ms or an id below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
 
@@ -92,6 +105,10 @@ export async function openDatabase(
     },
   };
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  directByDb.set(db, {
+    all: <R>(text: string, params: unknown[]) =>
+      sqlite.inTransaction ? null : (database.prepare(text).all(...params) as R[]),
+  });
   await migrateToLatest(db, 'sqlite');
   return {
     db,

@@ -21,6 +21,8 @@ export const DEFAULT_AUTH_SETTINGS: AuthSettings = {
   failureWindowMs: 10 * 60_000,
 };
 
+const isIpLiteral = (host: string) => /^[\d.:[\]]+$/.test(host);
+
 /** Refresh `last_seen_at` at most this often, so reads do not turn into writes. */
 const TOUCH_EVERY_MS = 30_000;
 
@@ -31,6 +33,15 @@ const TOUCH_EVERY_MS = 30_000;
  */
 export const SESSION_CACHE_MS = 5_000;
 const SESSION_CACHE_MAX = 100_000;
+
+interface CachedSession {
+  tokenHash: string;
+  accountId: number;
+  lastSeenAt: number;
+  checkedAt: number;
+  /** The last full check's outcome for a Host that names this account (or is an IP), for `resolveSessionNow`. */
+  resolved?: { host: string; account: AccountRecord };
+}
 
 export interface AuthorizeInput {
   /** The request's Host without port (spec #4 routes by it). */
@@ -48,17 +59,14 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
   const { store, clock, settings } = deps;
   // Keyed by the token itself, so a request whose session is remembered costs no SHA-256 (the
   // token arrives in every request anyway; the database keeps only its hash).
-  const cache = new Map<
-    string,
-    { tokenHash: string; accountId: number; lastSeenAt: number; checkedAt: number }
-  >();
+  const cache = new Map<string, CachedSession>();
   const forget = (accountId: number) => {
     for (const [k, v] of cache) if (v.accountId === accountId) cache.delete(k);
   };
 
   /** The account a Host names, if it names one (spec #4). */
   async function accountForHost(host: string, fresh = false): Promise<AccountRecord | null> {
-    if (!host || /^[\d.:[\]]+$/.test(host)) return null; // IP literals never name an account
+    if (!host || isIpLiteral(host)) return null; // IP literals never name an account
     return store.accounts.byDomain(normalizeDomain(host), { fresh });
   }
 
@@ -152,7 +160,27 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
         session.lastSeenAt = now;
         await store.sessions.touch(tokenHash, now);
       }
+      // Remembered only when the Host's answer cannot change without the account changing too:
+      // it names this account, or it is an IP. (A Host naming no account may name a new one.)
+      if (hostAccount || isIpLiteral(host)) session.resolved = { host, account };
       return account;
+    },
+
+    /**
+     * `resolveSession` answered from memory, synchronously, when it would read and write nothing:
+     * the session was checked within SESSION_CACHE_MS and needs no touch, the same Host passed the
+     * full check before, and the account is still the object the account cache holds (fresh, not
+     * updated since). Otherwise null: call `resolveSession`. The hot REST reads go through here; a
+     * chain of promises per request cost more than the checks.
+     */
+    resolveSessionNow(token: string | undefined, host: string): AccountRecord | null {
+      const session = token === undefined ? undefined : cache.get(token);
+      const r = session?.resolved;
+      if (!session || !r || r.host !== host) return null;
+      const now = clock.now();
+      if (now - session.checkedAt > SESSION_CACHE_MS) return null;
+      if (now - session.lastSeenAt > Math.min(TOUCH_EVERY_MS, settings.sessionIdleMs / 4)) return null;
+      return store.accounts.cachedById(session.accountId) === r.account ? r.account : null;
     },
 
     /** Dzvin's admin API also accepts `Authorization: Bearer <apiKey>` (scripts, the CLI). */
