@@ -325,6 +325,8 @@ interface SizeResult {
   seeding: { from: number; sec: number; db_mb: number };
   users: Run;
   search: Run;
+  /** Reference, not a target: the same store read behind bare Fastify (bench/servers/search-floor.ts). */
+  search_floor: Run;
 }
 
 /** Numbers the search load asks for: contacts spread over the whole book, in three formats. */
@@ -385,6 +387,7 @@ async function withDzvin<T>(
 async function dzvinRuns(
   databaseUrl: string,
   apiKey: string,
+  accountId: number,
   size: number,
   firstId: number,
   seeding: SizeResult['seeding'],
@@ -439,7 +442,25 @@ async function dzvinRuns(
       headers,
     ),
   );
-  return { contacts: size, seeding, users, search };
+  const floor = await startServer('search floor', 'search-floor.ts', [databaseUrl, String(accountId)]);
+  let search_floor: Run;
+  try {
+    // The reference answers exactly what Dzvin answers, or it would not be one.
+    for (const want of pool.slice(0, 10)) {
+      const r = await request(floor.port, 'GET', want.path, {});
+      const found = JSON.parse(r.text) as { id: number }[];
+      check(r.status === 200 && found.length === 1 && found[0].id === want.id, `the floor finds ${want.id}`);
+    }
+    search_floor = await load(
+      `searchByOLNum floor (${size})`,
+      floor,
+      pool.map((p) => p.path),
+      {},
+    );
+  } finally {
+    await floor.stop();
+  }
+  return { contacts: size, seeding, users, search, search_floor };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -486,11 +507,23 @@ function markdown(report: Report): string {
       lines.push(
         `| ${fmt(s.contacts)} | ${name} | ${fmt(r.rps)} | ${r.p50_ms} | ${r.p99_ms} | ${fmt(r.rps / b, 2)} | ${met(r, b) ? 'yes' : 'no'} | ${cpu(r)} |`,
       );
+  for (const s of report.sizes) {
+    const r = s.search_floor;
+    lines.push(
+      `| ${fmt(s.contacts)} | reference: the same store read behind bare Fastify | ${fmt(r.rps)} | ${r.p50_ms} | ${r.p99_ms} | ${fmt(r.rps / b, 2)} | – | ${cpu(r)} |`,
+    );
+  }
   lines.push(
     '',
     'Server CPU: user + system time of the server process during the run (100% = one core). Near 100%, the server is the',
     'bottleneck; well below it, the load generator is (it shares the 2 cores). CPU per request is the cost that other',
     'work on the machine disturbs least.',
+    '',
+    'The reference rows (bench/servers/search-floor.ts) are not Dzvin: one bare Fastify route that normalizes the number',
+    'and reads the contacts with Dzvin’s own store (`contacts.byPhoneJson`), with no session, Host check, validation,',
+    'NUL guard or metrics. They show what this lookup costs on this machine before any of Dzvin’s HTTP pipeline:',
+    'the distance from it to the baseline is the database read and the response, the distance from Dzvin to it is the',
+    'pipeline.',
   );
   lines.push('', '| Seeding | Time | Database file after |', '|---|---:|---:|');
   for (const s of report.sizes)
@@ -616,7 +649,7 @@ async function main() {
       };
       seeded = size;
       log(`seeded ${fmt(size)} contacts in ${seeding.sec} s; the database is ${fmt(seeding.db_mb)} MB`);
-      sizes.push(await dzvinRuns(databaseUrl, apiKey, size, firstId, seeding));
+      sizes.push(await dzvinRuns(databaseUrl, apiKey, account.id, size, firstId, seeding));
     }
   } finally {
     await seeder.close();
@@ -626,7 +659,7 @@ async function main() {
 
   const baselineEnd = await baselineRun();
 
-  const runs = [baselineStart, baselineEnd, ...sizes.flatMap((s) => [s.users, s.search])];
+  const runs = [baselineStart, baselineEnd, ...sizes.flatMap((s) => [s.users, s.search, s.search_floor])];
   const report: Report = {
     date,
     git,
@@ -679,6 +712,7 @@ async function main() {
     summary[`search_rps_${s.contacts}`] = s.search.rps;
     summary[`search_p99_ms_${s.contacts}`] = s.search.p99_ms;
   }
+  summary.search_floor_rps = largest.search_floor.rps;
   summary.baseline_rps_start = baselineStart.rps;
   summary.baseline_rps_end = baselineEnd.rps;
   summary.targets_met = sizes.every((s) => met(s.users, b) && met(s.search, b));
