@@ -29,12 +29,10 @@ describe('PostgreSQL goes away in the middle of a call', { skip: dialectSkipReas
   let dbName = '';
 
   before(async () => {
-    // A claim whose answer is lost with the connection (the outage can cut it between commit and
-    // reply) is taken again after its lease, as the outbox protocol says: a short lease keeps
-    // that recovery within the test's wait instead of the default minute.
-    server = await startServer('postgres', {
-      config: { webhooks: { ...defaultConfig().webhooks, leaseMs: 3_000 } },
-    });
+    // The default delivery lease (a minute): a claim whose reply the outage cuts must not wait
+    // it out (the dispatcher gives back rows leased to it that it does not hold).
+    assert.ok(defaultConfig().webhooks.leaseMs >= 60_000);
+    server = await startServer('postgres');
     s = await server.account('outage.localhost');
     dbName = new URL(server.built.database.description.replace(/^PostgreSQL /, 'postgres://')).pathname.slice(
       1,
@@ -123,5 +121,46 @@ describe('PostgreSQL goes away in the middle of a call', { skip: dialectSkipReas
     const rows = (history.json() as { uuid: string; disposition: number }[]).filter((c) => c.uuid === uuid);
     assert.equal(rows.length, 1, 'saved once');
     assert.equal(rows[0].disposition, 0, 'answered');
+  });
+
+  test('rows a lost claim left leased to this process go out when the database is back, not a lease later', async () => {
+    const { built } = server;
+    const account = (await built.store.accounts.byDomain('outage.localhost'))!;
+    const [connection] = await built.store.directory.crm.list(account.id);
+    const webhookId = `msg_orphan_${Date.now()}`;
+    // What a claim cut between its commit and its reply leaves behind: a pending row leased to
+    // this dispatcher for the whole default lease, which the dispatcher never received.
+    const now = Date.now();
+    await built.database.db
+      .insertInto('outbox')
+      .values({
+        account_id: account.id,
+        connection_id: connection.id,
+        kind: 'event',
+        order_key: webhookId,
+        event: 'call.dial',
+        payload: JSON.stringify({ event: 'call.dial', uuid: webhookId, serverTime: 0 }),
+        webhook_id: webhookId,
+        status: 'pending',
+        attempts: 0,
+        created_at: now,
+        retry_since: now,
+        next_attempt_at: now,
+        lease_owner: built.dispatcher.owner,
+        lease_until: now + 60_000,
+      })
+      .execute();
+    await sleep(1_500);
+    assert.ok(!crm.requests.some((r) => r.json?.uuid === webhookId), 'leased: not sent');
+    // A failure the dispatcher sees (its polls fail while the database is away)…
+    await cut();
+    await sleep(1_500);
+    await restore();
+    // …and once it is back, the row goes out within seconds, not when its lease ends.
+    await until(
+      () => crm.requests.some((r) => r.json?.uuid === webhookId),
+      'the orphaned row delivered',
+      15_000,
+    );
   });
 });

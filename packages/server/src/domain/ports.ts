@@ -218,6 +218,11 @@ export interface OutboxStore {
   }): Promise<DeliveryRecord[]>;
   /** Gives claimed rows back unsent (shutdown, local backlog full). */
   release(ids: number[], owner: string): Promise<void>;
+  /**
+   * Pending rows leased to `owner` now. After a failure a dispatcher compares them with what it
+   * holds: a claim committed but lost with its reply left rows leased to it that it never saw.
+   */
+  leasedTo(owner: string): Promise<number[]>;
   /** Records attempt outcomes (one transaction). */
   record(outcomes: AttemptOutcome[]): Promise<void>;
   /** The earliest time a pending row becomes due or a lease expires, after `now`; null when none. */

@@ -346,6 +346,15 @@ export function createDispatcher(deps: {
   const backlog = Math.max(2 * C, claimSize) + claimSize;
   const hasRoom = (c: ConnectionQueue) => c.queue.length + c.inflight + claimSize <= backlog;
   const connections = new Map<number, ConnectionQueue>();
+  /** Ids of the rows this process holds: queued, in flight, or with an outcome to record. */
+  const held = new Set<number>();
+  /**
+   * Set by a failure that may have left rows leased to this process that it does not hold: a
+   * claim committed whose reply was lost with the connection, a claim whose targets could not be
+   * read, outcomes that could not be recorded. The next poll gives them back (`releaseOrphans`),
+   * so they go out as soon as the database answers again instead of when their lease runs out.
+   */
+  let orphansPossible = false;
   const sending = new Set<Promise<void>>();
   let outcomes: { row: DeliveryRecord; outcome: AttemptOutcome }[] = [];
   let flushing: Promise<void> | null = null;
@@ -374,6 +383,7 @@ export function createDispatcher(deps: {
     }
     polling = true;
     try {
+      if (orphansPossible) await releaseOrphans();
       do {
         again = false;
         const saturated = [...connections].filter(([, c]) => !hasRoom(c)).map(([id]) => id);
@@ -395,7 +405,10 @@ export function createDispatcher(deps: {
           const c = conn(row.connectionId);
           // Hold at most a claim's worth per connection; the rest goes back for other processes.
           if (stopped || c.queue.length + c.inflight >= backlog) release.push(row.id);
-          else c.queue.push({ row, target: targets.get(row.connectionId) });
+          else {
+            c.queue.push({ row, target: targets.get(row.connectionId) });
+            held.add(row.id);
+          }
         }
         if (release.length) await store.outbox.release(release, owner);
         for (const id of targets.keys()) pump(id);
@@ -407,10 +420,19 @@ export function createDispatcher(deps: {
       if (!sending.size) await scheduleWake();
     } catch (err) {
       deps.onError(err);
+      orphansPossible = true;
       if (!stopped) setTimeout(() => void poll(), 1000).unref();
     } finally {
       polling = false;
     }
+  }
+
+  /** Gives back rows leased to this process that it does not hold (see `orphansPossible`). */
+  async function releaseOrphans() {
+    const orphans = (await store.outbox.leasedTo(owner)).filter((id) => !held.has(id));
+    for (let i = 0; i < orphans.length; i += 500)
+      await store.outbox.release(orphans.slice(i, i + 500), owner);
+    orphansPossible = false;
   }
 
   async function scheduleWake() {
@@ -434,7 +456,10 @@ export function createDispatcher(deps: {
       const item = c.queue.shift()!;
       // Waited here past its lease (a slow CRM): another process may have it now; our next
       // claim takes it again if not. Never send on an expired lease.
-      if ((item.row.leaseUntil ?? 0) <= clock.now()) continue;
+      if ((item.row.leaseUntil ?? 0) <= clock.now()) {
+        held.delete(item.row.id);
+        continue;
+      }
       c.inflight++;
       const p = attempt(item.row, item.target).then(
         (outcome) => {
@@ -448,6 +473,8 @@ export function createDispatcher(deps: {
         },
         (err) => {
           c.inflight--;
+          held.delete(item.row.id);
+          orphansPossible = true;
           deps.onError(err);
         },
       );
@@ -485,10 +512,16 @@ export function createDispatcher(deps: {
         } catch (err) {
           deps.onError(err);
           const leaseLeft = Math.min(...batch.map((b) => b.row.leaseUntil ?? 0)) - clock.now();
-          if (stopped || leaseLeft <= delay) break;
+          if (stopped || leaseLeft <= delay) {
+            // Not recorded: the rows are still pending and leased to us; the next poll gives
+            // them back, and another attempt is made (at least once).
+            orphansPossible = true;
+            break;
+          }
           await new Promise((r) => setTimeout(r, delay));
         }
       }
+      for (const b of batch) held.delete(b.row.id);
       for (const b of batch) deps.onAttempt?.(b.row, b.outcome);
       for (const id of new Set(batch.map((b) => b.row.connectionId))) {
         const c = connections.get(id);
@@ -582,6 +615,7 @@ export function createDispatcher(deps: {
       while (polling) await new Promise((r) => setTimeout(r, 5));
       const unstarted: number[] = [];
       for (const c of connections.values()) for (const q of c.queue.splice(0)) unstarted.push(q.row.id);
+      for (const id of unstarted) held.delete(id);
       await store.outbox.release(unstarted, owner).catch(deps.onError);
       await Promise.all([...sending]);
       while (outcomes.length || flushing || flushScheduled) {

@@ -114,6 +114,17 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
         .execute();
     },
 
+    async leasedTo(owner) {
+      // No index on lease_owner: this runs only after a dispatcher's failure, never per claim.
+      const rows = await db
+        .selectFrom('outbox')
+        .select('id')
+        .where('lease_owner', '=', owner)
+        .where('status', '=', 'pending')
+        .execute();
+      return rows.map((r) => r.id);
+    },
+
     async record(outcomes) {
       if (!outcomes.length) return;
       // One statement per batch (UPDATE … FROM VALUES, SQLite ≥ 3.33 and PostgreSQL): a
