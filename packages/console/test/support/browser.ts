@@ -3,6 +3,7 @@
 // DZVIN_TEST_CHROMIUM when Chromium exists; without it the browser suites skip loudly, unless
 // DZVIN_REQUIRE_ALL=1, which makes a missing Chromium a failure.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
@@ -39,8 +40,12 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
-/** docs/screenshots at the repository root. */
-export const SCREENSHOTS = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../../../docs/screenshots',
-);
+/**
+ * Where the console tests save their screenshots: docs/screenshots at the repository root with
+ * DZVIN_UPDATE_SCREENSHOTS=1 (refreshing the README's pictures), else a directory under the
+ * system's temp dir, so a test run never changes tracked files.
+ */
+export const SCREENSHOTS =
+  process.env.DZVIN_UPDATE_SCREENSHOTS === '1'
+    ? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../docs/screenshots')
+    : path.join(os.tmpdir(), 'dzvin-console-screenshots');
