@@ -172,6 +172,10 @@ export async function buildApp(
     onError: (err) => logCluster(err),
   });
   const eventStream = createEventStream({ bus, store, clock, cluster });
+  // Sign-out and key rotation reach every process's session memory at once (SESSION_CACHE_MS
+  // still bounds it if a message is lost).
+  auth.shareRevocations((m) => cluster.publish(m));
+  cluster.subscribe((m) => auth.applyRevocation(m));
   const simulator = createSimulator({
     saveHook: {
       before: () => eventCapture.beforeSave(),

@@ -234,6 +234,40 @@ describe('two processes over one PostgreSQL', { skip }, () => {
     assert.equal(peer.text, 'Not a process of this cluster');
   });
 
+  // Each process remembers a checked session for up to 5 s; a revocation is published so the
+  // others forget it at once. (Without it, B would accept these sessions for up to 5 s more.)
+  test('a sign-out or a key rotation through A ends the session in B at once, not 5 s later', async () => {
+    const signIn = async () => {
+      const r = await request(a.url, 'POST', '/rest/security/authorize', {
+        host: domain,
+        body: { domain, apiKey },
+      });
+      assert.equal(r.status, 200, r.text);
+      return String(r.headers['set-cookie']?.[0]).split(';')[0];
+    };
+    const usersOnB = async (c: string) =>
+      (await request(b.url, 'GET', '/rest/users', { host: domain, cookie: c })).status;
+
+    const mine = await signIn();
+    for (let i = 0; i < 2; i++) assert.equal(await usersOnB(mine), 200); // remembered by B
+    const out = await request(a.url, 'POST', '/api/v1/session/sign-out', { host: domain, cookie: mine });
+    assert.equal(out.status, 204);
+    await until(async () => (await usersOnB(mine)) === 403, 'B to refuse the signed-out session', 2_000);
+
+    const other = await signIn();
+    for (let i = 0; i < 2; i++) assert.equal(await usersOnB(other), 200);
+    const rotated = await request(a.url, 'POST', '/api/v1/account/rotate-key', {
+      host: domain,
+      cookie: other,
+    });
+    assert.equal(rotated.status, 200, rotated.text);
+    await until(async () => (await usersOnB(other)) === 403, 'B to refuse a session of the old key', 2_000);
+    // The shared session of the other tests ended with the rotation too: sign in again.
+    apiKey = rotated.json().apiKey;
+    cookie = await signIn();
+    assert.equal(await usersOnB(cookie), 200);
+  });
+
   test('a process that stops leaves the cluster; the other keeps answering alone', async () => {
     await a.built.close();
     const peers = await b.built.cluster.peers({ fresh: true });

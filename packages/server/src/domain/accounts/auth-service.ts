@@ -43,6 +43,17 @@ interface CachedSession {
   resolved?: { host: string; account: AccountRecord };
 }
 
+/**
+ * What one process tells the others when sessions end (sign-out: `tokenHash`; key rotation:
+ * `accountId`), so their memory of those sessions goes at once rather than within
+ * SESSION_CACHE_MS. The bound still holds if a message is lost.
+ */
+export interface SessionRevocation {
+  kind: 'auth.revoked';
+  tokenHash?: string;
+  accountId?: number;
+}
+
 export interface AuthorizeInput {
   /** The request's Host without port (spec #4 routes by it). */
   host: string;
@@ -63,6 +74,10 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
   const forget = (accountId: number) => {
     for (const [k, v] of cache) if (v.accountId === accountId) cache.delete(k);
   };
+  const forgetToken = (tokenHash: string) => {
+    for (const [k, v] of cache) if (v.tokenHash === tokenHash) cache.delete(k);
+  };
+  let announce: (m: SessionRevocation) => void = () => {};
 
   /** The account a Host names, if it names one (spec #4). */
   async function accountForHost(host: string, fresh = false): Promise<AccountRecord | null> {
@@ -198,11 +213,30 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
 
     async signOut(token: string): Promise<void> {
       cache.delete(token);
-      await store.sessions.delete(hashSecret(token));
+      const tokenHash = hashSecret(token);
+      await store.sessions.delete(tokenHash);
+      // After the delete: a process that re-reads the session then finds none.
+      announce({ kind: 'auth.revoked', tokenHash });
     },
 
-    /** Drops this process's memory of an account's sessions (after they were deleted). */
-    forgetAccount: forget,
+    /** Drops every process's memory of an account's sessions (after they were deleted). */
+    forgetAccount(accountId: number) {
+      forget(accountId);
+      announce({ kind: 'auth.revoked', accountId });
+    },
+
+    /** Sends this process's revocations to the others (the cluster's publish). */
+    shareRevocations(publish: (m: SessionRevocation) => void) {
+      announce = publish;
+    },
+
+    /** A revocation another process published: forgets what it names. Anything else is ignored. */
+    applyRevocation(raw: unknown) {
+      const m = raw as Partial<SessionRevocation> | null;
+      if (m?.kind !== 'auth.revoked') return;
+      if (typeof m.tokenHash === 'string') forgetToken(m.tokenHash);
+      if (Number.isSafeInteger(m.accountId)) forget(m.accountId as number);
+    },
 
     /** Housekeeping: idle sessions and old failure records. */
     async prune(): Promise<void> {
