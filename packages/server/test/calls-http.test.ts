@@ -117,7 +117,9 @@ for (const dialect of DIALECTS) {
     });
 
     test('an account that requires a session for recordings (spec #15): 403 without, 200 with its own, 404 with another', async () => {
-      const { uuid } = (await s.post('/rest/user/makeCall', { legExt: '001', otherLegNum: '+380993034331' })).json();
+      const { uuid } = (
+        await s.post('/rest/user/makeCall', { legExt: '001', otherLegNum: '+380993034331' })
+      ).json();
       await clock.advance(3000 + 4000 + 12_000);
       await server.built.simulator.engine.idle();
       const path = `/rest/public/calls/${uuid}-rx/audio`;

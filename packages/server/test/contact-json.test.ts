@@ -11,6 +11,7 @@ import { DomainError } from '../src/domain/errors.ts';
 import type { Store } from '../src/domain/ports.ts';
 import { createStore, openDatabase } from '../src/index.ts';
 import type { OpenDatabase } from '../src/store/db.ts';
+import { bareContact } from './support/contacts.ts';
 import { createTestDatabaseUrl, DIALECTS, dialectSkipReason, type TestDatabase } from './support/dialects.ts';
 
 // No NUL: PostgreSQL text cannot hold it, and the HTTP layer refuses it before (nul-guard.ts).
@@ -109,16 +110,7 @@ for (const dialect of DIALECTS) {
     // transaction holds the one connection it must not: it would see rows that are not committed.
     test('byPhoneJson never answers with rows of a transaction that is still open', async () => {
       const number = '+380449998877';
-      const contact = {
-        firstName: 'Uncommitted',
-        lastName: null,
-        companyTitle: null,
-        lastModified: 1,
-        responsibleUserId: null,
-        dateCreate: 1,
-        createUserId: null,
-        fields: [],
-      };
+      const contact = bareContact('Uncommitted');
       const rolledBack = new Error('rolled back on purpose');
       let read: Promise<string> | undefined;
       let readDuring: string | undefined;

@@ -3,18 +3,10 @@ import { after, before, describe, test } from 'node:test';
 import type { Store } from '../src/domain/ports.ts';
 import { createStore, openDatabase } from '../src/index.ts';
 import type { OpenDatabase } from '../src/store/db.ts';
+import { bareContact } from './support/contacts.ts';
 import { createTestDatabaseUrl, DIALECTS, dialectSkipReason, type TestDatabase } from './support/dialects.ts';
 
-const contact = (first: string) => ({
-  firstName: first,
-  lastName: null,
-  companyTitle: null,
-  lastModified: 1,
-  responsibleUserId: null,
-  dateCreate: 1,
-  createUserId: null,
-  fields: [],
-});
+const contact = bareContact;
 
 for (const dialect of DIALECTS) {
   describe(`store [${dialect}]`, { skip: dialectSkipReason(dialect) }, () => {
