@@ -370,8 +370,12 @@ export async function buildApp(
         schema: {
           hide: true,
           body: Type.Object({
-            op: Type.Union([Type.Literal('active'), ...ROUTED_OPS.map((o) => Type.Literal(o))]),
-            accountId: Type.Integer({ minimum: 1 }),
+            op: Type.Union([
+              Type.Literal('active'),
+              Type.Literal('sim.settings'),
+              ...ROUTED_OPS.map((o) => Type.Literal(o)),
+            ]),
+            accountId: Type.Optional(Type.Integer({ minimum: 1 })),
             uuid: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
             arg: Type.Optional(Type.String({ maxLength: 64 })),
           }),
@@ -380,8 +384,10 @@ export async function buildApp(
       async (r, reply) => {
         if (!cluster.verify(r.headers.authorization))
           return reply.code(403).type('text/plain; charset=utf-8').send('Not a process of this cluster');
-        const body = r.body as { op: string; accountId: number; uuid?: string; arg?: string };
-        if (body.op !== 'active' && !body.uuid)
+        const body = r.body as { op: string; accountId?: number; uuid?: string; arg?: string };
+        if (body.op !== 'sim.settings' && body.accountId === undefined)
+          return reply.code(400).type('text/plain; charset=utf-8').send('accountId is required');
+        if (body.op !== 'active' && body.op !== 'sim.settings' && !body.uuid)
           return reply.code(400).type('text/plain; charset=utf-8').send('uuid is required');
         return routed.serve(body as PeerRequest);
       },
@@ -395,9 +401,18 @@ export async function buildApp(
         : address.family === 'IPv6'
           ? `[${address.address}]`
           : address.address;
-    await cluster
-      .join(config.nodeUrl ?? `http://${host}:${address.port}`)
-      .catch((err) => app.log.error({ err }, 'cluster: could not join; retrying with the heartbeat'));
+    const joined = await cluster.join(config.nodeUrl ?? `http://${host}:${address.port}`).then(
+      () => true,
+      (err) => {
+        app.log.error({ err }, 'cluster: could not join; retrying with the heartbeat');
+        return false;
+      },
+    );
+    // The simulated office as the others have it (behaviours set before this process started).
+    if (joined)
+      await routed
+        .adoptPeerSettings()
+        .catch((err) => app.log.warn({ err }, 'cluster: could not take the simulator settings from a peer'));
   });
 
   const sweepRecordings = () =>

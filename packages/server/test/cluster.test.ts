@@ -268,6 +268,42 @@ describe('two processes over one PostgreSQL', { skip }, () => {
     assert.equal(await usersOnB(cookie), 200);
   });
 
+  test('a process that joins later takes the simulated office from the others', async () => {
+    // 001 answers only when told: set through B in an earlier test, before C existed.
+    const c = await startNode(db);
+    try {
+      await until(
+        () =>
+          c.built.simulator.sim
+            .settings()
+            .employees.some(([key, b]) => key.endsWith(':001') && b.mode === 'manual'),
+        'C to take the settings from a peer',
+        5_000,
+      );
+      // A call C receives rings 001 and keeps ringing (the default would answer in a moment).
+      const placed = await as(c, 'POST', '/api/v1/sim/calls', {
+        from: '+380501112299',
+        trunk: '+380443334455',
+      });
+      assert.equal(placed.status, 201, placed.text);
+      const { uuid } = placed.json() as { uuid: string };
+      assert.ok(c.built.simulator.sim.activeCount() > 0, 'C runs the call');
+      await sleep(3_500);
+      const legs = (await as(c, 'GET', '/rest/calls/active/v3')).json() as {
+        parentUuid: string | null;
+        lastEvent: string;
+      }[];
+      assert.ok(
+        legs.some((l) => l.parentUuid === uuid && l.lastEvent === 'call.dial'),
+        `still ringing: ${JSON.stringify(legs)}`,
+      );
+      assert.equal((await as(c, 'GET', `/rest/calls/active/${uuid}/hangup`)).status, 200);
+    } finally {
+      await c.built.close().catch(() => {});
+      fs.rmSync(c.recordings, { recursive: true, force: true });
+    }
+  });
+
   test('a process that stops leaves the cluster; the other keeps answering alone', async () => {
     await a.built.close();
     const peers = await b.built.cluster.peers({ fresh: true });

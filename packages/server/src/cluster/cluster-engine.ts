@@ -1,7 +1,7 @@
 import type { CallEngine } from '../domain/calls/call-engine.ts';
 import type { LiveCall } from '../domain/calls/call-model.ts';
 import { DomainError, ERROR_CODES, type ErrorCode } from '../domain/errors.ts';
-import type { Simulator } from '../engine/simulator/simulator.ts';
+import type { SimSettings, Simulator } from '../engine/simulator/simulator.ts';
 import type { Cluster, Peer } from './cluster.ts';
 
 /** Operations on one call, run by whichever process's engine owns the call. */
@@ -20,10 +20,13 @@ export type RoutedOp = (typeof ROUTED_OPS)[number];
 /** What one process asks another (POST /internal/v1/cluster). */
 export type PeerRequest =
   | { op: 'active'; accountId: number }
+  | { op: 'sim.settings' }
   | { op: RoutedOp; accountId: number; uuid: string; arg?: string };
 
 /** The answer: done (with the calls for `active`), or the domain error the owner raised. */
-export type PeerReply = { ok: true; calls?: LiveCall[] } | { ok: false; code: string; message: string };
+export type PeerReply =
+  | { ok: true; calls?: LiveCall[]; settings?: SimSettings }
+  | { ok: false; code: string; message: string };
 
 export const PEER_PATH = '/internal/v1/cluster';
 
@@ -40,7 +43,7 @@ export function createClusterEngine(deps: {
   /** How long a peer may take to answer (a hung peer must not hang the API). */
   timeoutMs?: number;
   onError?: (err: unknown, peer: Peer) => void;
-}): Simulator & { serve(req: PeerRequest): Promise<PeerReply> } {
+}): Simulator & { serve(req: PeerRequest): Promise<PeerReply>; adoptPeerSettings(): Promise<boolean> } {
   const { engine, sim } = deps.simulator;
   const { cluster } = deps;
   const timeoutMs = deps.timeoutMs ?? 3_000;
@@ -157,10 +160,29 @@ export function createClusterEngine(deps: {
       setExternalBehaviour: (...args) => setEverywhere({ kind: 'sim.setting', op: 'external', args }),
       setTalkTime: (...args) => setEverywhere({ kind: 'sim.setting', op: 'talk', args }),
     },
+    /**
+     * A process that joins takes the simulated office's settings from the first live peer that
+     * answers (settings published before it joined never reached it). True when one did.
+     */
+    async adoptPeerSettings() {
+      if (!cluster.shared) return false;
+      for (const p of await cluster.peers({ fresh: true })) {
+        const r = await ask(p, { op: 'sim.settings' }).catch((e) => {
+          onError(e, p);
+          return null;
+        });
+        if (r?.ok && r.settings) {
+          sim.adoptSettings(r.settings);
+          return true;
+        }
+      }
+      return false;
+    },
     /** Runs a peer's request on this process's own engine only (never forwarded again). */
     async serve(req) {
       try {
         if (req.op === 'active') return { ok: true, calls: await engine.active(req.accountId) };
+        if (req.op === 'sim.settings') return { ok: true, settings: sim.settings() };
         await local[req.op](req.accountId, req.uuid, req.arg);
         return { ok: true };
       } catch (err) {

@@ -897,6 +897,19 @@ export function createSimulator(deps: SimulatorDeps) {
       if (t) talk.set(accountId, t);
       else talk.delete(accountId);
     },
+    /** The office's settings (phone behaviours, talk times) as data, for a process that joins. */
+    settings(): SimSettings {
+      return { employees: [...behaviours], externals: [...externalBehaviours], talk: [...talk] };
+    },
+    /**
+     * Takes another process's settings. What is already set here stays: it can only be a change
+     * published since that snapshot, so it is newer.
+     */
+    adoptSettings(s: SimSettings) {
+      for (const [k, b] of s.employees) if (!behaviours.has(k)) behaviours.set(k, b);
+      for (const [k, b] of s.externals) if (!externalBehaviours.has(k)) externalBehaviours.set(k, b);
+      for (const [k, t] of s.talk) if (!talk.has(k)) talk.set(k, t);
+    },
     activeCount: () => calls.size,
     /** engine.active without the promise: this process's calls, for the traffic generator. */
     activeLegs,
@@ -905,3 +918,10 @@ export function createSimulator(deps: SimulatorDeps) {
   return { engine, sim };
 }
 export type Simulator = ReturnType<typeof createSimulator>;
+
+/** Phone behaviours (keyed `account:ext` and `account:number`) and talk times (by account). */
+export interface SimSettings {
+  employees: [string, PhoneBehaviour][];
+  externals: [string, PhoneBehaviour][];
+  talk: [number, TalkTime][];
+}
