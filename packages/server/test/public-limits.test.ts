@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
+import { createTrunks } from './support/trunks.ts';
 
 const DOMAIN = 'limits.localhost';
 const MAIN = '+380442220000';
@@ -18,18 +19,9 @@ describe('limits of the public callback and tracking endpoints', () => {
       config: { publicLimits: { callbacksPerIp: 3, callbacksPerNumber: 2, sessionsPerIp: 2 } },
     });
     s = await server.account(DOMAIN);
-    const owner = (await s.admin('GET', '/api/v1/employees')).json()[0].id;
-    for (const number of [MAIN, ...POOL]) {
-      const r = await s.admin('POST', '/api/v1/trunks', {
-        number,
-        name: number,
-        destination: { type: 'employee', id: owner },
-        isDefault: number === MAIN,
-      });
-      assert.equal(r.status, 201, r.text);
-      if (number !== MAIN)
-        assert.equal((await s.admin('POST', '/api/v1/tracking/numbers', { number })).status, 201);
-    }
+    await createTrunks(s, MAIN, [MAIN, ...POOL]);
+    for (const number of POOL)
+      assert.equal((await s.admin('POST', '/api/v1/tracking/numbers', { number })).status, 201);
   });
   after(() => server.close());
 

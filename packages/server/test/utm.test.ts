@@ -13,6 +13,7 @@ import { buildApp, defaultConfig } from '../src/index.ts';
 import { type CrmReceiver, startCrmReceiver } from './support/crm-receiver.ts';
 import { createTestDatabaseUrl, DIALECTS, dialectSkipReason } from './support/dialects.ts';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
+import { createTrunks } from './support/trunks.ts';
 
 const DOMAIN = 'shop.localhost';
 const MAIN = '+380441110001';
@@ -77,16 +78,7 @@ for (const dialect of DIALECTS) {
       server = await startServer(dialect, { clock });
       s = await server.account(DOMAIN);
       account = (await server.built.store.accounts.byDomain(DOMAIN))!;
-      const owner = (await s.admin('GET', '/api/v1/employees')).json()[0].id;
-      for (const number of [MAIN, ...POOL]) {
-        const r = await s.admin('POST', '/api/v1/trunks', {
-          number,
-          name: number,
-          destination: { type: 'employee', id: owner },
-          isDefault: number === MAIN,
-        });
-        assert.equal(r.status, 201, r.text);
-      }
+      await createTrunks(s, MAIN, [MAIN, ...POOL]);
       crm = await startCrmReceiver('/utm');
       crm.answer = () => ({ status: 200, body: 'ok' });
       const c = await s.admin('POST', '/api/v1/crm-connections', { name: 'CRM', utmUrl: crm.url });
