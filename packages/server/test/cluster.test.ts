@@ -232,6 +232,21 @@ describe('two processes over one PostgreSQL', { skip }, () => {
     });
     assert.equal(peer.status, 403);
     assert.equal(peer.text, 'Not a process of this cluster');
+    // With the secret: an op on an account needs the account, a call op its uuid (400, plain text).
+    const peerAsk = (body: unknown) =>
+      request(a.url, 'POST', '/internal/v1/cluster', {
+        body,
+        headers: { authorization: b.built.cluster.authorization() },
+      });
+    const noAccount = await peerAsk({ op: 'active' });
+    assert.equal(noAccount.status, 400);
+    assert.equal(noAccount.text, 'accountId is required');
+    const noUuid = await peerAsk({ op: 'hangup', accountId: 1 });
+    assert.equal(noUuid.status, 400);
+    assert.equal(noUuid.text, 'uuid is required');
+    const settings = await peerAsk({ op: 'sim.settings' });
+    assert.equal(settings.status, 200);
+    assert.ok(Array.isArray(settings.json().settings.employees));
   });
 
   // Each process remembers a checked session for up to 5 s; a revocation is published so the
