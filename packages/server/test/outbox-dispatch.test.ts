@@ -118,6 +118,88 @@ for (const dialect of DIALECTS) {
       assert.equal(counts.pending, 0);
     });
 
+    test('a completion recorded while the idle dispatcher looks up its next wake-up still claims what it unblocked', async () => {
+      // The race CI once hit under load: a claim finds nothing (the successor is blocked by its
+      // predecessor, whose answer is in but not yet recorded), the requests drain, and while the
+      // idle dispatcher asks the database for its next wake-up, the outcome is recorded and the
+      // completion asks for a claim. That request must not be lost: the successor is due now and
+      // the safety-net poll is an hour away. The store is the real one; only the timing of three of
+      // its answers is held back to make the interleaving certain.
+      received = [];
+      const real = server.built.store;
+      let claims = 0;
+      let firstRecorded = false;
+      let wakeLookups = 0;
+      const outboxStore = new Proxy(real.outbox, {
+        get(target, prop, receiver) {
+          const v = Reflect.get(target, prop, receiver);
+          if (prop === 'claim')
+            return async (q: Parameters<typeof target.claim>[0]) => {
+              // The second claim (asked for after a full claim of 1) runs once the first row's
+              // answer is in and its request slot is free.
+              if (++claims === 2) {
+                await until(() => received.length >= 1, 5_000, 'the first answer');
+                await sleep(30);
+              }
+              return target.claim(q);
+            };
+          if (prop === 'record')
+            return async (o: Parameters<typeof target.record>[0]) => {
+              // The first outcome is recorded only once the idle dispatcher is asking for its
+              // next wake-up.
+              if (!firstRecorded) await until(() => wakeLookups >= 1, 5_000, 'the wake-up lookup');
+              return target.record(o);
+            };
+          if (prop === 'nextDue')
+            return async (now: number) => {
+              // The first wake-up lookup answers only after the outcome was recorded and the
+              // completion asked for a claim.
+              if (++wakeLookups === 1) {
+                await until(() => firstRecorded, 5_000, 'the first outcome recorded');
+                await sleep(30);
+              }
+              return target.nextDue(now);
+            };
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+      const store = { ...real, outbox: outboxStore };
+      const errors: unknown[] = [];
+      const outbox = createOutbox({ clock: systemClock });
+      const dispatcher = createDispatcher({
+        store,
+        clock: systemClock,
+        timers: createSystemTimers(),
+        policy: { allowPrivate: true },
+        settings: { ...DEFAULT_DELIVERY_SETTINGS, batchSize: 1, pollIntervalMs: 3_600_000 },
+        onError: (err) => errors.push(err),
+        onAttempt: () => {
+          firstRecorded = true;
+        },
+      });
+      outbox.onNotify(() => dispatcher.kick());
+      const entries: OutboxEntry[] = ['call.dial', 'call.hangup'].map((event) => ({
+        accountId,
+        connectionId,
+        kind: 'event',
+        orderKey: 'wake-race',
+        payload: { event, uuid: 'wake-race', serverTime: 0 },
+      }));
+      await real.transaction((tx) => outbox.enqueue(tx, entries));
+      dispatcher.start();
+      try {
+        await until(() => received.length >= 2, 10_000, 'both deliveries');
+      } finally {
+        await dispatcher.stop();
+      }
+      assert.deepEqual(errors, []);
+      assert.ok(wakeLookups >= 1, 'the interleaving happened (a wake-up lookup while idle)');
+      assert.deepEqual(
+        received.map((r) => r.event),
+        ['call.dial', 'call.hangup'],
+      );
+    });
+
     test('outcomes of more requests than one statement takes are all recorded', async () => {
       const store = server.built.store;
       const outbox = createOutbox({ clock: systemClock });
@@ -132,13 +214,19 @@ for (const dialect of DIALECTS) {
         });
       await outbox.enqueue(store, entries);
       const now = Date.now() + 1_000; // every row due
-      const claimed = await store.outbox.claim({
+      const all = await store.outbox.claim({
         now,
         owner: 'test',
         leaseMs: 60_000,
         limit: 1_000,
         excludeConnections: [],
       });
+      // Only this test's rows (a failed test before it may have left some): its failure stays its own.
+      const claimed = all.filter((d) => d.orderKey.startsWith('rec-'));
+      await store.outbox.release(
+        all.filter((d) => !d.orderKey.startsWith('rec-')).map((d) => d.id),
+        'test',
+      );
       assert.equal(claimed.length, 150);
       const outcomes: AttemptOutcome[] = claimed.map((d, i) => ({
         id: d.id,

@@ -394,30 +394,32 @@ export function createDispatcher(deps: {
           limit: claimSize,
           excludeConnections: saturated,
         });
-        // Nothing now; but a completion or an enqueue that asked meanwhile (`again`) may have
-        // made rows claimable that this claim did not see: then look once more.
-        if (!rows.length) continue;
-        const targets = new Map(
-          (await store.outbox.targets([...new Set(rows.map((r) => r.connectionId))])).map((t) => [t.id, t]),
-        );
-        const release: number[] = [];
-        for (const row of rows) {
-          const c = conn(row.connectionId);
-          // Hold at most a claim's worth per connection; the rest goes back for other processes.
-          if (stopped || c.queue.length + c.inflight >= backlog) release.push(row.id);
-          else {
-            c.queue.push({ row, target: targets.get(row.connectionId) });
-            held.add(row.id);
+        if (rows.length) {
+          const targets = new Map(
+            (await store.outbox.targets([...new Set(rows.map((r) => r.connectionId))])).map((t) => [t.id, t]),
+          );
+          const release: number[] = [];
+          for (const row of rows) {
+            const c = conn(row.connectionId);
+            // Hold at most a claim's worth per connection; the rest goes back for other processes.
+            if (stopped || c.queue.length + c.inflight >= backlog) release.push(row.id);
+            else {
+              c.queue.push({ row, target: targets.get(row.connectionId) });
+              held.add(row.id);
+            }
           }
+          if (release.length) await store.outbox.release(release, owner);
+          for (const id of targets.keys()) pump(id);
+          // A full claim: there may be more, for connections that still have room.
+          if (rows.length === claimSize && [...connections.values()].some(hasRoom)) again = true;
         }
-        if (release.length) await store.outbox.release(release, owner);
-        for (const id of targets.keys()) pump(id);
-        // A full claim: there may be more, for connections that still have room.
-        if (rows.length === claimSize && [...connections.values()].some(hasRoom)) again = true;
+        // Retries due later: a timer on the injected clock (only when this process is idle; while
+        // it is busy, completions and the safety-net poll claim due rows anyway).
+        if (!again && !sending.size && !stopped) await scheduleWake();
+        // A completion or an enqueue that asked for a claim while this one or the wake-up lookup
+        // ran (`again`) may have made rows claimable that the claim did not see: look once more.
+        // Returning instead would drop that request (the safety-net poll is the only other one).
       } while (again && !stopped);
-      // Retries due later: a timer on the injected clock (only when this process is idle; while
-      // it is busy, completions and the safety-net poll claim due rows anyway).
-      if (!sending.size) await scheduleWake();
     } catch (err) {
       deps.onError(err);
       orphansPossible = true;
