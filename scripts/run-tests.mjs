@@ -12,8 +12,10 @@
 //   /usr/sbin/nginx does (the reverse-proxy test).
 // - Whatever is missing is reported loudly and its suites are skipped, unless
 //   DZVIN_REQUIRE_ALL=1, which turns a missing PostgreSQL into a failure.
-// - Runs `node --import tsx --test ...`, then stops PostgreSQL and removes its directory
-//   (also on SIGINT/SIGTERM), and exits with the test process's exit code.
+// - Runs `node --import tsx --test ...` (a file's process exits once its tests are done, and a
+//   test taking over 10 minutes fails: a failure fails the run, it never hangs it), then stops
+//   PostgreSQL and removes its directory (also on SIGINT/SIGTERM), and exits with the test
+//   process's exit code.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -413,7 +415,19 @@ async function main() {
   }
 
   info(`running ${files.length} test file(s)`);
-  const args = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files];
+  // A failed test can leave what it would have closed at its end (a receiver, a server) open: the
+  // file's process then never exits and the run would hang until CI's limit. Force the exit once
+  // a file's tests are done, and give up on any single test after 10 minutes.
+  const args = [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=2',
+    '--test-force-exit',
+    '--test-timeout=600000',
+    '--test-reporter=spec',
+    ...files,
+  ];
   child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: 'inherit' });
   const code = await new Promise((resolve) => {
     child.on('error', (e) => {

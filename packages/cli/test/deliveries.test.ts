@@ -1,4 +1,4 @@
-// `dzvin crm deliveries|replay|test`: the real binary against a real server and a real CRM
+// `dzvin crm deliveries|attempts|replay|test`: the real binary against a real server and a real CRM
 // receiver on loopback that first refuses (410), then accepts.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -44,7 +44,7 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-describe('dzvin crm deliveries / replay / test', () => {
+describe('dzvin crm deliveries / attempts / replay / test', () => {
   test('a test event refused with 410 shows as failed, and replay sends it again', async () => {
     const port = (crm.address() as { port: number }).port;
     const c = await acme.admin('POST', '/api/v1/crm-connections', {
@@ -74,6 +74,25 @@ describe('dzvin crm deliveries / replay / test', () => {
     assert.equal(hits.length, 2);
     const one = await dzvin(['crm', 'replay', String(id), '--delivery', String(d.id)]);
     assert.equal(one.code, 0, one.stderr);
+    // Every attempt stays in the log: the refusal, the replay, the replay of that one delivery.
+    let attempts: { attempt: number; status: number; responseExcerpt: string }[] = [];
+    for (let i = 0; i < 100 && attempts.length < 3; i++) {
+      const r = await dzvin(['crm', 'attempts', String(d.id), '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      attempts = JSON.parse(r.stdout);
+      if (attempts.length < 3) await sleep(20);
+    }
+    assert.deepEqual(
+      attempts.map((a) => [a.attempt, a.status, a.responseExcerpt]),
+      [
+        [1, 410, 'gone'],
+        [2, 200, 'thanks'],
+        [3, 200, 'thanks'],
+      ],
+    );
+    const attemptsTable = await dzvin(['crm', 'attempts', String(d.id)]);
+    assert.match(attemptsTable.stdout, /1 .*410 .*gone/);
+    assert.equal((await dzvin(['crm', 'attempts', '9999'])).code, 1);
     const bad = await dzvin(['crm', 'deliveries', String(id), '--status', 'nope']);
     assert.equal(bad.code, 2);
     const missing = await dzvin(['crm', 'deliveries', '9999']);

@@ -39,6 +39,22 @@ export const Delivery = Type.Object({
 });
 export type Delivery = Static<typeof Delivery>;
 
+/**
+ * One attempt of a delivery (`GET /api/v1/deliveries/{id}/attempts`, oldest first). A delivery
+ * attempted again keeps every earlier attempt here; the last one is also the delivery's `last…`.
+ */
+export const DeliveryAttempt = Type.Object({
+  attempt: Type.Integer({ description: '1 for the first attempt' }),
+  at: EpochMs,
+  status: Nullable(
+    Type.Integer({ description: 'HTTP status of the answer; null when there was none (see error)' }),
+  ),
+  error: Nullable(Type.String()),
+  latencyMs: Nullable(Type.Integer()),
+  responseExcerpt: Nullable(Type.String({ description: 'The first 1 KB of the answer' })),
+});
+export type DeliveryAttempt = Static<typeof DeliveryAttempt>;
+
 export const DeliveryListQuery = Type.Object({
   status: Type.Optional(DeliveryStatus),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),

@@ -288,6 +288,58 @@ for (const dialect of DIALECTS) {
       await crm.down();
     });
 
+    test('every attempt of a delivery stays in its log: 503, then 500, then 200, then a replay', async () => {
+      const answers = [503, 500, 200, 202];
+      const crm = await receiver((_h, n) => ({ status: answers[n - 1] ?? 200 }));
+      const id = await connection({ eventsUrl: crm.url });
+      await enqueue([ev(id, 'history', 0)]);
+      const list = async () => (await s.admin('GET', `/api/v1/crm-connections/${id}/deliveries`)).json();
+      await until(async () => (await list())[0]?.status === 'delivered', 5000, 'the delivery');
+      const [d] = await list();
+      assert.equal(d.attempts, 3);
+      const attempts = async () => {
+        const r = await s.admin('GET', `/api/v1/deliveries/${d.id}/attempts`);
+        assert.equal(r.status, 200, r.text);
+        return r.json() as { attempt: number; at: number; status: number | null; responseExcerpt: string }[];
+      };
+      let log = await attempts();
+      assert.deepEqual(
+        log.map((a) => [a.attempt, a.status]),
+        [
+          [1, 503],
+          [2, 500],
+          [3, 200],
+        ],
+      );
+      // Each attempt at the time the CRM got it (the receiver's clock is the same machine's).
+      for (const [i, a] of log.entries()) {
+        assert.ok(Math.abs(a.at - crm.hits[i].at) < 1000, `attempt ${a.attempt} at ${a.at}`);
+        assert.equal(a.responseExcerpt, 'ok');
+        if (i) assert.ok(a.at >= log[i - 1].at);
+      }
+      // The last one is the delivery's own last… fields.
+      assert.equal(log[2].at, d.lastAttemptAt);
+      // A replay is a fourth attempt; the first three stay.
+      assert.equal((await s.admin('POST', `/api/v1/deliveries/${d.id}/replay`)).status, 200);
+      await until(async () => (await attempts()).length === 4, 5000, 'the replayed attempt recorded');
+      log = await attempts();
+      assert.deepEqual(
+        log.map((a) => a.status),
+        [503, 500, 200, 202],
+      );
+      // Bad ids: plain-text 400/404, and another account's delivery is not found.
+      const bad = await s.admin('GET', '/api/v1/deliveries/abc/attempts');
+      assert.equal(bad.status, 400);
+      assert.match(String(bad.headers['content-type']), /^text\/plain/);
+      const unknown = await s.admin('GET', '/api/v1/deliveries/987654321/attempts');
+      assert.equal(unknown.status, 404);
+      assert.match(unknown.text, /Delivery 987654321 not found/);
+      const other = await server.account('deliver-other.localhost');
+      assert.equal((await other.admin('GET', `/api/v1/deliveries/${d.id}/attempts`)).status, 404);
+      await disable(id);
+      await crm.down();
+    });
+
     test('a CRM that hangs does not delay deliveries to another CRM', async () => {
       const slow = await receiver(() => 'hang');
       const fast = await receiver();

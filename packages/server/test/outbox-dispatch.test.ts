@@ -230,6 +230,7 @@ for (const dialect of DIALECTS) {
       assert.equal(claimed.length, 150);
       const outcomes: AttemptOutcome[] = claimed.map((d, i) => ({
         id: d.id,
+        attempt: d.attempts + 1,
         status: i % 3 === 0 ? 'pending' : 'delivered',
         at: now + 1,
         httpStatus: i % 3 === 0 ? 503 : 200,

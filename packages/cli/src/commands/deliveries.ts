@@ -1,7 +1,8 @@
-// `dzvin crm deliveries|replay|test`: the webhook delivery log of a CRM connection (attempts,
-// status, latency, response excerpt), replay of one or all failed/dead deliveries, and a sample
-// event, over the admin API (/api/v1/crm-connections/{id}/deliveries…).
-import type { Delivery, DeliveryStatus } from '@dzvin/protocol';
+// `dzvin crm deliveries|attempts|replay|test`: the webhook delivery log of a CRM connection
+// (attempts, status, latency, response excerpt), every attempt of one delivery, replay of one or
+// all failed/dead deliveries, and a sample event, over the admin API
+// (/api/v1/crm-connections/{id}/deliveries…, /api/v1/deliveries/{id}/attempts).
+import type { Delivery, DeliveryAttempt, DeliveryStatus } from '@dzvin/protocol';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ConnectionFlags, Env } from '../connection.ts';
 import { type Column, time } from '../output.ts';
@@ -23,6 +24,13 @@ function parseLimit(raw: string): number {
   return n;
 }
 
+/** `HTTP 410 — gone`: what went wrong, and what the CRM answered (the start of both). */
+const errorAndAnswer = (error: string | null, answer: string | null) =>
+  [error, answer]
+    .filter((s) => s)
+    .join(' — ')
+    .slice(0, 60);
+
 const columns: Column<Delivery>[] = [
   { header: 'id', value: (d) => d.id },
   { header: 'event', value: (d) => d.event ?? d.kind },
@@ -33,7 +41,15 @@ const columns: Column<Delivery>[] = [
   { header: 'ms', value: (d) => d.lastLatencyMs },
   { header: 'created', value: (d) => time(d.createdAt) },
   { header: 'next attempt', value: (d) => (d.nextAttemptAt === null ? null : time(d.nextAttemptAt)) },
-  { header: 'error / answer', value: (d) => (d.lastError ?? d.responseExcerpt ?? '').slice(0, 60) },
+  { header: 'error / answer', value: (d) => errorAndAnswer(d.lastError, d.responseExcerpt) },
+];
+
+const attemptColumns: Column<DeliveryAttempt>[] = [
+  { header: '#', value: (a) => a.attempt },
+  { header: 'at', value: (a) => time(a.at) },
+  { header: 'HTTP', value: (a) => a.status },
+  { header: 'ms', value: (a) => a.latencyMs },
+  { header: 'error / answer', value: (a) => errorAndAnswer(a.error, a.responseExcerpt) },
 ];
 
 /** Adds the delivery commands to `dzvin crm`. */
@@ -52,6 +68,19 @@ export function registerDeliveries(crm: Command, env: Env) {
     if (o.status) q.set('status', o.status);
     const items = await client.request<Delivery[]>('GET', `/crm-connections/${id}/deliveries?${q}`);
     out.result(items, () => (items.length === 0 ? out.line('No deliveries.') : out.table(items, columns)));
+  });
+
+  adminCommand(
+    crm
+      .command('attempts')
+      .description('every attempt of one delivery, oldest first')
+      .argument('<delivery>', 'delivery id (from `dzvin crm deliveries`)', parseId),
+  ).action(async (id: number, o: Flags) => {
+    const { client, out } = open(o, env);
+    const items = await client.request<DeliveryAttempt[]>('GET', `/deliveries/${id}/attempts`);
+    out.result(items, () =>
+      items.length === 0 ? out.line('Not attempted yet.') : out.table(items, attemptColumns),
+    );
   });
 
   adminCommand(

@@ -190,9 +190,21 @@ export interface DeliveryTarget {
   enabled: boolean;
 }
 
+/** One recorded attempt of a delivery (its log). */
+export interface DeliveryAttemptRecord {
+  attempt: number;
+  at: number;
+  httpStatus: number | null;
+  error: string | null;
+  latencyMs: number | null;
+  excerpt: string | null;
+}
+
 /** The outcome of one attempt, recorded in the delivery log. */
 export interface AttemptOutcome {
   id: number;
+  /** 1 for the first attempt of the delivery; a later one keeps the earlier attempts in the log. */
+  attempt: number;
   at: number;
   status: DeliveryStatus;
   httpStatus: number | null;
@@ -233,6 +245,8 @@ export interface OutboxStore {
     q: { connectionId: number; status?: DeliveryStatus; limit: number; beforeId?: number },
   ): Promise<DeliveryRecord[]>;
   get(accountId: number, id: number): Promise<DeliveryRecord | null>;
+  /** Every recorded attempt of a delivery, oldest first; null for an unknown delivery. */
+  attempts(accountId: number, id: number): Promise<DeliveryAttemptRecord[] | null>;
   /** Makes deliveries pending again, due `now`, with a fresh retry window; answers how many. */
   replay(
     accountId: number,

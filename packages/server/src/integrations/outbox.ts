@@ -559,7 +559,15 @@ export function createDispatcher(deps: {
 
   async function attempt(d: DeliveryRecord, target: DeliveryTarget | undefined): Promise<AttemptOutcome> {
     const now = clock.now();
-    const base = { id: d.id, at: now, latencyMs: null, excerpt: null, httpStatus: null, nextAttemptAt: now };
+    const base = {
+      id: d.id,
+      attempt: d.attempts + 1,
+      at: now,
+      latencyMs: null,
+      excerpt: null,
+      httpStatus: null,
+      nextAttemptAt: now,
+    };
     const url = d.kind === 'event' ? target?.eventsUrl : target?.utmUrl;
     if (!target || !url)
       return {

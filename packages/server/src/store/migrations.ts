@@ -423,6 +423,24 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0009_delivery_attempts': {
+      // Every attempt of a delivery in its log, not only the last: when a delivery is attempted
+      // again, the outbox row's last attempt is copied here before the new outcome replaces it
+      // (integrations/outbox.ts). A delivery answered on its first attempt writes nothing here.
+      async up(db: Db) {
+        await db.schema
+          .createTable('outbox_attempts')
+          .addColumn('delivery_id', big, (c) => c.notNull().references('outbox.id').onDelete('cascade'))
+          .addColumn('attempt', 'integer', (c) => c.notNull())
+          .addColumn('at', big, (c) => c.notNull())
+          .addColumn('http_status', 'integer')
+          .addColumn('error', 'text')
+          .addColumn('latency_ms', 'integer')
+          .addColumn('response_excerpt', 'text')
+          .addPrimaryKeyConstraint('outbox_attempts_pk', ['delivery_id', 'attempt'])
+          .execute();
+      },
+    },
   };
 }
 

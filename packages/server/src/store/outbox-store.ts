@@ -1,5 +1,6 @@
 import { type Kysely, PostgresAdapter, type Selectable, sql } from 'kysely';
 import type {
+  DeliveryAttemptRecord,
   DeliveryKind,
   DeliveryRecord,
   DeliveryStatus,
@@ -44,6 +45,15 @@ const toRecord = (r: Selectable<OutboxTable>): DeliveryRecord => ({
  */
 export function createOutboxStore(db: Kysely<Database>): OutboxStore {
   const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  async function get(accountId: number, id: number): Promise<DeliveryRecord | null> {
+    const r = await db
+      .selectFrom('outbox')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r ? toRecord(r) : null;
+  }
   return {
     async insert(rows) {
       // Chunks keep every statement under SQLite's and PostgreSQL's bound-parameter limits.
@@ -132,12 +142,21 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
       // beyond ~100 VALUES rows SQLite's planner (no table statistics) scans the whole outbox
       // and probes the values instead of looking each id up, turning 1 ms into tens.
       for (let i = 0; i < outcomes.length; i += RECORD_CHUNK) {
-        const values = outcomes
-          .slice(i, i + RECORD_CHUNK)
-          .map(
-            (o) =>
-              sql`(cast(${o.id} as bigint), cast(${o.status} as text), cast(${o.at} as bigint), cast(${o.httpStatus} as integer), cast(${o.error} as text), cast(${o.latencyMs === null ? null : Math.round(o.latencyMs)} as integer), cast(${o.excerpt} as text), cast(${o.nextAttemptAt} as bigint))`,
-          );
+        const chunk = outcomes.slice(i, i + RECORD_CHUNK);
+        // A delivery attempted again keeps its earlier attempt in the log: the row's last attempt
+        // is copied out before the new outcome replaces it. Only retries and replays pay for
+        // this statement. Run again after a failed update, it finds the copy there and adds none.
+        const again = chunk.filter((o) => o.attempt > 1).map((o) => o.id);
+        if (again.length)
+          await sql`
+            insert into outbox_attempts (delivery_id, attempt, at, http_status, error, latency_ms, response_excerpt)
+            select id, attempts, last_attempt_at, last_status, last_error, last_latency_ms, response_excerpt
+            from outbox where id in (${sql.join(again)}) and attempts > 0 and last_attempt_at is not null
+            on conflict (delivery_id, attempt) do nothing`.execute(db);
+        const values = chunk.map(
+          (o) =>
+            sql`(cast(${o.id} as bigint), cast(${o.status} as text), cast(${o.at} as bigint), cast(${o.httpStatus} as integer), cast(${o.error} as text), cast(${o.latencyMs === null ? null : Math.round(o.latencyMs)} as integer), cast(${o.excerpt} as text), cast(${o.nextAttemptAt} as bigint))`,
+        );
         await sql`
             with v(id, status, at, http_status, error, latency, excerpt, next) as (values ${sql.join(values)})
             update outbox set status = v.status, attempts = outbox.attempts + 1, last_attempt_at = v.at,
@@ -196,14 +215,37 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
       return rows.map(toRecord);
     },
 
-    async get(accountId, id) {
-      const r = await db
-        .selectFrom('outbox')
+    get,
+
+    async attempts(accountId, id) {
+      const row = await get(accountId, id);
+      if (!row) return null;
+      const earlier = await db
+        .selectFrom('outbox_attempts')
         .selectAll()
-        .where('account_id', '=', accountId)
-        .where('id', '=', id)
-        .executeTakeFirst();
-      return r ? toRecord(r) : null;
+        .where('delivery_id', '=', id)
+        .where('attempt', '<', row.attempts)
+        .orderBy('attempt')
+        .execute();
+      const out: DeliveryAttemptRecord[] = earlier.map((a) => ({
+        attempt: Number(a.attempt),
+        at: Number(a.at),
+        httpStatus: a.http_status,
+        error: a.error,
+        latencyMs: a.latency_ms,
+        excerpt: a.response_excerpt,
+      }));
+      // The last attempt is the row's own.
+      if (row.lastAttemptAt !== null)
+        out.push({
+          attempt: row.attempts,
+          at: row.lastAttemptAt,
+          httpStatus: row.lastStatus,
+          error: row.lastError,
+          latencyMs: row.lastLatencyMs,
+          excerpt: row.responseExcerpt,
+        });
+      return out;
     },
 
     async replay(accountId, q, now) {

@@ -182,6 +182,16 @@ export interface OutboxTable {
   response_excerpt: string | null;
   delivered_at: number | null;
 }
+/** Earlier attempts of a delivery (migration 0009): the outbox row holds the last one. */
+export interface OutboxAttemptsTable {
+  delivery_id: number;
+  attempt: number;
+  at: number;
+  http_status: number | null;
+  error: string | null;
+  latency_ms: number | null;
+  response_excerpt: string | null;
+}
 /** Call tracking (integrations/tracking.ts): the account's pool of tracking numbers. */
 export interface TrackingNumbersTable {
   id: Generated<number>;
@@ -256,6 +266,7 @@ export interface Database {
   tracking_sessions: TrackingSessionsTable;
   tracked_calls: TrackedCallsTable;
   outbox: OutboxTable;
+  outbox_attempts: OutboxAttemptsTable;
   cluster_nodes: ClusterNodesTable;
   cluster_settings: ClusterSettingsTable;
 }

@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import {
   ADMIN_PREFIX,
   Delivery,
+  DeliveryAttempt,
   DeliveryIdParams,
   DeliveryListQuery,
   DeliveryReplayRequest,
@@ -90,6 +91,30 @@ export function deliveryRoutes(
       const d = await store.outbox.get(r.account.id, r.params.id);
       if (!d) throw notFound('NOT_FOUND', `Delivery ${r.params.id} not found`);
       return view(d);
+    },
+  );
+
+  app.get(
+    `${ADMIN_PREFIX}/deliveries/:id/attempts`,
+    {
+      schema: {
+        tags,
+        summary: 'Every attempt of one delivery, oldest first (answers, errors, latencies)',
+        params: DeliveryIdParams,
+        response: { 200: Type.Array(DeliveryAttempt), ...errorResponses(400, 403, 404) },
+      },
+    },
+    async (r): Promise<DeliveryAttempt[]> => {
+      const list = await store.outbox.attempts(r.account.id, r.params.id);
+      if (!list) throw notFound('NOT_FOUND', `Delivery ${r.params.id} not found`);
+      return list.map((a) => ({
+        attempt: a.attempt,
+        at: a.at,
+        status: a.httpStatus,
+        error: a.error,
+        latencyMs: a.latencyMs,
+        responseExcerpt: a.excerpt,
+      }));
     },
   );
 
