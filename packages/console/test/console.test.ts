@@ -231,6 +231,14 @@ describe('the web console', { skip }, () => {
     await page.waitForSelector('[data-testid=delivery-row][data-status=delivered]', { timeout: 10_000 });
     assert.equal(crm!.requests.length, before + 1);
     assert.equal(crm!.requests.at(-1)?.json?.event, 'call.dial');
+    // Every attempt of the delivery: each request the CRM got, the refusals first.
+    const delivered = page.locator('[data-testid=delivery-row][data-status=delivered]').first();
+    await delivered.getByRole('button', { name: /Показати всі спроби/ }).click();
+    const attempts = page.locator('[data-testid=delivery-attempt]');
+    await attempts.nth(crm!.requests.length - 1).waitFor({ timeout: 5_000 });
+    assert.equal(await attempts.count(), crm!.requests.length);
+    assert.match((await attempts.first().textContent()) ?? '', /500.*CRM is down/);
+    assert.match((await attempts.last().textContent()) ?? '', /200/);
   });
 
   test('the Overview charts render the period from company.api and users.api', async () => {

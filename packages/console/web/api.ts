@@ -161,6 +161,15 @@ export interface Delivery {
   responseExcerpt: string | null;
   deliveredAt: number | null;
 }
+/** One attempt of a delivery (`GET /api/v1/deliveries/{id}/attempts`). */
+export interface DeliveryAttempt {
+  attempt: number;
+  at: number;
+  status: number | null;
+  error: string | null;
+  latencyMs: number | null;
+  responseExcerpt: string | null;
+}
 export interface Account {
   domain: string;
   name: string;

@@ -1,12 +1,59 @@
 // Integrations: CRM connections (URLs, priority, secret), "send test", the delivery log with
-// status/latency/response and replay, and the call-tracking number pool.
+// status/latency/response, every attempt of a delivery, and replay; the call-tracking number pool.
+import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, type CrmConnection, type Delivery, get, post, qs, type TrackingNumber } from '../api.ts';
+import {
+  api,
+  type CrmConnection,
+  type Delivery,
+  type DeliveryAttempt,
+  get,
+  post,
+  qs,
+  type TrackingNumber,
+} from '../api.ts';
 import { fmtDateTime, t } from '../i18n.ts';
 import { Action, Empty, ErrorBox, errText, Loading } from '../ui.tsx';
 
+/** Every attempt of one delivery, oldest first; loaded again when the attempt count changes. */
+function Attempts({ id, attempts }: { id: number; attempts: number }) {
+  const [rows, setRows] = useState<DeliveryAttempt[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let stale = false;
+    get<DeliveryAttempt[]>(`/api/v1/deliveries/${id}/attempts`).then(
+      (r) => !stale && setRows(r),
+      (e) => !stale && setError(errText(e)),
+    );
+    return () => {
+      stale = true;
+    };
+  }, [id, attempts]);
+  if (error) return <ErrorBox error={error} />;
+  if (rows === null) return <Loading />;
+  return (
+    <table data-testid="delivery-attempts" class="small">
+      <tbody>
+        {rows.map((a) => (
+          <tr key={a.attempt} data-testid="delivery-attempt">
+            <td>{a.attempt}</td>
+            <td>{fmtDateTime(a.at)}</td>
+            <td>{a.status ?? t('none')}</td>
+            <td>{a.latencyMs === null ? t('none') : `${a.latencyMs} ms`}</td>
+            <td style="max-width:24rem;word-break:break-word">
+              {a.error ? <div>{a.error}</div> : null}
+              {a.responseExcerpt ? <code>{a.responseExcerpt}</code> : null}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 function DeliveryLog({ conn, nonce }: { conn: CrmConnection; nonce: number }) {
   const [rows, setRows] = useState<Delivery[] | null>(null);
+  const [open, setOpen] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [n, setN] = useState(0);
   useEffect(() => {
@@ -70,34 +117,58 @@ function DeliveryLog({ conn, nonce }: { conn: CrmConnection; nonce: number }) {
             </thead>
             <tbody>
               {rows.map((d) => (
-                <tr key={d.id} data-testid="delivery-row" data-status={d.status}>
-                  <td>{d.id}</td>
-                  <td class="small">{fmtDateTime(d.lastAttemptAt ?? d.createdAt)}</td>
-                  <td>{d.event ?? d.kind}</td>
-                  <td>
-                    <span class={`status-pill ${d.status}`}>{d.status}</span>
-                  </td>
-                  <td>{d.attempts}</td>
-                  <td>{d.lastStatus ?? t('none')}</td>
-                  <td>{d.lastLatencyMs === null ? t('none') : `${d.lastLatencyMs} ms`}</td>
-                  <td class="small" style="max-width:20rem;word-break:break-word">
-                    {d.lastError ? <div>{d.lastError}</div> : null}
-                    {d.responseExcerpt ? <code>{d.responseExcerpt}</code> : null}
-                  </td>
-                  <td>
-                    {d.status === 'failed' || d.status === 'dead' ? (
-                      <Action
-                        onError={setError}
-                        onClick={async () => {
-                          await post(`/api/v1/deliveries/${d.id}/replay`);
-                          refresh();
-                        }}
-                      >
-                        {t('replay')}
-                      </Action>
-                    ) : null}
-                  </td>
-                </tr>
+                <Fragment key={d.id}>
+                  <tr data-testid="delivery-row" data-status={d.status}>
+                    <td>{d.id}</td>
+                    <td class="small">{fmtDateTime(d.lastAttemptAt ?? d.createdAt)}</td>
+                    <td>{d.event ?? d.kind}</td>
+                    <td>
+                      <span class={`status-pill ${d.status}`}>{d.status}</span>
+                    </td>
+                    <td>
+                      {d.attempts > 0 ? (
+                        <button
+                          type="button"
+                          class="plain"
+                          title={t('showAttempts')}
+                          aria-label={`${t('showAttempts')}: ${d.attempts}`}
+                          aria-expanded={open === d.id}
+                          onClick={() => setOpen(open === d.id ? null : d.id)}
+                        >
+                          {d.attempts} {open === d.id ? '▴' : '▾'}
+                        </button>
+                      ) : (
+                        d.attempts
+                      )}
+                    </td>
+                    <td>{d.lastStatus ?? t('none')}</td>
+                    <td>{d.lastLatencyMs === null ? t('none') : `${d.lastLatencyMs} ms`}</td>
+                    <td class="small" style="max-width:20rem;word-break:break-word">
+                      {d.lastError ? <div>{d.lastError}</div> : null}
+                      {d.responseExcerpt ? <code>{d.responseExcerpt}</code> : null}
+                    </td>
+                    <td>
+                      {d.status === 'failed' || d.status === 'dead' ? (
+                        <Action
+                          onError={setError}
+                          onClick={async () => {
+                            await post(`/api/v1/deliveries/${d.id}/replay`);
+                            refresh();
+                          }}
+                        >
+                          {t('replay')}
+                        </Action>
+                      ) : null}
+                    </td>
+                  </tr>
+                  {open === d.id ? (
+                    <tr>
+                      <td colSpan={9}>
+                        <Attempts id={d.id} attempts={d.attempts} />
+                      </td>
+                    </tr>
+                  ) : null}
+                </Fragment>
               ))}
             </tbody>
           </table>
