@@ -1,4 +1,4 @@
-// `dzvin crm deliveries|attempts|replay|test`: the real binary against a real server and a real CRM
+// `dzvin crm deliveries|attempts|secret|replay|test`: the real binary against a real server and a real CRM
 // receiver on loopback that first refuses (410), then accepts.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -93,6 +93,17 @@ describe('dzvin crm deliveries / attempts / replay / test', () => {
     const attemptsTable = await dzvin(['crm', 'attempts', String(d.id)]);
     assert.match(attemptsTable.stdout, /1 .*410 .*gone/);
     assert.equal((await dzvin(['crm', 'attempts', '9999'])).code, 1);
+    // A generated signing secret, shown once; the connection is signed from then on.
+    const secret = await dzvin(['crm', 'secret', String(id)]);
+    assert.equal(secret.code, 0, secret.stderr);
+    assert.match(secret.stdout, /^whsec_[A-Za-z0-9+/]{43}=\n.*shown only now/i);
+    const again = await dzvin(['crm', 'secret', String(id), '--json']);
+    const other = JSON.parse(again.stdout).secret as string;
+    assert.match(other, /^whsec_/);
+    assert.notEqual(other, secret.stdout.split('\n')[0]);
+    const shown = JSON.parse((await dzvin(['crm', 'get', String(id), '--json'])).stdout);
+    assert.equal(shown.hasSecret, true);
+    assert.equal((await dzvin(['crm', 'secret', '9999'])).code, 1);
     const bad = await dzvin(['crm', 'deliveries', String(id), '--status', 'nope']);
     assert.equal(bad.code, 2);
     const missing = await dzvin(['crm', 'deliveries', '9999']);

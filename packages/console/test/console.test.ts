@@ -1,9 +1,11 @@
 // The web console in a real browser (Debian's Chromium via playwright-core) against a real Dzvin
 // on 127.0.0.1: the built bundle served at `/`, the documented session, live calls over SSE.
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { type CrmReceiver, startCrmReceiver } from '../../server/test/support/crm-receiver.ts';
 import {
@@ -239,6 +241,21 @@ describe('the web console', { skip }, () => {
     assert.equal(await attempts.count(), crm!.requests.length);
     assert.match((await attempts.first().textContent()) ?? '', /500.*CRM is down/);
     assert.match((await attempts.last().textContent()) ?? '', /200/);
+    // A signing secret generated from the connection's row, shown once; the next delivery is
+    // signed with it (checked by hand, as a CRM would).
+    const connRow = page.locator('[data-testid=connections] tr', { hasText: 'Моя CRM' });
+    await connRow.getByRole('button', { name: 'Новий секрет' }).click();
+    const secret = ((await page.getByTestId('new-secret').textContent()) ?? '').trim();
+    assert.match(secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+    await connRow.getByText('✓').waitFor();
+    const sent = crm!.requests.length;
+    await connRow.getByRole('button', { name: 'Надіслати тест' }).click();
+    for (let i = 0; i < 250 && crm!.requests.length === sent; i++) await sleep(20);
+    const signed = crm!.requests.at(-1)!;
+    const mac = createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64'))
+      .update(`${signed.headers['webhook-id']}.${signed.headers['webhook-timestamp']}.${signed.text}`)
+      .digest('base64');
+    assert.equal(signed.headers['webhook-signature'], `v1,${mac}`);
   });
 
   test('the Overview charts render the period from company.api and users.api', async () => {

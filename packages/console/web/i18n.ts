@@ -101,6 +101,10 @@ const en = {
   deliveries: 'Delivery log',
   noDeliveries: 'No deliveries yet. Send a test or place a call.',
   showAttempts: 'Show every attempt',
+  newSecret: 'New secret',
+  newSecretConfirm: 'Deliveries will be signed with a new secret; the CRM must switch to it. Go on?',
+  newSecretShown:
+    'Signing secret (Standard Webhooks), shown only now: give it to the CRM to verify the webhook-signature header',
   status: 'Status',
   attempts: 'Attempts',
   latency: 'Latency',
@@ -255,6 +259,10 @@ const uk: Labels = {
   deliveries: 'Журнал доставок',
   noDeliveries: 'Доставок ще немає. Надішліть тест або здійсніть дзвінок.',
   showAttempts: 'Показати всі спроби',
+  newSecret: 'Новий секрет',
+  newSecretConfirm: 'Доставки підписуватимуться новим секретом; CRM має перейти на нього. Продовжити?',
+  newSecretShown:
+    'Секрет підпису (Standard Webhooks), показаний лише зараз: передайте його CRM, щоб вона перевіряла заголовок webhook-signature',
   status: 'Статус',
   attempts: 'Спроби',
   latency: 'Затримка',

@@ -186,6 +186,12 @@ export const AccountPatch = Type.Object({
 });
 export type AccountPatch = Static<typeof AccountPatch>;
 
+/** A signing secret Dzvin generated for a CRM connection, shown once (Standard Webhooks form). */
+export const CrmSecretResponse = Type.Object({
+  secret: Type.String({ description: '`whsec_` + base64 of 32 random bytes; give it to the CRM' }),
+});
+export type CrmSecretResponse = Static<typeof CrmSecretResponse>;
+
 /** The new API key, shown once. */
 export const ApiKeyResponse = Type.Object({ domain: Type.String(), apiKey: Type.String() });
 export type ApiKeyResponse = Static<typeof ApiKeyResponse>;

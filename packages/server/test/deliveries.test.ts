@@ -288,6 +288,42 @@ for (const dialect of DIALECTS) {
       await crm.down();
     });
 
+    test('a secret Dzvin generates signs the deliveries; generating again replaces it', async () => {
+      const crm = await receiver();
+      const id = await connection({ eventsUrl: crm.url });
+      const verifies = (h: Hit, secret: string) => {
+        const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+        const signed = `${h.headers['webhook-id']}.${h.headers['webhook-timestamp']}.${h.text}`;
+        return h.headers['webhook-signature'] === `v1,${createHmac('sha256', key).update(signed).digest('base64')}`;
+      };
+      const first = await s.admin('POST', `/api/v1/crm-connections/${id}/secret`);
+      assert.equal(first.status, 200, first.text);
+      const secret1: string = first.json().secret;
+      assert.match(secret1, /^whsec_[A-Za-z0-9+/]{43}=$/, '32 random bytes in base64');
+      const shown = await s.admin('GET', `/api/v1/crm-connections/${id}`);
+      assert.equal(shown.json().hasSecret, true);
+      assert.ok(!shown.text.includes(secret1.slice(6)), 'the secret is shown only once');
+      await enqueue([ev(id, 'signed-1', 0)]);
+      await until(() => crm.hits.length === 1, 5000, 'the first delivery');
+      assert.ok(verifies(crm.hits[0], secret1), 'signed with the generated secret');
+
+      const secret2: string = (await s.admin('POST', `/api/v1/crm-connections/${id}/secret`)).json().secret;
+      assert.notEqual(secret2, secret1);
+      await enqueue([ev(id, 'signed-2', 0)]);
+      await until(() => crm.hits.length === 2, 5000, 'the second delivery');
+      assert.ok(verifies(crm.hits[1], secret2), 'signed with the new secret');
+      assert.ok(!verifies(crm.hits[1], secret1), 'not with the old one');
+
+      const unknown = await s.admin('POST', '/api/v1/crm-connections/987654/secret');
+      assert.equal(unknown.status, 404);
+      assert.match(String(unknown.headers['content-type']), /^text\/plain/);
+      assert.equal((await s.admin('POST', '/api/v1/crm-connections/x/secret')).status, 400);
+      const other = await server.account('deliver-secret-other.localhost');
+      assert.equal((await other.admin('POST', `/api/v1/crm-connections/${id}/secret`)).status, 404);
+      await disable(id);
+      await crm.down();
+    });
+
     test('every attempt of a delivery stays in its log: 503, then 500, then 200, then a replay', async () => {
       const answers = [503, 500, 200, 202];
       const crm = await receiver((_h, n) => ({ status: answers[n - 1] ?? 200 }));

@@ -1,6 +1,6 @@
-// `dzvin crm deliveries|attempts|replay|test`: the webhook delivery log of a CRM connection
+// `dzvin crm deliveries|attempts|secret|replay|test`: the webhook delivery log of a CRM connection
 // (attempts, status, latency, response excerpt), every attempt of one delivery, replay of one or
-// all failed/dead deliveries, and a sample event, over the admin API
+// all failed/dead deliveries, a generated signing secret, and a sample event, over the admin API
 // (/api/v1/crm-connections/{id}/deliveries…, /api/v1/deliveries/{id}/attempts).
 import type { Delivery, DeliveryAttempt, DeliveryStatus } from '@dzvin/protocol';
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -81,6 +81,22 @@ export function registerDeliveries(crm: Command, env: Env) {
     out.result(items, () =>
       items.length === 0 ? out.line('Not attempted yet.') : out.table(items, attemptColumns),
     );
+  });
+
+  adminCommand(
+    crm
+      .command('secret')
+      .description(
+        'generate a new signing secret for a connection, shown once (deliveries are signed with it from now on)',
+      )
+      .argument('<connection>', 'CRM connection id', parseId),
+  ).action(async (id: number, o: Flags) => {
+    const { client, out } = open(o, env);
+    const r = await client.request<{ secret: string }>('POST', `/crm-connections/${id}/secret`);
+    out.result(r, () => {
+      out.line(r.secret);
+      out.line('Shown only now: give it to the CRM to verify the webhook-signature header.');
+    });
   });
 
   adminCommand(

@@ -299,6 +299,7 @@ export function IntegrationsPage() {
   const [selected, setSelected] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [info, setInfo] = useState<string | null>(null);
+  const [secret, setSecret] = useState<{ name: string; secret: string } | null>(null);
   const [nonce, setNonce] = useState(0);
   const load = () =>
     get<CrmConnection[]>('/api/v1/crm-connections').then(
@@ -357,6 +358,17 @@ export function IntegrationsPage() {
                       {t('sendTest')}
                     </Action>
                     <Action
+                      onError={setError}
+                      onClick={async () => {
+                        if (c.hasSecret && !confirm(t('newSecretConfirm'))) return;
+                        const r = await post<{ secret: string }>(`/api/v1/crm-connections/${c.id}/secret`);
+                        setSecret({ name: c.name, secret: r.secret });
+                        await load();
+                      }}
+                    >
+                      {t('newSecret')}
+                    </Action>
+                    <Action
                       kind="danger"
                       onError={setError}
                       onClick={async () => {
@@ -379,6 +391,16 @@ export function IntegrationsPage() {
         <p class="ok-note" role="status">
           {info}
         </p>
+      ) : null}
+      {secret ? (
+        <div class="stack" role="status">
+          <span>
+            {t('newSecretShown')} — {secret.name}
+          </span>
+          <code class="key" data-testid="new-secret">
+            {secret.secret}
+          </code>
+        </div>
       ) : null}
       <NewConnection onDone={() => void load()} />
       {sel ? <DeliveryLog conn={sel} nonce={nonce} /> : null}

@@ -19,6 +19,7 @@ import type {
   UserStatus,
 } from '@dzvin/protocol';
 import { USER_STATUS } from '@dzvin/protocol';
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { badInput, DomainError } from '../errors.ts';
 import { normalizePhone } from '../phone.ts';
@@ -339,6 +340,15 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     async delete(a: AccountRecord, id: number): Promise<void> {
       await crm.record(a, id);
       await d.crm.delete(a.id, id);
+    },
+    /**
+     * A new random signing secret for the connection (Standard Webhooks: `whsec_` + base64 of
+     * 32 bytes), stored and answered once; deliveries are signed with it from their next attempt.
+     */
+    async generateSecret(a: AccountRecord, id: number): Promise<string> {
+      const secret = `whsec_${randomBytes(32).toString('base64')}`;
+      await crm.update(a, id, { secret });
+      return secret;
     },
   };
 

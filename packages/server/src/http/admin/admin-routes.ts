@@ -6,6 +6,7 @@ import {
   CrmConnection,
   CrmConnectionCreate,
   CrmConnectionPatch,
+  CrmSecretResponse,
   Employee,
   EmployeeCreate,
   EmployeePatch,
@@ -179,5 +180,18 @@ export function adminRoutes(app: App, s: Services) {
     'Dzvin: integrations',
     { item: CrmConnection, create: CrmConnectionCreate, patch: CrmConnectionPatch },
     s.directory.crm,
+  );
+  app.post(
+    `${ADMIN_PREFIX}/crm-connections/:id/secret`,
+    {
+      schema: {
+        tags: ['Dzvin: integrations'],
+        summary:
+          'Generate a new signing secret, shown once: deliveries are signed with it from their next attempt (the old one stops)',
+        params: IdParams,
+        response: { 200: CrmSecretResponse, ...errorResponses(400, 403, 404) },
+      },
+    },
+    async (r) => ({ secret: await s.directory.crm.generateSecret(r.account, r.params.id) }),
   );
 }
