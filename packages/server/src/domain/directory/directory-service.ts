@@ -343,7 +343,7 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     },
     /**
      * A new random signing secret for the connection (Standard Webhooks: `whsec_` + base64 of
-     * 32 bytes), stored and answered once; deliveries are signed with it from their next attempt.
+     * 32 bytes), stored and answered once; every delivery claimed from then on is signed with it.
      */
     async generateSecret(a: AccountRecord, id: number): Promise<string> {
       const secret = `whsec_${randomBytes(32).toString('base64')}`;

@@ -187,7 +187,7 @@ export function adminRoutes(app: App, s: Services) {
       schema: {
         tags: ['Dzvin: integrations'],
         summary:
-          'Generate a new signing secret, shown once: deliveries are signed with it from their next attempt (the old one stops)',
+          'Generate a new signing secret, shown once: every delivery claimed from then on is signed with it instead of the old one',
         params: IdParams,
         response: { 200: CrmSecretResponse, ...errorResponses(400, 403, 404) },
       },
