@@ -176,6 +176,10 @@ export async function buildApp(
   // still bounds it if a message is lost).
   auth.shareRevocations((m) => cluster.publish(m));
   cluster.subscribe((m) => auth.applyRevocation(m));
+  // Account changes (name, default country, API user, settings) likewise reach every process's
+  // account cache at once (ACCOUNT_CACHE_MS bounds it otherwise).
+  services.accounts.shareChanges((m) => cluster.publish(m));
+  cluster.subscribe((m) => services.accounts.applyChange(m));
   const simulator = createSimulator({
     saveHook: {
       before: () => eventCapture.beforeSave(),

@@ -283,6 +283,37 @@ describe('two processes over one PostgreSQL', { skip }, () => {
     assert.equal(await usersOnB(cookie), 200);
   });
 
+  // Each process remembers an account for up to 5 s; a change is published so the others forget
+  // it at once. (Without it, B would show the old settings for up to 5 s more.)
+  test('an account change through A shows in B at once, not 5 s later', async () => {
+    const accountOnB = async () => {
+      const r = await request(b.url, 'GET', '/api/v1/account', { host: domain, cookie });
+      assert.equal(r.status, 200, r.text);
+      return r.json() as { name: string; defaultCountry: string };
+    };
+    const before = await accountOnB(); // remembered by B from now on
+    for (const [name, defaultCountry] of [
+      ['Renamed through A', 'PL'],
+      [before.name, before.defaultCountry],
+    ]) {
+      await accountOnB();
+      const patched = await request(a.url, 'PATCH', '/api/v1/account', {
+        host: domain,
+        cookie,
+        body: { name, defaultCountry },
+      });
+      assert.equal(patched.status, 200, patched.text);
+      await until(
+        async () => {
+          const now = await accountOnB();
+          return now.name === name && now.defaultCountry === defaultCountry;
+        },
+        `B to show ${name} / ${defaultCountry}`,
+        2_000,
+      );
+    }
+  });
+
   test('a process that joins later takes the simulated office from the others', async () => {
     // 001 answers only when told: set through B in an earlier test, before C existed.
     const c = await startNode(db);

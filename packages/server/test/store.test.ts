@@ -95,5 +95,23 @@ for (const dialect of DIALECTS) {
       assert.equal(await store.contacts.delete(other, mine), false);
       assert.ok(await store.contacts.get(accountId, mine));
     });
+
+    test('an account read that began before the cache was dropped is not remembered', async () => {
+      await store.accounts.byId(accountId);
+      assert.ok(store.accounts.cachedById(accountId), 'remembered');
+      // Another process changed the account while this read was on its way: the answer may be
+      // the old one, so it must not be kept (the next read goes to the database).
+      const reading = store.accounts.byId(accountId);
+      store.accounts.forgetCached(accountId);
+      assert.ok(await reading);
+      assert.equal(store.accounts.cachedById(accountId), null);
+      const byDomain = store.accounts.byDomain('s.localhost');
+      store.accounts.forgetCached(accountId);
+      assert.ok(await byDomain);
+      assert.equal(store.accounts.cachedById(accountId), null);
+      // A read that began after it is remembered again.
+      await store.accounts.byId(accountId);
+      assert.ok(store.accounts.cachedById(accountId));
+    });
   });
 }

@@ -26,6 +26,8 @@ export interface AccountStore {
    * it is fresh and not updated since, else null. Never reads the database.
    */
   cachedById(id: number): AccountRecord | null;
+  /** Drops this process's memory of the account (another process changed it). */
+  forgetCached(id: number): void;
   /** `fresh` skips any cache: credential checks must see a rotated key at once. */
   byDomain(domain: string, opts?: { fresh?: boolean }): Promise<AccountRecord | null>;
   byApiKeyHash(hash: string): Promise<AccountRecord | null>;

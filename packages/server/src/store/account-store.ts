@@ -16,21 +16,29 @@ const toAccount = (r: Selectable<AccountsTable>): AccountRecord => ({
 
 /**
  * Accounts are read on every request and change rarely: remembered for a few seconds. Changes
- * made through this process drop the entry at once; other processes see them within the TTL.
+ * made through this process drop the entry at once; other processes are told over the cluster
+ * channel (`forgetCached`) and see them within the TTL should that message be lost.
+ * `generation` grows with every drop: a read that began before one is not remembered, so a
+ * change cannot be undone by an older answer arriving after it.
  */
 export interface AccountCache {
   byId: Map<number, { account: AccountRecord; at: number }>;
   idByDomain: Map<string, number>;
+  generation: number;
 }
 export const ACCOUNT_CACHE_MS = 5_000;
-export const createAccountCache = (): AccountCache => ({ byId: new Map(), idByDomain: new Map() });
+export const createAccountCache = (): AccountCache => ({
+  byId: new Map(),
+  idByDomain: new Map(),
+  generation: 0,
+});
 
 export function createAccountStore(
   db: Kysely<Database>,
   cache: AccountCache = createAccountCache(),
 ): AccountStore {
-  const remember = (a: AccountRecord | null) => {
-    if (!a) return a;
+  const remember = (a: AccountRecord | null, since: number) => {
+    if (!a || since !== cache.generation) return a;
     if (cache.byId.size > 10_000) cache.byId.clear();
     if (cache.idByDomain.size > 10_000) cache.idByDomain.clear();
     cache.byId.set(a.id, { account: a, at: Date.now() });
@@ -45,6 +53,15 @@ export function createAccountStore(
     const r = await db.selectFrom('accounts').selectAll().where(col, '=', v).executeTakeFirst();
     return r ? toAccount(r) : null;
   };
+  /** Read and remember, unless the cache was dropped meanwhile. */
+  const load = async (col: 'id' | 'domain', v: string | number) => {
+    const since = cache.generation;
+    return remember(await one(col, v), since);
+  };
+  const drop = (id: number) => {
+    cache.generation++;
+    cache.byId.delete(id);
+  };
   return {
     async count() {
       const r = await db
@@ -53,10 +70,11 @@ export function createAccountStore(
         .executeTakeFirstOrThrow();
       return Number(r.n);
     },
-    byId: async (id) => cached(id) ?? remember(await one('id', id)),
+    byId: async (id) => cached(id) ?? (await load('id', id)),
     cachedById: (id) => cached(id),
+    forgetCached: drop,
     byDomain: async (domain, opts) =>
-      (opts?.fresh ? null : cached(cache.idByDomain.get(domain))) ?? remember(await one('domain', domain)),
+      (opts?.fresh ? null : cached(cache.idByDomain.get(domain))) ?? (await load('domain', domain)),
     byApiKeyHash: (hash) => one('api_key_hash', hash),
     async create(a) {
       const r = await db
@@ -82,9 +100,9 @@ export function createAccountStore(
       if (p.contactsPriority !== undefined) set.contacts_priority = p.contactsPriority;
       if (p.recordingsNeedSession !== undefined)
         set.recordings_need_session = p.recordingsNeedSession ? 1 : 0;
-      cache.byId.delete(id);
+      drop(id);
       if (Object.keys(set).length) await db.updateTable('accounts').set(set).where('id', '=', id).execute();
-      cache.byId.delete(id);
+      drop(id);
     },
   };
 }

@@ -31,10 +31,32 @@ export interface CreateAccountInput {
   apiKey?: string;
 }
 
+/**
+ * What one process tells the others when it changed an account, so they drop their memory of it
+ * at once instead of within the account cache's few seconds (still the bound if it is lost).
+ */
+export interface AccountChange {
+  kind: 'account.changed';
+  accountId: number;
+}
+
 /** Accounts (tenants) and their API keys. Keys are stored only as hashes and shown once. */
 export function createAccountService(deps: { store: Store; clock: Clock }) {
   const { store, clock } = deps;
+  let announce: (m: AccountChange) => void = () => {};
   return {
+    /** Sends this process's account changes to the others (the cluster's publish). */
+    shareChanges(publish: (m: AccountChange) => void) {
+      announce = publish;
+    },
+
+    /** A change another process published: forgets that account. Anything else is ignored. */
+    applyChange(raw: unknown) {
+      const m = raw as Partial<AccountChange> | null;
+      if (m?.kind === 'account.changed' && Number.isSafeInteger(m.accountId))
+        store.accounts.forgetCached(m.accountId as number);
+    },
+
     async create(input: CreateAccountInput): Promise<{ account: AccountRecord; apiKey: string }> {
       const domain = normalizeDomain(input.domain);
       if (!DOMAIN_RE.test(domain)) throw badInput(`domain '${input.domain}' is not a valid DNS name`);
@@ -61,13 +83,19 @@ export function createAccountService(deps: { store: Store; clock: Clock }) {
     /** A new key, shown once; the old key stops working and every session of the account ends. */
     async rotateKey(accountId: number): Promise<{ account: AccountRecord; apiKey: string }> {
       const apiKey = randomToken(32);
-      return store.transaction(async (tx) => {
-        const account = await tx.accounts.byId(accountId);
-        if (!account) throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found');
-        await tx.accounts.update(accountId, { apiKeyHash: hashSecret(apiKey) });
-        await tx.sessions.deleteForAccount(accountId);
-        return { account, apiKey };
-      });
+      return store
+        .transaction(async (tx) => {
+          const account = await tx.accounts.byId(accountId);
+          if (!account) throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found');
+          await tx.accounts.update(accountId, { apiKeyHash: hashSecret(apiKey) });
+          await tx.sessions.deleteForAccount(accountId);
+          return { account, apiKey };
+        })
+        .then((r) => {
+          // After the commit: a process that reads the account then sees the new key.
+          announce({ kind: 'account.changed', accountId });
+          return r;
+        });
     },
 
     async update(accountId: number, patch: AccountPatch): Promise<AccountRecord> {
@@ -84,6 +112,7 @@ export function createAccountService(deps: { store: Store; clock: Clock }) {
         recordingsNeedSession: patch.recordingsNeedSession,
         contactsPriority: patch.contactsPriority,
       });
+      announce({ kind: 'account.changed', accountId });
       const a = await store.accounts.byId(accountId);
       if (!a) throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found');
       return a;
