@@ -325,6 +325,104 @@ describe('the web console', { skip }, () => {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
+  test('Directory: a ring group, an IVR scenario and a trunk are added, edited and deleted in place; a refusal is shown', async () => {
+    // English labels since the test before.
+    await page.click('nav a[href="#/directory"]');
+    type Emp = { id: number; ext: string; displayName: string };
+    const [e1, e2, e3] = (await s.admin('GET', '/api/v1/employees')).json() as Emp[];
+    const label = (e: Emp) => `${e.ext} ${e.displayName}`;
+    // biome-ignore lint/suspicious/noExplicitAny: test convenience
+    const find = async (kind: string, name: string): Promise<any> =>
+      // biome-ignore lint/suspicious/noExplicitAny: test convenience
+      (await s.admin('GET', `/api/v1/${kind}`)).json().find((x: any) => x.name === name);
+
+    // A ring group: the second employee, then the first, one after another.
+    await page.getByRole('button', { name: '+ Ring group' }).click();
+    let editor = page.getByTestId('group-editor');
+    await editor.getByLabel('Name', { exact: true }).fill('Support');
+    await editor.getByLabel('Ext', { exact: true }).fill('300');
+    await editor.getByLabel('Strategy').selectOption('sequential');
+    await editor.getByLabel('Rings, s').fill('15');
+    await editor.getByLabel(label(e2)).check();
+    await editor.getByLabel(label(e1)).check();
+    await editor.getByRole('button', { name: 'Save' }).click();
+    await page.locator('[data-testid=groups] td', { hasText: 'Support' }).waitFor();
+    let group = await find('groups', 'Support');
+    assert.deepEqual(
+      [group.ext, group.strategy, group.ringTimeoutSec, group.members],
+      ['300', 'sequential', 15, [e2.id, e1.id]],
+    );
+    assert.match(
+      (await page.locator('[data-testid=groups] tr', { hasText: 'Support' }).textContent()) ?? '',
+      new RegExp(`one after another.*${e2.displayName}, ${e1.displayName}`),
+    );
+
+    // Edited in place: the first employee leaves it.
+    await page
+      .locator('[data-testid=groups] tr', { hasText: 'Support' })
+      .getByRole('button', { name: 'Edit' })
+      .click();
+    editor = page.getByTestId('group-editor');
+    await editor.getByLabel(label(e1)).uncheck();
+    await editor.getByRole('button', { name: 'Save' }).click();
+    await editor.waitFor({ state: 'detached' });
+    group = await find('groups', 'Support');
+    assert.deepEqual(group.members, [e2.id]);
+
+    // An IVR scenario: 1 goes to the group; nobody pressing goes to the third employee.
+    await page.getByRole('button', { name: '+ IVR scenario' }).click();
+    editor = page.getByTestId('ivr-editor');
+    await editor.getByLabel('Name', { exact: true }).fill('Support menu');
+    await editor.getByLabel('Greeting').fill('Press 1 for support');
+    await editor.getByLabel('If nobody presses').selectOption({ label: label(e3) });
+    await editor.getByRole('button', { name: '+ Add a choice' }).click();
+    const option = editor.getByTestId('ivr-option');
+    await option.getByLabel('Digit').selectOption('1');
+    await option.getByLabel('Destination').selectOption({ label: '300 Support' });
+    await editor.getByRole('button', { name: 'Save' }).click();
+    await page.locator('[data-testid=ivr] td', { hasText: 'Support menu' }).waitFor();
+    const ivr = await find('ivr', 'Support menu');
+    assert.deepEqual(ivr.options, [{ digit: '1', target: { type: 'group', id: group.id } }]);
+    assert.deepEqual(ivr.defaultTarget, { type: 'employee', id: e3.id });
+    assert.equal(ivr.greeting, 'Press 1 for support');
+
+    // A trunk into that IVR.
+    await page.getByRole('button', { name: '+ Trunk' }).click();
+    editor = page.getByTestId('trunk-editor');
+    await editor.getByLabel('Number').fill('+380443330000');
+    await editor.getByLabel('Name', { exact: true }).fill('Support line');
+    await editor.getByLabel('Destination').selectOption({ label: 'Support menu' });
+    await editor.getByRole('button', { name: 'Save' }).click();
+    await page.locator('[data-testid=trunks] td', { hasText: 'Support line' }).waitFor();
+    const trunk = await find('trunks', 'Support line');
+    assert.equal(trunk.number, '+380443330000');
+    assert.deepEqual(trunk.destination, { type: 'ivr', id: ivr.id });
+
+    // The server's refusal shows in the editor, as it is; nothing is added.
+    await page.getByRole('button', { name: '+ Ring group' }).click();
+    editor = page.getByTestId('group-editor');
+    await editor.getByLabel('Name', { exact: true }).fill('Second support');
+    await editor.getByLabel('Ext', { exact: true }).fill('300');
+    await editor.getByRole('button', { name: 'Save' }).click();
+    const refusal = (await editor.getByRole('alert').textContent()) ?? '';
+    assert.match(refusal, /300/);
+    assert.equal(await find('groups', 'Second support'), undefined);
+    await editor.getByRole('button', { name: 'Cancel' }).click();
+
+    // Deleted, after a confirmation: the trunk, the IVR, the group.
+    for (const [table, name, kind] of [
+      ['trunks', 'Support line', 'trunks'],
+      ['ivr', 'Support menu', 'ivr'],
+      ['groups', 'Support', 'groups'],
+    ]) {
+      page.once('dialog', (d) => d.accept());
+      const row = page.locator(`[data-testid=${table}] tr`, { hasText: name }).first();
+      await row.getByRole('button', { name: 'Delete' }).click();
+      await row.waitFor({ state: 'detached' });
+      assert.equal(await find(kind, name), undefined, `${name} deleted`);
+    }
+  });
+
   test('signing out ends the session; a rotated API key is shown once and signs in', async () => {
     await page.click('nav a[href="#/directory"]');
     page.once('dialog', (d) => d.accept());

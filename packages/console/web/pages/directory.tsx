@@ -1,6 +1,10 @@
-// Directory: employees, ring groups, IVR, trunks, and API key rotation (the new key shown once).
+// Directory: employees, ring groups, IVR, trunks (each added, edited inline and deleted), and API
+// key rotation (the new key shown once). Every change goes through the admin API, whose
+// plain-text refusals (a taken ext, a member still in a group…) are shown as they are.
+import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import {
+  api,
   type Employee,
   get,
   type Ivr,
@@ -24,7 +28,8 @@ export function DirectoryPage() {
   const [data, setData] = useState<Data | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [newKey, setNewKey] = useState<string | null>(null);
-  const [emp, setEmp] = useState({ displayName: '', ext: '', email: '' });
+  /** The row being edited: `groups:3`, or `groups:new` for a new one. */
+  const [editing, setEditing] = useState<string | null>(null);
   const load = async () => {
     try {
       const [employees, groups, ivr, trunks] = await Promise.all([
@@ -52,170 +57,91 @@ export function DirectoryPage() {
       <h1 id="dir-h">{t('directory')}</h1>
       <ErrorBox error={error} />
       <h2>{t('employees')}</h2>
-      <div class="table-wrap">
-        <table data-testid="employees">
-          <thead>
-            <tr>
-              <th>{t('ext')}</th>
-              <th>{t('name')}</th>
-              <th>{t('email')}</th>
-              <th>{t('status')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.employees.map((e) => (
-              <tr>
-                <td>{e.ext}</td>
-                <td>{e.displayName}</td>
-                <td>{e.email ?? t('none')}</td>
-                <td>{e.paused ? t('paused') : e.presence === 'online' ? t('online') : t('offline')}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      <form
-        class="row"
-        onSubmit={async (e) => {
-          e.preventDefault();
-          setError(null);
-          try {
-            await post('/api/v1/employees', {
-              displayName: emp.displayName.trim(),
-              ext: emp.ext.trim(),
-              ...(emp.email.trim() ? { email: emp.email.trim() } : {}),
-            });
-            setEmp({ displayName: '', ext: '', email: '' });
-            await load();
-          } catch (err) {
-            setError(errText(err));
-          }
-        }}
-      >
-        <label>
-          {t('name')}
-          <input
-            required
-            value={emp.displayName}
-            onInput={(e) => setEmp({ ...emp, displayName: e.currentTarget.value })}
-          />
-        </label>
-        <label>
-          {t('ext')}
-          <input
-            required
-            size={6}
-            value={emp.ext}
-            onInput={(e) => setEmp({ ...emp, ext: e.currentTarget.value })}
-          />
-        </label>
-        <label>
-          {t('email')}
-          <input
-            type="email"
-            value={emp.email}
-            onInput={(e) => setEmp({ ...emp, email: e.currentTarget.value })}
-          />
-        </label>
-        <button type="submit" class="plain">
-          + {t('add')}
-        </button>
-      </form>
+      <Section
+        testid="employees"
+        kind="employees"
+        rows={data.employees}
+        editing={editing}
+        setEditing={setEditing}
+        onError={setError}
+        reload={load}
+        head={[t('ext'), t('name'), t('email'), t('status')]}
+        cells={(e) => [
+          e.ext,
+          e.displayName,
+          e.email ?? t('none'),
+          e.paused ? t('paused') : e.presence === 'online' ? t('online') : t('offline'),
+        ]}
+        editor={(e, done) => <EmployeeEditor employee={e} done={done} />}
+        addLabel={t('employee')}
+      />
 
       <h2>{t('groups')}</h2>
-      {data.groups.length === 0 ? (
-        <Empty>{t('none')}</Empty>
-      ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>{t('ext')}</th>
-                <th>{t('name')}</th>
-                <th>{t('strategy')}</th>
-                <th>{t('members')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.groups.map((g) => (
-                <tr>
-                  <td>{g.ext}</td>
-                  <td>{g.name}</td>
-                  <td>
-                    {g.strategy}, {g.ringTimeoutSec} s
-                  </td>
-                  <td>{g.members.map(empName).join(', ')}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Section
+        testid="groups"
+        kind="groups"
+        rows={data.groups}
+        editing={editing}
+        setEditing={setEditing}
+        onError={setError}
+        reload={load}
+        head={[t('ext'), t('name'), t('strategy'), t('members')]}
+        cells={(g) => [
+          g.ext,
+          g.name,
+          `${t(`strategy_${g.strategy}` as 'strategy_sequential')}, ${g.ringTimeoutSec} s`,
+          g.members.map(empName).join(', '),
+        ]}
+        editor={(g, done) => <GroupEditor data={data} group={g} done={done} />}
+        addLabel={t('newGroup')}
+      />
 
       <h2>{t('ivr')}</h2>
-      {data.ivr.length === 0 ? (
-        <Empty>{t('none')}</Empty>
-      ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>{t('name')}</th>
-                <th>{t('options')}</th>
-                <th>{t('destination')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.ivr.map((i) => (
-                <tr>
-                  <td>
-                    {i.name}
-                    <div class="muted small">{i.greeting ?? ''}</div>
-                  </td>
-                  <td>
-                    {i.options.map((o) => (
-                      <div>
-                        {o.digit} → {target(o.target)}
-                      </div>
-                    ))}
-                  </td>
-                  <td>
-                    {target(i.defaultTarget)} ({i.timeoutSec} s)
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Section
+        testid="ivr"
+        kind="ivr"
+        rows={data.ivr}
+        editing={editing}
+        setEditing={setEditing}
+        onError={setError}
+        reload={load}
+        head={[t('name'), t('options'), t('destination')]}
+        cells={(i) => [
+          <>
+            {i.name}
+            <div class="muted small">{i.greeting ?? ''}</div>
+          </>,
+          i.options.map((o) => (
+            <div>
+              {o.digit} → {target(o.target)}
+            </div>
+          )),
+          `${target(i.defaultTarget)} (${i.timeoutSec} s)`,
+        ]}
+        editor={(i, done) => <IvrEditor data={data} ivr={i} done={done} />}
+        addLabel={t('newIvr')}
+      />
 
       <h2>{t('trunks')}</h2>
-      {data.trunks.length === 0 ? (
-        <Empty>{t('none')}</Empty>
-      ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th>{t('number')}</th>
-                <th>{t('name')}</th>
-                <th>{t('destination')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.trunks.map((tr) => (
-                <tr>
-                  <td>
-                    {tr.number} {tr.isDefault ? <span class="muted small">({t('isDefault')})</span> : null}
-                  </td>
-                  <td>{tr.name}</td>
-                  <td>{target(tr.destination)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Section
+        testid="trunks"
+        kind="trunks"
+        rows={data.trunks}
+        editing={editing}
+        setEditing={setEditing}
+        onError={setError}
+        reload={load}
+        head={[t('number'), t('name'), t('destination')]}
+        cells={(tr) => [
+          <>
+            {tr.number} {tr.isDefault ? <span class="muted small">({t('isDefault')})</span> : null}
+          </>,
+          tr.name,
+          target(tr.destination),
+        ]}
+        editor={(tr, done) => <TrunkEditor data={data} trunk={tr} done={done} />}
+        addLabel={t('newTrunk')}
+      />
 
       <h2>{t('apiKeyRotation')}</h2>
       <div class="row">
@@ -241,5 +167,381 @@ export function DirectoryPage() {
         </div>
       ) : null}
     </section>
+  );
+}
+
+type Kind = 'employees' | 'groups' | 'ivr' | 'trunks';
+
+/**
+ * A directory table whose rows are edited in place: "Edit" opens the row's editor below it,
+ * "+ …" opens an empty one, "Delete" asks first. `done(body)` saves (POST for a new row, PATCH
+ * otherwise) and closes the editor; `done(null)` only closes it.
+ */
+function Section<T extends { id: number }>(props: {
+  testid: string;
+  kind: Kind;
+  rows: T[];
+  editing: string | null;
+  setEditing: (k: string | null) => void;
+  onError: (e: string | null) => void;
+  reload: () => Promise<void>;
+  head: string[];
+  cells: (row: T) => ComponentChildren[];
+  editor: (row: T | null, done: (body: unknown | null) => Promise<void>) => ComponentChildren;
+  addLabel: string;
+}) {
+  const { kind, editing, setEditing } = props;
+  const done = (row: T | null) => async (body: unknown | null) => {
+    if (body !== null) {
+      if (row) await api('PATCH', `/api/v1/${kind}/${row.id}`, body);
+      else await post(`/api/v1/${kind}`, body);
+      await props.reload();
+    }
+    setEditing(null);
+  };
+  const cols = props.head.length + 1;
+  return (
+    <div class="stack">
+      {props.rows.length === 0 ? <Empty>{t('none')}</Empty> : null}
+      <div class="table-wrap" hidden={props.rows.length === 0}>
+        <table data-testid={props.testid}>
+          <thead>
+            <tr>
+              {props.head.map((h) => (
+                <th>{h}</th>
+              ))}
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {props.rows.map((row) =>
+              editing === `${kind}:${row.id}` ? (
+                <tr key={row.id}>
+                  <td colSpan={cols}>{props.editor(row, done(row))}</td>
+                </tr>
+              ) : (
+                <tr key={row.id}>
+                  {props.cells(row).map((c) => (
+                    <td>{c}</td>
+                  ))}
+                  <td class="row">
+                    <button type="button" class="plain" onClick={() => setEditing(`${kind}:${row.id}`)}>
+                      {t('edit')}
+                    </button>
+                    <Action
+                      kind="danger"
+                      onError={props.onError}
+                      onClick={async () => {
+                        if (!confirm(t('confirm'))) return;
+                        await api('DELETE', `/api/v1/${kind}/${row.id}`);
+                        await props.reload();
+                      }}
+                    >
+                      {t('delete')}
+                    </Action>
+                  </td>
+                </tr>
+              ),
+            )}
+          </tbody>
+        </table>
+      </div>
+      {editing === `${kind}:new` ? (
+        props.editor(null, done(null))
+      ) : (
+        <div class="row">
+          <button type="button" class="plain" onClick={() => setEditing(`${kind}:new`)}>
+            + {props.addLabel}
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** The editor's frame: its fields, Save and Cancel, and the server's refusal if any. */
+function EditorForm(props: {
+  testid: string;
+  children: ComponentChildren;
+  save: () => unknown;
+  done: (body: unknown | null) => Promise<void>;
+}) {
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <form
+      class="card stack"
+      data-testid={props.testid}
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setError(null);
+        try {
+          await props.done(props.save());
+        } catch (err) {
+          setError(errText(err));
+        }
+      }}
+    >
+      <div class="row" style="align-items:flex-start">
+        {props.children}
+      </div>
+      <div class="row">
+        <button type="submit" class="primary">
+          {t('save')}
+        </button>
+        <button type="button" class="plain" onClick={() => void props.done(null)}>
+          {t('cancel')}
+        </button>
+      </div>
+      <ErrorBox error={error} />
+    </form>
+  );
+}
+
+/** A labelled control: the control comes as the child, inside the label. */
+function Field(props: { label: string; children: ComponentChildren }) {
+  return (
+    // biome-ignore lint/a11y/noLabelWithoutControl: the control is the child (inside the label)
+    <label>
+      {props.label}
+      {props.children}
+    </label>
+  );
+}
+
+/** Where calls go: an employee, a ring group or an IVR scenario (or nowhere). */
+function TargetSelect(props: {
+  data: Data;
+  label: string;
+  value: Target | null;
+  onChange: (v: Target | null) => void;
+}) {
+  const { data } = props;
+  return (
+    <Field label={props.label}>
+      <select
+        value={props.value ? `${props.value.type}:${props.value.id}` : ''}
+        onChange={(e) => {
+          const [type, id] = e.currentTarget.value.split(':');
+          props.onChange(type ? { type: type as Target['type'], id: Number(id) } : null);
+        }}
+      >
+        <option value="">{t('none')}</option>
+        <optgroup label={t('employees')}>
+          {data.employees.map((e) => (
+            <option value={`employee:${e.id}`}>
+              {e.ext} {e.displayName}
+            </option>
+          ))}
+        </optgroup>
+        <optgroup label={t('groups')}>
+          {data.groups.map((g) => (
+            <option value={`group:${g.id}`}>
+              {g.ext} {g.name}
+            </option>
+          ))}
+        </optgroup>
+        <optgroup label={t('ivr')}>
+          {data.ivr.map((i) => (
+            <option value={`ivr:${i.id}`}>{i.name}</option>
+          ))}
+        </optgroup>
+      </select>
+    </Field>
+  );
+}
+
+const text = (set: (v: string) => void) => (e: { currentTarget: { value: string } }) =>
+  set(e.currentTarget.value);
+
+function EmployeeEditor(props: { employee: Employee | null; done: (b: unknown | null) => Promise<void> }) {
+  const e = props.employee;
+  const [displayName, setName] = useState(e?.displayName ?? '');
+  const [ext, setExt] = useState(e?.ext ?? '');
+  const [email, setEmail] = useState(e?.email ?? '');
+  return (
+    <EditorForm
+      testid="employee-editor"
+      done={props.done}
+      save={() => ({ displayName: displayName.trim(), ext: ext.trim(), email: email.trim() || null })}
+    >
+      <Field label={t('name')}>
+        <input required value={displayName} onInput={text(setName)} />
+      </Field>
+      <Field label={t('ext')}>
+        <input required size={6} value={ext} onInput={text(setExt)} />
+      </Field>
+      <Field label={t('email')}>
+        <input type="email" value={email} onInput={text(setEmail)} />
+      </Field>
+    </EditorForm>
+  );
+}
+
+const STRATEGIES = ['simultaneous', 'sequential', 'round-robin'] as const;
+
+function GroupEditor(props: {
+  data: Data;
+  group: RingGroup | null;
+  done: (b: unknown | null) => Promise<void>;
+}) {
+  const g = props.group;
+  const [name, setName] = useState(g?.name ?? '');
+  const [ext, setExt] = useState(g?.ext ?? '');
+  const [strategy, setStrategy] = useState(g?.strategy ?? 'simultaneous');
+  const [ring, setRing] = useState(String(g?.ringTimeoutSec ?? 20));
+  const [members, setMembers] = useState<number[]>(g?.members ?? []);
+  return (
+    <EditorForm
+      testid="group-editor"
+      done={props.done}
+      save={() => ({ name: name.trim(), ext: ext.trim(), strategy, ringTimeoutSec: Number(ring), members })}
+    >
+      <Field label={t('name')}>
+        <input required value={name} onInput={text(setName)} />
+      </Field>
+      <Field label={t('ext')}>
+        <input required size={6} value={ext} onInput={text(setExt)} />
+      </Field>
+      <Field label={t('strategy')}>
+        <select value={strategy} onChange={text(setStrategy)}>
+          {STRATEGIES.map((s) => (
+            <option value={s}>{t(`strategy_${s}`)}</option>
+          ))}
+        </select>
+      </Field>
+      <Field label={t('ringTimeoutSec')}>
+        <input type="number" min={5} max={600} size={4} value={ring} onInput={text(setRing)} />
+      </Field>
+      <fieldset>
+        <legend>
+          {t('members')} <span class="muted small">({t('membersHint')})</span>
+        </legend>
+        {props.data.employees.map((e) => (
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={members.includes(e.id)}
+              onChange={(ev) =>
+                setMembers(ev.currentTarget.checked ? [...members, e.id] : members.filter((m) => m !== e.id))
+              }
+            />
+            {e.ext} {e.displayName}
+            {members.includes(e.id) ? <span class="muted small"> #{members.indexOf(e.id) + 1}</span> : null}
+          </label>
+        ))}
+      </fieldset>
+    </EditorForm>
+  );
+}
+
+const DIGITS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '0', '*', '#'];
+
+function IvrEditor(props: { data: Data; ivr: Ivr | null; done: (b: unknown | null) => Promise<void> }) {
+  const i = props.ivr;
+  const [name, setName] = useState(i?.name ?? '');
+  const [greeting, setGreeting] = useState(i?.greeting ?? '');
+  const [timeout, setTimeoutSec] = useState(String(i?.timeoutSec ?? 8));
+  const [options, setOptions] = useState<{ digit: string; target: Target | null }[]>(i?.options ?? []);
+  const [fallback, setFallback] = useState<Target | null>(i?.defaultTarget ?? null);
+  const setOption = (n: number, o: { digit: string; target: Target | null }) =>
+    setOptions(options.map((x, k) => (k === n ? o : x)));
+  return (
+    <EditorForm
+      testid="ivr-editor"
+      done={props.done}
+      save={() => ({
+        name: name.trim(),
+        greeting: greeting.trim() || null,
+        timeoutSec: Number(timeout),
+        // A choice without a destination is left out rather than refused.
+        options: options.filter((o) => o.target).map((o) => ({ digit: o.digit, target: o.target })),
+        defaultTarget: fallback,
+      })}
+    >
+      <Field label={t('name')}>
+        <input required value={name} onInput={text(setName)} />
+      </Field>
+      <Field label={t('greeting')}>
+        <input value={greeting} onInput={text(setGreeting)} />
+      </Field>
+      <Field label={t('timeoutSec')}>
+        <input type="number" min={1} max={120} size={4} value={timeout} onInput={text(setTimeoutSec)} />
+      </Field>
+      <TargetSelect data={props.data} label={t('ifNoDigit')} value={fallback} onChange={setFallback} />
+      <fieldset class="stack">
+        <legend>{t('options')}</legend>
+        {options.map((o, n) => (
+          <div class="row" data-testid="ivr-option">
+            <Field label={t('digit')}>
+              <select value={o.digit} onChange={(e) => setOption(n, { ...o, digit: e.currentTarget.value })}>
+                {DIGITS.map((d) => (
+                  <option value={d}>{d}</option>
+                ))}
+              </select>
+            </Field>
+            <TargetSelect
+              data={props.data}
+              label={t('destination')}
+              value={o.target}
+              onChange={(target) => setOption(n, { ...o, target })}
+            />
+            <button
+              type="button"
+              class="plain"
+              aria-label={`${t('removeOption')} ${o.digit}`}
+              onClick={() => setOptions(options.filter((_, k) => k !== n))}
+            >
+              ✕
+            </button>
+          </div>
+        ))}
+        <div>
+          <button
+            type="button"
+            class="plain"
+            onClick={() =>
+              setOptions([
+                ...options,
+                { digit: DIGITS.find((d) => !options.some((o) => o.digit === d)) ?? '1', target: null },
+              ])
+            }
+          >
+            + {t('addOption')}
+          </button>
+        </div>
+      </fieldset>
+    </EditorForm>
+  );
+}
+
+function TrunkEditor(props: { data: Data; trunk: Trunk | null; done: (b: unknown | null) => Promise<void> }) {
+  const tr = props.trunk;
+  const [number, setNumber] = useState(tr?.number ?? '');
+  const [name, setName] = useState(tr?.name ?? '');
+  const [destination, setDestination] = useState<Target | null>(tr?.destination ?? null);
+  const [isDefault, setDefault] = useState(tr?.isDefault ?? false);
+  return (
+    <EditorForm
+      testid="trunk-editor"
+      done={props.done}
+      save={() => ({ number: number.trim(), name: name.trim(), destination, isDefault })}
+    >
+      <Field label={t('number')}>
+        <input required placeholder="+380…" value={number} onInput={text(setNumber)} />
+      </Field>
+      <Field label={t('name')}>
+        <input required value={name} onInput={text(setName)} />
+      </Field>
+      <TargetSelect
+        data={props.data}
+        label={t('destination')}
+        value={destination}
+        onChange={setDestination}
+      />
+      <label class="check">
+        <input type="checkbox" checked={isDefault} onChange={(e) => setDefault(e.currentTarget.checked)} />
+        {t('isDefault')}
+      </label>
+    </EditorForm>
   );
 }
