@@ -409,6 +409,26 @@ describe('the web console', { skip }, () => {
     assert.equal(await find('groups', 'Second support'), undefined);
     await editor.getByRole('button', { name: 'Cancel' }).click();
 
+    // An employee edited in place; one still in a group is not deleted, and the page says why.
+    await page
+      .locator('[data-testid=employees] tr', { hasText: e3.displayName })
+      .getByRole('button', { name: 'Edit' })
+      .click();
+    editor = page.getByTestId('employee-editor');
+    await editor.getByLabel('E-mail').fill('maria@console.localhost');
+    await editor.getByRole('button', { name: 'Save' }).click();
+    await page.locator('[data-testid=employees] td', { hasText: 'maria@console.localhost' }).waitFor();
+    const emps = (await s.admin('GET', '/api/v1/employees')).json() as (Emp & { email: string })[];
+    assert.equal(emps.find((e) => e.id === e3.id)?.email, 'maria@console.localhost');
+    page.once('dialog', (d) => d.accept());
+    await page
+      .locator('[data-testid=employees] tr', { hasText: e2.displayName })
+      .getByRole('button', { name: 'Delete' })
+      .click();
+    const why = (await page.locator('#page [role=alert]').first().textContent()) ?? '';
+    assert.match(why, new RegExp(e2.ext));
+    assert.equal((await s.admin('GET', '/api/v1/employees')).json().length, emps.length, 'nobody deleted');
+
     // Deleted, after a confirmation: the trunk, the IVR, the group.
     for (const [table, name, kind] of [
       ['trunks', 'Support line', 'trunks'],
