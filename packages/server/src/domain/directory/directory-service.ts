@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type {
   CrmConnection,
   CrmConnectionCreate,
@@ -19,7 +20,6 @@ import type {
   UserStatus,
 } from '@dzvin/protocol';
 import { USER_STATUS } from '@dzvin/protocol';
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { badInput, DomainError } from '../errors.ts';
 import { normalizePhone } from '../phone.ts';
