@@ -58,7 +58,13 @@ class Connection {
     this.socket = net.connect({
       host: '127.0.0.1',
       port,
-      onread: { buffer, callback: (n) => (this.read(n), true) },
+      onread: {
+        buffer,
+        callback: (n) => {
+          this.read(n);
+          return true;
+        },
+      },
     });
     this.socket.setNoDelay(true);
     this.ready = new Promise((resolve, reject) => {

@@ -294,7 +294,9 @@ for (const dialect of DIALECTS) {
       const verifies = (h: Hit, secret: string) => {
         const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
         const signed = `${h.headers['webhook-id']}.${h.headers['webhook-timestamp']}.${h.text}`;
-        return h.headers['webhook-signature'] === `v1,${createHmac('sha256', key).update(signed).digest('base64')}`;
+        return (
+          h.headers['webhook-signature'] === `v1,${createHmac('sha256', key).update(signed).digest('base64')}`
+        );
       };
       const first = await s.admin('POST', `/api/v1/crm-connections/${id}/secret`);
       assert.equal(first.status, 200, first.text);

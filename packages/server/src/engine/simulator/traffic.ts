@@ -80,7 +80,7 @@ const IDLE: TrafficStatus = {
  * traffic.status(account.id); // { running: true, placed: 12, … }
  */
 export function createTrafficGenerator(deps: TrafficGeneratorDeps) {
-  const { sim, engine, store, clock, timers } = deps;
+  const { sim, store, clock, timers } = deps;
   const random = deps.random ?? Math.random;
   const runs = new Map<number, Run>();
 
