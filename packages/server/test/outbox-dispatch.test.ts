@@ -239,6 +239,13 @@ for (const dialect of DIALECTS) {
         excerpt: 'ok',
         nextAttemptAt: i % 3 === 0 ? now + 60_000 : d.nextAttemptAt,
       }));
+      // All or none: a batch whose last statement fails (a NOT NULL status) records nothing, so
+      // the dispatcher's retry of the whole batch counts each attempt once.
+      const broken = outcomes.map((o, i) =>
+        i === outcomes.length - 1 ? { ...o, status: null as unknown as 'pending' } : o,
+      );
+      await assert.rejects(store.outbox.record(broken));
+      for (const d of claimed) assert.equal((await store.outbox.get(accountId, d.id))?.attempts, 0);
       await store.outbox.record(outcomes);
       for (const [i, d] of claimed.entries()) {
         const r = await store.outbox.get(accountId, d.id);
@@ -247,6 +254,73 @@ for (const dialect of DIALECTS) {
         assert.equal(r?.leaseUntil, null, 'lease given back');
         assert.equal(r?.lastStatus, i % 3 === 0 ? 503 : 200);
       }
+      // The retried ones' second attempt: the first stays in their log.
+      const retried = claimed.filter((_, i) => i % 3 === 0);
+      await store.outbox.record(
+        retried.map((d) => ({
+          ...outcomes[claimed.indexOf(d)],
+          attempt: 2,
+          status: 'delivered',
+          httpStatus: 200,
+        })),
+      );
+      for (const d of retried)
+        assert.deepEqual(
+          (await store.outbox.attempts(accountId, d.id))?.map((a) => [a.attempt, a.httpStatus]),
+          [
+            [1, 503],
+            [2, 200],
+          ],
+        );
+    });
+
+    test("an outcome recorded after its lease ran out keeps the other process's attempt in the log too", async () => {
+      const store = server.built.store;
+      const outbox = createOutbox({ clock: systemClock });
+      await outbox.enqueue(store, [
+        { accountId, connectionId, kind: 'event', orderKey: 'lease-race', payload: { event: 'call.dial' } },
+      ]);
+      const t0 = Date.now() + 1_000;
+      const claim = async (owner: string, now: number) => {
+        const all = await store.outbox.claim({ now, owner, leaseMs: 50, limit: 100, excludeConnections: [] });
+        const others = all.filter((d) => d.orderKey !== 'lease-race').map((d) => d.id);
+        await store.outbox.release(others, owner);
+        return all.find((d) => d.orderKey === 'lease-race')!;
+      };
+      // A claims and sends; its lease runs out before it records; B claims it again and records.
+      const a = await claim('A', t0);
+      const b = await claim('B', t0 + 100);
+      assert.equal(b.id, a.id);
+      const outcome = (o: Partial<AttemptOutcome>): AttemptOutcome => ({
+        id: a.id,
+        attempt: 1,
+        status: 'pending',
+        at: t0,
+        httpStatus: 500,
+        error: 'HTTP 500',
+        latencyMs: 1,
+        excerpt: 'busy',
+        nextAttemptAt: t0 + 60_000,
+        ...o,
+      });
+      await store.outbox.record([outcome({ at: t0 + 120 })]);
+      await store.outbox.record([
+        outcome({
+          at: t0 + 150,
+          pastLease: true,
+          status: 'delivered',
+          httpStatus: 200,
+          error: null,
+          excerpt: 'ok',
+        }),
+      ]);
+      assert.deepEqual(
+        (await store.outbox.attempts(accountId, a.id))?.map((x) => [x.attempt, x.at - t0, x.httpStatus]),
+        [
+          [1, 120, 500],
+          [2, 150, 200],
+        ],
+      );
     });
   });
 }

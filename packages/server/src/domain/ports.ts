@@ -207,6 +207,11 @@ export interface AttemptOutcome {
   id: number;
   /** 1 for the first attempt of the delivery; a later one keeps the earlier attempts in the log. */
   attempt: number;
+  /**
+   * Recorded after the claim's lease ran out: another process may have attempted and recorded
+   * the delivery meanwhile, whose outcome is then kept in the log too.
+   */
+  pastLease?: boolean;
   at: number;
   status: DeliveryStatus;
   httpStatus: number | null;
@@ -237,7 +242,7 @@ export interface OutboxStore {
    * holds: a claim committed but lost with its reply left rows leased to it that it never saw.
    */
   leasedTo(owner: string): Promise<number[]>;
-  /** Records attempt outcomes (one transaction). */
+  /** Records attempt outcomes, all or none. */
   record(outcomes: AttemptOutcome[]): Promise<void>;
   /** The earliest time a pending row becomes due or a lease expires, after `now`; null when none. */
   nextDue(now: number): Promise<number | null>;

@@ -509,7 +509,12 @@ export function createDispatcher(deps: {
       // the delivery is made again. Past the lease, another attempt is made: at least once.
       for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
         try {
-          await store.outbox.record(batch.map((b) => b.outcome));
+          const now = clock.now();
+          await store.outbox.record(
+            batch.map((b) =>
+              (b.row.leaseUntil ?? 0) <= now ? { ...b.outcome, pastLease: true } : b.outcome,
+            ),
+          );
           break;
         } catch (err) {
           deps.onError(err);

@@ -1,5 +1,6 @@
 import { type Kysely, PostgresAdapter, type Selectable, sql } from 'kysely';
 import type {
+  AttemptOutcome,
   DeliveryAttemptRecord,
   DeliveryKind,
   DeliveryRecord,
@@ -141,32 +142,42 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
       // statement per row would cost more than the deliveries. At most 64 rows a statement:
       // beyond ~100 VALUES rows SQLite's planner (no table statistics) scans the whole outbox
       // and probes the values instead of looking each id up, turning 1 ms into tens.
-      for (let i = 0; i < outcomes.length; i += RECORD_CHUNK) {
-        const chunk = outcomes.slice(i, i + RECORD_CHUNK);
-        // A delivery attempted again keeps its earlier attempt in the log: the row's last attempt
-        // is copied out before the new outcome replaces it. Only retries and replays pay for
-        // this statement. Run again after a failed update, it finds the copy there and adds none.
-        const again = chunk.filter((o) => o.attempt > 1).map((o) => o.id);
-        if (again.length)
+      const chunks: AttemptOutcome[][] = [];
+      for (let i = 0; i < outcomes.length; i += RECORD_CHUNK)
+        chunks.push(outcomes.slice(i, i + RECORD_CHUNK));
+      // A delivery attempted again keeps its earlier attempt in the log: the row's last attempt
+      // is copied out before the new outcome replaces it. Only retries, replays and outcomes
+      // recorded past their lease (another process may have recorded one meanwhile) pay for it.
+      const copies = chunks.map((c) => c.filter((o) => o.attempt > 1 || o.pastLease).map((o) => o.id));
+      const write = async (q: Kysely<Database>) => {
+        for (const [n, chunk] of chunks.entries()) {
+          if (copies[n].length)
+            await sql`
+              insert into outbox_attempts (delivery_id, attempt, at, http_status, error, latency_ms, response_excerpt)
+              select id, attempts, last_attempt_at, last_status, last_error, last_latency_ms, response_excerpt
+              from outbox where id in (${sql.join(copies[n])}) and attempts > 0 and last_attempt_at is not null
+              on conflict (delivery_id, attempt) do nothing`.execute(q);
+          const values = chunk.map(
+            (o) =>
+              sql`(cast(${o.id} as bigint), cast(${o.status} as text), cast(${o.at} as bigint), cast(${o.httpStatus} as integer), cast(${o.error} as text), cast(${o.latencyMs === null ? null : Math.round(o.latencyMs)} as integer), cast(${o.excerpt} as text), cast(${o.nextAttemptAt} as bigint))`,
+          );
           await sql`
-            insert into outbox_attempts (delivery_id, attempt, at, http_status, error, latency_ms, response_excerpt)
-            select id, attempts, last_attempt_at, last_status, last_error, last_latency_ms, response_excerpt
-            from outbox where id in (${sql.join(again)}) and attempts > 0 and last_attempt_at is not null
-            on conflict (delivery_id, attempt) do nothing`.execute(db);
-        const values = chunk.map(
-          (o) =>
-            sql`(cast(${o.id} as bigint), cast(${o.status} as text), cast(${o.at} as bigint), cast(${o.httpStatus} as integer), cast(${o.error} as text), cast(${o.latencyMs === null ? null : Math.round(o.latencyMs)} as integer), cast(${o.excerpt} as text), cast(${o.nextAttemptAt} as bigint))`,
-        );
-        await sql`
-            with v(id, status, at, http_status, error, latency, excerpt, next) as (values ${sql.join(values)})
-            update outbox set status = v.status, attempts = outbox.attempts + 1, last_attempt_at = v.at,
-              last_status = v.http_status, last_error = v.error, last_latency_ms = v.latency,
-              response_excerpt = v.excerpt, next_attempt_at = v.next,
-              delivered_at = case when v.status = 'delivered' then v.at else null end,
-              lease_until = null, lease_owner = null
-            from v
-            where outbox.id = v.id`.execute(db);
-      }
+              with v(id, status, at, http_status, error, latency, excerpt, next) as (values ${sql.join(values)})
+              update outbox set status = v.status, attempts = outbox.attempts + 1, last_attempt_at = v.at,
+                last_status = v.http_status, last_error = v.error, last_latency_ms = v.latency,
+                response_excerpt = v.excerpt, next_attempt_at = v.next,
+                delivered_at = case when v.status = 'delivered' then v.at else null end,
+                lease_until = null, lease_owner = null
+              from v
+              where outbox.id = v.id`.execute(q);
+        }
+      };
+      // More than one statement: all or nothing, so a batch retried after a failure (the
+      // dispatcher does) neither counts nor logs an attempt twice. The usual batch is one
+      // statement and needs no transaction.
+      if (chunks.length === 1 && !copies[0].length) await write(db);
+      else if (db.isTransaction) await write(db);
+      else await db.transaction().execute(write);
     },
 
     async nextDue(now) {
