@@ -5,7 +5,13 @@ import Fastify, { LogController } from 'fastify';
 import { sql } from 'kysely';
 import { Type } from 'typebox';
 import { type Cluster, createCluster } from './cluster/cluster.ts';
-import { createClusterEngine, PEER_PATH, type PeerRequest, ROUTED_OPS } from './cluster/cluster-engine.ts';
+import {
+  createClusterEngine,
+  PEER_PATH,
+  type PeerRequest,
+  ROUTED_OPS,
+  TRAFFIC_OPS,
+} from './cluster/cluster-engine.ts';
 import type { Config } from './config.ts';
 import { createAccountService } from './domain/accounts/account-service.ts';
 import { createAuthService } from './domain/accounts/auth-service.ts';
@@ -197,11 +203,6 @@ export async function buildApp(
   });
   activeCalls = () => simulator.sim.activeCount();
   // What the HTTP layer drives: operations on a call another process owns go to that process.
-  const routed = createClusterEngine({
-    simulator,
-    cluster,
-    onError: (err, peer) => logCluster({ err, peer: peer.url }),
-  });
   const traffic = createTrafficGenerator({
     sim: simulator.sim,
     engine: simulator.engine,
@@ -209,6 +210,12 @@ export async function buildApp(
     clock,
     timers,
     random: opts.random,
+  });
+  const routed = createClusterEngine({
+    simulator,
+    traffic,
+    cluster,
+    onError: (err, peer) => logCluster({ err, peer: peer.url }),
   });
   // Call tracking and the callback widget → a UTM batch every minute through the outbox.
   const tracking = createTrackingService({
@@ -359,7 +366,7 @@ export async function buildApp(
     });
     s.addHook('preHandler', requireAdmin(auth));
     adminRoutes(s, services);
-    simRoutes(s, routed, traffic);
+    simRoutes(s, routed, routed.traffic);
     simDialRoutes(s, routed);
     trackingAdminRoutes(s, tracking);
     deliveryRoutes(s, services, { store, outbox, stream: eventStream, clock });
@@ -377,6 +384,7 @@ export async function buildApp(
             op: Type.Union([
               Type.Literal('active'),
               Type.Literal('sim.settings'),
+              ...TRAFFIC_OPS.map((o) => Type.Literal(o)),
               ...ROUTED_OPS.map((o) => Type.Literal(o)),
             ]),
             accountId: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -391,7 +399,7 @@ export async function buildApp(
         const body = r.body as { op: string; accountId?: number; uuid?: string; arg?: string };
         if (body.op !== 'sim.settings' && body.accountId === undefined)
           return reply.code(400).type('text/plain; charset=utf-8').send('accountId is required');
-        if (body.op !== 'active' && body.op !== 'sim.settings' && !body.uuid)
+        if ((ROUTED_OPS as readonly string[]).includes(body.op) && !body.uuid)
           return reply.code(400).type('text/plain; charset=utf-8').send('uuid is required');
         return routed.serve(body as PeerRequest);
       },

@@ -244,6 +244,9 @@ describe('two processes over one PostgreSQL', { skip }, () => {
     const noUuid = await peerAsk({ op: 'hangup', accountId: 1 });
     assert.equal(noUuid.status, 400);
     assert.equal(noUuid.text, 'uuid is required');
+    const noTrafficAccount = await peerAsk({ op: 'traffic.status' });
+    assert.equal(noTrafficAccount.status, 400);
+    assert.equal(noTrafficAccount.text, 'accountId is required');
     const settings = await peerAsk({ op: 'sim.settings' });
     assert.equal(settings.status, 200);
     assert.ok(Array.isArray(settings.json().settings.employees));
@@ -312,6 +315,51 @@ describe('two processes over one PostgreSQL', { skip }, () => {
         2_000,
       );
     }
+  });
+
+  test('traffic generators run per process; a process that never ran one answers status and stop for the others', async () => {
+    const accountId = (await a.built.store.accounts.byDomain(domain))!.id;
+    const start = { ratePerSec: 1, durationSec: 30, trunks: ['+380443334455'] };
+    type Status = { running: boolean; startedAt: number | null; stoppedAt: number | null };
+    const run = async (n: Node, method: string) => {
+      const r = await as(n, method, '/api/v1/sim/traffic', method === 'POST' ? start : undefined);
+      assert.equal(r.status, 200, r.text);
+      return r.json() as Status;
+    };
+    // Started through A: B, which never ran one, shows A's (a console behind nginx asks either).
+    const onA = await run(a, 'POST');
+    assert.equal(onA.running, true);
+    const seenOnB = await run(b, 'GET');
+    assert.deepEqual([seenOnB.running, seenOnB.startedAt], [true, onA.startedAt]);
+    assert.equal(b.built.traffic.status(accountId).running, false, 'B runs none of its own');
+    // …and stops it.
+    const stopped = await run(b, 'DELETE');
+    assert.deepEqual([stopped.running, stopped.startedAt], [false, onA.startedAt]);
+    assert.ok(stopped.stoppedAt !== null);
+    assert.equal(a.built.traffic.status(accountId).running, false);
+
+    // One on each process (load spread over both): each answers for its own.
+    const againA = await run(a, 'POST');
+    const onB = await run(b, 'POST');
+    assert.equal(a.built.traffic.status(accountId).running, true);
+    assert.equal((await run(a, 'GET')).startedAt, againA.startedAt);
+    assert.equal((await run(a, 'DELETE')).startedAt, againA.startedAt);
+    assert.equal(b.built.traffic.status(accountId).running, true, "stopping A's left B's running");
+    assert.equal((await run(a, 'GET')).startedAt, onB.startedAt, 'A, stopped, shows the one running');
+    assert.equal((await run(b, 'DELETE')).running, false);
+
+    // The calls they placed (001 answers only when told) are hung up for the tests after this one.
+    const legs = (await as(a, 'GET', '/rest/calls/active/v3')).json() as {
+      uuid: string;
+      parentUuid: string | null;
+    }[];
+    for (const l of legs.filter((x) => x.parentUuid === null))
+      await as(a, 'GET', `/rest/calls/active/${l.uuid}/hangup`);
+    await until(
+      async () => (await as(a, 'GET', '/rest/calls/active/v3')).json().length === 0,
+      'no calls in progress',
+      5_000,
+    );
   });
 
   test('a process that joins later takes the simulated office from the others', async () => {

@@ -1,7 +1,9 @@
 import type { CallEngine } from '../domain/calls/call-engine.ts';
 import type { LiveCall } from '../domain/calls/call-model.ts';
 import { DomainError, ERROR_CODES, type ErrorCode } from '../domain/errors.ts';
+import type { AccountRecord } from '../domain/ports.ts';
 import type { SimSettings, Simulator } from '../engine/simulator/simulator.ts';
+import type { TrafficGenerator, TrafficStart, TrafficStatus } from '../engine/simulator/traffic.ts';
 import type { Cluster, Peer } from './cluster.ts';
 
 /** Operations on one call, run by whichever process's engine owns the call. */
@@ -21,14 +23,32 @@ export type RoutedOp = (typeof ROUTED_OPS)[number];
 export type PeerRequest =
   | { op: 'active'; accountId: number }
   | { op: 'sim.settings' }
+  | { op: TrafficOp; accountId: number }
   | { op: RoutedOp; accountId: number; uuid: string; arg?: string };
 
 /** The answer: done (with the calls for `active`), or the domain error the owner raised. */
 export type PeerReply =
-  | { ok: true; calls?: LiveCall[]; settings?: SimSettings }
+  | { ok: true; calls?: LiveCall[]; settings?: SimSettings; traffic?: TrafficStatus }
   | { ok: false; code: string; message: string };
 
 export const PEER_PATH = '/internal/v1/cluster';
+
+/** What a process asks its peers about their traffic generators. */
+export const TRAFFIC_OPS = ['traffic.status', 'traffic.stop'] as const;
+export type TrafficOp = (typeof TRAFFIC_OPS)[number];
+const isTrafficRequest = (r: PeerRequest): r is Extract<PeerRequest, { op: TrafficOp }> =>
+  (TRAFFIC_OPS as readonly string[]).includes(r.op);
+
+/** The traffic generator as the HTTP layer drives it. */
+export interface TrafficControl {
+  start(account: AccountRecord, opts: TrafficStart): Promise<TrafficStatus>;
+  status(accountId: number): Promise<TrafficStatus>;
+  stop(accountId: number): Promise<TrafficStatus>;
+}
+
+/** The most recently started of several statuses (one never started comes last). */
+const latest = (all: TrafficStatus[]): TrafficStatus =>
+  all.reduce((a, b) => ((b.startedAt ?? -1) > (a.startedAt ?? -1) ? b : a));
 
 /**
  * The call engine as the HTTP layer sees it when several processes share one PostgreSQL: a call
@@ -39,13 +59,19 @@ export const PEER_PATH = '/internal/v1/cluster';
  */
 export function createClusterEngine(deps: {
   simulator: Simulator;
+  /** This process's traffic generator: its arrivals are calls of this process's engine. */
+  traffic: TrafficGenerator;
   cluster: Cluster;
   /** How long a peer may take to answer (a hung peer must not hang the API). */
   timeoutMs?: number;
   onError?: (err: unknown, peer: Peer) => void;
-}): Simulator & { serve(req: PeerRequest): Promise<PeerReply>; adoptPeerSettings(): Promise<boolean> } {
+}): Simulator & {
+  traffic: TrafficControl;
+  serve(req: PeerRequest): Promise<PeerReply>;
+  adoptPeerSettings(): Promise<boolean>;
+} {
   const { engine, sim } = deps.simulator;
-  const { cluster } = deps;
+  const { cluster, traffic: localTraffic } = deps;
   const timeoutMs = deps.timeoutMs ?? 3_000;
   const onError = deps.onError ?? (() => {});
 
@@ -149,7 +175,41 @@ export function createClusterEngine(deps: {
     if (m?.kind === 'sim.setting' && Array.isArray(m.args)) apply(m);
   });
 
+  // Each process runs its own generator (start one on each to spread load over them). Behind a
+  // load balancer the requests of one console land on any process, so: the status is this
+  // process's generator while it runs, else the one started last anywhere; stop stops this
+  // process's generator if it ever ran one here, else the peers' (the one the user started).
+  async function peersTraffic(op: TrafficOp, accountId: number): Promise<TrafficStatus[]> {
+    if (!cluster.shared) return [];
+    const peers = await cluster.peers({ fresh: op === 'traffic.stop' });
+    const replies = await Promise.all(
+      peers.map((p) =>
+        ask(p, { op, accountId }).then(
+          (r) => (r.ok && r.traffic ? [r.traffic] : []),
+          (e) => {
+            onError(e, p);
+            return [] as TrafficStatus[];
+          },
+        ),
+      ),
+    );
+    return replies.flat();
+  }
+  const traffic: TrafficControl = {
+    start: (account, opts) => localTraffic.start(account, opts),
+    async status(accountId) {
+      const mine = localTraffic.status(accountId);
+      if (mine.running) return mine;
+      return latest([mine, ...(await peersTraffic('traffic.status', accountId))]);
+    },
+    async stop(accountId) {
+      if (localTraffic.status(accountId).startedAt !== null) return localTraffic.stop(accountId);
+      return latest([localTraffic.status(accountId), ...(await peersTraffic('traffic.stop', accountId))]);
+    },
+  };
+
   return {
+    traffic,
     engine: routedEngine,
     sim: {
       ...sim,
@@ -183,6 +243,14 @@ export function createClusterEngine(deps: {
       try {
         if (req.op === 'active') return { ok: true, calls: await engine.active(req.accountId) };
         if (req.op === 'sim.settings') return { ok: true, settings: sim.settings() };
+        if (isTrafficRequest(req))
+          return {
+            ok: true,
+            traffic:
+              req.op === 'traffic.stop'
+                ? await localTraffic.stop(req.accountId)
+                : localTraffic.status(req.accountId),
+          };
         await local[req.op](req.accountId, req.uuid, req.arg);
         return { ok: true };
       } catch (err) {

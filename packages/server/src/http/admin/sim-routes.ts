@@ -10,9 +10,9 @@ import {
   TrafficStatus,
 } from '@dzvin/protocol';
 import { Type } from 'typebox';
+import type { TrafficControl } from '../../cluster/cluster-engine.ts';
 import { badInput } from '../../domain/errors.ts';
 import type { Simulator } from '../../engine/simulator/simulator.ts';
-import type { TrafficGenerator } from '../../engine/simulator/traffic.ts';
 import { type App, errorResponses } from '../route-kit.ts';
 
 const tags = ['Dzvin: simulator'];
@@ -21,7 +21,7 @@ const Ext = Type.Object({ ext: Type.String({ pattern: '^[0-9]{1,10}$' }) });
 const Done = { 204: Type.Null({ description: 'Done' }) };
 
 /** Dzvin's simulation API: drive the simulated office without a phone. */
-export function simRoutes(app: App, sim: Simulator, traffic?: TrafficGenerator) {
+export function simRoutes(app: App, sim: Simulator, traffic?: TrafficControl) {
   const { engine, sim: s } = sim;
   app.post(
     `${SIM_PREFIX}/calls`,
@@ -167,7 +167,7 @@ export function simRoutes(app: App, sim: Simulator, traffic?: TrafficGenerator) 
 }
 
 /** The account's traffic generator: start (or restart), status, stop. */
-function trafficRoutes(app: App, traffic: TrafficGenerator) {
+function trafficRoutes(app: App, traffic: TrafficControl) {
   app.post(
     `${SIM_PREFIX}/traffic`,
     {
@@ -186,7 +186,8 @@ function trafficRoutes(app: App, traffic: TrafficGenerator) {
     {
       schema: {
         tags,
-        summary: "The traffic generator's counts (the running one, or the last one's final counts)",
+        summary:
+          "The traffic generator's counts (the running one, or the last one's final counts; with several processes, this process's while it runs, else the one started last on any)",
         response: { 200: TrafficStatus, ...errorResponses(403) },
       },
     },
@@ -197,7 +198,8 @@ function trafficRoutes(app: App, traffic: TrafficGenerator) {
     {
       schema: {
         tags,
-        summary: 'Stop the traffic generator (calls in progress go on) and return its final counts',
+        summary:
+          "Stop the traffic generator (calls in progress go on) and return its final counts (with several processes: this process's, or the others' if it never ran one)",
         response: { 200: TrafficStatus, ...errorResponses(403) },
       },
     },
