@@ -52,6 +52,8 @@ export function DirectoryPage() {
     if (x.type === 'group') return `${t('groups')}: ${data.groups.find((g) => g.id === x.id)?.name ?? x.id}`;
     return `IVR: ${data.ivr.find((i) => i.id === x.id)?.name ?? x.id}`;
   };
+  // What every table of the page shares: one row edited at a time, errors, reloading.
+  const shared = { editing, setEditing, onError: setError, reload: load };
   return (
     <section aria-labelledby="dir-h" class="stack">
       <h1 id="dir-h">{t('directory')}</h1>
@@ -61,10 +63,7 @@ export function DirectoryPage() {
         testid="employees"
         kind="employees"
         rows={data.employees}
-        editing={editing}
-        setEditing={setEditing}
-        onError={setError}
-        reload={load}
+        {...shared}
         head={[t('ext'), t('name'), t('email'), t('status')]}
         cells={(e) => [
           e.ext,
@@ -81,10 +80,7 @@ export function DirectoryPage() {
         testid="groups"
         kind="groups"
         rows={data.groups}
-        editing={editing}
-        setEditing={setEditing}
-        onError={setError}
-        reload={load}
+        {...shared}
         head={[t('ext'), t('name'), t('strategy'), t('members')]}
         cells={(g) => [
           g.ext,
@@ -101,10 +97,7 @@ export function DirectoryPage() {
         testid="ivr"
         kind="ivr"
         rows={data.ivr}
-        editing={editing}
-        setEditing={setEditing}
-        onError={setError}
-        reload={load}
+        {...shared}
         head={[t('name'), t('options'), t('destination')]}
         cells={(i) => [
           <>
@@ -127,10 +120,7 @@ export function DirectoryPage() {
         testid="trunks"
         kind="trunks"
         rows={data.trunks}
-        editing={editing}
-        setEditing={setEditing}
-        onError={setError}
-        reload={load}
+        {...shared}
         head={[t('number'), t('name'), t('destination')]}
         cells={(tr) => [
           <>
