@@ -125,24 +125,33 @@ export function createClusterEngine(deps: {
     }
   }
 
-  async function active(accountId: number): Promise<LiveCall[]> {
-    const mine = await engine.active(accountId);
-    if (!cluster.shared) return mine;
-    const peers = await cluster.peers();
-    if (!peers.length) return mine;
-    const theirs = await Promise.all(
+  /**
+   * Asks every live peer at once and gathers what `pick` takes from their answers; a peer that
+   * fails (one that died a moment ago) is reported and adds nothing.
+   */
+  async function fromPeers<T>(
+    req: PeerRequest,
+    pick: (r: PeerReply) => T[],
+    opts?: { fresh?: boolean },
+  ): Promise<T[]> {
+    if (!cluster.shared) return [];
+    const peers = await cluster.peers(opts);
+    const replies = await Promise.all(
       peers.map((p) =>
-        ask(p, { op: 'active', accountId }).then(
-          (r) => (r.ok ? (r.calls ?? []) : []),
-          (e) => {
-            // A peer that died a moment ago: its calls died with it.
-            onError(e, p);
-            return [] as LiveCall[];
-          },
-        ),
+        ask(p, req).then(pick, (e) => {
+          onError(e, p);
+          return [] as T[];
+        }),
       ),
     );
-    return [...mine, ...theirs.flat()].sort((a, b) => a.dialAt - b.dialAt);
+    return replies.flat();
+  }
+
+  async function active(accountId: number): Promise<LiveCall[]> {
+    const mine = await engine.active(accountId);
+    // A peer that died a moment ago: its calls died with it.
+    const theirs = await fromPeers({ op: 'active', accountId }, (r) => (r.ok ? (r.calls ?? []) : []));
+    return cluster.shared ? [...mine, ...theirs].sort((a, b) => a.dialAt - b.dialAt) : mine;
   }
 
   const routedEngine: CallEngine = {
@@ -179,22 +188,10 @@ export function createClusterEngine(deps: {
   // load balancer the requests of one console land on any process, so: the status is this
   // process's generator while it runs, else the one started last anywhere; stop stops this
   // process's generator if it ever ran one here, else the peers' (the one the user started).
-  async function peersTraffic(op: TrafficOp, accountId: number): Promise<TrafficStatus[]> {
-    if (!cluster.shared) return [];
-    const peers = await cluster.peers({ fresh: op === 'traffic.stop' });
-    const replies = await Promise.all(
-      peers.map((p) =>
-        ask(p, { op, accountId }).then(
-          (r) => (r.ok && r.traffic ? [r.traffic] : []),
-          (e) => {
-            onError(e, p);
-            return [] as TrafficStatus[];
-          },
-        ),
-      ),
-    );
-    return replies.flat();
-  }
+  const peersTraffic = (op: TrafficOp, accountId: number) =>
+    fromPeers({ op, accountId }, (r) => (r.ok && r.traffic ? [r.traffic] : []), {
+      fresh: op === 'traffic.stop',
+    });
   const traffic: TrafficControl = {
     start: (account, opts) => localTraffic.start(account, opts),
     async status(accountId) {
@@ -203,8 +200,9 @@ export function createClusterEngine(deps: {
       return latest([mine, ...(await peersTraffic('traffic.status', accountId))]);
     },
     async stop(accountId) {
-      if (localTraffic.status(accountId).startedAt !== null) return localTraffic.stop(accountId);
-      return latest([localTraffic.status(accountId), ...(await peersTraffic('traffic.stop', accountId))]);
+      const mine = localTraffic.status(accountId);
+      if (mine.startedAt !== null) return localTraffic.stop(accountId);
+      return latest([mine, ...(await peersTraffic('traffic.stop', accountId))]);
     },
   };
 

@@ -83,19 +83,16 @@ export function createAccountService(deps: { store: Store; clock: Clock }) {
     /** A new key, shown once; the old key stops working and every session of the account ends. */
     async rotateKey(accountId: number): Promise<{ account: AccountRecord; apiKey: string }> {
       const apiKey = randomToken(32);
-      return store
-        .transaction(async (tx) => {
-          const account = await tx.accounts.byId(accountId);
-          if (!account) throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found');
-          await tx.accounts.update(accountId, { apiKeyHash: hashSecret(apiKey) });
-          await tx.sessions.deleteForAccount(accountId);
-          return { account, apiKey };
-        })
-        .then((r) => {
-          // After the commit: a process that reads the account then sees the new key.
-          announce({ kind: 'account.changed', accountId });
-          return r;
-        });
+      const rotated = await store.transaction(async (tx) => {
+        const account = await tx.accounts.byId(accountId);
+        if (!account) throw new DomainError('ACCOUNT_NOT_FOUND', 'account not found');
+        await tx.accounts.update(accountId, { apiKeyHash: hashSecret(apiKey) });
+        await tx.sessions.deleteForAccount(accountId);
+        return { account, apiKey };
+      });
+      // After the commit: a process that reads the account then sees the new key.
+      announce({ kind: 'account.changed', accountId });
+      return rotated;
     },
 
     async update(accountId: number, patch: AccountPatch): Promise<AccountRecord> {
