@@ -12,10 +12,15 @@ export const LEG_TYPE = { user: 1, group: 2, ivr: 4 } as const;
 export const CALL_EVENTS = ['call.dial', 'call.bridge', 'call.hangup'] as const;
 export type CallEventName = (typeof CALL_EVENTS)[number];
 
-/** An employee as a call event or live call names it. */
+/**
+ * An employee as a call event or live call names it, typed as the document's examples
+ * (`id` number, `ext` string, `displayName` string). While no employee holds the call (in an IVR,
+ * ringing a group) it names what does: `id` 0, the group's ext or "" for an IVR, and its name.
+ * @example `{ "id": 36, "ext": "001", "displayName": "Иван Иванов" }`
+ */
 export const EventLeg = Type.Object({
-  id: Type.Integer(),
-  ext: Nullable(Type.String()),
+  id: Type.Integer({ minimum: 0, description: 'The employee; 0 while no employee holds the call' }),
+  ext: Type.String(),
   displayName: Type.String(),
 });
 export type EventLeg = Static<typeof EventLeg>;
@@ -29,13 +34,19 @@ export const HistoryLeg = Type.Object({
 });
 export type HistoryLeg = Static<typeof HistoryLeg>;
 
-/** One CRM's view of the external party (spec #17). */
+/**
+ * One connected CRM's view of the external party (spec #17): there is one per CRM, the built-in
+ * contacts book included, whether or not it knows the number. `id`, `name` and `companyName` are
+ * null when it does not; `num` is always the other party's E.164 number; `url` links to the
+ * contact or to creating one ("" when a CRM gave no link).
+ * @example `{ "id": null, "name": null, "num": "+380505826633", "companyName": null, "url": "http://demo.localhost:8080/#/contacts?new=%2B380505826633", "priority": 100 }`
+ */
 export const OtherLeg = Type.Object({
   id: Nullable(Type.Union([Type.String(), Type.Integer()])),
   name: Nullable(Type.String()),
-  num: Nullable(Type.String()),
+  num: Type.String(),
   companyName: Nullable(Type.String()),
-  url: Nullable(Type.String()),
+  url: Type.String(),
   priority: Nullable(Type.Integer()),
 });
 export type OtherLeg = Static<typeof OtherLeg>;
@@ -66,7 +77,7 @@ export const ActiveCall = Type.Object({
   dialAt: EpochMs,
   bridgeAt: Nullable(EpochMs),
   lgDirection: Type.Integer(),
-  leg: Nullable(EventLeg),
+  leg: EventLeg,
   leg2: Nullable(EventLeg),
   otherLegs: Nullable(Type.Array(OtherLeg)),
   trunkNum: Nullable(Type.String()),
@@ -128,7 +139,7 @@ export const CallEvent = Type.Object({
   bridgeAt: Nullable(EpochMs),
   serverTime: EpochMs,
   lgDirection: Type.Integer(),
-  leg: Nullable(EventLeg),
+  leg: EventLeg,
   leg2: Nullable(EventLeg),
   otherLegs: Type.Array(OtherLeg),
   trunkNum: Nullable(Type.String()),

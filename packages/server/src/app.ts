@@ -134,11 +134,21 @@ export async function buildApp(
   const metrics = createMetrics({ activeCalls: () => activeCalls() });
   let logCluster: (err: unknown) => void = () => {};
   let logLookup: (p: { accountId: number; connectionId: number; reason: string }) => void = () => {};
+  // The contacts book's links in otherLegs (spec #17) open the console of the account's domain.
+  let listenPort = config.port;
+  const consoleBase = (domain: string) =>
+    config.consoleUrl
+      ? config.consoleUrl.replaceAll('{domain}', domain)
+      : config.mode === 'production'
+        ? `https://${domain}`
+        : `http://${domain}:${listenPort}`;
   // spec: call.settings — every connected CRM is asked before an incoming/outgoing call is routed.
   const lookup = createCallLookup({
     store,
     clock,
     timeoutMs: config.lookupTimeoutMs,
+    contactsUrl: (account, c) =>
+      `${consoleBase(account.domain)}/#/contacts?${'id' in c ? `id=${c.id}` : `new=${encodeURIComponent(c.number)}`}`,
     post: async (url, body, o) => {
       const t0 = performance.now();
       let outcome = 'error';
@@ -407,6 +417,7 @@ export async function buildApp(
   app.addHook('onListen', async () => {
     const address = app.server.address();
     if (!address || typeof address === 'string') return;
+    listenPort = address.port;
     const host =
       address.address === '0.0.0.0' || address.address === '::'
         ? '127.0.0.1'

@@ -47,6 +47,13 @@ export interface Config {
    * wildcard HOST).
    */
   nodeUrl: string | undefined;
+  /**
+   * The console's address as the accounts' users reach it (DZVIN_CONSOLE_URL), `{domain}` standing
+   * for an account's domain, e.g. `https://{domain}`: the contacts book's links in `otherLegs`
+   * point there. By default http://{domain}:PORT (the port listened on), or https://{domain} in
+   * production mode.
+   */
+  consoleUrl: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -149,7 +156,21 @@ export function parseConfig(env: Env): Config {
     },
     metricsToken: env.DZVIN_METRICS_TOKEN || undefined,
     nodeUrl: nodeUrl(env.DZVIN_NODE_URL),
+    consoleUrl: consoleUrl(env.DZVIN_CONSOLE_URL),
   };
+}
+
+function consoleUrl(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw.replaceAll('{domain}', 'domain.example'));
+  } catch {
+    throw new ConfigError(`DZVIN_CONSOLE_URL must be a URL like https://{domain}, got '${raw}'`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new ConfigError(`DZVIN_CONSOLE_URL must be http:// or https://, got '${raw}'`);
+  return raw.replace(/\/+$/, '');
 }
 
 /** Defaults for tests and embedding: parseConfig of an empty environment, then overrides. */

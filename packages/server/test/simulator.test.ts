@@ -57,7 +57,9 @@ for (const dialect of DIALECTS) {
     });
 
     const company = (uuid: string) => saved.find((r) => r.uuid === uuid && r.kind === 'company');
-    const children = (uuid: string) => saved.filter((r) => r.parentUuid === uuid);
+    /** The employee records of a call: its primary leg (same uuid) and its child legs. */
+    const children = (uuid: string) =>
+      saved.filter((r) => r.kind === 'user' && (r.uuid === uuid || r.parentUuid === uuid));
     const byExt = (rs: FinishedCall[], ext: string) => rs.find((r) => r.leg?.ext === ext);
 
     test('ring group, three employees, the second answers: parent + 3 children with the right dispositions', async () => {
@@ -339,8 +341,8 @@ for (const dialect of DIALECTS) {
       );
       assert.equal(children(second.uuid)[0]?.disposition, 4);
       assert.deepEqual(
-        (await sim.engine.active(account.id)).map((l) => l.parentUuid),
-        [first.uuid],
+        (await sim.engine.active(account.id)).map((l) => [l.uuid, l.parentUuid]),
+        [[first.uuid, null]],
       );
       await sim.engine.hangup(account.id, first.uuid);
     });
@@ -371,8 +373,8 @@ for (const dialect of DIALECTS) {
         ],
       );
       assert.deepEqual(
-        (await sim.engine.active(account.id)).map((l) => l.parentUuid),
-        [direct.uuid],
+        (await sim.engine.active(account.id)).map((l) => [l.uuid, l.parentUuid]),
+        [[direct.uuid, null]],
       );
       await sim.engine.hangup(account.id, direct.uuid);
     });

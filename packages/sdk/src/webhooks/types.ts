@@ -33,18 +33,28 @@ interface CallEventBase {
   accountDomain: string;
   /** The call; the same for dial, bridge and hangup. */
   uuid: string;
-  /** The ring-group call this leg belongs to. */
+  /**
+   * null for a phone call (one uuid from dial to hangup; a direct call is one call); the
+   * ring-group call's uuid for one member's leg of it. One CRM record per phone call: skip events
+   * whose `parentUuid` is set (they are per-employee attempts, for agent statistics).
+   */
   parentUuid: string | null;
   /** When the phone started ringing (ms). */
   dialAt: number;
   /** When the event was sent (ms). */
   serverTime: number;
   lgDirection: LgDirection;
-  /** The employee placing or taking the call. */
+  /**
+   * The employee placing or taking the call. Dzvin always sends an object: `id` 0 while no
+   * employee holds the call (ringing a group, in an IVR), with the group's ext or "" and its name.
+   */
   leg: EventLeg | null;
   /** The callee employee of an internal call; null otherwise. */
   leg2: EventLeg | null;
-  /** One entry per connected CRM that knew the number (spec #17). */
+  /**
+   * One entry per connected CRM (Dzvin's contacts book included), known or not: `num` is the
+   * other party's number, `id`/`name` null when that CRM does not know it (spec #17).
+   */
   otherLegs: OtherLeg[];
   trunkNum: string | null;
   trunkName: string | null;

@@ -89,6 +89,11 @@ export interface CallLookupDeps {
   post: PostJson;
   /** The most a call waits for the CRMs (spec #16; default 2 s). Real time: HTTP is real. */
   timeoutMs: number;
+  /**
+   * The link to a contact of the built-in contacts book in the console, or to a new contact with
+   * the number filled in (`otherLegs[].url` of the contacts book; spec #17).
+   */
+  contactsUrl?: (account: AccountRecord, contact: { id: number } | { number: string }) => string;
   /** A CRM that failed (timeout, network, non-200, garbage), for the log. Never fatal. */
   onProblem?: (p: { accountId: number; connectionId: number; reason: string }) => void;
 }
@@ -106,6 +111,11 @@ const lookupTargets = (conns: CrmConnectionRecord[]) =>
  * account with a lookup URL at once, waits at most `timeoutMs`, consults the built-in contacts
  * book as one more CRM, and merges the answers by priority (lower number first). Answers are
  * cached in the database per account and number (1 minute unknown, 5 minutes known).
+ *
+ * `otherLegs` has one entry per connected CRM and one for the contacts book, whether or not it
+ * knew the number (the document: `id`/`name` null when the client does not exist, `url` a link to
+ * the contact or to creating one): `num` is always the other party's number, so a CRM learns a new
+ * caller's number from every event; `url` is always a string (the CRM's link, else "").
  */
 export function createCallLookup(deps: CallLookupDeps): CallLookup {
   const { store, clock, post, timeoutMs } = deps;
@@ -216,17 +226,40 @@ export function createCallLookup(deps: CallLookupDeps): CallLookup {
         store.contacts.byPhone(account.id, call.otherLegNum, 0, 1),
       ]);
       const byId = new Map(conns.map((c) => [c.id, c]));
-      const found: { leg: OtherLeg; order: number; responsible: () => Promise<(number | null)[]> }[] = [];
+      const found: {
+        leg: OtherLeg;
+        order: number;
+        responsible: () => Promise<(number | null)[]>;
+      }[] = [];
+      const asked = new Set<number>();
       for (const { connectionId, answer } of answers) {
         const conn = byId.get(connectionId);
-        if (!conn || !answer?.known) continue;
+        if (!conn) continue;
+        asked.add(conn.id);
+        if (!answer?.known) {
+          // Does not know the number (or did not answer): its entry says so, with its "create a
+          // contact" link when it gave one (the document's newEntry variant).
+          found.push({
+            leg: {
+              id: null,
+              name: null,
+              num: call.otherLegNum,
+              companyName: null,
+              url: answer?.url ?? '',
+              priority: conn.priority,
+            },
+            order: conn.id,
+            responsible: async () => [],
+          });
+          continue;
+        }
         found.push({
           leg: {
             id: answer.id,
             name: answer.name,
             num: call.otherLegNum,
             companyName: answer.companyName,
-            url: answer.url,
+            url: answer.url ?? '',
             priority: conn.priority,
           },
           order: conn.id,
@@ -242,6 +275,16 @@ export function createCallLookup(deps: CallLookupDeps): CallLookup {
           ],
         });
       }
+      // A connection whose cached answers predate it is asked next time; it is in the list now.
+      for (const conn of conns)
+        if (!asked.has(conn.id))
+          found.push({
+            leg: { id: null, name: null, num: call.otherLegNum, companyName: null, url: '', priority: conn.priority },
+            order: conn.id,
+            responsible: async () => [],
+          });
+      const bookPriority = account.contactsPriority ?? CONTACTS_BOOK_DEFAULT_PRIORITY;
+      const bookUrl = (c: { id: number } | { number: string }) => deps.contactsUrl?.(account, c) ?? '';
       if (contact) {
         const name = [contact.firstName, contact.lastName].filter(Boolean).join(' ') || contact.companyTitle;
         found.push({
@@ -250,8 +293,8 @@ export function createCallLookup(deps: CallLookupDeps): CallLookup {
             name,
             num: call.otherLegNum,
             companyName: contact.companyTitle,
-            url: null,
-            priority: account.contactsPriority ?? CONTACTS_BOOK_DEFAULT_PRIORITY,
+            url: bookUrl({ id: contact.id }),
+            priority: bookPriority,
           },
           order: Number.MAX_SAFE_INTEGER,
           responsible: async () => [
@@ -259,6 +302,19 @@ export function createCallLookup(deps: CallLookupDeps): CallLookup {
               ? ((await store.directory.employees.get(account.id, contact.responsibleUserId))?.id ?? null)
               : null,
           ],
+        });
+      } else {
+        found.push({
+          leg: {
+            id: null,
+            name: null,
+            num: call.otherLegNum,
+            companyName: null,
+            url: bookUrl({ number: call.otherLegNum }),
+            priority: bookPriority,
+          },
+          order: Number.MAX_SAFE_INTEGER,
+          responsible: async () => [],
         });
       }
       found.sort((a, b) => (a.leg.priority ?? 0) - (b.leg.priority ?? 0) || a.order - b.order);

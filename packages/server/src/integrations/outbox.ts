@@ -1,8 +1,9 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { CallEvent, CallEventName, EventLeg } from '@dzvin/protocol';
+import type { CallEventName } from '@dzvin/protocol';
 import type { CallBus } from '../domain/calls/call-engine.ts';
-import type { FinishedCall, LiveCall, Party } from '../domain/calls/call-model.ts';
+import type { FinishedCall, LiveCall } from '../domain/calls/call-model.ts';
+import { callEventPayload } from '../domain/calls/projection.ts';
 import type { Cancel, Clock, Timers } from '../domain/clock.ts';
 import type {
   AttemptOutcome,
@@ -108,38 +109,7 @@ export function createOutbox(deps: { clock: Clock }): Outbox & { onNotify(fn: ()
   return outbox;
 }
 
-const eventLeg = (p: Party | null): EventLeg | null =>
-  p ? { id: p.id, ext: p.ext, displayName: p.displayName } : null;
-
-/**
- * The documented call event (every key present, ms times; spec #1, #3). `serverTime` is set
- * again on every attempt (the time the event is sent).
- */
-export function callEventPayload(
-  event: CallEventName,
-  call: LiveCall | FinishedCall,
-  accountDomain: string,
-  serverTime: number,
-): CallEvent {
-  const company = call.parentUuid === null;
-  // As active/v3 shows it: `leg` is an employee; a company call still in a group/IVR has none.
-  const leg = call.direction !== 1 && company && call.leg && call.leg.type !== 1 ? null : call.leg;
-  return {
-    event,
-    accountDomain,
-    uuid: call.uuid,
-    parentUuid: call.parentUuid,
-    dialAt: call.dialAt,
-    bridgeAt: call.bridgeAt,
-    serverTime,
-    lgDirection: call.direction,
-    leg: eventLeg(leg),
-    leg2: call.direction === 1 ? eventLeg(call.leg2) : null,
-    otherLegs: call.otherLegs ?? [],
-    trunkNum: call.direction === 1 ? null : call.trunkNum,
-    trunkName: call.direction === 1 ? null : call.trunkName,
-  };
-}
+export { callEventPayload } from '../domain/calls/projection.ts';
 
 /**
  * Turns the call engine's events into outbox rows: dial and bridge in their own transactions,
@@ -239,7 +209,8 @@ export function createCallEventCapture(deps: {
     /** Inside that transaction: one hangup event per call/leg record. */
     async inSave(tx: Store, records: FinishedCall[]): Promise<void> {
       const events = records
-        .filter((r) => r.kind === 'company' || r.kind === 'user')
+        // The call's own record, and child legs' (a primary leg's record is the call's uuid again).
+        .filter((r) => r.kind === 'company' || (r.kind === 'user' && r.parentUuid !== null))
         .map((r) => ({ type: 'call.hangup' as const, call: r }));
       for (const [accountId, list] of byAccount(events))
         await outbox.enqueue(tx, await entriesFor(tx, accountId, list));

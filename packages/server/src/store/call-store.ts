@@ -135,13 +135,15 @@ function recordJson(dialect: DialectName, baseUrl: string): RawBuilder<string> {
 const saveSql = new Map<DialectName, string>();
 
 function saveQuery(db: Kysely<Database>, row: Row, accountId: number) {
-  const updatable = (Object.keys(row) as Array<keyof Row>).filter((k) => k !== 'uuid' && k !== 'account_id');
+  const updatable = (Object.keys(row) as Array<keyof Row>).filter(
+    (k) => k !== 'uuid' && k !== 'kind' && k !== 'account_id',
+  );
   return db
     .insertInto('calls')
     .values(row)
     .onConflict((oc) =>
       oc
-        .column('uuid')
+        .columns(['uuid', 'kind'])
         .doUpdateSet((eb) => Object.fromEntries(updatable.map((k) => [k, eb.ref(`excluded.${k}`)])))
         .where('calls.account_id', '=', accountId),
     );
@@ -225,7 +227,7 @@ export function createCallStore(db: Kysely<Database>): CallStore {
 
   return {
     async save(call) {
-      // Saving the same uuid again updates it (the engine may re-save a call, e.g. once its
+      // Saving the same (uuid, kind) again updates it (the engine may re-save a call, e.g. once its
       // recording is final) and never duplicates it; a uuid of another account is left alone.
       // The statement is the same for every call: built by Kysely once per dialect, then run
       // with new parameters (building it cost more than running it at 50 calls/s).
@@ -250,7 +252,14 @@ export function createCallStore(db: Kysely<Database>): CallStore {
     missedRecords: (accountId, q, baseUrl) => records(missed(accountId, q), q, baseUrl),
 
     async byUuid(uuid) {
-      const r = await db.selectFrom('calls').selectAll().where('uuid', '=', uuid).executeTakeFirst();
+      // A direct call has two rows under its uuid (company and user, migration 0010): the company one.
+      const r = await db
+        .selectFrom('calls')
+        .selectAll()
+        .where('uuid', '=', uuid)
+        .orderBy(sql`case when kind = 'company' then 0 else 1 end`)
+        .limit(1)
+        .executeTakeFirst();
       return r ? toCall(r) : null;
     },
   };

@@ -441,6 +441,40 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0010_call_identity': {
+      // One uuid per phone call (spec #14, README "What a CRM receives"): a direct call is both a
+      // company record (company.api) and the employee's record (users.api) under the same uuid,
+      // so a history row is keyed by (uuid, kind). Existing rows keep their uuids and kinds.
+      async up(db: Db) {
+        if (dialect === 'postgres') {
+          await sql`alter table calls drop constraint calls_pkey`.execute(db);
+          await sql`alter table calls add constraint calls_pkey primary key (uuid, kind)`.execute(db);
+          return;
+        }
+        // SQLite cannot change a primary key in place: the table is rebuilt with the same columns.
+        const cols = (await sql<{ name: string }>`pragma table_info(calls)`.execute(db)).rows.map((r) => r.name);
+        const ddl = (
+          await sql<{ sql: string }>`select sql from sqlite_master where type = 'table' and name = 'calls'`.execute(db)
+        ).rows[0].sql;
+        const indexes = (
+          await sql<{ sql: string }>`select sql from sqlite_master where type = 'index' and tbl_name = 'calls' and sql is not null`.execute(
+            db,
+          )
+        ).rows.map((r) => r.sql);
+        const rebuilt = ddl
+          .replace(/^create table "?calls"?/i, 'create table "calls_0010"')
+          .replace(/"uuid" text primary key/i, '"uuid" text not null')
+          .replace(/\)\s*$/, ', primary key ("uuid", "kind"))');
+        if (rebuilt === ddl || !rebuilt.includes('primary key ("uuid", "kind")'))
+          throw new Error(`0010_call_identity: unexpected calls table definition: ${ddl}`);
+        const list = sql.join(cols.map((c) => sql.ref(c)));
+        await sql.raw(rebuilt).execute(db);
+        await sql`insert into calls_0010 (${list}) select ${list} from calls`.execute(db);
+        await sql`drop table calls`.execute(db);
+        await sql`alter table calls_0010 rename to calls`.execute(db);
+        for (const index of indexes) await sql.raw(index).execute(db);
+      },
+    },
   };
 }
 

@@ -20,17 +20,24 @@ import {
 const EMPLOYEE_RING_MS = 30_000;
 const EXTERNAL_RING_MS = 45_000;
 
-/** A leg: one employee's phone taking part in a company call. */
+/**
+ * A leg: one employee's phone taking part in a company call. The first employee of a direct call
+ * (not through a ring group) is the call itself — `primary`, same uuid, no events of its own: a
+ * CRM sees one uuid per phone call (README "What a CRM receives"). Ring-group members and
+ * transfer targets are child legs with their own uuid and `parentUuid`.
+ */
 interface Leg {
   uuid: string;
+  primary: boolean;
   employee: Employee;
   dialAt: number;
-  bridgeAt: number | null;
+  /** When the phone was picked up (or went off hook to dial out): from then on the employee is busy. */
+  offHookAt: number | null;
   /**
-   * Its call.bridge was emitted: only then is it answered in its record. (A phone picked up
-   * while the call was ending — the caller hung up during the save — never bridged.)
+   * When the employee was connected to the other party: set once, together with the leg's
+   * call.bridge, and never moved (a click-to-call employee who picked up waits for the number).
    */
-  bridged: boolean;
+  bridgeAt: number | null;
   ended: boolean;
   timers: Cancel[];
   /** What the ringing strategy does when this phone stops ringing unanswered (next member…). */
@@ -52,6 +59,15 @@ interface Call {
   /** What the CRMs (and the contacts book) said about the number (spec #17). */
   otherLegs: OtherLeg[];
   trunk: Trunk | null;
+  /**
+   * The trunk events and active/v3 name for an internal call (the account's default one, as the
+   * document's example of an internal active call shows it); history's `trunk` stays null.
+   */
+  shownTrunk: Trunk | null;
+  /** The call has (had) a primary leg: one employee, one uuid (not a ring-group call). */
+  direct: boolean;
+  /** Its call.dial was emitted (when it first reached a phone, or just before it ended without). */
+  dialSent: boolean;
   /** The entity handling the call now (user, group or IVR) — company.api's `leg`. */
   handler: Party | null;
   legs: Map<string, Leg>;
@@ -164,30 +180,51 @@ export function createSimulator(deps: SimulatorDeps) {
     return cancel;
   }
 
+  /**
+   * The call (`leg` null, or its primary leg) or a child leg as active/v3 and the events show it.
+   * The company view's `leg` is whoever handles the call: the employee of a direct call, the one
+   * who answered, else the group or IVR holding it (the HTTP and event projections render a
+   * non-employee as `id: 0`, see `eventLeg`).
+   */
   function live(c: Call, leg: Leg | null): LiveCall {
+    const child = leg && !leg.primary ? leg : null;
+    const trunk = c.trunk ?? c.shownTrunk;
     return {
-      uuid: leg ? leg.uuid : c.uuid,
+      uuid: child ? child.uuid : c.uuid,
       accountId: c.account.id,
-      parentUuid: leg ? c.uuid : null,
+      parentUuid: child ? c.uuid : null,
       direction: c.direction,
       ...(c.direction === 1
-        ? { leg: c.caller, leg2: leg ? employeeParty(leg.employee) : c.handler }
-        : { leg: leg ? employeeParty(leg.employee) : c.handler?.type === 1 ? c.handler : null, leg2: null }),
+        ? { leg: c.caller, leg2: child ? employeeParty(child.employee) : c.handler }
+        : { leg: child ? employeeParty(child.employee) : c.handler, leg2: null }),
       otherLegNum: c.otherLegNum,
       otherLegName: c.otherLegName,
       otherLegs: c.otherLegs,
-      trunkNum: c.trunk?.number ?? null,
-      trunkName: c.trunk?.name ?? null,
-      dialAt: leg ? leg.dialAt : c.dialAt,
-      bridgeAt: leg ? leg.bridgeAt : c.bridgeAt,
-      lastEvent: leg ? (leg.ended ? 'call.hangup' : leg.bridgeAt ? 'call.bridge' : 'call.dial') : c.lastEvent,
+      trunkNum: trunk?.number ?? null,
+      trunkName: trunk?.name ?? null,
+      dialAt: child ? child.dialAt : c.dialAt,
+      bridgeAt: child ? child.bridgeAt : c.bridgeAt,
+      lastEvent: child
+        ? child.ended
+          ? 'call.hangup'
+          : child.bridgeAt !== null
+            ? 'call.bridge'
+            : 'call.dial'
+        : c.lastEvent,
     };
   }
 
-  function emit(type: CallEventName, c: Call, leg: Leg | null) {
-    if (!leg) c.lastEvent = type;
-    else if (type === 'call.bridge') leg.bridged = true;
-    bus.emit({ type, at: clock.now(), call: live(c, leg), kind: leg ? 'user' : 'company' });
+  /** An event of the company call (one of each kind per call). */
+  function emitCall(type: CallEventName, c: Call) {
+    c.lastEvent = type;
+    if (type === 'call.dial') c.dialSent = true;
+    bus.emit({ type, at: clock.now(), call: live(c, null), kind: 'company' });
+  }
+
+  /** An event of a child leg; a primary leg has none (its events are the call's). */
+  function emitLeg(type: CallEventName, c: Call, leg: Leg) {
+    if (leg.primary) return;
+    bus.emit({ type, at: clock.now(), call: live(c, leg), kind: 'user' });
   }
 
   const secs = (ms: number) => Math.max(0, Math.round(ms / 1000));
@@ -231,15 +268,20 @@ export function createSimulator(deps: SimulatorDeps) {
     for (const record of records) bus.emit({ type: 'call.saved', at: clock.now(), record });
   }
 
+  /**
+   * The history record of the call (`leg` null: company.api) or of an employee leg (users.api;
+   * a primary leg's record shares the call's uuid, with `parentUuid` null).
+   */
   function record(c: Call, leg: Leg | null, disposition: Disposition, now: number): FinishedCall {
-    const bridgeAt = leg ? (leg.bridged ? leg.bridgeAt : null) : c.bridgeAt;
+    const bridgeAt = leg ? leg.bridgeAt : c.bridgeAt;
     const dialAt = leg ? leg.dialAt : c.dialAt;
     const answered = disposition === 0 && bridgeAt !== null;
+    const trunk = c.trunk ?? c.shownTrunk;
     return {
       uuid: leg ? leg.uuid : c.uuid,
       accountId: c.account.id,
       kind: leg ? 'user' : 'company',
-      parentUuid: leg ? c.uuid : null,
+      parentUuid: leg && !leg.primary ? c.uuid : null,
       direction: c.direction,
       // Internal calls (spec: leg2 only for them): the caller is `leg`, whoever took it `leg2`.
       ...(c.direction === 1
@@ -248,8 +290,8 @@ export function createSimulator(deps: SimulatorDeps) {
       otherLegNum: c.otherLegNum,
       otherLegName: c.otherLegNum === null ? null : (c.otherLegName ?? c.otherLegNum),
       otherLegs: c.otherLegs,
-      trunkNum: c.trunk?.number ?? null,
-      trunkName: c.trunk?.name ?? null,
+      trunkNum: trunk?.number ?? null,
+      trunkName: trunk?.name ?? null,
       trunk: trunkField(c),
       dialAt,
       bridgeAt: answered ? bridgeAt : null,
@@ -275,8 +317,8 @@ export function createSimulator(deps: SimulatorDeps) {
     for (const t of leg.timers) t();
     dropLeg(leg);
     const now = clock.now();
-    emit('call.hangup', c, leg);
-    const r = record(c, leg, leg.bridged ? 0 : disposition, now);
+    emitLeg('call.hangup', c, leg);
+    const r = record(c, leg, leg.bridgeAt !== null ? 0 : disposition, now);
     if (batch) batch.push(r);
     else await save([r]);
   }
@@ -284,16 +326,20 @@ export function createSimulator(deps: SimulatorDeps) {
   /** Ends the whole company call and every leg still up, saved together in one transaction. */
   async function endCall(c: Call, disposition: Disposition) {
     if (c.state === 'ended') return;
-    const wasBridged = c.state === 'bridged' || c.bridgeAt !== null;
+    const final = c.bridgeAt !== null ? 0 : disposition;
     c.state = 'ended';
     for (const t of c.timers) t();
     const now = clock.now();
+    // A call that ended before any phone rang (in an IVR, nobody free) still reaches the CRMs
+    // as a call: its dial, then its hangup.
+    if (!c.dialSent) emitCall('call.dial', c);
     const records: FinishedCall[] = [];
-    for (const leg of c.legs.values()) await endLeg(c, leg, 1, records);
+    // The primary leg is the call: it ends as the call does (a congested click-to-call too).
+    for (const leg of c.legs.values()) await endLeg(c, leg, leg.primary ? final : 1, records);
     if (c.recording) await recorder.stop(c.uuid, now);
     calls.delete(c.uuid);
-    emit('call.hangup', c, null);
-    records.push(record(c, null, wasBridged ? 0 : disposition, now));
+    emitCall('call.hangup', c);
+    records.push(record(c, null, final, now));
     await save(records);
   }
 
@@ -334,29 +380,37 @@ export function createSimulator(deps: SimulatorDeps) {
   /** Whether `e` (as just read from the directory) can take a call: online, not paused, not talking. */
   function employeeAvailable(e: Employee): boolean {
     if (e.paused || e.presence !== 'online') return false;
-    for (const l of legsOfEmployee.get(e.id) ?? []) if (!l.ended && l.bridgeAt !== null) return false;
+    for (const l of legsOfEmployee.get(e.id) ?? []) if (!l.ended && l.offHookAt !== null) return false;
     return true;
   }
 
-  /** Rings one employee's phone as a leg of `c`; `onAnswer` runs when it is picked up. */
+  /**
+   * Rings one employee's phone as a leg of `c` (the primary leg of a direct call, or a child);
+   * `onEnd` runs when it stops ringing unanswered. The call's own call.dial goes first, when this
+   * is the first phone it reaches.
+   */
   function ringLeg(
     c: Call,
     e: Employee,
     timeoutMs: number,
     onEnd: (disposition: Disposition) => Promise<void>,
+    primary = false,
   ): Leg {
     const leg: Leg = {
-      uuid: newUuid(),
+      uuid: primary ? c.uuid : newUuid(),
+      primary,
       employee: e,
       dialAt: clock.now(),
+      offHookAt: null,
       bridgeAt: null,
       ended: false,
-      bridged: false,
       timers: [],
       onEnd,
     };
+    if (primary) c.direct = true;
     addLeg(c, leg);
-    emit('call.dial', c, leg);
+    if (!c.dialSent) emitCall('call.dial', c);
+    emitLeg('call.dial', c, leg);
     const outcome = decide(behaviourOf(c.account.id, e.ext), random);
     const at = (ms: number, fn: () => Promise<void>) => {
       const cancel = later(c, ms, () => (leg.ended ? undefined : fn()));
@@ -393,35 +447,35 @@ export function createSimulator(deps: SimulatorDeps) {
   /** True when the employee is already talking on another call (one answered call at a time). */
   function talkingElsewhere(c: Call, employeeId: number): boolean {
     for (const l of legsOfEmployee.get(employeeId) ?? [])
-      if (!l.ended && l.bridgeAt !== null && legIndex.get(l.uuid) !== c) return true;
+      if (!l.ended && l.offHookAt !== null && legIndex.get(l.uuid) !== c) return true;
     return false;
   }
 
   async function answerLeg(c: Call, leg: Leg) {
-    if (leg.ended || leg.bridgeAt !== null) return;
+    if (leg.ended || leg.offHookAt !== null) return;
     // A phone ringing on two calls can pick up only one: the other finds it busy.
     if (talkingElsewhere(c, leg.employee.id)) return refuseLeg(c, leg);
     const now = clock.now();
     for (const t of leg.timers) t();
     leg.timers = [];
+    leg.offHookAt = now;
     if (c.direction === 2 && c.state === 'ringing') {
-      // Click-to-call: the employee answered; now dial the external number.
-      leg.bridgeAt = now;
+      // Click-to-call: the employee answered; now dial the external number. Nothing is bridged
+      // yet: the call is bridged when the two parties are connected (dialExternal).
       c.answered = leg;
       c.handler = employeeParty(leg.employee);
       // A callback rings a whole group: the first phone to answer takes the call, the others stop.
       for (const other of c.legs.values())
-        if (other !== leg && !other.ended && other.bridgeAt === null) await endLeg(c, other, 1);
+        if (other !== leg && !other.ended && other.offHookAt === null) await endLeg(c, other, 1);
       // Saves take time (and are retried while the database is away): the call may have ended.
       if (hasEnded(c) || leg.ended) return;
-      emit('call.bridge', c, leg);
       await dialExternal(c);
       return;
     }
     if (c.consult === leg) {
       // Attended transfer: the consulted employee talks to the transferring one; the caller waits.
       leg.bridgeAt = now;
-      emit('call.bridge', c, leg);
+      emitLeg('call.bridge', c, leg);
       return;
     }
     await takeOver(c, leg, now);
@@ -430,21 +484,25 @@ export function createSimulator(deps: SimulatorDeps) {
   /** `leg` becomes the employee on the call; whoever had it leaves (a transfer) and other phones stop ringing. */
   async function takeOver(c: Call, leg: Leg, now: number) {
     const previous = c.answered;
-    leg.bridgeAt ??= now;
+    leg.offHookAt ??= now;
     c.answered = leg;
     c.handler = employeeParty(leg.employee);
     c.transfers.push(leg.employee.ext);
     for (const other of c.legs.values())
-      if (other !== leg && !other.ended && other.bridgeAt === null) await endLeg(c, other, 1);
+      if (other !== leg && !other.ended && other.offHookAt === null) await endLeg(c, other, 1);
     if (previous && !previous.ended) await endLeg(c, previous, 0);
     // The saves above take time: a call that ended meanwhile must not come back to life
     // (a second bridge, talk time and hangup for the same call).
     if (c.state === 'ended' || leg.ended) return;
-    emit('call.bridge', c, leg);
+    // A consulted employee (attended transfer) was bridged when they answered the consultation.
+    if (leg.bridgeAt === null) {
+      leg.bridgeAt = now;
+      emitLeg('call.bridge', c, leg);
+    }
     if (c.state !== 'bridged') {
       c.state = 'bridged';
       c.bridgeAt = now;
-      emit('call.bridge', c, null);
+      emitCall('call.bridge', c);
       startRecording(c, now);
       scheduleTalk(c);
     }
@@ -467,15 +525,17 @@ export function createSimulator(deps: SimulatorDeps) {
         const now = clock.now();
         c.state = 'bridged';
         c.bridgeAt = now;
-        if (c.answered) {
-          c.transfers.push(c.answered.employee.ext);
-          // The employee's talk time starts when the other side answers, as on a real phone bill.
-          c.answered.bridgeAt = now;
-          // A direct outgoing call: the caller's own leg is bridged now (click-to-call's was
-          // when the employee picked up).
-          if (!c.answered.bridged && !c.answered.ended) emit('call.bridge', c, c.answered);
+        const employee = c.answered;
+        if (employee) {
+          c.transfers.push(employee.employee.ext);
+          // The employee and the number are connected now: the leg is bridged (and its talk
+          // time starts) when the other side answers, as on a real phone bill.
+          if (!employee.ended && employee.bridgeAt === null) {
+            employee.bridgeAt = now;
+            emitLeg('call.bridge', c, employee);
+          }
         }
-        emit('call.bridge', c, null);
+        emitCall('call.bridge', c);
         startRecording(c, now);
         scheduleTalk(c);
       });
@@ -488,8 +548,6 @@ export function createSimulator(deps: SimulatorDeps) {
 
   /** The external side never answered: nobody talked, whatever the employee did. */
   async function endFailed(c: Call, disposition: Disposition) {
-    for (const leg of c.legs.values()) leg.bridgeAt = null;
-    c.bridgeAt = null;
     await endCall(c, disposition);
   }
 
@@ -515,9 +573,15 @@ export function createSimulator(deps: SimulatorDeps) {
       if (!e) return endCall(c, 3);
       c.handler = employeeParty(e);
       if (!employeeAvailable(e)) return endCall(c, e.paused || e.presence !== 'online' ? 1 : 4);
-      ringLeg(c, e, EMPLOYEE_RING_MS, async (disposition) => {
-        if (!c.answered) await endCall(c, disposition);
-      });
+      ringLeg(
+        c,
+        e,
+        EMPLOYEE_RING_MS,
+        async (disposition) => {
+          if (!c.answered) await endCall(c, disposition);
+        },
+        true,
+      );
       return;
     }
     const g = await d.groups.get(c.account.id, target.id);
@@ -554,10 +618,12 @@ export function createSimulator(deps: SimulatorDeps) {
 
   /** The ringing phone a simulation action means: the leg named, or the one of `ext`, or the only one. */
   function ringingLeg(c: Call, uuid: string, ext: string | undefined, verb: string): Leg {
+    // The call's own uuid names its primary leg too: then the ringing phone (of `ext`) is meant.
+    const named = uuid === c.uuid ? undefined : c.legs.get(uuid);
     const leg =
-      c.legs.get(uuid) ??
-      [...c.legs.values()].find((l) => !l.ended && l.bridgeAt === null && (!ext || l.employee.ext === ext));
-    if (!leg || leg.ended || leg.bridgeAt !== null)
+      named ??
+      [...c.legs.values()].find((l) => !l.ended && l.offHookAt === null && (!ext || l.employee.ext === ext));
+    if (!leg || leg.ended || leg.offHookAt !== null)
       throw new DomainError('CONFLICT', `No ringing phone to ${verb} on that call`);
     return leg;
   }
@@ -607,6 +673,9 @@ export function createSimulator(deps: SimulatorDeps) {
       otherLegName: null,
       otherLegs: [],
       trunk: null,
+      shownTrunk: null,
+      direct: false,
+      dialSent: false,
       handler: null,
       legs: new Map(),
       answered: null,
@@ -625,7 +694,7 @@ export function createSimulator(deps: SimulatorDeps) {
 
   /**
    * An outgoing company call to `number` (normalized) on `trunkNumber`, or the account's default
-   * trunk, with the CRMs' answer for the number; emits its `call.dial`.
+   * trunk, with the CRMs' answer for the number (its call.dial goes when a phone is reached).
    */
   async function newOutgoingCall(
     account: AccountRecord,
@@ -647,16 +716,24 @@ export function createSimulator(deps: SimulatorDeps) {
       trunk,
       ...fields,
     });
-    emit('call.dial', c, null);
     return c;
   }
 
-  /** Calls in progress of an account in this process, per leg (a call without legs is itself). */
+  /**
+   * Calls in progress of an account in this process: a direct call is itself (with a transfer
+   * target still ringing as a child); a ring-group call is its members' legs, or itself while no
+   * phone rings (in an IVR).
+   */
   function activeLegs(accountId: number): LiveCall[] {
     const out: LiveCall[] = [];
     for (const c of calls.values()) {
       if (c.account.id !== accountId) continue;
-      const legs = [...c.legs.values()].filter((l) => !l.ended);
+      const legs = [...c.legs.values()].filter((l) => !l.ended && !l.primary);
+      if (c.direct) {
+        out.push(live(c, null));
+        for (const l of legs) if (l !== c.answered) out.push(live(c, l));
+        continue;
+      }
       if (!legs.length) out.push(live(c, null));
       for (const l of legs) out.push(live(c, l));
     }
@@ -670,9 +747,15 @@ export function createSimulator(deps: SimulatorDeps) {
       if (e.presence !== 'online')
         throw new DomainError('EMPLOYEE_UNAVAILABLE', `Employee ${e.ext} is offline`);
       const c = await newOutgoingCall(account, otherLegNum, { handler: employeeParty(e) });
-      ringLeg(c, e, EMPLOYEE_RING_MS, async (disposition) => {
-        await endCall(c, disposition);
-      });
+      ringLeg(
+        c,
+        e,
+        EMPLOYEE_RING_MS,
+        async (disposition) => {
+          await endCall(c, disposition);
+        },
+        true,
+      );
       return { uuid: c.uuid };
     },
 
@@ -751,7 +834,6 @@ export function createSimulator(deps: SimulatorDeps) {
         otherLegs: settings.otherLegs,
         trunk,
       });
-      emit('call.dial', c, null);
       // spec: a CRM's responsible employee takes the call when they can, else the normal route.
       await track(
         step(c, async () =>
@@ -782,8 +864,11 @@ export function createSimulator(deps: SimulatorDeps) {
       if (!toEmployee && !toGroup)
         throw new DomainError('EMPLOYEE_NOT_FOUND', `No employee or ring group with ext ${toExt}`);
       if (toEmployee?.id === from.id) throw badInput('An employee cannot call their own ext');
-      const c = newCall(account, 1, { caller: employeeParty(from) });
-      emit('call.dial', c, null);
+      const trunks = await store.directory.trunks.list(account.id);
+      const c = newCall(account, 1, {
+        caller: employeeParty(from),
+        shownTrunk: trunks.find((t) => t.isDefault) ?? trunks[0] ?? null,
+      });
       await track(
         step(c, () =>
           routeTo(
@@ -806,20 +891,22 @@ export function createSimulator(deps: SimulatorDeps) {
     ): Promise<{ uuid: string }> {
       const e = await employeeByExt(account, fromExt);
       const c = await newOutgoingCall(account, number, { handler: employeeParty(e) }, trunkNumber);
+      // The employee dialled: the call is theirs (the primary leg, off hook, no ringing to end).
       const leg: Leg = {
-        uuid: newUuid(),
+        uuid: c.uuid,
+        primary: true,
         employee: e,
         dialAt: clock.now(),
-        bridgeAt: clock.now(),
+        offHookAt: clock.now(),
+        bridgeAt: null,
         ended: false,
-        bridged: false,
         timers: [],
-        // The employee dialled: there is no ringing to end.
         onEnd: async () => {},
       };
+      c.direct = true;
       addLeg(c, leg);
       c.answered = leg;
-      emit('call.dial', c, leg);
+      emitCall('call.dial', c);
       await track(dialExternal(c));
       return { uuid: c.uuid };
     },

@@ -1,29 +1,10 @@
 import { ActiveCall, MakeCallRequest, MakeCallResponse } from '@dzvin/protocol';
 import { Type } from 'typebox';
 import type { CallEngine } from '../../domain/calls/call-engine.ts';
-import type { LiveCall, Party } from '../../domain/calls/call-model.ts';
+import { toActiveCall } from '../../domain/calls/projection.ts';
 import { type App, errorResponses } from '../route-kit.ts';
 
 const tags = ['Phonet: calls'];
-const eventLeg = (p: Party | null) => (p ? { id: p.id, ext: p.ext, displayName: p.displayName } : null);
-
-/** LiveCall → the documented active/v3 item (every key present, ms times). */
-export function toActiveCall(c: LiveCall): ActiveCall {
-  return {
-    uuid: c.uuid,
-    parentUuid: c.parentUuid,
-    lastEvent: c.lastEvent,
-    dialAt: c.dialAt,
-    bridgeAt: c.bridgeAt,
-    lgDirection: c.direction,
-    leg: eventLeg(c.leg),
-    leg2: eventLeg(c.leg2),
-    otherLegs: c.direction === 1 ? null : c.otherLegs,
-    trunkNum: c.trunkNum,
-    trunkName: c.trunkName,
-  };
-}
-
 const UuidParams = Type.Object({ uuid: Type.String({ minLength: 1, maxLength: 64 }) });
 
 /** makeCall, active/v3 and hangup, exactly at the documented paths. */
