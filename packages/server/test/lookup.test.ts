@@ -107,8 +107,9 @@ for (const dialect of DIALECTS) {
       const r = await admin('POST', '/api/v1/sim/calls', { from, trunk: TRUNK });
       assert.equal(r.status, 201, r.text);
       const uuid: string = r.json().uuid;
+      // A direct call is itself; a ring group's members are its children.
       const legs = (await server.built.simulator.engine.active(accountId)).filter(
-        (c) => c.parentUuid === uuid,
+        (c) => c.uuid === uuid || c.parentUuid === uuid,
       );
       return { uuid, legs, ringing: legs.map((l) => l.leg?.ext) };
     }
@@ -131,6 +132,7 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(reqA.json, { request: 'call.settings', otherLegNum: num, trunkNum: TRUNK });
       assert.match(String(reqA.headers['content-type']), /^application\/json/);
       assert.equal(reqA.method, 'POST');
+      // One entry per connected CRM, known or not, and the contacts book's (spec #17).
       const expected = [
         {
           id: null,
@@ -139,6 +141,15 @@ for (const dialect of DIALECTS) {
           companyName: null,
           url: 'http://crm.example/contacts?name=%D0%86%D0%B2%D0%B0%D0%BD%20%D0%86%D0%B2%D0%B0%D0%BD%D0%BE%D0%B2',
           priority: 1,
+        },
+        { id: null, name: null, num, companyName: null, url: '', priority: 2 },
+        {
+          id: null,
+          name: null,
+          num,
+          companyName: null,
+          url: `http://lookup.localhost:${server.port}/#/contacts?new=%2B380501110001`,
+          priority: 100,
         },
       ];
       assert.equal(legs.length, 1);
@@ -188,7 +199,18 @@ for (const dialect of DIALECTS) {
         crmB.answer = () => ok({ otherLeg: null });
         const { uuid, legs } = await incoming(num);
         assert.equal(legs[0].otherLegName, name, body);
-        assert.equal(legs[0].otherLegs.length, name ? 1 : 0, body);
+        // Every CRM has its entry; only one that knows the number names it.
+        assert.deepEqual(
+          legs[0].otherLegs.map((l) => [l.priority, l.name, l.num]),
+          [
+            [1, name, num],
+            [2, null, num],
+            [100, null, num],
+          ],
+          body,
+        );
+        // A CRM's "create a contact" link (newEntry) is its entry's url.
+        if (body.includes('crm.example/new')) assert.equal(legs[0].otherLegs[0].url, 'http://crm.example/new', body);
         await hangup(uuid);
         const record = await companyRecord(uuid);
         assert.equal(record.otherLegName, name ?? num, 'history shows the number when nobody knew it');
@@ -297,6 +319,7 @@ for (const dialect of DIALECTS) {
         [
           ['a-17', 'Ім’я з A', 'ТОВ А', 1],
           [42, 'Ім’я з B', null, 2],
+          [null, null, null, 100],
         ],
       );
       await hangup(first.uuid);
@@ -325,7 +348,7 @@ for (const dialect of DIALECTS) {
         name: 'Олег Книжний',
         num,
         companyName: 'Книга',
-        url: null,
+        url: `http://lookup.localhost:${server.port}/#/contacts?id=${contactId}`,
         priority: 0,
       });
       await hangup(third.uuid);
