@@ -443,6 +443,159 @@ describe('the web console', { skip }, () => {
     }
   });
 
+  test('a link to #/contacts?id=N opens that contact on a fresh page, through sign-in when signed out; a contact of another account or no id says so', async () => {
+    const [id] = await createContacts(s, [
+      contactBody({ first: 'Олег', last: 'Лисенко', phones: ['+380631234567'], company: 'Сонях' }),
+    ]);
+    // A browser that was never signed in: the sign-in screen keeps the link.
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });
+    try {
+      const fresh = await context.newPage();
+      await fresh.goto(`${server.baseUrl}/#/contacts?id=${id}`);
+      await fresh.fill('input[name=domain]', 'console.localhost');
+      await fresh.fill('input[name=apiKey]', s.apiKey);
+      await fresh.click('button[type=submit]');
+      const editor = fresh.getByTestId('contact-editor');
+      await editor.locator('h2', { hasText: 'Олег Лисенко' }).waitFor({ timeout: 5000 });
+      assert.equal(await editor.locator('input[name="field-Телефон-0"]').inputValue(), '+380631234567');
+      assert.equal(new URL(fresh.url()).hash, `#/contacts?id=${id}`);
+      // Signed in: a new page straight on the link, loaded by id.
+      const second = await context.newPage();
+      await second.goto(`${server.baseUrl}/#/contacts?id=${id}`);
+      await second.getByTestId('contact-editor').locator('h2', { hasText: 'Олег Лисенко' }).waitFor();
+      await second.screenshot({ path: path.join(SCREENSHOTS, 'contact-link.png') });
+      // Another account's contact is not shown, and the page says why.
+      const other = await server.account('other-console.localhost');
+      const [foreign] = await createContacts(other, [
+        contactBody({ first: 'Чужий', phones: ['+380671234500'] }),
+      ]);
+      await second.goto(`${server.baseUrl}/#/contacts?id=${foreign}`);
+      const missing = second.getByTestId('contact-missing');
+      await missing.waitFor();
+      assert.match((await missing.textContent()) ?? '', new RegExp(`#${foreign} is not in this account`));
+      assert.doesNotMatch((await second.locator('#page').textContent()) ?? '', /Чужий/);
+      await second.goto(`${server.baseUrl}/#/contacts?id=abc`);
+      await second.getByTestId('contact-missing').getByText('“abc” is not a contact number').waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a link to #/contacts?new=<number> opens a new contact with the number filled in; saved, it is in the contacts book; a value that is no number says so', async () => {
+    await page.goto(`${server.baseUrl}/#/contacts?new=%2B380501234567`);
+    const form = page.getByTestId('new-contact');
+    await form.waitFor();
+    assert.equal(await form.locator('input[name=phone]').inputValue(), CALLER);
+    // The number is already Ірина's: the form says so, with a link to her.
+    await form.getByRole('link', { name: /Ірина/ }).waitFor();
+    await form.locator('input[name=firstName]').fill('Тарас');
+    await form.locator('input[name=lastName]').fill('Гнатюк');
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'contact-new.png') });
+    await form.getByRole('button', { name: 'Add' }).click();
+    const editor = page.getByTestId('contact-editor');
+    await editor.locator('h2', { hasText: 'Тарас Гнатюк' }).waitFor({ timeout: 5000 });
+    const found = (
+      await s.get(`/rest/crm/contacts/v2/searchByOLNum?otherLegNum=${encodeURIComponent(CALLER)}`)
+    ).json();
+    const created = found.find((c: { firstName: string }) => c.firstName === 'Тарас');
+    assert.ok(created, JSON.stringify(found));
+    assert.equal(created.lastName, 'Гнатюк');
+    assert.equal(new URL(page.url()).hash, `#/contacts?id=${created.id}`);
+    await form.waitFor({ state: 'detached' });
+    // Typed by hand, unencoded: the + is a +, not a space.
+    await page.goto(`${server.baseUrl}/#/contacts?new=+380931112233`);
+    assert.equal(
+      await page.getByTestId('new-contact').locator('input[name=phone]').inputValue(),
+      '+380931112233',
+    );
+    await page.goto(`${server.baseUrl}/#/contacts?new=hello`);
+    assert.match(
+      (await page.getByTestId('not-a-number').textContent()) ?? '',
+      /“hello” is not a phone number/,
+    );
+    assert.equal(await page.getByTestId('new-contact').locator('input[name=phone]').inputValue(), '');
+  });
+
+  test('Live shows the other party of a call no CRM knows, never the trunk number; a CRM link opens in a new tab, a link into the console in this tab, a javascript: URL is no link', async () => {
+    const numbers = {
+      unknown: '+380970000001',
+      foreign: '+380970000002',
+      own: '+380970000003',
+      bad: '+380970000004',
+    };
+    const { port } = new URL(server.baseUrl);
+    const lookup = await startCrmReceiver('/lookup');
+    lookup.answer = (r) => {
+      const leg = r.text.includes(numbers.foreign.slice(1))
+        ? { name: 'Acme: Ганна', url: 'https://crm.example/contacts/7' }
+        : r.text.includes(numbers.own.slice(1))
+          ? { name: 'Ірина з книги', url: `http://console.localhost:${port}/#/contacts?id=${contactId}` }
+          : r.text.includes(numbers.bad.slice(1))
+            ? { name: 'Зламана CRM', url: 'javascript:alert(1)' }
+            : null;
+      return { status: 200, body: JSON.stringify({ otherLeg: leg }) };
+    };
+    const conn = await s.admin('POST', '/api/v1/crm-connections', {
+      name: 'Lookup CRM',
+      callSettingsUrl: lookup.url,
+    });
+    assert.equal(conn.status, 201, conn.text);
+    // One call at a time: a second call ringing the same phone could end as busy.
+    await s.admin('PUT', '/api/v1/sim/behaviours/employees/001', { mode: 'manual' });
+    const hangUpAll = async () => {
+      for (const c of (await s.get('/rest/calls/active/v3')).json())
+        await s.post(`/rest/calls/active/${c.parentUuid ?? c.uuid}/hangup`);
+      await page.waitForSelector('[data-testid=live-call]', { state: 'detached', timeout: 3000 });
+    };
+    /** Places a call from `from`; its card's external party. */
+    const call = async (from: string) => {
+      const r = await s.admin('POST', '/api/v1/sim/calls', { from, trunk: MAIN_TRUNK });
+      assert.equal(r.status, 201, r.text);
+      const card = page.locator('[data-testid=live-call]').first();
+      await card.waitFor({ timeout: 3000 });
+      return card.locator('.party').first();
+    };
+    try {
+      await page.goto(`${server.baseUrl}/#/live`);
+      await page.waitForSelector('.conn.open');
+      await hangUpAll();
+
+      let party = await call(numbers.unknown);
+      // The contacts book's entry brings the number (and a link to add it); until the server sends
+      // it the card says "—". Never the trunk: that is the company's own number.
+      await party.getByText(new RegExp(`^(\\${numbers.unknown}|—)$`)).waitFor();
+      assert.doesNotMatch((await party.textContent()) ?? '', new RegExp(`\\${MAIN_TRUNK}`));
+      await hangUpAll();
+
+      party = await call(numbers.foreign);
+      const foreign = party.getByRole('link', { name: 'Acme: Ганна' });
+      await foreign.waitFor();
+      assert.equal(await foreign.getAttribute('href'), 'https://crm.example/contacts/7');
+      assert.equal(await foreign.getAttribute('target'), '_blank');
+      assert.match((await party.textContent()) ?? '', new RegExp(`\\${numbers.foreign}`));
+      await shot('live-links');
+      await hangUpAll();
+
+      party = await call(numbers.bad);
+      await party.getByText('Зламана CRM').waitFor();
+      assert.equal(await party.getByRole('link', { name: 'Зламана CRM' }).count(), 0);
+      await hangUpAll();
+
+      party = await call(numbers.own);
+      const own = party.getByRole('link', { name: 'Ірина з книги' });
+      await own.waitFor();
+      assert.equal(await own.getAttribute('href'), `#/contacts?id=${contactId}`);
+      assert.equal(await own.getAttribute('target'), null);
+      await own.click();
+      await page.getByTestId('contact-editor').locator('h2', { hasText: 'Шевченко' }).waitFor();
+    } finally {
+      for (const c of (await s.get('/rest/calls/active/v3')).json())
+        await s.post(`/rest/calls/active/${c.parentUuid ?? c.uuid}/hangup`);
+      await s.admin('DELETE', `/api/v1/crm-connections/${conn.json().id}`);
+      await lookup.close();
+    }
+  });
+
   test('signing out ends the session; a rotated API key is shown once and signs in', async () => {
     await page.click('nav a[href="#/directory"]');
     page.once('dialog', (d) => d.accept());

@@ -13,6 +13,7 @@ import { IntegrationsPage } from './pages/integrations.tsx';
 import { LivePage } from './pages/live.tsx';
 import { OverviewPage } from './pages/overview.tsx';
 import { SimulatorPage } from './pages/simulator.tsx';
+import { hash, hashPage, setConsoleHost } from './route.ts';
 import { signal, useSignal } from './signal.ts';
 import { ErrorBox, errText, Loading } from './ui.tsx';
 
@@ -28,13 +29,13 @@ const PAGES = {
 type PageName = keyof typeof PAGES;
 
 const account = signal<Account | null | undefined>(undefined);
-const route = signal<PageName>(parseRoute());
+account.subscribe(() => setConsoleHost(account.get()?.domain ?? null));
 
-function parseRoute(): PageName {
-  const name = location.hash.replace(/^#\/?/, '').split('?')[0] as PageName;
+/** The page of the hash; the hash itself (with its parameters) survives the sign-in screen. */
+function pageOf(h: string): PageName {
+  const name = hashPage(h) as PageName;
   return name in PAGES ? name : 'live';
 }
-window.addEventListener('hashchange', () => route.set(parseRoute()));
 whenSignedOut(() => {
   live.stop();
   account.set(null);
@@ -122,7 +123,7 @@ function LangSwitch() {
 }
 
 function Shell({ acc }: { acc: Account }) {
-  const page = useSignal(route);
+  const page = pageOf(useSignal(hash));
   useSignal(lang);
   useEffect(() => {
     live.start();

@@ -1,10 +1,19 @@
 // Contacts: search by name or number, view and edit fields, notes, import/export (JSON).
+// The hash says what is open, so call events can link here: `#/contacts?id=5` opens contact 5,
+// `#/contacts?new=%2B380501234567` a new contact with that number (issue #13).
 import { useEffect, useState } from 'preact/hooks';
-import { api, type Contact, type ContactField, get, type Note, post, qs } from '../api.ts';
+import { ApiError, api, type Contact, type ContactField, get, type Note, post, qs } from '../api.ts';
 import { fmtDateTime, t } from '../i18n.ts';
+import { go, hash, hashParams } from '../route.ts';
+import { useSignal } from '../signal.ts';
 import { Action, Empty, ErrorBox, errText, Loading } from '../ui.tsx';
 
 const looksLikeNumber = (s: string) => /^[+\d][\d\s()-]{3,}$/.test(s.trim());
+/** A phone number as typed or linked (`+380 50 123-45-67`) without its separators; null if none. */
+const phoneOf = (s: string) => {
+  const d = s.trim().replace(/[\s().-]/g, '');
+  return /^\+?\d{5,15}$/.test(d) ? d : null;
+};
 const nameOf = (c: Contact) =>
   [c.firstName, c.lastName].filter(Boolean).join(' ') || c.companyTitle || `#${c.id}`;
 const phonesOf = (c: Contact) =>
@@ -13,6 +22,7 @@ const phonesOf = (c: Contact) =>
     .flatMap((f) => f.values.map((v) => v.value))
     .filter(Boolean)
     .join(', ');
+const fill = (label: string, v: string) => label.replace('{v}', v);
 
 function Editor({ id, onChanged }: { id: number; onChanged: () => void }) {
   const [contact, setContact] = useState<Contact | null>(null);
@@ -20,6 +30,7 @@ function Editor({ id, onChanged }: { id: number; onChanged: () => void }) {
   const [notes, setNotes] = useState<Note[]>([]);
   const [note, setNote] = useState('');
   const [error, setError] = useState<string | null>(null);
+  const [missing, setMissing] = useState(false);
   const [saved, setSaved] = useState(false);
 
   const load = async () => {
@@ -30,15 +41,20 @@ function Editor({ id, onChanged }: { id: number; onChanged: () => void }) {
       setNotes(await get<Note[]>(`/rest/crm/contacts/v2/${id}/notes`));
       setError(null);
     } catch (e) {
+      // A link to a contact of another account, or one deleted since, answers 404.
+      setMissing(e instanceof ApiError && e.status === 404);
       setError(errText(e));
     }
   };
   useEffect(() => {
     setContact(null);
+    setMissing(false);
+    setError(null);
     setSaved(false);
     void load();
   }, [id]);
 
+  if (!contact && missing) return <Missing text={fill(t('contactNotFound'), String(id))} />;
   if (!contact) return error ? <ErrorBox error={error} /> : <Loading />;
   const update = (fi: number, vi: number, key: 'value' | 'enumValueCode', v: string) => {
     const next = structuredClone(fields);
@@ -140,6 +156,7 @@ function Editor({ id, onChanged }: { id: number; onChanged: () => void }) {
               if (!confirm(t('confirm'))) return;
               await api('DELETE', `/rest/crm/contacts/v2/${contact.id}`);
               onChanged();
+              go('#/contacts', true);
             }}
           >
             {t('delete')}
@@ -191,11 +208,14 @@ export function ContactsPage() {
   const [q, setQ] = useState('');
   const [query, setQuery] = useState('');
   const [list, setList] = useState<Contact[] | null>(null);
-  const [selected, setSelected] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [nonce, setNonce] = useState(0);
-  const [creating, setCreating] = useState(false);
   const [info, setInfo] = useState<string | null>(null);
+  // What is open comes from the hash: `?id=` a contact, `?new=` (maybe empty) the new-contact form.
+  const params = hashParams(useSignal(hash));
+  const idParam = params.id;
+  const selected = idParam !== undefined && /^[1-9]\d{0,14}$/.test(idParam) ? Number(idParam) : null;
+  const creating = params.new !== undefined;
 
   useEffect(() => {
     let stale = false;
@@ -241,7 +261,12 @@ export function ContactsPage() {
             {t('searchBtn')}
           </button>
         </form>
-        <button type="button" class="plain" onClick={() => setCreating(!creating)}>
+        <button
+          type="button"
+          class="plain"
+          aria-expanded={creating}
+          onClick={() => go(creating ? '#/contacts' : '#/contacts?new=')}
+        >
           + {t('newContact')}
         </button>
         <button
@@ -290,11 +315,13 @@ export function ContactsPage() {
       </div>
       {creating ? (
         <NewContact
-          onDone={(name) => {
-            setCreating(false);
-            setQ(name);
-            setQuery(name);
+          key={params.new}
+          linked={params.new ?? ''}
+          onDone={(id, shown) => {
+            setQ(shown);
+            setQuery(shown);
             setNonce(nonce + 1);
+            go(id ? `#/contacts?id=${id}` : '#/contacts', true);
           }}
         />
       ) : null}
@@ -313,7 +340,7 @@ export function ContactsPage() {
                     type="button"
                     class="item"
                     aria-current={selected === c.id}
-                    onClick={() => setSelected(c.id)}
+                    onClick={() => go(`#/contacts?id=${c.id}`)}
                   >
                     <div>{nameOf(c)}</div>
                     <div class="muted small">
@@ -326,7 +353,9 @@ export function ContactsPage() {
           )}
         </div>
         <div>
-          {selected ? (
+          {idParam !== undefined && selected === null ? (
+            <Missing text={fill(t('badContactId'), idParam)} />
+          ) : selected ? (
             <Editor
               id={selected}
               onChanged={() => {
@@ -342,50 +371,134 @@ export function ContactsPage() {
   );
 }
 
-function NewContact({ onDone }: { onDone: (name: string) => void }) {
+/** Where a link named no contact we can open: says so, and leads back to the list. */
+function Missing({ text }: { text: string }) {
+  return (
+    <div class="card stack" data-testid="contact-missing">
+      <ErrorBox error={text} />
+      <a href="#/contacts">{t('allContacts')}</a>
+    </div>
+  );
+}
+
+/**
+ * The new-contact form. `linked` is the `?new=` value of the hash: a number to pre-fill (a call
+ * from someone no CRM knows links here), empty for the toolbar's button, or anything else someone
+ * typed into a URL, which is said to be no number. Creation goes through the documented batch
+ * upload, which answers counts, not ids: the new contact is then found by its number (or name).
+ */
+function NewContact({
+  linked,
+  onDone,
+}: {
+  linked: string;
+  onDone: (id: number | null, shown: string) => void;
+}) {
+  const linkedPhone = linked ? phoneOf(linked) : null;
   const [first, setFirst] = useState('');
   const [last, setLast] = useState('');
-  const [phone, setPhone] = useState('');
+  const [phone, setPhone] = useState(linkedPhone ?? '');
   const [error, setError] = useState<string | null>(null);
+  const [known, setKnown] = useState<Contact[]>([]);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    // Someone may have added the number since the call's link was made.
+    if (!linkedPhone) return;
+    let stale = false;
+    get<Contact[]>(`/rest/crm/contacts/v2/searchByOLNum${qs({ otherLegNum: linkedPhone })}`).then(
+      (r) => !stale && setKnown(r),
+      () => {},
+    );
+    return () => {
+      stale = true;
+    };
+  }, [linkedPhone]);
   return (
     <form
-      class="card row"
+      class="card stack"
       style="margin-bottom:.75rem"
+      aria-label={t('newContact')}
+      data-testid="new-contact"
       onSubmit={async (e) => {
         e.preventDefault();
         setError(null);
+        const num = phone.trim();
+        if (num && !phoneOf(num)) return setError(fill(t('notANumber'), num));
         const fields = [
-          { enumCode: 'Имя', values: [{ enumValueCode: 'Имя', value: first }] },
-          ...(last ? [{ enumCode: 'Фамилия', values: [{ enumValueCode: 'Фамилия', value: last }] }] : []),
-          ...(phone ? [{ enumCode: 'Телефон', values: [{ enumValueCode: 'Рабочий', value: phone }] }] : []),
+          { enumCode: 'Имя', values: [{ enumValueCode: 'Имя', value: first.trim() }] },
+          ...(last.trim()
+            ? [{ enumCode: 'Фамилия', values: [{ enumValueCode: 'Фамилия', value: last.trim() }] }]
+            : []),
+          ...(num ? [{ enumCode: 'Телефон', values: [{ enumValueCode: 'Рабочий', value: num }] }] : []),
         ];
+        setBusy(true);
         try {
-          const r = await post<{ failed: number; errors: unknown }>('/rest/crm/contacts/v2/batch', {
-            merge: 0,
-            contacts: [{ fields }],
-          });
-          if (r.failed) throw new Error(JSON.stringify(r.errors));
-          onDone(first);
+          const r = await post<{ failed: number; errors: { reason: string }[] }>(
+            '/rest/crm/contacts/v2/batch',
+            {
+              merge: 0,
+              contacts: [{ fields }],
+            },
+          );
+          if (r.failed) throw new Error(r.errors.map((x) => x.reason).join('; ') || JSON.stringify(r.errors));
+          const found = num
+            ? await get<Contact[]>(
+                `/rest/crm/contacts/v2/searchByOLNum${qs({ otherLegNum: num, limit: 60 })}`,
+              )
+            : await get<Contact[]>(`/rest/crm/contacts/v2/${qs({ searchText: first.trim(), limit: 60 })}`);
+          const mine = found.filter((c) => c.firstName === first.trim()).sort((a, b) => b.id - a.id)[0];
+          onDone(mine?.id ?? null, num || first.trim());
         } catch (err) {
           setError(errText(err));
+        } finally {
+          setBusy(false);
         }
       }}
     >
-      <label>
-        {t('name')}
-        <input required value={first} onInput={(e) => setFirst(e.currentTarget.value)} />
-      </label>
-      <label>
-        Прізвище / Last name
-        <input value={last} onInput={(e) => setLast(e.currentTarget.value)} />
-      </label>
-      <label>
-        {t('number')}
-        <input type="tel" value={phone} onInput={(e) => setPhone(e.currentTarget.value)} />
-      </label>
-      <button type="submit" class="primary">
-        {t('add')}
-      </button>
+      <h2>{linkedPhone ? fill(t('newContactFor'), linkedPhone) : t('newContact')}</h2>
+      {linked && !linkedPhone ? (
+        <p class="error" role="alert" data-testid="not-a-number">
+          {fill(t('notANumber'), linked)}
+        </p>
+      ) : null}
+      {known.length ? (
+        <p class="muted" role="status">
+          {t('alreadyKnown')}{' '}
+          {known.map((c, i) => (
+            <>
+              {i ? ', ' : ''}
+              <a href={`#/contacts?id=${c.id}`}>{nameOf(c)}</a>
+            </>
+          ))}
+        </p>
+      ) : null}
+      <div class="row">
+        <label>
+          {t('firstName')}
+          <input
+            name="firstName"
+            required
+            value={first}
+            onInput={(e) => setFirst(e.currentTarget.value)}
+            // biome-ignore lint/a11y/noAutofocus: the form opens on the user's click or link; the name is what is missing
+            autoFocus
+          />
+        </label>
+        <label>
+          {t('lastName')}
+          <input name="lastName" value={last} onInput={(e) => setLast(e.currentTarget.value)} />
+        </label>
+        <label>
+          {t('phone')}
+          <input name="phone" type="tel" value={phone} onInput={(e) => setPhone(e.currentTarget.value)} />
+        </label>
+      </div>
+      <div class="row">
+        <button type="submit" class="primary" disabled={busy}>
+          {t('add')}
+        </button>
+        <a href="#/contacts">{t('cancel')}</a>
+      </div>
       <ErrorBox error={error} />
     </form>
   );

@@ -1,15 +1,57 @@
 // Live: calls in progress (SSE), with hang up / transfer / answer, and employees' presence.
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { type Employee, type LiveCall, post } from '../api.ts';
+import { type Employee, type LiveCall, type OtherLeg, post } from '../api.ts';
 import { directionLabel, fmtDuration, t } from '../i18n.ts';
 import { live, tick } from '../live-store.ts';
+import { linkOf } from '../route.ts';
 import { useSignal } from '../signal.ts';
 import { Action, Empty, ErrorBox } from '../ui.tsx';
 
+/**
+ * The external party of a card from `otherLegs` (ordered by CRM priority; the built-in contacts
+ * book is one of them, its `url` a link into this console): the first entry with a name, else the
+ * first with a link; the number is the other party's (never the trunk's: that is the company's
+ * own number). Other entries with a link are offered too (another CRM, "add to contacts").
+ */
 function external(c: LiveCall) {
-  const o = (c.otherLegs ?? []).find((x) => x.name || x.num) ?? null;
-  return o;
+  const legs = c.otherLegs ?? [];
+  const main = legs.find((x) => x.name) ?? legs.find((x) => linkOf(x.url)) ?? null;
+  const num = main?.num ?? legs.find((x) => x.num)?.num ?? null;
+  const more = legs.filter((x) => x !== main && linkOf(x.url));
+  return { main, num, more };
 }
+
+/** A link from a call event: this console's own in this tab, a foreign CRM's in a new one. */
+function LegLink({
+  url,
+  children,
+  title,
+}: {
+  url: string | null;
+  children: ComponentChildren;
+  title?: string;
+}) {
+  const link = linkOf(url);
+  if (!link) return <span class="ellipsis">{children}</span>;
+  return link.own ? (
+    <a href={link.href} class="ellipsis" title={title}>
+      {children}
+    </a>
+  ) : (
+    <a href={link.href} target="_blank" rel="noreferrer" class="ellipsis" title={title}>
+      {children}
+    </a>
+  );
+}
+
+/** The words for a link beside the name: what the console link does, or the foreign CRM's host. */
+const linkText = (x: OtherLeg) => {
+  const l = linkOf(x.url);
+  if (!l) return '';
+  if (l.own) return l.href.includes('?new=') ? `+ ${t('addToContacts')}` : t('contacts');
+  return new URL(l.href).hostname;
+};
 
 function CallCard({ call, onError }: { call: LiveCall; onError: (m: string | null) => void }) {
   const now = useSignal(tick);
@@ -18,7 +60,7 @@ function CallCard({ call, onError }: { call: LiveCall; onError: (m: string | nul
   const ringing = call.bridgeAt === null;
   const inQueue = ringing && call.leg === null;
   const state = inQueue ? t('inIvr') : ringing ? t('ringing') : t('talking');
-  const o = external(call);
+  const { main: o, num, more } = external(call);
   const since = call.bridgeAt ?? call.dialAt;
   const secs = Math.max(0, (Math.max(now, Date.now()) - since) / 1000);
   const dirClass = call.lgDirection === 4 ? 'in' : call.lgDirection === 2 ? 'out' : 'int';
@@ -34,16 +76,26 @@ function CallCard({ call, onError }: { call: LiveCall; onError: (m: string | nul
       <div class="call-who">
         <div class="party">
           <span class="muted small">{t('external')}</span>
-          {o?.url ? (
-            <a href={o.url} target="_blank" rel="noreferrer" class="ellipsis">
-              {o.name ?? o.num}
-            </a>
+          {o?.name || num ? (
+            <LegLink url={o?.url ?? null} title={o && !o.name ? linkText(o) : undefined}>
+              {o?.name ?? num}
+            </LegLink>
           ) : (
-            <span class="ellipsis">{o?.name ?? o?.num ?? call.trunkNum ?? t('none')}</span>
+            <span class="ellipsis">{t('none')}</span>
           )}
           <span class="muted small ellipsis">
-            {o?.name && o.num ? o.num : ''} {o?.companyName ?? ''}
+            {o?.name && num ? num : ''} {o?.companyName ?? ''}
           </span>
+          {more.length ? (
+            <span class="small ellipsis">
+              {more.map((x, k) => (
+                <>
+                  {k ? ' · ' : ''}
+                  <LegLink url={x.url}>{linkText(x)}</LegLink>
+                </>
+              ))}
+            </span>
+          ) : null}
         </div>
         <div class="party">
           <span class="muted small">{t('employee')}</span>
