@@ -84,6 +84,66 @@ for (const dialect of DIALECTS) {
       assert.equal(ok.status, 200);
     });
 
+    test('the API key alone signs in on the account’s own Host, and that session works (spec #4)', async () => {
+      // What a TypeScript Phonet client on npm posts to https://{domain}/rest/security/authorize.
+      const r = await server.request('POST', '/rest/security/authorize', {
+        host: acme.host,
+        body: { apiKey: acme.apiKey },
+      });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json().domain, 'acme.localhost');
+      const cookies = r.headers['set-cookie'] ?? [];
+      assert.equal(cookies.length, 1);
+      assert.match(cookies[0], /^JSESSIONID=[A-Za-z0-9]{32}; Path=\/; HttpOnly$/);
+      const users = await server.request('GET', '/rest/users', {
+        host: acme.host,
+        cookie: cookies[0].split(';')[0],
+      });
+      assert.equal(users.status, 200);
+      assert.equal(users.json()[0].ext, '001');
+    });
+
+    test('the API key alone from a Host that names no account is a plain-text 400 naming domain', async () => {
+      for (const host of [undefined, `nobody.localhost:${server.port}`]) {
+        const r = await server.request('POST', '/rest/security/authorize', {
+          host,
+          localAddress: '127.0.0.41',
+          body: { apiKey: acme.apiKey },
+        });
+        assert.equal(r.status, 400, String(host));
+        assert.match(String(r.headers['content-type']), /^text\/plain; charset=utf-8/);
+        assert.match(r.text, /'domain'/);
+        assert.equal(r.headers['set-cookie'], undefined);
+      }
+      // Such a body tries no key, so it is no failed attempt: the IP is not limited by them.
+      for (let i = 0; i < 6; i++)
+        assert.equal(
+          (
+            await server.request('POST', '/rest/security/authorize', {
+              localAddress: '127.0.0.41',
+              body: { apiKey: 'x'.repeat(32) },
+            })
+          ).status,
+          400,
+        );
+      const ok = await server.request('POST', '/rest/security/authorize', {
+        localAddress: '127.0.0.41',
+        body: { domain: 'acme.localhost', apiKey: acme.apiKey },
+      });
+      assert.equal(ok.status, 200);
+    });
+
+    test('the API key alone with a wrong key is 403, like a wrong key with the domain', async () => {
+      const r = await server.request('POST', '/rest/security/authorize', {
+        host: acme.host,
+        localAddress: '127.0.0.40',
+        body: { apiKey: 'x'.repeat(32) },
+      });
+      assert.equal(r.status, 403);
+      assert.equal(r.text, 'Invalid domain or API key');
+      assert.equal(r.headers['set-cookie'], undefined);
+    });
+
     test("a session of one account is refused on another account's Host", async () => {
       const r = await server.request('GET', '/rest/users', {
         host: `other.localhost:${server.port}`,

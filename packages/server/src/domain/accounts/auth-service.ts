@@ -58,13 +58,15 @@ export interface AuthorizeInput {
   /** The request's Host without port (spec #4 routes by it). */
   host: string;
   ip: string;
-  domain: string;
+  /** The body's `domain`; optional when the Host is an account domain (spec #4). */
+  domain?: string;
   apiKey: string;
 }
 
 /**
- * Sessions as the document describes them: `authorize` with domain + API key gives a
- * `JSESSIONID`; a missing, unknown or idle-expired session is a 403 (spec #5).
+ * Sessions as the document describes them: `authorize` with domain + API key (the key alone on
+ * the account's own Host) gives a `JSESSIONID`; a missing, unknown or idle-expired session is a
+ * 403 (spec #5).
  */
 export function createAuthService(deps: { store: Store; clock: Clock; settings: AuthSettings }) {
   const { store, clock, settings } = deps;
@@ -105,20 +107,30 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
     accountForHost,
 
     async authorize(input: AuthorizeInput): Promise<{ token: string; account: AccountRecord }> {
-      const bodyDomain = normalizeDomain(input.domain);
       const hostAccount = await accountForHost(input.host, true);
+      // spec #4: the Host names the account, so a body with the key alone is enough there
+      // (clients post `{apiKey}` to https://{domain}/…); from any other Host the body must name it.
+      // Not a failed attempt: like a body that fails validation, it tries no key.
+      if (input.domain === undefined && !hostAccount)
+        throw new DomainError(
+          'BAD_INPUT',
+          "Invalid body 'domain': is required when the Host does not name an account",
+        );
+      const bodyDomain = input.domain === undefined ? undefined : normalizeDomain(input.domain);
       const keys = [`ip:${input.ip}`, `domain:${hostAccount?.domain ?? bodyDomain}`];
       await checkRateLimit(keys);
       const fail = async (message: string, code: 'BAD_CREDENTIALS' | 'WRONG_ACCOUNT' = 'BAD_CREDENTIALS') => {
         await store.authFailures.record(keys, clock.now());
         return new DomainError(code, message);
       };
-      if (hostAccount && hostAccount.domain !== bodyDomain)
+      if (hostAccount && bodyDomain !== undefined && hostAccount.domain !== bodyDomain)
         throw await fail(
           `domain ${input.domain} does not match the host ${hostAccount.domain}`,
           'WRONG_ACCOUNT',
         );
-      const account = hostAccount ?? (await store.accounts.byDomain(bodyDomain, { fresh: true }));
+      const account =
+        hostAccount ??
+        (bodyDomain === undefined ? null : await store.accounts.byDomain(bodyDomain, { fresh: true }));
       // Same answer for an unknown domain and a wrong key: do not reveal which domains exist.
       if (!account || !sameHash(account.apiKeyHash, hashSecret(input.apiKey)))
         throw await fail('Invalid domain or API key');

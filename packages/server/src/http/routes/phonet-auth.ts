@@ -10,7 +10,8 @@ export function phonetAuthRoutes(app: App, s: Services, sessionIdleSec: number) 
     {
       schema: {
         tags: ['Phonet: session'],
-        summary: 'Authorize with domain and API key; answers Set-Cookie: JSESSIONID',
+        summary:
+          'Authorize with the API key (and the domain, optional when the Host is the account domain); answers Set-Cookie: JSESSIONID',
         body: AuthorizeRequest,
         response: { 200: AuthorizeResponse, ...errorResponses(400, 403, 429) },
       },
