@@ -42,6 +42,7 @@ import { trackingAdminRoutes, trackingPublicRoutes } from './http/routes/trackin
 import { userRoutes } from './http/routes/users.ts';
 import { requireAdmin, requireSession } from './http/session.ts';
 import { clientErrorHandler, registerValidation } from './http/validation.ts';
+import { canonicalHeaderServerOptions } from './http/wire-headers.ts';
 import { createEventStream } from './integrations/event-stream.ts';
 import { postJson } from './integrations/http-out.ts';
 import { createCallLookup } from './integrations/lookup.ts';
@@ -248,6 +249,8 @@ export async function buildApp(
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     clientErrorHandler,
+    // Header names in canonical case on the wire (`Set-Cookie`…): Phonet clients match them exactly.
+    http: canonicalHeaderServerOptions,
     routerOptions: { ignoreTrailingSlash: true, querystringParser: parseQuery, maxParamLength: 200 },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
