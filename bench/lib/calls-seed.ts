@@ -229,6 +229,12 @@ export function seedHistory(o: HistorySeedOptions): HistorySeedResult {
     transferHistory: f.transferHistory,
     recordingUuid: f.recordingUuid,
   });
+  /** A direct call's employee record: the call's own uuid, no parent. */
+  const primary = (p: FinishedCall, e: Party, f: LegFields): FinishedCall => ({
+    ...leg(p, e, f),
+    uuid: p.uuid,
+    parentUuid: null,
+  });
   const samples: FinishedCall[] = [];
   const incomingBefore = new Uint32Array(o.calls + 1);
   let users = 0;
@@ -326,12 +332,13 @@ export function seedHistory(o: HistorySeedOptions): HistorySeedResult {
       };
       out.push(company);
       if (direction === 2 || r() < 0.25) {
-        // Click-to-call, or a personal line: one employee, one leg.
+        // Click-to-call, or a personal line: one employee, one call — the employee's record has
+        // the call's uuid (the primary leg: README "What a CRM receives").
         const e = pick(employees);
         company.leg = e;
         company.transferHistory = answered ? e.ext : null;
         out.push(
-          leg(company, e, {
+          primary(company, e, {
             dialAt,
             bridgeAt,
             endAt,

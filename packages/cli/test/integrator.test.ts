@@ -255,7 +255,9 @@ describe('dzvin listen', () => {
         .filter((x) => x.type === 'call.settings');
       assert.equal(settings.length, 4, l.stdout());
       const active = await dzvin(['calls', 'active', '--json']);
-      const legs = JSON.parse(active.stdout).filter((c: { parentUuid: string }) => c.parentUuid === uuid);
+      const legs = JSON.parse(active.stdout).filter(
+        (c: { uuid: string; parentUuid: string | null }) => c.uuid === uuid || c.parentUuid === uuid,
+      );
       assert.ok(
         legs.some((c: { otherLegs: { name: string | null }[] }) =>
           c.otherLegs.some((o) => o.name === 'Acme Ltd'),

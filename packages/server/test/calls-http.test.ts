@@ -84,8 +84,10 @@ for (const dialect of DIALECTS) {
       assert.equal(h.audioRecUrl, `http://calls.localhost:${server.port}/rest/public/calls/${uuid}/audio`);
 
       const users = (await s.get(`/rest/calls/users.api?timeFrom=${from}&timeTo=${clock.now()}`)).json();
+      // A click-to-call is one call: the employee's record has the call's uuid (README "What a CRM receives").
       assert.equal(users.length, 1);
-      assert.equal(users[0].parentUuid, uuid);
+      assert.equal(users[0].uuid, uuid);
+      assert.equal(users[0].parentUuid, null);
       assert.equal(users[0].leg.ext, '001');
 
       // The recordings: public, audio/wav, ≈ billSecs long, audible, rx and tx distinguishable.
@@ -185,7 +187,8 @@ for (const dialect of DIALECTS) {
         ).json();
         const [live] = (await s.get('/rest/calls/active/v3')).json();
         assert.equal(live.lgDirection, 4);
-        assert.equal(live.parentUuid, uuid);
+        assert.equal(live.uuid, uuid);
+        assert.equal(live.parentUuid, null);
         const r = await s.call(method, `/rest/calls/active/${uuid}/hangup`);
         assert.equal(r.status, 200, r.text);
         assert.deepEqual((await s.get('/rest/calls/active/v3')).json(), []);

@@ -147,10 +147,11 @@ describe('two processes over one PostgreSQL', { skip }, () => {
         const { uuid } = placed.json();
         await sleep(3_500);
         const legs = (await as(a, 'GET', '/rest/calls/active/v3')).json() as {
+          uuid: string;
           lastEvent: string;
-          parentUuid: string;
         }[];
-        const ringing = legs.some((l) => l.parentUuid === uuid && l.lastEvent === 'call.dial');
+        // A call to one employee is one call: listed under its own uuid.
+        const ringing = legs.some((l) => l.uuid === uuid && l.lastEvent === 'call.dial');
         if (!ringing) return false;
         await as(a, 'GET', `/rest/calls/active/${uuid}/hangup`);
         return true;
@@ -168,14 +169,14 @@ describe('two processes over one PostgreSQL', { skip }, () => {
     const { uuid } = placed.json() as { uuid: string };
     assert.equal(b.built.simulator.sim.activeCount(), 0, 'B runs no call itself');
 
-    // B lists A's call (the ringing leg of 001).
+    // B lists A's call (001's phone ringing: a direct call is one item, under its uuid).
     const listed = (await as(b, 'GET', '/rest/calls/active/v3')).json() as {
       uuid: string;
       parentUuid: string | null;
       lastEvent: string;
       leg: { ext: string } | null;
     }[];
-    const leg = listed.find((l) => l.parentUuid === uuid);
+    const leg = listed.find((l) => l.uuid === uuid);
     assert.ok(leg, `B lists the leg of ${uuid}: ${JSON.stringify(listed)}`);
     assert.equal(leg.leg?.ext, '001');
     assert.equal(leg.lastEvent, 'call.dial');
@@ -187,16 +188,16 @@ describe('two processes over one PostgreSQL', { skip }, () => {
 
     assert.equal((await as(b, 'POST', `/api/v1/sim/calls/${uuid}/answer`, { ext: '001' })).status, 204);
     const bridged = (await as(b, 'GET', '/rest/calls/active/v3')).json() as {
-      parentUuid: string;
+      uuid: string;
       lastEvent: string;
     }[];
-    assert.ok(bridged.some((l) => l.parentUuid === uuid && l.lastEvent === 'call.bridge'));
+    assert.ok(bridged.some((l) => l.uuid === uuid && l.lastEvent === 'call.bridge'));
 
     assert.equal((await as(b, 'GET', `/rest/calls/active/${uuid}/hangup`)).status, 200);
     await a.built.simulator.engine.idle();
     assert.deepEqual(
-      ((await as(b, 'GET', '/rest/calls/active/v3')).json() as { parentUuid: string }[]).filter(
-        (l) => l.parentUuid === uuid,
+      ((await as(b, 'GET', '/rest/calls/active/v3')).json() as { uuid: string; parentUuid: string }[]).filter(
+        (l) => l.uuid === uuid || l.parentUuid === uuid,
       ),
       [],
     );
@@ -384,11 +385,11 @@ describe('two processes over one PostgreSQL', { skip }, () => {
       assert.ok(c.built.simulator.sim.activeCount() > 0, 'C runs the call');
       await sleep(3_500);
       const legs = (await as(c, 'GET', '/rest/calls/active/v3')).json() as {
-        parentUuid: string | null;
+        uuid: string;
         lastEvent: string;
       }[];
       assert.ok(
-        legs.some((l) => l.parentUuid === uuid && l.lastEvent === 'call.dial'),
+        legs.some((l) => l.uuid === uuid && l.lastEvent === 'call.dial'),
         `still ringing: ${JSON.stringify(legs)}`,
       );
       assert.equal((await as(c, 'GET', `/rest/calls/active/${uuid}/hangup`)).status, 200);
