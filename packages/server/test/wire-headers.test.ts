@@ -4,8 +4,10 @@
 // read the raw bytes of each response from a socket: node:http and fetch would normalize the
 // names and hide exactly what is being checked.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { CanonicalServerResponse, canonicalHeaderName } from '../src/http/wire-headers.ts';
 import { createManualClock } from '../src/index.ts';
 import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
@@ -312,3 +314,90 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+describe('CanonicalServerResponse on a bare node:http server', () => {
+  const cases: Record<string, (res: http.ServerResponse) => void> = {
+    // Headers set earlier (as Fastify does before a stream), then writeHead with an object naming
+    // one of them again in another case: one header each, the later value.
+    '/set-then-object': (res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.setHeader('x-accel-buffering', 'no');
+      res.setHeader('Cache-Control', 'no-cache');
+      res.writeHead(200, { 'Content-Type': 'audio/wav', etag: '"1"' }).end('x');
+    },
+    '/flat-array': (res) => {
+      res.writeHead(200, 'Fine', ['content-type', 'text/plain', 'set-cookie', 'a=1', 'set-cookie', 'b=2']);
+      res.end('x');
+    },
+    '/set-then-flat-array': (res) => {
+      res.setHeader('retry-after', '5');
+      res.writeHead(429, ['content-type', 'text/plain', 'www-authenticate', 'Bearer']).end('x');
+    },
+    '/pairs': (res) => {
+      res.writeHead(200, [
+        ['content-range', 'bytes 0-0/1'],
+        ['accept-ranges', 'bytes'],
+      ] as unknown as string[]);
+      res.end('x');
+    },
+    // Node's implicit writeHead on the first write, as a piped stream does.
+    '/implicit': (res) => {
+      res.statusCode = 206;
+      res.setHeader('content-length', '1');
+      res.setHeader('last-modified', 'Thu, 26 Nov 2026 10:00:00 GMT');
+      res.write('x');
+      res.end();
+    },
+  };
+  let server: http.Server;
+  let port = 0;
+  before(async () => {
+    server = http.createServer({ ServerResponse: CanonicalServerResponse }, (req, res) =>
+      cases[req.url ?? '']?.(res),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as net.AddressInfo).port;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  test('names are canonical in every form writeHead takes, and none is sent twice', async () => {
+    const get = async (path: string) => {
+      const r = await raw(port, 'GET', path, { host: 'localhost' });
+      assertCanonical(r, path);
+      return r;
+    };
+    const a = await get('/set-then-object');
+    assert.equal(one(a, 'Content-Type', 'a'), 'audio/wav');
+    assert.equal(one(a, 'X-Accel-Buffering', 'a'), 'no');
+    assert.equal(one(a, 'Cache-Control', 'a'), 'no-cache');
+    assert.equal(one(a, 'ETag', 'a'), '"1"');
+    const b = await get('/flat-array');
+    assert.equal(b.statusLine, 'HTTP/1.1 200 Fine');
+    assert.deepEqual(exactly(b, 'Set-Cookie'), ['a=1', 'b=2']);
+    const c = await get('/set-then-flat-array');
+    assert.equal(one(c, 'Retry-After', 'c'), '5');
+    assert.equal(one(c, 'WWW-Authenticate', 'c'), 'Bearer');
+    const d = await get('/pairs');
+    assert.equal(one(d, 'Content-Range', 'd'), 'bytes 0-0/1');
+    assert.equal(one(d, 'Accept-Ranges', 'd'), 'bytes');
+    const e = await get('/implicit');
+    assert.equal(e.status, 206);
+    assert.equal(one(e, 'Content-Length', 'e'), '1');
+    assert.equal(one(e, 'Last-Modified', 'e'), 'Thu, 26 Nov 2026 10:00:00 GMT');
+    assert.equal(e.body.toString(), 'x');
+  });
+
+  test('canonicalHeaderName', () => {
+    for (const [from, to] of [
+      ['set-cookie', 'Set-Cookie'],
+      ['SET-COOKIE', 'Set-Cookie'],
+      ['Content-Type', 'Content-Type'],
+      ['etag', 'ETag'],
+      ['www-authenticate', 'WWW-Authenticate'],
+      ['x-accel-buffering', 'X-Accel-Buffering'],
+      ['access-control-allow-origin', 'Access-Control-Allow-Origin'],
+      ['vary', 'Vary'],
+    ])
+      assert.equal(canonicalHeaderName(from), to);
+  });
+});
