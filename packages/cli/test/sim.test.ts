@@ -83,7 +83,9 @@ describe('dzvin call / calls (Phonet REST through a session)', () => {
 
     const table = await dzvin(['calls', 'active'], acmeEnv);
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /│ uuid +│ direction │ employee +│ other party │ state +│ since +│/);
+    assert.match(table.stdout, /│ uuid +│ direction │ employee +│ other party +│ state +│ since +│/);
+    // The other party's number, even though no CRM knows it (otherLegs[].num).
+    assert.match(table.stdout, /│ \+380671234567 │ ringing │/);
     assert.match(table.stdout, new RegExp(`│ ${leg.uuid} │ outgoing +│ 001 Owner of acme\\.localhost │`));
     assert.match(table.stdout, /│ ringing │ 2026-11-26T09:00:00\.000Z │/);
 

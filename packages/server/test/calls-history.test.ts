@@ -501,7 +501,14 @@ for (const dialect of DIALECTS) {
       const first = call({ endAt: day(7) + 1000, recordingUuid: null, otherLegs: [] });
       await save(first);
       const otherLegs = [
-        { id: 5, name: 'Acme', num: '+380501112233', companyName: null, url: 'https://crm.example/c/5', priority: 1 },
+        {
+          id: 5,
+          name: 'Acme',
+          num: '+380501112233',
+          companyName: null,
+          url: 'https://crm.example/c/5',
+          priority: 1,
+        },
       ];
       await save({ ...first, recordingUuid: 'rec-7', otherLegs });
       const listed = await list(a, `${COMPANY}?${period(7)}`);

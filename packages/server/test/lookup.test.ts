@@ -210,7 +210,8 @@ for (const dialect of DIALECTS) {
           body,
         );
         // A CRM's "create a contact" link (newEntry) is its entry's url.
-        if (body.includes('crm.example/new')) assert.equal(legs[0].otherLegs[0].url, 'http://crm.example/new', body);
+        if (body.includes('crm.example/new'))
+          assert.equal(legs[0].otherLegs[0].url, 'http://crm.example/new', body);
         await hangup(uuid);
         const record = await companyRecord(uuid);
         assert.equal(record.otherLegName, name ?? num, 'history shows the number when nobody knew it');

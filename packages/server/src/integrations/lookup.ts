@@ -279,7 +279,14 @@ export function createCallLookup(deps: CallLookupDeps): CallLookup {
       for (const conn of conns)
         if (!asked.has(conn.id))
           found.push({
-            leg: { id: null, name: null, num: call.otherLegNum, companyName: null, url: '', priority: conn.priority },
+            leg: {
+              id: null,
+              name: null,
+              num: call.otherLegNum,
+              companyName: null,
+              url: '',
+              priority: conn.priority,
+            },
             order: conn.id,
             responsible: async () => [],
           });

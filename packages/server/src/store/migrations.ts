@@ -452,12 +452,18 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           return;
         }
         // SQLite cannot change a primary key in place: the table is rebuilt with the same columns.
-        const cols = (await sql<{ name: string }>`pragma table_info(calls)`.execute(db)).rows.map((r) => r.name);
+        const cols = (await sql<{ name: string }>`pragma table_info(calls)`.execute(db)).rows.map(
+          (r) => r.name,
+        );
         const ddl = (
-          await sql<{ sql: string }>`select sql from sqlite_master where type = 'table' and name = 'calls'`.execute(db)
+          await sql<{
+            sql: string;
+          }>`select sql from sqlite_master where type = 'table' and name = 'calls'`.execute(db)
         ).rows[0].sql;
         const indexes = (
-          await sql<{ sql: string }>`select sql from sqlite_master where type = 'index' and tbl_name = 'calls' and sql is not null`.execute(
+          await sql<{
+            sql: string;
+          }>`select sql from sqlite_master where type = 'index' and tbl_name = 'calls' and sql is not null`.execute(
             db,
           )
         ).rows.map((r) => r.sql);
