@@ -510,6 +510,22 @@ export async function migrateToLatest(db: Kysely<any>, dialect: DialectName): Pr
   }
 }
 
+/**
+ * Brings the schema up to `name` and no further: for tests that prove a migration keeps the rows
+ * an older Dzvin wrote.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
+export async function migrateUpTo(db: Kysely<any>, dialect: DialectName, name: string): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: new InlineProvider(dialect),
+    allowUnorderedMigrations: true,
+  });
+  const { error, results } = await migrator.migrateTo(name);
+  if (error || results?.some((r) => r.status === 'Error'))
+    throw new Error(`migration to ${name} failed: ${String(error)}`);
+}
+
 /** Names of migrations not yet applied (readiness: `GET /readyz` is 503 while any is pending). */
 // biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
 export async function pendingMigrations(db: Kysely<any>, dialect: DialectName): Promise<string[]> {
