@@ -1,10 +1,115 @@
-import type { ActiveCall, CallEvent, CallEventName, EventLeg } from '@dzvin/protocol';
+import type {
+  ActiveCall,
+  CallEvent,
+  CallEventName,
+  Disposition,
+  Employee,
+  EventLeg,
+  Ivr,
+  RingGroup,
+} from '@dzvin/protocol';
 import type { FinishedCall, LiveCall, Party } from './call-model.ts';
+import type { Call, Leg } from './call-state.ts';
 
 /**
- * How a call looks to a CRM (README "What a CRM receives"): one module for the active/v3 item and
- * the call event, so both render a party the same way.
+ * How a call looks (README "What a CRM receives"): one module renders the ledger's calls as the
+ * live call (active/v3 and the events) and the history record, and those as the documented
+ * active/v3 item and call event — so "a call still in a group or IVR has no employee leg" is
+ * written once.
  */
+
+export const employeeParty = (e: Employee): Party => ({
+  type: 1,
+  id: e.id,
+  ext: e.ext,
+  displayName: e.displayName,
+});
+export const groupParty = (g: RingGroup): Party => ({ type: 2, id: g.id, ext: g.ext, displayName: g.name });
+export const ivrParty = (i: Ivr): Party => ({ type: 4, id: i.id, ext: null, displayName: i.name });
+
+/**
+ * The call (`leg` null, or its primary leg) or a child leg as active/v3 and the events show it.
+ * The company view's `leg` is whoever handles the call: the employee of a direct call, the one
+ * who answered, else the group or IVR holding it (rendered as `id: 0`, see `eventLeg`).
+ */
+export function liveCall(c: Call, leg: Leg | null): LiveCall {
+  const child = leg && !leg.primary ? leg : null;
+  const trunk = c.trunk ?? c.shownTrunk;
+  return {
+    uuid: child ? child.uuid : c.uuid,
+    accountId: c.account.id,
+    parentUuid: child ? c.uuid : null,
+    direction: c.direction,
+    ...(c.direction === 1
+      ? { leg: c.caller, leg2: child ? employeeParty(child.employee) : c.handler }
+      : { leg: child ? employeeParty(child.employee) : c.handler, leg2: null }),
+    otherLegNum: c.otherLegNum,
+    otherLegName: c.otherLegName,
+    otherLegs: c.otherLegs,
+    trunkNum: trunk?.number ?? null,
+    trunkName: trunk?.name ?? null,
+    dialAt: child ? child.dialAt : c.dialAt,
+    bridgeAt: child ? child.bridgeAt : c.bridgeAt,
+    lastEvent: child
+      ? child.ended
+        ? 'call.hangup'
+        : child.bridgeAt !== null
+          ? 'call.bridge'
+          : 'call.dial'
+      : c.lastEvent,
+  };
+}
+
+const secs = (ms: number) => Math.max(0, Math.round(ms / 1000));
+
+/** The documented `trunk` of a history record, e.g. `o=380442249895;` (null for internal calls). */
+function trunkField(c: Call): string | null {
+  if (!c.trunk) return null;
+  const digits = c.trunk.number.replace(/^\+/, '');
+  return c.direction === 2 ? `o=${digits};` : `i=${digits};`;
+}
+
+/**
+ * The history record of the call (`leg` null: company.api) or of an employee leg (users.api;
+ * a primary leg's record shares the call's uuid, with `parentUuid` null).
+ */
+export function historyRecord(c: Call, leg: Leg | null, disposition: Disposition, now: number): FinishedCall {
+  const bridgeAt = leg ? leg.bridgeAt : c.bridgeAt;
+  const dialAt = leg ? leg.dialAt : c.dialAt;
+  const answered = disposition === 0 && bridgeAt !== null;
+  const trunk = c.trunk ?? c.shownTrunk;
+  return {
+    uuid: leg ? leg.uuid : c.uuid,
+    accountId: c.account.id,
+    kind: leg ? 'user' : 'company',
+    parentUuid: leg && !leg.primary ? c.uuid : null,
+    direction: c.direction,
+    // Internal calls (spec: leg2 only for them): the caller is `leg`, whoever took it `leg2`.
+    ...(c.direction === 1
+      ? { leg: c.caller, leg2: leg ? employeeParty(leg.employee) : c.handler }
+      : { leg: leg ? employeeParty(leg.employee) : c.handler, leg2: null }),
+    otherLegNum: c.otherLegNum,
+    otherLegName: c.otherLegNum === null ? null : (c.otherLegName ?? c.otherLegNum),
+    otherLegs: c.otherLegs,
+    trunkNum: trunk?.number ?? null,
+    trunkName: trunk?.name ?? null,
+    trunk: trunkField(c),
+    dialAt,
+    bridgeAt: answered ? bridgeAt : null,
+    endAt: now,
+    billSecs: answered && bridgeAt !== null ? secs(now - bridgeAt) : 0,
+    duration: secs(now - dialAt),
+    disposition,
+    transferHistory: leg
+      ? answered
+        ? leg.employee.ext
+        : null
+      : c.transfers.length
+        ? c.transfers.join(' > ')
+        : null,
+    recordingUuid: answered && c.recording ? c.uuid : null,
+  };
+}
 
 /**
  * `leg`/`leg2` as events and active/v3 carry them: always `{id, ext, displayName}` typed as the

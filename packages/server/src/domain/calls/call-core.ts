@@ -1,0 +1,849 @@
+import { randomUUID } from 'node:crypto';
+import type { CallEventName, Disposition, Employee, Trunk } from '@dzvin/protocol';
+import type { Cancel, Clock, Timers } from '../clock.ts';
+import { badInput, DomainError } from '../errors.ts';
+import { normalizePhone } from '../phone.ts';
+import type { AccountRecord, Store, Target } from '../ports.ts';
+import type { CallBus, CallEngine, CallSettings, RoutingHook } from './call-engine.ts';
+import type { Direction, FinishedCall, LiveCall, Recorder } from './call-model.ts';
+import type { Call, Leg } from './call-state.ts';
+import type { Endpoint, LegRef, PhoneDriver, PhoneEvents } from './phone-driver.ts';
+import { employeeParty, groupParty, historyRecord, ivrParty, liveCall } from './projection.ts';
+import { allAtOnceOutcome, directRefusal, EMPLOYEE_RING_MS, EXTERNAL_RING_MS, planGroup } from './routing.ts';
+
+export interface CallCoreDeps {
+  store: Store;
+  clock: Clock;
+  timers: Timers;
+  recorder: Recorder;
+  bus: CallBus;
+  /** The phone drivers, asked in order which serves an endpoint (the first that does). */
+  drivers: PhoneDriver[];
+  newUuid?: () => string;
+  routing?: RoutingHook;
+  onError?: (err: unknown) => void;
+  /**
+   * Joins the transaction that saves a finished call (the webhook outbox writes its hangup
+   * events there, spec #18): `before` is awaited first, `inTransaction` runs inside it.
+   */
+  saveHook?: {
+    before(): Promise<void>;
+    inTransaction(tx: Store, records: FinishedCall[]): Promise<void>;
+    after(): void;
+  };
+}
+
+/**
+ * The call core: the PBX beneath every engine. It owns the call ledger (calls, legs, the durable
+ * save that joins the outbox transaction), carries out the routing planner's decisions (IVR →
+ * group strategy → employee, the CRM's responsible employee first), the call setup use cases
+ * (makeCall, incoming on a trunk, internal, outgoing, callback), transfers, presence (pause 32 /
+ * unpause 64) and the events; phones are driven through the `PhoneDriver` port (the simulator
+ * today, SIP next), which reports back through `phones` (PhoneEvents). Everything runs on the
+ * injected Clock/Timers.
+ */
+export function createCallCore(deps: CallCoreDeps) {
+  const { store, clock, timers, recorder, bus } = deps;
+  const newUuid = deps.newUuid ?? (() => randomUUID().replaceAll('-', ''));
+  const onError = deps.onError ?? (() => {});
+  const calls = new Map<string, Call>();
+  const legIndex = new Map<string, Call>();
+  /** The legs not yet ended of each employee (by id): "is this person talking?" without a scan. */
+  const legsOfEmployee = new Map<number, Set<Leg>>();
+  /** Each round-robin group's rotation position. */
+  const roundRobin = new Map<number, number>();
+  const inflight = new Set<Promise<unknown>>();
+  let closing = false;
+
+  function driverFor(endpoint: Endpoint): PhoneDriver {
+    const d = deps.drivers.find((x) => x.serves(endpoint));
+    if (!d) throw new DomainError('CONFLICT', 'No phone driver serves this endpoint');
+    return d;
+  }
+  /** The drivers taking part in a call (its external party's and its employees' phones). */
+  function driversOf(c: Call): Set<PhoneDriver> {
+    const set = new Set<PhoneDriver>();
+    if (c.external) set.add(c.external);
+    for (const l of c.legs.values()) set.add(l.driver);
+    return set;
+  }
+  const legRef = (c: Call, leg: Leg): LegRef => ({
+    uuid: c.uuid,
+    accountId: c.account.id,
+    legUuid: leg.uuid,
+    employee: leg.employee,
+  });
+  const callRef = (c: Call) => ({ uuid: c.uuid, accountId: c.account.id });
+
+  function addLeg(c: Call, leg: Leg) {
+    c.legs.set(leg.uuid, leg);
+    legIndex.set(leg.uuid, c);
+    const mine = legsOfEmployee.get(leg.employee.id);
+    if (mine) mine.add(leg);
+    else legsOfEmployee.set(leg.employee.id, new Set([leg]));
+  }
+  function dropLeg(leg: Leg) {
+    legIndex.delete(leg.uuid);
+    const mine = legsOfEmployee.get(leg.employee.id);
+    mine?.delete(leg);
+    if (mine?.size === 0) legsOfEmployee.delete(leg.employee.id);
+  }
+
+  /** Tracks async work so idle() can wait for it. */
+  function track<T>(p: Promise<T>): Promise<T> {
+    inflight.add(p);
+    p.then(
+      () => inflight.delete(p),
+      (err) => {
+        inflight.delete(p);
+        onError(err);
+      },
+    );
+    return p;
+  }
+
+  /**
+   * Runs a step of `c`'s flow; when it fails (a directory read while the database is away), the
+   * call ends as a failure (disposition 3) instead of staying in progress for good with nothing
+   * left to end it. The error still reaches the caller.
+   */
+  async function step<T>(c: Call, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (c.state !== 'ended') await endCall(c, 3).catch(onError);
+      throw err;
+    }
+  }
+
+  function later(c: Call, ms: number, fn: () => void | Promise<void>): Cancel {
+    const cancel = timers.after(ms, () => (c.state === 'ended' ? undefined : step(c, async () => fn())));
+    c.timers.push(cancel);
+    return cancel;
+  }
+
+  /** An event of the company call (one of each kind per call). */
+  function emitCall(type: CallEventName, c: Call) {
+    c.lastEvent = type;
+    if (type === 'call.dial') c.dialSent = true;
+    bus.emit({ type, at: clock.now(), call: liveCall(c, null), kind: 'company' });
+  }
+
+  /** An event of a child leg; a primary leg has none (its events are the call's). */
+  function emitLeg(type: CallEventName, c: Call, leg: Leg) {
+    if (leg.primary) return;
+    bus.emit({ type, at: clock.now(), call: liveCall(c, leg), kind: 'user' });
+  }
+
+  /** Read through a function: TypeScript would keep a narrowing of `c.state` across awaits. */
+  const hasEnded = (c: Call) => c.state === 'ended';
+
+  /**
+   * Saves finished records in one transaction (one commit per call, not one per leg). A failed
+   * save (the database down, a deadlock) is retried with backoff until it succeeds: a finished
+   * call is never dropped, and the call's flow waits here rather than stopping half-way. Only a
+   * process that is shutting down gives up after a few more attempts.
+   */
+  async function save(records: FinishedCall[]) {
+    const hook = deps.saveHook;
+    for (let attempt = 1, delay = 100; ; attempt++, delay = Math.min(delay * 2, 5_000)) {
+      try {
+        if (hook) await hook.before();
+        if (records.length === 1 && !hook) await store.calls.save(records[0]);
+        else
+          await store.transaction(async (tx) => {
+            for (const r of records) await tx.calls.save(r);
+            if (hook) await hook.inTransaction(tx, records);
+          });
+        break;
+      } catch (err) {
+        if (closing && attempt >= 3) throw err;
+        onError(err);
+        // Real time, whatever clock the calls run on: it is the database that has to come back.
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    hook?.after();
+    for (const record of records) bus.emit({ type: 'call.saved', at: clock.now(), record });
+  }
+
+  /** Ends one leg (the others go on). With `batch`, its record joins the call's final save. */
+  async function endLeg(c: Call, leg: Leg, disposition: Disposition, batch?: FinishedCall[]) {
+    if (leg.ended) return;
+    leg.ended = true;
+    for (const t of leg.timers) t();
+    dropLeg(leg);
+    leg.driver.release(legRef(c, leg));
+    const now = clock.now();
+    emitLeg('call.hangup', c, leg);
+    const r = historyRecord(c, leg, leg.bridgeAt !== null ? 0 : disposition, now);
+    if (batch) batch.push(r);
+    else await save([r]);
+  }
+
+  /** Ends the whole company call and every leg still up, saved together in one transaction. */
+  async function endCall(c: Call, disposition: Disposition) {
+    if (c.state === 'ended') return;
+    const final = c.bridgeAt !== null ? 0 : disposition;
+    c.state = 'ended';
+    for (const t of c.timers) t();
+    const now = clock.now();
+    // A call that ended before any phone rang (in an IVR, nobody free) still reaches the CRMs
+    // as a call: its dial, then its hangup.
+    if (!c.dialSent) emitCall('call.dial', c);
+    const records: FinishedCall[] = [];
+    const drivers = driversOf(c);
+    // The primary leg is the call: it ends as the call does (a congested click-to-call too).
+    for (const leg of c.legs.values()) await endLeg(c, leg, leg.primary ? final : 1, records);
+    for (const d of drivers) d.ended(callRef(c));
+    if (c.recording) await recorder.stop(c.uuid, now);
+    calls.delete(c.uuid);
+    emitCall('call.hangup', c);
+    records.push(historyRecord(c, null, final, now));
+    await save(records);
+  }
+
+  /**
+   * Before an incoming or outgoing call is routed (spec: call.settings): the routing hook asks
+   * the CRMs; without one, the contacts book names the number.
+   */
+  async function callSettings(
+    account: AccountRecord,
+    direction: 2 | 4,
+    otherLegNum: string,
+    trunk: Trunk,
+  ): Promise<CallSettings> {
+    if (deps.routing)
+      return deps.routing.callSettings(account, {
+        direction,
+        otherLegNum,
+        trunkNum: direction === 4 ? trunk.number : null,
+      });
+    const [found] = await store.contacts.byPhone(account.id, otherLegNum, 0, 1);
+    const name = found
+      ? [found.firstName, found.lastName].filter(Boolean).join(' ') || found.companyTitle
+      : null;
+    return { otherLegName: name, otherLegs: [], responsible: [] };
+  }
+
+  /** Whether the employee is on a call now (picked up, or dialling out), here. */
+  const talking = (e: Employee) =>
+    [...(legsOfEmployee.get(e.id) ?? [])].some((l) => !l.ended && l.offHookAt !== null);
+
+  /** The first responsible employee (a CRM's answer) who can take calls now, as a route. */
+  async function responsibleRoute(account: AccountRecord, ids: number[]): Promise<Target | null> {
+    if (!ids.length) return null;
+    for (const e of await store.directory.employees.byIds(account.id, ids))
+      if (directRefusal(e, talking(e)) === null) return { type: 'employee', id: e.id };
+    return null;
+  }
+
+  /**
+   * Rings one employee's phone as a leg of `c` (the primary leg of a direct call, or a child);
+   * `onEnd` runs when it stops ringing unanswered. The call's own call.dial goes first, when this
+   * is the first phone it reaches.
+   */
+  function ringLeg(
+    c: Call,
+    e: Employee,
+    timeoutMs: number,
+    onEnd: (disposition: Disposition) => Promise<void>,
+    primary = false,
+  ): Leg {
+    const leg: Leg = {
+      uuid: primary ? c.uuid : newUuid(),
+      primary,
+      employee: e,
+      driver: driverFor({ kind: 'employee', accountId: c.account.id, employee: e }),
+      dialAt: clock.now(),
+      offHookAt: null,
+      bridgeAt: null,
+      ended: false,
+      timers: [],
+      onEnd,
+    };
+    if (primary) c.direct = true;
+    addLeg(c, leg);
+    if (!c.dialSent) emitCall('call.dial', c);
+    emitLeg('call.dial', c, leg);
+    // The phone first (its own timers), then the core's ring timeout.
+    leg.driver.ring(legRef(c, leg), timeoutMs);
+    leg.timers.push(
+      later(c, timeoutMs, async () => {
+        if (leg.ended) return;
+        await endLeg(c, leg, 1);
+        if (c.state !== 'ended') await leg.onEnd(1);
+      }),
+    );
+    return leg;
+  }
+
+  function startRecording(c: Call, at: number) {
+    if (c.recording) return;
+    c.recording = true;
+    recorder.start(c.uuid, at);
+  }
+
+  /** The parties are connected: recording, and the drivers' media (the simulator's talk time). */
+  function connected(c: Call, at: number) {
+    startRecording(c, at);
+    for (const d of driversOf(c)) d.connected(callRef(c), at);
+  }
+
+  /** True when the employee is already talking on another call (one answered call at a time). */
+  function talkingElsewhere(c: Call, employeeId: number): boolean {
+    for (const l of legsOfEmployee.get(employeeId) ?? [])
+      if (!l.ended && l.offHookAt !== null && legIndex.get(l.uuid) !== c) return true;
+    return false;
+  }
+
+  /** An employee picks up. */
+  async function answerLeg(c: Call, leg: Leg) {
+    if (leg.ended || leg.offHookAt !== null) return;
+    // A phone ringing on two calls can pick up only one: the other finds it busy.
+    if (talkingElsewhere(c, leg.employee.id)) return refuseLeg(c, leg, 4);
+    const now = clock.now();
+    for (const t of leg.timers) t();
+    leg.timers = [];
+    leg.offHookAt = now;
+    if (c.direction === 2 && c.state === 'ringing') {
+      // Click-to-call: the employee answered; now dial the external number. Nothing is bridged
+      // yet: the call is bridged when the two parties are connected (externalAnswered).
+      c.answered = leg;
+      c.handler = employeeParty(leg.employee);
+      // A callback rings a whole group: the first phone to answer takes the call, the others stop.
+      for (const other of c.legs.values())
+        if (other !== leg && !other.ended && other.offHookAt === null) await endLeg(c, other, 1);
+      // Saves take time (and are retried while the database is away): the call may have ended.
+      if (hasEnded(c) || leg.ended) return;
+      dialExternal(c);
+      return;
+    }
+    if (c.consult === leg) {
+      // Attended transfer: the consulted employee talks to the transferring one; the caller waits.
+      leg.bridgeAt = now;
+      emitLeg('call.bridge', c, leg);
+      return;
+    }
+    await takeOver(c, leg, now);
+  }
+
+  /** `leg` becomes the employee on the call; whoever had it leaves (a transfer) and other phones stop ringing. */
+  async function takeOver(c: Call, leg: Leg, now: number) {
+    const previous = c.answered;
+    leg.offHookAt ??= now;
+    c.answered = leg;
+    c.handler = employeeParty(leg.employee);
+    c.transfers.push(leg.employee.ext);
+    for (const other of c.legs.values())
+      if (other !== leg && !other.ended && other.offHookAt === null) await endLeg(c, other, 1);
+    if (previous && !previous.ended) await endLeg(c, previous, 0);
+    // The saves above take time: a call that ended meanwhile must not come back to life
+    // (a second bridge, talk time and hangup for the same call).
+    if (c.state === 'ended' || leg.ended) return;
+    // A consulted employee (attended transfer) was bridged when they answered the consultation.
+    if (leg.bridgeAt === null) {
+      leg.bridgeAt = now;
+      emitLeg('call.bridge', c, leg);
+    }
+    if (c.state !== 'bridged') {
+      c.state = 'bridged';
+      c.bridgeAt = now;
+      emitCall('call.bridge', c);
+      connected(c, now);
+    }
+  }
+
+  /**
+   * A ringing phone refuses: the leg ends and the ringing strategy goes on as after any
+   * unanswered leg — the next member of a hunt group, the last of a ring-all group ends the call.
+   */
+  async function refuseLeg(c: Call, leg: Leg, disposition: Disposition) {
+    await endLeg(c, leg, disposition);
+    if (c.state !== 'ended') await leg.onEnd(disposition);
+  }
+
+  /** Dials the call's external number; the driver reports the outcome, the core times it out. */
+  function dialExternal(c: Call) {
+    c.state = 'dialing';
+    const driver =
+      c.external ??
+      driverFor({ kind: 'external', accountId: c.account.id, number: c.otherLegNum ?? '', trunk: c.trunk });
+    c.external = driver;
+    driver.dial(callRef(c), c.otherLegNum ?? '', c.trunk, EXTERNAL_RING_MS);
+    later(c, EXTERNAL_RING_MS, () => (c.state === 'dialing' ? endCall(c, 1) : undefined));
+  }
+
+  /** The external side answered: the employee and the number are connected. */
+  function externalAnswered(c: Call) {
+    if (c.state !== 'dialing') return;
+    const now = clock.now();
+    c.state = 'bridged';
+    c.bridgeAt = now;
+    const employee = c.answered;
+    if (employee) {
+      c.transfers.push(employee.employee.ext);
+      // The leg is bridged (and its talk time starts) when the other side answers, as on a
+      // real phone bill.
+      if (!employee.ended && employee.bridgeAt === null) {
+        employee.bridgeAt = now;
+        emitLeg('call.bridge', c, employee);
+      }
+    }
+    emitCall('call.bridge', c);
+    connected(c, now);
+  }
+
+  async function routeTo(c: Call, target: Target | null): Promise<void> {
+    const d = store.directory;
+    if (!target) return endCall(c, 3);
+    if (target.type === 'ivr') {
+      const ivr = await d.ivr.get(c.account.id, target.id);
+      if (!ivr) return endCall(c, 3);
+      c.state = 'ivr';
+      c.ivr = ivr;
+      c.handler = ivrParty(ivr);
+      if (c.external) c.external.playIvr(callRef(c), ivr);
+      later(c, ivr.timeoutSec * 1000, () => {
+        if (c.state !== 'ivr' || c.ivr !== ivr) return;
+        c.ivr = null;
+        return routeTo(c, ivr.defaultTarget);
+      });
+      return;
+    }
+    c.state = 'ringing';
+    if (target.type === 'employee') {
+      const e = await d.employees.get(c.account.id, target.id);
+      if (!e) return endCall(c, 3);
+      c.handler = employeeParty(e);
+      const refusal = directRefusal(e, talking(e));
+      if (refusal !== null) return endCall(c, refusal);
+      ringLeg(
+        c,
+        e,
+        EMPLOYEE_RING_MS,
+        async (disposition) => {
+          if (!c.answered) await endCall(c, disposition);
+        },
+        true,
+      );
+      return;
+    }
+    const g = await d.groups.get(c.account.id, target.id);
+    if (!g) return endCall(c, 3);
+    c.handler = groupParty(g);
+    // One query for the whole group, read fresh: pause and presence change at any time.
+    const plan = planGroup(
+      g,
+      await d.employees.byIds(c.account.id, g.members),
+      talking,
+      roundRobin.get(g.id) ?? 0,
+    );
+    if (!plan.ring.length) return endCall(c, 1);
+    if (plan.mode === 'all-at-once') {
+      let left = plan.ring.length;
+      const outcomes = new Set<Disposition>();
+      for (const e of plan.ring)
+        ringLeg(c, e, plan.ringMs, async (disposition) => {
+          left--;
+          outcomes.add(disposition);
+          if (left === 0 && !c.answered) await endCall(c, allAtOnceOutcome(outcomes));
+        });
+      return;
+    }
+    if (g.strategy === 'round-robin') roundRobin.set(g.id, plan.start + 1);
+    const next = (i: number) => {
+      if (i >= plan.ring.length) return endCall(c, 1);
+      ringLeg(c, plan.ring[i], plan.ringMs, async () => {
+        if (!c.answered && c.state !== 'ended') await next(i + 1);
+      });
+    };
+    await next(0);
+  }
+
+  /** The ringing phone an action means: the leg named, or the one of `ext`, or the only one. */
+  function ringingLeg(c: Call, uuid: string, ext: string | undefined, verb: string): Leg {
+    // The call's own uuid names its primary leg too: then the ringing phone (of `ext`) is meant.
+    const named = uuid === c.uuid ? undefined : c.legs.get(uuid);
+    const leg =
+      named ??
+      [...c.legs.values()].find((l) => !l.ended && l.offHookAt === null && (!ext || l.employee.ext === ext));
+    if (!leg || leg.ended || leg.offHookAt !== null)
+      throw new DomainError('CONFLICT', `No ringing phone to ${verb} on that call`);
+    return leg;
+  }
+
+  function findCall(accountId: number, uuid: string): Call {
+    const c = calls.get(uuid) ?? legIndex.get(uuid);
+    if (!c || c.account.id !== accountId) throw new DomainError('CALL_NOT_FOUND', `No active call ${uuid}`);
+    return c;
+  }
+
+  async function trunkByNumber(account: AccountRecord, raw: string): Promise<Trunk> {
+    const num = normalizePhone(raw, account.defaultCountry);
+    const trunk = (await store.directory.trunks.list(account.id)).find((t) => t.number === num);
+    if (!trunk) throw new DomainError('TRUNK_NOT_FOUND', `No trunk ${raw} in this account`);
+    return trunk;
+  }
+
+  /** By ext as typed; a number (spec #9: `"legExt": 202`) also matches a zero-padded ext ("001" for 1). */
+  async function employeeByExt(account: AccountRecord, raw: string): Promise<Employee> {
+    const ext = raw.trim();
+    const exact = await store.directory.employees.byExt(account.id, ext);
+    if (exact) return exact;
+    if (/^\d+$/.test(ext)) {
+      const padded = (await store.directory.employees.list(account.id)).find(
+        (e) => Number(e.ext) === Number(ext),
+      );
+      if (padded) return padded;
+    }
+    throw new DomainError('EMPLOYEE_NOT_FOUND', `No employee with ext ${ext}`);
+  }
+
+  function externalNumber(account: AccountRecord, raw: string): string {
+    const num = normalizePhone(raw, account.defaultCountry);
+    if (!num) throw badInput(`otherLegNum '${raw}' is not a phone number`);
+    return num;
+  }
+
+  function newCall(account: AccountRecord, direction: 1 | 2 | 4, fields: Partial<Call>): Call {
+    const c: Call = {
+      uuid: newUuid(),
+      account,
+      direction,
+      state: 'ringing',
+      dialAt: clock.now(),
+      bridgeAt: null,
+      otherLegNum: null,
+      otherLegName: null,
+      otherLegs: [],
+      trunk: null,
+      shownTrunk: null,
+      external: null,
+      direct: false,
+      dialSent: false,
+      handler: null,
+      legs: new Map(),
+      answered: null,
+      transfers: [],
+      timers: [],
+      ivr: null,
+      caller: null,
+      consult: null,
+      recording: false,
+      lastEvent: 'call.dial',
+      ...fields,
+    };
+    calls.set(c.uuid, c);
+    return c;
+  }
+
+  /**
+   * An outgoing company call to `number` (normalized) on `trunkNumber`, or the account's default
+   * trunk, with the CRMs' answer for the number (its call.dial goes when a phone is reached).
+   */
+  async function newOutgoingCall(
+    account: AccountRecord,
+    number: string,
+    fields: Partial<Call> = {},
+    trunkNumber?: string,
+  ): Promise<Call> {
+    const num = externalNumber(account, number);
+    const trunks = await store.directory.trunks.list(account.id);
+    const trunk = trunkNumber
+      ? await trunkByNumber(account, trunkNumber)
+      : (trunks.find((t) => t.isDefault) ?? trunks[0]);
+    if (!trunk) throw new DomainError('NO_TRUNK', 'The account has no trunk for outgoing calls');
+    const settings = await callSettings(account, 2, num, trunk);
+    return newCall(account, 2, {
+      otherLegNum: num,
+      otherLegName: settings.otherLegName,
+      otherLegs: settings.otherLegs,
+      trunk,
+      ...fields,
+    });
+  }
+
+  /**
+   * Calls in progress of an account in this process: a direct call is itself (with a transfer
+   * target still ringing as a child); a ring-group call is its members' legs, or itself while no
+   * phone rings (in an IVR).
+   */
+  function activeLegs(accountId: number): LiveCall[] {
+    const out: LiveCall[] = [];
+    for (const c of calls.values()) {
+      if (c.account.id !== accountId) continue;
+      const legs = [...c.legs.values()].filter((l) => !l.ended && !l.primary);
+      if (c.direct) {
+        out.push(liveCall(c, null));
+        for (const l of legs) if (l !== c.answered) out.push(liveCall(c, l));
+        continue;
+      }
+      if (!legs.length) out.push(liveCall(c, null));
+      for (const l of legs) out.push(liveCall(c, l));
+    }
+    return out.sort((a, b) => a.dialAt - b.dialAt);
+  }
+
+  /** What phones report, through whichever driver serves them. */
+  const phones: PhoneEvents = {
+    async answered(legUuid) {
+      const c = legIndex.get(legUuid);
+      const leg = c?.legs.get(legUuid);
+      if (c && leg && !leg.ended) await step(c, () => answerLeg(c, leg));
+    },
+    async refused(legUuid, disposition) {
+      const c = legIndex.get(legUuid);
+      const leg = c?.legs.get(legUuid);
+      if (c && leg && !leg.ended && leg.offHookAt === null)
+        await step(c, () => refuseLeg(c, leg, disposition));
+    },
+    async externalAnswered(callUuid) {
+      const c = calls.get(callUuid);
+      if (c) externalAnswered(c);
+    },
+    async externalRefused(callUuid, disposition) {
+      const c = calls.get(callUuid);
+      // The external side never answered: nobody talked, whatever the employee did.
+      if (c && c.state === 'dialing') await step(c, () => endCall(c, disposition));
+    },
+    async remoteHangup(callUuid) {
+      const c = calls.get(callUuid);
+      if (c) await step(c, () => endCall(c, 0));
+    },
+    async digit(accountId, callUuid, digit) {
+      const c = findCall(accountId, callUuid);
+      if (c.state !== 'ivr' || !c.ivr) throw new DomainError('CONFLICT', 'The call is not in an IVR');
+      const option = c.ivr.options.find((o) => o.digit === digit);
+      if (!option) throw badInput(`The IVR '${c.ivr.name}' has no option ${digit}`);
+      c.ivr = null;
+      await track(step(c, () => routeTo(c, option.target)));
+    },
+  };
+
+  const engine: CallEngine = {
+    async makeCall(account, legExt, otherLegNum) {
+      const e = await employeeByExt(account, legExt);
+      if (e.paused) throw new DomainError('EMPLOYEE_UNAVAILABLE', `Employee ${e.ext} is paused`);
+      if (e.presence !== 'online')
+        throw new DomainError('EMPLOYEE_UNAVAILABLE', `Employee ${e.ext} is offline`);
+      const c = await newOutgoingCall(account, otherLegNum, { handler: employeeParty(e) });
+      ringLeg(
+        c,
+        e,
+        EMPLOYEE_RING_MS,
+        async (disposition) => {
+          await endCall(c, disposition);
+        },
+        true,
+      );
+      return { uuid: c.uuid };
+    },
+
+    async active(accountId) {
+      return activeLegs(accountId);
+    },
+
+    async hangup(accountId, uuid) {
+      await track(endCall(findCall(accountId, uuid), 1));
+    },
+
+    async transfer(accountId, uuid, toExt) {
+      const c = findCall(accountId, uuid);
+      if (c.state !== 'bridged' || !c.answered)
+        throw new DomainError('CONFLICT', 'Only an answered call can be transferred');
+      const e = await store.directory.employees.byExt(accountId, toExt);
+      if (!e) throw new DomainError('EMPLOYEE_NOT_FOUND', `No employee with ext ${toExt}`);
+      if (e.id === c.answered.employee.id) throw badInput(`The call is already with ${toExt}`);
+      // Blind transfer: ring the new employee; the call moves when they answer, else stays.
+      ringLeg(c, e, EMPLOYEE_RING_MS, async () => {});
+    },
+
+    async attendedTransfer(accountId: number, uuid: string, toExt: string) {
+      const c = findCall(accountId, uuid);
+      if (c.state !== 'bridged' || !c.answered)
+        throw new DomainError('CONFLICT', 'Only an answered call can be transferred');
+      if (c.consult) throw new DomainError('CONFLICT', 'A transfer is already in progress');
+      const e = await employeeByExt(c.account, toExt);
+      if (e.id === c.answered.employee.id) throw badInput(`The call is already with ${toExt}`);
+      const leg = ringLeg(c, e, EMPLOYEE_RING_MS, async () => {
+        if (c.consult === leg) c.consult = null;
+      });
+      c.consult = leg;
+    },
+
+    /** Completes an attended transfer once the consulted employee has answered. */
+    async completeTransfer(accountId: number, uuid: string) {
+      const c = findCall(accountId, uuid);
+      const leg = c.consult;
+      if (!leg || leg.bridgeAt === null)
+        throw new DomainError('CONFLICT', 'No answered consultation to complete');
+      c.consult = null;
+      await track(step(c, () => takeOver(c, leg, clock.now())));
+    },
+
+    /** Abandons an attended transfer: the consulted employee leaves, the caller stays. */
+    async cancelTransfer(accountId: number, uuid: string) {
+      const c = findCall(accountId, uuid);
+      const leg = c.consult;
+      if (!leg) throw new DomainError('CONFLICT', 'No transfer in progress');
+      c.consult = null;
+      await track(endLeg(c, leg, 1));
+    },
+
+    async idle() {
+      while (inflight.size) await Promise.allSettled([...inflight]);
+    },
+
+    async close() {
+      closing = true;
+      for (const c of [...calls.values()]) await endCall(c, 1).catch(onError);
+      await engine.idle();
+    },
+  };
+
+  /** The call setup use cases beyond the Phonet API (the simulation API, the callback widget). */
+  const setup = {
+    /** An external number calls a trunk of the account. */
+    async incoming(account: AccountRecord, from: string, trunkNumber: string): Promise<{ uuid: string }> {
+      const trunk = await trunkByNumber(account, trunkNumber);
+      const num = externalNumber(account, from);
+      const settings = await callSettings(account, 4, num, trunk);
+      const c = newCall(account, 4, {
+        otherLegNum: num,
+        otherLegName: settings.otherLegName,
+        otherLegs: settings.otherLegs,
+        trunk,
+        external: driverFor({ kind: 'external', accountId: account.id, number: num, trunk }),
+      });
+      // spec: a CRM's responsible employee takes the call when they can, else the normal route.
+      await track(
+        step(c, async () =>
+          routeTo(c, (await responsibleRoute(account, settings.responsible)) ?? trunk.destination),
+        ),
+      );
+      return { uuid: c.uuid };
+    },
+    /**
+     * A callback request (the callback widget): the PBX rings `target` — an employee, or a ring
+     * group with its strategy — and when someone answers dials `number` on the default trunk,
+     * as makeCall does (direction 2). Nobody answering ends the call unanswered.
+     */
+    async callback(
+      account: AccountRecord,
+      target: { type: 'employee' | 'group'; id: number },
+      number: string,
+    ): Promise<{ uuid: string }> {
+      const c = await newOutgoingCall(account, number);
+      await track(step(c, () => routeTo(c, target)));
+      return { uuid: c.uuid };
+    },
+    /** An employee dials another employee's or a ring group's ext (direction 1). */
+    async internal(account: AccountRecord, fromExt: string, toExt: string): Promise<{ uuid: string }> {
+      const from = await employeeByExt(account, fromExt);
+      const toEmployee = await store.directory.employees.byExt(account.id, toExt.trim());
+      const toGroup = toEmployee ? null : await store.directory.groups.byExt(account.id, toExt.trim());
+      if (!toEmployee && !toGroup)
+        throw new DomainError('EMPLOYEE_NOT_FOUND', `No employee or ring group with ext ${toExt}`);
+      if (toEmployee?.id === from.id) throw badInput('An employee cannot call their own ext');
+      const trunks = await store.directory.trunks.list(account.id);
+      const c = newCall(account, 1, {
+        caller: employeeParty(from),
+        shownTrunk: trunks.find((t) => t.isDefault) ?? trunks[0] ?? null,
+      });
+      await track(
+        step(c, () =>
+          routeTo(
+            c,
+            toEmployee ? { type: 'employee', id: toEmployee.id } : { type: 'group', id: toGroup!.id },
+          ),
+        ),
+      );
+      return { uuid: c.uuid };
+    },
+    /**
+     * An employee dials an external number from their phone (no ring-back first, unlike
+     * makeCall), on the account's default trunk or the one named.
+     */
+    async outgoing(
+      account: AccountRecord,
+      fromExt: string,
+      number: string,
+      trunkNumber?: string,
+    ): Promise<{ uuid: string }> {
+      const e = await employeeByExt(account, fromExt);
+      const c = await newOutgoingCall(account, number, { handler: employeeParty(e) }, trunkNumber);
+      // The employee dialled: the call is theirs (the primary leg, off hook, no ringing to end).
+      const leg: Leg = {
+        uuid: c.uuid,
+        primary: true,
+        employee: e,
+        driver: driverFor({ kind: 'employee', accountId: account.id, employee: e }),
+        dialAt: clock.now(),
+        offHookAt: clock.now(),
+        bridgeAt: null,
+        ended: false,
+        timers: [],
+        onEnd: async () => {},
+      };
+      c.direct = true;
+      addLeg(c, leg);
+      c.answered = leg;
+      emitCall('call.dial', c);
+      await track(step(c, async () => dialExternal(c)));
+      return { uuid: c.uuid };
+    },
+    /** Presence: an employee pauses or comes back (a 32 / 64 record in users.api). */
+    async pause(account: AccountRecord, ext: string, paused: boolean) {
+      const e = await store.directory.employees.byExt(account.id, ext);
+      if (!e) throw new DomainError('EMPLOYEE_NOT_FOUND', `No employee with ext ${ext}`);
+      if (e.paused === paused) return;
+      const { id: _id, createdAt: _c, ...row } = e;
+      await store.directory.employees.update(account.id, e.id, { ...row, paused });
+      const now = clock.now();
+      bus.emit({
+        type: paused ? 'employee.pause' : 'employee.unpause',
+        at: now,
+        accountId: account.id,
+        employeeId: e.id,
+      });
+      await save([
+        {
+          uuid: newUuid(),
+          accountId: account.id,
+          kind: paused ? 'pause' : 'unpause',
+          parentUuid: null,
+          direction: (paused ? 32 : 64) as Direction,
+          leg: employeeParty(e),
+          leg2: null,
+          otherLegNum: null,
+          otherLegName: null,
+          otherLegs: [],
+          trunkNum: null,
+          trunkName: null,
+          trunk: null,
+          dialAt: now,
+          bridgeAt: null,
+          endAt: now,
+          billSecs: 0,
+          duration: 0,
+          disposition: 0,
+          transferHistory: null,
+          recordingUuid: null,
+        },
+      ]);
+    },
+    /** The leg a phone action (answer, reject) means on a call: see `ringingLeg`. */
+    ringingLeg(accountId: number, uuid: string, ext: string | undefined, verb: string): string {
+      return ringingLeg(findCall(accountId, uuid), uuid, ext, verb).uuid;
+    },
+    /** Runs a phone's report as tracked work (idle() waits for it). */
+    track,
+    activeCount: () => calls.size,
+    /** engine.active without the promise: this process's calls, for the traffic generator. */
+    activeLegs,
+  };
+
+  return { engine, phones, setup };
+}
+export type CallCore = ReturnType<typeof createCallCore>;

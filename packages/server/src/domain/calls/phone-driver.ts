@@ -1,0 +1,56 @@
+import type { Disposition, Employee, Ivr, Trunk } from '@dzvin/protocol';
+
+/**
+ * The port beneath the call core: how it drives phones. A driver serves endpoints (an employee's
+ * phone, an external number on a trunk), not the whole process: the simulator serves every
+ * endpoint today; a SIP driver will serve the employees whose softphones are registered and the
+ * SIP trunks, while the rest of the office stays simulated in the same call.
+ *
+ * The core decides (routing, ring timeouts, state, history, events); a driver only makes phones
+ * ring, dials out, connects media and reports back through `PhoneEvents`.
+ */
+export type Endpoint =
+  | { kind: 'employee'; accountId: number; employee: Employee }
+  | { kind: 'external'; accountId: number; number: string; trunk: Trunk | null };
+
+/** What a driver knows of a call: enough to address its phones, nothing of the core's state. */
+export interface CallRef {
+  uuid: string;
+  accountId: number;
+}
+export interface LegRef extends CallRef {
+  /** The leg's uuid (a direct call's primary leg has the call's uuid). */
+  legUuid: string;
+  employee: Employee;
+}
+
+export interface PhoneDriver {
+  /** Whether this driver serves the endpoint (the core takes the first driver that does). */
+  serves(endpoint: Endpoint): boolean;
+  /**
+   * An employee's phone starts ringing for a leg; the driver reports `answered` or `refused`.
+   * The core ends the leg after `timeoutMs` unanswered (the driver need not).
+   */
+  ring(leg: LegRef, timeoutMs: number): void;
+  /** Dials an external number for the call; the driver reports `externalAnswered` or `externalRefused`. */
+  dial(call: CallRef, number: string, trunk: Trunk | null, timeoutMs: number): void;
+  /** The parties are connected (media flows); a driver may later report `remoteHangup`. */
+  connected(call: CallRef, at: number): void;
+  /** The IVR answers the caller: play its greeting; digits come back as `digit`. */
+  playIvr(call: CallRef, ivr: Ivr): void;
+  /** The core ended one phone's part (it stops ringing, or hangs up). */
+  release(leg: LegRef): void;
+  /** The call ended: everything of it stops. */
+  ended(call: CallRef): void;
+}
+
+/** What phones report to the core (through whichever driver serves them). */
+export interface PhoneEvents {
+  answered(legUuid: string): Promise<void>;
+  refused(legUuid: string, disposition: Disposition): Promise<void>;
+  externalAnswered(callUuid: string): Promise<void>;
+  externalRefused(callUuid: string, disposition: Disposition): Promise<void>;
+  /** A party hung up (the end of the conversation). */
+  remoteHangup(callUuid: string): Promise<void>;
+  digit(accountId: number, callUuid: string, digit: string): Promise<void>;
+}

@@ -1,0 +1,52 @@
+import type { Disposition, Employee, RingGroup } from '@dzvin/protocol';
+
+/**
+ * The routing planner: pure decisions of where a call rings, in what order, and how it ends when
+ * nobody takes it. No timers, no state: the call core (call-core.ts) asks and carries them out on
+ * whichever phone driver serves each endpoint.
+ */
+
+/** How long an employee's phone rings when no group timeout applies, and an external party's. */
+export const EMPLOYEE_RING_MS = 30_000;
+export const EXTERNAL_RING_MS = 45_000;
+
+/** Whether `e` (as just read from the directory) is at work: online and not paused. */
+export const atWork = (e: Employee): boolean => !e.paused && e.presence === 'online';
+
+/**
+ * A call to one employee who cannot take it: paused or offline is "no answer" (1), talking on
+ * another call is "busy" (4). Null when they can.
+ */
+export function directRefusal(e: Employee, talking: boolean): Disposition | null {
+  if (!atWork(e)) return 1;
+  return talking ? 4 : null;
+}
+
+/**
+ * The members of a group who can take a call (in ring order), and how they ring: everyone at
+ * once (`simultaneous`), or one after another (`sequential` always from the first; `round-robin`
+ * from `cursor`, the group's rotation position; `start` is where it began, so the next call
+ * starts one further). Empty `ring` means nobody can: no answer.
+ * @example planGroup(group, members, isTalking, 0) // { mode: 'in-turn', ring: [a, b, c], ringMs: 20000 }
+ */
+export function planGroup(
+  group: RingGroup,
+  members: Employee[],
+  talking: (e: Employee) => boolean,
+  cursor: number,
+): { mode: 'all-at-once' | 'in-turn'; ring: Employee[]; ringMs: number; start: number } {
+  const byId = new Map(members.map((m) => [m.id, m]));
+  const free = group.members
+    .map((id) => byId.get(id))
+    .filter((e): e is Employee => !!e && atWork(e) && !talking(e));
+  const ringMs = group.ringTimeoutSec * 1000;
+  if (group.strategy === 'simultaneous') return { mode: 'all-at-once', ring: free, ringMs, start: 0 };
+  const start = group.strategy === 'round-robin' && free.length ? cursor % free.length : 0;
+  return { mode: 'in-turn', ring: [...free.slice(start), ...free.slice(0, start)], ringMs, start };
+}
+
+/** A ring-all group whose every phone stopped ringing: everyone busy is busy, any other mix no answer. */
+export function allAtOnceOutcome(outcomes: ReadonlySet<Disposition>): Disposition {
+  const [only] = outcomes;
+  return outcomes.size === 1 ? only : 1;
+}
