@@ -268,7 +268,10 @@ export async function buildApp(
       },
     },
     // operationIds, generator-friendly tags and 3.0 bounds (issue 17): http/openapi-document.ts
-    transformObject: ({ openapiObject }) => finishOpenApiDocument(openapiObject),
+    transformObject: (documentObject) =>
+      finishOpenApiDocument(
+        'openapiObject' in documentObject ? documentObject.openapiObject : documentObject.swaggerObject,
+      ),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
