@@ -32,6 +32,22 @@ function walk(dir) {
   });
 }
 
+/** Dependencies that ship ESM only (typebox 1): require() loads them through Node's require(esm). */
+const ESM_ONLY = ['typebox'];
+
+/**
+ * A declaration file for the CommonJS copy. TypeScript refuses a CommonJS file's import of an
+ * ESM-only package (TS1479), so those imports become type-only imports resolved as ESM (they
+ * name types only: the declarations use `Type.TObject`, `Static<…>`, never a value).
+ */
+function forCommonJs(dts) {
+  return dts.replace(/^import \{([^}]*)\} from '([^']+)';$/gm, (line, names, spec) =>
+    ESM_ONLY.includes(spec)
+      ? `import type {${names.replace(/\btype\s+/g, '')}} from '${spec}' with { 'resolution-mode': 'import' };`
+      : line,
+  );
+}
+
 async function buildOne(name) {
   const dir = path.join(ROOT, 'packages', name);
   const dist = path.join(dir, 'dist');
@@ -63,7 +79,7 @@ async function buildOne(name) {
       if (f.endsWith('.json')) fs.copyFileSync(f, to);
       else if (f.endsWith('.d.ts')) {
         // The declaration maps stay with the ESM copy (their paths are relative to dist/).
-        const text = fs.readFileSync(f, 'utf8').replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n');
+        const text = forCommonJs(fs.readFileSync(f, 'utf8').replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n'));
         fs.mkdirSync(path.dirname(to), { recursive: true });
         fs.writeFileSync(to, text);
       }
