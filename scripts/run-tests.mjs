@@ -12,7 +12,8 @@
 //   /usr/sbin/nginx does (the reverse-proxy test).
 // - Whatever is missing is reported loudly and its suites are skipped, unless
 //   DZVIN_REQUIRE_ALL=1, which turns a missing PostgreSQL into a failure.
-// - Runs `node --import tsx --test ...` (a file's process exits once its tests are done, and a
+// - Runs `node --import tsx --test ...` with `--conditions=dzvin-source` in NODE_OPTIONS (our
+//   packages from their sources) (a file's process exits once its tests are done, and a
 //   file taking over 30 minutes fails: a failure fails the run, it never hangs it), then stops
 //   PostgreSQL and removes its directory (also on SIGINT/SIGTERM), and exits with the test
 //   process's exit code.
@@ -360,6 +361,12 @@ async function main() {
   }
 
   const env = { ...process.env };
+  // Our packages resolve to their TypeScript sources (the "dzvin-source" export condition, see
+  // scripts/source.mjs), in the test process and in every process a test starts.
+  const sourceFlag = '--conditions=dzvin-source';
+  if (!(env.NODE_OPTIONS ?? '').split(/\s+/).includes(sourceFlag)) {
+    env.NODE_OPTIONS = [env.NODE_OPTIONS, sourceFlag].filter(Boolean).join(' ');
+  }
 
   if (env.DZVIN_TEST_PG_URL) {
     info(`using the PostgreSQL server given in DZVIN_TEST_PG_URL (${env.DZVIN_TEST_PG_URL})`);

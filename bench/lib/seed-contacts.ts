@@ -301,7 +301,7 @@ export async function seedContacts(o: SeedOptions): Promise<number> {
   };
   // Workers do not inherit the tsx loader on Node 20: the worker registers it, then loads our file.
   const worker = new Worker(
-    `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => m.register()).then(() => import(${JSON.stringify(new URL('./seed-worker.ts', import.meta.url).href)}))`,
+    `import(${JSON.stringify(new URL('../../scripts/source.mjs', import.meta.url).href)}).then(() => import(${JSON.stringify(new URL('./seed-worker.ts', import.meta.url).href)}))`,
     { eval: true, workerData: account },
   );
   const failed = new Promise<never>((_, reject) => {

@@ -39,6 +39,8 @@ export async function buildConsole(opts: { outDir?: string; minify?: boolean } =
     outdir: assets,
     write: false,
     legalComments: 'none',
+    // Our workspace packages from their sources (their exports' "dzvin-source" condition).
+    conditions: ['dzvin-source', 'module'],
     logLevel: 'silent',
   });
   let js = Buffer.alloc(0);

@@ -31,6 +31,7 @@ import { simRoutes } from './http/admin/sim-routes.ts';
 import { consoleRoutes } from './http/console-static.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { registerNulGuard } from './http/nul-guard.ts';
+import { finishOpenApiDocument } from './http/openapi-document.ts';
 import { parseQuery, registerBodyParsers } from './http/parsing.ts';
 import type { App, Services } from './http/route-kit.ts';
 import { callHistoryRoutes } from './http/routes/calls-history.ts';
@@ -279,6 +280,11 @@ export async function buildApp(
         },
       },
     },
+    // operationIds, generator-friendly tags and 3.0 bounds (issue 17): http/openapi-document.ts
+    transformObject: (documentObject) =>
+      finishOpenApiDocument(
+        'openapiObject' in documentObject ? documentObject.openapiObject : documentObject.swaggerObject,
+      ),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
