@@ -416,7 +416,11 @@ async function seedPart(dir: string) {
   let plan: string[] = [];
   try {
     const store = createStore(database.db);
-    for (const want of seeded.samples) deepStrictEqual(await store.calls.byUuid(want.uuid), want);
+    // A direct call's employee row shares the call's uuid (migration 0010): byUuid answers the
+    // company row for it, so only the other samples are read back this way.
+    for (const want of seeded.samples)
+      if (!(want.kind === 'user' && want.parentUuid === null))
+        deepStrictEqual(await store.calls.byUuid(want.uuid), want);
     const { rows: counted } = await sql<{
       n: number;
     }>`select count(*) as n from calls where kind = 'company'`.execute(database.db);
