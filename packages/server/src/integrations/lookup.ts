@@ -232,6 +232,12 @@ export function createCallLookup(deps: CallLookupDeps): CallLookup {
         responsible: () => Promise<(number | null)[]>;
       }[] = [];
       const asked = new Set<number>();
+      /** The entry of a CRM (or the book) that does not know the number: its link, if any. */
+      const unknownEntry = (priority: number | null, url: string, order: number) => ({
+        leg: { id: null, name: null, num: call.otherLegNum, companyName: null, url, priority },
+        order,
+        responsible: async (): Promise<(number | null)[]> => [],
+      });
       for (const { connectionId, answer } of answers) {
         const conn = byId.get(connectionId);
         if (!conn) continue;
@@ -239,18 +245,7 @@ export function createCallLookup(deps: CallLookupDeps): CallLookup {
         if (!answer?.known) {
           // Does not know the number (or did not answer): its entry says so, with its "create a
           // contact" link when it gave one (the document's newEntry variant).
-          found.push({
-            leg: {
-              id: null,
-              name: null,
-              num: call.otherLegNum,
-              companyName: null,
-              url: answer?.url ?? '',
-              priority: conn.priority,
-            },
-            order: conn.id,
-            responsible: async () => [],
-          });
+          found.push(unknownEntry(conn.priority, answer?.url ?? '', conn.id));
           continue;
         }
         found.push({
@@ -276,20 +271,7 @@ export function createCallLookup(deps: CallLookupDeps): CallLookup {
         });
       }
       // A connection whose cached answers predate it is asked next time; it is in the list now.
-      for (const conn of conns)
-        if (!asked.has(conn.id))
-          found.push({
-            leg: {
-              id: null,
-              name: null,
-              num: call.otherLegNum,
-              companyName: null,
-              url: '',
-              priority: conn.priority,
-            },
-            order: conn.id,
-            responsible: async () => [],
-          });
+      for (const conn of conns) if (!asked.has(conn.id)) found.push(unknownEntry(conn.priority, '', conn.id));
       const bookPriority = account.contactsPriority ?? CONTACTS_BOOK_DEFAULT_PRIORITY;
       const bookUrl = (c: { id: number } | { number: string }) => deps.contactsUrl?.(account, c) ?? '';
       if (contact) {
@@ -311,18 +293,9 @@ export function createCallLookup(deps: CallLookupDeps): CallLookup {
           ],
         });
       } else {
-        found.push({
-          leg: {
-            id: null,
-            name: null,
-            num: call.otherLegNum,
-            companyName: null,
-            url: bookUrl({ number: call.otherLegNum }),
-            priority: bookPriority,
-          },
-          order: Number.MAX_SAFE_INTEGER,
-          responsible: async () => [],
-        });
+        found.push(
+          unknownEntry(bookPriority, bookUrl({ number: call.otherLegNum }), Number.MAX_SAFE_INTEGER),
+        );
       }
       found.sort((a, b) => (a.leg.priority ?? 0) - (b.leg.priority ?? 0) || a.order - b.order);
       const responsible: number[] = [];

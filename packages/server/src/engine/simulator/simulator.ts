@@ -1,32 +1,14 @@
-import { createCallCore } from '../../domain/calls/call-core.ts';
-import type { CallBus, RoutingHook } from '../../domain/calls/call-engine.ts';
-import type { FinishedCall, Recorder } from '../../domain/calls/call-model.ts';
-import type { Clock, Timers } from '../../domain/clock.ts';
+import { type CallCoreDeps, createCallCore } from '../../domain/calls/call-core.ts';
 import { badInput } from '../../domain/errors.ts';
 import { normalizePhone } from '../../domain/phone.ts';
-import type { AccountRecord, Store } from '../../domain/ports.ts';
+import type { AccountRecord } from '../../domain/ports.ts';
 import type { PhoneBehaviour, TalkTime } from './behaviours.ts';
 import { createSimDriver } from './sim-driver.ts';
 
 export type { SimSettings } from './sim-driver.ts';
 
-export interface SimulatorDeps {
-  store: Store;
-  clock: Clock;
-  timers: Timers;
-  recorder: Recorder;
-  bus: CallBus;
-  random?: () => number;
-  newUuid?: () => string;
-  routing?: RoutingHook;
-  onError?: (err: unknown) => void;
-  /** Joins the transaction that saves a finished call (see CallCoreDeps.saveHook). */
-  saveHook?: {
-    before(): Promise<void>;
-    inTransaction(tx: Store, records: FinishedCall[]): Promise<void>;
-    after(): void;
-  };
-}
+/** The call core's dependencies, less its drivers (the simulator's is the one), plus its random source. */
+export type SimulatorDeps = Omit<CallCoreDeps, 'drivers'> & { random?: () => number };
 
 /**
  * The simulated office: the call core (domain/calls/call-core.ts: routing, state, history,
