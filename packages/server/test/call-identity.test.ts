@@ -3,7 +3,7 @@
 // typed as the document's examples show it. Over HTTP, with a real CRM (lookup + events) on
 // loopback; the simulator runs on a manual clock, the deliveries are real requests.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { createManualClock } from '../src/index.ts';
 import { type CrmReceiver, startCrmReceiver } from './support/crm-receiver.ts';
 import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
@@ -159,6 +159,15 @@ for (const dialect of DIALECTS) {
     });
 
     const engine = () => server.built.simulator.engine;
+    // Each test starts with no call in progress: one that failed midway must not leave a busy
+    // employee (or its call) behind for the next one to trip over.
+    afterEach(async () => {
+      for (const c of await active()) {
+        const r = await s.get(`/rest/calls/active/${c.parentUuid ?? c.uuid}/hangup`);
+        assert.ok(r.status === 200 || r.status === 404, r.text);
+      }
+      await engine().idle();
+    });
     const evs = (uuid: string): Json[] =>
       events.requests.filter((r) => r.json?.uuid === uuid).map((r) => r.json);
     const childEvents = (uuid: string): Json[] =>
@@ -266,6 +275,9 @@ for (const dialect of DIALECTS) {
         'the employee picked up; nothing is bridged until the number answers',
       );
       assert.equal(live[0].lastEvent, 'call.dial');
+      // The CRM's copy of the dial is a real HTTP delivery: wait for it, then see nothing else came.
+      await until(() => evs(uuid).length >= 1, `the dial of ${uuid}`);
+      await sleep(250);
       assert.deepEqual(
         evs(uuid).map((e) => e.event),
         ['call.dial'],
