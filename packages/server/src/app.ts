@@ -198,7 +198,12 @@ export async function buildApp(
   // account cache at once (ACCOUNT_CACHE_MS bounds it otherwise).
   services.accounts.shareChanges((m) => cluster.publish(m));
   cluster.subscribe((m) => services.accounts.applyChange(m));
+  // Who is on a call and the round-robin turns, shared when other processes share the database.
+  const presence = cluster.shared
+    ? createSharedPresence(store, cluster, { onError: (err) => logCluster(err) })
+    : undefined;
   const simulator = createSimulator({
+    presence,
     saveHook: {
       before: () => eventCapture.beforeSave(),
       inTransaction: (tx, records) => eventCapture.inSave(tx, records),
@@ -495,6 +500,7 @@ export async function buildApp(
       eventStream.close();
       await eventCapture.flush();
       await dispatcher.stop();
+      presence?.close();
       await cluster.close();
       await database.close();
     },

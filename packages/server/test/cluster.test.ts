@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { type BuiltApp, buildApp, defaultConfig } from '../src/index.ts';
 import { createTestDatabaseUrl, dialectSkipReason, type TestDatabase } from './support/dialects.ts';
 import { type Response, request } from './support/harness.ts';
@@ -361,6 +361,173 @@ describe('two processes over one PostgreSQL', { skip }, () => {
       'no calls in progress',
       5_000,
     );
+  });
+
+  describe('who is on a call, across the processes', () => {
+    const T1 = '+380443334455'; // → 001
+    const T_GROUP = '+380443334466'; // → ring-all group of 001, 002
+    const T_TURNS = '+380443334477'; // → round-robin group of 001, 002
+    type Live = { uuid: string; parentUuid: string | null; lastEvent: string; leg: { ext: string } };
+    const activeOn = async (n: Node): Promise<Live[]> => (await as(n, 'GET', '/rest/calls/active/v3')).json();
+    const place = async (n: Node, trunk: string, from = '+380501110000') => {
+      const r = await as(n, 'POST', '/api/v1/sim/calls', { from, trunk });
+      assert.equal(r.status, 201, r.text);
+      await n.built.simulator.engine.idle();
+      return (r.json() as { uuid: string }).uuid;
+    };
+    // Either process lists every call in progress (its own and its peers'), and hangs any up.
+    const hangupAll = async () => {
+      for (const c of await activeOn(a))
+        await as(a, 'GET', `/rest/calls/active/${c.parentUuid ?? c.uuid}/hangup`);
+      await a.built.simulator.engine.idle();
+      await b.built.simulator.engine.idle();
+    };
+    /** The company.api record of a finished call (the shared history, read through `n`). */
+    const record = async (n: Node, uuid: string) =>
+      until(async () => {
+        const now = Date.now();
+        const r = await as(
+          n,
+          'GET',
+          `/rest/calls/company.api?timeFrom=${now - 120_000}&timeTo=${now + 60_000}&limit=50`,
+        );
+        return (r.json() as { uuid: string; disposition: number }[]).find((c) => c.uuid === uuid);
+      }, `the history record of ${uuid}`);
+
+    before(async () => {
+      const account = await a.built.store.accounts.byDomain(domain);
+      assert.ok(account);
+      const dir = a.built.services.directory;
+      const ids = Object.fromEntries((await dir.employees.list(account)).map((e) => [e.ext, e.id]));
+      const ringAll = await dir.groups.create(account, {
+        name: 'Усі',
+        ext: '200',
+        strategy: 'simultaneous',
+        ringTimeoutSec: 30,
+        members: [ids['001'], ids['002']],
+      });
+      const turns = await dir.groups.create(account, {
+        name: 'По черзі',
+        ext: '201',
+        strategy: 'round-robin',
+        ringTimeoutSec: 30,
+        members: [ids['001'], ids['002']],
+      });
+      await dir.trunks.create(account, {
+        number: T_GROUP,
+        name: 'Усі',
+        destination: { type: 'group', id: ringAll.id },
+      });
+      await dir.trunks.create(account, {
+        number: T_TURNS,
+        name: 'По черзі',
+        destination: { type: 'group', id: turns.id },
+      });
+      // Phones answer only when told, in both processes (one office).
+      for (const ext of ['001', '002'])
+        assert.equal(
+          (await as(a, 'PUT', `/api/v1/sim/behaviours/employees/${ext}`, { mode: 'manual' })).status,
+          204,
+        );
+      await until(
+        () =>
+          ['001', '002'].every((ext) =>
+            b.built.simulator.sim
+              .settings()
+              .employees.some(([k, x]) => k.endsWith(`:${ext}`) && x.mode === 'manual'),
+          ),
+        'B to take the manual phones from A',
+      );
+    });
+    afterEach(hangupAll);
+
+    test("an employee talking on A's call is busy for B: B's direct call is busy, B's ring-all group rings the others", async () => {
+      const onA = await place(a, T1);
+      assert.equal((await as(a, 'POST', `/api/v1/sim/calls/${onA}/answer`, { ext: '001' })).status, 204);
+      await a.built.simulator.engine.idle();
+      const direct = await place(b, T1, '+380501110001');
+      assert.deepEqual(
+        (await activeOn(b)).filter((c) => c.uuid === direct),
+        [],
+        'B does not ring 001',
+      );
+      assert.equal(
+        (await record(b, direct)).disposition,
+        4,
+        'busy, as a second call to a talking employee is',
+      );
+      const group = await place(b, T_GROUP, '+380501110002');
+      const rung = (await activeOn(b)).filter((c) => c.parentUuid === group).map((c) => c.leg.ext);
+      assert.deepEqual(rung, ['002'], 'the group rings only the member who is free');
+      // Once A's call is over (and saved), 001 is free for B again.
+      assert.equal((await as(a, 'GET', `/rest/calls/active/${onA}/hangup`)).status, 200);
+      await a.built.simulator.engine.idle();
+      const again = await place(b, T1, '+380501110003');
+      assert.deepEqual(
+        (await activeOn(b)).filter((c) => c.uuid === again).map((c) => [c.leg.ext, c.lastEvent]),
+        [['001', 'call.dial']],
+      );
+    });
+
+    test('one phone ringing on calls of both processes picks up once: the other call finds it busy', async () => {
+      const onA = await place(a, T1, '+380501110011');
+      const onB = await place(b, T1, '+380501110012');
+      const [ra, rb] = await Promise.all([
+        as(a, 'POST', `/api/v1/sim/calls/${onA}/answer`, { ext: '001' }),
+        as(b, 'POST', `/api/v1/sim/calls/${onB}/answer`, { ext: '001' }),
+      ]);
+      assert.deepEqual([ra.status, rb.status], [204, 204]);
+      await a.built.simulator.engine.idle();
+      await b.built.simulator.engine.idle();
+      const bridged = (await activeOn(a)).filter(
+        (c) => (c.uuid === onA || c.uuid === onB) && c.lastEvent === 'call.bridge',
+      );
+      assert.equal(bridged.length, 1, `exactly one of the two calls is answered: ${JSON.stringify(bridged)}`);
+      const lost = bridged[0].uuid === onA ? onB : onA;
+      const lostOn = lost === onA ? a : b;
+      assert.equal((await record(lostOn, lost)).disposition, 4);
+    });
+
+    test('a round-robin group takes its turns across the processes: 001, 002, 001, 002 over calls on A, B, A, B', async () => {
+      const first: string[] = [];
+      for (const [i, n] of [a, b, a, b].entries()) {
+        const uuid = await place(n, T_TURNS, `+38050111002${i}`);
+        const rung = (await activeOn(n)).filter((c) => c.parentUuid === uuid).map((c) => c.leg.ext);
+        assert.equal(rung.length, 1, 'one phone at a time');
+        first.push(rung[0]);
+        assert.equal((await as(n, 'GET', `/rest/calls/active/${uuid}/hangup`)).status, 200);
+        await n.built.simulator.engine.idle();
+      }
+      assert.deepEqual(first, ['001', '002', '001', '002']);
+    });
+
+    test('a claim left by a process that died is swept: its employee rings again', async () => {
+      const account = await a.built.store.accounts.byDomain(domain);
+      assert.ok(account);
+      const [e1] = (await a.built.services.directory.employees.list(account)).filter((e) => e.ext === '001');
+      // What a SIGKILLed process leaves: 001 held by a leg of a process with no heartbeat.
+      assert.ok(
+        await a.built.store.presence.claim({
+          accountId: account.id,
+          employeeId: e1.id,
+          legUuid: 'leg-of-a-dead-process',
+          nodeId: 'a-dead-process',
+          since: Date.now() - 60_000,
+        }),
+      );
+      const held = await place(a, T1, '+380501110031');
+      assert.equal((await record(a, held)).disposition, 4, 'held: busy');
+      await until(
+        async () => {
+          const uuid = await place(b, T1, '+380501110032');
+          const ringing = (await activeOn(b)).some((c) => c.uuid === uuid && c.leg.ext === '001');
+          if (ringing) await as(b, 'GET', `/rest/calls/active/${uuid}/hangup`);
+          return ringing;
+        },
+        'the sweep to free 001',
+        20_000,
+      );
+    });
   });
 
   test('a process that joins later takes the simulated office from the others', async () => {

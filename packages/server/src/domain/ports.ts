@@ -264,6 +264,32 @@ export interface OutboxStore {
   counts(accountId: number | null): Promise<Record<DeliveryStatus, number>>;
 }
 
+/**
+ * Who is on a call, shared by every process over one database (cluster/presence.ts): a claim
+ * holds an employee for one leg; each round-robin group counts its turns.
+ */
+export interface PresenceStore {
+  /**
+   * Claims the employee for `legUuid`: true when this leg holds them now (also when it already
+   * did), false when another leg does.
+   */
+  claim(c: {
+    accountId: number;
+    employeeId: number;
+    legUuid: string;
+    nodeId: string;
+    since: number;
+  }): Promise<boolean>;
+  /** Frees whatever these legs hold (none of them may hold anything). */
+  release(legUuids: string[]): Promise<void>;
+  /** Which of these employees a leg holds now. */
+  busyAmong(accountId: number, employeeIds: number[]): Promise<number[]>;
+  /** The group's turn before this call (0 for its first), counting this one. */
+  nextTurn(accountId: number, groupId: number): Promise<number>;
+  /** Frees the claims of processes not in `alive` that are older than `before`; answers how many. */
+  sweep(alive: string[], before: number): Promise<number>;
+}
+
 /** Everything persistent; `transaction` runs `fn` atomically against a store bound to one transaction. */
 export interface Store {
   accounts: AccountStore;
@@ -275,5 +301,6 @@ export interface Store {
   lookupCache: LookupCacheStore;
   tracking: TrackingStore;
   outbox: OutboxStore;
+  presence: PresenceStore;
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 }

@@ -12,6 +12,7 @@ import { createContactStore } from './contact-store.ts';
 import { createDirectoryStore } from './directory-store.ts';
 import { createLookupCacheStore } from './lookup-cache-store.ts';
 import { createOutboxStore } from './outbox-store.ts';
+import { createPresenceStore } from './presence-store.ts';
 import type { Database } from './schema.ts';
 import { createTrackingStore } from './tracking-store.ts';
 
@@ -34,6 +35,7 @@ export function createStore(
     lookupCache: createLookupCacheStore(db),
     tracking: createTrackingStore(db),
     outbox: createOutboxStore(db),
+    presence: createPresenceStore(db),
     transaction: (fn) =>
       inTransaction ? fn(store) : db.transaction().execute((trx) => fn(createStore(trx, true, accountCache))),
   };

@@ -481,6 +481,31 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         for (const index of indexes) await sql.raw(index).execute(db);
       },
     },
+    '0011_presence': {
+      // Who is on a call and each round-robin group's turn, shared by every process over one
+      // database (cluster/presence.ts): a row of employee_calls is the claim of the leg that holds
+      // the employee (one per employee: the primary key), written by the process that owns the
+      // call; ring_turns counts the calls each round-robin group has taken.
+      async up(db: Db) {
+        await db.schema
+          .createTable('employee_calls')
+          .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('employee_id', big, (c) => c.notNull())
+          .addColumn('leg_uuid', 'text', (c) => c.notNull().unique())
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('since', big, (c) => c.notNull())
+          .addPrimaryKeyConstraint('employee_calls_pk', ['account_id', 'employee_id'])
+          .execute();
+        await db.schema.createIndex('employee_calls_node').on('employee_calls').column('node_id').execute();
+        await db.schema
+          .createTable('ring_turns')
+          .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('group_id', big, (c) => c.notNull())
+          .addColumn('turn', big, (c) => c.notNull())
+          .addPrimaryKeyConstraint('ring_turns_pk', ['account_id', 'group_id'])
+          .execute();
+      },
+    },
   };
 }
 

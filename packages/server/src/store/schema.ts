@@ -243,6 +243,18 @@ export interface ClusterNodesTable {
   started_at: number;
   heartbeat_at: number;
 }
+export interface EmployeeCallsTable {
+  account_id: number;
+  employee_id: number;
+  leg_uuid: string;
+  node_id: string;
+  since: number;
+}
+export interface RingTurnsTable {
+  account_id: number;
+  group_id: number;
+  turn: number;
+}
 export interface ClusterSettingsTable {
   name: string;
   value: string;
@@ -269,4 +281,6 @@ export interface Database {
   outbox_attempts: OutboxAttemptsTable;
   cluster_nodes: ClusterNodesTable;
   cluster_settings: ClusterSettingsTable;
+  employee_calls: EmployeeCallsTable;
+  ring_turns: RingTurnsTable;
 }

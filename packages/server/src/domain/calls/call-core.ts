@@ -8,6 +8,7 @@ import type { CallBus, CallEngine, CallSettings, RoutingHook } from './call-engi
 import type { Direction, FinishedCall, LiveCall, Recorder } from './call-model.ts';
 import type { Call, Leg } from './call-state.ts';
 import type { Endpoint, LegRef, PhoneDriver, PhoneEvents } from './phone-driver.ts';
+import type { Presence } from './presence.ts';
 import { employeeParty, groupParty, historyRecord, ivrParty, liveCall } from './projection.ts';
 import { allAtOnceOutcome, directRefusal, EMPLOYEE_RING_MS, EXTERNAL_RING_MS, planGroup } from './routing.ts';
 
@@ -21,6 +22,8 @@ export interface CallCoreDeps {
   drivers: PhoneDriver[];
   newUuid?: () => string;
   routing?: RoutingHook;
+  /** Who is on a call in the other processes over the same database (none: this process alone). */
+  presence?: Presence;
   onError?: (err: unknown) => void;
   /**
    * Joins the transaction that saves a finished call (the webhook outbox writes its hangup
@@ -43,15 +46,15 @@ export interface CallCoreDeps {
  * injected Clock/Timers.
  */
 export function createCallCore(deps: CallCoreDeps) {
-  const { store, clock, timers, recorder, bus } = deps;
+  const { store, clock, timers, recorder, bus, presence } = deps;
   const newUuid = deps.newUuid ?? (() => randomUUID().replaceAll('-', ''));
   const onError = deps.onError ?? (() => {});
   const calls = new Map<string, Call>();
   const legIndex = new Map<string, Call>();
   /** The legs not yet ended of each employee (by id): "is this person talking?" without a scan. */
   const legsOfEmployee = new Map<number, Set<Leg>>();
-  /** Each round-robin group's rotation position. */
-  const roundRobin = new Map<number, number>();
+  /** Each round-robin group's turns taken, when no shared presence counts them. */
+  const turns = new Map<number, number>();
   const inflight = new Set<Promise<unknown>>();
   let closing = false;
 
@@ -149,10 +152,12 @@ export function createCallCore(deps: CallCoreDeps) {
     for (let attempt = 1, delay = 100; ; attempt++, delay = Math.min(delay * 2, 5_000)) {
       try {
         if (hook) await hook.before();
-        if (records.length === 1 && !hook) await store.calls.save(records[0]);
+        if (records.length === 1 && !hook && !presence) await store.calls.save(records[0]);
         else
           await store.transaction(async (tx) => {
             for (const r of records) await tx.calls.save(r);
+            // The employees of the legs saved here are free once their records are.
+            if (presence) await presence.release(tx, [...new Set(records.map((r) => r.uuid))]);
             if (hook) await hook.inTransaction(tx, records);
           });
         break;
@@ -227,15 +232,40 @@ export function createCallCore(deps: CallCoreDeps) {
   }
 
   /** Whether the employee is on a call now (picked up, or dialling out), here. */
-  const talking = (e: Employee) =>
+  const talkingHere = (e: Employee) =>
     [...(legsOfEmployee.get(e.id) ?? [])].some((l) => !l.ended && l.offHookAt !== null);
+
+  /**
+   * "Is this employee on a call?" for `employees`, here or (with a shared presence) in any
+   * process: one query for all of them, read when the call is routed.
+   */
+  async function talkingAmong(accountId: number, employees: Employee[]): Promise<(e: Employee) => boolean> {
+    const elsewhere =
+      presence && employees.length
+        ? await presence.busyAmong(
+            accountId,
+            employees.map((e) => e.id),
+          )
+        : null;
+    return (e) => talkingHere(e) || (elsewhere?.has(e.id) ?? false);
+  }
 
   /** The first responsible employee (a CRM's answer) who can take calls now, as a route. */
   async function responsibleRoute(account: AccountRecord, ids: number[]): Promise<Target | null> {
     if (!ids.length) return null;
-    for (const e of await store.directory.employees.byIds(account.id, ids))
+    const employees = await store.directory.employees.byIds(account.id, ids);
+    const talking = await talkingAmong(account.id, employees);
+    for (const e of employees)
       if (directRefusal(e, talking(e)) === null) return { type: 'employee', id: e.id };
     return null;
+  }
+
+  /** The round-robin group's turn for a new call: shared by every process when presence is. */
+  async function nextTurn(accountId: number, groupId: number): Promise<number> {
+    if (presence) return presence.nextTurn(accountId, groupId);
+    const turn = turns.get(groupId) ?? 0;
+    turns.set(groupId, turn + 1);
+    return turn;
   }
 
   /**
@@ -302,6 +332,17 @@ export function createCallCore(deps: CallCoreDeps) {
     if (leg.ended || leg.offHookAt !== null) return;
     // A phone ringing on two calls can pick up only one: the other finds it busy.
     if (talkingElsewhere(c, leg.employee.id)) return refuseLeg(c, leg, 4);
+    if (presence) {
+      // …and so can one ringing on calls of two processes: the claim decides which.
+      const held = await presence.claim(c.account.id, leg.employee.id, leg.uuid);
+      if (leg.ended || hasEnded(c)) {
+        // The call ended while the claim was written: its save may have come first.
+        if (held) await presence.release(store, [leg.uuid]);
+        return;
+      }
+      if (leg.offHookAt !== null) return;
+      if (!held) return refuseLeg(c, leg, 4);
+    }
     const now = clock.now();
     for (const t of leg.timers) t();
     leg.timers = [];
@@ -416,7 +457,8 @@ export function createCallCore(deps: CallCoreDeps) {
       const e = await d.employees.get(c.account.id, target.id);
       if (!e) return endCall(c, 3);
       c.handler = employeeParty(e);
-      const refusal = directRefusal(e, talking(e));
+      const refusal = directRefusal(e, (await talkingAmong(c.account.id, [e]))(e));
+      if (hasEnded(c)) return;
       if (refusal !== null) return endCall(c, refusal);
       ringLeg(
         c,
@@ -433,13 +475,14 @@ export function createCallCore(deps: CallCoreDeps) {
     if (!g) return endCall(c, 3);
     c.handler = groupParty(g);
     // One query for the whole group, read fresh: pause and presence change at any time.
-    const plan = planGroup(
-      g,
-      await d.employees.byIds(c.account.id, g.members),
-      talking,
-      roundRobin.get(g.id) ?? 0,
-    );
+    const members = await d.employees.byIds(c.account.id, g.members);
+    const talking = await talkingAmong(c.account.id, members);
+    let plan = planGroup(g, members, talking, 0);
     if (!plan.ring.length) return endCall(c, 1);
+    // A round-robin group takes a turn per call that some member can take.
+    if (g.strategy === 'round-robin')
+      plan = planGroup(g, members, talking, await nextTurn(c.account.id, g.id));
+    if (hasEnded(c)) return;
     if (plan.mode === 'all-at-once') {
       let left = plan.ring.length;
       const outcomes = new Set<Disposition>();
@@ -451,7 +494,6 @@ export function createCallCore(deps: CallCoreDeps) {
         });
       return;
     }
-    if (g.strategy === 'round-robin') roundRobin.set(g.id, plan.start + 1);
     const next = (i: number) => {
       if (i >= plan.ring.length) return endCall(c, 1);
       ringLeg(c, plan.ring[i], plan.ringMs, async () => {
@@ -789,6 +831,9 @@ export function createCallCore(deps: CallCoreDeps) {
       c.direct = true;
       addLeg(c, leg);
       c.answered = leg;
+      // The employee is off hook: held for this call in every process (a claim another call's
+      // leg already has stays with it; this phone dials out all the same, as a real one can).
+      if (presence) await presence.claim(account.id, e.id, leg.uuid);
       emitCall('call.dial', c);
       await track(step(c, async () => dialExternal(c)));
       return { uuid: c.uuid };

@@ -25,24 +25,24 @@ export function directRefusal(e: Employee, talking: boolean): Disposition | null
 /**
  * The members of a group who can take a call (in ring order), and how they ring: everyone at
  * once (`simultaneous`), or one after another (`sequential` always from the first; `round-robin`
- * from `cursor`, the group's rotation position; `start` is where it began, so the next call
- * starts one further). Empty `ring` means nobody can: no answer.
+ * from the group's `turn` — the count of calls it has taken — among the members free now). Empty
+ * `ring` means nobody can: no answer.
  * @example planGroup(group, members, isTalking, 0) // { mode: 'in-turn', ring: [a, b, c], ringMs: 20000 }
  */
 export function planGroup(
   group: RingGroup,
   members: Employee[],
   talking: (e: Employee) => boolean,
-  cursor: number,
-): { mode: 'all-at-once' | 'in-turn'; ring: Employee[]; ringMs: number; start: number } {
+  turn: number,
+): { mode: 'all-at-once' | 'in-turn'; ring: Employee[]; ringMs: number } {
   const byId = new Map(members.map((m) => [m.id, m]));
   const free = group.members
     .map((id) => byId.get(id))
     .filter((e): e is Employee => !!e && atWork(e) && !talking(e));
   const ringMs = group.ringTimeoutSec * 1000;
-  if (group.strategy === 'simultaneous') return { mode: 'all-at-once', ring: free, ringMs, start: 0 };
-  const start = group.strategy === 'round-robin' && free.length ? cursor % free.length : 0;
-  return { mode: 'in-turn', ring: [...free.slice(start), ...free.slice(0, start)], ringMs, start };
+  if (group.strategy === 'simultaneous') return { mode: 'all-at-once', ring: free, ringMs };
+  const start = group.strategy === 'round-robin' && free.length ? turn % free.length : 0;
+  return { mode: 'in-turn', ring: [...free.slice(start), ...free.slice(0, start)], ringMs };
 }
 
 /** A ring-all group whose every phone stopped ringing: everyone busy is busy, any other mix no answer. */

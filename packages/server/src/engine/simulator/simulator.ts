@@ -17,19 +17,9 @@ export type SimulatorDeps = Omit<CallCoreDeps, 'drivers'> & { random?: () => num
  * the call setup use cases, and what a simulated phone does (answer, reject, press a digit).
  */
 export function createSimulator(deps: SimulatorDeps) {
-  const phonesOf = createSimDriver({ timers: deps.timers, random: deps.random ?? Math.random });
-  const core = createCallCore({
-    store: deps.store,
-    clock: deps.clock,
-    timers: deps.timers,
-    recorder: deps.recorder,
-    bus: deps.bus,
-    drivers: [phonesOf.driver],
-    newUuid: deps.newUuid,
-    routing: deps.routing,
-    onError: deps.onError,
-    saveHook: deps.saveHook,
-  });
+  const { random, ...coreDeps } = deps;
+  const phonesOf = createSimDriver({ timers: deps.timers, random: random ?? Math.random });
+  const core = createCallCore({ ...coreDeps, drivers: [phonesOf.driver] });
   phonesOf.attach(core.phones);
   const { engine, phones, setup } = core;
 
