@@ -831,11 +831,16 @@ export function createCallCore(deps: CallCoreDeps) {
       c.direct = true;
       addLeg(c, leg);
       c.answered = leg;
-      // The employee is off hook: held for this call in every process (a claim another call's
-      // leg already has stays with it; this phone dials out all the same, as a real one can).
-      if (presence) await presence.claim(account.id, e.id, leg.uuid);
       emitCall('call.dial', c);
-      await track(step(c, async () => dialExternal(c)));
+      await track(
+        step(c, async () => {
+          // The employee is off hook: held for this call in every process (a claim another
+          // call's leg already has stays with it; this phone dials out all the same, as a real
+          // one can).
+          if (presence) await presence.claim(account.id, e.id, leg.uuid);
+          if (!hasEnded(c)) dialExternal(c);
+        }),
+      );
       return { uuid: c.uuid };
     },
     /** Presence: an employee pauses or comes back (a 32 / 64 record in users.api). */
