@@ -391,8 +391,8 @@ for (const dialect of DIALECTS) {
       ]);
     });
 
-    test('a sequential group whose every member is busy tries each in turn and ends as no answer (1), not busy', async () => {
-      // Current behaviour (unlike ring-all, which ends busy): the hunt's end is always "no answer".
+    test('a sequential group whose every member is busy tries each in turn and ends busy (4), as ring-all does', async () => {
+      // The caller met nothing but busy phones: busy, whichever way the group rings.
       for (const ext of EXTS) sim.sim.setEmployeeBehaviour(account.id, ext, { mode: 'busy' });
       const t0 = clock.now();
       const { uuid } = await sim.sim.incoming(account, '+380671000024', T_SEQ);
@@ -403,7 +403,7 @@ for (const dialect of DIALECTS) {
         ['001', 0.5],
         ['002', 1],
       ]);
-      assert.equal(company(uuid).disposition, 1);
+      assert.equal(company(uuid).disposition, 4);
       assert.equal(company(uuid).endAt, t0 + 1_500);
       assertChildren(uuid, [
         ['003', 4],
@@ -412,7 +412,7 @@ for (const dialect of DIALECTS) {
       ]);
     });
 
-    test('when every member is talking on another answered call, a group call rings nobody and ends at once as no answer (1); a direct call to a talking employee ends busy (4)', async () => {
+    test('when every member is talking on another answered call, a group call rings nobody and ends at once busy (4), as a direct call to a talking employee does', async () => {
       sim.sim.setExternalBehaviour(account, '*', { mode: 'answer', answerAfterSec: 1, probability: 1 });
       for (const [i, ext] of EXTS.entries()) await sim.sim.outgoing(account, ext, `+38050111000${i}`);
       await clock.advance(1_000);
@@ -428,7 +428,7 @@ for (const dialect of DIALECTS) {
       for (const trunk of [T_ALL, T_SEQ, T_RR]) {
         const { uuid } = await sim.sim.incoming(account, '+380671000025', trunk);
         await sim.engine.idle();
-        assert.equal(company(uuid).disposition, 1, trunk);
+        assert.equal(company(uuid).disposition, 4, trunk);
         assert.equal(company(uuid).leg?.type, 2);
         assert.equal(company(uuid).duration, 0);
         assert.deepEqual(users(uuid), [], 'no phone rang');
@@ -680,6 +680,18 @@ for (const dialect of DIALECTS) {
           ['002', 1],
           ['003', 1],
         ]);
+      });
+
+      test(`a group whose every member is ${how} rings nobody and ends as no answer (1), not busy, by every strategy`, async () => {
+        for (const ext of EXTS) await takeOut(ext);
+        for (const trunk of [T_ALL, T_SEQ, T_RR]) {
+          const t0 = clock.now();
+          const { uuid } = await sim.sim.incoming(account, '+380671000055', trunk);
+          await sim.engine.idle();
+          assert.equal(company(uuid).disposition, 1, trunk);
+          assert.equal(company(uuid).endAt, t0, `${trunk}: at once`);
+          assert.deepEqual(users(uuid), [], `${trunk}: no phone rang`);
+        }
       });
 
       test(`a direct call to ${a} ${how} employee ends unanswered (1) at once: no phone rings, no employee record`, async () => {

@@ -10,7 +10,7 @@ import type { Call, Leg } from './call-state.ts';
 import type { Endpoint, LegRef, PhoneDriver, PhoneEvents } from './phone-driver.ts';
 import type { Presence } from './presence.ts';
 import { employeeParty, groupParty, historyRecord, ivrParty, liveCall } from './projection.ts';
-import { allAtOnceOutcome, directRefusal, EMPLOYEE_RING_MS, EXTERNAL_RING_MS, planGroup } from './routing.ts';
+import { directRefusal, EMPLOYEE_RING_MS, EXTERNAL_RING_MS, groupOutcome, planGroup } from './routing.ts';
 
 export interface CallCoreDeps {
   store: Store;
@@ -478,25 +478,27 @@ export function createCallCore(deps: CallCoreDeps) {
     const members = await d.employees.byIds(c.account.id, g.members);
     const talking = await talkingAmong(c.account.id, members);
     let plan = planGroup(g, members, talking, 0);
-    if (!plan.ring.length) return endCall(c, 1);
+    if (!plan.ring.length) return endCall(c, plan.nobody);
     // A round-robin group takes a turn per call that some member can take.
     if (g.strategy === 'round-robin')
       plan = planGroup(g, members, talking, await nextTurn(c.account.id, g.id));
     if (hasEnded(c)) return;
+    // However the phones ring, the call ends busy when every one of them was, else no answer.
+    const outcomes = new Set<Disposition>();
     if (plan.mode === 'all-at-once') {
       let left = plan.ring.length;
-      const outcomes = new Set<Disposition>();
       for (const e of plan.ring)
         ringLeg(c, e, plan.ringMs, async (disposition) => {
           left--;
           outcomes.add(disposition);
-          if (left === 0 && !c.answered) await endCall(c, allAtOnceOutcome(outcomes));
+          if (left === 0 && !c.answered) await endCall(c, groupOutcome(outcomes));
         });
       return;
     }
     const next = (i: number) => {
-      if (i >= plan.ring.length) return endCall(c, 1);
-      ringLeg(c, plan.ring[i], plan.ringMs, async () => {
+      if (i >= plan.ring.length) return endCall(c, groupOutcome(outcomes));
+      ringLeg(c, plan.ring[i], plan.ringMs, async (disposition) => {
+        outcomes.add(disposition);
         if (!c.answered && c.state !== 'ended') await next(i + 1);
       });
     };

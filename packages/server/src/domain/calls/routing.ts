@@ -26,7 +26,8 @@ export function directRefusal(e: Employee, talking: boolean): Disposition | null
  * The members of a group who can take a call (in ring order), and how they ring: everyone at
  * once (`simultaneous`), or one after another (`sequential` always from the first; `round-robin`
  * from the group's `turn` — the count of calls it has taken — among the members free now). Empty
- * `ring` means nobody can: no answer.
+ * `ring` means nobody can, and `nobody` says how the call ends: busy (4) when members are at
+ * work but every one is talking, no answer (1) when none is at work (paused, offline, none).
  * @example planGroup(group, members, isTalking, 0) // { mode: 'in-turn', ring: [a, b, c], ringMs: 20000 }
  */
 export function planGroup(
@@ -34,19 +35,22 @@ export function planGroup(
   members: Employee[],
   talking: (e: Employee) => boolean,
   turn: number,
-): { mode: 'all-at-once' | 'in-turn'; ring: Employee[]; ringMs: number } {
+): { mode: 'all-at-once' | 'in-turn'; ring: Employee[]; ringMs: number; nobody: Disposition } {
   const byId = new Map(members.map((m) => [m.id, m]));
-  const free = group.members
-    .map((id) => byId.get(id))
-    .filter((e): e is Employee => !!e && atWork(e) && !talking(e));
+  const working = group.members.map((id) => byId.get(id)).filter((e): e is Employee => !!e && atWork(e));
+  const free = working.filter((e) => !talking(e));
   const ringMs = group.ringTimeoutSec * 1000;
-  if (group.strategy === 'simultaneous') return { mode: 'all-at-once', ring: free, ringMs };
+  const nobody: Disposition = working.length ? 4 : 1;
+  if (group.strategy === 'simultaneous') return { mode: 'all-at-once', ring: free, ringMs, nobody };
   const start = group.strategy === 'round-robin' && free.length ? turn % free.length : 0;
-  return { mode: 'in-turn', ring: [...free.slice(start), ...free.slice(0, start)], ringMs };
+  return { mode: 'in-turn', ring: [...free.slice(start), ...free.slice(0, start)], ringMs, nobody };
 }
 
-/** A ring-all group whose every phone stopped ringing: everyone busy is busy, any other mix no answer. */
-export function allAtOnceOutcome(outcomes: ReadonlySet<Disposition>): Disposition {
+/**
+ * A group call whose every phone rang and stopped (all at once or one after another): everyone
+ * busy is busy, any other mix no answer.
+ */
+export function groupOutcome(outcomes: ReadonlySet<Disposition>): Disposition {
   const [only] = outcomes;
   return outcomes.size === 1 ? only : 1;
 }
