@@ -14,7 +14,7 @@ import {
 import { registerErrorHandling } from '../src/http/errors.ts';
 import type { App } from '../src/http/route-kit.ts';
 import { anyoneWithTheUuid, parseRange, recordingRoutes } from '../src/http/routes/recordings.ts';
-import { goertzel, parseWav, rms, zeroCrossingHz } from './support/wav.ts';
+import { dominantOf, goertzel, parseWav, rms, zeroCrossingHz } from './support/wav.ts';
 
 const tmpDirs: string[] = [];
 function tmpDir(): string {
@@ -206,6 +206,124 @@ describe('file recorder', () => {
       assert.equal(read(recorder, u, 'mixed').durationSec.toFixed(3), expected.toFixed(3));
     }
     assert.deepEqual(errors, []);
+  });
+
+  /** `n` samples of a sine at `hz` (amplitude `amp` of full scale) from sample `from` of the call on. */
+  const tone = (hz: number, from: number, n: number, amp = 0.4) =>
+    Int16Array.from({ length: n }, (_, i) =>
+      Math.round(amp * 32767 * Math.sin((2 * Math.PI * hz * (from + i)) / 8000)),
+    );
+  /** 20 ms of G.711 decoded: what an RTP source delivers per packet. */
+  const FRAME = 160;
+
+  test('PCM fed through the Recorder in 20 ms frames: rx and tx keep their tones, mixed is their sum at half gain', async () => {
+    const dir = tmpDir();
+    const clock = createManualClock();
+    const errors: unknown[] = [];
+    // No source of its own: only what is fed, as a SIP engine's RTP will be.
+    const recorder = createFileRecorder({
+      dir,
+      clock,
+      timers: clock,
+      source: null,
+      onError: (e) => errors.push(e),
+    });
+    await clock.advance(137);
+    const t0 = clock.now();
+    recorder.start(UUID, t0);
+    const frames = 125; // 2.5 s
+    const lag = 3; // tx arrives three frames (60 ms) behind rx: jitter between the two sides
+    const txFrame = (k: number) => {
+      const pcm = tone(1400, k * FRAME, FRAME);
+      return Buffer.from(pcm.buffer); // a Buffer of little-endian samples works as well as an Int16Array
+    };
+    for (let k = 0; k < frames; k++) {
+      recorder.feed(UUID, 'rx', tone(600, k * FRAME, FRAME), t0 + k * 20);
+      if (k >= lag) recorder.feed(UUID, 'tx', txFrame(k - lag), t0 + (k - lag) * 20);
+      await clock.advance(20);
+      if (k === 100) {
+        // 2 s in: more than a second is on disk already, in the .part files.
+        await recorder.settled(UUID);
+        for (const name of [`${UUID}.wav.part`, `${UUID}-rx.wav.part`, `${UUID}-tx.wav.part`])
+          assert.ok(
+            fs.statSync(path.join(dir, name)).size >= 44 + 8000 * 2,
+            `${name} is written while the call runs`,
+          );
+      }
+    }
+    for (let k = frames - lag; k < frames; k++) recorder.feed(UUID, 'tx', txFrame(k), t0 + k * 20);
+    recorder.feed('ffffffffffffffffffffffffffffffff', 'rx', tone(600, 0, FRAME), t0); // not recording: ignored
+    await recorder.stop(UUID, t0 + frames * 20);
+
+    const w = {
+      mixed: read(recorder, UUID, 'mixed'),
+      rx: read(recorder, UUID, 'rx'),
+      tx: read(recorder, UUID, 'tx'),
+    };
+    for (const [track, wav] of Object.entries(w)) {
+      assert.equal(wav.sampleRate, 8000, track);
+      assert.equal(wav.channels, 1, track);
+      assert.equal(wav.bitsPerSample, 16, track);
+      assert.equal(wav.dataOffset, 44, track);
+      assert.equal(wav.durationSec, 2.5, track);
+    }
+    const candidates = [440, 600, 1000, 1400];
+    assert.equal(dominantOf(w.rx.samples, 8000, candidates), 600);
+    assert.equal(dominantOf(w.tx.samples, 8000, candidates), 1400);
+    const at = (s: Int16Array, f: number) => goertzel(s, 8000, f);
+    assert.ok(Math.abs(at(w.rx.samples, 600) - 0.4) < 0.01, `rx at 600 Hz: ${at(w.rx.samples, 600)}`);
+    assert.ok(
+      at(w.rx.samples, 1400) < 0.01 && at(w.tx.samples, 600) < 0.01,
+      'each side holds only its own tone',
+    );
+    assert.ok(
+      Math.abs(at(w.mixed.samples, 600) - 0.2) < 0.01,
+      `mixed at 600 Hz: ${at(w.mixed.samples, 600)}`,
+    );
+    assert.ok(
+      Math.abs(at(w.mixed.samples, 1400) - 0.2) < 0.01,
+      `mixed at 1400 Hz: ${at(w.mixed.samples, 1400)}`,
+    );
+    // Sample for sample: the sides are what was fed, and mixed is (rx + tx) / 2.
+    assert.deepEqual(w.rx.samples, tone(600, 0, frames * FRAME));
+    assert.deepEqual(w.tx.samples, tone(1400, 0, frames * FRAME));
+    for (let i = 0; i < w.mixed.samples.length; i++) {
+      if (w.mixed.samples[i] !== Math.trunc((w.rx.samples[i] + w.tx.samples[i]) / 2))
+        assert.fail(`mixed sample ${i}`);
+    }
+    assert.deepEqual(errors, []);
+    assert.equal(clock.pending(), 0);
+  });
+
+  test('fed audio is placed by its time: frames out of order, a lost frame and a side gone quiet leave silence, not a shorter call', async () => {
+    const clock = createManualClock();
+    const recorder = createFileRecorder({ dir: tmpDir(), clock, timers: clock, source: null });
+    const t0 = clock.now();
+    recorder.start(UUID, t0);
+    // rx: one second of frames, 10 and 11 swapped, 20 lost; tx: half a second, then nothing.
+    const order = [...Array(50).keys()].filter((k) => k !== 20);
+    [order[10], order[11]] = [order[11], order[10]];
+    for (const k of order) recorder.feed(UUID, 'rx', tone(600, k * FRAME, FRAME), t0 + k * 20);
+    for (let k = 0; k < 25; k++) recorder.feed(UUID, 'tx', tone(1400, k * FRAME, FRAME), t0 + k * 20);
+    await clock.advance(3_000);
+    // The tick wrote everything older than a second though tx stopped: a late frame is dropped.
+    recorder.feed(UUID, 'rx', tone(200, 10 * FRAME, FRAME), t0 + 10 * 20);
+    await recorder.stop(UUID, clock.now());
+
+    const rx = read(recorder, UUID, 'rx').samples;
+    const tx = read(recorder, UUID, 'tx').samples;
+    const mixed = read(recorder, UUID, 'mixed').samples;
+    assert.equal(rx.length, 3 * 8000);
+    const expectedRx = tone(600, 0, 3 * 8000);
+    expectedRx.fill(0, 20 * FRAME, 21 * FRAME); // the lost frame
+    expectedRx.fill(0, 50 * FRAME); // after the last frame
+    assert.deepEqual(rx, expectedRx);
+    const expectedTx = tone(1400, 0, 3 * 8000);
+    expectedTx.fill(0, 25 * FRAME);
+    assert.deepEqual(tx, expectedTx);
+    for (let i = 0; i < mixed.length; i++) {
+      if (mixed[i] !== Math.trunc((expectedRx[i] + expectedTx[i]) / 2)) assert.fail(`mixed sample ${i}`);
+    }
   });
 
   test('a long call does not grow the heap: 20 minutes of audio go to disk second by second', async () => {

@@ -104,16 +104,30 @@ export interface LiveCall {
 }
 
 export type RecordingTrack = 'mixed' | 'rx' | 'tx';
+/** A side of a call, as audio is fed: rx = the external party, tx = the employee. */
+export type RecordingSide = Exclude<RecordingTrack, 'mixed'>;
 
 /**
- * Writes a call's audio while it runs (streamed, never assembled at hangup): a mixed track
+ * Records a call's audio while it runs (streamed, never assembled at hangup): a mixed track
  * and separate rx (what the employee hears: the external party) and tx (what the employee
- * says) tracks. The implementation synthesizes audio the tests can tell apart.
+ * says) tracks. The core starts and stops it; an audio source feeds it the two sides (the
+ * simulator's synthesized voices today; RTP forked by rtpengine in a SIP engine) and the
+ * recorder mixes them into the mixed track.
  */
 export interface Recorder {
   /** Starts the three tracks at `atMs` (the bridge time). */
   start(uuid: string, atMs: number): void;
-  /** Writes the remaining audio up to `atMs`, finalizes and closes the files. */
+  /**
+   * Feeds one side's audio: `pcm` is 8 kHz 16-bit mono PCM (G.711 decoded; a Buffer holds
+   * little-endian samples), its first sample at `atMs` on the recorder's clock (fractions of a
+   * millisecond allowed: one sample is 1/8 ms), e.g. a 20 ms RTP frame of 160 samples at the
+   * time its RTP timestamp gives. Audio is placed by time, not by arrival: frames may come out of
+   * order or late by up to about a second; a gap is silence; audio for time already written, or
+   * for a call not recording, is dropped. Returns at once (the writes are queued); `pcm` is kept,
+   * not copied, until written, so hand over a buffer that is not reused.
+   */
+  feed(uuid: string, side: RecordingSide, pcm: Int16Array | Buffer, atMs: number): void;
+  /** Writes the remaining audio up to `atMs` (silence where none came), finalizes and closes the files. */
   stop(uuid: string, atMs: number): Promise<void>;
   /** Absolute path of a finished track, or null when there is none. */
   path(uuid: string, track: RecordingTrack): string | null;

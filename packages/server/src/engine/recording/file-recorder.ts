@@ -1,231 +1,278 @@
-import fs from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import path from 'node:path';
-import type { Recorder, RecordingTrack } from '../../domain/calls/call-model.ts';
+import type { Recorder, RecordingSide } from '../../domain/calls/call-model.ts';
 import { type Cancel, type Clock, systemClock, type Timers } from '../../domain/clock.ts';
-import { BYTES_PER_SAMPLE, loopSlices, SAMPLES_PER_MS, voiceLoops } from './synth.ts';
-import { MAX_DATA_BYTES, sizeFields, WAV_HEADER_BYTES, wavHeader } from './wav-header.ts';
+import type { AudioSink, AudioSource } from './audio-source.ts';
+import { asBytes, asSamples, BYTES_PER_SAMPLE, SAMPLE_RATE, SAMPLES_PER_MS } from './pcm.ts';
+import { createSynthSource } from './synth.ts';
+import { createTrackStore, MAX_TRACK_SAMPLES, type TrackStore, type TrackWriter } from './track-store.ts';
+
+export { STALE_PART_MS } from './track-store.ts';
 
 export interface FileRecorderOptions {
   /** Where finished recordings live (created if missing). */
   dir: string;
-  /** Schedules the once-a-second flush of every call in progress. */
+  /** Schedules the once-a-second flush of every call in progress (and the synthesized source). */
   timers: Timers;
   /** Gives the flush its sample time. Default: the system clock. */
   clock?: Clock;
   /** A recording that failed (disk full, directory gone…). The call goes on without it. */
   onError?: (err: unknown, uuid: string) => void;
+  /**
+   * Where the audio comes from, started and stopped with each recording. Default: the
+   * synthesized voices (synth.ts). null: only what is fed from outside through `feed` (a SIP
+   * engine's RTP), silence otherwise.
+   */
+  source?: AudioSource | null;
 }
 
 /** The Recorder port on WAV files, plus what the composition root needs at shutdown. */
-export interface FileRecorder extends Recorder {
+export interface FileRecorder extends Recorder, AudioSink {
   /** Finalizes every recording in progress at the clock's current time (graceful shutdown). */
   close(): Promise<void>;
   /** Number of recordings in progress. */
   active(): number;
   /**
    * Removes `.part` files nobody has written to for `STALE_PART_MS` (left by a process that was
-   * killed mid-call; a recording in progress is appended to every second, by whichever process of
-   * a cluster runs it). The server runs it at start and hourly; answers how many it removed.
+   * killed mid-call). The server runs it at start and hourly; answers how many it removed.
    */
   sweep(): Promise<number>;
 }
 
-/** A `.part` file untouched this long belongs to no recording in progress. */
-export const STALE_PART_MS = 15 * 60_000;
-
 /** Flush period: one second of audio (16 KB per track) per call and tick. */
 const FLUSH_MS = 1000;
-const MAX_SAMPLES = Math.floor(MAX_DATA_BYTES / BYTES_PER_SAMPLE);
-/** At most a minute of audio per write call (a handful of views of the loops). */
+/** Once both sides have this much audio ahead of the files, it is written without waiting for the tick. */
+const FLUSH_SAMPLES = FLUSH_MS * SAMPLES_PER_MS;
+/**
+ * How long a side's audio may lag the clock (network jitter, a side that sends nothing while
+ * muted): time older than this is written with silence where a side sent nothing, and audio
+ * arriving for it later is dropped.
+ */
+const HOLD_MS = 1000;
+/** At most a minute of audio per write (a stalled clock catches up in bounded pieces). */
 const MAX_SAMPLES_PER_WRITE = 60 * 1000 * SAMPLES_PER_MS;
-/** File order of a recording's tracks. */
-const TRACKS: RecordingTrack[] = ['mixed', 'rx', 'tx'];
-/** Recorder uuids become file names: nothing that could leave the directory. */
-const SAFE_UUID = /^[A-Za-z0-9_-]{1,128}$/;
-const PART = '.part';
+/** One second of silence, shared: gaps are views of it. */
+const SILENCE = Buffer.alloc(SAMPLE_RATE * BYTES_PER_SAMPLE);
+
+/** Fed audio not yet written: `samples` from sample `pos` of the recording. */
+interface Chunk {
+  pos: number;
+  samples: Int16Array;
+}
+/** A piece of one side within a write: `samples` at offset `at` of it. */
+interface Segment {
+  at: number;
+  samples: Int16Array;
+}
 
 interface Recording {
-  uuid: string;
   startMs: number;
-  /** Samples on disk (per track). */
-  written: number;
-  /** One handle per TRACKS entry, once opened. */
-  files: FileHandle[];
-  /** Every disk operation of this recording, in order. */
-  chain: Promise<void>;
+  writer: TrackWriter;
+  /** Per side, sorted by position, none ending at or before `writer.length`. */
+  pending: Record<RecordingSide, Chunk[]>;
+  /** Per side, the sample after the last one fed. */
+  end: Record<RecordingSide, number>;
   cancel: Cancel | null;
-  failed: boolean;
   stopping: Promise<void> | null;
 }
 
-/** `${uuid}.wav` (mixed), `${uuid}-rx.wav`, `${uuid}-tx.wav` (spec #15 URLs `{uuid}`, `{uuid}-rx`, `{uuid}-tx`). */
-export function recordingFileName(uuid: string, track: RecordingTrack): string {
-  return track === 'mixed' ? `${uuid}.wav` : `${uuid}-${track}.wav`;
+/**
+ * Takes [from, to) of one side out of `pending`: the segments fed for it (where chunks overlap,
+ * the one that starts first wins), and leaves what lies past `to`.
+ */
+function take(pending: Chunk[], from: number, to: number): Segment[] {
+  const out: Segment[] = [];
+  let cursor = from;
+  let kept = 0;
+  for (const c of pending) {
+    const cEnd = c.pos + c.samples.length;
+    if (c.pos < to) {
+      const s = Math.max(c.pos, cursor);
+      const e = Math.min(cEnd, to);
+      if (s < e) {
+        out.push({ at: s - from, samples: c.samples.subarray(s - c.pos, e - c.pos) });
+        cursor = e;
+      }
+      if (cEnd <= to) continue;
+      c.samples = c.samples.subarray(to - c.pos);
+      c.pos = to;
+    }
+    pending[kept++] = c;
+  }
+  pending.length = kept;
+  return out;
+}
+
+function silence(out: Buffer[], samples: number) {
+  for (let left = samples; left > 0; left -= SAMPLE_RATE)
+    out.push(SILENCE.subarray(0, Math.min(left, SAMPLE_RATE) * BYTES_PER_SAMPLE));
+}
+
+/** One side's bytes for a write of `n` samples: its segments, silence in the gaps. */
+function sideBytes(segments: Segment[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const s of segments) {
+    silence(out, s.at - at);
+    out.push(asBytes(s.samples));
+    at = s.at + s.samples.length;
+  }
+  silence(out, n - at);
+  return out;
+}
+
+/** Scratch space of `mix`, one per side (synchronous use only; grown for a long catch-up). */
+const scratch: Record<RecordingSide, Int16Array> = {
+  rx: new Int16Array(SAMPLE_RATE),
+  tx: new Int16Array(SAMPLE_RATE),
+};
+
+/** A side's `n` samples in one array: its only segment if that covers them all, else a copy with silent gaps. */
+function contiguous(side: RecordingSide, segments: Segment[], n: number): Int16Array {
+  if (segments.length === 1 && segments[0].at === 0 && segments[0].samples.length === n)
+    return segments[0].samples;
+  if (scratch[side].length < n) scratch[side] = new Int16Array(n);
+  const out = scratch[side].subarray(0, n);
+  out.fill(0);
+  for (const s of segments) out.set(s.samples, s.at);
+  return out;
 }
 
 /**
- * Records calls as three 8 kHz 16-bit mono WAV files each, streamed while the call runs
- * (issue 3: never assembled at hangup): `start` opens `.part` files and writes the header, every
- * second of clock time the audio of the elapsed interval is appended (views of the shared
- * synthesized loops, so nothing grows with call length), and `stop` writes the rest, patches the
- * header sizes and renames the files into place, so only finished recordings are ever served
- * (spec #15: 404 until the call has ended).
+ * The mixed track: the sum of the two sides at half gain, truncated toward zero, so it never
+ * clips (what the recordings have always carried).
+ */
+function mix(rxSegments: Segment[], txSegments: Segment[], n: number): Int16Array {
+  const rx = contiguous('rx', rxSegments, n);
+  const tx = contiguous('tx', txSegments, n);
+  const out = new Int16Array(n);
+  for (let i = 0; i < n; i++) {
+    const sum = rx[i] + tx[i];
+    out[i] = (sum + (sum >>> 31)) >> 1; // Math.trunc(sum / 2) in integer arithmetic
+  }
+  return out;
+}
+
+/**
+ * Records calls as three 8 kHz 16-bit mono WAV files each: the Recorder port, composed of an
+ * audio source (the synthesized voices by default) feeding the two sides through `feed`, the
+ * mixing of the mixed track (the sum of rx and tx, at half gain), and the track store
+ * (track-store.ts), the only code that writes WAV data.
  *
- * Holds three file descriptors per call in progress.
+ * Fed audio is held per side until it can be written: at once when both sides have a second
+ * ahead of the files (the synthesized source feeds both every second), else by the
+ * once-a-second tick, which writes what both sides have and, with silence where a side sent
+ * nothing, every sample older than HOLD_MS. So a call holds about two seconds of audio while its
+ * sources keep to the clock, however long it runs; every write is asynchronous and at most a
+ * minute of audio, and the mixing costs one pass over a second of samples per call and second.
  *
  * @example
  * const recorder = createFileRecorder({ dir: './data/recordings', timers: createSystemTimers() });
  * recorder.start(uuid, clock.now());
- * // … the call runs …
+ * // … the call runs; the synthesized source, or an RTP source, feeds it:
+ * recorder.feed(uuid, 'rx', frame, frameAtMs); // 160 samples of G.711 decoded
  * await recorder.stop(uuid, clock.now());
  * recorder.path(uuid, 'rx'); // '/…/data/recordings/<uuid>-rx.wav'
  */
 export function createFileRecorder(opts: FileRecorderOptions): FileRecorder {
-  const dir = path.resolve(opts.dir);
   const clock = opts.clock ?? systemClock;
-  const onError = opts.onError ?? (() => {});
-  const loops = voiceLoops();
+  const store: TrackStore = createTrackStore({ dir: opts.dir, onError: opts.onError });
+  const source = opts.source === undefined ? createSynthSource({ timers: opts.timers, clock }) : opts.source;
   const recordings = new Map<string, Recording>();
-  fs.mkdirSync(dir, { recursive: true });
 
-  async function sweep(): Promise<number> {
-    let removed = 0;
-    const old = Date.now() - STALE_PART_MS;
-    for (const name of await fs.promises.readdir(dir).catch(() => [] as string[])) {
-      if (!name.endsWith(PART)) continue;
-      const file = path.join(dir, name);
-      try {
-        // File times are wall-clock times, whatever clock the calls run on.
-        if ((await fs.promises.stat(file)).mtimeMs >= old) continue;
-        await fs.promises.rm(file, { force: true });
-        removed++;
-      } catch (err) {
-        // Finished (renamed) or swept by another process meanwhile: nothing to do.
-        if ((err as { code?: string }).code !== 'ENOENT') onError(err, name);
-      }
-    }
-    return removed;
-  }
+  /** The sample of `r` at `atMs`, within what a file can hold. */
+  const sampleAt = (r: Recording, atMs: number) =>
+    Math.min(MAX_TRACK_SAMPLES, Math.max(0, Math.floor((atMs - r.startMs) * SAMPLES_PER_MS)));
 
-  const finalPath = (uuid: string, track: RecordingTrack) => path.join(dir, recordingFileName(uuid, track));
-  const partPath = (uuid: string, track: RecordingTrack) => finalPath(uuid, track) + PART;
-  const samplesAt = (r: Recording, atMs: number) =>
-    Math.min(MAX_SAMPLES, Math.max(0, Math.floor((atMs - r.startMs) * SAMPLES_PER_MS)));
-
-  /** Runs `op` after everything queued for `r`; a failure ends the recording, never the caller. */
-  function enqueue(r: Recording, op: () => Promise<void>): Promise<void> {
-    r.chain = r.chain.then(async () => {
-      if (r.failed) return;
-      try {
-        await op();
-      } catch (err) {
-        await fail(r, err);
-      }
-    });
-    return r.chain;
-  }
-
-  async function fail(r: Recording, err: unknown) {
-    r.failed = true;
-    r.cancel?.();
-    r.cancel = null;
-    try {
-      onError(err, r.uuid);
-    } catch {
-      // A failing reporter must not leave the files open.
-    }
-    await Promise.allSettled(r.files.map((f) => f.close()));
-    await Promise.allSettled(TRACKS.map((t) => fs.promises.rm(partPath(r.uuid, t), { force: true })));
-  }
-
-  /** Appends samples [r.written, upTo) to each track at their file positions. */
-  async function writeUpTo(r: Recording, upTo: number) {
-    while (r.written < upTo) {
-      // Normally one second per tick; a longer gap (a stalled clock) goes in bounded pieces.
-      const from = r.written;
+  /** Writes [written, upTo) of every track: what was fed, silence where nothing was. */
+  function flush(r: Recording, upTo: number) {
+    while (r.writer.ok && r.writer.length < upTo) {
+      const from = r.writer.length;
       const to = Math.min(upTo, from + MAX_SAMPLES_PER_WRITE);
-      const position = WAV_HEADER_BYTES + from * BYTES_PER_SAMPLE;
-      await Promise.all(TRACKS.map((t, i) => r.files[i].writev(loopSlices(loops[t], from, to), position)));
-      r.written = to;
+      const rx = take(r.pending.rx, from, to);
+      const tx = take(r.pending.tx, from, to);
+      void r.writer.append({
+        mixed: [asBytes(mix(rx, tx, to - from))],
+        rx: sideBytes(rx, to - from),
+        tx: sideBytes(tx, to - from),
+      });
     }
+  }
+
+  function feed(uuid: string, side: RecordingSide, pcm: Int16Array | Buffer, atMs: number) {
+    const r = recordings.get(uuid);
+    if (!r || r.stopping || !r.writer.ok) return;
+    let samples = asSamples(pcm);
+    let pos = Math.round((atMs - r.startMs) * SAMPLES_PER_MS);
+    if (!Number.isFinite(pos)) return;
+    const written = r.writer.length;
+    // Late audio (time already written) and audio past what a WAV file holds are dropped.
+    if (pos < written) {
+      samples = samples.subarray(Math.min(samples.length, written - pos));
+      pos = written;
+    }
+    if (pos + samples.length > MAX_TRACK_SAMPLES)
+      samples = samples.subarray(0, Math.max(0, MAX_TRACK_SAMPLES - pos));
+    if (samples.length === 0) return;
+    const list = r.pending[side];
+    let i = list.length;
+    while (i > 0 && list[i - 1].pos > pos) i--;
+    list.splice(i, 0, { pos, samples });
+    r.end[side] = Math.max(r.end[side], pos + samples.length);
+    const ready = Math.min(r.end.rx, r.end.tx);
+    if (ready - written >= FLUSH_SAMPLES) flush(r, ready);
   }
 
   function tick(r: Recording) {
-    if (r.failed || r.stopping) return;
+    if (r.stopping || !r.writer.ok) return;
     r.cancel = opts.timers.after(FLUSH_MS, () => tick(r));
-    const upTo = samplesAt(r, clock.now());
-    return enqueue(r, () => writeUpTo(r, upTo));
-  }
-
-  async function finish(r: Recording, atMs: number) {
-    const total = samplesAt(r, atMs);
-    await writeUpTo(r, total);
-    if (total < r.written) {
-      // Stopped at a time before the last flush: cut back to the call's real length.
-      await Promise.all(r.files.map((f) => f.truncate(WAV_HEADER_BYTES + total * BYTES_PER_SAMPLE)));
-      r.written = total;
-    }
-    const fields = sizeFields(total * BYTES_PER_SAMPLE);
-    await Promise.all(
-      r.files.map(async (f) => {
-        for (const [offset, bytes] of fields) await f.write(bytes, 0, bytes.length, offset);
-        await f.close();
-      }),
-    );
-    r.files = [];
-    await Promise.all(TRACKS.map((t) => fs.promises.rename(partPath(r.uuid, t), finalPath(r.uuid, t))));
+    flush(r, Math.max(Math.min(r.end.rx, r.end.tx), sampleAt(r, clock.now() - HOLD_MS)));
+    return r.writer.settled();
   }
 
   function stop(uuid: string, atMs: number): Promise<void> {
     const r = recordings.get(uuid);
     if (!r) return Promise.resolve();
     if (r.stopping) return r.stopping;
+    // The source delivers what is due up to the hangup before the files are finished.
+    source?.stop(uuid, atMs);
     r.cancel?.();
     r.cancel = null;
-    r.stopping = enqueue(r, () => finish(r, atMs)).finally(() => recordings.delete(uuid));
+    const total = sampleAt(r, atMs);
+    flush(r, total);
+    r.pending = { rx: [], tx: [] };
+    r.stopping = r.writer.finish(total).finally(() => recordings.delete(uuid));
     return r.stopping;
   }
 
-  return {
+  const recorder: FileRecorder = {
     start(uuid, atMs) {
-      if (!SAFE_UUID.test(uuid)) {
-        onError(new Error(`refusing to record a call with uuid ${JSON.stringify(uuid)}`), uuid);
-        return;
-      }
       if (recordings.has(uuid)) return;
+      const writer = store.create(uuid);
+      if (!writer) return;
       const r: Recording = {
-        uuid,
         startMs: atMs,
-        written: 0,
-        files: [],
-        chain: Promise.resolve(),
+        writer,
+        pending: { rx: [], tx: [] },
+        end: { rx: 0, tx: 0 },
         cancel: null,
-        failed: false,
         stopping: null,
       };
       recordings.set(uuid, r);
-      enqueue(r, async () => {
-        const header = wavHeader();
-        for (const t of TRACKS) {
-          const f = await fs.promises.open(partPath(uuid, t), 'w');
-          r.files.push(f);
-          await f.write(header, 0, header.length, 0);
-        }
-      });
       r.cancel = opts.timers.after(FLUSH_MS, () => tick(r));
+      source?.start(uuid, atMs, recorder);
+    },
+    feed,
+    settled(uuid) {
+      const r = recordings.get(uuid);
+      return r ? (r.stopping ?? r.writer.settled()) : Promise.resolve();
     },
     stop,
-    path(uuid, track) {
-      if (!SAFE_UUID.test(uuid)) return null;
-      const p = finalPath(uuid, track);
-      return fs.existsSync(p) ? p : null;
-    },
+    path: (uuid, track) => store.path(uuid, track),
     async close() {
       const now = clock.now();
       await Promise.all([...recordings.keys()].map((uuid) => stop(uuid, now)));
     },
     active: () => recordings.size,
-    sweep,
+    sweep: () => store.sweep(),
   };
+  return recorder;
 }

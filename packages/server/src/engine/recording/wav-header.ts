@@ -1,4 +1,4 @@
-import { BYTES_PER_SAMPLE, SAMPLE_RATE } from './synth.ts';
+import { BYTES_PER_SAMPLE, SAMPLE_RATE } from './pcm.ts';
 
 /** Size of the canonical RIFF/WAVE PCM header; sample data starts here. */
 export const WAV_HEADER_BYTES = 44;
@@ -7,7 +7,7 @@ export const MAX_DATA_BYTES = 0xffff_ffff - (WAV_HEADER_BYTES - 8);
 
 /**
  * A 44-byte PCM header (8 kHz, 16-bit, mono: spec #15 "audio/wav (PCM …)"). While a recording is
- * written the sizes are placeholders (0); `patchSizes` fills them in when it is finalized.
+ * written the sizes are placeholders (0); `sizeFields` gives what fills them in when it is finalized.
  */
 export function wavHeader(): Buffer {
   const h = Buffer.alloc(WAV_HEADER_BYTES);
