@@ -1,0 +1,346 @@
+// The SIP edge as shipped (deploy/kamailio/dzvin.cfg) with real peers on loopback: Kamailio
+// started by the test, baresip softphones driven over ctrl_tcp, and raw UDP sockets standing in
+// for Dzvin's B2BUA and for a flooding attacker. Dzvin's side is the real edge client
+// (kamailio-control.ts, registration-watcher.ts).
+//
+// Needs kamailio and baresip-core; without them it skips loudly, unless DZVIN_REQUIRE_ALL=1.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Registration } from '../src/engine/sip/edge/kamailio-control.ts';
+import {
+  createRegistrationWatcher,
+  type RegistrationEvent,
+} from '../src/engine/sip/edge/registration-watcher.ts';
+import { digestHa1, type SipIdentity } from '../src/engine/sip/edge/sip-credentials.ts';
+import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
+import { type Kamailio, kamailioSkipReason, startKamailio } from './support/kamailio.ts';
+import {
+  buildAckForFailure,
+  buildCancel,
+  buildRequest,
+  buildResponse,
+  header,
+  headerValues,
+  type SipMessage,
+  sdpOffer,
+  startUdpPeer,
+  type UdpSipPeer,
+} from './support/kamailio-sip.ts';
+import { sleep, until } from './support/wait.ts';
+
+const DOMAIN = 'acme.dzvin.test';
+const ALICE: SipIdentity = { ext: '101', domain: DOMAIN };
+const BOB: SipIdentity = { ext: '102', domain: DOMAIN };
+const PASSWORD = { [ALICE.ext]: 'alice-secret-1', [BOB.ext]: 'bob-secret-2' };
+/** The flooder's own loopback address, so that pike's ban cannot touch the phones on 127.0.0.1. */
+const FLOODER_IP = '127.0.0.3';
+
+const skip = kamailioSkipReason() || baresipSkipReason();
+
+describe('the Kamailio SIP edge (deploy/kamailio/dzvin.cfg)', { skip }, () => {
+  let kam: Kamailio;
+  /** Stands in for Dzvin's B2BUA: Kamailio relays to its port, it sends to Kamailio's edge port. */
+  let b2bua: UdpSipPeer;
+  let alice: Baresip;
+  let bob: Baresip;
+  const watched: RegistrationEvent[] = [];
+  let watcher: ReturnType<typeof createRegistrationWatcher>;
+  const peers: UdpSipPeer[] = [];
+
+  before(async () => {
+    b2bua = await startUdpPeer();
+    kam = await startKamailio({ b2buaPort: b2bua.port });
+    watcher = createRegistrationWatcher({ control: kam.control, onEvent: (e) => watched.push(e) });
+    for (const id of [ALICE, BOB]) await kam.control.setCredential(id, digestHa1(id, PASSWORD[id.ext]));
+    [alice, bob] = await Promise.all(
+      [ALICE, BOB].map((id) =>
+        startBaresip({ user: id.ext, domain: id.domain, password: PASSWORD[id.ext], proxyPort: kam.sipPort }),
+      ),
+    );
+  });
+
+  after(async () => {
+    // Phones first: they un-register against a Kamailio that still answers.
+    await Promise.all([alice?.stop(), bob?.stop()]);
+    await kam?.stop();
+    await Promise.all([b2bua?.close(), ...peers.map((p) => p.close())]);
+  });
+
+  async function peer(address = '127.0.0.1'): Promise<UdpSipPeer> {
+    const p = await startUdpPeer({ address });
+    peers.push(p);
+    return p;
+  }
+
+  const registrationsOf = async (id: SipIdentity): Promise<Registration[]> =>
+    (await kam.control.registrations()).filter((r) => r.aor === `${id.ext}@${id.domain}`);
+
+  test('a phone with the right password registers (200) and ul.dump shows its contact', async () => {
+    await watcher.poll(); // the baseline: nobody registered
+    assert.deepEqual(watcher.current(), []);
+
+    const from = alice.events.length;
+    await alice.register();
+    const ev = await alice.waitForEvent((e) => e.type.startsWith('REGISTER_'), 'a register result', { from });
+    assert.equal(ev.type, 'REGISTER_OK', `register failed: ${ev.param}`);
+    assert.equal(ev.param, '200 OK');
+
+    const [reg, ...more] = await registrationsOf(ALICE);
+    assert.equal(more.length, 0);
+    assert.equal(reg.aor, '101@acme.dzvin.test');
+    assert.match(reg.contact, new RegExp(`^sip:101[^@]*@127\\.0\\.0\\.1:${alice.sipPort}`));
+    assert.match(reg.userAgent, /^baresip/);
+    assert.ok(reg.expires > 500 && reg.expires <= 600, `expires ${reg.expires}`);
+    assert.equal(reg.socket, `udp:127.0.0.1:${kam.sipPort}`);
+
+    const events = await watcher.poll();
+    assert.deepEqual(
+      events.map((e) => [e.type, e.type === 'registered' ? e.registration.aor : '']),
+      [['registered', '101@acme.dzvin.test']],
+    );
+  });
+
+  test('a wrong password is refused with 403 and registers nothing', async () => {
+    const from = bob.events.length;
+    await bob.register('not-bobs-password');
+    const ev = await bob.waitForEvent((e) => e.type.startsWith('REGISTER_'), 'a register result', { from });
+    assert.equal(ev.type, 'REGISTER_FAIL');
+    assert.match(ev.param ?? '', /^403 /);
+    assert.deepEqual(await registrationsOf(BOB), []);
+    await bob.unregister();
+  });
+
+  test('a removed credential drops the phone, and its next REGISTER is refused', async () => {
+    let from = bob.events.length;
+    await bob.register();
+    const ok = await bob.waitForEvent((e) => e.type === 'REGISTER_OK', 'registered', { from });
+    assert.equal(ok.param, '200 OK');
+    assert.equal((await registrationsOf(BOB)).length, 1);
+    await watcher.poll();
+
+    await kam.control.removeCredential(BOB);
+    await kam.control.removeCredential(BOB); // idempotent
+    await kam.control.unregister(BOB);
+    assert.deepEqual(await registrationsOf(BOB), []);
+    assert.ok(!(await kam.control.credentials()).has('102@acme.dzvin.test'));
+    const events = await watcher.poll();
+    assert.deepEqual(
+      events.map((e) => [e.type, e.type === 'unregistered' ? e.registration.aor : '']),
+      [['unregistered', '102@acme.dzvin.test']],
+    );
+
+    await bob.unregister();
+    from = bob.events.length;
+    await bob.register();
+    const ev = await bob.waitForEvent((e) => e.type.startsWith('REGISTER_'), 'a register result', { from });
+    assert.equal(ev.type, 'REGISTER_FAIL');
+    assert.match(ev.param ?? '', /^403 /);
+    assert.deepEqual(await registrationsOf(BOB), []);
+  });
+
+  test("an INVITE from a registered phone reaches the B2BUA, record-routed and marked with the caller's identity", async () => {
+    const from = b2bua.received.length;
+    const eventsFrom = alice.events.length;
+    assert.ok((await alice.command('dial', `sip:200@${DOMAIN}`)).ok);
+    const invite = await b2bua.waitFor((m) => m.method === 'INVITE', 'the INVITE at the B2BUA', { from });
+
+    // From Kamailio's socket facing the B2BUA, after a 407 challenge the phone answered.
+    assert.equal(invite.source.port, kam.edgePort);
+    assert.equal(invite.firstLine, `INVITE sip:200@${DOMAIN} SIP/2.0`);
+    assert.deepEqual(headerValues(invite, 'Record-Route'), [
+      `<sip:127.0.0.1:${kam.edgePort};r2=on;lr>`,
+      `<sip:127.0.0.1:${kam.sipPort};r2=on;lr>`,
+    ]);
+    assert.equal(header(invite, 'X-Dzvin-Auth'), '101@acme.dzvin.test');
+    assert.equal(header(invite, 'X-Dzvin-Source'), `udp:127.0.0.1:${alice.sipPort}`);
+    assert.equal(header(invite, 'Proxy-Authorization'), undefined, 'credentials are consumed');
+    assert.equal(header(invite, 'Route'), undefined, "the phone's preloaded Route is not passed on");
+    assert.match(invite.body, /m=audio \d+ RTP\/AVP/);
+
+    // The B2BUA refuses; the refusal reaches the phone and Kamailio ACKs it hop by hop.
+    b2bua.send(buildResponse(invite, 486, 'Busy Here'), invite.source.port);
+    const closed = await alice.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the call closed', {
+      from: eventsFrom,
+    });
+    assert.match(closed.param ?? '', /^486 /);
+    await b2bua.waitFor(
+      (m) => m.method === 'ACK' && header(m, 'Call-ID') === header(invite, 'Call-ID'),
+      'the ACK',
+      { from },
+    );
+  });
+
+  test('an INVITE claiming to be from an employee must authenticate; outsiders cannot forge X-Dzvin headers', async () => {
+    const outside = await peer();
+    const from = b2bua.received.length;
+    const via = { address: outside.address, port: outside.port };
+
+    const spoofed = buildRequest({
+      method: 'INVITE',
+      uri: `sip:200@${DOMAIN}`,
+      via,
+      from: `sip:101@${DOMAIN}`,
+      to: `sip:200@${DOMAIN}`,
+      body: sdpOffer('127.0.0.1', 40000),
+    });
+    outside.send(spoofed, kam.sipPort);
+    const challenge = await outside.waitFor((m) => m.status !== undefined && m.status >= 400, 'a refusal');
+    assert.equal(challenge.status, 407);
+    assert.match(header(challenge, 'Proxy-Authenticate') ?? '', /^Digest realm="acme\.dzvin\.test"/);
+    outside.send(buildAckForFailure(spoofed, challenge), kam.sipPort);
+
+    const external = buildRequest({
+      method: 'INVITE',
+      uri: `sip:200@${DOMAIN}`,
+      via,
+      from: 'sip:+380441234567@carrier.example',
+      to: `sip:200@${DOMAIN}`,
+      headers: ['X-Dzvin-Auth: 101@acme.dzvin.test'],
+      body: sdpOffer('127.0.0.1', 40002),
+    });
+    outside.send(external, kam.sipPort);
+    const relayed = await b2bua.waitFor((m) => m.method === 'INVITE', 'the outside INVITE', { from });
+    assert.match(header(relayed, 'From') ?? '', /carrier\.example/);
+    assert.equal(header(relayed, 'X-Dzvin-Auth'), undefined);
+    assert.equal(header(relayed, 'X-Dzvin-Source'), `udp:127.0.0.1:${outside.port}`);
+    assert.ok(!b2bua.received.slice(from).some((m) => /sip:101@/.test(header(m, 'From') ?? '')));
+    b2bua.send(buildResponse(relayed, 603, 'Decline'), relayed.source.port);
+    const declined = await outside.waitFor((m) => m.status === 603, 'the 603');
+    outside.send(buildAckForFailure(external, declined), kam.sipPort);
+  });
+
+  test('an INVITE from the B2BUA to sip:<ext>@<domain> rings the registered phone, and CANCEL stops it', async () => {
+    const from = b2bua.received.length;
+    const eventsFrom = alice.events.length;
+    const invite = buildRequest({
+      method: 'INVITE',
+      uri: `sip:101@${DOMAIN}`,
+      via: { address: '127.0.0.1', port: b2bua.port },
+      from: `sip:dzvin@${DOMAIN}`,
+      to: `sip:101@${DOMAIN}`,
+      body: sdpOffer('127.0.0.1', 40004),
+    });
+    b2bua.send(invite, kam.edgePort);
+
+    const incoming = await alice.waitForEvent((e) => e.type === 'CALL_INCOMING', 'the incoming call', {
+      from: eventsFrom,
+    });
+    assert.equal(incoming.peeruri, `sip:dzvin@${DOMAIN}`);
+    const ringing = await b2bua.waitFor((m) => m.status === 180, '180 Ringing', { from });
+    assert.deepEqual(headerValues(ringing, 'Record-Route'), [
+      `<sip:127.0.0.1:${kam.sipPort};r2=on;lr>`,
+      `<sip:127.0.0.1:${kam.edgePort};r2=on;lr>`,
+    ]);
+    assert.match(header(ringing, 'Contact') ?? '', new RegExp(`127\\.0\\.0\\.1:${alice.sipPort}`));
+
+    b2bua.send(buildCancel(invite), kam.edgePort);
+    const terminated = await b2bua.waitFor((m) => m.status === 487, '487 for the cancelled INVITE', { from });
+    b2bua.send(buildAckForFailure(invite, terminated), kam.edgePort);
+    await b2bua.waitFor(
+      (m) => m.status === 200 && /CANCEL$/.test(header(m, 'CSeq') ?? ''),
+      '200 for CANCEL',
+      {
+        from,
+      },
+    );
+    await alice.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the call closed', { from: eventsFrom });
+  });
+
+  test('an INVITE from the B2BUA to an ext with no registered phone gets 480', async () => {
+    const from = b2bua.received.length;
+    const invite = buildRequest({
+      method: 'INVITE',
+      uri: `sip:102@${DOMAIN}`,
+      via: { address: '127.0.0.1', port: b2bua.port },
+      from: `sip:dzvin@${DOMAIN}`,
+      to: `sip:102@${DOMAIN}`,
+      body: sdpOffer('127.0.0.1', 40006),
+    });
+    b2bua.send(invite, kam.edgePort);
+    const r = await b2bua.waitFor((m) => m.status !== undefined && m.status >= 200, 'a final answer', {
+      from,
+    });
+    assert.equal(r.status, 480);
+    b2bua.send(buildAckForFailure(invite, r), kam.edgePort);
+  });
+
+  test('malformed requests: Max-Forwards 0 gets 483, a CSeq that disagrees with the method 400, garbage is dropped', async () => {
+    const p = await peer();
+    const via = { address: p.address, port: p.port };
+    const options = (extra: Partial<Parameters<typeof buildRequest>[0]>) =>
+      buildRequest({
+        method: 'OPTIONS',
+        uri: `sip:${DOMAIN}`,
+        via,
+        from: 'sip:probe@x.test',
+        to: `sip:${DOMAIN}`,
+        ...extra,
+      });
+    const answer = async (text: string): Promise<SipMessage | undefined> => {
+      const from = p.received.length;
+      p.send(text, kam.sipPort);
+      return p.waitFor(() => true, 'an answer', { from, ms: 1500 }).catch(() => undefined);
+    };
+
+    assert.equal((await answer(options({})))?.status, 200, 'a well-formed OPTIONS to the edge');
+    assert.equal((await answer(options({ maxForwards: 0 })))?.status, 483);
+    const badCseq = await answer(options({ cseqHeader: 'CSeq: 7 INVITE' }));
+    assert.equal(badCseq?.status, 400);
+    assert.equal(await answer('this is not SIP at all\r\n\r\n'), undefined);
+    assert.equal(await answer('OPTIONS sip:x SIP/2.0\r\nVia: garbage\r\n\r\n'), undefined);
+    assert.equal((await answer(options({})))?.status, 200, 'still serving');
+  });
+
+  test('a REGISTER flood from one address is cut off by pike (503, then silence) while Kamailio keeps serving others', async () => {
+    const flooder = await peer(FLOODER_IP);
+    const via = { address: flooder.address, port: flooder.port };
+    const sent = 300;
+    for (let i = 0; i < sent; i++) {
+      flooder.send(
+        buildRequest({
+          method: 'REGISTER',
+          uri: `sip:${DOMAIN}`,
+          via,
+          from: `sip:${i}@${DOMAIN}`,
+          to: `sip:${i}@${DOMAIN}`,
+        }),
+        kam.sipPort,
+      );
+      if (i % 50 === 49) await sleep(5);
+    }
+    await sleep(1000);
+    const statuses = flooder.received.map((m) => m.status);
+    const count = (s: number) => statuses.filter((x) => x === s).length;
+    assert.equal(count(503), 1, `one 503 at detection, got ${JSON.stringify(statuses)}`);
+    assert.ok(count(401) > 0 && count(401) < sent / 2, `${count(401)} challenges before pike stepped in`);
+    // Silence after the 503, but for requests another of Kamailio's 2 UDP workers was already on.
+    const after503 = statuses.length - statuses.indexOf(503) - 1;
+    assert.ok(after503 <= 2, `${after503} replies after the 503`);
+
+    // The banned address gets nothing, even for a single polite request.
+    const before = flooder.received.length;
+    flooder.send(
+      buildRequest({ method: 'OPTIONS', uri: `sip:${DOMAIN}`, via, from: 'sip:x@y', to: `sip:${DOMAIN}` }),
+      kam.sipPort,
+    );
+    await sleep(500);
+    assert.equal(flooder.received.length, before);
+
+    // Everyone else is served: the RPC, a probe from 127.0.0.1, the registered phone.
+    assert.equal(kam.control && (await kam.control.version()).startsWith('kamailio 5.'), true);
+    const p = await peer();
+    p.send(
+      buildRequest({
+        method: 'OPTIONS',
+        uri: `sip:${DOMAIN}`,
+        via: { address: p.address, port: p.port },
+        from: 'sip:x@y',
+        to: `sip:${DOMAIN}`,
+      }),
+      kam.sipPort,
+    );
+    assert.equal((await p.waitFor(() => true, 'OPTIONS answer')).status, 200);
+    await until(async () => (await registrationsOf(ALICE)).length === 1, 'alice still registered');
+    assert.match(kam.log(), /pike: flood from 127\.0\.0\.3/);
+  });
+});
