@@ -38,10 +38,16 @@ export function rtpenginePath(): string | undefined {
  * DZVIN_REQUIRE_ALL=1 a missing rtpengine throws instead.
  */
 export function rtpengineSkipReason(): false | string {
-  if (rtpenginePath()) return false;
-  const reason =
-    `rtpengine tests skipped: rtpengine not found (${process.env.DZVIN_TEST_RTPENGINE || DEFAULT_BIN}); ` +
-    'install it with `apt-get install rtpengine-daemon`';
+  let missing: string | undefined;
+  if (!rtpenginePath()) {
+    missing =
+      `rtpengine not found (${process.env.DZVIN_TEST_RTPENGINE || DEFAULT_BIN}); ` +
+      'install it with `apt-get install rtpengine-daemon`';
+  } else if (process.getuid?.() === 0 && !fs.existsSync(SETPRIV)) {
+    missing = `running as root, but ${SETPRIV} (util-linux) is missing to run rtpengine as nobody`;
+  }
+  if (!missing) return false;
+  const reason = `rtpengine tests skipped: ${missing}`;
   if (process.env.DZVIN_REQUIRE_ALL === '1')
     throw new Error(`${reason} — but DZVIN_REQUIRE_ALL=1 requires them`);
   process.stderr.write(`\n!!! ${reason.toUpperCase()}\n\n`);
