@@ -101,8 +101,13 @@ describe('rtpengine over NG, with real RTP', { skip }, () => {
     await engine?.stop();
   });
 
-  test('ping answers pong', async () => {
+  test('ping answers pong, from a daemon that runs as nobody when the tests run as root', async () => {
     await ng.ping();
+    if (process.getuid?.() === 0) {
+      const status = fs.readFileSync(`/proc/${engine.pid}/status`, 'utf8');
+      assert.match(status, /^Name:\s+rtpengine$/m, 'the PID is the daemon itself (setpriv execs it)');
+      assert.match(status, /^Uid:\s+65534\s/m, 'nobody');
+    }
   });
 
   test("offer and answer rewrite o=, c= and m= to rtpengine's address and its own ports, keeping G.711", async () => {

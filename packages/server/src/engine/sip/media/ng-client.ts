@@ -5,10 +5,10 @@
 //   of order, and only the cookie ties one to its request.
 // - Retransmission reuses the cookie: rtpengine remembers its reply per cookie and sends it again
 //   instead of running the command twice (a retransmitted `offer` must not allocate new ports).
-// - The socket is not `connect()`ed: on loopback an ICMP port-unreachable would then surface as a
-//   socket error on every later send; unconnected, a dead daemon is simply silence until the
-//   total timeout, which is the one failure the caller has to handle anyway. Replies from any
-//   address but rtpengine's are ignored.
+// - The socket is not `connect()`ed: connected, an ICMP port-unreachable (rtpengine restarting)
+//   would come back as ECONNREFUSED errors on the socket; unconnected, a dead daemon is simply
+//   silence until the total timeout, the one failure the caller has to handle anyway. Replies
+//   from any address but rtpengine's are ignored.
 // - One socket per client, unref'd: pending requests' timers keep the process alive, an idle
 //   client does not.
 import { randomBytes } from 'node:crypto';
