@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { createManualClock, type ManualClock } from '../src/domain/clock.ts';
 import { createResponse } from '../src/engine/sip/build.ts';
+import { parseVia, type Via } from '../src/engine/sip/header-values.ts';
 import {
   getCSeq,
   getHeader,
@@ -21,7 +22,12 @@ import {
   type NewRequest,
   type TransactionLayer,
 } from '../src/engine/sip/transaction.ts';
-import { createUdpTransport, type SipTransport } from '../src/engine/sip/transport.ts';
+import {
+  createUdpTransport,
+  responseDestination,
+  type SipTransport,
+  stampVia,
+} from '../src/engine/sip/transport.ts';
 import { createRawPeer, type RawPeer } from './support/sip-peer.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -131,7 +137,42 @@ function recorder(): ClientHandlers & { responses: number[]; ended: EndReason[] 
   return { responses, ended, onResponse: (r) => responses.push(r.status), onEnd: (e) => ended.push(e) };
 }
 
+function via(text: string): Via {
+  const v = parseVia(text);
+  assert.ok(v.ok, text);
+  return v.value;
+}
+
 describe('UDP transport', () => {
+  test('responses are routed per §18.2.2: maddr, else received (+ rport), else sent-by (5060 by default)', () => {
+    const dest = (t: string) => responseDestination(via(t));
+    assert.deepEqual(dest('SIP/2.0/UDP pc33.example.com'), { address: 'pc33.example.com', port: 5060 });
+    assert.deepEqual(dest('SIP/2.0/UDP pc33.example.com:5070;received=192.0.2.4'), {
+      address: '192.0.2.4',
+      port: 5070,
+    });
+    assert.deepEqual(dest('SIP/2.0/UDP pc33.example.com:5070;received=192.0.2.4;rport=40000'), {
+      address: '192.0.2.4',
+      port: 40000,
+    });
+    assert.deepEqual(dest('SIP/2.0/UDP h:5070;maddr=239.255.255.1;received=192.0.2.4'), {
+      address: '239.255.255.1',
+      port: 5070,
+    });
+    assert.deepEqual(dest('SIP/2.0/UDP [2001:db8::9]:5070'), { address: '2001:db8::9', port: 5070 });
+    // §18.2.1: no received when the sent-by already is the source; RFC 3581: always with rport.
+    assert.deepEqual(
+      stampVia(via('SIP/2.0/UDP [::1]:5070;branch=z9hG4bKx'), { address: '::1', port: 5070 }).params,
+      {
+        branch: 'z9hG4bKx',
+      },
+    );
+    assert.deepEqual(stampVia(via('SIP/2.0/UDP [::1]:5070;rport'), { address: '::1', port: 6000 }).params, {
+      rport: '6000',
+      received: '::1',
+    });
+  });
+
   test('a request gets received and rport on its top Via, and the response goes where it came from', async () => {
     // The peer claims 192.0.2.1:5999 but sends from 127.0.0.1:<its port>: the answer must find it.
     await send(fromPeer({ method: 'OPTIONS', branch: 'z9hG4bKrport', sentBy: '192.0.2.1:5999' }));
@@ -433,5 +474,62 @@ describe('non-INVITE client transaction (§17.1.2)', () => {
     await clock.advance(5000); // timer K = T4
     assert.equal(tx.state, 'terminated');
     assert.deepEqual(h.ended, ['normal']);
+  });
+});
+
+describe('our UAC and UAS over IPv6 loopback', () => {
+  test('an INVITE refused with 486 is ACKed and confirmed; an OPTIONS gets its 200', async () => {
+    const uasTransport = await createUdpTransport({ host: '::1', port: 0 });
+    const uacTransport = await createUdpTransport({ host: '::1', port: 0 });
+    assert.match(uasTransport.sentBy, /^\[::1\]:\d+$/);
+    const seen: NewRequest[] = [];
+    const uas = createTransactionLayer({
+      transport: uasTransport,
+      onRequest: (r) => {
+        seen.push(r);
+        r.tx.reply(r.tx.kind === 'invite' ? 486 : 200, r.tx.kind === 'invite' ? 'Busy Here' : 'OK', {
+          toTag: 'u',
+        });
+      },
+    });
+    const uac = createTransactionLayer({ transport: uacTransport, onRequest: () => {} });
+    try {
+      const to = { address: '::1', port: uasTransport.address.port };
+      const req = (method: string): SipRequest => ({
+        type: 'request',
+        method,
+        uri: `sip:bob@${uasTransport.sentBy}`,
+        headers: [
+          { name: 'From', value: `<sip:alice@${uacTransport.sentBy}>;tag=a` },
+          { name: 'To', value: `<sip:bob@${uasTransport.sentBy}>` },
+          { name: 'Call-ID', value: `${method}@v6` },
+          { name: 'CSeq', value: `1 ${method}` },
+          { name: 'Max-Forwards', value: '70' },
+        ],
+        body: Buffer.alloc(0),
+      });
+      const statuses: number[] = [];
+      await new Promise<void>((resolve) =>
+        uac.request(req('INVITE'), to, {
+          onResponse: (r) => {
+            statuses.push(r.status);
+            if (r.status >= 200) resolve();
+          },
+        }),
+      );
+      await until(() => seen[0]?.tx.state === 'confirmed', 'the UAS to see the ACK');
+      assert.deepEqual(statuses, [100, 486]);
+      const options = await new Promise<SipResponse>((resolve) =>
+        uac.request(req('OPTIONS'), to, { onResponse: (r) => resolve(r) }),
+      );
+      assert.equal(options.status, 200);
+      assert.equal(getTopVia(options)!.host, '[::1]');
+      assert.equal(seen.length, 2);
+    } finally {
+      uas.close();
+      uac.close();
+      await uasTransport.close();
+      await uacTransport.close();
+    }
   });
 });

@@ -425,7 +425,10 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
     if (is2xx(res) && getCSeq(res)?.method === 'INVITE') opts.onStrayResponse?.(res, remote);
   }
 
+  let closed = false;
   transport.setHandler((msg, remote) => {
+    // After close() nothing may start a transaction (and its timers) again.
+    if (closed) return;
     if (msg.type === 'request') receiveRequest(msg, remote);
     else receiveResponse(msg, remote);
   });
@@ -451,6 +454,7 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
     sendStateless: (req, to) => transport.send(withOurVia(req), to),
     counts: () => ({ server: servers.size, client: clients.size }),
     close() {
+      closed = true;
       for (const tx of [...servers.values()]) tx.end('normal');
       for (const tx of [...clients.values()]) tx.end('normal');
     },
