@@ -81,6 +81,8 @@ export interface Baresip {
     opts?: { from?: number; ms?: number },
   ): Promise<BaresipEvent>;
   output(): string;
+  /** SIGKILLs baresip itself: the phone vanishes without un-registering (a pulled cable). */
+  vanish(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -256,6 +258,13 @@ export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
       return until(() => events.slice(from).find(match), `${aor}: ${what}`, ms);
     },
     output: () => out,
+    async vanish() {
+      // baresip is the only child of `timeout`; the wrapper exits once it is gone.
+      const kids = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim();
+      for (const pid of kids.split(/\s+/).filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+      sock?.destroy();
+      await exited;
+    },
     stop,
   };
 }

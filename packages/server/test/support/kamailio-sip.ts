@@ -1,7 +1,7 @@
 // Raw SIP over UDP for the Kamailio tests: a socket that stands in for the B2BUA (or a flooder),
 // building requests and responses by hand so each test states exactly what goes on the wire.
 // Deliberately not the B2BUA's own parser: these tests check Kamailio, not our SIP stack.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { until } from './wait.ts';
 
@@ -85,19 +85,31 @@ export function buildRequest(r: RequestSpec): string {
   ].join('\r\n');
 }
 
-/** A response to `req` copying Via/From/To/Call-ID/CSeq, with a To tag unless given one. */
-export function buildResponse(req: SipMessage, status: number, reason: string, toTag = tag()): string {
+/**
+ * A response to `req` copying Via/From/To/Call-ID/CSeq (and Record-Route, as a UAS must), with a
+ * To tag unless the request had one.
+ */
+export function buildResponse(
+  req: SipMessage,
+  status: number,
+  reason: string,
+  opts: { toTag?: string; headers?: string[]; body?: string } = {},
+): string {
   const to = header(req, 'To') ?? '';
+  const body = opts.body ?? '';
   return [
     `SIP/2.0 ${status} ${reason}`,
     ...headerValues(req, 'Via').map((v) => `Via: ${v}`),
+    ...headerValues(req, 'Record-Route').map((v) => `Record-Route: ${v}`),
     `From: ${header(req, 'From')}`,
-    `To: ${/;tag=/.test(to) ? to : `${to};tag=${toTag}`}`,
+    `To: ${/;tag=/.test(to) ? to : `${to};tag=${opts.toTag ?? tag()}`}`,
     `Call-ID: ${header(req, 'Call-ID')}`,
     `CSeq: ${header(req, 'CSeq')}`,
-    'Content-Length: 0',
+    ...(opts.headers ?? []),
+    ...(body ? ['Content-Type: application/sdp'] : []),
+    `Content-Length: ${Buffer.byteLength(body)}`,
     '',
-    '',
+    body,
   ].join('\r\n');
 }
 
@@ -182,4 +194,30 @@ function hopByHop(invite: string, method: 'CANCEL' | 'ACK', to?: string): string
       return l;
     });
   return [first.replace(/^INVITE/, method), ...keep, 'Content-Length: 0', '', ''].join('\r\n');
+}
+
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+/**
+ * An `Authorization` value answering a `WWW-Authenticate: Digest …` challenge (RFC 2617, MD5,
+ * qop=auth when offered), so a test can present right or wrong credentials itself.
+ */
+export function digestAuthorization(opts: {
+  challenge: string;
+  method: string;
+  uri: string;
+  user: string;
+  password: string;
+}): string {
+  const param = (name: string) => new RegExp(`${name}="?([^",]*)"?`).exec(opts.challenge)?.[1];
+  const realm = param('realm') ?? '';
+  const nonce = param('nonce') ?? '';
+  const ha1 = md5(`${opts.user}:${realm}:${opts.password}`);
+  const ha2 = md5(`${opts.method}:${opts.uri}`);
+  const base = `Digest username="${opts.user}", realm="${realm}", nonce="${nonce}", uri="${opts.uri}", algorithm=MD5`;
+  if (!/qop="?[^"]*auth/.test(opts.challenge)) return `${base}, response="${md5(`${ha1}:${nonce}:${ha2}`)}"`;
+  const cnonce = randomBytes(4).toString('hex');
+  const nc = '00000001';
+  const response = md5(`${ha1}:${nonce}:${nc}:${cnonce}:auth:${ha2}`);
+  return `${base}, qop=auth, nc=${nc}, cnonce="${cnonce}", response="${response}"`;
 }

@@ -103,6 +103,7 @@ export interface Kamailio {
   edgePort: number;
   /** Where Kamailio relays calls to (the B2BUA stand-in must listen here). */
   b2buaPort: number;
+  rpcPort: number;
   rpcUrl: string;
   control: KamailioControl;
   dir: string;
@@ -118,14 +119,16 @@ export interface StartKamailioOptions {
   defines?: Record<string, string | number>;
   /** The B2BUA's port; a free one is picked otherwise. */
   b2buaPort?: number;
+  /** Kamailio's own ports (to start it again where a stopped one was); free ones otherwise. */
+  ports?: { sip: number; edge: number; rpc: number };
 }
 
 export async function startKamailio(opts: StartKamailioOptions = {}): Promise<Kamailio> {
   const dir = makeDaemonDir('dzvin-kamailio-');
-  const sipPort = await freePort();
-  const edgePort = await freePort({ avoid: [sipPort] });
+  const sipPort = opts.ports?.sip ?? (await freePort());
+  const edgePort = opts.ports?.edge ?? (await freePort({ avoid: [sipPort] }));
   const b2buaPort = opts.b2buaPort ?? (await freePort({ avoid: [sipPort, edgePort] }));
-  const rpcPort = await freePort({ tcp: true, avoid: [sipPort, edgePort, b2buaPort] });
+  const rpcPort = opts.ports?.rpc ?? (await freePort({ tcp: true, avoid: [sipPort, edgePort, b2buaPort] }));
   const defines: Record<string, string | number> = {
     SIP_IP: '127.0.0.1',
     SIP_PORT: sipPort,
@@ -200,6 +203,7 @@ export async function startKamailio(opts: StartKamailioOptions = {}): Promise<Ka
     sipPort,
     edgePort,
     b2buaPort,
+    rpcPort,
     rpcUrl,
     control,
     dir,

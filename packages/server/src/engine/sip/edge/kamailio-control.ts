@@ -3,8 +3,9 @@
 //
 // Credentials live in the htable `cred` (not a DB module: Kamailio has no driver for Dzvin's
 // SQLite and Dzvin stays the one owner of the directory; see the config's header). The table is
-// in memory, so a restarted Kamailio knows nobody until Dzvin pushes again: the registration
-// watcher reports a restart (uptime going backwards) for exactly that.
+// in memory, so a restarted Kamailio knows nobody until Dzvin pushes again. Dzvin marks a complete
+// push with `markSynced()`; `isSynced()` false means "push everything" (the registration watcher
+// reports it), which covers a first start, a Kamailio restart and a Kamailio started after Dzvin.
 import {
   createKamailioRpc,
   type KamailioRpc,
@@ -14,6 +15,8 @@ import {
 import { type SipIdentity, sipAor } from './sip-credentials.ts';
 
 const CRED_TABLE = 'cred';
+const MARKER_TABLE = 'dzvin';
+const SYNCED_KEY = 'synced';
 const LOCATION_TABLE = 'location';
 
 /** One registered contact of an AoR, as usrloc holds it. */
@@ -46,6 +49,10 @@ export interface KamailioControl {
   removeCredential(id: SipIdentity): Promise<void>;
   /** Every credential Kamailio holds: AoR → HA1. */
   credentials(): Promise<Map<string, string>>;
+  /** Records that every credential has been pushed (`label` is free text, e.g. a timestamp). */
+  markSynced(label: string): Promise<void>;
+  /** False when this Kamailio has not been given the credentials since it started. */
+  isSynced(): Promise<boolean>;
   /** Every registered contact, across all accounts. */
   registrations(): Promise<Registration[]>;
   /** Drops every registered contact of this ext now (e.g. after its credential is removed). */
@@ -75,15 +82,16 @@ export function createKamailioControl(opts: KamailioRpcOptions | { rpc: Kamailio
         if (!(e instanceof KamailioRpcError && e.code === 404)) throw e;
       }
     },
-    async credentials() {
-      const out = new Map<string, string>();
-      const slots = (await rpc.call('htable.dump', [CRED_TABLE])) as Array<{
-        slot?: Array<{ name?: unknown; value?: unknown }>;
-      }>;
-      for (const entry of Array.isArray(slots) ? slots : []) {
-        for (const item of entry.slot ?? []) out.set(String(item.name), String(item.value));
-      }
-      return out;
+    credentials() {
+      return dumpTable(rpc, CRED_TABLE);
+    },
+    async markSynced(label) {
+      await rpc.call('htable.sets', [MARKER_TABLE, SYNCED_KEY, label]);
+    },
+    async isSynced() {
+      // A dump, not htable.get: a missing key is an error there, and its code (500) cannot be
+      // told from a real failure.
+      return (await dumpTable(rpc, MARKER_TABLE)).has(SYNCED_KEY);
     },
     async registrations() {
       return parseUlDump(await rpc.call('ul.dump'));
@@ -93,6 +101,18 @@ export function createKamailioControl(opts: KamailioRpcOptions | { rpc: Kamailio
       await rpc.call('ul.rm', [LOCATION_TABLE, sipAor(id)]);
     },
   };
+}
+
+/** An htable's content: `htable.dump` answers `[{entry, size, slot: [{name, value, type}]}]`. */
+async function dumpTable(rpc: KamailioRpc, table: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const entries = (await rpc.call('htable.dump', [table])) as Array<{
+    slot?: Array<{ name?: unknown; value?: unknown }>;
+  }>;
+  for (const entry of Array.isArray(entries) ? entries : []) {
+    for (const item of entry.slot ?? []) out.set(String(item.name), String(item.value));
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,8 +12,11 @@ import type { KamailioControl, Registration } from './kamailio-control.ts';
 export type RegistrationEvent =
   | { type: 'registered'; registration: Registration }
   | { type: 'unregistered'; registration: Registration }
-  /** Kamailio started again (its uptime went back): its credential table is empty, push it. */
-  | { type: 'restarted' }
+  /**
+   * This Kamailio holds no credentials from us (it started, or restarted, since the last push):
+   * push them all, then `markSynced()`. Reported once each time the marker is found missing.
+   */
+  | { type: 'credentials-missing' }
   /** A poll failed; reported once until a poll succeeds again. The last snapshot is kept. */
   | { type: 'unavailable'; error: Error };
 
@@ -50,7 +53,7 @@ export function diffRegistrations(before: Registration[], after: Registration[])
 export function createRegistrationWatcher(opts: RegistrationWatcherOptions): RegistrationWatcher {
   const intervalMs = opts.intervalMs ?? 2000;
   let snapshot: Registration[] = [];
-  let lastUptime: number | undefined;
+  let synced: boolean | undefined;
   let failing = false;
   let timer: NodeJS.Timeout | undefined;
   // Polls never overlap: a slow dump must not be diffed against a newer one out of order.
@@ -59,10 +62,10 @@ export function createRegistrationWatcher(opts: RegistrationWatcherOptions): Reg
   async function pollOnce(): Promise<RegistrationEvent[]> {
     const events: RegistrationEvent[] = [];
     try {
-      const uptime = await opts.control.uptime();
+      const nowSynced = await opts.control.isSynced();
       const regs = await opts.control.registrations();
-      if (lastUptime !== undefined && uptime < lastUptime) events.push({ type: 'restarted' });
-      lastUptime = uptime;
+      if (!nowSynced && synced !== false) events.push({ type: 'credentials-missing' });
+      synced = nowSynced;
       failing = false;
       events.push(...diffRegistrations(snapshot, regs));
       snapshot = regs;
