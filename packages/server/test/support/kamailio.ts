@@ -16,7 +16,12 @@ import { sleep } from './wait.ts';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const KAMAILIO_CFG = path.join(ROOT, 'deploy/kamailio/dzvin.cfg');
 const KAMAILIO = '/usr/sbin/kamailio';
-const MODULES = '/usr/lib/x86_64-linux-gnu/kamailio/modules';
+/** Debian's multiarch module dir (Kamailio finds it itself; we only look for modules in it). */
+const MODULES =
+  fs
+    .readdirSync('/usr/lib', { withFileTypes: true })
+    .filter((d) => d.isDirectory() && fs.existsSync(`/usr/lib/${d.name}/kamailio/modules`))
+    .map((d) => `/usr/lib/${d.name}/kamailio/modules`)[0] ?? '/usr/lib/x86_64-linux-gnu/kamailio/modules';
 const READY_MS = 10_000;
 
 /** Processes started here that still run: killed if the test process exits first. */
@@ -79,6 +84,8 @@ export function kamailioSkipReason(): string | false {
     ['xhttp.so', 'kamailio'],
     ['jsonrpcs.so', 'kamailio'],
     ['pike.so', 'kamailio'],
+    ['nathelper.so', 'kamailio'],
+    ['htable.so', 'kamailio'],
   ]) {
     if (!fs.existsSync(path.join(MODULES, mod))) missing.push(`${MODULES}/${mod} (apt-get install ${pkg})`);
   }
@@ -144,8 +151,6 @@ export async function startKamailio(opts: StartKamailioOptions = {}): Promise<Ka
   const args = [
     '-f',
     KAMAILIO_CFG,
-    '-L',
-    MODULES,
     '-DD',
     '-E',
     '-m',
