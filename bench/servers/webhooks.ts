@@ -5,7 +5,7 @@
 // stamping each payload with the enqueue time; `stop` closes the app (in-flight deliveries finish).
 import { parseConfig } from '../../packages/server/src/config.ts';
 import { buildApp, defaultConfig } from '../../packages/server/src/index.ts';
-import type { OutboxEntry } from '../../packages/server/src/integrations/outbox.ts';
+import type { OutboxEntry } from '../../packages/server/src/integrations/outbox/outbox.ts';
 
 const [databaseUrl, eventsUrl] = process.argv.slice(2);
 if (!databaseUrl || !eventsUrl) throw new Error('usage: webhooks.ts <databaseUrl> <eventsUrl>');

@@ -12,6 +12,7 @@ import {
   ROUTED_OPS,
   TRAFFIC_OPS,
 } from './cluster/cluster-engine.ts';
+import { createSharedPresence } from './cluster/presence.ts';
 import type { Config } from './config.ts';
 import { createAccountService } from './domain/accounts/account-service.ts';
 import { createAuthService } from './domain/accounts/auth-service.ts';
@@ -47,14 +48,10 @@ import { canonicalHeaderServerOptions } from './http/wire-headers.ts';
 import { createEventStream } from './integrations/event-stream.ts';
 import { postJson } from './integrations/http-out.ts';
 import { createCallLookup } from './integrations/lookup.ts';
-import {
-  createCallEventCapture,
-  createDispatcher,
-  createOutbox,
-  DEFAULT_DELIVERY_SETTINGS,
-  type Dispatcher,
-  type Outbox,
-} from './integrations/outbox.ts';
+import { createCallEventCapture } from './integrations/outbox/capture.ts';
+import { createDispatcher, type Dispatcher } from './integrations/outbox/dispatcher.ts';
+import { createOutbox, type Outbox } from './integrations/outbox/outbox.ts';
+import { DEFAULT_DELIVERY_SETTINGS } from './integrations/outbox/settings.ts';
 import { createTrackingService, type TrackingService } from './integrations/tracking.ts';
 import { createUtmBatcher, type UtmBatcher } from './integrations/utm.ts';
 import { createMetrics, type Metrics } from './metrics.ts';

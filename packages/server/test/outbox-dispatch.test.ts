@@ -1,19 +1,16 @@
-// The dispatcher's pacing (integrations/outbox.ts) and the outbox store's batched writes, against
-// a real receiver on loopback: claims sized to the room a connection has, request slots freed as
-// soon as an answer is in (the outcome recorded a moment later with others), and outcomes of
-// many requests recorded in chunked statements.
+// The dispatcher's pacing (integrations/outbox/dispatcher.ts) and the outbox store's batched
+// writes, against a real receiver on loopback: claims sized to the room a connection has, request
+// slots freed as soon as an answer is in (the outcome recorded a moment later with others), and
+// outcomes of many requests recorded in chunked statements.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSystemTimers, systemClock } from '../src/domain/clock.ts';
 import type { AttemptOutcome } from '../src/domain/ports.ts';
-import {
-  createDispatcher,
-  createOutbox,
-  DEFAULT_DELIVERY_SETTINGS,
-  type OutboxEntry,
-} from '../src/integrations/outbox.ts';
+import { createDispatcher } from '../src/integrations/outbox/dispatcher.ts';
+import { createOutbox, type OutboxEntry } from '../src/integrations/outbox/outbox.ts';
+import { DEFAULT_DELIVERY_SETTINGS } from '../src/integrations/outbox/settings.ts';
 import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
 import { startServer, type TestServer } from './support/harness.ts';
 

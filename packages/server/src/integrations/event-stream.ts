@@ -5,7 +5,7 @@ import type { CallBus } from '../domain/calls/call-engine.ts';
 import type { LiveCall } from '../domain/calls/call-model.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { Store } from '../domain/ports.ts';
-import { callEventPayload } from './outbox.ts';
+import { callEventPayload } from './outbox/payload.ts';
 
 /** One event of the live stream: the same payload a CRM's events URL gets. */
 export interface StreamEvent {

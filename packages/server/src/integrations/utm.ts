@@ -1,7 +1,7 @@
 import type { Cancel, Clock, Timers } from '../domain/clock.ts';
 import type { Store } from '../domain/ports.ts';
 import type { CompletedTrackedCall } from '../domain/tracking.ts';
-import type { Outbox, OutboxEntry } from './outbox.ts';
+import type { Outbox, OutboxEntry } from './outbox/outbox.ts';
 
 /**
  * UTM batches (the document's "Передача UTM меток"): every minute, for each account with tracked

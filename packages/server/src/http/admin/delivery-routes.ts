@@ -17,7 +17,8 @@ import type { Clock } from '../../domain/clock.ts';
 import { DomainError, notFound } from '../../domain/errors.ts';
 import type { DeliveryRecord, Store } from '../../domain/ports.ts';
 import type { EventStream } from '../../integrations/event-stream.ts';
-import { callEventPayload, type Outbox } from '../../integrations/outbox.ts';
+import type { Outbox } from '../../integrations/outbox/outbox.ts';
+import { callEventPayload } from '../../integrations/outbox/payload.ts';
 import { type App, errorResponses, type Services } from '../route-kit.ts';
 
 const view = (d: DeliveryRecord): Delivery => ({
