@@ -127,7 +127,18 @@ function tcpFree(port: number): Promise<boolean> {
 /** Ports handed out in this process: two phones never get neighbouring SIP ports. */
 const given: number[] = [];
 
+/** Starts a phone; a start that fails on a port taken meanwhile is retried on new ports (twice). */
 export async function startBaresip(opts: BaresipOptions): Promise<Baresip> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use|ctrl_tcp/i.test(String(e))) throw e;
+    }
+  }
+}
+
+async function startOnce(opts: BaresipOptions): Promise<Baresip> {
   const dir = makeDaemonDir('dzvin-baresip-');
   const sipPort = await freeSipPort(given);
   given.push(sipPort, sipPort + 1);

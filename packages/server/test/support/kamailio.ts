@@ -130,7 +130,21 @@ export interface StartKamailioOptions {
   ports?: { sip: number; edge: number; rpc: number };
 }
 
+/**
+ * Starts Kamailio on free ports. A free port found here can be taken by another test before
+ * Kamailio binds it: a failed start on ports we picked is retried on new ones (twice).
+ */
 export async function startKamailio(opts: StartKamailioOptions = {}): Promise<Kamailio> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (e) {
+      if (opts.ports || attempt >= 3 || !/Address already in use/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function startOnce(opts: StartKamailioOptions): Promise<Kamailio> {
   const dir = makeDaemonDir('dzvin-kamailio-');
   const sipPort = opts.ports?.sip ?? (await freePort());
   const edgePort = opts.ports?.edge ?? (await freePort({ avoid: [sipPort] }));
