@@ -25,6 +25,9 @@ import {
   serializeMessage,
 } from '../src/engine/sip/message.ts';
 import { formatUri, isSipUri, parseUri, type SipUri } from '../src/engine/sip/uri.ts';
+import { letReportsDrainBeforeExit } from './support/sip-reports.ts';
+
+letReportsDrainBeforeExit();
 
 /** Lines joined with CRLF, as on the wire; a body gets its own CRLF line ends too. */
 function wire(head: string, body = ''): Buffer {

@@ -19,7 +19,10 @@ import {
 } from '../src/engine/sip/transaction.ts';
 import { createUdpTransport, type Remote, type SipTransport } from '../src/engine/sip/transport.ts';
 import { formatUri, isSipUri } from '../src/engine/sip/uri.ts';
+import { letReportsDrainBeforeExit } from './support/sip-reports.ts';
 import { sippSkipReason, startSipp } from './support/sip-sipp.ts';
+
+letReportsDrainBeforeExit();
 
 const skip = sippSkipReason();
 

@@ -29,6 +29,9 @@ import {
   stampVia,
 } from '../src/engine/sip/transport.ts';
 import { createRawPeer, type RawPeer } from './support/sip-peer.ts';
+import { letReportsDrainBeforeExit } from './support/sip-reports.ts';
+
+letReportsDrainBeforeExit();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -176,7 +176,14 @@ export async function createUdpTransport(opts: UdpTransportOptions): Promise<Sip
     }
   }
 
-  socket.on('message', receive);
+  // Belt and braces: a bug in parsing must cost one datagram, not the process.
+  socket.on('message', (datagram, rinfo) => {
+    try {
+      receive(datagram, rinfo);
+    } catch (err) {
+      onError(err);
+    }
+  });
 
   return {
     protocol: 'UDP',
