@@ -4,6 +4,7 @@ import type { Cancel, Clock, Timers } from '../clock.ts';
 import { badInput, DomainError } from '../errors.ts';
 import { normalizePhone } from '../phone.ts';
 import type { AccountRecord, Store, Target } from '../ports.ts';
+import { retryWithBackoff } from '../retry.ts';
 import type { CallBus, CallEngine, CallSettings, RoutingHook } from './call-engine.ts';
 import type { Direction, FinishedCall, LiveCall, Recorder } from './call-model.ts';
 import type { Call, Leg } from './call-state.ts';
@@ -149,8 +150,8 @@ export function createCallCore(deps: CallCoreDeps) {
    */
   async function save(records: FinishedCall[]) {
     const hook = deps.saveHook;
-    for (let attempt = 1, delay = 100; ; attempt++, delay = Math.min(delay * 2, 5_000)) {
-      try {
+    await retryWithBackoff(
+      async () => {
         if (hook) await hook.before();
         if (records.length === 1 && !hook && !presence) await store.calls.save(records[0]);
         else
@@ -160,14 +161,17 @@ export function createCallCore(deps: CallCoreDeps) {
             if (presence) await presence.release(tx, [...new Set(records.map((r) => r.uuid))]);
             if (hook) await hook.inTransaction(tx, records);
           });
-        break;
-      } catch (err) {
-        if (closing && attempt >= 3) throw err;
-        onError(err);
-        // Real time, whatever clock the calls run on: it is the database that has to come back.
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+      },
+      {
+        firstDelayMs: 100,
+        maxDelayMs: 5_000,
+        retryIf(err, attempt) {
+          if (closing && attempt >= 3) return false;
+          onError(err);
+          return true;
+        },
+      },
+    );
     hook?.after();
     for (const record of records) bus.emit({ type: 'call.saved', at: clock.now(), record });
   }
@@ -327,6 +331,34 @@ export function createCallCore(deps: CallCoreDeps) {
     return false;
   }
 
+  /**
+   * Claims the employee for `leg` (shared presence). A phone picked up while the database is
+   * away is answered all the same — the claim is written once the database is back (and given
+   * back if the call ended meanwhile): an outage must not stop calls, only delay what is shared.
+   */
+  async function claimOffHook(c: Call, leg: Leg): Promise<boolean> {
+    if (!presence) return true;
+    try {
+      return await presence.claim(c.account.id, leg.employee.id, leg.uuid);
+    } catch (err) {
+      onError(err);
+      track(
+        retryWithBackoff(() => presence.claim(c.account.id, leg.employee.id, leg.uuid), {
+          firstDelayMs: 200,
+          maxDelayMs: 5_000,
+          retryIf: (e) => {
+            onError(e);
+            return !closing && !leg.ended;
+          },
+        }).then(async (held) => {
+          // The call may have ended (and been saved) while the claim waited: give it back.
+          if (held && leg.ended) await presence.release(store, [leg.uuid]);
+        }),
+      ).catch(() => {});
+      return true;
+    }
+  }
+
   /** An employee picks up. */
   async function answerLeg(c: Call, leg: Leg) {
     if (leg.ended || leg.offHookAt !== null) return;
@@ -334,7 +366,7 @@ export function createCallCore(deps: CallCoreDeps) {
     if (talkingElsewhere(c, leg.employee.id)) return refuseLeg(c, leg, 4);
     if (presence) {
       // …and so can one ringing on calls of two processes: the claim decides which.
-      const held = await presence.claim(c.account.id, leg.employee.id, leg.uuid);
+      const held = await claimOffHook(c, leg);
       if (leg.ended || hasEnded(c)) {
         // The call ended while the claim was written: its save may have come first.
         if (held) await presence.release(store, [leg.uuid]);
