@@ -429,6 +429,9 @@ async function main() {
   const args = [
     '--import',
     'tsx',
+    // Lets each file's last results reach the runner before --test-force-exit ends it.
+    '--import',
+    path.join(ROOT, 'scripts/test-drain.mjs'),
     '--test',
     '--test-concurrency=2',
     '--test-force-exit',
