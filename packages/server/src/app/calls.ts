@@ -1,0 +1,125 @@
+import type { Cluster } from '../cluster/cluster.ts';
+import { createClusterEngine } from '../cluster/cluster-engine.ts';
+import type { CallBus } from '../domain/calls/call-engine.ts';
+import type { Recorder } from '../domain/calls/call-model.ts';
+import type { Store } from '../domain/ports.ts';
+import { createSimulator, type SimulatorDeps } from '../engine/simulator/simulator.ts';
+import { createTrafficGenerator } from '../engine/simulator/traffic.ts';
+import { listeningAddress } from '../http/server.ts';
+import { postJson } from '../integrations/http-out.ts';
+import { createCallLookup } from '../integrations/lookup.ts';
+import type { CallEventCapture } from '../integrations/outbox/capture.ts';
+import { createTrackingService } from '../integrations/tracking.ts';
+import type { Metrics } from '../metrics.ts';
+import { type AppContext, every } from './context.ts';
+
+/**
+ * The calls of this process: the call.settings lookup that routing asks, the call engine (the
+ * office simulator) and its traffic generator, the engine as the HTTP layer drives it across
+ * processes, and call tracking with the callback widget.
+ */
+export function openCalls(
+  ctx: AppContext,
+  deps: {
+    store: Store;
+    bus: CallBus;
+    cluster: Cluster;
+    metrics: Metrics;
+    recorder: Recorder;
+    eventCapture: CallEventCapture;
+    presence: SimulatorDeps['presence'];
+  },
+) {
+  const { app, config, clock, timers, random, logError } = ctx;
+  const { store, bus, cluster, metrics, eventCapture, presence } = deps;
+
+  // The contacts book's links in otherLegs (spec #17) open the console of the account's domain.
+  let listenPort = config.port;
+  app.addHook('onListen', async () => {
+    listenPort = listeningAddress(app)?.port ?? listenPort;
+  });
+  const consoleBase = (domain: string) =>
+    config.consoleUrl
+      ? config.consoleUrl.replaceAll('{domain}', domain)
+      : config.mode === 'production'
+        ? `https://${domain}`
+        : `http://${domain}:${listenPort}`;
+  // spec: call.settings — every connected CRM is asked before an incoming/outgoing call is routed.
+  const lookup = createCallLookup({
+    store,
+    clock,
+    timeoutMs: config.lookupTimeoutMs,
+    contactsUrl: (account, c) =>
+      `${consoleBase(account.domain)}/#/contacts?${'id' in c ? `id=${c.id}` : `new=${encodeURIComponent(c.number)}`}`,
+    post: async (url, body, o) => {
+      const t0 = performance.now();
+      let outcome = 'error';
+      try {
+        const r = await postJson(url, body, { ...o, policy: config.outgoing });
+        if (r.status === 200) outcome = 'ok';
+        return r;
+      } finally {
+        metrics.lookupLatency.observe((performance.now() - t0) / 1000, { outcome });
+      }
+    },
+    onProblem: (p) => app.log.warn(p, 'call.settings lookup failed; routing without that CRM'),
+  });
+  every(app, 5 * 60_000, () => {
+    lookup.prune().catch((err) => app.log.warn({ err }, 'lookup cache prune failed'));
+  });
+
+  const simulator = createSimulator({
+    presence,
+    saveHook: {
+      before: () => eventCapture.beforeSave(),
+      inTransaction: (tx, records) => eventCapture.inSave(tx, records),
+      after: () => eventCapture.afterSave(),
+    },
+    store,
+    clock,
+    timers,
+    recorder: deps.recorder,
+    bus,
+    routing: lookup,
+    random,
+    onError: logError,
+  });
+  const traffic = createTrafficGenerator({
+    sim: simulator.sim,
+    engine: simulator.engine,
+    store,
+    clock,
+    timers,
+    random,
+  });
+  // What the HTTP layer drives: operations on a call another process owns go to that process.
+  const routed = createClusterEngine({
+    simulator,
+    traffic,
+    cluster,
+    onError: (err, peer) => ctx.logCluster({ err, peer: peer.url }),
+  });
+  // Call tracking and the callback widget (its UTM batches: app.ts).
+  const tracking = createTrackingService({
+    store,
+    clock,
+    bus,
+    dialer: simulator.sim,
+    sessionMs: config.trackingSessionSec * 1000,
+    limits: { ...config.publicLimits, windowMs: config.auth.failureWindowSec * 1000 },
+    onError: logError,
+  });
+
+  // One hook, in this order, rather than a hook per object: tracking is built on the engine (its
+  // callbacks dial through it) yet must still hear the engine's last events, so it has to close
+  // after the engine although it was built after it.
+  app.addHook('onClose', async () => {
+    // No new arrivals while the engine ends the calls in progress and saves them.
+    await traffic.stopAll();
+    await simulator.engine.close();
+    tracking.close();
+    await tracking.idle();
+  });
+
+  return { lookup, simulator, traffic, routed, tracking };
+}
