@@ -12,6 +12,7 @@ import type { Store } from './domain/ports.ts';
 import type { FileRecorder } from './engine/recording/file-recorder.ts';
 import type { Simulator } from './engine/simulator/simulator.ts';
 import type { TrafficGenerator } from './engine/simulator/traffic.ts';
+import { type SipEngine, startSipEngine } from './engine/sip/sip-engine.ts';
 import { adminApi } from './http/admin-api.ts';
 import { clusterApi } from './http/cluster-api.ts';
 import { consolePlugin } from './http/console-plugin.ts';
@@ -51,6 +52,8 @@ export interface BuiltApp {
   metrics: Metrics;
   /** The other processes over the same PostgreSQL (none on SQLite). */
   cluster: Cluster;
+  /** The SIP engine (issue 15), null when every phone is simulated (no DZVIN_SIP_* configured). */
+  sip: SipEngine | null;
   /** Stops calls and timers, the HTTP server and the database: `app.close()`, see buildApp. */
   close(): Promise<void>;
 }
@@ -98,7 +101,12 @@ export async function buildApp(
     const bus = createCallBus(logError);
     const events = openCallEvents(ctx, { store, bus, cluster, metrics });
     const recorder = openRecorder(ctx);
+    // Real phones (issue 15): the SIP engine beside the simulator, when its parts are configured.
+    // It closes after the engine (hooks run newest first): the engine's last calls send their BYEs.
+    const sip = config.sip ? await startSipEngine({ config: config.sip, store, onError: logError }) : null;
+    if (sip) app.addHook('onClose', () => sip.close());
     const calls = openCalls(ctx, {
+      sip,
       store,
       bus,
       cluster,
@@ -153,6 +161,7 @@ export async function buildApp(
       dispatcher: events.dispatcher,
       metrics,
       cluster,
+      sip,
       close: () => app.close(),
     };
   } catch (err) {

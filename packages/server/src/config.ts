@@ -2,6 +2,7 @@
  * The one typed configuration, parsed once from the environment in main.ts (nothing below reads
  * process.env). Every variable is documented in README.md.
  */
+import type { SipConfig } from './engine/sip/sip-engine.ts';
 export interface Config {
   host: string;
   port: number;
@@ -54,6 +55,13 @@ export interface Config {
    * production mode.
    */
   consoleUrl: string | undefined;
+  /**
+   * The SIP engine's parts (issue 15), all four or none: the B2BUA's UDP socket
+   * (DZVIN_SIP_LISTEN, host:port), Kamailio's socket facing it (DZVIN_SIP_EDGE), rtpengine's NG
+   * socket (DZVIN_RTPENGINE_NG) and Kamailio's JSON-RPC URL (DZVIN_KAMAILIO_RPC). Unset: every
+   * phone is simulated.
+   */
+  sip: SipConfig | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -157,6 +165,35 @@ export function parseConfig(env: Env): Config {
     metricsToken: env.DZVIN_METRICS_TOKEN || undefined,
     nodeUrl: nodeUrl(env.DZVIN_NODE_URL),
     consoleUrl: consoleUrl(env.DZVIN_CONSOLE_URL),
+    sip: sipConfig(env),
+  };
+}
+
+const SIP_VARS = ['DZVIN_SIP_LISTEN', 'DZVIN_SIP_EDGE', 'DZVIN_RTPENGINE_NG', 'DZVIN_KAMAILIO_RPC'] as const;
+
+function hostPort(name: string, raw: string): { address: string; port: number } {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(raw.trim());
+  const port = m ? Number(m[2]) : 0;
+  if (!m || port < 1 || port > 65535)
+    throw new ConfigError(`${name} must be an IP address and port like 127.0.0.1:5070, got '${raw}'`);
+  return { address: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+function sipConfig(env: Record<string, string | undefined>): SipConfig | undefined {
+  const set = SIP_VARS.filter((v) => env[v]);
+  if (!set.length) return undefined;
+  if (set.length < SIP_VARS.length)
+    throw new ConfigError(
+      `The SIP engine needs all of ${SIP_VARS.join(', ')}; missing ${SIP_VARS.filter((v) => !env[v]).join(', ')}`,
+    );
+  const rpc = env.DZVIN_KAMAILIO_RPC ?? '';
+  if (!/^https?:\/\/\S+$/.test(rpc))
+    throw new ConfigError(`DZVIN_KAMAILIO_RPC must be a URL like http://127.0.0.1:5071/RPC, got '${rpc}'`);
+  return {
+    listen: hostPort('DZVIN_SIP_LISTEN', env.DZVIN_SIP_LISTEN ?? ''),
+    edge: hostPort('DZVIN_SIP_EDGE', env.DZVIN_SIP_EDGE ?? ''),
+    rtpengine: hostPort('DZVIN_RTPENGINE_NG', env.DZVIN_RTPENGINE_NG ?? ''),
+    kamailioRpcUrl: rpc,
   };
 }
 

@@ -13,6 +13,12 @@ export async function startServer(config: Config, print: (line: string) => void 
   print(`  Console:    ${base}/  (sign in with the account domain and API key)`);
   print(`  API docs:   ${base}/docs`);
   print(`  OpenAPI:    ${base}/openapi.json`);
+  const sip = config.sip;
+  print(
+    sip
+      ? `  Phones:     SIP on (B2BUA ${sip.listen.address}:${sip.listen.port}, Kamailio ${sip.edge.address}:${sip.edge.port}, rtpengine ${sip.rtpengine.address}:${sip.rtpengine.port}); employees without a registered phone are simulated`
+      : '  Phones:     all simulated (no SIP engine configured: set DZVIN_SIP_LISTEN, DZVIN_SIP_EDGE, DZVIN_RTPENGINE_NG and DZVIN_KAMAILIO_RPC for real phones)',
+  );
   if (demo) {
     const url = new URL(base);
     print(`  Demo account: ${demo.domain}${demo.created ? ' (created now)' : ''}`);

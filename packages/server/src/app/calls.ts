@@ -5,6 +5,7 @@ import type { Recorder } from '../domain/calls/call-model.ts';
 import type { Store } from '../domain/ports.ts';
 import { createSimulator, type SimulatorDeps } from '../engine/simulator/simulator.ts';
 import { createTrafficGenerator } from '../engine/simulator/traffic.ts';
+import type { SipEngine } from '../engine/sip/sip-engine.ts';
 import { listeningAddress } from '../http/server.ts';
 import { postJson } from '../integrations/http-out.ts';
 import { createCallLookup } from '../integrations/lookup.ts';
@@ -28,6 +29,8 @@ export function openCalls(
     recorder: Recorder;
     eventCapture: CallEventCapture;
     presence: SimulatorDeps['presence'];
+    /** The SIP engine: employees with a registered phone ring on it. */
+    sip: SipEngine | null;
   },
 ) {
   const { app, config, clock, timers, random, logError } = ctx;
@@ -70,6 +73,7 @@ export function openCalls(
 
   const simulator = createSimulator({
     presence,
+    drivers: deps.sip ? [deps.sip.driver] : [],
     saveHook: {
       before: () => eventCapture.beforeSave(),
       inTransaction: (tx, records) => eventCapture.inSave(tx, records),

@@ -1,4 +1,5 @@
 import { type CallCoreDeps, createCallCore } from '../../domain/calls/call-core.ts';
+import type { PhoneDriver, PhoneEvents } from '../../domain/calls/phone-driver.ts';
 import { badInput } from '../../domain/errors.ts';
 import { normalizePhone } from '../../domain/phone.ts';
 import type { AccountRecord } from '../../domain/ports.ts';
@@ -8,7 +9,14 @@ import { createSimDriver } from './sim-driver.ts';
 export type { SimSettings } from './sim-driver.ts';
 
 /** The call core's dependencies, less its drivers (the simulator's is the one), plus its random source. */
-export type SimulatorDeps = Omit<CallCoreDeps, 'drivers'> & { random?: () => number };
+export type SimulatorDeps = Omit<CallCoreDeps, 'drivers'> & {
+  random?: () => number;
+  /**
+   * Drivers of real phones, asked first which endpoints they serve (the SIP driver: employees
+   * with a registered phone); the simulator serves every other endpoint of the same calls.
+   */
+  drivers?: { driver: PhoneDriver; attach(events: PhoneEvents): void }[];
+};
 
 /**
  * The simulated office: the call core (domain/calls/call-core.ts: routing, state, history,
@@ -17,10 +25,11 @@ export type SimulatorDeps = Omit<CallCoreDeps, 'drivers'> & { random?: () => num
  * the call setup use cases, and what a simulated phone does (answer, reject, press a digit).
  */
 export function createSimulator(deps: SimulatorDeps) {
-  const { random, ...coreDeps } = deps;
+  const { random, drivers = [], ...coreDeps } = deps;
   const phonesOf = createSimDriver({ timers: deps.timers, random: random ?? Math.random });
-  const core = createCallCore({ ...coreDeps, drivers: [phonesOf.driver] });
+  const core = createCallCore({ ...coreDeps, drivers: [...drivers.map((d) => d.driver), phonesOf.driver] });
   phonesOf.attach(core.phones);
+  for (const d of drivers) d.attach(core.phones);
   const { engine, phones, setup } = core;
 
   const sim = {

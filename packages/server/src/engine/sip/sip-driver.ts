@@ -1,0 +1,425 @@
+import dgram from 'node:dgram';
+import type { Disposition } from '@dzvin/protocol';
+import type { CallRef, Endpoint, LegRef, PhoneDriver, PhoneEvents } from '../../domain/calls/phone-driver.ts';
+import { newCallId, newTag } from './build.ts';
+import { parseNameAddr, quote } from './header-values.ts';
+import { encodeG711, type G711Codec } from './media/g711.ts';
+import type { NgClient } from './media/ng-client.ts';
+import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
+import {
+  getCallId,
+  getHeader,
+  getHeaders,
+  type Header,
+  type SipRequest,
+  type SipResponse,
+} from './message.ts';
+import type { ClientTransaction, NewRequest, TransactionLayer } from './transaction.ts';
+import type { Remote, SipTransport } from './transport.ts';
+import { isSipUri, parseUri } from './uri.ts';
+
+/**
+ * The SIP phone driver (issue 15): the call core's PhoneDriver for employees whose softphone or
+ * desk phone is registered through Kamailio. To ring one it sends an INVITE through Kamailio
+ * (which finds the phone in its location table), with media anchored by rtpengine; the other
+ * party of the call is whatever the core connected — today a simulated caller, whose voice this
+ * driver sends as RTP (a tone) and whose ear receives the phone's RTP. The core decides
+ * everything else (routing, timeouts, history, events): the driver reports answered / refused /
+ * remote hangup, as the simulator's driver does.
+ *
+ * Left for later (issue 15 is not done): calls placed FROM a phone (an INVITE from Kamailio is
+ * answered 501), the phone's audio in the recording (the synthesized tracks are written),
+ * re-INVITEs and hold, DTMF, SIP trunks (#16).
+ */
+export interface SipDriverDeps {
+  layer: TransactionLayer;
+  transport: SipTransport;
+  /** Kamailio, where INVITEs to phones go (it looks the ext up in its location table). */
+  edge: Remote;
+  ng: NgClient;
+  /** Whether `ext` of the account has a phone registered now (the registration watcher's view). */
+  registered(accountId: number, ext: string): boolean;
+  /** The SIP domain of an account (its domain): phones register as `ext@domain`. */
+  domainOf(accountId: number): string | undefined;
+  onError?: (err: unknown) => void;
+  /** Called when the driver learns something a test or an operator wants to see. */
+  onTrace?: (what: string, detail?: unknown) => void;
+}
+
+type LegState = 'inviting' | 'cancelling' | 'up' | 'ending' | 'ended';
+
+interface PhoneLeg {
+  ref: LegRef;
+  state: LegState;
+  callId: string;
+  fromTag: string;
+  toTag: string | null;
+  from: string;
+  to: string;
+  invite: SipRequest;
+  tx: ClientTransaction | null;
+  cseq: number;
+  remoteTarget: string | null;
+  routeSet: string[];
+  /** The call's other side as rtpengine sees it: our RTP socket. */
+  rtp: dgram.Socket | null;
+  rtpTo: Remote | null;
+  codec: G711Codec;
+  sender: NodeJS.Timeout | null;
+  received: number;
+  sent: number;
+}
+
+const OUR_PT: Record<G711Codec, number> = { PCMA: 8, PCMU: 0 };
+
+/** Which disposition a phone's final refusal means for the core (spec: 1 no answer, 2 rejected…, 4 busy). */
+export function refusalDisposition(status: number): Disposition {
+  if (status === 486 || status === 600) return 4;
+  if (status === 603) return 2;
+  if (status === 480 || status === 408) return 1;
+  return 3;
+}
+
+export function createSipDriver(deps: SipDriverDeps) {
+  const { layer, transport, ng } = deps;
+  const onError = deps.onError ?? (() => {});
+  const trace = deps.onTrace ?? (() => {});
+  let events: PhoneEvents | null = null;
+  const byLeg = new Map<string, PhoneLeg>();
+  const byCallId = new Map<string, PhoneLeg>();
+  const contact = `<sip:dzvin@${transport.sentBy}>`;
+
+  /** The first hop of an in-dialog request: the first route (loose routing), else the target. */
+  function nextHop(leg: PhoneLeg): Remote {
+    const first = leg.routeSet[0];
+    const uri = first ? parseNameAddr(first) : null;
+    const parsed = uri?.ok ? { ok: true as const, uri: uri.value.uri } : parseUri(leg.remoteTarget ?? '');
+    const target = parsed.ok ? parsed.uri : null;
+    if (target && isSipUri(target))
+      return { address: target.host.replace(/^\[|\]$/g, ''), port: target.port ?? 5060 };
+    return deps.edge;
+  }
+
+  function inDialog(leg: PhoneLeg, method: string, seq: number): SipRequest {
+    const headers: Header[] = [
+      { name: 'Max-Forwards', value: '70' },
+      ...leg.routeSet.map((value) => ({ name: 'Route', value })),
+      { name: 'From', value: leg.from },
+      { name: 'To', value: `${leg.to};tag=${leg.toTag}` },
+      { name: 'Call-ID', value: leg.callId },
+      { name: 'CSeq', value: `${seq} ${method}` },
+    ];
+    return {
+      type: 'request',
+      method,
+      uri: leg.remoteTarget ?? leg.invite.uri,
+      headers,
+      body: Buffer.alloc(0),
+    };
+  }
+
+  function ack(leg: PhoneLeg) {
+    layer.sendStateless(inDialog(leg, 'ACK', 1), nextHop(leg)).catch(onError);
+  }
+
+  function bye(leg: PhoneLeg) {
+    leg.state = 'ending';
+    leg.cseq += 1;
+    layer.request(inDialog(leg, 'BYE', leg.cseq), nextHop(leg), {
+      onResponse: (r) => {
+        if (r.status >= 200) finish(leg);
+      },
+      onEnd: (reason) => {
+        if (reason !== 'normal') finish(leg);
+      },
+    });
+  }
+
+  /** Everything of a leg stops: RTP, rtpengine's call, the indices. */
+  function finish(leg: PhoneLeg) {
+    if (leg.state === 'ended') return;
+    leg.state = 'ended';
+    if (leg.sender) clearInterval(leg.sender);
+    leg.rtp?.close();
+    leg.rtp = null;
+    byLeg.delete(leg.ref.legUuid);
+    byCallId.delete(leg.callId);
+    trace('leg.ended', { legUuid: leg.ref.legUuid, received: leg.received, sent: leg.sent });
+    ng.delete({ 'call-id': leg.callId, 'from-tag': leg.fromTag, flags: [] }).catch(onError);
+  }
+
+  /** The simulated party's voice to the phone: 20 ms G.711 frames of a 400 Hz tone. */
+  function startSending(leg: PhoneLeg) {
+    if (!leg.rtp || !leg.rtpTo || leg.sender) return;
+    const samples = new Int16Array(160);
+    let seq = Math.floor(Math.random() * 65535);
+    let ts = Math.floor(Math.random() * 2 ** 31);
+    const ssrc = Math.floor(Math.random() * 2 ** 32);
+    let phase = 0;
+    const send = () => {
+      if (!leg.rtp || !leg.rtpTo) return;
+      for (let i = 0; i < 160; i++)
+        samples[i] = Math.round(8000 * Math.sin((2 * Math.PI * 400 * (phase + i)) / 8000));
+      phase += 160;
+      const header = Buffer.alloc(12);
+      header[0] = 0x80;
+      header[1] = OUR_PT[leg.codec];
+      header.writeUInt16BE(seq & 0xffff, 2);
+      header.writeUInt32BE(ts >>> 0, 4);
+      header.writeUInt32BE(ssrc >>> 0, 8);
+      seq++;
+      ts += 160;
+      leg.sent++;
+      leg.rtp.send(
+        Buffer.concat([header, encodeG711(leg.codec, samples)]),
+        leg.rtpTo.port,
+        leg.rtpTo.address,
+      );
+    };
+    leg.sender = setInterval(send, 20);
+    leg.sender.unref();
+  }
+
+  async function openRtp(): Promise<dgram.Socket> {
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(0, '127.0.0.1', () => resolve());
+    });
+    s.unref();
+    return s;
+  }
+
+  function offerSdp(port: number): string {
+    const id = Date.now();
+    return [
+      'v=0',
+      `o=dzvin ${id} ${id} IN IP4 127.0.0.1`,
+      's=dzvin',
+      'c=IN IP4 127.0.0.1',
+      't=0 0',
+      `m=audio ${port} RTP/AVP 8 0 101`,
+      'a=rtpmap:8 PCMA/8000',
+      'a=rtpmap:0 PCMU/8000',
+      'a=rtpmap:101 telephone-event/8000',
+      'a=fmtp:101 0-15',
+      'a=ptime:20',
+      'a=sendrecv',
+      '',
+    ].join('\r\n');
+  }
+
+  async function answered(leg: PhoneLeg, ok: SipResponse) {
+    const to = parseNameAddr(getHeader(ok, 'To') ?? '');
+    leg.toTag = to.ok ? (to.value.params.tag ?? null) : null;
+    const target = parseNameAddr(getHeader(ok, 'Contact') ?? '');
+    leg.remoteTarget = target.ok
+      ? getHeader(ok, 'Contact')!.replace(/^[^<]*<([^>]*)>.*$/, '$1')
+      : leg.invite.uri;
+    // A UAC's route set is the 2xx's Record-Route in reverse order (§12.1.2).
+    leg.routeSet = getHeaders(ok, 'Record-Route').reverse();
+    ack(leg);
+    if (leg.state !== 'inviting') {
+      // Cancelled (the core stopped this phone ringing) but it answered first: hang it up.
+      bye(leg);
+      return;
+    }
+    leg.state = 'up';
+    const sdp = ok.body.toString('utf8');
+    const codecs = g711Codecs(sdp);
+    if (!codecs.length) {
+      trace('no-g711', { legUuid: leg.ref.legUuid });
+      bye(leg);
+      await events?.refused(leg.ref.legUuid, 3);
+      return;
+    }
+    leg.codec = codecs[0];
+    try {
+      const forUs = await ng.answer({
+        'call-id': leg.callId,
+        'from-tag': leg.fromTag,
+        'to-tag': leg.toTag ?? '',
+        sdp,
+        replace: ['origin', 'session-connection'],
+        ICE: 'remove',
+      });
+      const media = firstAudioStream(forUs.sdp);
+      if (media?.address) leg.rtpTo = { address: media.address, port: media.port };
+    } catch (err) {
+      onError(err);
+    }
+    trace('leg.answered', { legUuid: leg.ref.legUuid, codec: leg.codec, rtpTo: leg.rtpTo });
+    startSending(leg);
+    await events?.answered(leg.ref.legUuid);
+  }
+
+  async function invite(ref: LegRef) {
+    const domain = deps.domainOf(ref.accountId);
+    if (!domain) throw new Error(`no SIP domain for account ${ref.accountId}`);
+    const rtp = await openRtp();
+    const callId = newCallId('dzvin');
+    const fromTag = newTag();
+    const leg: PhoneLeg = {
+      ref,
+      state: 'inviting',
+      callId,
+      fromTag,
+      toTag: null,
+      from: `${quote('Dzvin')} <sip:dzvin@${domain}>;tag=${fromTag}`,
+      to: `<sip:${ref.employee.ext}@${domain}>`,
+      invite: null as unknown as SipRequest,
+      tx: null,
+      cseq: 1,
+      remoteTarget: null,
+      routeSet: [],
+      rtp,
+      rtpTo: null,
+      codec: 'PCMA',
+      sender: null,
+      received: 0,
+      sent: 0,
+    };
+    rtp.on('message', () => {
+      leg.received++;
+    });
+    byLeg.set(ref.legUuid, leg);
+    byCallId.set(callId, leg);
+    const offered = await ng.offer({
+      'call-id': callId,
+      'from-tag': fromTag,
+      sdp: offerSdp(rtp.address().port),
+      replace: ['origin', 'session-connection'],
+      ICE: 'remove',
+    });
+    if (leg.state !== 'inviting') return finish(leg);
+    leg.invite = {
+      type: 'request',
+      method: 'INVITE',
+      uri: `sip:${ref.employee.ext}@${domain}`,
+      headers: [
+        { name: 'Max-Forwards', value: '70' },
+        { name: 'From', value: leg.from },
+        { name: 'To', value: leg.to },
+        { name: 'Call-ID', value: callId },
+        { name: 'CSeq', value: '1 INVITE' },
+        { name: 'Contact', value: contact },
+        { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS' },
+        { name: 'Content-Type', value: 'application/sdp' },
+      ],
+      body: Buffer.from(offered.sdp, 'utf8'),
+    };
+    trace('leg.invite', { legUuid: ref.legUuid, callId });
+    leg.tx = layer.request(leg.invite, deps.edge, {
+      onResponse: (r) => {
+        if (r.status < 200) return;
+        if (r.status < 300) {
+          answered(leg, r).catch(onError);
+          return;
+        }
+        const wasInviting = leg.state === 'inviting';
+        finish(leg);
+        // 487 answers our own CANCEL: the core already knows.
+        if (wasInviting && r.status !== 487) {
+          trace('leg.refused', { legUuid: ref.legUuid, status: r.status });
+          events?.refused(ref.legUuid, refusalDisposition(r.status)).catch(onError);
+        }
+      },
+      onEnd: (reason) => {
+        if (reason === 'normal' || leg.state !== 'inviting') return;
+        finish(leg);
+        events?.refused(ref.legUuid, 3).catch(onError);
+      },
+    });
+  }
+
+  function onRequest({ tx }: NewRequest) {
+    const req = tx.request;
+    const leg = byCallId.get(getCallId(req) ?? '');
+    switch (req.method) {
+      case 'BYE': {
+        if (!leg) return void tx.reply(481, 'Call/Transaction Does Not Exist');
+        tx.reply(200, 'OK');
+        const wasUp = leg.state === 'up';
+        finish(leg);
+        // The employee hung up: the conversation is over.
+        if (wasUp) events?.remoteHangup(leg.ref.uuid).catch(onError);
+        return;
+      }
+      case 'OPTIONS':
+        return void tx.reply(200, 'OK', {
+          headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS' }],
+        });
+      case 'INVITE':
+        // A call placed from a phone: not routed yet (issue 15 goes on).
+        return void tx.reply(501, 'Calls from phones are not routed yet', { toTag: newTag() });
+      default:
+        return void tx.reply(leg ? 501 : 481, leg ? 'Not Implemented' : 'Call/Transaction Does Not Exist');
+    }
+  }
+
+  /** A 2xx the INVITE transaction no longer holds (a retransmission): ACK it again. */
+  function onStrayResponse(r: SipResponse) {
+    const leg = byCallId.get(getCallId(r) ?? '');
+    if (leg && r.status >= 200 && r.status < 300 && leg.toTag) ack(leg);
+  }
+
+  function release(ref: LegRef) {
+    const leg = byLeg.get(ref.legUuid);
+    if (!leg) return;
+    if (leg.state === 'inviting') {
+      leg.state = 'cancelling';
+      if (leg.tx) leg.tx.cancel();
+      else finish(leg);
+      return;
+    }
+    if (leg.state === 'up') bye(leg);
+  }
+
+  const driver: PhoneDriver = {
+    serves(endpoint: Endpoint) {
+      return endpoint.kind === 'employee' && deps.registered(endpoint.accountId, endpoint.employee.ext);
+    },
+    ring(leg, _timeoutMs) {
+      invite(leg).catch((err) => {
+        onError(err);
+        const l = byLeg.get(leg.legUuid);
+        if (l) finish(l);
+        events?.refused(leg.legUuid, 3).catch(onError);
+      });
+    },
+    dial() {
+      throw new Error('the SIP driver dials no external numbers yet (SIP trunks: issue 16)');
+    },
+    connected() {},
+    playIvr() {},
+    release,
+    ended(call: CallRef) {
+      for (const leg of [...byLeg.values()]) if (leg.ref.uuid === call.uuid) release(leg.ref);
+    },
+  };
+
+  return {
+    driver,
+    attach(e: PhoneEvents) {
+      events = e;
+    },
+    onRequest,
+    onStrayResponse,
+    /** What each live leg sent and received (tests, metrics). */
+    legs: () =>
+      [...byLeg.values()].map((l) => ({
+        legUuid: l.ref.legUuid,
+        callId: l.callId,
+        state: l.state,
+        received: l.received,
+        sent: l.sent,
+      })),
+    close() {
+      for (const leg of [...byLeg.values()]) {
+        release(leg.ref);
+        finish(leg);
+      }
+    },
+  };
+}
+export type SipDriver = ReturnType<typeof createSipDriver>;

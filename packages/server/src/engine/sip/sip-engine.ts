@@ -1,0 +1,152 @@
+import type { Store } from '../../domain/ports.ts';
+import { createKamailioControl, type KamailioControl, type Registration } from './edge/kamailio-control.ts';
+import { createRegistrationWatcher, type RegistrationWatcher } from './edge/registration-watcher.ts';
+import type { SipIdentity } from './edge/sip-credentials.ts';
+import { createNgClient, type NgClient } from './media/ng-client.ts';
+import { createSipDriver, type SipDriver } from './sip-driver.ts';
+import { createTransactionLayer, type TransactionLayer } from './transaction.ts';
+import { createUdpTransport, type Remote, type SipTransport } from './transport.ts';
+
+/** Where the SIP parts are (config.ts `sip`): set all of them, or Dzvin runs simulated. */
+export interface SipConfig {
+  /** The B2BUA's own UDP socket (Kamailio relays calls here): e.g. 127.0.0.1:5070. */
+  listen: Remote;
+  /** Kamailio's socket facing the B2BUA (its EDGE_PORT). */
+  edge: Remote;
+  /** rtpengine's `--listen-ng`. */
+  rtpengine: Remote;
+  /** Kamailio's JSON-RPC over HTTP (xhttp + jsonrpcs), e.g. http://127.0.0.1:5071/RPC. */
+  kamailioRpcUrl: string;
+  /** How often registrations are read (ul.dump). */
+  pollMs?: number;
+}
+
+export interface SipEngineDeps {
+  config: SipConfig;
+  store: Store;
+  /** The digest credentials Kamailio should check (pushed when it has none). */
+  credentials?: () => Promise<{ id: SipIdentity; ha1: string }[]>;
+  onError?: (err: unknown) => void;
+  onTrace?: (what: string, detail?: unknown) => void;
+}
+
+export interface SipEngine {
+  driver: SipDriver;
+  control: KamailioControl;
+  watcher: RegistrationWatcher;
+  transport: SipTransport;
+  layer: TransactionLayer;
+  ng: NgClient;
+  /** The employees with a phone registered now, as `accountId:ext`. */
+  registered(): string[];
+  /** Polls registrations now (tests; the watcher polls by itself). */
+  refresh(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The SIP engine beside the simulator: the B2BUA's UDP socket and transactions, rtpengine's NG
+ * client, Kamailio's control, and the registration watcher that tells the SIP driver which
+ * employees it serves (an employee with a registered phone rings on it; the others stay
+ * simulated in the same call).
+ */
+export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
+  const { config, store } = deps;
+  const onError = deps.onError ?? (() => {});
+  const transport = await createUdpTransport({
+    host: config.listen.address,
+    port: config.listen.port,
+    onError,
+  });
+  const ng = createNgClient({ host: config.rtpengine.address, port: config.rtpengine.port });
+  const control = createKamailioControl({ url: config.kamailioRpcUrl });
+  /** accountId:ext of every registered phone; the account of each SIP domain. */
+  let registered = new Set<string>();
+  const domains = new Map<number, string>();
+  const accountOfDomain = new Map<string, number | null>();
+
+  async function accountOf(domain: string): Promise<number | null> {
+    const known = accountOfDomain.get(domain);
+    if (known !== undefined) return known;
+    const account = await store.accounts.byDomain(domain);
+    accountOfDomain.set(domain, account?.id ?? null);
+    if (account) domains.set(account.id, account.domain.toLowerCase());
+    return account?.id ?? null;
+  }
+
+  async function rebuild(regs: Registration[]) {
+    const next = new Set<string>();
+    for (const r of regs) {
+      if (r.expires <= 0) continue;
+      const at = r.aor.lastIndexOf('@');
+      if (at <= 0) continue;
+      const accountId = await accountOf(r.aor.slice(at + 1).toLowerCase());
+      if (accountId !== null) next.add(`${accountId}:${r.aor.slice(0, at)}`);
+    }
+    registered = next;
+  }
+
+  // The layer hands requests to the driver, which sends through the layer: the driver is made second.
+  let driver: SipDriver | null = null;
+  const layer = createTransactionLayer({
+    transport,
+    onRequest: (r) => {
+      if (driver) driver.onRequest(r);
+      else r.tx.reply(503, 'Starting');
+    },
+    onStrayResponse: (r) => driver?.onStrayResponse(r),
+    onError,
+  });
+  const sip = createSipDriver({
+    layer,
+    transport,
+    edge: config.edge,
+    ng,
+    registered: (accountId, ext) => registered.has(`${accountId}:${ext}`),
+    domainOf: (accountId) => domains.get(accountId),
+    onError,
+    onTrace: deps.onTrace,
+  });
+  driver = sip;
+
+  const watcher = createRegistrationWatcher({
+    control,
+    intervalMs: config.pollMs ?? 2000,
+    onEvent: (ev) => {
+      if (ev.type === 'credentials-missing') {
+        pushCredentials().catch(onError);
+        return;
+      }
+      if (ev.type === 'unavailable') onError(ev.error);
+      rebuild(watcher.current()).catch(onError);
+    },
+  });
+
+  async function pushCredentials() {
+    if (!deps.credentials) return;
+    for (const c of await deps.credentials()) await control.setCredential(c.id, c.ha1);
+    await control.markSynced(new Date().toISOString());
+  }
+
+  watcher.start();
+  return {
+    driver: sip,
+    control,
+    watcher,
+    transport,
+    layer,
+    ng,
+    registered: () => [...registered],
+    async refresh() {
+      await watcher.poll();
+      await rebuild(watcher.current());
+    },
+    async close() {
+      watcher.stop();
+      sip.close();
+      layer.close();
+      await transport.close();
+      await ng.close();
+    },
+  };
+}

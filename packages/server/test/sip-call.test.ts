@@ -1,0 +1,230 @@
+// A real phone in a Dzvin call (issue 15): Dzvin started with its SIP engine (the B2BUA under
+// the call core), Kamailio with deploy/kamailio/dzvin.cfg in front of it, rtpengine anchoring the
+// media and a baresip softphone registered as employee 001. The caller is simulated; 002 stays a
+// simulated phone of the same office. What the CRM side sees is read over the Phonet REST API.
+//
+// Needs kamailio, rtpengine and baresip-core; without them it skips loudly, unless
+// DZVIN_REQUIRE_ALL=1.
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { digestHa1 } from '../src/engine/sip/edge/sip-credentials.ts';
+import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
+import { type Session, startServer, type TestServer } from './support/harness.ts';
+import { freePort, type Kamailio, kamailioSkipReason, startKamailio } from './support/kamailio.ts';
+import { type Rtpengine, rtpengineSkipReason, startRtpengine } from './support/rtpengine.ts';
+import { sleep, until } from './support/wait.ts';
+
+const DOMAIN = 'sip.localhost';
+const PASSWORD = 'softphone-001-secret';
+const TRUNK = '+380443334400';
+const GROUP_TRUNK = '+380443334401';
+
+const skip = kamailioSkipReason() || rtpengineSkipReason() || baresipSkipReason();
+
+// biome-ignore lint/suspicious/noExplicitAny: REST answers are checked key by key
+type Json = any;
+
+describe('a softphone registered through Kamailio rings, talks and hangs up in a Dzvin call', {
+  skip,
+}, () => {
+  let rtp: Rtpengine;
+  let kam: Kamailio;
+  let server: TestServer;
+  let s: Session;
+  let phone: Baresip;
+  let accountId = 0;
+
+  before(async () => {
+    rtp = await startRtpengine();
+    const b2buaPort = await freePort();
+    kam = await startKamailio({ b2buaPort });
+    server = await startServer('sqlite', {
+      config: {
+        sip: {
+          listen: { address: '127.0.0.1', port: b2buaPort },
+          edge: { address: '127.0.0.1', port: kam.edgePort },
+          rtpengine: { address: '127.0.0.1', port: rtp.ngPort },
+          kamailioRpcUrl: kam.rpcUrl,
+          pollMs: 200,
+        },
+      },
+    });
+    s = await server.account(DOMAIN);
+    const account = (await server.built.store.accounts.byDomain(DOMAIN))!;
+    accountId = account.id;
+    const dir = server.built.services.directory;
+    const e001 = (await server.built.store.directory.employees.byExt(account.id, '001'))!;
+    const e002 = await dir.employees.create(account, { displayName: 'Андрій', ext: '002' });
+    await dir.trunks.create(account, {
+      number: TRUNK,
+      name: 'Main',
+      destination: { type: 'employee', id: e001.id },
+      isDefault: true,
+    });
+    const group = await dir.groups.create(account, {
+      name: 'Office',
+      ext: '100',
+      strategy: 'simultaneous',
+      ringTimeoutSec: 30,
+      members: [e001.id, e002.id],
+    });
+    await dir.trunks.create(account, {
+      number: GROUP_TRUNK,
+      name: 'Office',
+      destination: { type: 'group', id: group.id },
+    });
+    // 002 is a simulated phone that rings until told; the simulated callers talk for a minute.
+    assert.equal(
+      (await s.admin('PUT', '/api/v1/sim/behaviours/employees/002', { mode: 'manual' })).status,
+      204,
+    );
+    assert.equal((await s.admin('PUT', '/api/v1/sim/talk-time', { minSec: 60, maxSec: 60 })).status, 204);
+    // What the admin API will do for an employee's SIP password (not built yet): Kamailio gets the HA1.
+    await kam.control.setCredential(
+      { ext: '001', domain: DOMAIN },
+      digestHa1({ ext: '001', domain: DOMAIN }, PASSWORD),
+    );
+    phone = await startBaresip({
+      user: '001',
+      domain: DOMAIN,
+      password: PASSWORD,
+      proxyPort: kam.sipPort,
+      answermode: 'auto',
+      toneHz: 1000,
+    });
+    await phone.register();
+    await until(
+      async () => {
+        await server.built.sip?.refresh();
+        return server.built.sip?.registered().includes(`${accountId}:001`);
+      },
+      'Dzvin to see 001 registered',
+      15_000,
+    );
+  });
+  after(async () => {
+    await phone?.stop();
+    await server?.close();
+    await kam?.stop();
+    await rtp?.stop();
+  });
+  afterEach(async () => {
+    for (const c of (await s.get('/rest/calls/active/v3')).json() as Json[])
+      await s.get(`/rest/calls/active/${c.parentUuid ?? c.uuid}/hangup`);
+    await server.built.simulator.engine.idle();
+  });
+
+  const active = async (): Promise<Json[]> => (await s.get('/rest/calls/active/v3')).json();
+  const record = (uuid: string) =>
+    until(async () => {
+      const now = Date.now();
+      const r = await s.get(
+        `/rest/calls/company.api?timeFrom=${now - 600_000}&timeTo=${now + 60_000}&limit=50`,
+      );
+      return (r.json() as Json[]).find((c) => c.uuid === uuid);
+    }, `the history record of ${uuid}`);
+
+  test('a simulated caller reaches 001 on the softphone: it rings over SIP, answers, media flows both ways through rtpengine, a REST hangup sends BYE', async () => {
+    const from = phone.events.length;
+    const placed = await s.admin('POST', '/api/v1/sim/calls', { from: '0501234567', trunk: TRUNK });
+    assert.equal(placed.status, 201, placed.text);
+    const { uuid } = placed.json();
+    await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', 'the phone to answer', {
+      from,
+      ms: 10_000,
+    });
+    await until(
+      async () => (await active()).some((c) => c.uuid === uuid && c.lastEvent === 'call.bridge'),
+      'the call bridged',
+    );
+    const [live] = (await active()).filter((c) => c.uuid === uuid);
+    assert.equal(live.leg.ext, '001');
+    assert.equal(live.parentUuid, null, 'one uuid for the call, as for a simulated phone');
+    // Audio both ways: the phone's tone reaches Dzvin through rtpengine, and Dzvin's reaches the phone.
+    await until(() => {
+      const [leg] = server.built.sip!.driver.legs();
+      return leg && leg.received >= 25 && leg.sent >= 25;
+    }, 'RTP both ways');
+    await sleep(500);
+    // rtpengine relayed it (its own counters for the call), not a direct path.
+    const ng = rtp.client();
+    try {
+      const stats = await ng.query({ 'call-id': server.built.sip!.driver.legs()[0].callId });
+      assert.equal(stats.result, 'ok');
+    } finally {
+      await ng.close();
+    }
+    const hung = phone.events.length;
+    assert.equal((await s.get(`/rest/calls/active/${uuid}/hangup`)).status, 200);
+    await phone.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at the phone', {
+      from: hung,
+      ms: 10_000,
+    });
+    const c = await record(uuid);
+    assert.equal(c.disposition, 0);
+    assert.equal(c.leg.ext, '001');
+    assert.ok(c.duration >= 1, `duration ${c.duration}`);
+    await until(() => server.built.sip!.driver.legs().length === 0, 'the SIP leg gone');
+  });
+
+  test('the employee hangs up on the phone: the call ends, answered', async () => {
+    const from = phone.events.length;
+    const { uuid } = (
+      await s.admin('POST', '/api/v1/sim/calls', { from: '0501234568', trunk: TRUNK })
+    ).json();
+    await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', 'the phone to answer', {
+      from,
+      ms: 10_000,
+    });
+    await until(
+      async () => (await active()).some((c) => c.uuid === uuid && c.lastEvent === 'call.bridge'),
+      'bridged',
+    );
+    await sleep(300);
+    assert.ok((await phone.command('hangup')).ok);
+    await until(async () => !(await active()).some((c) => c.uuid === uuid), 'the call over');
+    const c = await record(uuid);
+    assert.equal(c.disposition, 0);
+    assert.equal(c.leg.ext, '001');
+    assert.ok(c.duration >= c.billSecs && c.billSecs >= 0, `talked: ${c.billSecs} s of ${c.duration} s`);
+  });
+
+  test('one ring group, one real phone and one simulated: both ring, the softphone answers, the simulated one stops ringing', async () => {
+    const from = phone.events.length;
+    const { uuid } = (
+      await s.admin('POST', '/api/v1/sim/calls', { from: '0501234569', trunk: GROUP_TRUNK })
+    ).json();
+    await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', 'the phone to answer', {
+      from,
+      ms: 10_000,
+    });
+    await until(async () => {
+      const mine = (await active()).filter((c) => c.parentUuid === uuid);
+      return mine.length === 1 && mine[0].leg.ext === '001' && mine[0].lastEvent === 'call.bridge';
+    }, 'only 001 left, bridged');
+    assert.equal((await s.get(`/rest/calls/active/${uuid}/hangup`)).status, 200);
+    await server.built.simulator.engine.idle();
+    const now = Date.now();
+    const users = (
+      (
+        await s.get(`/rest/calls/users.api?timeFrom=${now - 600_000}&timeTo=${now + 60_000}&limit=50`)
+      ).json() as Json[]
+    ).filter((c) => c.parentUuid === uuid);
+    assert.deepEqual(users.map((c) => [c.leg.ext, c.disposition]).sort(), [
+      ['001', 0],
+      ['002', 1],
+    ]);
+  });
+
+  test('an employee without a registered phone stays simulated: 002 called directly rings the simulator', async () => {
+    const r = await s.admin('POST', '/api/v1/sim/internal', { fromExt: '001', toExt: '002' });
+    assert.equal(r.status, 201, r.text);
+    const { uuid } = r.json();
+    assert.equal(server.built.sip!.driver.legs().length, 0, 'no SIP leg for 002');
+    assert.equal((await s.admin('POST', `/api/v1/sim/calls/${uuid}/answer`, { ext: '002' })).status, 204);
+    await until(
+      async () => (await active()).some((c) => c.uuid === uuid && c.lastEvent === 'call.bridge'),
+      'bridged',
+    );
+  });
+});
