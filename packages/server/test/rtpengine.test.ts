@@ -16,7 +16,7 @@ import { firstAudioStream, g711Codecs } from '../src/engine/sip/media/sdp-audio.
 import { freeUdpPort, type Rtpengine, rtpengineSkipReason, startRtpengine } from './support/rtpengine.ts';
 import { createRtpPhone, type RtpPhone } from './support/rtpengine-phone.ts';
 import { sleep, until } from './support/wait.ts';
-import { rms, zeroCrossingHz } from './support/wav.ts';
+import { rms, toneWav, zeroCrossingHz } from './support/wav.ts';
 
 /** What the B2BUA will send with every offer and answer: rtpengine owns every address in the SDP. */
 const MEDIA: NgSdpOptions = { replace: ['origin', 'session-connection'], ICE: 'remove' };
@@ -26,28 +26,6 @@ const OPUS_ONLY =
 
 /** A 20 ms PCMA payload that says which phone and which packet it is. */
 const marked = (phone: number) => (i: number) => Buffer.alloc(160, (phone << 6) | (i & 0x3f));
-
-/** `seconds` of a sine at `hz` as an 8 kHz 16-bit mono WAV. */
-function toneWav(hz: number, seconds: number): Buffer {
-  const n = 8000 * seconds;
-  const data = Buffer.alloc(2 * n);
-  for (let i = 0; i < n; i++)
-    data.writeInt16LE(Math.round(12_000 * Math.sin((2 * Math.PI * hz * i) / 8000)), 2 * i);
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'ascii');
-  h.writeUInt32LE(36 + data.length, 4);
-  h.write('WAVEfmt ', 8, 'ascii');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20); // PCM
-  h.writeUInt16LE(1, 22); // mono
-  h.writeUInt32LE(8000, 24);
-  h.writeUInt32LE(16_000, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'ascii');
-  h.writeUInt32LE(data.length, 40);
-  return Buffer.concat([h, data]);
-}
 
 const skip = rtpengineSkipReason();
 

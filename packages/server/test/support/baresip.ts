@@ -15,8 +15,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { freePort, makeDaemonDir, skipOrFail, spawnUnprivileged } from './kamailio.ts';
+import { freePort, makeDaemonDir, skipOrFail, spawnUnprivileged, tcpFree } from './kamailio.ts';
 import { until } from './wait.ts';
+import { toneWav } from './wav.ts';
 
 const BARESIP = '/usr/bin/baresip';
 const MODULES = '/usr/lib/baresip/modules';
@@ -88,23 +89,7 @@ export interface Baresip {
 
 /** An 8 kHz, 16-bit mono sine WAV (what baresip's aufile source plays). */
 export function writeToneWav(file: string, hz: number, seconds: number): void {
-  const n = Math.round(8000 * seconds);
-  const buf = Buffer.alloc(44 + n * 2);
-  buf.write('RIFF', 0, 'ascii');
-  buf.writeUInt32LE(36 + n * 2, 4);
-  buf.write('WAVEfmt ', 8, 'ascii');
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20); // PCM
-  buf.writeUInt16LE(1, 22); // mono
-  buf.writeUInt32LE(8000, 24);
-  buf.writeUInt32LE(16000, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write('data', 36, 'ascii');
-  buf.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++)
-    buf.writeInt16LE(Math.round(12000 * Math.sin((2 * Math.PI * hz * i) / 8000)), 44 + i * 2);
-  fs.writeFileSync(file, buf);
+  fs.writeFileSync(file, toneWav(hz, seconds));
 }
 
 /** A SIP port whose UDP, TCP and TLS (port + 1) are all free. */
@@ -114,14 +99,6 @@ async function freeSipPort(avoid: number[]): Promise<number> {
     if (p < 65535 && (await tcpFree(p + 1))) return p;
   }
   throw new Error('no free SIP port pair for baresip');
-}
-
-function tcpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
 }
 
 /** Ports handed out in this process: two phones never get neighbouring SIP ports. */

@@ -68,7 +68,8 @@ export async function freePort(opts: { tcp?: boolean; avoid?: readonly number[] 
   throw new Error('no free port found');
 }
 
-function tcpFree(port: number): Promise<boolean> {
+/** Whether a TCP port is free on 127.0.0.1 now. */
+export function tcpFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
     srv.once('error', () => resolve(false));

@@ -1,3 +1,4 @@
+import { sizeFields, wavHeader } from '../../src/engine/recording/wav-header.ts';
 // A strict WAV reader and a little signal analysis, so recording tests check real audio instead of
 // trusting the writer: header fields, sizes against the file, duration, loudness and pitch.
 
@@ -134,4 +135,15 @@ export function dominantOf(samples: Int16Array, sampleRate: number, candidates: 
     }
   }
   return best;
+}
+
+/** `seconds` of a sine at `hz` as an 8 kHz 16-bit mono WAV file, with the recorder's own header. */
+export function toneWav(hz: number, seconds: number, amplitude = 12_000): Buffer {
+  const n = Math.round(8000 * seconds);
+  const data = Buffer.alloc(2 * n);
+  for (let i = 0; i < n; i++)
+    data.writeInt16LE(Math.round(amplitude * Math.sin((2 * Math.PI * hz * i) / 8000)), 2 * i);
+  const header = wavHeader();
+  for (const [at, value] of sizeFields(data.length)) value.copy(header, at);
+  return Buffer.concat([header, data]);
 }
