@@ -103,7 +103,10 @@ export async function buildApp(
     const recorder = openRecorder(ctx);
     // Real phones (issue 15): the SIP engine beside the simulator, when its parts are configured.
     // It closes after the engine (hooks run newest first): the engine's last calls send their BYEs.
-    const sip = config.sip ? await startSipEngine({ config: config.sip, store, onError: logError }) : null;
+    // A real phone's call records its RTP (the recorder synthesizes only simulated phones' audio).
+    const sip = config.sip
+      ? await startSipEngine({ config: config.sip, store, recorder, clock, onError: logError })
+      : null;
     if (sip) app.addHook('onClose', () => sip.close());
     const calls = openCalls(ctx, {
       sip,

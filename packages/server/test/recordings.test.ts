@@ -326,6 +326,30 @@ describe('file recorder', () => {
     }
   });
 
+  test("a call started with source 'fed' records only what is fed (a real phone's RTP), never the synthesized voices; feeding a synthesized call changes nothing", async () => {
+    const { clock, recorder, errors } = recorderIn(tmpDir());
+    const SYNTH = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+    const t0 = clock.now();
+    recorder.start(UUID, t0, { source: 'fed' });
+    recorder.start(SYNTH, t0);
+    for (let k = 0; k < 100; k++) {
+      for (const uuid of [UUID, SYNTH]) {
+        recorder.feed(uuid, 'rx', tone(600, k * FRAME, FRAME), t0 + k * 20);
+        recorder.feed(uuid, 'tx', tone(1400, k * FRAME, FRAME), t0 + k * 20);
+      }
+      await clock.advance(20);
+    }
+    await Promise.all([recorder.stop(UUID, clock.now()), recorder.stop(SYNTH, clock.now())]);
+    assert.deepEqual(read(recorder, UUID, 'rx').samples, tone(600, 0, 100 * FRAME));
+    assert.deepEqual(read(recorder, UUID, 'tx').samples, tone(1400, 0, 100 * FRAME));
+    const candidates = [440, 600, 1000, 1400];
+    assert.equal(dominantOf(read(recorder, SYNTH, 'rx').samples, 8000, candidates), 440);
+    assert.equal(dominantOf(read(recorder, SYNTH, 'tx').samples, 8000, candidates), 1000);
+    assert.ok(goertzel(read(recorder, SYNTH, 'rx').samples, 8000, 600) < 0.01, 'the fed tone stayed out');
+    assert.deepEqual(errors, []);
+    assert.equal(clock.pending(), 0);
+  });
+
   test('a long call does not grow the heap: 20 minutes of audio go to disk second by second', async () => {
     const dir = tmpDir();
     const { clock, recorder } = recorderIn(dir);

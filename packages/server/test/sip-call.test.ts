@@ -13,6 +13,7 @@ import { type Session, startServer, type TestServer } from './support/harness.ts
 import { freePort, type Kamailio, kamailioSkipReason, startKamailio } from './support/kamailio.ts';
 import { type Rtpengine, rtpengineSkipReason, startRtpengine } from './support/rtpengine.ts';
 import { sleep, until } from './support/wait.ts';
+import { goertzel, parseWav } from './support/wav.ts';
 
 const DOMAIN = 'sip.localhost';
 const PASSWORD = 'softphone-001-secret';
@@ -23,6 +24,17 @@ const skip = kamailioSkipReason() || rtpengineSkipReason() || baresipSkipReason(
 
 // biome-ignore lint/suspicious/noExplicitAny: REST answers are checked key by key
 type Json = any;
+
+/** The frequency (5 Hz steps, 200–2000 Hz) with the most energy: what a recorded tone measures. */
+function peakHz(samples: Int16Array): number {
+  let best = 0;
+  let bestAmp = -1;
+  for (let f = 200; f <= 2000; f += 5) {
+    const a = goertzel(samples, 8000, f);
+    if (a > bestAmp) [best, bestAmp] = [f, a];
+  }
+  return best;
+}
 
 describe('a softphone registered through Kamailio rings, talks and hangs up in a Dzvin call', {
   skip,
@@ -124,7 +136,7 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
       return (r.json() as Json[]).find((c) => c.uuid === uuid);
     }, `the history record of ${uuid}`);
 
-  test('a simulated caller reaches 001 on the softphone: it rings over SIP, answers, media flows both ways through rtpengine, a REST hangup sends BYE', async () => {
+  test('a simulated caller reaches 001 on the softphone: it rings over SIP, answers, media flows both ways through rtpengine, a REST hangup sends BYE, the recording is the real audio', async () => {
     const from = phone.events.length;
     const placed = await s.admin('POST', '/api/v1/sim/calls', { from: '0501234567', trunk: TRUNK });
     assert.equal(placed.status, 201, placed.text);
@@ -165,6 +177,34 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
     assert.equal(c.leg.ext, '001');
     assert.ok(c.duration >= 1, `duration ${c.duration}`);
     await until(() => server.built.sip!.driver.legs().length === 0, 'the SIP leg gone');
+    // The recording: tx is what the phone sent (baresip's 1000 Hz tone), rx what Dzvin sent it as
+    // the caller (400 Hz), not the synthesized voices (440 Hz rx, 1000 Hz tx under a 3 Hz envelope).
+    const track = async (suffix: string) => {
+      const r = await fetch(`${server.baseUrl}/rest/public/calls/${uuid}${suffix}/audio`);
+      assert.equal(r.status, 200, `${suffix || 'mixed'} track`);
+      return parseWav(Buffer.from(await r.arrayBuffer())).samples;
+    };
+    const [mixed, rx, tx] = [await track(''), await track('-rx'), await track('-tx')];
+    assert.ok(rx.length >= 8000, `at least a second recorded: ${rx.length} samples`);
+    const measured = { rx: peakHz(rx), tx: peakHz(tx) };
+    console.log(`# recorded: rx ${measured.rx} Hz, tx ${measured.tx} Hz, ${rx.length / 8000} s`);
+    assert.ok(Math.abs(measured.tx - 1000) <= 50, `tx is the phone's 1000 Hz tone: ${measured.tx} Hz`);
+    assert.ok(Math.abs(measured.rx - 400) <= 20, `rx is Dzvin's 400 Hz tone: ${measured.rx} Hz`);
+    const at = goertzel;
+    assert.ok(at(rx, 8000, 400) > 10 * at(rx, 8000, 440), 'rx: no synthesized 440 Hz voice');
+    assert.ok(at(tx, 8000, 1000) > 10 * at(tx, 8000, 400) && at(rx, 8000, 400) > 10 * at(rx, 8000, 1000));
+    // A steady tone, not the synthesized voice's syllables: from the first sound on (the phone's
+    // RTP starts at its answer, before the bridge), every 50 ms of tx is loud.
+    const first = tx.findIndex((v) => Math.abs(v) > 1000);
+    assert.ok(first >= 0 && first < 4000, `tx sounds within half a second: sample ${first}`);
+    let quiet = 0;
+    for (let i = first; i + 400 <= tx.length - 800; i += 400)
+      if (at(tx.subarray(i, i + 400), 8000, 1000) < 0.1) quiet++;
+    assert.ok(quiet <= 2, `${quiet} quiet 50 ms windows in tx`);
+    // The mixed track is both sides, at half gain.
+    assert.equal(mixed.length, rx.length);
+    assert.ok(at(mixed, 8000, 400) > 0.3 * at(rx, 8000, 400), 'mixed carries the caller');
+    assert.ok(at(mixed, 8000, 1000) > 0.3 * at(tx, 8000, 1000), 'mixed carries the employee');
   });
 
   test('the employee hangs up on the phone: the call ends, answered', async () => {

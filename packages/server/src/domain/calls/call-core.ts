@@ -315,7 +315,9 @@ export function createCallCore(deps: CallCoreDeps) {
   function startRecording(c: Call, at: number) {
     if (c.recording) return;
     c.recording = true;
-    recorder.start(c.uuid, at);
+    // A real phone's driver records what was said and heard; simulated phones get synthesized voices.
+    const fed = [...driversOf(c)].some((d) => d.suppliesAudio?.(callRef(c)) ?? false);
+    recorder.start(c.uuid, at, fed ? { source: 'fed' } : undefined);
   }
 
   /** The parties are connected: recording, and the drivers' media (the simulator's talk time). */

@@ -108,23 +108,38 @@ export type RecordingTrack = 'mixed' | 'rx' | 'tx';
 export type RecordingSide = Exclude<RecordingTrack, 'mixed'>;
 
 /**
+ * Where a recording's audio comes from: `own` = the recorder's audio source (the synthesized
+ * voices of simulated phones), `fed` = only what a driver feeds through `feed` (a real phone's
+ * RTP and what was sent to it), silence where nothing is fed.
+ */
+export type RecordingSource = 'own' | 'fed';
+
+export interface RecordingOptions {
+  /** Default `own`. */
+  source?: RecordingSource;
+}
+
+/**
  * Records a call's audio while it runs (streamed, never assembled at hangup): a mixed track
  * and separate rx (what the employee hears: the external party) and tx (what the employee
- * says) tracks. The core starts and stops it; an audio source feeds it the two sides (the
- * simulator's synthesized voices today; RTP forked by rtpengine in a SIP engine) and the
- * recorder mixes them into the mixed track.
+ * says) tracks. The core starts and stops it; the two sides come from the recorder's own audio
+ * source (the simulator's synthesized voices) or, for a call with a real phone (`source: 'fed'`),
+ * from the driver, which feeds the phone's RTP decoded and what it sent the phone; the recorder
+ * mixes them into the mixed track.
  */
 export interface Recorder {
   /** Starts the three tracks at `atMs` (the bridge time). */
-  start(uuid: string, atMs: number): void;
+  start(uuid: string, atMs: number, opts?: RecordingOptions): void;
   /**
    * Feeds one side's audio: `pcm` is 8 kHz 16-bit mono PCM (G.711 decoded; a Buffer holds
    * little-endian samples), its first sample at `atMs` on the recorder's clock (fractions of a
    * millisecond allowed: one sample is 1/8 ms), e.g. a 20 ms RTP frame of 160 samples at the
    * time its RTP timestamp gives. Audio is placed by time, not by arrival: frames may come out of
    * order or late by up to about a second; a gap is silence; audio for time already written, or
-   * for a call not recording, is dropped. Returns at once (the writes are queued); `pcm` is kept,
-   * not copied, until written, so hand over a buffer that is not reused.
+   * for a call not recording, is dropped; so is audio fed for a call whose recorder's own source
+   * writes it (`source: 'own'`), so a driver may feed every call it carries. Returns at once (the
+   * writes are queued); `pcm` is kept, not copied, until written, so hand over a buffer that is
+   * not reused.
    */
   feed(uuid: string, side: RecordingSide, pcm: Int16Array | Buffer, atMs: number): void;
   /** Writes the remaining audio up to `atMs` (silence where none came), finalizes and closes the files. */

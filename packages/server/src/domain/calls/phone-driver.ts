@@ -34,6 +34,12 @@ export interface PhoneDriver {
   ring(leg: LegRef, timeoutMs: number): void;
   /** Dials an external number for the call; the driver reports `externalAnswered` or `externalRefused`. */
   dial(call: CallRef, number: string, trunk: Trunk | null, timeoutMs: number): void;
+  /**
+   * Whether this driver supplies the call's recorded audio itself (a real phone's RTP and what
+   * was sent to it, fed through `Recorder.feed`) instead of the recorder's synthesized voices.
+   * Asked once, when the parties connect and the recording starts. Absent: it does not.
+   */
+  suppliesAudio?(call: CallRef): boolean;
   /** The parties are connected (media flows); a driver may later report `remoteHangup`. */
   connected(call: CallRef, at: number): void;
   /** The IVR answers the caller: play its greeting; digits come back as `digit`. */

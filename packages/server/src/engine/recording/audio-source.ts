@@ -15,8 +15,9 @@ export interface AudioSink {
  * Where a recording's audio comes from. The recorder starts it with the recording (at the
  * bridge) and stops it at hangup; in between the source feeds the call's rx (the external party)
  * and tx (the employee) sides into the sink as 8 kHz 16-bit PCM, and the recorder mixes and
- * stores them. Today's source synthesizes two voices (synth.ts); a SIP engine's would feed the
- * G.711 frames rtpengine forks for the call (`subscribe request`), decoded, 20 ms at a time.
+ * stores them. The recorder's source synthesizes two voices (synth.ts) for the calls of simulated
+ * phones; a call with a real phone is started with `source: 'fed'` and its driver feeds the
+ * phone's RTP, decoded, 20 ms at a time (engine/sip/media/rtp-recording.ts).
  */
 export interface AudioSource {
   /** The call's recording starts at `atMs`: feed its audio from then on into `sink`. */

@@ -17,9 +17,9 @@ export interface FileRecorderOptions {
   /** A recording that failed (disk full, directory gone…). The call goes on without it. */
   onError?: (err: unknown, uuid: string) => void;
   /**
-   * Where the audio comes from, started and stopped with each recording. Default: the
-   * synthesized voices (synth.ts). null: only what is fed from outside through `feed` (a SIP
-   * engine's RTP), silence otherwise.
+   * Where the audio comes from, started and stopped with each recording that does not say
+   * `source: 'fed'`. Default: the synthesized voices (synth.ts). null: only what is fed from
+   * outside through `feed` (a SIP engine's RTP), silence otherwise.
    */
   source?: AudioSource | null;
 }
@@ -65,6 +65,8 @@ interface Segment {
 
 interface Recording {
   startMs: number;
+  /** The recorder's own source writes this call (what others feed for it is dropped). */
+  own: boolean;
   writer: TrackWriter;
   /** Per side, sorted by position, none ending at or before `writer.length`. */
   pending: Record<RecordingSide, Chunk[]>;
@@ -153,7 +155,8 @@ function mix(rxSegments: Segment[], txSegments: Segment[], n: number): Int16Arra
 
 /**
  * Records calls as three 8 kHz 16-bit mono WAV files each: the Recorder port, composed of an
- * audio source (the synthesized voices by default) feeding the two sides through `feed`, the
+ * audio source (the synthesized voices by default) feeding the two sides — or, for a call started
+ * with `source: 'fed'`, a driver feeding them through `feed` (one writer per call, never both) — the
  * mixing of the mixed track (the sum of rx and tx, at half gain), and the track store
  * (track-store.ts), the only code that writes WAV data.
  *
@@ -166,9 +169,10 @@ function mix(rxSegments: Segment[], txSegments: Segment[], n: number): Int16Arra
  *
  * @example
  * const recorder = createFileRecorder({ dir: './data/recordings', timers: createSystemTimers() });
- * recorder.start(uuid, clock.now());
- * // … the call runs; the synthesized source, or an RTP source, feeds it:
- * recorder.feed(uuid, 'rx', frame, frameAtMs); // 160 samples of G.711 decoded
+ * recorder.start(uuid, clock.now()); // the synthesized source writes it
+ * // A call whose audio a driver supplies (a real phone's RTP): only what is fed is written.
+ * recorder.start(other, clock.now(), { source: 'fed' });
+ * recorder.feed(other, 'tx', frame, frameAtMs); // 160 samples of G.711 decoded
  * await recorder.stop(uuid, clock.now());
  * recorder.path(uuid, 'rx'); // '/…/data/recordings/<uuid>-rx.wav'
  */
@@ -197,9 +201,10 @@ export function createFileRecorder(opts: FileRecorderOptions): FileRecorder {
     }
   }
 
-  function feed(uuid: string, side: RecordingSide, pcm: Int16Array | Buffer, atMs: number) {
+  /** Audio from the recorder's own source (`own`) or from outside (a driver's RTP). */
+  function accept(uuid: string, side: RecordingSide, pcm: Int16Array | Buffer, atMs: number, own: boolean) {
     const r = recordings.get(uuid);
-    if (!r || r.stopping || !r.writer.ok) return;
+    if (!r || r.stopping || !r.writer.ok || r.own !== own) return;
     let samples = asSamples(pcm);
     let pos = Math.round((atMs - r.startMs) * SAMPLES_PER_MS);
     if (!Number.isFinite(pos)) return;
@@ -233,7 +238,7 @@ export function createFileRecorder(opts: FileRecorderOptions): FileRecorder {
     if (!r) return Promise.resolve();
     if (r.stopping) return r.stopping;
     // The source delivers what is due up to the hangup before the files are finished.
-    source?.stop(uuid, atMs);
+    if (r.own) source?.stop(uuid, atMs);
     r.cancel?.();
     r.cancel = null;
     const total = sampleAt(r, atMs);
@@ -243,13 +248,26 @@ export function createFileRecorder(opts: FileRecorderOptions): FileRecorder {
     return r.stopping;
   }
 
+  const settled = (uuid: string) => {
+    const r = recordings.get(uuid);
+    return r ? (r.stopping ?? r.writer.settled()) : Promise.resolve();
+  };
+  /** What the recorder's own source feeds into: only the calls it was started for. */
+  const ownSink: AudioSink = {
+    feed: (uuid, side, pcm, atMs) => accept(uuid, side, pcm, atMs, true),
+    settled,
+  };
+  const feed: Recorder['feed'] = (uuid, side, pcm, atMs) => accept(uuid, side, pcm, atMs, false);
+
   const recorder: FileRecorder = {
-    start(uuid, atMs) {
+    start(uuid, atMs, startOpts) {
       if (recordings.has(uuid)) return;
       const writer = store.create(uuid);
       if (!writer) return;
+      const own = source !== null && startOpts?.source !== 'fed';
       const r: Recording = {
         startMs: atMs,
+        own,
         writer,
         pending: { rx: [], tx: [] },
         end: { rx: 0, tx: 0 },
@@ -258,13 +276,10 @@ export function createFileRecorder(opts: FileRecorderOptions): FileRecorder {
       };
       recordings.set(uuid, r);
       r.cancel = opts.timers.after(FLUSH_MS, () => tick(r));
-      source?.start(uuid, atMs, recorder);
+      if (own) source?.start(uuid, atMs, ownSink);
     },
     feed,
-    settled(uuid) {
-      const r = recordings.get(uuid);
-      return r ? (r.stopping ?? r.writer.settled()) : Promise.resolve();
-    },
+    settled,
     stop,
     path: (uuid, track) => store.path(uuid, track),
     async close() {

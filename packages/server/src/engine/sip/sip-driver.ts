@@ -1,10 +1,14 @@
 import dgram from 'node:dgram';
 import type { Disposition } from '@dzvin/protocol';
+import type { Recorder } from '../../domain/calls/call-model.ts';
 import type { CallRef, Endpoint, LegRef, PhoneDriver, PhoneEvents } from '../../domain/calls/phone-driver.ts';
+import { type Clock, systemClock } from '../../domain/clock.ts';
 import { newCallId, newTag } from './build.ts';
 import { parseNameAddr, quote } from './header-values.ts';
 import { encodeG711, type G711Codec } from './media/g711.ts';
 import type { NgClient } from './media/ng-client.ts';
+import { rtpHeader } from './media/rtp.ts';
+import { type CallAudioTap, createCallAudioTap } from './media/rtp-recording.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import {
   getCallId,
@@ -23,13 +27,14 @@ import { isSipUri, parseUri } from './uri.ts';
  * desk phone is registered through Kamailio. To ring one it sends an INVITE through Kamailio
  * (which finds the phone in its location table), with media anchored by rtpengine; the other
  * party of the call is whatever the core connected — today a simulated caller, whose voice this
- * driver sends as RTP (a tone) and whose ear receives the phone's RTP. The core decides
+ * driver sends as RTP (a tone) and whose ear receives the phone's RTP. Such a call's recording
+ * is the real audio (`suppliesAudio`): the phone's RTP decoded as tx, the tone sent as rx
+ * (media/rtp-recording.ts). The core decides
  * everything else (routing, timeouts, history, events): the driver reports answered / refused /
  * remote hangup, as the simulator's driver does.
  *
  * Left for later (issue 15 is not done): calls placed FROM a phone (an INVITE from Kamailio is
- * answered 501), the phone's audio in the recording (the synthesized tracks are written),
- * re-INVITEs and hold, DTMF, SIP trunks (#16).
+ * answered 501), re-INVITEs and hold, DTMF, SIP trunks (#16).
  */
 export interface SipDriverDeps {
   layer: TransactionLayer;
@@ -41,6 +46,13 @@ export interface SipDriverDeps {
   registered(accountId: number, ext: string): boolean;
   /** The SIP domain of an account (its domain): phones register as `ext@domain`. */
   domainOf(accountId: number): string | undefined;
+  /**
+   * Where the calls of its phones are recorded: the phone's RTP and what was sent to it are fed
+   * there. Absent: the driver supplies no audio, and the recorder synthesizes it.
+   */
+  recorder?: Pick<Recorder, 'feed'>;
+  /** The recorder's clock (places the fed audio). Default: the system clock. */
+  clock?: Clock;
   onError?: (err: unknown) => void;
   /** Called when the driver learns something a test or an operator wants to see. */
   onTrace?: (what: string, detail?: unknown) => void;
@@ -66,11 +78,18 @@ interface PhoneLeg {
   rtpTo: Remote | null;
   codec: G711Codec;
   sender: NodeJS.Timeout | null;
+  /** The leg's part in the call's recording, from the answer on (null: not recorded). */
+  audio: CallAudioTap | null;
   received: number;
   sent: number;
 }
 
 const OUR_PT: Record<G711Codec, number> = { PCMA: 8, PCMU: 0 };
+/** One RTP frame: 20 ms, 160 samples at 8 kHz. */
+const FRAME_MS = 20;
+const FRAME_SAMPLES = 160;
+/** After a stall of the event loop, at most this many late frames are sent at once (the rest are skipped). */
+const MAX_CATCH_UP_FRAMES = 5;
 
 /** Which disposition a phone's final refusal means for the core (spec: 1 no answer, 2 rejected…, 4 busy). */
 export function refusalDisposition(status: number): Disposition {
@@ -84,6 +103,7 @@ export function createSipDriver(deps: SipDriverDeps) {
   const { layer, transport, ng } = deps;
   const onError = deps.onError ?? (() => {});
   const trace = deps.onTrace ?? (() => {});
+  const clock = deps.clock ?? systemClock;
   let events: PhoneEvents | null = null;
   const byLeg = new Map<string, PhoneLeg>();
   const byCallId = new Map<string, PhoneLeg>();
@@ -140,6 +160,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     if (leg.state === 'ended') return;
     leg.state = 'ended';
     if (leg.sender) clearInterval(leg.sender);
+    leg.audio = null;
     leg.rtp?.close();
     leg.rtp = null;
     byLeg.delete(leg.ref.legUuid);
@@ -148,35 +169,43 @@ export function createSipDriver(deps: SipDriverDeps) {
     ng.delete({ 'call-id': leg.callId, 'from-tag': leg.fromTag, flags: [] }).catch(onError);
   }
 
-  /** The simulated party's voice to the phone: 20 ms G.711 frames of a 400 Hz tone. */
+  /**
+   * The simulated party's voice to the phone: 20 ms G.711 frames of a 400 Hz tone, paced by the
+   * time elapsed since the first frame (not by counting timer ticks, which run late and would let
+   * the stream, and its place in the recording, fall behind). Frame k is the audio of
+   * [start + 20k, start + 20k + 20) ms; what was sent is also the recording's rx.
+   */
   function startSending(leg: PhoneLeg) {
     if (!leg.rtp || !leg.rtpTo || leg.sender) return;
-    const samples = new Int16Array(160);
-    let seq = Math.floor(Math.random() * 65535);
-    let ts = Math.floor(Math.random() * 2 ** 31);
+    const seq0 = Math.floor(Math.random() * 65535);
+    const ts0 = Math.floor(Math.random() * 2 ** 31);
     const ssrc = Math.floor(Math.random() * 2 ** 32);
-    let phase = 0;
-    const send = () => {
+    const startedAt = performance.now();
+    const recordedAt = clock.now();
+    let frame = 0;
+    const sendFrame = (k: number) => {
       if (!leg.rtp || !leg.rtpTo) return;
-      for (let i = 0; i < 160; i++)
-        samples[i] = Math.round(8000 * Math.sin((2 * Math.PI * 400 * (phase + i)) / 8000));
-      phase += 160;
-      const header = Buffer.alloc(12);
-      header[0] = 0x80;
-      header[1] = OUR_PT[leg.codec];
-      header.writeUInt16BE(seq & 0xffff, 2);
-      header.writeUInt32BE(ts >>> 0, 4);
-      header.writeUInt32BE(ssrc >>> 0, 8);
-      seq++;
-      ts += 160;
+      // A fresh buffer per frame: the recorder keeps what it is fed until it is written.
+      const samples = new Int16Array(FRAME_SAMPLES);
+      for (let i = 0; i < FRAME_SAMPLES; i++)
+        samples[i] = Math.round(8000 * Math.sin((2 * Math.PI * 400 * (k * FRAME_SAMPLES + i)) / 8000));
+      const header = rtpHeader(OUR_PT[leg.codec], seq0 + k, ts0 + k * FRAME_SAMPLES, ssrc);
       leg.sent++;
       leg.rtp.send(
         Buffer.concat([header, encodeG711(leg.codec, samples)]),
         leg.rtpTo.port,
         leg.rtpTo.address,
       );
+      leg.audio?.said(samples, recordedAt + k * FRAME_MS);
     };
-    leg.sender = setInterval(send, 20);
+    const send = () => {
+      const due = Math.floor((performance.now() - startedAt) / FRAME_MS) + 1;
+      // A long stall is skipped (silence at the phone and in rx), not sent as a burst.
+      if (due - frame > MAX_CATCH_UP_FRAMES) frame = due - MAX_CATCH_UP_FRAMES;
+      for (; frame < due; frame++) sendFrame(frame);
+    };
+    send();
+    leg.sender = setInterval(send, FRAME_MS);
     leg.sender.unref();
   }
 
@@ -249,6 +278,8 @@ export function createSipDriver(deps: SipDriverDeps) {
       onError(err);
     }
     trace('leg.answered', { legUuid: leg.ref.legUuid, codec: leg.codec, rtpTo: leg.rtpTo });
+    if (deps.recorder)
+      leg.audio = createCallAudioTap({ uuid: leg.ref.uuid, recorder: deps.recorder, now: () => clock.now() });
     startSending(leg);
     await events?.answered(leg.ref.legUuid);
   }
@@ -276,11 +307,13 @@ export function createSipDriver(deps: SipDriverDeps) {
       rtpTo: null,
       codec: 'PCMA',
       sender: null,
+      audio: null,
       received: 0,
       sent: 0,
     };
-    rtp.on('message', () => {
+    rtp.on('message', (datagram) => {
       leg.received++;
+      if (leg.state === 'up') leg.audio?.heard(datagram);
     });
     byLeg.set(ref.legUuid, leg);
     byCallId.set(callId, leg);
@@ -389,6 +422,11 @@ export function createSipDriver(deps: SipDriverDeps) {
     },
     dial() {
       throw new Error('the SIP driver dials no external numbers yet (SIP trunks: issue 16)');
+    },
+    suppliesAudio(call: CallRef) {
+      // A phone of the call is talking: its RTP and what it is sent are the recording.
+      for (const leg of byLeg.values()) if (leg.ref.uuid === call.uuid && leg.audio) return true;
+      return false;
     },
     connected() {},
     playIvr() {},

@@ -1,3 +1,5 @@
+import type { Recorder } from '../../domain/calls/call-model.ts';
+import type { Clock } from '../../domain/clock.ts';
 import type { Store } from '../../domain/ports.ts';
 import { createKamailioControl, type KamailioControl, type Registration } from './edge/kamailio-control.ts';
 import { createRegistrationWatcher, type RegistrationWatcher } from './edge/registration-watcher.ts';
@@ -26,6 +28,9 @@ export interface SipEngineDeps {
   store: Store;
   /** The digest credentials Kamailio should check (pushed when it has none). */
   credentials?: () => Promise<{ id: SipIdentity; ha1: string }[]>;
+  /** Where the calls of real phones are recorded (their RTP is fed there), on `clock`. */
+  recorder?: Pick<Recorder, 'feed'>;
+  clock?: Clock;
   onError?: (err: unknown) => void;
   onTrace?: (what: string, detail?: unknown) => void;
 }
@@ -104,6 +109,8 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
     ng,
     registered: (accountId, ext) => registered.has(`${accountId}:${ext}`),
     domainOf: (accountId) => domains.get(accountId),
+    recorder: deps.recorder,
+    clock: deps.clock,
     onError,
     onTrace: deps.onTrace,
   });
