@@ -8,7 +8,7 @@ import { retryWithBackoff } from '../retry.ts';
 import type { CallBus, CallEngine, CallSettings, RoutingHook } from './call-engine.ts';
 import type { Direction, FinishedCall, LiveCall, Recorder } from './call-model.ts';
 import type { Call, Leg } from './call-state.ts';
-import type { Endpoint, LegRef, PhoneDriver, PhoneEvents } from './phone-driver.ts';
+import type { Endpoint, LegRef, OffHook, PhoneDriver, PhoneEvents } from './phone-driver.ts';
 import type { Presence } from './presence.ts';
 import { employeeParty, groupParty, historyRecord, ivrParty, liveCall } from './projection.ts';
 import { directRefusal, EMPLOYEE_RING_MS, EXTERNAL_RING_MS, groupOutcome, planGroup } from './routing.ts';
@@ -57,6 +57,11 @@ export function createCallCore(deps: CallCoreDeps) {
   /** Each round-robin group's turns taken, when no shared presence counts them. */
   const turns = new Map<number, number>();
   const inflight = new Set<Promise<unknown>>();
+  /**
+   * The caller's phone of an internal call placed from a phone (OffHook): off hook, so busy for
+   * other calls, but no leg of the call (an internal call's caller is its `caller`, not a leg).
+   */
+  const callerLegs = new Map<string, Leg>();
   let closing = false;
 
   function driverFor(endpoint: Endpoint): PhoneDriver {
@@ -69,6 +74,8 @@ export function createCallCore(deps: CallCoreDeps) {
     const set = new Set<PhoneDriver>();
     if (c.external) set.add(c.external);
     for (const l of c.legs.values()) set.add(l.driver);
+    const caller = callerLegs.get(c.uuid);
+    if (caller) set.add(caller.driver);
     return set;
   }
   const legRef = (c: Call, leg: Leg): LegRef => ({
@@ -204,7 +211,15 @@ export function createCallCore(deps: CallCoreDeps) {
     const drivers = driversOf(c);
     // The primary leg is the call: it ends as the call does (a congested click-to-call too).
     for (const leg of c.legs.values()) await endLeg(c, leg, leg.primary ? final : 1, records);
-    for (const d of drivers) d.ended(callRef(c));
+    const caller = callerLegs.get(c.uuid);
+    if (caller) {
+      callerLegs.delete(c.uuid);
+      caller.ended = true;
+      const mine = legsOfEmployee.get(caller.employee.id);
+      mine?.delete(caller);
+      if (mine?.size === 0) legsOfEmployee.delete(caller.employee.id);
+    }
+    for (const d of drivers) d.ended(callRef(c), final);
     if (c.recording) await recorder.stop(c.uuid, now);
     calls.delete(c.uuid);
     emitCall('call.hangup', c);
@@ -697,6 +712,23 @@ export function createCallCore(deps: CallCoreDeps) {
       c.ivr = null;
       await track(step(c, () => routeTo(c, option.target)));
     },
+    async offHook(dial) {
+      const { account } = dial;
+      const ext = dial.dialled.trim();
+      const isExt =
+        (await store.directory.employees.byExt(account.id, ext)) ??
+        (await store.directory.groups.byExt(account.id, ext));
+      if (isExt) return setup.internal(account, dial.ext, ext, dial);
+      // Not an ext: an external number only when it reads as a full one (E.164 once normalized);
+      // anything shorter is an ext nobody has.
+      if (!normalizePhone(ext, account.defaultCountry)?.startsWith('+'))
+        throw new DomainError('EMPLOYEE_NOT_FOUND', `No employee, ring group or number ${ext}`);
+      return setup.outgoing(account, dial.ext, ext, undefined, dial);
+    },
+    async callerHangup(callUuid) {
+      const c = calls.get(callUuid);
+      if (c) await step(c, () => endCall(c, 1));
+    },
   };
 
   const engine: CallEngine = {
@@ -817,7 +849,12 @@ export function createCallCore(deps: CallCoreDeps) {
       return { uuid: c.uuid };
     },
     /** An employee dials another employee's or a ring group's ext (direction 1). */
-    async internal(account: AccountRecord, fromExt: string, toExt: string): Promise<{ uuid: string }> {
+    async internal(
+      account: AccountRecord,
+      fromExt: string,
+      toExt: string,
+      origin?: OffHook,
+    ): Promise<{ uuid: string }> {
       const from = await employeeByExt(account, fromExt);
       const toEmployee = await store.directory.employees.byExt(account.id, toExt.trim());
       const toGroup = toEmployee ? null : await store.directory.groups.byExt(account.id, toExt.trim());
@@ -829,6 +866,27 @@ export function createCallCore(deps: CallCoreDeps) {
         caller: employeeParty(from),
         shownTrunk: trunks.find((t) => t.isDefault) ?? trunks[0] ?? null,
       });
+      if (origin) {
+        // Placed from a phone: the caller is off hook from now on (busy for other calls).
+        const leg: Leg = {
+          uuid: c.uuid,
+          primary: false,
+          employee: from,
+          driver: origin.driver,
+          dialAt: clock.now(),
+          offHookAt: clock.now(),
+          bridgeAt: null,
+          ended: false,
+          timers: [],
+          onEnd: async () => {},
+        };
+        callerLegs.set(c.uuid, leg);
+        const mine = legsOfEmployee.get(from.id);
+        if (mine) mine.add(leg);
+        else legsOfEmployee.set(from.id, new Set([leg]));
+        origin.placed?.(callRef(c));
+        if (presence) await track(step(c, () => presence.claim(account.id, from.id, c.uuid)));
+      }
       await track(
         step(c, () =>
           routeTo(
@@ -848,15 +906,17 @@ export function createCallCore(deps: CallCoreDeps) {
       fromExt: string,
       number: string,
       trunkNumber?: string,
+      origin?: OffHook,
     ): Promise<{ uuid: string }> {
       const e = await employeeByExt(account, fromExt);
       const c = await newOutgoingCall(account, number, { handler: employeeParty(e) }, trunkNumber);
+      origin?.placed?.(callRef(c));
       // The employee dialled: the call is theirs (the primary leg, off hook, no ringing to end).
       const leg: Leg = {
         uuid: c.uuid,
         primary: true,
         employee: e,
-        driver: driverFor({ kind: 'employee', accountId: account.id, employee: e }),
+        driver: origin?.driver ?? driverFor({ kind: 'employee', accountId: account.id, employee: e }),
         dialAt: clock.now(),
         offHookAt: clock.now(),
         bridgeAt: null,

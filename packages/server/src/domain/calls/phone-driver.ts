@@ -1,4 +1,5 @@
 import type { Disposition, Employee, Ivr, Trunk } from '@dzvin/protocol';
+import type { AccountRecord } from '../ports.ts';
 
 /**
  * The port beneath the call core: how it drives phones. A driver serves endpoints (an employee's
@@ -46,8 +47,26 @@ export interface PhoneDriver {
   playIvr(call: CallRef, ivr: Ivr): void;
   /** The core ended one phone's part (it stops ringing, or hangs up). */
   release(leg: LegRef): void;
-  /** The call ended: everything of it stops. */
-  ended(call: CallRef): void;
+  /**
+   * The call ended: everything of it stops. `disposition` is how the company call ended (a phone
+   * that placed the call answers its INVITE by it: busy, no answer…).
+   */
+  ended(call: CallRef, disposition?: Disposition): void;
+}
+
+/**
+ * A phone a driver serves went off hook and dialled (a call placed from a real phone, issue 15):
+ * `dialled` is an ext of the account (an employee or a ring group) or an external number. The
+ * employee `ext` is then off hook on the call (busy for others) until it ends; the driver hears
+ * of it through `connected` (the other side answered) and `ended` (with its disposition).
+ */
+export interface OffHook {
+  account: AccountRecord;
+  ext: string;
+  dialled: string;
+  driver: PhoneDriver;
+  /** The call, as soon as the core has made it (before any `connected`/`ended` of it). */
+  placed?(call: CallRef): void;
 }
 
 /** What phones report to the core (through whichever driver serves them). */
@@ -59,4 +78,8 @@ export interface PhoneEvents {
   /** A party hung up (the end of the conversation). */
   remoteHangup(callUuid: string): Promise<void>;
   digit(accountId: number, callUuid: string, digit: string): Promise<void>;
+  /** A phone went off hook dialling: an internal or outgoing call (DomainError when nothing is dialled). */
+  offHook(dial: OffHook): Promise<{ uuid: string }>;
+  /** The employee who placed a call hung up (answered if it was bridged, else no answer). */
+  callerHangup(callUuid: string): Promise<void>;
 }

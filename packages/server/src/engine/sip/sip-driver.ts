@@ -18,6 +18,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from './message.ts';
+import { createPhoneOriginated, type PhoneOriginatedDeps } from './phone-originated.ts';
 import type { ClientTransaction, NewRequest, TransactionLayer } from './transaction.ts';
 import type { Remote, SipTransport } from './transport.ts';
 import { isSipUri, parseUri } from './uri.ts';
@@ -56,6 +57,8 @@ export interface SipDriverDeps {
   onError?: (err: unknown) => void;
   /** Called when the driver learns something a test or an operator wants to see. */
   onTrace?: (what: string, detail?: unknown) => void;
+  /** The directory, for calls placed from phones (phone-originated.ts); without it they get 501. */
+  directory?: Pick<PhoneOriginatedDeps, 'accountByDomain' | 'employeeByExt'>;
 }
 
 type LegState = 'inviting' | 'cancelling' | 'up' | 'ending' | 'ended';
@@ -365,7 +368,9 @@ export function createSipDriver(deps: SipDriverDeps) {
     });
   }
 
-  function onRequest({ tx }: NewRequest) {
+  function onRequest(r: NewRequest) {
+    if (originated?.onRequest(r)) return;
+    const { tx } = r;
     const req = tx.request;
     const leg = byCallId.get(getCallId(req) ?? '');
     switch (req.method) {
@@ -428,13 +433,30 @@ export function createSipDriver(deps: SipDriverDeps) {
       for (const leg of byLeg.values()) if (leg.ref.uuid === call.uuid && leg.audio) return true;
       return false;
     },
-    connected() {},
+    connected(call) {
+      originated?.connected(call);
+    },
     playIvr() {},
     release,
-    ended(call: CallRef) {
+    ended(call: CallRef, disposition?: Disposition) {
       for (const leg of [...byLeg.values()]) if (leg.ref.uuid === call.uuid) release(leg.ref);
+      originated?.ended(call, disposition);
     },
   };
+  // Calls placed from phones (the UAS side): their phone is a party this driver serves.
+  const originated = deps.directory
+    ? createPhoneOriginated({
+        layer,
+        transport,
+        ng,
+        ...deps.directory,
+        events: () => events,
+        driver,
+        edge: deps.edge,
+        onError,
+        onTrace: trace,
+      })
+    : null;
 
   return {
     driver,
@@ -443,6 +465,11 @@ export function createSipDriver(deps: SipDriverDeps) {
     },
     onRequest,
     onStrayResponse,
+    /** The ACK to a 2xx we sent (a call placed from a phone). */
+    onAck(ack: SipRequest) {
+      originated?.onAck(ack);
+    },
+    originated: () => originated?.calls() ?? [],
     /** What each live leg sent and received (tests, metrics). */
     legs: () =>
       [...byLeg.values()].map((l) => ({
@@ -453,6 +480,7 @@ export function createSipDriver(deps: SipDriverDeps) {
         sent: l.sent,
       })),
     close() {
+      originated?.close();
       for (const leg of [...byLeg.values()]) {
         release(leg.ref);
         finish(leg);

@@ -100,6 +100,7 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
       else r.tx.reply(503, 'Starting');
     },
     onStrayResponse: (r) => driver?.onStrayResponse(r),
+    onAck: (ack) => driver?.onAck(ack),
     onError,
   });
   const sip = createSipDriver({
@@ -109,6 +110,10 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
     ng,
     registered: (accountId, ext) => registered.has(`${accountId}:${ext}`),
     domainOf: (accountId) => domains.get(accountId),
+    directory: {
+      accountByDomain: (domain) => store.accounts.byDomain(domain),
+      employeeByExt: (accountId, ext) => store.directory.employees.byExt(accountId, ext),
+    },
     recorder: deps.recorder,
     clock: deps.clock,
     onError,

@@ -1,0 +1,439 @@
+import dgram from 'node:dgram';
+import type { Disposition, Employee } from '@dzvin/protocol';
+import type { CallRef, PhoneDriver, PhoneEvents } from '../../domain/calls/phone-driver.ts';
+import { DomainError } from '../../domain/errors.ts';
+import type { AccountRecord } from '../../domain/ports.ts';
+import { createResponse, newTag } from './build.ts';
+import { parseNameAddr } from './header-values.ts';
+import type { NgClient } from './media/ng-client.ts';
+import { g711Codecs } from './media/sdp-audio.ts';
+import {
+  getCallId,
+  getHeader,
+  getHeaders,
+  type Header,
+  type SipRequest,
+  type SipResponse,
+} from './message.ts';
+import {
+  type NewRequest,
+  RFC3261_TIMERS,
+  type ServerTransaction,
+  type TransactionLayer,
+} from './transaction.ts';
+import type { Remote, SipTransport } from './transport.ts';
+import { isSipUri, parseUri } from './uri.ts';
+
+/**
+ * Calls placed FROM a phone (issue 15): the B2BUA's UAS side for an INVITE Kamailio relays after
+ * digest auth. Kamailio adds `X-Dzvin-Auth: <ext>@<domain>` (and strips it from anyone else), so
+ * that header names the employee who dialled; the request URI's user part is what they dialled.
+ * The call core decides the rest (`PhoneEvents.offHook`: an ext → internal call, a number →
+ * outgoing call); this module turns the core's view into SIP for the caller's phone:
+ *
+ * - 180 once the core has placed the call (the other side rings), 200 with rtpengine's SDP when
+ *   the core connects the parties, retransmitted T1 doubling to T2 until the ACK (§13.3.1.4), the
+ *   call ended after 64·T1 without one;
+ * - the core ending the call before an answer → the final response of its disposition (486 busy,
+ *   480 no answer, 603 rejected, 503 failure), after it → a BYE;
+ * - the phone's CANCEL → 200 + 487 and the call ends unanswered; its BYE → 200 and the call ends.
+ *
+ * Refused before the core is asked: no or unknown X-Dzvin-Auth 403, no G.711 in the offer 488,
+ * nothing of that ext/number in the account 404.
+ */
+export interface PhoneOriginatedDeps {
+  layer: TransactionLayer;
+  transport: SipTransport;
+  ng: NgClient;
+  /** The account of a SIP domain, and an employee by ext (the directory). */
+  accountByDomain(domain: string): Promise<AccountRecord | null>;
+  employeeByExt(accountId: number, ext: string): Promise<Employee | null>;
+  /** The core's PhoneEvents (null until attached) and the driver the caller's phone belongs to. */
+  events(): PhoneEvents | null;
+  driver: PhoneDriver;
+  /** Kamailio, when a dialog has no usable route. */
+  edge: Remote;
+  timers?: { t1: number; t2: number };
+  onError?: (err: unknown) => void;
+  onTrace?: (what: string, detail?: unknown) => void;
+}
+
+type State = 'placing' | 'early' | 'answering' | 'up' | 'ending' | 'ended';
+
+interface Originated {
+  tx: ServerTransaction;
+  invite: SipRequest;
+  callId: string;
+  phoneTag: string;
+  localTag: string;
+  uuid: string | null;
+  state: State;
+  /** The phone hung up (CANCEL) while the core was still placing the call. */
+  cancelled: boolean;
+  sdpForPhone: string;
+  ok: SipResponse | null;
+  retransmit: NodeJS.Timeout | null;
+  routeSet: string[];
+  remoteTarget: string;
+  cseq: number;
+  rtp: dgram.Socket | null;
+  received: number;
+}
+
+/** The final response to a phone's INVITE for how the core ended the call before an answer. */
+export function finalForDisposition(d: Disposition | undefined): [number, string] {
+  if (d === 4) return [486, 'Busy Here'];
+  if (d === 1) return [480, 'Temporarily Unavailable'];
+  if (d === 2) return [603, 'Decline'];
+  return [503, 'Service Unavailable'];
+}
+
+/** `ext@domain` of Kamailio's X-Dzvin-Auth, or null when it is missing or malformed. */
+export function parseAuthHeader(value: string | undefined): { ext: string; domain: string } | null {
+  const m = /^\s*([^@\s]+)@([^@\s]+)\s*$/.exec(value ?? '');
+  return m ? { ext: m[1], domain: m[2].toLowerCase() } : null;
+}
+
+const NOT_FOUND_CODES = new Set(['EMPLOYEE_NOT_FOUND', 'BAD_INPUT', 'VALIDATION']);
+
+export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
+  const { layer, transport, ng } = deps;
+  const onError = deps.onError ?? (() => {});
+  const trace = deps.onTrace ?? (() => {});
+  const { t1, t2 } = deps.timers ?? RFC3261_TIMERS;
+  const byCallId = new Map<string, Originated>();
+  const byUuid = new Map<string, Originated>();
+  const contact = `<sip:dzvin@${transport.sentBy}>`;
+
+  function reply(o: Originated, status: number, reason: string) {
+    o.tx.reply(status, reason, { toTag: o.localTag });
+  }
+
+  async function openRtp(): Promise<dgram.Socket> {
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(0, '127.0.0.1', () => resolve());
+    });
+    s.unref();
+    return s;
+  }
+
+  /** Dzvin's side of the media (the other party's, simulated today): a G.711 answer. */
+  function answerSdp(port: number): string {
+    const id = Date.now();
+    return [
+      'v=0',
+      `o=dzvin ${id} ${id} IN IP4 127.0.0.1`,
+      's=dzvin',
+      'c=IN IP4 127.0.0.1',
+      't=0 0',
+      `m=audio ${port} RTP/AVP 8 0 101`,
+      'a=rtpmap:8 PCMA/8000',
+      'a=rtpmap:0 PCMU/8000',
+      'a=rtpmap:101 telephone-event/8000',
+      'a=fmtp:101 0-15',
+      'a=ptime:20',
+      'a=sendrecv',
+      '',
+    ].join('\r\n');
+  }
+
+  function finish(o: Originated) {
+    if (o.state === 'ended') return;
+    o.state = 'ended';
+    if (o.retransmit) clearTimeout(o.retransmit);
+    o.retransmit = null;
+    o.rtp?.close();
+    o.rtp = null;
+    byCallId.delete(o.callId);
+    if (o.uuid) byUuid.delete(o.uuid);
+    trace('originated.ended', { uuid: o.uuid, callId: o.callId, received: o.received });
+    ng.delete({ 'call-id': o.callId, 'from-tag': o.phoneTag, flags: [] }).catch(onError);
+  }
+
+  function hangUpCall(o: Originated) {
+    if (o.uuid) deps.events()?.callerHangup(o.uuid).catch(onError);
+  }
+
+  /** First hop of our in-dialog requests: the first route (Kamailio's Record-Route), else the target. */
+  function nextHop(o: Originated): Remote {
+    const first = o.routeSet[0];
+    const na = first ? parseNameAddr(first) : null;
+    const parsed = na?.ok ? { ok: true as const, uri: na.value.uri } : parseUri(o.remoteTarget);
+    const target = parsed.ok ? parsed.uri : null;
+    if (target && isSipUri(target))
+      return { address: target.host.replace(/^\[|\]$/g, ''), port: target.port ?? 5060 };
+    return deps.edge;
+  }
+
+  /** BYE from the UAS side (§12.1.1: the route set is Record-Route as received; From is our To). */
+  function bye(o: Originated) {
+    if (o.retransmit) clearTimeout(o.retransmit);
+    o.retransmit = null;
+    o.state = 'ending';
+    o.cseq += 1;
+    const headers: Header[] = [
+      { name: 'Max-Forwards', value: '70' },
+      ...o.routeSet.map((value) => ({ name: 'Route', value })),
+      { name: 'From', value: `${getHeader(o.invite, 'To')};tag=${o.localTag}` },
+      { name: 'To', value: getHeader(o.invite, 'From') ?? '' },
+      { name: 'Call-ID', value: o.callId },
+      { name: 'CSeq', value: `${o.cseq} BYE` },
+    ];
+    const req: SipRequest = {
+      type: 'request',
+      method: 'BYE',
+      uri: o.remoteTarget,
+      headers,
+      body: Buffer.alloc(0),
+    };
+    trace('originated.bye', { uuid: o.uuid });
+    layer.request(req, nextHop(o), {
+      onResponse: (r) => {
+        if (r.status >= 200) finish(o);
+      },
+      onEnd: (reason) => {
+        if (reason !== 'normal') finish(o);
+      },
+    });
+  }
+
+  /** The 200 again, T1 doubling to T2, until the ACK; after 64·T1 the call is given up. */
+  function retransmit(o: Originated, interval: number, elapsed: number) {
+    o.retransmit = setTimeout(() => {
+      o.retransmit = null;
+      if (o.state !== 'answering' || !o.ok) return;
+      const at = elapsed + interval;
+      if (at >= 64 * t1) {
+        trace('originated.no-ack', { uuid: o.uuid });
+        bye(o);
+        hangUpCall(o);
+        return;
+      }
+      o.tx.respond(o.ok);
+      retransmit(o, Math.min(2 * interval, t2), at);
+    }, interval);
+    o.retransmit.unref();
+  }
+
+  async function onInvite(tx: ServerTransaction) {
+    const req = tx.request;
+    const refuse = (status: number, reason: string) => void tx.reply(status, reason, { toTag: newTag() });
+    const who = parseAuthHeader(getHeader(req, 'X-Dzvin-Auth'));
+    if (!who) return refuse(403, 'Forbidden');
+    const account = await deps.accountByDomain(who.domain);
+    const employee = account ? await deps.employeeByExt(account.id, who.ext) : null;
+    if (!account || !employee) return refuse(403, 'Forbidden');
+    if (!g711Codecs(req.body.toString('utf8')).length) return refuse(488, 'Not Acceptable Here');
+    const target = parseUri(req.uri);
+    const dialled = target.ok && isSipUri(target.uri) ? target.uri.user : undefined;
+    if (!dialled) return refuse(404, 'Not Found');
+    const from = parseNameAddr(getHeader(req, 'From') ?? '');
+    const phoneTag = from.ok ? from.value.params.tag : undefined;
+    const callId = getCallId(req);
+    if (!phoneTag || !callId) return refuse(400, 'Bad Request');
+    const contactUri = (getHeader(req, 'Contact') ?? '').replace(/^[^<]*<([^>]*)>.*$/, '$1');
+    const o: Originated = {
+      tx,
+      invite: req,
+      callId,
+      phoneTag,
+      localTag: newTag(),
+      uuid: null,
+      state: 'placing',
+      cancelled: false,
+      sdpForPhone: '',
+      ok: null,
+      retransmit: null,
+      routeSet: getHeaders(req, 'Record-Route'),
+      remoteTarget: contactUri || req.uri,
+      cseq: Math.floor(Math.random() * 10_000),
+      rtp: null,
+      received: 0,
+    };
+    byCallId.set(callId, o);
+    try {
+      // Media first: rtpengine anchors the phone's offer and answers it for Dzvin's side.
+      o.rtp = await openRtp();
+      o.rtp.on('message', () => {
+        o.received++;
+      });
+      await ng.offer({
+        'call-id': callId,
+        'from-tag': phoneTag,
+        sdp: req.body.toString('utf8'),
+        replace: ['origin', 'session-connection'],
+        ICE: 'remove',
+      });
+      const answered = await ng.answer({
+        'call-id': callId,
+        'from-tag': phoneTag,
+        'to-tag': o.localTag,
+        sdp: answerSdp(o.rtp.address().port),
+        replace: ['origin', 'session-connection'],
+        ICE: 'remove',
+      });
+      o.sdpForPhone = answered.sdp;
+    } catch (err) {
+      onError(err);
+      if (o.state === 'placing' && !o.cancelled) reply(o, 500, 'Media Unavailable');
+      finish(o);
+      return;
+    }
+    if (o.cancelled) return finish(o);
+    const events = deps.events();
+    if (!events) {
+      reply(o, 503, 'Starting');
+      return finish(o);
+    }
+    try {
+      await events.offHook({
+        account,
+        ext: employee.ext,
+        dialled,
+        driver: deps.driver,
+        placed: (call) => {
+          o.uuid = call.uuid;
+          byUuid.set(call.uuid, o);
+        },
+      });
+    } catch (err) {
+      if (o.state === 'ended') return;
+      const code = err instanceof DomainError ? err.code : '';
+      if (!(err instanceof DomainError)) onError(err);
+      trace('originated.refused', { dialled, code });
+      if (!o.cancelled) {
+        if (NOT_FOUND_CODES.has(code)) reply(o, 404, 'Not Found');
+        else if (code === 'EMPLOYEE_UNAVAILABLE') reply(o, 480, 'Temporarily Unavailable');
+        else reply(o, 500, 'Server Internal Error');
+      }
+      finish(o);
+      return;
+    }
+    if (o.cancelled) {
+      finish(o);
+      hangUpCall(o);
+      return;
+    }
+    if (o.state !== 'placing') return; // already answered or ended by the core
+    o.state = 'early';
+    trace('originated.ringing', { uuid: o.uuid, dialled });
+    o.tx.reply(180, 'Ringing', { toTag: o.localTag, headers: [{ name: 'Contact', value: contact }] });
+  }
+
+  /** The core connected the parties: the phone gets its 200 (answer SDP from rtpengine). */
+  function connected(call: CallRef) {
+    const o = byUuid.get(call.uuid);
+    if (!o || (o.state !== 'early' && o.state !== 'placing')) return;
+    o.state = 'answering';
+    o.ok = createResponse(o.invite, 200, 'OK', {
+      toTag: o.localTag,
+      headers: [
+        // §12.1.1: the UAS copies Record-Route into its 2xx, so the phone has the same route set.
+        ...getHeaders(o.invite, 'Record-Route').map((value) => ({ name: 'Record-Route', value })),
+        { name: 'Contact', value: contact },
+        { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS' },
+        { name: 'Content-Type', value: 'application/sdp' },
+      ],
+      body: Buffer.from(o.sdpForPhone, 'utf8'),
+    });
+    trace('originated.answer', { uuid: o.uuid });
+    o.tx.respond(o.ok);
+    retransmit(o, t1, 0);
+  }
+
+  /** The core ended the call: a final response before the answer, a BYE after it. */
+  function ended(call: CallRef, disposition?: Disposition) {
+    const o = byUuid.get(call.uuid);
+    if (!o) return;
+    if (o.state === 'placing' || o.state === 'early') {
+      const [status, reason] = finalForDisposition(disposition);
+      trace('originated.final', { uuid: o.uuid, status });
+      reply(o, status, reason);
+      finish(o);
+      return;
+    }
+    if (o.state === 'answering' || o.state === 'up') bye(o);
+  }
+
+  /**
+   * A request of a call placed from a phone: a new INVITE with X-Dzvin-Auth, the CANCEL of one,
+   * or a BYE of its dialog. Returns false for anything else (the SIP driver's own legs).
+   */
+  function onRequest({ tx, cancels }: NewRequest): boolean {
+    const req = tx.request;
+    const o = byCallId.get(getCallId(req) ?? '');
+    if (req.method === 'INVITE') {
+      if (o) {
+        // A re-INVITE (hold…) is not handled yet.
+        tx.reply(491, 'Request Pending');
+        return true;
+      }
+      if (getHeader(req, 'To')?.includes('tag=')) return false;
+      onInvite(tx).catch((err) => {
+        onError(err);
+        tx.reply(500, 'Server Internal Error', { toTag: newTag() });
+      });
+      return true;
+    }
+    if (!o) return false;
+    if (req.method === 'CANCEL' && cancels === o.tx) {
+      tx.reply(200, 'OK');
+      if (o.state === 'placing' || o.state === 'early') {
+        trace('originated.cancelled', { uuid: o.uuid });
+        reply(o, 487, 'Request Terminated');
+        o.cancelled = true;
+        // While the core is still placing the call, onInvite ends it once it has a uuid.
+        if (o.state === 'early') {
+          finish(o);
+          hangUpCall(o);
+        }
+      }
+      return true;
+    }
+    if (req.method === 'BYE') {
+      tx.reply(200, 'OK');
+      const live = o.state !== 'ending' && o.state !== 'ended';
+      finish(o);
+      if (live) hangUpCall(o);
+      return true;
+    }
+    return false;
+  }
+
+  /** The ACK to our 2xx (the transaction layer hands it to the TU). */
+  function onAck(ack: SipRequest): boolean {
+    const o = byCallId.get(getCallId(ack) ?? '');
+    if (!o) return false;
+    if (o.state === 'answering') {
+      o.state = 'up';
+      if (o.retransmit) clearTimeout(o.retransmit);
+      o.retransmit = null;
+      trace('originated.up', { uuid: o.uuid });
+    }
+    return true;
+  }
+
+  return {
+    onRequest,
+    onAck,
+    connected,
+    ended,
+    /** The calls placed from phones now (tests, metrics). */
+    calls: () =>
+      [...byCallId.values()].map((o) => ({
+        uuid: o.uuid,
+        callId: o.callId,
+        state: o.state,
+        received: o.received,
+      })),
+    close() {
+      for (const o of [...byCallId.values()]) {
+        if (o.state === 'answering' || o.state === 'up') bye(o);
+        finish(o);
+      }
+    },
+  };
+}
+export type PhoneOriginated = ReturnType<typeof createPhoneOriginated>;
