@@ -306,6 +306,12 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       if (!o.cancelled) {
         if (NOT_FOUND_CODES.has(code)) reply(o, 404, 'Not Found');
         else if (code === 'EMPLOYEE_UNAVAILABLE') reply(o, 480, 'Temporarily Unavailable');
+        // The account has no trunk to dial out on: nothing the phone can fix by retrying at once.
+        else if (code === 'NO_TRUNK' || code === 'TRUNK_NOT_FOUND')
+          reply(o, 503, 'No Trunk For Outgoing Calls');
+        else if (code === 'CONFLICT') reply(o, 486, 'Busy Here');
+        // A domain refusal we have no better answer for is still the caller's problem, not a crash.
+        else if (code) reply(o, 403, 'Forbidden');
         else reply(o, 500, 'Server Internal Error');
       }
       finish(o);
