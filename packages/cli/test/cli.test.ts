@@ -1,5 +1,6 @@
 // The real `dzvin` binary (a child process, as a shell runs it) against a real server on loopback.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -146,6 +147,39 @@ describe('dzvin employees (over the admin API)', () => {
     const gone = await dzvin(cmd`employees get ${added.id}`, acmeEnv);
     assert.equal(gone.code, 1);
     assert.match(gone.stderr, /^dzvin: .+ \(HTTP 404\)\n$/);
+  });
+
+  test('sip-password: --generate prints a password once that the server keeps as the HA1; --password, --remove; bad use is exit 2', async () => {
+    const gen = await json(cmd`employees sip-password 001 --generate`, acmeEnv);
+    assert.equal(gen.ext, '001');
+    assert.equal(gen.sipPassword, true);
+    assert.match(gen.password, /^[A-Za-z2-9]{20}$/);
+    const [cred] = await server.built.store.sipCredentials.withIdentity();
+    assert.equal(cred.ext, '001');
+    assert.equal(cred.ha1, createHash('md5').update(`001:acme.localhost:${gen.password}`).digest('hex'));
+    const shown = await dzvin(cmd`employees list`, acmeEnv);
+    assert.match(shown.stdout, /sip password/);
+    assert.ok(!shown.stdout.includes(gen.password), 'never shown again');
+
+    const plain = await dzvin(cmd`employees sip-password 001 --password ${'chosen-by-me-1'}`, acmeEnv);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /^Set the SIP password of 001/);
+    assert.ok(!plain.stdout.includes('chosen-by-me-1'));
+    const short = await dzvin(cmd`employees sip-password 001 --password short`, acmeEnv);
+    assert.equal(short.code, 1);
+    assert.match(short.stderr, /8 to 128 characters.*\(HTTP 400\)/);
+    assert.equal((await dzvin(cmd`employees sip-password 001`, acmeEnv)).code, 2);
+    assert.equal((await dzvin(cmd`employees sip-password 001 --generate --remove`, acmeEnv)).code, 2);
+    const nobody = await dzvin(cmd`employees sip-password 777 --generate`, acmeEnv);
+    assert.equal(nobody.code, 1);
+    assert.match(nobody.stderr, /no employee has ext 777/);
+
+    assert.deepEqual(await json(cmd`employees sip-password 001 --remove`, acmeEnv), {
+      ext: '001',
+      id: cred.employeeId,
+      sipPassword: false,
+    });
+    assert.equal((await json(cmd`employees get ${cred.employeeId}`, acmeEnv)).hasSipPassword, false);
   });
 
   test('without --json, list prints a table', async () => {

@@ -11,8 +11,9 @@ const Url = Type.String({ maxLength: 2000, pattern: '^https?://[^\\s]+$' });
 const Presence = Type.Union([Type.Literal('online'), Type.Literal('offline')]);
 
 /**
- * An employee (a PBX user) as the admin API shows it.
- * @example `{ "id": 1, "displayName": "Олена Коваленко", "ext": "001", "email": "olena@demo.localhost", "monitored": true, "presence": "online", "paused": false, "createdAt": 1764190000000 }`
+ * An employee (a PBX user) as the admin API shows it. The SIP password is write-only
+ * (`PUT /api/v1/employees/{id}/sip-password`); `hasSipPassword` tells whether one is set.
+ * @example `{ "id": 1, "displayName": "Олена Коваленко", "ext": "001", "email": "olena@demo.localhost", "monitored": true, "presence": "online", "paused": false, "createdAt": 1764190000000, "hasSipPassword": false }`
  */
 export const Employee = Type.Object({
   id: Type.Integer(),
@@ -25,6 +26,10 @@ export const Employee = Type.Object({
   presence: Presence,
   paused: Type.Boolean(),
   createdAt: EpochMs,
+  hasSipPassword: Type.Boolean({
+    description:
+      'Whether the employee has a SIP password (read-only; set with PUT /api/v1/employees/{id}/sip-password). Changing the ext drops it: the digest credential contains the ext',
+  }),
 });
 export type Employee = Static<typeof Employee>;
 export const EmployeeCreate = Type.Object({
@@ -38,6 +43,22 @@ export const EmployeeCreate = Type.Object({
 export type EmployeeCreate = Static<typeof EmployeeCreate>;
 export const EmployeePatch = Type.Partial(EmployeeCreate);
 export type EmployeePatch = Static<typeof EmployeePatch>;
+
+/** The limits of a SIP password (checked by the server, which answers 400 with the reason). */
+export const SIP_PASSWORD_LIMITS = { minLength: 8, maxLength: 128 } as const;
+
+/**
+ * An employee's new SIP password (the softphone's user is the ext, the domain the account's).
+ * Stored as the digest HA1 only, never returned.
+ * @example `{ "password": "c0rrect-h0rse-battery" }`
+ */
+export const SipPasswordBody = Type.Object({
+  password: Type.String({
+    maxLength: 1024,
+    description: `${SIP_PASSWORD_LIMITS.minLength} to ${SIP_PASSWORD_LIMITS.maxLength} printable ASCII characters, no spaces (what every SIP phone can type and store)`,
+  }),
+});
+export type SipPasswordBody = Static<typeof SipPasswordBody>;
 
 /** Where a call goes: an employee, a ring group or an IVR scenario. */
 export const Target = Type.Object({

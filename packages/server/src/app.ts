@@ -3,6 +3,7 @@ import { openCalls } from './app/calls.ts';
 import type { AppContext } from './app/context.ts';
 import { openRecorder } from './app/recordings.ts';
 import { createServices } from './app/services.ts';
+import { openSipCredentials, storedSipCredentials } from './app/sip-credentials.ts';
 import { type Cluster, createCluster } from './cluster/cluster.ts';
 import { createSharedPresence } from './cluster/presence.ts';
 import type { Config } from './config.ts';
@@ -105,9 +106,18 @@ export async function buildApp(
     // It closes after the engine (hooks run newest first): the engine's last calls send their BYEs.
     // A real phone's call records its RTP (the recorder synthesizes only simulated phones' audio).
     const sip = config.sip
-      ? await startSipEngine({ config: config.sip, store, recorder, clock, onError: logError })
+      ? await startSipEngine({
+          config: config.sip,
+          store,
+          recorder,
+          clock,
+          credentials: storedSipCredentials(store),
+          onError: logError,
+        })
       : null;
     if (sip) app.addHook('onClose', () => sip.close());
+    // Employees' SIP passwords (admin API) reach Kamailio at once, and again on every resync.
+    if (sip) openSipCredentials(ctx, { store, services, sip });
     const calls = openCalls(ctx, {
       sip,
       store,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
@@ -190,6 +191,81 @@ for (const dialect of DIALECTS) {
         (await admin('POST', '/crm-connections', { name: 'X', eventsUrl: 'ftp://x' })).status,
         400,
       );
+    });
+
+    test('SIP password: write-only (hasSipPassword), stored as the digest HA1 only, 204 to set and to remove', async () => {
+      const e = (await admin('POST', '/employees', { displayName: 'Софтфон', ext: '960' })).json();
+      assert.equal(e.hasSipPassword, false);
+      const password = 'Sip-Pass_960!x';
+      const set = await admin('PUT', `/employees/${e.id}/sip-password`, { password });
+      assert.equal(set.status, 204, set.text);
+      assert.equal(set.text, '');
+      const shown = (await admin('GET', `/employees/${e.id}`)).json();
+      assert.equal(shown.hasSipPassword, true);
+      assert.deepEqual({ ...shown, hasSipPassword: false }, e, 'nothing else changed');
+      const list = await admin('GET', '/employees');
+      assert.equal(list.json().find((x: { id: number }) => x.id === e.id).hasSipPassword, true);
+      assert.ok(!list.text.includes(password), 'the password is never answered');
+      assert.ok(!(await s.get('/rest/users')).text.includes('hasSipPassword'), 'Phonet users unchanged');
+      // What is stored: the HA1 of 960@office.localhost, not the password.
+      const [cred] = (await server.built.store.sipCredentials.withIdentity()).filter(
+        (c) => c.employeeId === e.id,
+      );
+      assert.equal(cred.ext, '960');
+      assert.equal(cred.domain, 'office.localhost');
+      assert.equal(cred.ha1, createHash('md5').update(`960:office.localhost:${password}`).digest('hex'));
+      // Setting again replaces it; removing is idempotent.
+      assert.equal(
+        (await admin('PUT', `/employees/${e.id}/sip-password`, { password: 'another-pass' })).status,
+        204,
+      );
+      assert.equal(
+        (await server.built.store.sipCredentials.withIdentity()).filter((c) => c.employeeId === e.id).length,
+        1,
+      );
+      assert.equal((await admin('DELETE', `/employees/${e.id}/sip-password`)).status, 204);
+      assert.equal((await admin('GET', `/employees/${e.id}`)).json().hasSipPassword, false);
+      assert.equal((await admin('DELETE', `/employees/${e.id}/sip-password`)).status, 204);
+    });
+
+    test('SIP password: bad ones are 400 with a reason that does not repeat them, an unknown employee 404', async () => {
+      const e = (await admin('POST', '/employees', { displayName: 'Короткий', ext: '961' })).json();
+      const put = (id: number, body: unknown) => admin('PUT', `/employees/${id}/sip-password`, body);
+      const short = await put(e.id, { password: 'short7!' });
+      assert.equal(short.status, 400);
+      assert.match(short.text, /8 to 128 characters/);
+      assert.ok(!short.text.includes('short7!'));
+      const long = await put(e.id, { password: 'x'.repeat(129) });
+      assert.equal(long.status, 400);
+      assert.match(long.text, /8 to 128/);
+      const spaced = await put(e.id, { password: 'has a space in it' });
+      assert.equal(spaced.status, 400);
+      assert.match(spaced.text, /printable ASCII/);
+      assert.equal((await put(e.id, { password: 'пароль-кирилицею' })).status, 400);
+      assert.equal((await put(e.id, { password: 12345678 })).status, 400);
+      assert.equal((await put(e.id, {})).status, 400);
+      assert.equal((await admin('GET', `/employees/${e.id}`)).json().hasSipPassword, false);
+      const unknown = await put(987654, { password: 'long-enough-1' });
+      assert.equal(unknown.status, 404);
+      assert.match(unknown.text, /employee 987654 not found/);
+      assert.equal((await admin('DELETE', '/employees/987654/sip-password')).status, 404);
+    });
+
+    test('SIP password: a new ext drops it (the HA1 holds the ext), a rename keeps it, and it goes with the employee', async () => {
+      const e = (await admin('POST', '/employees', { displayName: 'Переїзд', ext: '962' })).json();
+      await admin('PUT', `/employees/${e.id}/sip-password`, { password: 'moving-desks-962' });
+      const renamed = (
+        await admin('PATCH', `/employees/${e.id}`, { displayName: 'Переїзд 2', ext: '962' })
+      ).json();
+      assert.equal(renamed.hasSipPassword, true, 'same ext: kept');
+      const moved = await admin('PATCH', `/employees/${e.id}`, { ext: '963' });
+      assert.equal(moved.status, 200);
+      assert.equal(moved.json().hasSipPassword, false, 'the answer says it is gone');
+      assert.equal((await admin('GET', `/employees/${e.id}`)).json().hasSipPassword, false);
+      assert.ok(!(await server.built.store.sipCredentials.withIdentity()).some((c) => c.employeeId === e.id));
+      await admin('PUT', `/employees/${e.id}/sip-password`, { password: 'moving-desks-963' });
+      assert.equal((await admin('DELETE', `/employees/${e.id}`)).status, 204);
+      assert.ok(!(await server.built.store.sipCredentials.withIdentity()).some((c) => c.employeeId === e.id));
     });
 
     test('the API documentation is served: /openapi.json and the /docs page', async () => {

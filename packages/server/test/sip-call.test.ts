@@ -45,6 +45,7 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
   let s: Session;
   let phone: Baresip;
   let accountId = 0;
+  let e001Id = 0;
 
   before(async () => {
     rtp = await startRtpengine();
@@ -91,10 +92,14 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
       204,
     );
     assert.equal((await s.admin('PUT', '/api/v1/sim/talk-time', { minSec: 60, maxSec: 60 })).status, 204);
-    // What the admin API will do for an employee's SIP password (not built yet): Kamailio gets the HA1.
-    await kam.control.setCredential(
-      { ext: '001', domain: DOMAIN },
+    // The operator gives 001 a SIP password through the admin API; Dzvin pushes its HA1 to Kamailio.
+    e001Id = e001.id;
+    const set = await s.admin('PUT', `/api/v1/employees/${e001.id}/sip-password`, { password: PASSWORD });
+    assert.equal(set.status, 204, set.text);
+    assert.equal(
+      (await kam.control.credentials()).get(`001@${DOMAIN}`),
       digestHa1({ ext: '001', domain: DOMAIN }, PASSWORD),
+      'Kamailio holds the HA1 once the PUT is answered',
     );
     phone = await startBaresip({
       user: '001',
@@ -256,6 +261,33 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
     ]);
   });
 
+  test('a wrong password does not register: Kamailio refuses it (403) and Dzvin never sees 002 registered', async () => {
+    const e002 = (await server.built.store.directory.employees.byExt(accountId, '002'))!;
+    assert.equal(
+      (await s.admin('PUT', `/api/v1/employees/${e002.id}/sip-password`, { password: 'the-right-002-pass' }))
+        .status,
+      204,
+    );
+    const wrong = await startBaresip({
+      user: '002',
+      domain: DOMAIN,
+      password: 'not-the-002-password',
+      proxyPort: kam.sipPort,
+    });
+    try {
+      await wrong.register();
+      const ev = await wrong.waitForEvent((e) => e.type.startsWith('REGISTER_'), 'a register result');
+      assert.equal(ev.type, 'REGISTER_FAIL', `registered: ${ev.param}`);
+      assert.match(ev.param ?? '', /^403 /);
+      await server.built.sip!.refresh();
+      assert.ok(!server.built.sip!.registered().includes(`${accountId}:002`));
+      await wrong.unregister();
+    } finally {
+      await wrong.stop();
+      await s.admin('DELETE', `/api/v1/employees/${e002.id}/sip-password`);
+    }
+  });
+
   test('an employee without a registered phone stays simulated: 002 called directly rings the simulator', async () => {
     const r = await s.admin('POST', '/api/v1/sim/internal', { fromExt: '001', toExt: '002' });
     assert.equal(r.status, 201, r.text);
@@ -266,5 +298,29 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
       async () => (await active()).some((c) => c.uuid === uuid && c.lastEvent === 'call.bridge'),
       'bridged',
     );
+  });
+
+  // Last: it takes 001's phone away.
+  test('after DELETE of the SIP password the phone is dropped and its next REGISTER is refused', async () => {
+    const del = await s.admin('DELETE', `/api/v1/employees/${e001Id}/sip-password`);
+    assert.equal(del.status, 204, del.text);
+    assert.ok(!(await kam.control.credentials()).has(`001@${DOMAIN}`), 'Kamailio forgot the HA1');
+    await until(
+      async () => {
+        await server.built.sip!.refresh();
+        return !server.built.sip!.registered().includes(`${accountId}:001`);
+      },
+      'Dzvin to see 001 unregistered',
+      5_000,
+    );
+    await phone.unregister();
+    const from = phone.events.length;
+    await phone.register();
+    const ev = await phone.waitForEvent((e) => e.type.startsWith('REGISTER_'), 'a register result', { from });
+    assert.equal(ev.type, 'REGISTER_FAIL', `registered: ${ev.param}`);
+    assert.match(ev.param ?? '', /^403 /);
+    await server.built.sip!.refresh();
+    assert.ok(!server.built.sip!.registered().includes(`${accountId}:001`));
+    await phone.unregister();
   });
 });

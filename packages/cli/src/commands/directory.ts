@@ -18,6 +18,7 @@ import {
   parseTarget,
   showTarget,
 } from './shared.ts';
+import { registerSipPassword } from './sip-password.ts';
 
 /** A friendly flag and the body key it sets. Two flags may set one key (`--monitored`, `--no-monitored`). */
 interface Field {
@@ -87,6 +88,7 @@ const employees: Resource<Employee> = {
     { header: 'monitored', value: (e) => e.monitored },
     { header: 'presence', value: (e) => e.presence },
     { header: 'paused', value: (e) => e.paused },
+    { header: 'sip password', value: (e) => e.hasSipPassword },
   ],
   details: [{ header: 'created', value: (e) => new Date(e.createdAt).toISOString() }],
   fields: [
@@ -363,6 +365,8 @@ function registerResource<T extends { id: number }>(program: Command, env: Env, 
 
 export function registerDirectory(program: Command, env: Env) {
   registerResource(program, env, employees);
+  const employeesCommand = program.commands.find((c) => c.name() === employees.name);
+  if (employeesCommand) registerSipPassword(employeesCommand, env);
   registerResource(program, env, groups);
   registerResource(program, env, ivr);
   registerResource(program, env, trunks);

@@ -62,7 +62,7 @@ export interface AuthFailureStore {
 export type CrmConnectionRecord = CrmConnection & { secret: string | null };
 
 /** Create/patch shapes the directory store persists (validated by the domain first). */
-export type EmployeeRow = Omit<Employee, 'id' | 'createdAt'>;
+export type EmployeeRow = Omit<Employee, 'id' | 'createdAt' | 'hasSipPassword'>;
 export type RingGroupRow = Omit<RingGroup, 'id'>;
 export type IvrRow = Omit<Ivr, 'id'>;
 export type TrunkRow = Omit<Trunk, 'id'>;
@@ -290,6 +290,44 @@ export interface PresenceStore {
   sweep(alive: string[], before: number): Promise<number>;
 }
 
+/** An employee's SIP digest credential: the HA1 (MD5(ext:domain:password)), never the password. */
+export interface SipCredentialRecord {
+  accountId: number;
+  employeeId: number;
+  ha1: string;
+  setAt: number;
+}
+
+/**
+ * Employees' SIP credentials (the admin API's sip-password); a row goes with its employee. The
+ * SIP edge is told each change and reads them all (`withIdentity`) when it holds none.
+ */
+export interface SipCredentialStore {
+  /** Adds or replaces the employee's credential. */
+  set(c: SipCredentialRecord): Promise<void>;
+  /** Answers whether there was one. */
+  remove(accountId: number, employeeId: number): Promise<boolean>;
+  /** Every credential with the identity it is checked under: the employee's ext, the account's domain. */
+  withIdentity(): Promise<(SipCredentialRecord & { ext: string; domain: string })[]>;
+}
+
+/** Who a SIP credential belongs to: the employee's ext on the account's domain (`ext@domain`). */
+export interface SipIdentity {
+  ext: string;
+  domain: string;
+}
+
+/**
+ * Where a changed SIP credential goes at once: the SIP edge (Kamailio), when this process runs
+ * one. Never fails the change: the stored credential is the truth, the edge is brought back in
+ * step by itself (engine/sip/edge/credential-sync.ts).
+ */
+export interface SipCredentialSink {
+  set(id: SipIdentity, ha1: string): Promise<void>;
+  /** Forgets the credential and drops the phones registered with it. */
+  remove(id: SipIdentity): Promise<void>;
+}
+
 /** Everything persistent; `transaction` runs `fn` atomically against a store bound to one transaction. */
 export interface Store {
   accounts: AccountStore;
@@ -302,5 +340,6 @@ export interface Store {
   tracking: TrackingStore;
   outbox: OutboxStore;
   presence: PresenceStore;
+  sipCredentials: SipCredentialStore;
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 }

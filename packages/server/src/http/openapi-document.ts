@@ -75,6 +75,8 @@ export const OPERATION_IDS: Record<string, string> = {
   'PATCH /api/v1/account': 'updateAccount',
   'POST /api/v1/account/rotate-key': 'rotateApiKey',
   ...crud('/api/v1/employees', 'Employee'),
+  'PUT /api/v1/employees/{id}/sip-password': 'setEmployeeSipPassword',
+  'DELETE /api/v1/employees/{id}/sip-password': 'removeEmployeeSipPassword',
   ...crud('/api/v1/groups', 'Group'),
   ...crud('/api/v1/ivr', 'Ivr', 'Ivrs'),
   ...crud('/api/v1/trunks', 'Trunk'),

@@ -95,19 +95,22 @@ function entityStore<T extends DirTable, E, Row>(
 const parse = <T>(json: string | null): T | null => (json === null ? null : (JSON.parse(json) as T));
 
 export function createDirectoryStore(db: Kysely<Database>): DirectoryStore {
+  const toEmployee = (r: Selectable<Database['employees']>): Employee => ({
+    id: r.id,
+    displayName: r.display_name,
+    ext: r.ext,
+    email: r.email,
+    monitored: r.monitored === 1,
+    presence: r.presence === 'online' ? 'online' : 'offline',
+    paused: r.paused === 1,
+    createdAt: r.created_at,
+    // Selected by the employee queries below; a row just inserted has no credential yet.
+    hasSipPassword: Number((r as { has_sip?: unknown }).has_sip ?? 0) > 0,
+  });
   const employees = entityStore<'employees', Employee, EmployeeRow>(
     db,
     'employees',
-    (r) => ({
-      id: r.id,
-      displayName: r.display_name,
-      ext: r.ext,
-      email: r.email,
-      monitored: r.monitored === 1,
-      presence: r.presence === 'online' ? 'online' : 'offline',
-      paused: r.paused === 1,
-      createdAt: r.created_at,
-    }),
+    toEmployee,
     (e) => ({
       display_name: e.displayName,
       ext: e.ext,
@@ -202,9 +205,44 @@ export function createDirectoryStore(db: Kysely<Database>): DirectoryStore {
     }),
     true,
   );
+  // The employee as the API shows it also says whether a SIP password is set (its own table).
+  const employeeRows = (accountId: number) =>
+    db
+      .selectFrom('employees')
+      .selectAll('employees')
+      .select((eb) =>
+        eb
+          .exists(
+            eb
+              .selectFrom('sip_credentials')
+              .select('sip_credentials.employee_id')
+              .whereRef('sip_credentials.employee_id', '=', 'employees.id')
+              .whereRef('sip_credentials.account_id', '=', 'employees.account_id'),
+          )
+          .as('has_sip'),
+      )
+      .where('employees.account_id', '=', accountId);
+  const getEmployee = async (accountId: number, id: number): Promise<Employee | null> => {
+    const r = await employeeRows(accountId).where('employees.id', '=', id).executeTakeFirst();
+    return r ? toEmployee(r) : null;
+  };
   return {
     employees: {
       ...employees,
+      async list(accountId) {
+        return (await employeeRows(accountId).orderBy('employees.id').execute()).map(toEmployee);
+      },
+      get: getEmployee,
+      async byIds(accountId, ids) {
+        if (!ids.length) return [];
+        const rows = await employeeRows(accountId).where('employees.id', 'in', ids).execute();
+        const found = new Map(rows.map((r) => [r.id, toEmployee(r)]));
+        return ids.flatMap((id) => found.get(id) ?? []);
+      },
+      async update(accountId, id, row) {
+        // The generic update answers the row it wrote, without the credential flag: read it back.
+        return (await employees.update(accountId, id, row)) ? getEmployee(accountId, id) : null;
+      },
       async byExt(accountId, ext) {
         const r = await db
           .selectFrom('employees')
@@ -212,7 +250,7 @@ export function createDirectoryStore(db: Kysely<Database>): DirectoryStore {
           .where('account_id', '=', accountId)
           .where('ext', '=', ext)
           .executeTakeFirst();
-        return r ? employees.get(accountId, r.id) : null;
+        return r ? getEmployee(accountId, r.id) : null;
       },
     },
     groups: {

@@ -506,6 +506,27 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0012_sip_credentials': {
+      // An employee's SIP password as the digest HA1 only (MD5(ext:domain:password), never the
+      // password: domain/directory/sip-password.ts), and when it was set. The ext is part of the
+      // HA1, so changing an employee's ext drops the row (the password must be set again); the
+      // row goes with its employee (cascade).
+      async up(db: Db) {
+        await db.schema
+          .createTable('sip_credentials')
+          .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('employee_id', big, (c) => c.notNull().references('employees.id').onDelete('cascade'))
+          .addColumn('ha1', 'text', (c) => c.notNull())
+          .addColumn('set_at', big, (c) => c.notNull())
+          .addPrimaryKeyConstraint('sip_credentials_pk', ['account_id', 'employee_id'])
+          .execute();
+        await db.schema
+          .createIndex('sip_credentials_employee')
+          .on('sip_credentials')
+          .column('employee_id')
+          .execute();
+      },
+    },
   };
 }
 

@@ -255,6 +255,13 @@ export interface RingTurnsTable {
   group_id: number;
   turn: number;
 }
+/** An employee's SIP digest credential: the HA1 only, never the password. */
+export interface SipCredentialsTable {
+  account_id: number;
+  employee_id: number;
+  ha1: string;
+  set_at: number;
+}
 export interface ClusterSettingsTable {
   name: string;
   value: string;
@@ -283,4 +290,5 @@ export interface Database {
   cluster_settings: ClusterSettingsTable;
   employee_calls: EmployeeCallsTable;
   ring_turns: RingTurnsTable;
+  sip_credentials: SipCredentialsTable;
 }

@@ -23,7 +23,8 @@ import { USER_STATUS } from '@dzvin/protocol';
 import type { Clock } from '../clock.ts';
 import { badInput, DomainError } from '../errors.ts';
 import { normalizePhone } from '../phone.ts';
-import type { AccountRecord, CrmConnectionRecord, Store } from '../ports.ts';
+import type { AccountRecord, CrmConnectionRecord, SipCredentialSink, Store } from '../ports.ts';
+import { checkSipPassword, sipHa1 } from './sip-password.ts';
 
 const publicCrm = ({ secret: _secret, ...c }: CrmConnectionRecord): CrmConnection => c;
 
@@ -40,6 +41,14 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
   const usersCache = new Map<number, { users: User[]; at: number }>();
   const USERS_CACHE_MS = 5_000;
   const dropUsers = (accountId: number) => usersCache.delete(accountId);
+  // The SIP edge of this process, told each credential change (none: every phone is simulated).
+  let sipEdge: SipCredentialSink | null = null;
+  let onSipEdgeError: (err: unknown) => void = () => {};
+  async function tellSipEdge(push: (edge: SipCredentialSink) => Promise<void>) {
+    if (!sipEdge) return;
+    // The stored credential is the truth: an edge that is down is brought back in step later.
+    await push(sipEdge).catch(onSipEdgeError);
+  }
 
   async function assertExtFree(
     accountId: number,
@@ -139,14 +148,43 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
         paused: patch.paused ?? cur.paused,
       };
       dropUsers(a.id);
-      return need(await d.employees.update(a.id, id, next), 'EMPLOYEE_NOT_FOUND', `employee ${id}`);
+      const extChanged = next.ext !== cur.ext;
+      // The ext is part of the digest HA1: a new ext invalidates the SIP password, which is
+      // dropped with the change (the answer shows hasSipPassword: false; set it again).
+      const saved = await store.transaction(async (tx) => {
+        if (extChanged && cur.hasSipPassword) await tx.sipCredentials.remove(a.id, id);
+        return tx.directory.employees.update(a.id, id, next);
+      });
+      if (extChanged && cur.hasSipPassword)
+        await tellSipEdge((edge) => edge.remove({ ext: cur.ext, domain: a.domain }));
+      return need(saved, 'EMPLOYEE_NOT_FOUND', `employee ${id}`);
     },
     async delete(a: AccountRecord, id: number): Promise<void> {
       const e = await employees.get(a, id);
       await assertUnreferenced(a.id, { type: 'employee', id }, `employee ${e.ext}`);
       if (a.apiUserId === id) throw new DomainError('IN_USE', `employee ${e.ext} is the account's API user`);
       dropUsers(a.id);
+      // The SIP credential goes with the row (cascade).
       await d.employees.delete(a.id, id);
+      if (e.hasSipPassword) await tellSipEdge((edge) => edge.remove({ ext: e.ext, domain: a.domain }));
+    },
+    /**
+     * Sets the employee's SIP password (user = ext, realm = the account's domain), stored as the
+     * digest HA1 only, and tells the SIP edge at once.
+     */
+    async setSipPassword(a: AccountRecord, id: number, password: string): Promise<void> {
+      checkSipPassword(password);
+      const e = await employees.get(a, id);
+      const ha1 = sipHa1(e.ext, a.domain, password);
+      await store.sipCredentials.set({ accountId: a.id, employeeId: id, ha1, setAt: clock.now() });
+      await tellSipEdge((edge) => edge.set({ ext: e.ext, domain: a.domain }, ha1));
+    },
+    /** Removes the SIP password (none is fine): the phones registered with it are dropped. */
+    async removeSipPassword(a: AccountRecord, id: number): Promise<void> {
+      const e = await employees.get(a, id);
+      await store.sipCredentials.remove(a.id, id);
+      // Told even when none was stored: an edge left out of step by a failed push forgets it too.
+      await tellSipEdge((edge) => edge.remove({ ext: e.ext, domain: a.domain }));
     },
   };
 
@@ -376,6 +414,22 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     return { status: e.presence === 'online' && !e.paused ? USER_STATUS.online : USER_STATUS.offline };
   }
 
-  return { employees, groups, ivr, trunks, crm, users, userStatus };
+  return {
+    employees,
+    groups,
+    ivr,
+    trunks,
+    crm,
+    users,
+    userStatus,
+    /**
+     * The SIP edge to tell of credential changes, once the SIP engine runs; `onError` hears a
+     * push that failed (the change stands).
+     */
+    useSipEdge(sink: SipCredentialSink | null, onError: (err: unknown) => void = () => {}) {
+      sipEdge = sink;
+      onSipEdgeError = onError;
+    },
+  };
 }
 export type DirectoryService = ReturnType<typeof createDirectoryService>;

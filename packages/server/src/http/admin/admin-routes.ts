@@ -17,6 +17,7 @@ import {
   RingGroup,
   RingGroupCreate,
   RingGroupPatch,
+  SipPasswordBody,
   Trunk,
   TrunkCreate,
   TrunkPatch,
@@ -152,6 +153,40 @@ export function adminRoutes(app: App, s: Services) {
     'Dzvin: directory',
     { item: Employee, create: EmployeeCreate, patch: EmployeePatch },
     s.directory.employees,
+  );
+  // Write-only: the password is never answered nor logged; the employee shows hasSipPassword.
+  app.put(
+    `${ADMIN_PREFIX}/employees/:id/sip-password`,
+    {
+      schema: {
+        tags: ['Dzvin: directory'],
+        summary:
+          "Set the employee's SIP password (softphone user = ext, domain = the account's); stored as the digest HA1 only, never shown again. Changing the ext drops it",
+        params: IdParams,
+        body: SipPasswordBody,
+        response: { 204: Type.Null({ description: 'Set' }), ...errorResponses(400, 403, 404) },
+      },
+    },
+    async (r, reply) => {
+      await s.directory.employees.setSipPassword(r.account, r.params.id, r.body.password);
+      return reply.code(204).send(null);
+    },
+  );
+  app.delete(
+    `${ADMIN_PREFIX}/employees/:id/sip-password`,
+    {
+      schema: {
+        tags: ['Dzvin: directory'],
+        summary:
+          "Remove the employee's SIP password (none is fine): the phones registered with it are dropped and their next REGISTER is refused",
+        params: IdParams,
+        response: { 204: Type.Null({ description: 'Removed' }), ...errorResponses(400, 403, 404) },
+      },
+    },
+    async (r, reply) => {
+      await s.directory.employees.removeSipPassword(r.account, r.params.id);
+      return reply.code(204).send(null);
+    },
   );
   crudRoutes(
     app,
