@@ -439,6 +439,13 @@ for (const dialect of DIALECTS) {
         live.map((c) => [c.uuid, c.leg.ext]),
         [[uuid, '003']],
       );
+      // 002's part ended, but the call goes on under the same uuid: its row is written with the
+      // call's own (and its hangup event), never alone — a process dying now leaves no row of this
+      // uuid without a hangup.
+      assert.deepEqual(
+        (await history('users')).filter((c) => c.uuid === uuid),
+        [],
+      );
       await clock.advance(4000);
       await hangup(uuid);
       const mine = await eventsOf(uuid, 3);

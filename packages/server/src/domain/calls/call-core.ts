@@ -194,7 +194,12 @@ export function createCallCore(deps: CallCoreDeps) {
     emitLeg('call.hangup', c, leg);
     const r = historyRecord(c, leg, leg.bridgeAt !== null ? 0 : disposition, now);
     if (batch) batch.push(r);
-    else await save([r]);
+    else if (leg.primary) {
+      // The call goes on under this uuid: its row waits for the call's own (see Call.held); the
+      // employee is free at once all the same.
+      c.held.push(r);
+      if (presence) await presence.release(store, [leg.uuid]).catch(onError);
+    } else await save([r]);
   }
 
   /** Ends the whole company call and every leg still up, saved together in one transaction. */
@@ -207,7 +212,7 @@ export function createCallCore(deps: CallCoreDeps) {
     // A call that ended before any phone rang (in an IVR, nobody free) still reaches the CRMs
     // as a call: its dial, then its hangup.
     if (!c.dialSent) emitCall('call.dial', c);
-    const records: FinishedCall[] = [];
+    const records: FinishedCall[] = [...c.held];
     const drivers = driversOf(c);
     // The primary leg is the call: it ends as the call does (a congested click-to-call too).
     for (const leg of c.legs.values()) await endLeg(c, leg, leg.primary ? final : 1, records);
@@ -624,6 +629,7 @@ export function createCallCore(deps: CallCoreDeps) {
       caller: null,
       consult: null,
       recording: false,
+      held: [],
       lastEvent: 'call.dial',
       ...fields,
     };

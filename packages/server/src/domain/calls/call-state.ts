@@ -1,7 +1,7 @@
 import type { CallEventName, Employee, Ivr, OtherLeg, Trunk } from '@dzvin/protocol';
 import type { Cancel } from '../clock.ts';
 import type { AccountRecord } from '../ports.ts';
-import type { Party } from './call-model.ts';
+import type { FinishedCall, Party } from './call-model.ts';
 import type { PhoneDriver } from './phone-driver.ts';
 
 /**
@@ -74,4 +74,10 @@ export interface Call {
   caller: Party | null;
   recording: boolean;
   lastEvent: CallEventName;
+  /**
+   * Records of legs that ended while the call goes on but share the call's uuid (a direct call's
+   * primary leg, transferred away): saved with the call's own record, so the history never holds
+   * a row of this uuid without the call's hangup event beside it.
+   */
+  held: FinishedCall[];
 }
