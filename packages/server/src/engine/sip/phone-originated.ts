@@ -1,10 +1,11 @@
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import type { Disposition, Employee } from '@dzvin/protocol';
 import type { CallRef, PhoneDriver, PhoneEvents } from '../../domain/calls/phone-driver.ts';
 import { DomainError } from '../../domain/errors.ts';
 import type { AccountRecord } from '../../domain/ports.ts';
 import { createResponse, newTag } from './build.ts';
 import { parseNameAddr } from './header-values.ts';
+import { g711Sdp, openRtpSocket } from './media/local-media.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { g711Codecs } from './media/sdp-audio.ts';
 import {
@@ -107,36 +108,6 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
 
   function reply(o: Originated, status: number, reason: string) {
     o.tx.reply(status, reason, { toTag: o.localTag });
-  }
-
-  async function openRtp(): Promise<dgram.Socket> {
-    const s = dgram.createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(0, '127.0.0.1', () => resolve());
-    });
-    s.unref();
-    return s;
-  }
-
-  /** Dzvin's side of the media (the other party's, simulated today): a G.711 answer. */
-  function answerSdp(port: number): string {
-    const id = Date.now();
-    return [
-      'v=0',
-      `o=dzvin ${id} ${id} IN IP4 127.0.0.1`,
-      's=dzvin',
-      'c=IN IP4 127.0.0.1',
-      't=0 0',
-      `m=audio ${port} RTP/AVP 8 0 101`,
-      'a=rtpmap:8 PCMA/8000',
-      'a=rtpmap:0 PCMU/8000',
-      'a=rtpmap:101 telephone-event/8000',
-      'a=fmtp:101 0-15',
-      'a=ptime:20',
-      'a=sendrecv',
-      '',
-    ].join('\r\n');
   }
 
   function finish(o: Originated) {
@@ -255,7 +226,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     byCallId.set(callId, o);
     try {
       // Media first: rtpengine anchors the phone's offer and answers it for Dzvin's side.
-      o.rtp = await openRtp();
+      o.rtp = await openRtpSocket();
       o.rtp.on('message', () => {
         o.received++;
       });
@@ -270,7 +241,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
         'call-id': callId,
         'from-tag': phoneTag,
         'to-tag': o.localTag,
-        sdp: answerSdp(o.rtp.address().port),
+        sdp: g711Sdp(o.rtp.address().port),
         replace: ['origin', 'session-connection'],
         ICE: 'remove',
       });

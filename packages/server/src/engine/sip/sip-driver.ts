@@ -1,4 +1,4 @@
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import type { Disposition } from '@dzvin/protocol';
 import type { Recorder } from '../../domain/calls/call-model.ts';
 import type { CallRef, Endpoint, LegRef, PhoneDriver, PhoneEvents } from '../../domain/calls/phone-driver.ts';
@@ -6,6 +6,7 @@ import { type Clock, systemClock } from '../../domain/clock.ts';
 import { newCallId, newTag } from './build.ts';
 import { parseNameAddr, quote } from './header-values.ts';
 import { encodeG711, type G711Codec } from './media/g711.ts';
+import { g711Sdp, openRtpSocket } from './media/local-media.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { rtpHeader } from './media/rtp.ts';
 import { type CallAudioTap, createCallAudioTap } from './media/rtp-recording.ts';
@@ -212,35 +213,6 @@ export function createSipDriver(deps: SipDriverDeps) {
     leg.sender.unref();
   }
 
-  async function openRtp(): Promise<dgram.Socket> {
-    const s = dgram.createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(0, '127.0.0.1', () => resolve());
-    });
-    s.unref();
-    return s;
-  }
-
-  function offerSdp(port: number): string {
-    const id = Date.now();
-    return [
-      'v=0',
-      `o=dzvin ${id} ${id} IN IP4 127.0.0.1`,
-      's=dzvin',
-      'c=IN IP4 127.0.0.1',
-      't=0 0',
-      `m=audio ${port} RTP/AVP 8 0 101`,
-      'a=rtpmap:8 PCMA/8000',
-      'a=rtpmap:0 PCMU/8000',
-      'a=rtpmap:101 telephone-event/8000',
-      'a=fmtp:101 0-15',
-      'a=ptime:20',
-      'a=sendrecv',
-      '',
-    ].join('\r\n');
-  }
-
   async function answered(leg: PhoneLeg, ok: SipResponse) {
     const to = parseNameAddr(getHeader(ok, 'To') ?? '');
     leg.toTag = to.ok ? (to.value.params.tag ?? null) : null;
@@ -290,7 +262,7 @@ export function createSipDriver(deps: SipDriverDeps) {
   async function invite(ref: LegRef) {
     const domain = deps.domainOf(ref.accountId);
     if (!domain) throw new Error(`no SIP domain for account ${ref.accountId}`);
-    const rtp = await openRtp();
+    const rtp = await openRtpSocket();
     const callId = newCallId('dzvin');
     const fromTag = newTag();
     const leg: PhoneLeg = {
@@ -323,7 +295,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     const offered = await ng.offer({
       'call-id': callId,
       'from-tag': fromTag,
-      sdp: offerSdp(rtp.address().port),
+      sdp: g711Sdp(rtp.address().port),
       replace: ['origin', 'session-connection'],
       ICE: 'remove',
     });
