@@ -9,9 +9,10 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { digestHa1 } from '../src/engine/sip/edge/sip-credentials.ts';
 import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
-import { type Session, startServer, type TestServer } from './support/harness.ts';
-import { freePort, type Kamailio, kamailioSkipReason, startKamailio } from './support/kamailio.ts';
-import { type Rtpengine, rtpengineSkipReason, startRtpengine } from './support/rtpengine.ts';
+import type { Session, TestServer } from './support/harness.ts';
+import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
+import { type Rtpengine, rtpengineSkipReason } from './support/rtpengine.ts';
+import { startSipStack } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
 import { goertzel, parseWav } from './support/wav.ts';
 
@@ -48,20 +49,7 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
   let e001Id = 0;
 
   before(async () => {
-    rtp = await startRtpengine();
-    const b2buaPort = await freePort();
-    kam = await startKamailio({ b2buaPort });
-    server = await startServer('sqlite', {
-      config: {
-        sip: {
-          listen: { address: '127.0.0.1', port: b2buaPort },
-          edge: { address: '127.0.0.1', port: kam.edgePort },
-          rtpengine: { address: '127.0.0.1', port: rtp.ngPort },
-          kamailioRpcUrl: kam.rpcUrl,
-          pollMs: 200,
-        },
-      },
-    });
+    ({ rtp, kam, server } = await startSipStack());
     s = await server.account(DOMAIN);
     const account = (await server.built.store.accounts.byDomain(DOMAIN))!;
     accountId = account.id;

@@ -1,0 +1,40 @@
+// The SIP test office's daemons: rtpengine and Kamailio on free loopback ports, and a Dzvin on
+// SQLite whose SIP engine uses them (its B2BUA on the port Kamailio relays to). Stopped in the
+// reverse order: Dzvin (its last BYEs still reach Kamailio), then Kamailio, then rtpengine.
+import { startServer, type TestServer } from './harness.ts';
+import { freePort, type Kamailio, startKamailio } from './kamailio.ts';
+import { type Rtpengine, startRtpengine } from './rtpengine.ts';
+
+export interface SipStack {
+  rtp: Rtpengine;
+  kam: Kamailio;
+  server: TestServer;
+  stop(): Promise<void>;
+}
+
+export async function startSipStack(): Promise<SipStack> {
+  const rtp = await startRtpengine();
+  const b2buaPort = await freePort();
+  const kam = await startKamailio({ b2buaPort });
+  const server = await startServer('sqlite', {
+    config: {
+      sip: {
+        listen: { address: '127.0.0.1', port: b2buaPort },
+        edge: { address: '127.0.0.1', port: kam.edgePort },
+        rtpengine: { address: '127.0.0.1', port: rtp.ngPort },
+        kamailioRpcUrl: kam.rpcUrl,
+        pollMs: 200,
+      },
+    },
+  });
+  return {
+    rtp,
+    kam,
+    server,
+    async stop() {
+      await server.close();
+      await kam.stop();
+      await rtp.stop();
+    },
+  };
+}
