@@ -292,6 +292,23 @@ export function createCallCore(deps: CallCoreDeps) {
     return turn;
   }
 
+  /** The leg of an employee who dialled (off hook from now, nothing ringing to end), under `c`'s uuid. */
+  function offHookLeg(c: Call, e: Employee, driver: PhoneDriver, primary: boolean): Leg {
+    const now = clock.now();
+    return {
+      uuid: c.uuid,
+      primary,
+      employee: e,
+      driver,
+      dialAt: now,
+      offHookAt: now,
+      bridgeAt: null,
+      ended: false,
+      timers: [],
+      onEnd: async () => {},
+    };
+  }
+
   /**
    * Rings one employee's phone as a leg of `c` (the primary leg of a direct call, or a child);
    * `onEnd` runs when it stops ringing unanswered. The call's own call.dial goes first, when this
@@ -874,18 +891,7 @@ export function createCallCore(deps: CallCoreDeps) {
       });
       if (origin) {
         // Placed from a phone: the caller is off hook from now on (busy for other calls).
-        const leg: Leg = {
-          uuid: c.uuid,
-          primary: false,
-          employee: from,
-          driver: origin.driver,
-          dialAt: clock.now(),
-          offHookAt: clock.now(),
-          bridgeAt: null,
-          ended: false,
-          timers: [],
-          onEnd: async () => {},
-        };
+        const leg = offHookLeg(c, from, origin.driver, false);
         callerLegs.set(c.uuid, leg);
         const mine = legsOfEmployee.get(from.id);
         if (mine) mine.add(leg);
@@ -918,18 +924,12 @@ export function createCallCore(deps: CallCoreDeps) {
       const c = await newOutgoingCall(account, number, { handler: employeeParty(e) }, trunkNumber);
       origin?.placed?.(callRef(c));
       // The employee dialled: the call is theirs (the primary leg, off hook, no ringing to end).
-      const leg: Leg = {
-        uuid: c.uuid,
-        primary: true,
-        employee: e,
-        driver: origin?.driver ?? driverFor({ kind: 'employee', accountId: account.id, employee: e }),
-        dialAt: clock.now(),
-        offHookAt: clock.now(),
-        bridgeAt: null,
-        ended: false,
-        timers: [],
-        onEnd: async () => {},
-      };
+      const leg = offHookLeg(
+        c,
+        e,
+        origin?.driver ?? driverFor({ kind: 'employee', accountId: account.id, employee: e }),
+        true,
+      );
       c.direct = true;
       addLeg(c, leg);
       c.answered = leg;
