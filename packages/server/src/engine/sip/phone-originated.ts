@@ -36,7 +36,7 @@ import { isSipUri, parseUri } from './uri.ts';
  *   the core connects the parties, retransmitted T1 doubling to T2 until the ACK (§13.3.1.4), the
  *   call ended after 64·T1 without one;
  * - the core ending the call before an answer → the final response of its disposition (486 busy,
- *   480 no answer, 603 rejected, 503 failure), after it → a BYE;
+ *   480 no answer, 503 congestion, 500 failure), after it → a BYE;
  * - the phone's CANCEL → 200 + 487 and the call ends unanswered; its BYE → 200 and the call ends.
  *
  * Refused before the core is asked: no or unknown X-Dzvin-Auth 403, no G.711 in the offer 488,
@@ -85,8 +85,8 @@ interface Originated {
 export function finalForDisposition(d: Disposition | undefined): [number, string] {
   if (d === 4) return [486, 'Busy Here'];
   if (d === 1) return [480, 'Temporarily Unavailable'];
-  if (d === 2) return [603, 'Decline'];
-  return [503, 'Service Unavailable'];
+  if (d === 2) return [503, 'Service Unavailable'];
+  return [500, 'Call Failed'];
 }
 
 /** `ext@domain` of Kamailio's X-Dzvin-Auth, or null when it is missing or malformed. */

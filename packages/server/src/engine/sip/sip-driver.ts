@@ -95,11 +95,15 @@ const FRAME_SAMPLES = 160;
 /** After a stall of the event loop, at most this many late frames are sent at once (the rest are skipped). */
 const MAX_CATCH_UP_FRAMES = 5;
 
-/** Which disposition a phone's final refusal means for the core (spec: 1 no answer, 2 rejected…, 4 busy). */
+/**
+ * Which disposition a phone's final refusal means for the core (protocol's DISPOSITION): 486/600
+ * busy (4), 408/480 no answer (1), 502/503/504 congestion (2), any other 4xx–6xx failure (3) —
+ * a 603 Decline included: the document has no "rejected", and busy would tell a CRM to call back.
+ */
 export function refusalDisposition(status: number): Disposition {
   if (status === 486 || status === 600) return 4;
-  if (status === 603) return 2;
   if (status === 480 || status === 408) return 1;
+  if (status === 502 || status === 503 || status === 504) return 2;
   return 3;
 }
 
