@@ -8,7 +8,12 @@ import { createManualClock } from '../src/domain/clock.ts';
 import { createFileRecorder } from '../src/engine/recording/file-recorder.ts';
 import { decodeG711, encodeG711 } from '../src/engine/sip/media/g711.ts';
 import { parseRtp, rtpHeader } from '../src/engine/sip/media/rtp.ts';
-import { createCallAudioTap, createRtpTimeline, MAX_SKEW_MS } from '../src/engine/sip/media/rtp-recording.ts';
+import {
+  createCallAudioTap,
+  createRtpTimeline,
+  MAX_LATE_MS,
+  MAX_SKEW_MS,
+} from '../src/engine/sip/media/rtp-recording.ts';
 import { parseWav } from './support/wav.ts';
 
 const packet = (pt: number, seq: number, ts: number, ssrc: number, payload: Buffer) =>
@@ -75,6 +80,21 @@ describe('an RTP stream on the recorder clock', () => {
     // The phone restarted its timestamps (or its clock drifted): re-anchored, not a second away.
     assert.equal(t.place(2, 999, 80 + MAX_SKEW_MS + 1), 80 + MAX_SKEW_MS + 1);
     assert.equal(t.place(2, 999 + 160, 80 + MAX_SKEW_MS + 21), 80 + MAX_SKEW_MS + 21);
+    // A place ahead of its arrival by more than MAX_SKEW_MS (a timestamp jump forward): anchored again.
+    assert.equal(
+      t.place(2, 999 + 160 + 8 * (MAX_SKEW_MS + 100), 80 + MAX_SKEW_MS + 41),
+      80 + MAX_SKEW_MS + 41,
+    );
+  });
+
+  test('a burst after a stall keeps its places (late by up to MAX_LATE_MS); later than that is anchored again', () => {
+    const t = createRtpTimeline();
+    assert.equal(t.place(7, 0, 1000), 1000);
+    // The event loop stalled 800 ms: the next 40 packets arrive at once, each where it belongs.
+    for (let k = 1; k <= 40; k++) assert.equal(t.place(7, 160 * k, 1820), 1000 + 20 * k);
+    // A packet placed more than MAX_LATE_MS before its arrival (a slow clock, a jump back): re-anchored.
+    const late = 1000 + 20 * 41 + MAX_LATE_MS + 1;
+    assert.equal(t.place(7, 160 * 41, late), late);
   });
 });
 

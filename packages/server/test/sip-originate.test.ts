@@ -13,6 +13,7 @@ import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
 import { type Rtpengine, rtpengineSkipReason } from './support/rtpengine.ts';
 import { startSipStack } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
+import { goertzel, parseWav } from './support/wav.ts';
 
 const DOMAIN = 'sip.localhost';
 const PASSWORD = 'softphone-001-secret';
@@ -23,6 +24,17 @@ const skip = kamailioSkipReason() || rtpengineSkipReason() || baresipSkipReason(
 
 // biome-ignore lint/suspicious/noExplicitAny: REST answers are checked key by key
 type Json = any;
+
+/** The frequency (5 Hz steps, 200–2000 Hz) with the most energy: what a recorded tone measures. */
+function peakHz(samples: Int16Array): number {
+  let best = 0;
+  let bestAmp = -1;
+  for (let f = 200; f <= 2000; f += 5) {
+    const a = goertzel(samples, 8000, f);
+    if (a > bestAmp) [best, bestAmp] = [f, a];
+  }
+  return best;
+}
 
 describe('a softphone places calls through Kamailio into the Dzvin call core', { skip }, () => {
   let rtp: Rtpengine;
@@ -207,5 +219,101 @@ describe('a softphone places calls through Kamailio into the Dzvin call core', {
     const c = await record(live.uuid);
     assert.equal(c.disposition, 1, 'no answer');
     assert.equal(c.billSecs, 0);
+  });
+
+  test('two softphones call each other: 001 dials 002 on its own phone, each hears the other through rtpengine, the recording has both tones', async () => {
+    const e002 = (await server.built.store.directory.employees.byExt(accountId, '002'))!;
+    const set = await s.admin('PUT', `/api/v1/employees/${e002.id}/sip-password`, {
+      password: 'softphone-002-secret',
+    });
+    assert.equal(set.status, 204, set.text);
+    const phone2 = await startBaresip({
+      user: '002',
+      domain: DOMAIN,
+      password: 'softphone-002-secret',
+      proxyPort: kam.sipPort,
+      answermode: 'auto',
+      toneHz: 440,
+      dumpAudio: true,
+    });
+    try {
+      await phone2.register();
+      await until(
+        async () => {
+          await server.built.sip?.refresh();
+          return server.built.sip?.registered().includes(`${accountId}:002`);
+        },
+        'Dzvin to see 002 registered',
+        15_000,
+      );
+      const from = phone.events.length;
+      const from2 = phone2.events.length;
+      assert.ok((await phone.command('dial', `sip:002@${DOMAIN}`)).ok);
+      await phone2.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '002 answers', { from: from2 });
+      await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', 'the call up at 001', { from });
+      const live = await until(
+        async () => (await active()).find((c) => c.lgDirection === 1 && c.lastEvent === 'call.bridge'),
+        'the internal call bridged',
+      );
+      assert.equal(live.leg.ext, '001');
+      assert.equal(live.leg2.ext, '002');
+      // Dzvin relays each phone's RTP (anchored by rtpengine on both sides) to the other.
+      await until(() => {
+        const [j] = server.built.sip!.driver.joints();
+        return j && j.aToB >= 75 && j.bToA >= 75;
+      }, '1.5 s of RTP each way between the phones');
+      const hung = phone2.events.length;
+      assert.ok((await phone.command('hangup')).ok);
+      await phone2.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 002', { from: hung });
+      await until(async () => !(await active()).some((c) => c.uuid === live.uuid), 'the call over');
+      const c = await record(live.uuid);
+      assert.equal(c.disposition, 0);
+      assert.equal(c.leg.ext, '001');
+      assert.equal(c.leg2.ext, '002');
+      assert.equal(server.built.sip!.driver.joints().length, 0, 'the relay stopped with the call');
+      // What each phone heard (baresip's decoded dump): the other one's tone.
+      // sndfile writes the file as it goes and completes its header when the call's audio stops.
+      const heardBy002 = await until(
+        () => {
+          const [dump] = phone2.heard();
+          const samples = dump && dump.length > 44 ? parseWav(dump).samples : null;
+          return samples && samples.length >= 8000 ? samples : null;
+        },
+        "002's dump of what it heard",
+        5000,
+      ).catch(() => {
+        throw new Error(
+          `002's dump: ${phone2.heard().map((b) => b.length)} bytes; ${phone2.output().slice(-800)}`,
+        );
+      });
+      assert.ok(heardBy002.length >= 8000, `002 heard ${heardBy002.length / 8000} s`);
+      const hz002 = peakHz(heardBy002);
+      assert.ok(Math.abs(hz002 - 1000) <= 50, `002 hears 001's 1000 Hz tone: ${hz002} Hz`);
+      // The recording: tx the rung employee 002 (440 Hz), rx the caller 001 (1000 Hz).
+      const track = async (suffix: string) => {
+        const r = await fetch(`${server.baseUrl}/rest/public/calls/${live.uuid}${suffix}/audio`);
+        assert.equal(r.status, 200, `${suffix} track`);
+        return parseWav(Buffer.from(await r.arrayBuffer())).samples;
+      };
+      const [rx, tx] = [await track('-rx'), await track('-tx')];
+      const measured = { rx: peakHz(rx), tx: peakHz(tx) };
+      console.log(
+        `# phone to phone: 002 heard ${hz002} Hz; recorded rx ${measured.rx} Hz, tx ${measured.tx} Hz`,
+      );
+      assert.ok(Math.abs(measured.tx - 440) <= 22, `tx is 002's 440 Hz: ${measured.tx} Hz`);
+      assert.ok(Math.abs(measured.rx - 1000) <= 50, `rx is 001's 1000 Hz: ${measured.rx} Hz`);
+      assert.ok(goertzel(rx, 8000, 1000) > 10 * goertzel(rx, 8000, 400), 'rx: no tone of Dzvin in it');
+    } finally {
+      await phone2.stop();
+      await s.admin('DELETE', `/api/v1/employees/${e002.id}/sip-password`);
+      await until(
+        async () => {
+          await server.built.sip?.refresh();
+          return !server.built.sip?.registered().includes(`${accountId}:002`);
+        },
+        '002 no longer registered',
+        15_000,
+      );
+    }
   });
 });

@@ -58,6 +58,8 @@ export interface BaresipOptions {
   toneSeconds?: number;
   /** The phone quits by itself after this (default 120 s). */
   lifetimeSec?: number;
+  /** Dump what the phone hears (and sends) into WAV files in its dir (baresip's sndfile module). */
+  dumpAudio?: boolean;
 }
 
 export interface Baresip {
@@ -82,6 +84,11 @@ export interface Baresip {
     opts?: { from?: number; ms?: number },
   ): Promise<BaresipEvent>;
   output(): string;
+  /**
+   * What the phone heard in its calls (decoded), with `dumpAudio`: the samples of each
+   * `dump-*-dec.wav` sndfile wrote, newest last (a file is complete once its call has closed).
+   */
+  heard(): Buffer[];
   /** SIGKILLs baresip itself: the phone vanishes without un-registering (a pulled cable). */
   vanish(): Promise<void>;
   stop(): Promise<void>;
@@ -132,6 +139,7 @@ async function startOnce(opts: BaresipOptions): Promise<Baresip> {
     `module_path ${MODULES}`,
     'module g711.so',
     'module aufile.so',
+    ...(opts.dumpAudio ? ['module sndfile.so', `snd_path ${dir}`] : []),
     'module_app account.so',
     'module_app menu.so',
     'module_app ctrl_tcp.so',
@@ -246,6 +254,13 @@ async function startOnce(opts: BaresipOptions): Promise<Baresip> {
       return until(() => events.slice(from).find(match), `${aor}: ${what}`, ms);
     },
     output: () => out,
+    heard: () =>
+      fs
+        .readdirSync(dir)
+        .filter((f) => /^dump-.*-dec\.wav$/.test(f))
+        .map((f) => ({ f, at: fs.statSync(path.join(dir, f)).mtimeMs }))
+        .sort((a, b) => a.at - b.at)
+        .map(({ f }) => fs.readFileSync(path.join(dir, f))),
     async vanish() {
       // baresip is the only child of `timeout`; the wrapper exits once it is gone.
       const kids = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim();

@@ -5,9 +5,11 @@ import { DomainError } from '../../domain/errors.ts';
 import type { AccountRecord } from '../../domain/ports.ts';
 import { createResponse, newTag } from './build.ts';
 import { parseNameAddr } from './header-values.ts';
+import type { G711Codec } from './media/g711.ts';
 import { g711Sdp, openRtpSocket } from './media/local-media.ts';
+import type { MediaEnd } from './media/media-joint.ts';
 import type { NgClient } from './media/ng-client.ts';
-import { g711Codecs } from './media/sdp-audio.ts';
+import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import {
   getCallId,
   getHeader,
@@ -78,6 +80,9 @@ interface Originated {
   remoteTarget: string;
   cseq: number;
   rtp: dgram.Socket | null;
+  /** Where rtpengine takes RTP for the phone, and the law it is sent (our answer's first it offered). */
+  rtpTo: Remote | null;
+  codec: G711Codec;
   received: number;
 }
 
@@ -221,6 +226,8 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       remoteTarget: contactUri || req.uri,
       cseq: Math.floor(Math.random() * 10_000),
       rtp: null,
+      rtpTo: null,
+      codec: g711Codecs(req.body.toString('utf8')).includes('PCMA') ? 'PCMA' : 'PCMU',
       received: 0,
     };
     byCallId.set(callId, o);
@@ -230,7 +237,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       o.rtp.on('message', () => {
         o.received++;
       });
-      await ng.offer({
+      const offered = await ng.offer({
         'call-id': callId,
         'from-tag': phoneTag,
         sdp: req.body.toString('utf8'),
@@ -246,6 +253,8 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
         ICE: 'remove',
       });
       o.sdpForPhone = answered.sdp;
+      const media = firstAudioStream(offered.sdp);
+      if (media?.address) o.rtpTo = { address: media.address, port: media.port };
     } catch (err) {
       onError(err);
       if (o.state === 'placing' && !o.cancelled) reply(o, 500, 'Media Unavailable');
@@ -392,10 +401,18 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     return true;
   }
 
+  /** The phone's end of the media while its call is being answered or up (two phones: media-joint.ts). */
+  function mediaEnd(uuid: string): MediaEnd | null {
+    const o = byUuid.get(uuid);
+    if (!o?.rtp || !o.rtpTo || (o.state !== 'answering' && o.state !== 'up')) return null;
+    return { socket: o.rtp, to: o.rtpTo, codec: o.codec };
+  }
+
   return {
     onRequest,
     onAck,
     connected,
+    mediaEnd,
     ended,
     /** The calls placed from phones now (tests, metrics). */
     calls: () =>

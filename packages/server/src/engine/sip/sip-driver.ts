@@ -7,6 +7,7 @@ import { newCallId, newTag } from './build.ts';
 import { parseNameAddr, quote } from './header-values.ts';
 import { encodeG711, type G711Codec } from './media/g711.ts';
 import { g711Sdp, openRtpSocket } from './media/local-media.ts';
+import { joinMedia, type MediaEnd, type MediaJoint } from './media/media-joint.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { rtpHeader } from './media/rtp.ts';
 import { type CallAudioTap, createCallAudioTap } from './media/rtp-recording.ts';
@@ -28,15 +29,16 @@ import { isSipUri, parseUri } from './uri.ts';
  * The SIP phone driver (issue 15): the call core's PhoneDriver for employees whose softphone or
  * desk phone is registered through Kamailio. To ring one it sends an INVITE through Kamailio
  * (which finds the phone in its location table), with media anchored by rtpengine; the other
- * party of the call is whatever the core connected — today a simulated caller, whose voice this
- * driver sends as RTP (a tone) and whose ear receives the phone's RTP. Such a call's recording
+ * party of the call is whatever the core connected — a simulated caller, whose voice this driver
+ * sends as RTP (a tone) and whose ear receives the phone's RTP, or another phone. Such a call's recording
  * is the real audio (`suppliesAudio`): the phone's RTP decoded as tx, the tone sent as rx
  * (media/rtp-recording.ts). The core decides
  * everything else (routing, timeouts, history, events): the driver reports answered / refused /
  * remote hangup, as the simulator's driver does.
  *
- * Left for later (issue 15 is not done): calls placed FROM a phone (an INVITE from Kamailio is
- * answered 501), re-INVITEs and hold, DTMF, SIP trunks (#16).
+ * Calls placed FROM a phone are phone-originated.ts (the UAS side); two phones in one call hear
+ * each other through media/media-joint.ts. Left for later (issue 15 is not done): re-INVITEs and
+ * hold, REFER, DTMF, SIP trunks (#16).
  */
 export interface SipDriverDeps {
   layer: TransactionLayer;
@@ -115,6 +117,8 @@ export function createSipDriver(deps: SipDriverDeps) {
   let events: PhoneEvents | null = null;
   const byLeg = new Map<string, PhoneLeg>();
   const byCallId = new Map<string, PhoneLeg>();
+  /** Calls whose two real phones hear each other (by call uuid). */
+  const joints = new Map<string, MediaJoint>();
   const contact = `<sip:dzvin@${transport.sentBy}>`;
 
   /** The first hop of an in-dialog request: the first route (loose routing), else the target. */
@@ -173,6 +177,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     leg.rtp = null;
     byLeg.delete(leg.ref.legUuid);
     byCallId.delete(leg.callId);
+    unjoin(leg.ref.uuid);
     trace('leg.ended', { legUuid: leg.ref.legUuid, received: leg.received, sent: leg.sent });
     ng.delete({ 'call-id': leg.callId, 'from-tag': leg.fromTag, flags: [] }).catch(onError);
   }
@@ -184,7 +189,7 @@ export function createSipDriver(deps: SipDriverDeps) {
    * [start + 20k, start + 20k + 20) ms; what was sent is also the recording's rx.
    */
   function startSending(leg: PhoneLeg) {
-    if (!leg.rtp || !leg.rtpTo || leg.sender) return;
+    if (!leg.rtp || !leg.rtpTo || leg.sender || joints.has(leg.ref.uuid)) return;
     const seq0 = Math.floor(Math.random() * 65535);
     const ts0 = Math.floor(Math.random() * 2 ** 31);
     const ssrc = Math.floor(Math.random() * 2 ** 32);
@@ -215,6 +220,50 @@ export function createSipDriver(deps: SipDriverDeps) {
     send();
     leg.sender = setInterval(send, FRAME_MS);
     leg.sender.unref();
+  }
+
+  function unjoin(uuid: string) {
+    const joint = joints.get(uuid);
+    if (!joint) return;
+    joints.delete(uuid);
+    joint.stop();
+    trace('media.unjoined', { uuid, ...joint.stats() });
+  }
+
+  /**
+   * When the core connects a call with two real phones in it (a phone's call to another phone, or
+   * two legs rung over SIP), they hear each other: the media joint relays between their ends, the
+   * tone to the rung phone stops, and one phone's tap records both (its own RTP as tx, the other
+   * phone's as rx) — the rung employee's, as for a simulated caller.
+   */
+  function joinPhones(call: CallRef) {
+    if (joints.has(call.uuid)) return;
+    const ends: { end: MediaEnd; leg?: PhoneLeg }[] = [];
+    const caller = originated?.mediaEnd(call.uuid);
+    if (caller) ends.push({ end: caller });
+    for (const leg of byLeg.values())
+      if (leg.ref.uuid === call.uuid && leg.state === 'up' && leg.rtp && leg.rtpTo)
+        ends.push({ end: { socket: leg.rtp, to: leg.rtpTo, codec: leg.codec }, leg });
+    if (ends.length < 2) return;
+    const [a, b] = ends;
+    // A tone already sent (a phone joined later, e.g. after a transfer) stops.
+    for (const e of ends) {
+      if (e.leg?.sender) clearInterval(e.leg.sender);
+      if (e.leg) e.leg.sender = null;
+    }
+    const recording = [a, b].find((e) => e.leg?.audio);
+    for (const e of ends) if (e !== recording && e.leg) e.leg.audio = null;
+    const tap = recording?.leg?.audio ?? null;
+    const other = recording === a ? 'b' : 'a';
+    joints.set(
+      call.uuid,
+      joinMedia(a.end, b.end, {
+        onRelay: (from, datagram) => {
+          if (from === other) tap?.heardOther(datagram);
+        },
+      }),
+    );
+    trace('media.joined', { uuid: call.uuid, codecs: [a.end.codec, b.end.codec] });
   }
 
   async function answered(leg: PhoneLeg, ok: SipResponse) {
@@ -259,7 +308,8 @@ export function createSipDriver(deps: SipDriverDeps) {
     trace('leg.answered', { legUuid: leg.ref.legUuid, codec: leg.codec, rtpTo: leg.rtpTo });
     if (deps.recorder)
       leg.audio = createCallAudioTap({ uuid: leg.ref.uuid, recorder: deps.recorder, now: () => clock.now() });
-    startSending(leg);
+    // The phone hears its other party once the core connects them (connected): a simulated one's
+    // tone, or another phone's RTP — one stream from the start, never a tone then a new SSRC.
     await events?.answered(leg.ref.legUuid);
   }
 
@@ -411,10 +461,15 @@ export function createSipDriver(deps: SipDriverDeps) {
     },
     connected(call) {
       originated?.connected(call);
+      joinPhones(call);
+      if (joints.has(call.uuid)) return;
+      for (const leg of byLeg.values())
+        if (leg.ref.uuid === call.uuid && leg.state === 'up') startSending(leg);
     },
     playIvr() {},
     release,
     ended(call: CallRef, disposition?: Disposition) {
+      unjoin(call.uuid);
       for (const leg of [...byLeg.values()]) if (leg.ref.uuid === call.uuid) release(leg.ref);
       originated?.ended(call, disposition);
     },
@@ -447,6 +502,8 @@ export function createSipDriver(deps: SipDriverDeps) {
     },
     originated: () => originated?.calls() ?? [],
     /** What each live leg sent and received (tests, metrics). */
+    /** The media relayed between the two phones of each call that has two (tests, metrics). */
+    joints: () => [...joints.entries()].map(([uuid, j]) => ({ uuid, ...j.stats() })),
     legs: () =>
       [...byLeg.values()].map((l) => ({
         legUuid: l.ref.legUuid,

@@ -13,6 +13,14 @@ const UNITS_PER_MS = 8;
  * placed further back than that is dropped), well above ordinary jitter.
  */
 export const MAX_SKEW_MS = 500;
+/**
+ * How late a packet may arrive after its place before the stream is anchored again: longer than
+ * MAX_SKEW_MS, because lateness is what a stalled event loop (or a busy machine) does to every
+ * packet at once — a burst that keeps its places is seamless audio, re-anchoring it would leave a
+ * hole. As long as the recorder holds unwritten audio (about a second); later than that it is
+ * dropped there anyway.
+ */
+export const MAX_LATE_MS = 1000;
 
 /** Places one RTP stream's packets on the recorder's clock. */
 export interface RtpTimeline {
@@ -24,17 +32,17 @@ export interface RtpTimeline {
  * Packets are placed by RTP timestamp relative to the stream's first packet (anchored at that
  * packet's arrival): jitter and reordering do not move audio, a lost packet leaves its 20 ms
  * silent. Timestamps wrap at 2^32; the distance from the previous packet is taken as signed 32
- * bits, so a late packet lands before its successor. A new SSRC, or a place more than
- * `maxSkewMs` from the arrival, anchors the stream again.
+ * bits, so a late packet lands before its successor. A new SSRC, a place more than `maxSkewMs`
+ * ahead of the arrival, or more than `maxLateMs` behind it, anchors the stream again.
  */
-export function createRtpTimeline(maxSkewMs = MAX_SKEW_MS): RtpTimeline {
+export function createRtpTimeline(maxSkewMs = MAX_SKEW_MS, maxLateMs = MAX_LATE_MS): RtpTimeline {
   let anchor: { ssrc: number; atMs: number; lastTs: number; units: number } | null = null;
   return {
     place(ssrc, timestamp, arrivalMs) {
       if (anchor && anchor.ssrc === ssrc) {
         const units = anchor.units + ((timestamp - anchor.lastTs) | 0);
         const atMs = anchor.atMs + units / UNITS_PER_MS;
-        if (Math.abs(atMs - arrivalMs) <= maxSkewMs) {
+        if (atMs - arrivalMs <= maxSkewMs && arrivalMs - atMs <= maxLateMs) {
           anchor.lastTs = timestamp;
           anchor.units = units;
           return atMs;
@@ -55,6 +63,11 @@ export interface CallAudioTap {
   heard(datagram: Buffer): boolean;
   /** `pcm` that was encoded and sent to the phone as the other party, its first sample at `atMs`: fed as rx. */
   said(pcm: Int16Array, atMs: number): void;
+  /**
+   * A datagram the other party's phone sent (two real phones in one call, media-joint.ts):
+   * decoded and fed as rx, placed by its own RTP timestamps.
+   */
+  heardOther(datagram: Buffer): boolean;
 }
 
 export interface CallAudioTapOptions {
@@ -76,16 +89,20 @@ export interface CallAudioTapOptions {
  * tap.said(frame, sentAtMs);
  */
 export function createCallAudioTap(opts: CallAudioTapOptions): CallAudioTap {
-  const timeline = createRtpTimeline();
-  return {
-    heard(datagram) {
+  const track = (side: 'rx' | 'tx') => {
+    const timeline = createRtpTimeline();
+    return (datagram: Buffer) => {
       const p = parseRtp(datagram);
       const codec = p ? G711_PAYLOAD_TYPES[p.payloadType] : undefined;
       if (!p || !codec || p.payload.length === 0) return false;
       const atMs = timeline.place(p.ssrc, p.timestamp, opts.now());
-      opts.recorder.feed(opts.uuid, 'tx', decodeG711(codec, p.payload), atMs);
+      opts.recorder.feed(opts.uuid, side, decodeG711(codec, p.payload), atMs);
       return true;
-    },
+    };
+  };
+  return {
+    heard: track('tx'),
+    heardOther: track('rx'),
     said(pcm, atMs) {
       opts.recorder.feed(opts.uuid, 'rx', pcm, atMs);
     },
