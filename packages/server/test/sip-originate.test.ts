@@ -11,6 +11,7 @@ import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip
 import type { Session, TestServer } from './support/harness.ts';
 import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
 import { type Rtpengine, rtpengineSkipReason } from './support/rtpengine.ts';
+import { buildAckForFailure, buildRequest, header, sdpOffer, startUdpPeer } from './support/kamailio-sip.ts';
 import { startSipStack } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
 import { goertzel, parseWav } from './support/wav.ts';
@@ -314,6 +315,49 @@ describe('a softphone places calls through Kamailio into the Dzvin call core', {
         '002 no longer registered',
         15_000,
       );
+    }
+  });
+
+  test('a request that requires an extension Dzvin lacks (100rel, timer) gets 420 Bad Extension naming it; no call starts', async () => {
+    const b2buaPort = Number(server.built.sip!.transport.sentBy.split(':').pop());
+    const peer = await startUdpPeer();
+    try {
+      const invite = buildRequest({
+        method: 'INVITE',
+        uri: `sip:002@${DOMAIN}`,
+        via: { address: peer.address, port: peer.port },
+        from: `sip:001@${DOMAIN}`,
+        to: `sip:002@${DOMAIN}`,
+        headers: ['Require: 100rel'],
+        body: sdpOffer('127.0.0.1', 40_000),
+      });
+      peer.send(invite, b2buaPort);
+      const refused = await peer.waitFor(
+        (m) => m.status !== undefined && m.status >= 200,
+        'the final answer',
+      );
+      assert.equal(refused.status, 420, refused.raw ?? JSON.stringify(refused));
+      assert.equal(header(refused, 'Unsupported'), '100rel');
+      assert.match(header(refused, 'To') ?? '', /;tag=/);
+      peer.send(buildAckForFailure(invite, refused), b2buaPort);
+      const from = peer.received.length;
+      peer.send(
+        buildRequest({
+          method: 'OPTIONS',
+          uri: `sip:dzvin@${DOMAIN}`,
+          via: { address: peer.address, port: peer.port },
+          from: `sip:001@${DOMAIN}`,
+          to: `sip:dzvin@${DOMAIN}`,
+          headers: ['Require: timer, foo'],
+        }),
+        b2buaPort,
+      );
+      const options = await peer.waitFor((m) => m.status !== undefined, 'the OPTIONS answer', { from });
+      assert.equal(options.status, 420);
+      assert.equal(header(options, 'Unsupported'), 'timer, foo');
+      assert.equal((await active()).length, 0, 'no call');
+    } finally {
+      await peer.close();
     }
   });
 });

@@ -395,6 +395,7 @@ export function createSipDriver(deps: SipDriverDeps) {
   }
 
   function onRequest(r: NewRequest) {
+    if (refuseExtensions(r)) return;
     if (originated?.onRequest(r)) return;
     const { tx } = r;
     const req = tx.request;
@@ -419,6 +420,26 @@ export function createSipDriver(deps: SipDriverDeps) {
       default:
         return void tx.reply(leg ? 501 : 481, leg ? 'Not Implemented' : 'Call/Transaction Does Not Exist');
     }
+  }
+
+  /**
+   * RFC 3261 §8.2.2.3: a request that requires an extension we do not support (`100rel`, `timer`,
+   * anything) is answered 420 listing them in `Unsupported`; ACK and CANCEL never are.
+   */
+  function refuseExtensions({ tx }: NewRequest): boolean {
+    const req = tx.request;
+    if (req.method === 'ACK' || req.method === 'CANCEL') return false;
+    const required = getHeaders(req, 'Require')
+      .flatMap((v) => v.split(','))
+      .map((t) => t.trim())
+      .filter(Boolean);
+    if (!required.length) return false;
+    trace('extension.unsupported', { method: req.method, required });
+    tx.reply(420, 'Bad Extension', {
+      toTag: getHeader(req, 'To')?.includes('tag=') ? undefined : newTag(),
+      headers: [{ name: 'Unsupported', value: required.join(', ') }],
+    });
+    return true;
   }
 
   /** A 2xx the INVITE transaction no longer holds (a retransmission): ACK it again. */
