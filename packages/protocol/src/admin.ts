@@ -32,6 +32,27 @@ export const Employee = Type.Object({
   }),
 });
 export type Employee = Static<typeof Employee>;
+
+/**
+ * Whether the employee's phone is registered (issue 15: presence from registration), as the SIP
+ * engine last read Kamailio's registrations (every 2 s). Null when the server runs no SIP engine.
+ * @example `{ "registered": true, "contacts": 1 }`
+ */
+export const EmployeePhone = Type.Object({
+  registered: Type.Boolean({ description: 'At least one phone (SIP contact) of the ext is registered' }),
+  contacts: Type.Integer({ description: 'How many contacts are registered (a call forks to each)' }),
+});
+export type EmployeePhone = Static<typeof EmployeePhone>;
+
+/**
+ * An employee as the admin API answers it: the directory's fields and `phone`, whether their
+ * phone is registered now (not stored; null without a SIP engine). `presence` stays the
+ * employee's own (set through the API); with the account's phones `real` an employee without a
+ * registered phone is offline for calls whatever it says.
+ * @example `{ "id": 1, "displayName": "Олена Коваленко", "ext": "001", "email": "olena@demo.localhost", "monitored": true, "presence": "online", "paused": false, "createdAt": 1764190000000, "hasSipPassword": true, "phone": { "registered": true, "contacts": 1 } }`
+ */
+export const EmployeeView = Type.Object({ ...Employee.properties, phone: Nullable(EmployeePhone) });
+export type EmployeeView = Static<typeof EmployeeView>;
 export const EmployeeCreate = Type.Object({
   displayName: Name,
   ext: Ext,
@@ -176,9 +197,17 @@ export type CrmConnectionCreate = Static<typeof CrmConnectionCreate>;
 export const CrmConnectionPatch = Type.Partial(CrmConnectionCreate);
 export type CrmConnectionPatch = Static<typeof CrmConnectionPatch>;
 
+/** Which phones an account's employees use (issue 15). */
+export const PHONE_MODES = ['simulated', 'real', 'hybrid'] as const;
+export type PhoneMode = (typeof PHONE_MODES)[number];
+const PhoneMode = Type.Union([Type.Literal('simulated'), Type.Literal('real'), Type.Literal('hybrid')], {
+  description:
+    "Which phones the employees use. hybrid: a registered phone (SIP) rings, an employee with none is answered by a simulated phone; real: only registered phones, an employee with none is offline (a direct call ends no answer, a ring group skips them); simulated: every phone simulated, registered or not (a sandbox). External parties stay simulated until trunks exist. PATCH null: back to the server's default",
+});
+
 /**
  * The signed-in account.
- * @example `{ "domain": "demo.localhost", "name": "Demo office", "defaultCountry": "UA", "apiUserId": 1, "createdAt": 1764190000000 }`
+ * @example `{ "domain": "demo.localhost", "name": "Demo office", "defaultCountry": "UA", "apiUserId": 1, "createdAt": 1764190000000, "recordingsNeedSession": false, "contactsPriority": 100, "phones": "hybrid", "phonesDefault": true }`
  */
 export const Account = Type.Object({
   domain: Type.String(),
@@ -196,6 +225,11 @@ export const Account = Type.Object({
     description:
       'Priority of the built-in contacts book among the connected CRMs for call.settings and otherLegs (spec #17); lower comes first, CRM connections default to 1',
   }),
+  phones: PhoneMode,
+  phonesDefault: Type.Boolean({
+    description:
+      "Whether `phones` is the server's default (the account has not chosen): hybrid with DZVIN_MODE=local, real with DZVIN_MODE=production",
+  }),
 });
 export type Account = Static<typeof Account>;
 export const AccountPatch = Type.Object({
@@ -204,6 +238,7 @@ export const AccountPatch = Type.Object({
   apiUserId: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }))),
   recordingsNeedSession: Type.Optional(Type.Boolean()),
   contactsPriority: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+  phones: Type.Optional(Nullable(PhoneMode)),
 });
 export type AccountPatch = Static<typeof AccountPatch>;
 

@@ -1,5 +1,6 @@
 import type { Cluster } from '../cluster/cluster.ts';
 import { createClusterEngine } from '../cluster/cluster-engine.ts';
+import { defaultPhoneMode } from '../domain/accounts/phone-mode.ts';
 import type { CallBus } from '../domain/calls/call-engine.ts';
 import type { Recorder } from '../domain/calls/call-model.ts';
 import type { Store } from '../domain/ports.ts';
@@ -74,6 +75,8 @@ export function openCalls(
   const simulator = createSimulator({
     presence,
     drivers: deps.sip ? [deps.sip.driver] : [],
+    // Simulation is off in production unless an account turns it on (phones: hybrid|simulated).
+    defaultPhones: defaultPhoneMode(config.mode),
     saveHook: {
       before: () => eventCapture.beforeSave(),
       inTransaction: (tx, records) => eventCapture.inSave(tx, records),

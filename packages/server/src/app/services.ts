@@ -1,6 +1,7 @@
 import type { Cluster } from '../cluster/cluster.ts';
 import { createAccountService } from '../domain/accounts/account-service.ts';
 import { createAuthService } from '../domain/accounts/auth-service.ts';
+import { defaultPhoneMode } from '../domain/accounts/phone-mode.ts';
 import { createHistoryService } from '../domain/calls/history-service.ts';
 import { createContactService } from '../domain/crm/contact-service.ts';
 import { createDirectoryService } from '../domain/directory/directory-service.ts';
@@ -24,7 +25,7 @@ export function createServices(ctx: AppContext, deps: { store: Store; cluster: C
   });
   const services: Services = {
     auth,
-    accounts: createAccountService({ store, clock }),
+    accounts: createAccountService({ store, clock, defaultPhones: defaultPhoneMode(config.mode) }),
     directory: createDirectoryService({ store, clock }),
     contacts: createContactService({ store, clock }),
     history: createHistoryService({ store }),

@@ -16,6 +16,7 @@ export function storedSipCredentials(store: Store): () => Promise<{ id: SipIdent
 /**
  * Employees' SIP passwords reach Kamailio: each change through the directory is pushed at once,
  * and a resync brings a Kamailio that missed one back in step (engine/sip/edge/credential-sync.ts).
+ * The directory also learns who is registered (the admin API's `phone` of each employee).
  */
 export function openSipCredentials(
   ctx: AppContext,
@@ -30,10 +31,13 @@ export function openSipCredentials(
     onError,
   });
   deps.services.directory.useSipEdge(sync, onError);
+  // The admin API's employees show whether their phone is registered (`phone`).
+  deps.services.directory.useRegistrations(deps.sip.contactsOf);
   sync.start();
   app.addHook('onClose', async () => {
     sync.stop();
     deps.services.directory.useSipEdge(null);
+    deps.services.directory.useRegistrations(null);
   });
   return sync;
 }

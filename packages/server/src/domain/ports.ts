@@ -1,4 +1,5 @@
 import type { Contact, CrmConnection, Employee, Ivr, Note, RingGroup, Target, Trunk } from '@dzvin/protocol';
+import type { PhoneMode } from './accounts/phone-mode.ts';
 import type { CallStore } from './calls/call-model.ts';
 import type { TrackingStore } from './tracking.ts';
 
@@ -16,6 +17,8 @@ export interface AccountRecord {
   recordingsNeedSession: boolean;
   /** The built-in contacts book's priority among the account's CRMs (spec #17; lower wins). */
   contactsPriority: number;
+  /** Which phones the employees use; null: the server's default (domain/accounts/phone-mode.ts). */
+  phones: PhoneMode | null;
 }
 
 export interface AccountStore {
@@ -32,7 +35,9 @@ export interface AccountStore {
   byDomain(domain: string, opts?: { fresh?: boolean }): Promise<AccountRecord | null>;
   byApiKeyHash(hash: string): Promise<AccountRecord | null>;
   /** A new account; settings not given start at their defaults. */
-  create(a: Omit<AccountRecord, 'id' | 'recordingsNeedSession' | 'contactsPriority'>): Promise<AccountRecord>;
+  create(
+    a: Omit<AccountRecord, 'id' | 'recordingsNeedSession' | 'contactsPriority' | 'phones'>,
+  ): Promise<AccountRecord>;
   update(id: number, patch: Partial<Omit<AccountRecord, 'id' | 'domain' | 'createdAt'>>): Promise<void>;
 }
 

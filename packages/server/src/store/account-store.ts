@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { isPhoneMode } from '../domain/accounts/phone-mode.ts';
 import type { AccountRecord, AccountStore, AuthFailureStore, SessionStore } from '../domain/ports.ts';
 import type { AccountsTable, Database } from './schema.ts';
 
@@ -12,6 +13,7 @@ const toAccount = (r: Selectable<AccountsTable>): AccountRecord => ({
   createdAt: r.created_at,
   recordingsNeedSession: r.recordings_need_session === 1,
   contactsPriority: r.contacts_priority,
+  phones: isPhoneMode(r.phones) ? r.phones : null,
 });
 
 /**
@@ -98,6 +100,7 @@ export function createAccountStore(
       if (p.defaultCountry !== undefined) set.default_country = p.defaultCountry;
       if (p.apiUserId !== undefined) set.api_user_id = p.apiUserId;
       if (p.contactsPriority !== undefined) set.contacts_priority = p.contactsPriority;
+      if (p.phones !== undefined) set.phones = p.phones;
       if (p.recordingsNeedSession !== undefined)
         set.recordings_need_session = p.recordingsNeedSession ? 1 : 0;
       drop(id);

@@ -527,6 +527,14 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0013_account_phones': {
+      // Which phones the account's employees use: 'simulated' | 'real' | 'hybrid'
+      // (domain/accounts/phone-mode.ts). NULL = not chosen: the server's default (hybrid in
+      // DZVIN_MODE=local, real in production), so existing accounts follow the mode they run in.
+      async up(db: Db) {
+        await db.schema.alterTable('accounts').addColumn('phones', 'text').execute();
+      },
+    },
   };
 }
 

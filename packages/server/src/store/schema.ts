@@ -13,6 +13,8 @@ export interface AccountsTable {
   recordings_need_session: Generated<number>;
   /** The built-in contacts book's priority among the account's CRMs (spec #17). */
   contacts_priority: Generated<number>;
+  /** 'simulated' | 'real' | 'hybrid', or NULL for the server's default (phone-mode.ts). */
+  phones: string | null;
 }
 export interface SessionsTable {
   token_hash: string;

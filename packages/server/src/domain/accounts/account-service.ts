@@ -4,6 +4,7 @@ import { badInput, DomainError } from '../errors.ts';
 import { isKnownCountry } from '../phone.ts';
 import type { AccountRecord, Store } from '../ports.ts';
 import { hashSecret, randomToken } from '../secrets.ts';
+import { isPhoneMode, PHONE_MODES, type PhoneMode, phoneModeOf } from './phone-mode.ts';
 
 /** Account domains: DNS names (so `*.localhost` works in browsers without DNS, spec #4). */
 const DOMAIN_RE =
@@ -13,7 +14,8 @@ export function normalizeDomain(input: string): string {
   return input.trim().toLowerCase().replace(/\.$/, '');
 }
 
-export const toAccountView = (a: AccountRecord): Account => ({
+/** The account as the admin API shows it; `defaultPhones` is the server's (phone-mode.ts). */
+export const toAccountView = (a: AccountRecord, defaultPhones: PhoneMode = 'hybrid'): Account => ({
   domain: a.domain,
   name: a.name,
   defaultCountry: a.defaultCountry,
@@ -21,6 +23,8 @@ export const toAccountView = (a: AccountRecord): Account => ({
   createdAt: a.createdAt,
   recordingsNeedSession: a.recordingsNeedSession,
   contactsPriority: a.contactsPriority,
+  phones: phoneModeOf(a, defaultPhones),
+  phonesDefault: a.phones === null,
 });
 
 export interface CreateAccountInput {
@@ -41,10 +45,19 @@ export interface AccountChange {
 }
 
 /** Accounts (tenants) and their API keys. Keys are stored only as hashes and shown once. */
-export function createAccountService(deps: { store: Store; clock: Clock }) {
+export function createAccountService(deps: {
+  store: Store;
+  clock: Clock;
+  /** The phones of an account that has not chosen (defaultPhoneMode of DZVIN_MODE); hybrid. */
+  defaultPhones?: PhoneMode;
+}) {
   const { store, clock } = deps;
+  const defaultPhones = deps.defaultPhones ?? 'hybrid';
   let announce: (m: AccountChange) => void = () => {};
   return {
+    /** The account as the admin API shows it (with the server's default phones). */
+    view: (a: AccountRecord): Account => toAccountView(a, defaultPhones),
+
     /** Sends this process's account changes to the others (the cluster's publish). */
     shareChanges(publish: (m: AccountChange) => void) {
       announce = publish;
@@ -102,12 +115,15 @@ export function createAccountService(deps: { store: Store; clock: Clock }) {
         if (!(await store.directory.employees.get(accountId, patch.apiUserId)))
           throw badInput(`apiUserId ${patch.apiUserId} is not an employee of this account`);
       }
+      if (patch.phones !== undefined && patch.phones !== null && !isPhoneMode(patch.phones))
+        throw badInput(`phones must be one of ${PHONE_MODES.join(', ')} (or null for the default)`);
       await store.accounts.update(accountId, {
         name: patch.name?.trim(),
         defaultCountry: patch.defaultCountry,
         apiUserId: patch.apiUserId,
         recordingsNeedSession: patch.recordingsNeedSession,
         contactsPriority: patch.contactsPriority,
+        phones: patch.phones,
       });
       announce({ kind: 'account.changed', accountId });
       const a = await store.accounts.byId(accountId);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CallEventName, Disposition, Employee, Trunk } from '@dzvin/protocol';
+import { driverAllowed, type PhoneMode, phoneModeOf } from '../accounts/phone-mode.ts';
 import type { Cancel, Clock, Timers } from '../clock.ts';
 import { badInput, DomainError } from '../errors.ts';
 import { normalizePhone } from '../phone.ts';
@@ -21,6 +22,11 @@ export interface CallCoreDeps {
   bus: CallBus;
   /** The phone drivers, asked in order which serves an endpoint (the first that does). */
   drivers: PhoneDriver[];
+  /**
+   * Which phones an account that has not chosen uses (domain/accounts/phone-mode.ts): hybrid
+   * unless said (the server passes `real` in DZVIN_MODE=production).
+   */
+  defaultPhones?: PhoneMode;
   newUuid?: () => string;
   routing?: RoutingHook;
   /** Who is on a call in the other processes over the same database (none: this process alone). */
@@ -64,11 +70,52 @@ export function createCallCore(deps: CallCoreDeps) {
   const callerLegs = new Map<string, Leg>();
   let closing = false;
 
-  function driverFor(endpoint: Endpoint): PhoneDriver {
-    const d = deps.drivers.find((x) => x.serves(endpoint));
+  const defaultPhones = deps.defaultPhones ?? 'hybrid';
+  /**
+   * The driver of an endpoint: the first that serves it among those the account's phone setting
+   * allows (`simulated` / `real` / `hybrid`, domain/accounts/phone-mode.ts). This is the one place
+   * the setting is applied. Null: no phone of that endpoint can ring — an employee who is offline
+   * for calls (routing treats them so: `withPhone`).
+   */
+  function driverFor(account: AccountRecord, endpoint: Endpoint): PhoneDriver | null {
+    const mode = phoneModeOf(account, defaultPhones);
+    return (
+      deps.drivers.find(
+        (d) => driverAllowed(mode, endpoint.kind, d.simulated === true) && d.serves(endpoint),
+      ) ?? null
+    );
+  }
+  function externalDriver(account: AccountRecord, number: string, trunk: Trunk | null): PhoneDriver {
+    const d = driverFor(account, { kind: 'external', accountId: account.id, number, trunk });
     if (!d) throw new DomainError('CONFLICT', 'No phone driver serves this endpoint');
     return d;
   }
+  const phoneOf = (account: AccountRecord, e: Employee) =>
+    driverFor(account, { kind: 'employee', accountId: account.id, employee: e });
+  /**
+   * The employee as routing sees them: an employee whose phone cannot ring (nothing registered
+   * with the account's phones `real`) is offline — a direct call ends no answer, a group skips them.
+   */
+  const withPhone = (account: AccountRecord, e: Employee): Employee =>
+    e.presence === 'online' && !phoneOf(account, e) ? { ...e, presence: 'offline' } : e;
+  /**
+   * Where a leg of an employee without a phone "rings" (a transfer to them): nowhere — it is
+   * refused as no answer at once.
+   */
+  const noPhone: PhoneDriver = {
+    serves: () => false,
+    ring(leg) {
+      // After ringLeg has set the leg up (its caller goes on synchronously).
+      track(Promise.resolve().then(() => phones.refused(leg.legUuid, 1)));
+    },
+    dial() {
+      throw new DomainError('CONFLICT', 'No phone driver serves this endpoint');
+    },
+    connected() {},
+    playIvr() {},
+    release() {},
+    ended() {},
+  };
   /** The drivers taking part in a call (its external party's and its employees' phones). */
   function driversOf(c: Call): Set<PhoneDriver> {
     const set = new Set<PhoneDriver>();
@@ -277,7 +324,9 @@ export function createCallCore(deps: CallCoreDeps) {
   /** The first responsible employee (a CRM's answer) who can take calls now, as a route. */
   async function responsibleRoute(account: AccountRecord, ids: number[]): Promise<Target | null> {
     if (!ids.length) return null;
-    const employees = await store.directory.employees.byIds(account.id, ids);
+    const employees = (await store.directory.employees.byIds(account.id, ids)).map((e) =>
+      withPhone(account, e),
+    );
     const talking = await talkingAmong(account.id, employees);
     for (const e of employees)
       if (directRefusal(e, talking(e)) === null) return { type: 'employee', id: e.id };
@@ -325,7 +374,7 @@ export function createCallCore(deps: CallCoreDeps) {
       uuid: primary ? c.uuid : newUuid(),
       primary,
       employee: e,
-      driver: driverFor({ kind: 'employee', accountId: c.account.id, employee: e }),
+      driver: phoneOf(c.account, e) ?? noPhone,
       dialAt: clock.now(),
       offHookAt: null,
       bridgeAt: null,
@@ -478,9 +527,7 @@ export function createCallCore(deps: CallCoreDeps) {
   /** Dials the call's external number; the driver reports the outcome, the core times it out. */
   function dialExternal(c: Call) {
     c.state = 'dialing';
-    const driver =
-      c.external ??
-      driverFor({ kind: 'external', accountId: c.account.id, number: c.otherLegNum ?? '', trunk: c.trunk });
+    const driver = c.external ?? externalDriver(c.account, c.otherLegNum ?? '', c.trunk);
     c.external = driver;
     driver.dial(callRef(c), c.otherLegNum ?? '', c.trunk, EXTERNAL_RING_MS);
     later(c, EXTERNAL_RING_MS, () => (c.state === 'dialing' ? endCall(c, 1) : undefined));
@@ -525,8 +572,9 @@ export function createCallCore(deps: CallCoreDeps) {
     }
     c.state = 'ringing';
     if (target.type === 'employee') {
-      const e = await d.employees.get(c.account.id, target.id);
-      if (!e) return endCall(c, 3);
+      const found = await d.employees.get(c.account.id, target.id);
+      if (!found) return endCall(c, 3);
+      const e = withPhone(c.account, found);
       c.handler = employeeParty(e);
       const refusal = directRefusal(e, (await talkingAmong(c.account.id, [e]))(e));
       if (hasEnded(c)) return;
@@ -546,7 +594,7 @@ export function createCallCore(deps: CallCoreDeps) {
     if (!g) return endCall(c, 3);
     c.handler = groupParty(g);
     // One query for the whole group, read fresh: pause and presence change at any time.
-    const members = await d.employees.byIds(c.account.id, g.members);
+    const members = (await d.employees.byIds(c.account.id, g.members)).map((e) => withPhone(c.account, e));
     const talking = await talkingAmong(c.account.id, members);
     let plan = planGroup(g, members, talking, 0);
     if (!plan.ring.length) return endCall(c, plan.nobody);
@@ -737,6 +785,13 @@ export function createCallCore(deps: CallCoreDeps) {
     },
     async offHook(dial) {
       const { account } = dial;
+      // A phone the account's setting does not use (a registered phone of a `simulated` sandbox).
+      const mode = phoneModeOf(account, defaultPhones);
+      if (!driverAllowed(mode, 'employee', dial.driver.simulated === true))
+        throw new DomainError(
+          'EMPLOYEE_UNAVAILABLE',
+          `The account's phones are ${mode}: this phone is not used`,
+        );
       const ext = dial.dialled.trim();
       const isExt =
         (await store.directory.employees.byExt(account.id, ext)) ??
@@ -760,6 +815,11 @@ export function createCallCore(deps: CallCoreDeps) {
       if (e.paused) throw new DomainError('EMPLOYEE_UNAVAILABLE', `Employee ${e.ext} is paused`);
       if (e.presence !== 'online')
         throw new DomainError('EMPLOYEE_UNAVAILABLE', `Employee ${e.ext} is offline`);
+      if (!phoneOf(account, e))
+        throw new DomainError(
+          'EMPLOYEE_UNAVAILABLE',
+          `Employee ${e.ext} has no phone registered (the account's phones are ${phoneModeOf(account, defaultPhones)})`,
+        );
       const c = await newOutgoingCall(account, otherLegNum, { handler: employeeParty(e) });
       ringLeg(
         c,
@@ -847,7 +907,7 @@ export function createCallCore(deps: CallCoreDeps) {
         otherLegName: settings.otherLegName,
         otherLegs: settings.otherLegs,
         trunk,
-        external: driverFor({ kind: 'external', accountId: account.id, number: num, trunk }),
+        external: externalDriver(account, num, trunk),
       });
       // spec: a CRM's responsible employee takes the call when they can, else the normal route.
       await track(
@@ -921,15 +981,16 @@ export function createCallCore(deps: CallCoreDeps) {
       origin?: OffHook,
     ): Promise<{ uuid: string }> {
       const e = await employeeByExt(account, fromExt);
+      const driver = origin?.driver ?? phoneOf(account, e);
+      if (!driver)
+        throw new DomainError(
+          'EMPLOYEE_UNAVAILABLE',
+          `Employee ${e.ext} has no phone to dial from (the account's phones are ${phoneModeOf(account, defaultPhones)})`,
+        );
       const c = await newOutgoingCall(account, number, { handler: employeeParty(e) }, trunkNumber);
       origin?.placed?.(callRef(c));
       // The employee dialled: the call is theirs (the primary leg, off hook, no ringing to end).
-      const leg = offHookLeg(
-        c,
-        e,
-        origin?.driver ?? driverFor({ kind: 'employee', accountId: account.id, employee: e }),
-        true,
-      );
+      const leg = offHookLeg(c, e, driver, true);
       c.direct = true;
       addLeg(c, leg);
       c.answered = leg;

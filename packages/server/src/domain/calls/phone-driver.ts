@@ -26,6 +26,12 @@ export interface LegRef extends CallRef {
 }
 
 export interface PhoneDriver {
+  /**
+   * Whether its phones are simulated (nobody real answers them): the account's phone setting
+   * (`simulated` / `real` / `hybrid`, domain/accounts/phone-mode.ts) decides whether such a
+   * driver may serve the account's employees. Absent: real phones.
+   */
+  readonly simulated?: boolean;
   /** Whether this driver serves the endpoint (the core takes the first driver that does). */
   serves(endpoint: Endpoint): boolean;
   /**

@@ -6,6 +6,7 @@ import type {
   Employee,
   EmployeeCreate,
   EmployeePatch,
+  EmployeeView,
   Ivr,
   IvrCreate,
   IvrPatch,
@@ -41,6 +42,8 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
   const usersCache = new Map<number, { users: User[]; at: number }>();
   const USERS_CACHE_MS = 5_000;
   const dropUsers = (accountId: number) => usersCache.delete(accountId);
+  // Who is registered, as the SIP engine reads it (none: no SIP engine, `phone: null`).
+  let registrations: ((accountId: number, ext: string) => number) | null = null;
   // The SIP edge of this process, told each credential change (none: every phone is simulated).
   let sipEdge: SipCredentialSink | null = null;
   let onSipEdgeError: (err: unknown) => void = () => {};
@@ -414,8 +417,15 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     return { status: e.presence === 'online' && !e.paused ? USER_STATUS.online : USER_STATUS.offline };
   }
 
+  /** The employee as the admin API answers it: with whether their phone is registered now. */
+  const employeeView = (a: AccountRecord, e: Employee): EmployeeView => {
+    const contacts = registrations?.(a.id, e.ext);
+    return { ...e, phone: contacts === undefined ? null : { registered: contacts > 0, contacts } };
+  };
+
   return {
     employees,
+    employeeView,
     groups,
     ivr,
     trunks,
@@ -429,6 +439,10 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     useSipEdge(sink: SipCredentialSink | null, onError: (err: unknown) => void = () => {}) {
       sipEdge = sink;
       onSipEdgeError = onError;
+    },
+    /** How many phones of an ext are registered (the SIP engine's view), once it runs; null: none. */
+    useRegistrations(contactsOf: ((accountId: number, ext: string) => number) | null) {
+      registrations = contactsOf;
     },
   };
 }

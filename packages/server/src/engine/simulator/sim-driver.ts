@@ -56,6 +56,7 @@ export function createSimDriver(deps: { timers: Timers; random: () => number }) 
     DEFAULT_EXTERNAL_BEHAVIOUR;
 
   const driver: PhoneDriver = {
+    simulated: true,
     serves: () => true,
     ring(leg: LegRef, timeoutMs: number) {
       const outcome = decide(behaviourOf(leg.accountId, leg.employee.ext), random);

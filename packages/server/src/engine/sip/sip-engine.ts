@@ -21,6 +21,8 @@ export interface SipConfig {
   kamailioRpcUrl: string;
   /** How often registrations are read (ul.dump). */
   pollMs?: number;
+  /** A talking phone silent this long (no RTP) has vanished: its call is ended. Default 30 s. */
+  mediaTimeoutMs?: number;
 }
 
 export interface SipEngineDeps {
@@ -44,6 +46,8 @@ export interface SipEngine {
   ng: NgClient;
   /** The employees with a phone registered now, as `accountId:ext`. */
   registered(): string[];
+  /** How many contacts (phones) of the employee `ext` are registered now: 0 when none. */
+  contactsOf(accountId: number, ext: string): number;
   /** Polls registrations now (tests; the watcher polls by itself). */
   refresh(): Promise<void>;
   close(): Promise<void>;
@@ -67,6 +71,8 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
   const control = createKamailioControl({ url: config.kamailioRpcUrl });
   /** accountId:ext of every registered phone; the account of each SIP domain. */
   let registered = new Set<string>();
+  /** accountId:ext → how many contacts are registered. */
+  let contacts = new Map<string, number>();
   const domains = new Map<number, string>();
   const accountOfDomain = new Map<string, number | null>();
 
@@ -81,14 +87,19 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
 
   async function rebuild(regs: Registration[]) {
     const next = new Set<string>();
+    const counts = new Map<string, number>();
     for (const r of regs) {
       if (r.expires <= 0) continue;
       const at = r.aor.lastIndexOf('@');
       if (at <= 0) continue;
       const accountId = await accountOf(r.aor.slice(at + 1).toLowerCase());
-      if (accountId !== null) next.add(`${accountId}:${r.aor.slice(0, at)}`);
+      if (accountId === null) continue;
+      const key = `${accountId}:${r.aor.slice(0, at)}`;
+      next.add(key);
+      counts.set(key, (counts.get(key) ?? 0) + 1);
     }
     registered = next;
+    contacts = counts;
   }
 
   // The layer hands requests to the driver, which sends through the layer: the driver is made second.
@@ -116,6 +127,7 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
     },
     recorder: deps.recorder,
     clock: deps.clock,
+    mediaTimeoutMs: config.mediaTimeoutMs,
     onError,
     onTrace: deps.onTrace,
   });
@@ -149,6 +161,7 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
     layer,
     ng,
     registered: () => [...registered],
+    contactsOf: (accountId, ext) => contacts.get(`${accountId}:${ext}`) ?? 0,
     async refresh() {
       await watcher.poll();
       await rebuild(watcher.current());

@@ -7,9 +7,10 @@ import {
   CrmConnectionCreate,
   CrmConnectionPatch,
   CrmSecretResponse,
-  Employee,
+  type Employee,
   EmployeeCreate,
   EmployeePatch,
+  EmployeeView,
   IdParams,
   Ivr,
   IvrCreate,
@@ -23,7 +24,6 @@ import {
   TrunkPatch,
 } from '@dzvin/protocol';
 import { type TSchema, Type } from 'typebox';
-import { toAccountView } from '../../domain/accounts/account-service.ts';
 import type { AccountRecord } from '../../domain/ports.ts';
 import { type App, errorResponses, type Services } from '../route-kit.ts';
 
@@ -118,19 +118,20 @@ export function adminRoutes(app: App, s: Services) {
     {
       schema: { tags, summary: 'The signed-in account', response: { 200: Account, ...errorResponses(403) } },
     },
-    (r) => toAccountView(r.account),
+    (r) => s.accounts.view(r.account),
   );
   app.patch(
     `${ADMIN_PREFIX}/account`,
     {
       schema: {
         tags,
-        summary: 'Change name, default country, API user or whether recordings need a session',
+        summary:
+          'Change name, default country, API user, whether recordings need a session, the contacts book priority or which phones the employees use',
         body: AccountPatch,
         response: { 200: Account, ...errorResponses(400, 403) },
       },
     },
-    async (r) => toAccountView(await s.accounts.update(r.account.id, r.body)),
+    async (r) => s.accounts.view(await s.accounts.update(r.account.id, r.body)),
   );
   app.post(
     `${ADMIN_PREFIX}/account/rotate-key`,
@@ -147,12 +148,21 @@ export function adminRoutes(app: App, s: Services) {
       return { domain: account.domain, apiKey };
     },
   );
+  // Employees are answered with whether their phone is registered now (`phone`, not stored).
+  const employees = s.directory.employees;
+  const view = (a: AccountRecord, e: Employee) => s.directory.employeeView(a, e);
   crudRoutes(
     app,
     'employees',
     'Dzvin: directory',
-    { item: Employee, create: EmployeeCreate, patch: EmployeePatch },
-    s.directory.employees,
+    { item: EmployeeView, create: EmployeeCreate, patch: EmployeePatch },
+    {
+      list: async (a) => (await employees.list(a)).map((e) => view(a, e)),
+      get: async (a, id) => view(a, await employees.get(a, id)),
+      create: async (a, input: EmployeeCreate) => view(a, await employees.create(a, input)),
+      update: async (a, id, patch: EmployeePatch) => view(a, await employees.update(a, id, patch)),
+      delete: (a, id) => employees.delete(a, id),
+    },
   );
   // Write-only: the password is never answered nor logged; the employee shows hasSipPassword.
   app.put(
