@@ -4,6 +4,7 @@ import type { AppContext } from './app/context.ts';
 import { openRecorder } from './app/recordings.ts';
 import { createServices } from './app/services.ts';
 import { openSipCredentials, storedSipCredentials } from './app/sip-credentials.ts';
+import { openManagedSip } from './app/sip-daemons.ts';
 import { type Cluster, createCluster } from './cluster/cluster.ts';
 import { createSharedPresence } from './cluster/presence.ts';
 import type { Config } from './config.ts';
@@ -13,6 +14,7 @@ import type { Store } from './domain/ports.ts';
 import type { FileRecorder } from './engine/recording/file-recorder.ts';
 import type { Simulator } from './engine/simulator/simulator.ts';
 import type { TrafficGenerator } from './engine/simulator/traffic.ts';
+import type { ManagedSip } from './engine/sip/edge/daemons.ts';
 import { type SipEngine, startSipEngine } from './engine/sip/sip-engine.ts';
 import { adminApi } from './http/admin-api.ts';
 import { clusterApi } from './http/cluster-api.ts';
@@ -55,6 +57,8 @@ export interface BuiltApp {
   cluster: Cluster;
   /** The SIP engine (issue 15), null when every phone is simulated (no DZVIN_SIP_* configured). */
   sip: SipEngine | null;
+  /** DZVIN_SIP=on: the Kamailio and rtpengine this process started (null otherwise). */
+  sipDaemons: ManagedSip | null;
   /** Stops calls and timers, the HTTP server and the database: `app.close()`, see buildApp. */
   close(): Promise<void>;
 }
@@ -105,9 +109,13 @@ export async function buildApp(
     // Real phones (issue 15): the SIP engine beside the simulator, when its parts are configured.
     // It closes after the engine (hooks run newest first): the engine's last calls send their BYEs.
     // A real phone's call records its RTP (the recorder synthesizes only simulated phones' audio).
-    const sip = config.sip
+    // DZVIN_SIP=on: Dzvin's own rtpengine and Kamailio first (their hooks run after the engine's:
+    // the B2BUA closes, then Kamailio, then rtpengine); a crash later is logged loudly.
+    const managed = config.sipManaged ? await openManagedSip(ctx, config.sipManaged) : null;
+    const sipConfig = managed ? managed.sip : config.sip;
+    const sip = sipConfig
       ? await startSipEngine({
-          config: config.sip,
+          config: sipConfig,
           store,
           recorder,
           clock,
@@ -175,6 +183,7 @@ export async function buildApp(
       metrics,
       cluster,
       sip,
+      sipDaemons: managed,
       close: () => app.close(),
     };
   } catch (err) {

@@ -2,6 +2,7 @@
  * The one typed configuration, parsed once from the environment in main.ts (nothing below reads
  * process.env). Every variable is documented in README.md.
  */
+import { DEFAULT_KAMAILIO_CFG, type ManagedSipConfig } from './engine/sip/edge/daemons.ts';
 import type { SipConfig } from './engine/sip/sip-engine.ts';
 export interface Config {
   host: string;
@@ -59,9 +60,17 @@ export interface Config {
    * The SIP engine's parts (issue 15), all four or none: the B2BUA's UDP socket
    * (DZVIN_SIP_LISTEN, host:port), Kamailio's socket facing it (DZVIN_SIP_EDGE), rtpengine's NG
    * socket (DZVIN_RTPENGINE_NG) and Kamailio's JSON-RPC URL (DZVIN_KAMAILIO_RPC). Unset: every
-   * phone is simulated.
+   * phone is simulated. Set for `sipMode` external only.
    */
   sip: SipConfig | undefined;
+  /**
+   * DZVIN_SIP: `off` (default: every phone simulated), `external` (the four variables above,
+   * daemons run by the operator; also implied when all four are set) or `on` (Dzvin starts
+   * Kamailio and rtpengine itself: `sipManaged`).
+   */
+  sipMode: 'off' | 'external' | 'on';
+  /** Where `DZVIN_SIP=on` runs its own Kamailio and rtpengine (DZVIN_SIP_PORT, …); set for `on` only. */
+  sipManaged: ManagedSipConfig | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -165,7 +174,77 @@ export function parseConfig(env: Env): Config {
     metricsToken: env.DZVIN_METRICS_TOKEN || undefined,
     nodeUrl: nodeUrl(env.DZVIN_NODE_URL),
     consoleUrl: consoleUrl(env.DZVIN_CONSOLE_URL),
-    sip: sipConfig(env),
+    ...sipMode(env),
+  };
+}
+
+/** DZVIN_SIP and the variables of its mode (README's table, docs/sip.md). */
+function sipMode(env: Env): Pick<Config, 'sip' | 'sipMode' | 'sipManaged'> {
+  const raw = env.DZVIN_SIP?.trim().toLowerCase() ?? '';
+  const external = SIP_VARS.filter((v) => env[v]);
+  if (raw === '' || raw === 'external') {
+    if (raw === 'external' && external.length < SIP_VARS.length)
+      throw new ConfigError(
+        `DZVIN_SIP=external uses Kamailio and rtpengine you run yourself: it needs all of ${SIP_VARS.join(', ')}; missing ${SIP_VARS.filter((v) => !env[v]).join(', ')} (or set DZVIN_SIP=on to have Dzvin start them)`,
+      );
+    const sip = sipConfig(env);
+    return { sip, sipMode: sip ? 'external' : 'off', sipManaged: undefined };
+  }
+  if (raw === 'off') return { sip: undefined, sipMode: 'off', sipManaged: undefined };
+  if (raw !== 'on') throw new ConfigError(`DZVIN_SIP must be off, on or external, got '${env.DZVIN_SIP}'`);
+  if (external.length)
+    throw new ConfigError(
+      `DZVIN_SIP=on starts its own Kamailio and rtpengine: unset ${external.join(', ')} (they are for DZVIN_SIP=external)`,
+    );
+  const ip = (env.DZVIN_SIP_IP || '127.0.0.1').trim();
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip) || ip.split('.').some((x) => Number(x) > 255) || ip === '0.0.0.0')
+    throw new ConfigError(
+      `DZVIN_SIP_IP must be the IPv4 address phones reach this machine on (not 0.0.0.0), got '${env.DZVIN_SIP_IP}'`,
+    );
+  const ports = {
+    sipPort: int(env, 'DZVIN_SIP_PORT', 5060, 0, 65535),
+    edgePort: int(env, 'DZVIN_SIP_EDGE_PORT', 5062, 0, 65535),
+    b2buaPort: int(env, 'DZVIN_SIP_B2BUA_PORT', 5070, 0, 65535),
+    rpcPort: int(env, 'DZVIN_KAMAILIO_RPC_PORT', 5071, 0, 65535),
+    ngPort: int(env, 'DZVIN_RTPENGINE_NG_PORT', 2223, 0, 65535),
+  };
+  const names: Record<keyof typeof ports, string> = {
+    sipPort: 'DZVIN_SIP_PORT',
+    edgePort: 'DZVIN_SIP_EDGE_PORT',
+    b2buaPort: 'DZVIN_SIP_B2BUA_PORT',
+    rpcPort: 'DZVIN_KAMAILIO_RPC_PORT',
+    ngPort: 'DZVIN_RTPENGINE_NG_PORT',
+  };
+  const seen = new Map<number, string>();
+  for (const [k, port] of Object.entries(ports) as [keyof typeof ports, number][]) {
+    if (port === 0) continue;
+    const other = seen.get(port);
+    if (other) throw new ConfigError(`${names[k]} and ${other} must differ, both are ${port}`);
+    seen.set(port, names[k]);
+  }
+  const rtpRaw = env.DZVIN_RTP_PORTS || '30000-30999';
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(rtpRaw.trim());
+  const min = Number(m?.[1]);
+  const max = Number(m?.[2]);
+  if (!m || min < 1024 || max > 65535 || max - min < 3)
+    throw new ConfigError(
+      `DZVIN_RTP_PORTS must be a range like 30000-30999 (at least 4 ports, from 1024 to 65535), got '${rtpRaw}'`,
+    );
+  for (const [k, port] of Object.entries(ports) as [keyof typeof ports, number][])
+    if (port >= min && port <= max)
+      throw new ConfigError(`${names[k]} (${port}) is inside DZVIN_RTP_PORTS (${rtpRaw})`);
+  return {
+    sip: undefined,
+    sipMode: 'on',
+    sipManaged: {
+      dir: env.DZVIN_SIP_DIR || './data/sip',
+      ip,
+      ...ports,
+      rtpPorts: { min, max },
+      kamailioBin: env.DZVIN_KAMAILIO_BIN || 'kamailio',
+      rtpengineBin: env.DZVIN_RTPENGINE_BIN || 'rtpengine',
+      kamailioCfg: env.DZVIN_KAMAILIO_CFG || DEFAULT_KAMAILIO_CFG,
+    },
   };
 }
 

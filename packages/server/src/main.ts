@@ -14,10 +14,13 @@ export async function startServer(config: Config, print: (line: string) => void 
   print(`  API docs:   ${base}/docs`);
   print(`  OpenAPI:    ${base}/openapi.json`);
   const sip = config.sip;
+  const managed = built.sipDaemons;
   print(
-    sip
-      ? `  Phones:     SIP on (B2BUA ${sip.listen.address}:${sip.listen.port}, Kamailio ${sip.edge.address}:${sip.edge.port}, rtpengine ${sip.rtpengine.address}:${sip.rtpengine.port}); employees without a registered phone are simulated`
-      : '  Phones:     all simulated (no SIP engine configured: set DZVIN_SIP_LISTEN, DZVIN_SIP_EDGE, DZVIN_RTPENGINE_NG and DZVIN_KAMAILIO_RPC for real phones)',
+    managed
+      ? `  Phones:     SIP on (DZVIN_SIP=on): phones register to ${managed.phones.address}:${managed.phones.port} (UDP; user = ext, domain = the account's domain); Kamailio pid ${managed.kamailio.pid} (edge ${managed.sip.edge.port}, JSON-RPC ${managed.sip.kamailioRpcUrl}), rtpengine pid ${managed.rtpengine.pid} (NG ${managed.sip.rtpengine.port}, RTP ${managed.rtpPorts.min}-${managed.rtpPorts.max}), B2BUA ${managed.sip.listen.port}; employees without a registered phone are simulated`
+      : sip
+        ? `  Phones:     SIP on (B2BUA ${sip.listen.address}:${sip.listen.port}, Kamailio ${sip.edge.address}:${sip.edge.port}, rtpengine ${sip.rtpengine.address}:${sip.rtpengine.port}); employees without a registered phone are simulated`
+        : '  Phones:     all simulated (no SIP engine configured: DZVIN_SIP=on starts Kamailio and rtpengine for real phones, DZVIN_SIP=external uses yours — docs/sip.md)',
   );
   if (demo) {
     const url = new URL(base);

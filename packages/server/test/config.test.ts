@@ -63,3 +63,130 @@ for (const [setting, expected] of [
       assert.ok(keys.includes(`ip:${expected}`), `${JSON.stringify(keys)} counts ip:${expected}`);
     });
   });
+
+describe('configuration: DZVIN_SIP', () => {
+  const EXTERNAL = {
+    DZVIN_SIP_LISTEN: '127.0.0.1:5070',
+    DZVIN_SIP_EDGE: '127.0.0.1:5062',
+    DZVIN_RTPENGINE_NG: '127.0.0.1:2223',
+    DZVIN_KAMAILIO_RPC: 'http://127.0.0.1:5071/RPC',
+  };
+
+  test('unset or off: every phone simulated; off wins over the external variables', () => {
+    for (const env of [{}, { DZVIN_SIP: '' }, { DZVIN_SIP: 'off' }, { DZVIN_SIP: 'OFF', ...EXTERNAL }]) {
+      const c = parseConfig(env);
+      assert.equal(c.sipMode, 'off', JSON.stringify(env));
+      assert.equal(c.sip, undefined);
+      assert.equal(c.sipManaged, undefined);
+    }
+  });
+
+  test('external: the four variables, required; all four set without DZVIN_SIP still means external', () => {
+    for (const env of [EXTERNAL, { ...EXTERNAL, DZVIN_SIP: 'external' }]) {
+      const c = parseConfig(env);
+      assert.equal(c.sipMode, 'external');
+      assert.deepEqual(c.sip, {
+        listen: { address: '127.0.0.1', port: 5070 },
+        edge: { address: '127.0.0.1', port: 5062 },
+        rtpengine: { address: '127.0.0.1', port: 2223 },
+        kamailioRpcUrl: 'http://127.0.0.1:5071/RPC',
+      });
+      assert.equal(c.sipManaged, undefined);
+    }
+    assert.throws(
+      () => parseConfig({ DZVIN_SIP: 'external', DZVIN_SIP_LISTEN: '127.0.0.1:5070' }),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(
+          e.message,
+          /^DZVIN_SIP=external .*missing DZVIN_SIP_EDGE, DZVIN_RTPENGINE_NG, DZVIN_KAMAILIO_RPC/,
+        );
+        return true;
+      },
+    );
+    assert.throws(() => parseConfig({ DZVIN_SIP: 'external' }), /DZVIN_SIP=external/);
+    // Some but not all, without DZVIN_SIP: refused as before.
+    assert.throws(() => parseConfig({ DZVIN_SIP_LISTEN: '127.0.0.1:5070' }), /needs all of/);
+  });
+
+  test('on: Dzvin starts its own daemons, on 5060 and documented defaults, each port configurable', () => {
+    const c = parseConfig({ DZVIN_SIP: 'on' });
+    assert.equal(c.sipMode, 'on');
+    assert.equal(c.sip, undefined, 'the engine is wired to the daemons at start');
+    assert.ok(c.sipManaged);
+    const { kamailioCfg, ...rest } = c.sipManaged;
+    assert.match(kamailioCfg, /deploy\/kamailio\/dzvin\.cfg$/);
+    assert.deepEqual(rest, {
+      dir: './data/sip',
+      ip: '127.0.0.1',
+      sipPort: 5060,
+      edgePort: 5062,
+      b2buaPort: 5070,
+      rpcPort: 5071,
+      ngPort: 2223,
+      rtpPorts: { min: 30000, max: 30999 },
+      kamailioBin: 'kamailio',
+      rtpengineBin: 'rtpengine',
+    });
+    const custom = parseConfig({
+      DZVIN_SIP: ' On ',
+      DZVIN_SIP_DIR: '/var/lib/dzvin/sip',
+      DZVIN_SIP_IP: '192.168.1.10',
+      DZVIN_SIP_PORT: '5080',
+      DZVIN_SIP_EDGE_PORT: '0',
+      DZVIN_SIP_B2BUA_PORT: '0',
+      DZVIN_KAMAILIO_RPC_PORT: '6071',
+      DZVIN_RTPENGINE_NG_PORT: '6223',
+      DZVIN_RTP_PORTS: '40000-40099',
+      DZVIN_KAMAILIO_BIN: '/opt/kamailio/sbin/kamailio',
+      DZVIN_RTPENGINE_BIN: 'rtpengine-custom',
+      DZVIN_KAMAILIO_CFG: '/etc/dzvin/dzvin.cfg',
+    }).sipManaged;
+    assert.deepEqual(custom, {
+      dir: '/var/lib/dzvin/sip',
+      ip: '192.168.1.10',
+      sipPort: 5080,
+      edgePort: 0,
+      b2buaPort: 0,
+      rpcPort: 6071,
+      ngPort: 6223,
+      rtpPorts: { min: 40000, max: 40099 },
+      kamailioBin: '/opt/kamailio/sbin/kamailio',
+      rtpengineBin: 'rtpengine-custom',
+      kamailioCfg: '/etc/dzvin/dzvin.cfg',
+    });
+  });
+
+  test('on: bad values are refused with a message naming the variable', () => {
+    const bad: Array<[Record<string, string>, RegExp]> = [
+      [{ DZVIN_SIP: 'yes' }, /^DZVIN_SIP must be off, on or external, got 'yes'/],
+      [
+        { DZVIN_SIP: 'on', ...EXTERNAL },
+        /^DZVIN_SIP=on starts its own Kamailio and rtpengine: unset DZVIN_SIP_LISTEN/,
+      ],
+      [{ DZVIN_SIP: 'on', DZVIN_SIP_PORT: '70000' }, /^DZVIN_SIP_PORT must be an integer from 0 to 65535/],
+      [{ DZVIN_SIP: 'on', DZVIN_SIP_PORT: 'sip' }, /^DZVIN_SIP_PORT must be an integer/],
+      [{ DZVIN_SIP: 'on', DZVIN_SIP_IP: '0.0.0.0' }, /^DZVIN_SIP_IP must be the IPv4 address/],
+      [{ DZVIN_SIP: 'on', DZVIN_SIP_IP: 'pbx.example' }, /^DZVIN_SIP_IP must be the IPv4 address/],
+      [
+        { DZVIN_SIP: 'on', DZVIN_SIP_EDGE_PORT: '5060' },
+        /^DZVIN_SIP_EDGE_PORT and DZVIN_SIP_PORT must differ/,
+      ],
+      [{ DZVIN_SIP: 'on', DZVIN_RTP_PORTS: '30000' }, /^DZVIN_RTP_PORTS must be a range like 30000-30999/],
+      [{ DZVIN_SIP: 'on', DZVIN_RTP_PORTS: '30010-30000' }, /^DZVIN_RTP_PORTS must be a range/],
+      [
+        { DZVIN_SIP: 'on', DZVIN_RTP_PORTS: '5000-6000' },
+        /^DZVIN_SIP_PORT \(5060\) is inside DZVIN_RTP_PORTS/,
+      ],
+    ];
+    for (const [env, message] of bad)
+      assert.throws(
+        () => parseConfig(env),
+        (e: unknown) => {
+          assert.ok(e instanceof ConfigError, JSON.stringify(env));
+          assert.match(e.message, message, JSON.stringify(env));
+          return true;
+        },
+      );
+  });
+});

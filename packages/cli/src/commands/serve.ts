@@ -9,7 +9,7 @@ export function registerServe(program: Command, env: Env) {
     .description('run the PBX server (configured by HOST, PORT, DATABASE_URL… as documented in README.md)')
     .action(async () => {
       // Imported here so admin-API commands do not load the server, its database drivers and Fastify.
-      const { ConfigError, parseConfig, startServer } = await import('@dzvin/server');
+      const { ConfigError, parseConfig, SipDaemonError, startServer } = await import('@dzvin/server');
       let config: ReturnType<typeof parseConfig>;
       try {
         config = parseConfig(env);
@@ -17,6 +17,12 @@ export function registerServe(program: Command, env: Env) {
         if (e instanceof ConfigError) throw new CliError(e.message, EXIT.USAGE);
         throw e;
       }
-      await startServer(config);
+      try {
+        await startServer(config);
+      } catch (e) {
+        // DZVIN_SIP=on without Kamailio or rtpengine installed (or their ports taken): what to do.
+        if (e instanceof SipDaemonError) throw new CliError(e.message, EXIT.USAGE);
+        throw e;
+      }
     });
 }

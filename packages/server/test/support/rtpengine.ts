@@ -5,23 +5,17 @@
 // The binary is DZVIN_TEST_RTPENGINE or /usr/bin/rtpengine (Debian's `rtpengine-daemon`). Without
 // it the suites skip loudly, unless DZVIN_REQUIRE_ALL=1 makes that a failure (as dialects.ts does
 // for PostgreSQL and nginx.test.ts for nginx).
-import { type ChildProcess, spawn } from 'node:child_process';
+//
+// Spawning and readiness are the product's (engine/sip/edge/daemons.ts: DZVIN_SIP=on starts
+// rtpengine the same way).
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PortTakenError, SETPRIV, startRtpengineDaemon } from '../../src/engine/sip/edge/daemons.ts';
 import { createNgClient, type NgClient } from '../../src/engine/sip/media/ng-client.ts';
 
 const DEFAULT_BIN = '/usr/bin/rtpengine';
-const SETPRIV = '/usr/bin/setpriv';
-const START_TIMEOUT_MS = 10_000;
-const STOP_TIMEOUT_MS = 5_000;
-
-/** Every daemon started here that still runs: killed if the test process exits first. */
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of running) c.kill('SIGKILL');
-});
 
 export function rtpenginePath(): string | undefined {
   const bin = process.env.DZVIN_TEST_RTPENGINE || DEFAULT_BIN;
@@ -92,7 +86,7 @@ export async function startRtpengine(options: StartOptions = {}): Promise<Rtpeng
       return await startOnce(bin, dir, options);
     } catch (e) {
       // The free port can be taken between probing and binding by another test: try new ports.
-      if (attempt >= 3 || !(e instanceof PortTaken)) {
+      if (attempt >= 3 || !(e instanceof PortTakenError)) {
         fs.rmSync(dir, { recursive: true, force: true });
         throw e;
       }
@@ -100,107 +94,35 @@ export async function startRtpengine(options: StartOptions = {}): Promise<Rtpeng
   }
 }
 
-class PortTaken extends Error {}
-
 async function startOnce(bin: string, dir: string, options: StartOptions): Promise<Rtpengine> {
   const ngPort = await freeUdpPort();
   const count = options.ports ?? 100;
   // Even-aligned, away from Linux's ephemeral range (32768–60999) where our own sockets land.
   const portMin = 10_000 + 2 * Math.floor(Math.random() * ((32_000 - 10_000 - count) / 2));
   const portMax = portMin + count - 1;
-  const daemonArgs = [
-    '--config-file=none',
-    '--table=-1',
-    '--interface=127.0.0.1',
-    `--listen-ng=127.0.0.1:${ngPort}`,
-    `--port-min=${portMin}`,
-    `--port-max=${portMax}`,
-    '--foreground',
-    '--log-stderr',
-    `--log-level=${options.logLevel ?? 6}`,
-    '--delete-delay=0',
-    // Two cores shared with the rest of the suite: a few threads are plenty for tests.
-    '--num-threads=2',
-    ...(options.args ?? []),
-  ];
-  // As root, drop to nobody as a packaged rtpengine would run (it needs no privileges in
-  // userspace mode); setpriv execs rtpengine, so the child's PID is the daemon's.
-  const asRoot = process.getuid?.() === 0;
-  const [cmd, argv] = asRoot
-    ? [SETPRIV, ['--reuid=nobody', '--regid=nogroup', '--clear-groups', bin, ...daemonArgs]]
-    : [bin, daemonArgs];
-  const child = spawn(cmd, argv, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let out = '';
-  const collect = (c: Buffer) => {
-    out += c.toString('utf8');
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      running.delete(child);
-      resolve();
-    }),
-  );
-  child.once('error', (e) => {
-    out += `\nspawn failed: ${e.message}`;
+  // As root it drops to nobody as a packaged rtpengine would run (it needs no privileges in
+  // userspace mode); two cores shared with the rest of the suite: two threads are plenty.
+  const daemon = await startRtpengineDaemon({
+    dir,
+    bin,
+    ng: { address: '127.0.0.1', port: ngPort },
+    interface: '127.0.0.1',
+    portMin,
+    portMax,
+    logLevel: options.logLevel ?? 6,
+    threads: 2,
+    args: options.args,
   });
-  const alive = () => child.exitCode === null && child.signalCode === null && child.pid !== undefined;
-
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    if (alive()) {
-      child.kill('SIGTERM');
-      const done = await Promise.race([
-        exited.then(() => true),
-        new Promise<boolean>((r) => setTimeout(() => r(false), STOP_TIMEOUT_MS)),
-      ]);
-      if (!done) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
-  };
-
-  const probe = createNgClient({ port: ngPort, timeoutMs: 200, retransmitMs: 100 });
-  try {
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      if (!alive()) {
-        await exited;
-        if (/already in use|failed to open/i.test(out)) throw new PortTaken(out);
-        throw new Error(`rtpengine exited before answering ping:\n${out}`);
-      }
-      const ok = await probe.ping().then(
-        () => true,
-        () => false,
-      );
-      if (ok) break;
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error(`rtpengine did not answer ping within ${START_TIMEOUT_MS} ms:\n${out}`);
-      }
-    }
-  } catch (e) {
-    await stop();
-    throw e;
-  } finally {
-    await probe.close();
-  }
-
   return {
     ngPort,
     portMin,
     portMax,
     dir,
-    pid: child.pid!,
+    pid: daemon.pid,
     client: (o) => createNgClient({ port: ngPort, timeoutMs: o?.timeoutMs ?? 2000 }),
-    log: () => out,
+    log: daemon.log,
     async stop() {
-      await stop();
+      await daemon.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
