@@ -12,10 +12,17 @@ export interface SipStack {
   stop(): Promise<void>;
 }
 
-export async function startSipStack(): Promise<SipStack> {
+export interface SipStackOptions {
+  /** Extra -A defines for Kamailio over dzvin.cfg's (e.g. `{ NATPING_INTERVAL: 600 }`). */
+  kamailioDefines?: Record<string, string | number>;
+  /** The SIP engine's media timeout (a vanished phone's call ends after it); default the engine's. */
+  mediaTimeoutMs?: number;
+}
+
+export async function startSipStack(opts: SipStackOptions = {}): Promise<SipStack> {
   const rtp = await startRtpengine();
   const b2buaPort = await freePort();
-  const kam = await startKamailio({ b2buaPort });
+  const kam = await startKamailio({ b2buaPort, defines: opts.kamailioDefines });
   const server = await startServer('sqlite', {
     config: {
       sip: {
@@ -24,6 +31,7 @@ export async function startSipStack(): Promise<SipStack> {
         rtpengine: { address: '127.0.0.1', port: rtp.ngPort },
         kamailioRpcUrl: kam.rpcUrl,
         pollMs: 200,
+        mediaTimeoutMs: opts.mediaTimeoutMs,
       },
     },
   });

@@ -8,6 +8,7 @@ import { parseNameAddr } from './header-values.ts';
 import type { G711Codec } from './media/g711.ts';
 import { g711Sdp, openRtpSocket } from './media/local-media.ts';
 import type { MediaEnd } from './media/media-joint.ts';
+import type { MediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import {
@@ -56,6 +57,8 @@ export interface PhoneOriginatedDeps {
   driver: PhoneDriver;
   /** Kamailio, when a dialog has no usable route. */
   edge: Remote;
+  /** Notices a talking phone whose RTP stopped (it reports `call:<Call-ID>` to the driver, which calls `silent`). */
+  mediaWatch?: MediaWatch;
   timers?: { t1: number; t2: number };
   onError?: (err: unknown) => void;
   onTrace?: (what: string, detail?: unknown) => void;
@@ -123,6 +126,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     o.rtp?.close();
     o.rtp = null;
     byCallId.delete(o.callId);
+    deps.mediaWatch?.unwatch(`call:${o.callId}`);
     if (o.uuid) byUuid.delete(o.uuid);
     trace('originated.ended', { uuid: o.uuid, callId: o.callId, received: o.received });
     ng.delete({ 'call-id': o.callId, 'from-tag': o.phoneTag, flags: [] }).catch(onError);
@@ -325,6 +329,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       body: Buffer.from(o.sdpForPhone, 'utf8'),
     });
     trace('originated.answer', { uuid: o.uuid });
+    deps.mediaWatch?.watch(`call:${o.callId}`, () => o.received);
     o.tx.respond(o.ok);
     retransmit(o, t1, 0);
   }
@@ -408,11 +413,21 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     return { socket: o.rtp, to: o.rtpTo, codec: o.codec };
   }
 
+  /** The phone's RTP stopped mid-call (media-watch.ts): it vanished; BYE and the call ends. */
+  function silent(callId: string) {
+    const o = byCallId.get(callId);
+    if (!o || (o.state !== 'answering' && o.state !== 'up')) return;
+    trace('media.timeout', { uuid: o.uuid, received: o.received });
+    bye(o);
+    hangUpCall(o);
+  }
+
   return {
     onRequest,
     onAck,
     connected,
     mediaEnd,
+    silent,
     ended,
     /** The calls placed from phones now (tests, metrics). */
     calls: () =>

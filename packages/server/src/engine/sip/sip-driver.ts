@@ -8,6 +8,7 @@ import { parseNameAddr, quote } from './header-values.ts';
 import { encodeG711, type G711Codec } from './media/g711.ts';
 import { g711Sdp, openRtpSocket } from './media/local-media.ts';
 import { joinMedia, type MediaEnd, type MediaJoint } from './media/media-joint.ts';
+import { createMediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { rtpHeader } from './media/rtp.ts';
 import { type CallAudioTap, createCallAudioTap } from './media/rtp-recording.ts';
@@ -60,6 +61,11 @@ export interface SipDriverDeps {
   onError?: (err: unknown) => void;
   /** Called when the driver learns something a test or an operator wants to see. */
   onTrace?: (what: string, detail?: unknown) => void;
+  /**
+   * A talking phone whose RTP stops for this long has vanished (no BYE will come): its part of the
+   * call is hung up (BYE) and the call ends as if it had hung up. Default 30 s.
+   */
+  mediaTimeoutMs?: number;
   /** The directory, for calls placed from phones (phone-originated.ts); without it they get 501. */
   directory?: Pick<PhoneOriginatedDeps, 'accountByDomain' | 'employeeByExt'>;
 }
@@ -117,6 +123,19 @@ export function createSipDriver(deps: SipDriverDeps) {
   let events: PhoneEvents | null = null;
   const byLeg = new Map<string, PhoneLeg>();
   const byCallId = new Map<string, PhoneLeg>();
+  /** Talking phones whose RTP stopped: vanished (leg:<legUuid>, or a phone's own call: call:<callId>). */
+  const mediaWatch = createMediaWatch({
+    timeoutMs: deps.mediaTimeoutMs ?? 30_000,
+    onSilent: (key) => {
+      const [kind, id] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+      if (kind === 'call') return originated?.silent(id);
+      const leg = byLeg.get(id);
+      if (!leg || leg.state !== 'up') return;
+      trace('media.timeout', { legUuid: id, received: leg.received });
+      bye(leg);
+      events?.remoteHangup(leg.ref.uuid).catch(onError);
+    },
+  });
   /** Calls whose two real phones hear each other (by call uuid). */
   const joints = new Map<string, MediaJoint>();
   const contact = `<sip:dzvin@${transport.sentBy}>`;
@@ -177,6 +196,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     leg.rtp = null;
     byLeg.delete(leg.ref.legUuid);
     byCallId.delete(leg.callId);
+    mediaWatch.unwatch(`leg:${leg.ref.legUuid}`);
     unjoin(leg.ref.uuid);
     trace('leg.ended', { legUuid: leg.ref.legUuid, received: leg.received, sent: leg.sent });
     ng.delete({ 'call-id': leg.callId, 'from-tag': leg.fromTag, flags: [] }).catch(onError);
@@ -282,6 +302,7 @@ export function createSipDriver(deps: SipDriverDeps) {
       return;
     }
     leg.state = 'up';
+    mediaWatch.watch(`leg:${leg.ref.legUuid}`, () => leg.received);
     const sdp = ok.body.toString('utf8');
     const codecs = g711Codecs(sdp);
     if (!codecs.length) {
@@ -505,6 +526,7 @@ export function createSipDriver(deps: SipDriverDeps) {
         events: () => events,
         driver,
         edge: deps.edge,
+        mediaWatch,
         onError,
         onTrace: trace,
       })
@@ -534,6 +556,7 @@ export function createSipDriver(deps: SipDriverDeps) {
         sent: l.sent,
       })),
     close() {
+      mediaWatch.close();
       originated?.close();
       for (const leg of [...byLeg.values()]) {
         release(leg.ref);
