@@ -218,7 +218,9 @@ export async function seedTenant(port: number, c: Client, marker: string, index:
   const note = await ok(port, c, 'POST', `/rest/crm/contacts/v2/${contactId}/notes`, {
     content: `Note ${marker}`,
   });
-  // A finished call with a recording, and a delivery in the log.
+  // A finished call with a recording, and a delivery in the log. The server runs in production
+  // mode: the account turns simulated phones on (its employees have no real ones).
+  await ok(port, c, 'PATCH', '/api/v1/account', { phones: 'simulated' });
   const call = await ok(port, c, 'POST', '/api/v1/sim/calls', { from: phone, trunk: trunkNumber });
   await sleep(300);
   await ok(port, c, 'POST', `/api/v1/sim/calls/${call.uuid}/hangup`, {});
