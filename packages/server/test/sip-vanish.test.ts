@@ -148,4 +148,35 @@ describe('a phone that vanishes mid-call: its silent media ends the call, the hi
     assert.equal(c.leg.ext, '001');
     assert.equal(c.otherLegNum, NUMBER);
   });
+
+  test('a phone puts its call on hold (re-INVITE sendonly) for longer than the media timeout and resumes: the call goes on', async () => {
+    const phone = await registeredPhone('auto');
+    const placed = await s.admin('POST', '/api/v1/sim/calls', { from: '0501234567', trunk: TRUNK });
+    assert.equal(placed.status, 201, placed.text);
+    const { uuid } = placed.json();
+    await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', 'the phone to answer');
+    await until(
+      async () => (await active()).some((c) => c.uuid === uuid && c.lastEvent === 'call.bridge'),
+      'the call bridged',
+    );
+    const held = await phone.command('hold');
+    assert.ok(held.ok, held.data);
+    const leg = () => stack.server.built.sip!.driver.legs().find((l) => l.state === 'up');
+    await until(() => leg()?.held === true, 'the re-INVITE (hold) answered');
+    await new Promise((r) => setTimeout(r, MEDIA_TIMEOUT_MS * 2));
+    assert.ok(
+      (await active()).some((c) => c.uuid === uuid),
+      'still live after twice the media timeout on hold',
+    );
+    const resumed = await phone.command('resume');
+    assert.ok(resumed.ok, resumed.data);
+    await until(() => leg()?.held === false, 'the re-INVITE (resume) answered');
+    const hung = phone.events.length;
+    assert.equal((await s.get(`/rest/calls/active/${uuid}/hangup`)).status, 200);
+    await phone.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at the phone', { from: hung });
+    const c = await record(uuid);
+    assert.equal(c.disposition, 0);
+    assert.ok(c.billSecs >= 2, `talked (and held) ${c.billSecs} s`);
+    await phone.stop();
+  });
 });

@@ -9,6 +9,7 @@ import type { G711Codec } from './media/g711.ts';
 import { g711Sdp, openRtpSocket } from './media/local-media.ts';
 import type { MediaEnd } from './media/media-joint.ts';
 import type { MediaWatch } from './media/media-watch.ts';
+import type { ReinviteAnswerer } from './reinvite.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import {
@@ -59,6 +60,8 @@ export interface PhoneOriginatedDeps {
   edge: Remote;
   /** Notices a talking phone whose RTP stopped (it reports `call:<Call-ID>` to the driver, which calls `silent`). */
   mediaWatch?: MediaWatch;
+  /** Answers the phone's re-INVITEs (hold, resume); without it they get 491. */
+  reinvites?: ReinviteAnswerer;
   timers?: { t1: number; t2: number };
   onError?: (err: unknown) => void;
   onTrace?: (what: string, detail?: unknown) => void;
@@ -357,8 +360,15 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     const o = byCallId.get(getCallId(req) ?? '');
     if (req.method === 'INVITE') {
       if (o) {
-        // A re-INVITE (hold…) is not handled yet.
-        tx.reply(491, 'Request Pending');
+        // A re-INVITE: hold, resume, a session refresh. While our 200 waits for its ACK, 491 (§14.2).
+        if (o.state !== 'up' || !deps.reinvites) {
+          tx.reply(491, 'Request Pending');
+          return true;
+        }
+        const held = deps.reinvites.answer(tx, o.sdpForPhone, o.localTag, contact);
+        if (held === true) deps.mediaWatch?.unwatch(`call:${o.callId}`);
+        if (held === false) deps.mediaWatch?.watch(`call:${o.callId}`, () => o.received);
+        trace('originated.reinvite', { uuid: o.uuid, held });
         return true;
       }
       if (getHeader(req, 'To')?.includes('tag=')) return false;

@@ -9,6 +9,7 @@ import { encodeG711, type G711Codec } from './media/g711.ts';
 import { g711Sdp, openRtpSocket } from './media/local-media.ts';
 import { joinMedia, type MediaEnd, type MediaJoint } from './media/media-joint.ts';
 import { createMediaWatch } from './media/media-watch.ts';
+import { createReinviteAnswerer } from './reinvite.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { rtpHeader } from './media/rtp.ts';
 import { type CallAudioTap, createCallAudioTap } from './media/rtp-recording.ts';
@@ -38,8 +39,8 @@ import { isSipUri, parseUri } from './uri.ts';
  * remote hangup, as the simulator's driver does.
  *
  * Calls placed FROM a phone are phone-originated.ts (the UAS side); two phones in one call hear
- * each other through media/media-joint.ts. Left for later (issue 15 is not done): re-INVITEs and
- * hold, REFER, DTMF, SIP trunks (#16).
+ * each other through media/media-joint.ts; re-INVITEs (hold, resume) are reinvite.ts. Left for
+ * later (issue 15 is not done): REFER, DTMF, SIP trunks (#16).
  */
 export interface SipDriverDeps {
   layer: TransactionLayer;
@@ -94,6 +95,8 @@ interface PhoneLeg {
   audio: CallAudioTap | null;
   received: number;
   sent: number;
+  /** The phone put the call on hold (its last re-INVITE offered sendonly/inactive). */
+  held: boolean;
 }
 
 const OUR_PT: Record<G711Codec, number> = { PCMA: 8, PCMU: 0 };
@@ -136,6 +139,8 @@ export function createSipDriver(deps: SipDriverDeps) {
       events?.remoteHangup(leg.ref.uuid).catch(onError);
     },
   });
+  /** The phones' re-INVITEs (hold, resume, session refresh) of calls up. */
+  const reinvites = createReinviteAnswerer({ onTrace: trace });
   /** Calls whose two real phones hear each other (by call uuid). */
   const joints = new Map<string, MediaJoint>();
   const contact = `<sip:dzvin@${transport.sentBy}>`;
@@ -360,6 +365,7 @@ export function createSipDriver(deps: SipDriverDeps) {
       audio: null,
       received: 0,
       sent: 0,
+      held: false,
     };
     rtp.on('message', (datagram) => {
       leg.received++;
@@ -436,7 +442,19 @@ export function createSipDriver(deps: SipDriverDeps) {
           headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS' }],
         });
       case 'INVITE':
-        // A call placed from a phone: not routed yet (issue 15 goes on).
+        if (leg && getHeader(req, 'To')?.includes('tag=')) {
+          // Hold, resume or a refresh from the phone of one of our calls: the call goes on.
+          if (leg.state !== 'up') return void tx.reply(491, 'Request Pending');
+          const held = reinvites.answer(tx, leg.invite.body.toString('utf8'), leg.fromTag, contact);
+          if (held !== null) leg.held = held;
+          if (held === true) mediaWatch.unwatch(`leg:${leg.ref.legUuid}`);
+          if (held === false) mediaWatch.watch(`leg:${leg.ref.legUuid}`, () => leg.received);
+          trace('leg.reinvite', { legUuid: leg.ref.legUuid, held });
+          return;
+        }
+        if (getHeader(req, 'To')?.includes('tag='))
+          return void tx.reply(481, 'Call/Transaction Does Not Exist');
+        // A call placed from a phone, with no directory to place it in.
         return void tx.reply(501, 'Calls from phones are not routed yet', { toTag: newTag() });
       default:
         return void tx.reply(leg ? 501 : 481, leg ? 'Not Implemented' : 'Call/Transaction Does Not Exist');
@@ -527,6 +545,7 @@ export function createSipDriver(deps: SipDriverDeps) {
         driver,
         edge: deps.edge,
         mediaWatch,
+        reinvites,
         onError,
         onTrace: trace,
       })
@@ -541,7 +560,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     onStrayResponse,
     /** The ACK to a 2xx we sent (a call placed from a phone). */
     onAck(ack: SipRequest) {
-      originated?.onAck(ack);
+      if (!reinvites.onAck(ack)) originated?.onAck(ack);
     },
     originated: () => originated?.calls() ?? [],
     /** What each live leg sent and received (tests, metrics). */
@@ -554,9 +573,11 @@ export function createSipDriver(deps: SipDriverDeps) {
         state: l.state,
         received: l.received,
         sent: l.sent,
+        held: l.held,
       })),
     close() {
       mediaWatch.close();
+      reinvites.close();
       originated?.close();
       for (const leg of [...byLeg.values()]) {
         release(leg.ref);

@@ -21,8 +21,8 @@ export interface MediaWatchOptions {
 /**
  * One timer for every watched phone, ticking a fifth of the timeout (at least every 200 ms): a
  * phone is silent once its count has not moved for `timeoutMs` (to within a tick). Phones on
- * hold send no RTP either; hold (re-INVITE sendonly/inactive) is not supported yet, and will
- * have to pause the watch of its phone.
+ * hold may send no RTP: the drivers unwatch a phone that offered hold (reinvite.ts) and watch it
+ * again when it resumes.
  */
 export function createMediaWatch(opts: MediaWatchOptions): MediaWatch {
   const now = opts.now ?? (() => performance.now());
