@@ -428,6 +428,25 @@ describe('INVITE client transaction (§17.1.1, RFC 6026)', () => {
     assert.deepEqual(h.responses, [180, 487]);
   });
 
+  test('a CANCELled INVITE whose final response never comes ends after 64·T1 (§9.1), not never', async () => {
+    const h = recorder();
+    const tx = layer.request(toPeer('INVITE'), peerDest(), h);
+    const inv = await peer.nextRequest();
+    await answer(inv, 180, 'Ringing');
+    await until(() => tx.state === 'proceeding', 'Proceeding');
+    tx.cancel(recorder());
+    const cancel = await peer.nextRequest();
+    assert.equal(cancel.method, 'CANCEL');
+    await answer(cancel, 200, 'OK');
+    // The 487 is lost (as when a proxy cannot relay it): the INVITE must not wait for ever.
+    await clock.advance(31_900);
+    assert.deepEqual(h.ended, []);
+    assert.equal(tx.state, 'proceeding');
+    await clock.advance(100);
+    assert.deepEqual(h.ended, ['timeout']);
+    assert.equal(tx.state, 'terminated');
+  });
+
   test('2xx: Accepted passes every 2xx (forks) to the TU and sends no ACK; after timer M they are strays', async () => {
     const h = recorder();
     const tx = layer.request(toPeer('INVITE'), peerDest(), h);

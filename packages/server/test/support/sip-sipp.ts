@@ -57,6 +57,10 @@ export interface SippOptions {
   extraArgs?: string[];
   /** Hard stop by PID, beyond SIPp's own -timeout. */
   killAfterMs?: number;
+  /** SIPp's own UDP port (default: a free one). */
+  port?: number;
+  /** SIPp's -timeout (default 20s). */
+  timeout?: string;
 }
 
 /** Starts one SIPp on 127.0.0.1 for one call (-m 1), bounded by -timeout, in a temp dir. */
@@ -64,7 +68,7 @@ export async function startSipp(opts: SippOptions): Promise<SippRun> {
   const bin = sippPath();
   if (!bin) throw new Error('sipp not installed');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-sipp-'));
-  const port = await freeUdpPort();
+  const port = opts.port ?? (await freeUdpPort());
   let scenario: string[];
   if ('builtin' in opts.scenario) scenario = ['-sn', opts.scenario.builtin];
   else {
@@ -81,7 +85,7 @@ export async function startSipp(opts: SippOptions): Promise<SippRun> {
     '-m',
     '1',
     '-timeout',
-    '20s',
+    opts.timeout ?? '20s',
     '-timeout_error',
     '-nostdin',
     '-trace_err',

@@ -313,6 +313,11 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
       const cancel = createCancel(this.request);
       const key = clientKey(cancel)!;
       new ClientTx('non-invite', cancel, this.to, handlers, key);
+      // §9.1: no final response within 64*T1 of the CANCEL: the INVITE counts as cancelled and its
+      // transaction ends (a lost 487 would otherwise keep it, and the TU's leg, forever).
+      this.t.start('C', 64 * t1, () => {
+        if (this.state === 'proceeding') this.end('timeout');
+      });
     }
 
     onResponse(res: SipResponse): void {
