@@ -9,7 +9,6 @@ import type { G711Codec } from './media/g711.ts';
 import { g711Sdp, openRtpSocket } from './media/local-media.ts';
 import type { MediaEnd } from './media/media-joint.ts';
 import type { MediaWatch } from './media/media-watch.ts';
-import type { ReinviteAnswerer } from './reinvite.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import {
@@ -20,6 +19,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from './message.ts';
+import type { ReinviteAnswerer } from './reinvite.ts';
 import {
   type NewRequest,
   RFC3261_TIMERS,

@@ -9,7 +9,6 @@ import { encodeG711, type G711Codec } from './media/g711.ts';
 import { g711Sdp, openRtpSocket } from './media/local-media.ts';
 import { joinMedia, type MediaEnd, type MediaJoint } from './media/media-joint.ts';
 import { createMediaWatch } from './media/media-watch.ts';
-import { createReinviteAnswerer } from './reinvite.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { rtpHeader } from './media/rtp.ts';
 import { type CallAudioTap, createCallAudioTap } from './media/rtp-recording.ts';
@@ -23,6 +22,7 @@ import {
   type SipResponse,
 } from './message.ts';
 import { createPhoneOriginated, type PhoneOriginatedDeps } from './phone-originated.ts';
+import { createReinviteAnswerer } from './reinvite.ts';
 import type { ClientTransaction, NewRequest, TransactionLayer } from './transaction.ts';
 import type { Remote, SipTransport } from './transport.ts';
 import { isSipUri, parseUri } from './uri.ts';
