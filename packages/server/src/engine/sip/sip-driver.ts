@@ -133,7 +133,7 @@ export function createSipDriver(deps: SipDriverDeps) {
       const [kind, id] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
       if (kind === 'call') return originated?.silent(id);
       const leg = byLeg.get(id);
-      if (!leg || leg.state !== 'up') return;
+      if (leg?.state !== 'up') return;
       trace('media.timeout', { legUuid: id, received: leg.received });
       bye(leg);
       events?.remoteHangup(leg.ref.uuid).catch(onError);
