@@ -1,5 +1,5 @@
-import type { Account, AccountPatch } from '@dzvin/protocol';
-import type { Command } from 'commander';
+import { type Account, type AccountPatch, PHONE_MODES, type PhoneMode } from '@dzvin/protocol';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { ConnectionFlags, Env } from '../connection.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { type Column, createOutput, type Output, time } from '../output.ts';
@@ -10,6 +10,7 @@ const ACCOUNT_COLUMNS: Column<Account>[] = [
   { header: 'name', value: (a) => a.name },
   { header: 'country', value: (a) => a.defaultCountry },
   { header: 'api user', value: (a) => a.apiUserId },
+  { header: 'phones', value: (a) => (a.phonesDefault ? `${a.phones} (default)` : a.phones) },
   { header: 'created', value: (a) => time(a.createdAt) },
 ];
 
@@ -90,6 +91,13 @@ function redact(url: string): string {
   }
 }
 
+/** `--phones`: one of the modes, or 'default' (sent as null: the server's default). */
+function parsePhones(v: string): PhoneMode | 'default' {
+  const mode = v.trim().toLowerCase();
+  if (mode === 'default' || (PHONE_MODES as readonly string[]).includes(mode)) return mode as PhoneMode;
+  throw new InvalidArgumentError(`expected one of ${PHONE_MODES.join(', ')} or default`);
+}
+
 function printNewKey(out: Output, domain: string, apiKey: string, headline: string) {
   out.result({ domain, apiKey }, () => {
     out.line(headline);
@@ -162,20 +170,34 @@ export function registerAccount(program: Command, env: Env) {
   adminCommand(
     account
       .command('set')
-      .description('change the name, default country or API user of the account')
+      .description('change the name, default country, API user or phones of the account')
       .option('--name <name>', 'display name')
       .option('--country <code>', 'default country, ISO 3166-1 alpha-2 (e.g. UA)')
       .option('--api-user <id>', "the employee the API key acts as, or 'none'", (v) =>
         v === 'none' ? null : parseId(v),
+      )
+      .option(
+        '--phones <mode>',
+        "which phones the employees use: simulated, real (registered phones only; others offline), hybrid (registered phones, the others simulated) or 'default' (hybrid in DZVIN_MODE=local, real in production)",
+        parsePhones,
       ),
   ).action(
-    async (o: ConnectionFlags & JsonFlag & { name?: string; country?: string; apiUser?: number | null }) => {
+    async (
+      o: ConnectionFlags &
+        JsonFlag & {
+          name?: string;
+          country?: string;
+          apiUser?: number | null;
+          phones?: PhoneMode | 'default';
+        },
+    ) => {
       const patch: AccountPatch = {};
       if (o.name !== undefined) patch.name = o.name;
       if (o.country !== undefined) patch.defaultCountry = o.country.toUpperCase();
       if (o.apiUser !== undefined) patch.apiUserId = o.apiUser;
+      if (o.phones !== undefined) patch.phones = o.phones === 'default' ? null : o.phones;
       if (Object.keys(patch).length === 0)
-        throw new CliError('nothing to change: pass --name, --country or --api-user');
+        throw new CliError('nothing to change: pass --name, --country, --api-user or --phones');
       const { client, out } = open(o, env);
       const a = await client.account.update(patch);
       out.result(a, () => {
