@@ -107,6 +107,8 @@ export interface Employee {
   presence: 'online' | 'offline';
   paused: boolean;
   createdAt: number;
+  /** Whether the employee's phone is registered (SIP); null when the server runs no SIP engine. */
+  phone?: { registered: boolean; contacts: number } | null;
 }
 export interface Target {
   type: 'employee' | 'group' | 'ivr';

@@ -1,6 +1,7 @@
 // Small shared pieces: error and empty states, a busy-aware action button, tabs.
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
+import type { Employee } from './api.ts';
 import { t } from './i18n.ts';
 
 export function ErrorBox({ error }: { error: string | null }) {
@@ -84,3 +85,26 @@ export const dayStart = (s: string) => {
   const [y, m, d] = s.split('-').map(Number);
   return new Date(y, m - 1, d).getTime();
 };
+
+/**
+ * Whether the employee's SIP phone is registered now (issue 15: presence from registration):
+ * nothing when the server runs no SIP engine (every phone simulated).
+ */
+export function PhoneBadge({ phone }: { phone: Employee['phone'] }) {
+  if (!phone) return null;
+  return phone.registered ? (
+    <span
+      class="status-pill registered"
+      data-testid="phone-badge"
+      data-registered="true"
+      title={`${t('phoneContacts')}: ${phone.contacts}`}
+    >
+      {t('phoneRegistered')}
+      {phone.contacts > 1 ? ` ×${phone.contacts}` : ''}
+    </span>
+  ) : (
+    <span class="status-pill unregistered" data-testid="phone-badge" data-registered="false">
+      {t('phoneOffline')}
+    </span>
+  );
+}

@@ -15,7 +15,7 @@ import {
   type Trunk,
 } from '../api.ts';
 import { t } from '../i18n.ts';
-import { Action, Empty, ErrorBox, errText, Loading } from '../ui.tsx';
+import { Action, Empty, ErrorBox, errText, Loading, PhoneBadge } from '../ui.tsx';
 
 interface Data {
   employees: Employee[];
@@ -64,12 +64,13 @@ export function DirectoryPage() {
         kind="employees"
         rows={data.employees}
         {...shared}
-        head={[t('ext'), t('name'), t('email'), t('status')]}
+        head={[t('ext'), t('name'), t('email'), t('status'), t('sipPhone')]}
         cells={(e) => [
           e.ext,
           e.displayName,
           e.email ?? t('none'),
           e.paused ? t('paused') : e.presence === 'online' ? t('online') : t('offline'),
+          e.phone ? <PhoneBadge phone={e.phone} /> : t('none'),
         ]}
         editor={(e, done) => <EmployeeEditor employee={e} done={done} />}
         addLabel={t('employee')}

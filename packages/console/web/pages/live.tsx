@@ -6,7 +6,7 @@ import { directionLabel, fmtDuration, t } from '../i18n.ts';
 import { live, tick } from '../live-store.ts';
 import { linkOf } from '../route.ts';
 import { useSignal } from '../signal.ts';
-import { Action, Empty, ErrorBox } from '../ui.tsx';
+import { Action, Empty, ErrorBox, PhoneBadge } from '../ui.tsx';
 
 /**
  * The external party of a card from `otherLegs` (ordered by CRM priority; the built-in contacts
@@ -182,7 +182,7 @@ function Presence({ busyExts }: { busyExts: Set<string> }) {
             <li data-ext={e.ext}>
               <span class={`dot ${s}`} aria-hidden="true" />
               <span class="ellipsis">
-                {e.displayName} <span class="muted">({e.ext})</span>
+                {e.displayName} <span class="muted">({e.ext})</span> <PhoneBadge phone={e.phone} />
               </span>
               <span class="muted small">{label[s]}</span>
               <Action
