@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { processesMentioning } from '../src/engine/sip/edge/daemons.ts';
 import { request } from './support/harness.ts';
 import { freePort, kamailioSkipReason } from './support/kamailio.ts';
 import { buildRequest, digestAuthorization, header, startUdpPeer } from './support/kamailio-sip.ts';
@@ -82,18 +83,6 @@ const alive = (pid: number) => {
   }
 };
 
-/** PIDs of processes whose command line mentions `text` (here: our SIP working directory). */
-function processesMentioning(text: string): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
-    } catch {}
-  }
-  return pids;
-}
-
 const tmpDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-sip-managed-'));
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
@@ -105,34 +94,50 @@ after(() => {
 describe('DZVIN_SIP=on: dzvin serve runs its own Kamailio and rtpengine', {
   skip: kamailioSkipReason() || rtpengineSkipReason(),
 }, () => {
-  /** `dzvin serve` with DZVIN_SIP=on in a new dir; resolves once its banner is out. */
-  async function startManaged() {
+  interface Place {
+    dir: string;
+    sipDir: string;
+    sipPort: number;
+    rtpMin: number;
+  }
+
+  /** A new directory and ports for a managed Dzvin. */
+  async function newPlace(): Promise<Place> {
     const dir = tmpDir();
     dirs.push(dir);
     // The daemons run as nobody when we are root: they must reach their directory under it.
     fs.chmodSync(dir, 0o755);
-    const sipDir = path.join(dir, 'sip-work');
-    const sipPort = await freePort();
     // Even-aligned RTP range away from the ephemeral ports, as support/rtpengine.ts picks it.
     const rtpMin = 10_000 + 2 * Math.floor(Math.random() * 10_000);
-    const s = serve(dir, {
+    return { dir, sipDir: path.join(dir, 'sip-work'), sipPort: await freePort(), rtpMin };
+  }
+
+  function serveManaged(p: Place): Served {
+    const s = serve(p.dir, {
       DZVIN_SIP: 'on',
-      DZVIN_SIP_DIR: sipDir,
-      DZVIN_SIP_PORT: String(sipPort),
+      DZVIN_SIP_DIR: p.sipDir,
+      DZVIN_SIP_PORT: String(p.sipPort),
       // 0: free ports picked at start (the defaults 5062/5070/5071/2223 could be taken here).
       DZVIN_SIP_EDGE_PORT: '0',
       DZVIN_SIP_B2BUA_PORT: '0',
       DZVIN_KAMAILIO_RPC_PORT: '0',
       DZVIN_RTPENGINE_NG_PORT: '0',
-      DZVIN_RTP_PORTS: `${rtpMin}-${rtpMin + 99}`,
+      DZVIN_RTP_PORTS: `${p.rtpMin}-${p.rtpMin + 99}`,
       // Debian installs Kamailio in /usr/sbin, not on every user's PATH.
       PATH: `${process.env.PATH ?? ''}:/usr/sbin`,
     });
     children.push(s.child);
+    return s;
+  }
+
+  /** `dzvin serve` with DZVIN_SIP=on (in a new place by default); resolves once its banner is out. */
+  async function startManaged(place?: Place) {
+    const p = place ?? (await newPlace());
+    const s = serveManaged(p);
     const out = await banner(s);
     const kamPid = Number(/Kamailio pid (\d+)/.exec(out)?.[1]);
     const rtpPid = Number(/rtpengine pid (\d+)/.exec(out)?.[1]);
-    return { s, out, sipDir, sipPort, rtpMin, kamPid, rtpPid };
+    return { ...p, s, out, kamPid, rtpPid };
   }
 
   test('it says where phones register, a softphone registers with digest there, SIGTERM stops both daemons', async () => {
@@ -236,6 +241,31 @@ describe('DZVIN_SIP=on: dzvin serve runs its own Kamailio and rtpengine', {
       'no process of the SIP working directory left',
       10_000,
     );
+  });
+
+  test('a second Dzvin on the same DZVIN_SIP_DIR is refused; after a SIGKILL the next start stops the orphans and starts', async () => {
+    const first = await startManaged();
+    const second = serveManaged(first);
+    assert.equal(await second.exit, 2, second.out());
+    assert.match(second.out(), new RegExp(`is in use by another Dzvin \\(pid ${first.s.child.pid}`));
+    assert.ok(alive(first.kamPid) && alive(first.rtpPid), "the first one's daemons are untouched");
+    // Killed outright: no shutdown, its daemons (own process groups) are orphans holding the ports.
+    first.s.child.kill('SIGKILL');
+    await first.s.exit;
+    assert.ok(alive(first.kamPid) && alive(first.rtpPid), 'orphans left by the SIGKILL');
+    const { dir, sipDir, sipPort, rtpMin } = first;
+    const third = await startManaged({ dir, sipDir, sipPort, rtpMin });
+    assert.match(third.out, new RegExp(`phones register to 127\\.0\\.0\\.1:${first.sipPort} `));
+    assert.ok(!alive(first.kamPid) && !alive(first.rtpPid), 'the orphans were stopped');
+    assert.ok(alive(third.kamPid) && alive(third.rtpPid));
+    third.s.child.kill('SIGTERM');
+    assert.equal(await third.s.exit, 0, third.s.out());
+    await until(
+      () => processesMentioning(first.sipDir).length === 0,
+      'no process of the SIP working directory left',
+      10_000,
+    );
+    assert.equal(fs.existsSync(path.join(first.sipDir, 'dzvin.pid')), false, 'the directory is released');
   });
 });
 

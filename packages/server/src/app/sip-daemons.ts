@@ -13,6 +13,7 @@ export async function openManagedSip(ctx: AppContext, config: ManagedSipConfig):
   const managed = await startManagedSip(config);
   app.addHook('onClose', async () => {
     await managed.rtpengine.stop();
+    managed.release();
     app.log.info(`DZVIN_SIP=on: rtpengine (pid ${managed.rtpengine.pid}) stopped`);
   });
   app.addHook('onClose', async () => {

@@ -337,6 +337,68 @@ export async function startRtpengineDaemon(opts: RtpengineDaemonOptions): Promis
 
 // ---- DZVIN_SIP=on ----
 
+/** PIDs of the processes whose command line contains `text` (Linux /proc), other than ours. */
+export function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return pids;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (
+        fs
+          .readFileSync(`/proc/${entry}/cmdline`, 'utf8')
+          .split('\0')
+          .some((a) => a.includes(text))
+      )
+        pids.push(Number(entry));
+    } catch {}
+  }
+  return pids;
+}
+
+/**
+ * Makes `dir/dzvin.pid` name us. Another running Dzvin named there owns the dir (and its
+ * daemons): refused. A dead one's daemons are stale and stopped by the caller.
+ */
+function claimDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'dzvin.pid');
+  const other = Number(fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : NaN);
+  if (Number.isInteger(other) && other > 0 && other !== process.pid) {
+    let cmdline = '';
+    try {
+      cmdline = fs.readFileSync(`/proc/${other}/cmdline`, 'utf8');
+    } catch {}
+    if (/node|dzvin/.test(cmdline))
+      throw new SipDaemonError(
+        `DZVIN_SIP=on: ${dir} is in use by another Dzvin (pid ${other}, its Kamailio and rtpengine run there): stop it, or give this one its own DZVIN_SIP_DIR and ports`,
+      );
+  }
+  fs.writeFileSync(file, `${process.pid}\n`);
+}
+
+/** Stops (SIGTERM, SIGKILL after 5 s) every process whose command line names one of `markers`. */
+async function stopStale(markers: string[]): Promise<void> {
+  const find = () => markers.flatMap(processesMentioning);
+  const signal = (sig: NodeJS.Signals) => {
+    for (const pid of find())
+      try {
+        process.kill(pid, sig);
+      } catch {}
+  };
+  if (find().length === 0) return;
+  signal('SIGTERM');
+  const deadline = Date.now() + STOP_MS;
+  while (find().length && Date.now() < deadline) await sleep(50);
+  signal('SIGKILL');
+  while (find().length && Date.now() < deadline + 1000) await sleep(50);
+}
+
 /** `DZVIN_SIP=on` (config.ts): where Dzvin runs its own Kamailio and rtpengine. */
 export interface ManagedSipConfig {
   /** Their working directory (DZVIN_SIP_DIR, default ./data/sip): kamailio/ and rtpengine/ in it. */
@@ -365,6 +427,8 @@ export interface ManagedSip {
   rtpPorts: { min: number; max: number };
   kamailio: KamailioDaemon;
   rtpengine: Daemon;
+  /** Gives up the working directory (after both daemons stopped). */
+  release(): void;
 }
 
 const PACKAGES = { kamailio: 'kamailio', rtpengine: 'rtpengine-daemon' } as const;
@@ -431,6 +495,12 @@ export async function startManagedSip(config: ManagedSipConfig): Promise<Managed
   const dir = path.resolve(config.dir);
   const kamDir = path.join(dir, 'kamailio');
   const rtpDir = path.join(dir, 'rtpengine');
+  claimDir(dir);
+  const kamPidFile = path.join(kamDir, 'kamailio.pid');
+  const rtpPidFile = path.join(rtpDir, 'rtpengine.pid');
+  // Daemons of a previous Dzvin that was killed outright (SIGKILL: no shutdown) still run in
+  // their own process groups, holding the ports: their command lines name these pid files.
+  await stopStale([kamPidFile, rtpPidFile]);
   for (const d of [kamDir, rtpDir]) {
     // What a previous run left (a pid file, sockets) is stale: we are their only owner.
     fs.rmSync(d, { recursive: true, force: true });
@@ -450,6 +520,7 @@ export async function startManagedSip(config: ManagedSipConfig): Promise<Managed
       portMin: config.rtpPorts.min,
       portMax: config.rtpPorts.max,
       logLevel: 5,
+      args: [`--pidfile=${rtpPidFile}`],
       detached: true,
     });
   } catch (e) {
@@ -494,5 +565,11 @@ export async function startManagedSip(config: ManagedSipConfig): Promise<Managed
     rtpPorts: config.rtpPorts,
     kamailio,
     rtpengine,
+    release() {
+      const file = path.join(dir, 'dzvin.pid');
+      try {
+        if (Number(fs.readFileSync(file, 'utf8').trim()) === process.pid) fs.rmSync(file);
+      } catch {}
+    },
   };
 }
