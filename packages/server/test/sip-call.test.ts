@@ -288,6 +288,90 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
     );
   });
 
+  test("a blind transfer from 001's softphone to 002's: 002 rings over SIP, answers into the talking call and hears the caller; 001 gets BYE; transferHistory names both", async () => {
+    const e002 = (await server.built.store.directory.employees.byExt(accountId, '002'))!;
+    assert.equal(
+      (await s.admin('PUT', `/api/v1/employees/${e002.id}/sip-password`, { password: 'softphone-002-pass' }))
+        .status,
+      204,
+    );
+    const phone2 = await startBaresip({
+      user: '002',
+      domain: DOMAIN,
+      password: 'softphone-002-pass',
+      proxyPort: kam.sipPort,
+      answermode: 'auto',
+      toneHz: 880,
+      dumpAudio: true,
+    });
+    try {
+      await phone2.register();
+      await until(
+        async () => {
+          await server.built.sip?.refresh();
+          return server.built.sip?.registered().includes(`${accountId}:002`);
+        },
+        'Dzvin to see 002 registered',
+        15_000,
+      );
+      const from = phone.events.length;
+      const placed = await s.admin('POST', '/api/v1/sim/calls', { from: '0501234570', trunk: TRUNK });
+      assert.equal(placed.status, 201, placed.text);
+      const { uuid } = placed.json();
+      await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '001 answers', { from });
+      await until(
+        async () => (await active()).some((c) => c.uuid === uuid && c.lastEvent === 'call.bridge'),
+        'the call bridged with 001',
+      );
+      const from2 = phone2.events.length;
+      const closed1 = phone.events.length;
+      const moved = await s.admin('POST', `/api/v1/sim/calls/${uuid}/transfer`, { toExt: '002' });
+      assert.equal(moved.status, 204, moved.text);
+      await phone2.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '002 answers the transfer', {
+        from: from2,
+      });
+      await phone.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 001', { from: closed1 });
+      // 002 hears the caller (Dzvin's 400 Hz) from its answer on, not silence.
+      await until(() => {
+        const leg = server.built.sip!.driver.legs().find((l) => l.state === 'up');
+        return leg && leg.sent >= 100 && leg.received >= 100;
+      }, "two seconds of RTP both ways on 002's leg");
+      const hung = phone2.events.length;
+      assert.equal((await s.get(`/rest/calls/active/${uuid}/hangup`)).status, 200);
+      await phone2.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 002', { from: hung });
+      const c = await record(uuid);
+      assert.equal(c.disposition, 0);
+      assert.equal(c.leg.ext, '002', 'the call ended with 002');
+      assert.equal(c.transferHistory, '001 > 002');
+      const heard = await until(
+        () => {
+          const [dump] = phone2.heard();
+          const samples = dump && dump.length > 44 ? parseWav(dump).samples : null;
+          return samples && samples.length >= 8000 ? samples : null;
+        },
+        "002's dump of what it heard",
+        5000,
+      ).catch(() => {
+        throw new Error(
+          `002's dump: ${phone2.heard().map((b) => b.length)} bytes; ${phone2.output().slice(-1500)}`,
+        );
+      });
+      const hz = peakHz(heard);
+      assert.ok(Math.abs(hz - 400) <= 20, `002 hears the caller's 400 Hz: ${hz} Hz`);
+    } finally {
+      await phone2.stop();
+      await s.admin('DELETE', `/api/v1/employees/${e002.id}/sip-password`);
+      await until(
+        async () => {
+          await server.built.sip?.refresh();
+          return !server.built.sip?.registered().includes(`${accountId}:002`);
+        },
+        '002 no longer registered',
+        15_000,
+      );
+    }
+  });
+
   // Last: it takes 001's phone away.
   test('after DELETE of the SIP password the phone is dropped and its next REGISTER is refused', async () => {
     const del = await s.admin('DELETE', `/api/v1/employees/${e001Id}/sip-password`);

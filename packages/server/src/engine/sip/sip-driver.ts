@@ -141,8 +141,10 @@ export function createSipDriver(deps: SipDriverDeps) {
   });
   /** The phones' re-INVITEs (hold, resume, session refresh) of calls up. */
   const reinvites = createReinviteAnswerer({ onTrace: trace });
-  /** Calls whose two real phones hear each other (by call uuid). */
-  const joints = new Map<string, MediaJoint>();
+  /** Calls whose two real phones hear each other (by call uuid), and the legs each joint spans. */
+  const joints = new Map<string, { joint: MediaJoint; legs: Set<string> }>();
+  /** Calls the core has connected (their parties talk): a phone answering later (a transfer) is joined at once. */
+  const connectedCalls = new Set<string>();
   const contact = `<sip:dzvin@${transport.sentBy}>`;
 
   /** The first hop of an in-dialog request: the first route (loose routing), else the target. */
@@ -180,6 +182,7 @@ export function createSipDriver(deps: SipDriverDeps) {
 
   function bye(leg: PhoneLeg) {
     leg.state = 'ending';
+    unjoinLeg(leg);
     leg.cseq += 1;
     layer.request(inDialog(leg, 'BYE', leg.cseq), nextHop(leg), {
       onResponse: (r) => {
@@ -202,7 +205,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     byLeg.delete(leg.ref.legUuid);
     byCallId.delete(leg.callId);
     mediaWatch.unwatch(`leg:${leg.ref.legUuid}`);
-    unjoin(leg.ref.uuid);
+    unjoinLeg(leg);
     trace('leg.ended', { legUuid: leg.ref.legUuid, received: leg.received, sent: leg.sent });
     ng.delete({ 'call-id': leg.callId, 'from-tag': leg.fromTag, flags: [] }).catch(onError);
   }
@@ -248,11 +251,23 @@ export function createSipDriver(deps: SipDriverDeps) {
   }
 
   function unjoin(uuid: string) {
-    const joint = joints.get(uuid);
-    if (!joint) return;
+    const j = joints.get(uuid);
+    if (!j) return;
     joints.delete(uuid);
-    joint.stop();
-    trace('media.unjoined', { uuid, ...joint.stats() });
+    j.joint.stop();
+    trace('media.unjoined', { uuid, ...j.joint.stats() });
+  }
+
+  /** A leg leaving its call (hung up, transferred away) ends the relay it is part of. */
+  function unjoinLeg(leg: PhoneLeg) {
+    if (joints.get(leg.ref.uuid)?.legs.has(leg.ref.legUuid)) unjoin(leg.ref.uuid);
+  }
+
+  /** The talking phones of a connected call get their media: each other, or a simulated party's tone. */
+  function media(call: CallRef) {
+    joinPhones(call);
+    if (joints.has(call.uuid)) return;
+    for (const leg of byLeg.values()) if (leg.ref.uuid === call.uuid && leg.state === 'up') startSending(leg);
   }
 
   /**
@@ -280,14 +295,15 @@ export function createSipDriver(deps: SipDriverDeps) {
     for (const e of ends) if (e !== recording && e.leg) e.leg.audio = null;
     const tap = recording?.leg?.audio ?? null;
     const other = recording === a ? 'b' : 'a';
-    joints.set(
-      call.uuid,
-      joinMedia(a.end, b.end, {
-        onRelay: (from, datagram) => {
-          if (from === other) tap?.heardOther(datagram);
-        },
-      }),
-    );
+    const joint = joinMedia(a.end, b.end, {
+      onRelay: (from, datagram) => {
+        if (from === other) tap?.heardOther(datagram);
+      },
+    });
+    joints.set(call.uuid, {
+      joint,
+      legs: new Set(ends.flatMap((e) => (e.leg ? [e.leg.ref.legUuid] : []))),
+    });
     trace('media.joined', { uuid: call.uuid, codecs: [a.end.codec, b.end.codec] });
   }
 
@@ -337,6 +353,9 @@ export function createSipDriver(deps: SipDriverDeps) {
     // The phone hears its other party once the core connects them (connected): a simulated one's
     // tone, or another phone's RTP — one stream from the start, never a tone then a new SSRC.
     await events?.answered(leg.ref.legUuid);
+    // Answered into a call already talking (a transfer to this phone): its media starts now.
+    if (leg.state === 'up' && connectedCalls.has(leg.ref.uuid))
+      media({ uuid: leg.ref.uuid, accountId: leg.ref.accountId });
   }
 
   async function invite(ref: LegRef) {
@@ -414,7 +433,10 @@ export function createSipDriver(deps: SipDriverDeps) {
         }
       },
       onEnd: (reason) => {
-        if (reason === 'normal' || leg.state !== 'inviting') return;
+        if (reason === 'normal') return;
+        // Cancelled, and no final response ever came (timer C, §9.1): the leg is over all the same.
+        if (leg.state === 'cancelling') return finish(leg);
+        if (leg.state !== 'inviting') return;
         finish(leg);
         events?.refused(ref.legUuid, 3).catch(onError);
       },
@@ -520,15 +542,14 @@ export function createSipDriver(deps: SipDriverDeps) {
       return false;
     },
     connected(call) {
+      connectedCalls.add(call.uuid);
       originated?.connected(call);
-      joinPhones(call);
-      if (joints.has(call.uuid)) return;
-      for (const leg of byLeg.values())
-        if (leg.ref.uuid === call.uuid && leg.state === 'up') startSending(leg);
+      media(call);
     },
     playIvr() {},
     release,
     ended(call: CallRef, disposition?: Disposition) {
+      connectedCalls.delete(call.uuid);
       unjoin(call.uuid);
       for (const leg of [...byLeg.values()]) if (leg.ref.uuid === call.uuid) release(leg.ref);
       originated?.ended(call, disposition);
@@ -565,7 +586,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     originated: () => originated?.calls() ?? [],
     /** What each live leg sent and received (tests, metrics). */
     /** The media relayed between the two phones of each call that has two (tests, metrics). */
-    joints: () => [...joints.entries()].map(([uuid, j]) => ({ uuid, ...j.stats() })),
+    joints: () => [...joints.entries()].map(([uuid, j]) => ({ uuid, ...j.joint.stats() })),
     legs: () =>
       [...byLeg.values()].map((l) => ({
         legUuid: l.ref.legUuid,
