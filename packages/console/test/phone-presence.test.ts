@@ -64,7 +64,7 @@ describe('the console shows registered and offline phones', { skip }, () => {
 
   const badge = (scope: string) => page.locator(`${scope} [data-testid=phone-badge]`);
 
-  test('Live and Directory show 001’s phone registered and 002’s offline; 001 unregistering turns it offline', async () => {
+  test('Live and Directory show 001’s phone registered and 002’s offline; the Directory sets the account’s phones; 001 unregistering turns it offline', async () => {
     await page.goto(`${stack.server.baseUrl}/`);
     await page.fill('input[name=domain]', DOMAIN);
     await page.fill('input[name=apiKey]', s.apiKey);
@@ -93,6 +93,22 @@ describe('the console shows registered and offline phones', { skip }, () => {
       'false',
     );
     await page.screenshot({ path: path.join(SCREENSHOTS, 'directory-phones.png') });
+    // The account's phones, chosen on the same page: stored through the admin API.
+    const select = page.getByTestId('phones-setting');
+    assert.equal(await select.inputValue(), 'default');
+    await select.selectOption('real');
+    await until(
+      async () => (await s.admin('GET', '/api/v1/account')).json().phones === 'real',
+      'phones: real saved',
+    );
+    await page.reload();
+    await page.getByTestId('phones-setting').waitFor();
+    assert.equal(await page.getByTestId('phones-setting').inputValue(), 'real');
+    await page.getByTestId('phones-setting').selectOption('default');
+    await until(
+      async () => (await s.admin('GET', '/api/v1/account')).json().phonesDefault === true,
+      'back to the default',
+    );
     // The softphone un-registers: Live turns 001 offline on its next refresh (every 10 s).
     await phone.unregister();
     await until(

@@ -177,6 +177,9 @@ export interface Account {
   name: string;
   defaultCountry: string;
   apiUserId: number | null;
+  /** Which phones the employees use (issue 15); phonesDefault: the server's default, not chosen. */
+  phones?: 'simulated' | 'real' | 'hybrid';
+  phonesDefault?: boolean;
 }
 export interface ContactValue {
   id?: number | null;

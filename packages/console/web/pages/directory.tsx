@@ -4,6 +4,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import {
+  type Account,
   api,
   type Employee,
   get,
@@ -134,6 +135,8 @@ export function DirectoryPage() {
         addLabel={t('newTrunk')}
       />
 
+      <PhonesSetting onError={setError} />
+
       <h2>{t('apiKeyRotation')}</h2>
       <div class="row">
         <Action
@@ -158,6 +161,49 @@ export function DirectoryPage() {
         </div>
       ) : null}
     </section>
+  );
+}
+
+/** The account's phones (simulated / real / hybrid, or the server's default): PATCH /api/v1/account. */
+function PhonesSetting({ onError }: { onError: (e: string | null) => void }) {
+  const [account, setAccount] = useState<Account | null>(null);
+  useEffect(() => {
+    get<Account>('/api/v1/account').then(setAccount, (e) => onError(errText(e)));
+  }, []);
+  if (!account?.phones) return null;
+  const value = account.phonesDefault ? 'default' : account.phones;
+  return (
+    <>
+      <h2>{t('phonesSetting')}</h2>
+      <div class="row">
+        <select
+          aria-label={t('phonesSetting')}
+          data-testid="phones-setting"
+          value={value}
+          onChange={async (ev) => {
+            const v = (ev.target as HTMLSelectElement).value;
+            try {
+              setAccount(
+                await api<Account>('PATCH', '/api/v1/account', { phones: v === 'default' ? null : v }),
+              );
+              onError(null);
+            } catch (e) {
+              onError(errText(e));
+            }
+          }}
+        >
+          <option value="default">
+            {account.phonesDefault
+              ? `${t('phonesDefault')}: ${t(`phones_${account.phones}`)}`
+              : t('phonesDefault')}
+          </option>
+          {(['hybrid', 'real', 'simulated'] as const).map((m) => (
+            <option value={m}>{t(`phones_${m}`)}</option>
+          ))}
+        </select>
+        <span class="muted small">{t('phonesHint')}</span>
+      </div>
+    </>
   );
 }
 
