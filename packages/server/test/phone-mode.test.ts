@@ -12,9 +12,15 @@
 // DZVIN_REQUIRE_ALL=1) and checks which driver serves a registered employee in each mode.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { toAccountView } from '../src/domain/accounts/account-service.ts';
 import { createManualClock } from '../src/domain/clock.ts';
+import { createStore, openDatabase } from '../src/index.ts';
+import { migrateUpTo } from '../src/store/migrations.ts';
 import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
-import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
+import { createTestDatabaseUrl, DIALECTS, dialectSkipReason } from './support/dialects.ts';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
 import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
 import { rtpengineSkipReason } from './support/rtpengine.ts';
@@ -165,6 +171,47 @@ for (const dialect of DIALECTS) {
       const one = (await s.admin('GET', `/api/v1/employees/${list[0].id}`)).json();
       assert.equal(one.phone, null);
     });
+  });
+
+  test(`migration 0013: an account stored before it has no choice (the server's default) and can choose [${dialect}]`, {
+    skip: dialectSkipReason(dialect),
+  }, async () => {
+    const tdb = await createTestDatabaseUrl(dialect);
+    try {
+      const old =
+        dialect === 'sqlite'
+          ? new Kysely<unknown>({
+              dialect: new SqliteDialect({ database: new SQLite(tdb.url.replace(/^sqlite:/, '')) }),
+            })
+          : new Kysely<unknown>({
+              dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: tdb.url }) }),
+            });
+      await migrateUpTo(old, dialect, '0012_sip_credentials');
+      await sql`insert into accounts (domain, name, api_key_hash, default_country, created_at)
+        values ('old.localhost', 'old', 'h', 'UA', 1)`.execute(old);
+      await old.destroy();
+      const db = await openDatabase(tdb.url);
+      try {
+        const store = createStore(db.db);
+        const a = (await store.accounts.byDomain('old.localhost'))!;
+        assert.equal(a.phones, null);
+        assert.deepEqual(
+          [toAccountView(a, 'real').phones, toAccountView(a, 'real').phonesDefault],
+          ['real', true],
+        );
+        assert.equal(toAccountView(a, 'hybrid').phones, 'hybrid');
+        await store.accounts.update(a.id, { phones: 'simulated' });
+        const chosen = (await store.accounts.byId(a.id))!;
+        assert.deepEqual(
+          [toAccountView(chosen, 'real').phones, toAccountView(chosen, 'real').phonesDefault],
+          ['simulated', false],
+        );
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await tdb.drop();
+    }
   });
 
   describe(`DZVIN_MODE=production: simulation is off unless the account turns it on [${dialect}]`, {
