@@ -148,7 +148,7 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
     // Audio both ways: the phone's tone reaches Dzvin through rtpengine, and Dzvin's reaches the phone.
     await until(() => {
       const [leg] = server.built.sip!.driver.legs();
-      return leg && leg.received >= 25 && leg.sent >= 25;
+      return leg && leg.received >= 50 && leg.sent >= 50;
     }, 'RTP both ways');
     await sleep(500);
     // rtpengine relayed it (its own counters for the call), not a direct path.
@@ -369,6 +369,58 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
         '002 no longer registered',
         15_000,
       );
+    }
+  });
+
+  test('001 transfers the call from its softphone (REFER): 202, 002 (simulated) answers, 001 gets BYE; a REFER to an ext nobody has gets 404', async () => {
+    assert.equal(
+      (
+        await s.admin('PUT', '/api/v1/sim/behaviours/employees/002', {
+          mode: 'answer',
+          answerAfterSec: 1,
+          probability: 1,
+        })
+      ).status,
+      204,
+    );
+    const talking = async (caller: string) => {
+      const from = phone.events.length;
+      const placed = await s.admin('POST', '/api/v1/sim/calls', { from: caller, trunk: TRUNK });
+      assert.equal(placed.status, 201, placed.text);
+      const { uuid } = placed.json();
+      await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '001 answers', { from });
+      await until(
+        async () => (await active()).some((c) => c.uuid === uuid && c.lastEvent === 'call.bridge'),
+        'the call bridged with 001',
+      );
+      return uuid as string;
+    };
+    try {
+      // An ext nobody has: Dzvin refuses the REFER (404); baresip 1.0 then hangs up by itself.
+      const refused = await talking('0501234571');
+      assert.ok((await phone.command('transfer', `sip:077@${DOMAIN}`)).ok);
+      await until(() => /transfer failed: 404 Not Found/.test(phone.output()), 'the 404 at the phone');
+      const first = await record(refused);
+      assert.equal(first.leg.ext, '001', 'the call never left 001');
+      assert.equal(first.transferHistory, '001');
+
+      const uuid = await talking('0501234572');
+      const closed = phone.events.length;
+      assert.ok((await phone.command('transfer', `sip:002@${DOMAIN}`)).ok);
+      await phone.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 001 once 002 answered', {
+        from: closed,
+      });
+      await until(
+        async () => (await active()).some((c) => c.uuid === uuid && c.leg.ext === '002'),
+        'the call with 002',
+      );
+      assert.equal((await s.get(`/rest/calls/active/${uuid}/hangup`)).status, 200);
+      const c = await record(uuid);
+      assert.equal(c.disposition, 0);
+      assert.equal(c.leg.ext, '002');
+      assert.equal(c.transferHistory, '001 > 002');
+    } finally {
+      await s.admin('PUT', '/api/v1/sim/behaviours/employees/002', { mode: 'manual' });
     }
   });
 

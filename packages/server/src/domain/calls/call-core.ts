@@ -807,6 +807,7 @@ export function createCallCore(deps: CallCoreDeps) {
       const c = calls.get(callUuid);
       if (c) await step(c, () => endCall(c, 1));
     },
+    transfer: (accountId, callUuid, toExt) => engine.transfer(accountId, callUuid, toExt),
   };
 
   const engine: CallEngine = {

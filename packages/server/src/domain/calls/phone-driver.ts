@@ -86,6 +86,11 @@ export interface PhoneEvents {
   digit(accountId: number, callUuid: string, digit: string): Promise<void>;
   /** A phone went off hook dialling: an internal or outgoing call (DomainError when nothing is dialled). */
   offHook(dial: OffHook): Promise<{ uuid: string }>;
+  /**
+   * The employee talking on a call transfers it (a phone's REFER): blind, as the API's transfer —
+   * `toExt` rings, the call moves when they answer, else it stays. DomainError when it cannot.
+   */
+  transfer(accountId: number, callUuid: string, toExt: string): Promise<void>;
   /** The employee who placed a call hung up (answered if it was bridged, else no answer). */
   callerHangup(callUuid: string): Promise<void>;
 }

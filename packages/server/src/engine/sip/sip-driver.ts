@@ -3,6 +3,7 @@ import type { Disposition } from '@dzvin/protocol';
 import type { Recorder } from '../../domain/calls/call-model.ts';
 import type { CallRef, Endpoint, LegRef, PhoneDriver, PhoneEvents } from '../../domain/calls/phone-driver.ts';
 import { type Clock, systemClock } from '../../domain/clock.ts';
+import { DomainError } from '../../domain/errors.ts';
 import { newCallId, newTag } from './build.ts';
 import { parseNameAddr, quote } from './header-values.ts';
 import { encodeG711, type G711Codec } from './media/g711.ts';
@@ -411,7 +412,7 @@ export function createSipDriver(deps: SipDriverDeps) {
         { name: 'Call-ID', value: callId },
         { name: 'CSeq', value: '1 INVITE' },
         { name: 'Contact', value: contact },
-        { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS' },
+        { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, REFER' },
         { name: 'Content-Type', value: 'application/sdp' },
       ],
       body: Buffer.from(offered.sdp, 'utf8'),
@@ -459,9 +460,16 @@ export function createSipDriver(deps: SipDriverDeps) {
         if (wasUp) events?.remoteHangup(leg.ref.uuid).catch(onError);
         return;
       }
+      case 'REFER':
+        if (!leg) return void tx.reply(481, 'Call/Transaction Does Not Exist');
+        referred(leg, tx).catch((err) => {
+          onError(err);
+          tx.reply(500, 'Server Internal Error');
+        });
+        return;
       case 'OPTIONS':
         return void tx.reply(200, 'OK', {
-          headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS' }],
+          headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, REFER' }],
         });
       case 'INVITE':
         if (leg && getHeader(req, 'To')?.includes('tag=')) {
@@ -501,6 +509,44 @@ export function createSipDriver(deps: SipDriverDeps) {
       headers: [{ name: 'Unsupported', value: required.join(', ') }],
     });
     return true;
+  }
+
+  /**
+   * A blind transfer from the phone (RFC 3515 REFER, `Refer-To: <sip:<ext>@<domain>>`): the core
+   * rings that employee and the call moves when they answer (this phone then gets a BYE), as the
+   * API's transfer does. Accepted 202, with one NOTIFY (`100 Trying`, the subscription terminated:
+   * the phone learns the outcome from the BYE, or from the call staying). An ext that is nobody's
+   * 404, a call that cannot be transferred 403; an attended transfer (`Replaces`) 501 for now.
+   */
+  async function referred(leg: PhoneLeg, tx: NewRequest['tx']) {
+    const req = tx.request;
+    if (leg.state !== 'up') return void tx.reply(403, 'Only A Call Being Talked On Can Be Transferred');
+    const raw = getHeader(req, 'Refer-To') ?? getHeader(req, 'r') ?? '';
+    const referTo = parseNameAddr(raw);
+    const uri = referTo.ok ? referTo.value.uri : null;
+    if (!uri || !isSipUri(uri) || !uri.user) return void tx.reply(400, 'Bad Refer-To');
+    if (/replaces(=|%3d)/i.test(raw)) return void tx.reply(501, 'Attended Transfer Not Supported Yet');
+    const toExt = uri.user;
+    try {
+      await events?.transfer(leg.ref.accountId, leg.ref.uuid, toExt);
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      trace('leg.refer-refused', { legUuid: leg.ref.legUuid, code: err.code });
+      if (err.code === 'EMPLOYEE_NOT_FOUND') return void tx.reply(404, 'Not Found');
+      return void tx.reply(403, err.message.replace(/[\r\n]+/g, ' ').slice(0, 100) || 'Forbidden');
+    }
+    tx.reply(202, 'Accepted');
+    trace('leg.referred', { legUuid: leg.ref.legUuid, to: toExt });
+    leg.cseq += 1;
+    const notify = inDialog(leg, 'NOTIFY', leg.cseq);
+    notify.headers.push(
+      { name: 'Contact', value: contact },
+      { name: 'Event', value: 'refer' },
+      { name: 'Subscription-State', value: 'terminated;reason=noresource' },
+      { name: 'Content-Type', value: 'message/sipfrag;version=2.0' },
+    );
+    notify.body = Buffer.from('SIP/2.0 100 Trying\r\n', 'utf8');
+    layer.request(notify, nextHop(leg), { onResponse: () => {} });
   }
 
   /** A 2xx the INVITE transaction no longer holds (a retransmission): ACK it again. */
