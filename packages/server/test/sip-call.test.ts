@@ -12,7 +12,7 @@ import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip
 import type { Session, TestServer } from './support/harness.ts';
 import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
 import { type Rtpengine, rtpengineSkipReason } from './support/rtpengine.ts';
-import { startSipStack } from './support/sip-stack.ts';
+import { startSipStack, untilRegistered } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
 import { goertzel, parseWav } from './support/wav.ts';
 
@@ -98,14 +98,7 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
       toneHz: 1000,
     });
     await phone.register();
-    await until(
-      async () => {
-        await server.built.sip?.refresh();
-        return server.built.sip?.registered().includes(`${accountId}:001`);
-      },
-      'Dzvin to see 001 registered',
-      15_000,
-    );
+    await untilRegistered(server, accountId, '001');
   });
   after(async () => {
     await phone?.stop();
@@ -306,14 +299,7 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
     });
     try {
       await phone2.register();
-      await until(
-        async () => {
-          await server.built.sip?.refresh();
-          return server.built.sip?.registered().includes(`${accountId}:002`);
-        },
-        'Dzvin to see 002 registered',
-        15_000,
-      );
+      await untilRegistered(server, accountId, '002');
       const from = phone.events.length;
       const placed = await s.admin('POST', '/api/v1/sim/calls', { from: '0501234570', trunk: TRUNK });
       assert.equal(placed.status, 201, placed.text);
@@ -361,14 +347,7 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
     } finally {
       await phone2.stop();
       await s.admin('DELETE', `/api/v1/employees/${e002.id}/sip-password`);
-      await until(
-        async () => {
-          await server.built.sip?.refresh();
-          return !server.built.sip?.registered().includes(`${accountId}:002`);
-        },
-        '002 no longer registered',
-        15_000,
-      );
+      await untilRegistered(server, accountId, '002', false);
     }
   });
 

@@ -12,7 +12,7 @@ import type { Session, TestServer } from './support/harness.ts';
 import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
 import { buildAckForFailure, buildRequest, header, sdpOffer, startUdpPeer } from './support/kamailio-sip.ts';
 import { type Rtpengine, rtpengineSkipReason } from './support/rtpengine.ts';
-import { startSipStack } from './support/sip-stack.ts';
+import { startSipStack, untilRegistered } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
 import { goertzel, parseWav } from './support/wav.ts';
 
@@ -72,14 +72,7 @@ describe('a softphone places calls through Kamailio into the Dzvin call core', {
       toneHz: 1000,
     });
     await phone.register();
-    await until(
-      async () => {
-        await server.built.sip?.refresh();
-        return server.built.sip?.registered().includes(`${accountId}:001`);
-      },
-      'Dzvin to see 001 registered',
-      15_000,
-    );
+    await untilRegistered(server, accountId, '001');
   });
   after(async () => {
     await phone?.stop();
@@ -239,14 +232,7 @@ describe('a softphone places calls through Kamailio into the Dzvin call core', {
     });
     try {
       await phone2.register();
-      await until(
-        async () => {
-          await server.built.sip?.refresh();
-          return server.built.sip?.registered().includes(`${accountId}:002`);
-        },
-        'Dzvin to see 002 registered',
-        15_000,
-      );
+      await untilRegistered(server, accountId, '002');
       const from = phone.events.length;
       const from2 = phone2.events.length;
       assert.ok((await phone.command('dial', `sip:002@${DOMAIN}`)).ok);
@@ -307,14 +293,7 @@ describe('a softphone places calls through Kamailio into the Dzvin call core', {
     } finally {
       await phone2.stop();
       await s.admin('DELETE', `/api/v1/employees/${e002.id}/sip-password`);
-      await until(
-        async () => {
-          await server.built.sip?.refresh();
-          return !server.built.sip?.registered().includes(`${accountId}:002`);
-        },
-        '002 no longer registered',
-        15_000,
-      );
+      await untilRegistered(server, accountId, '002', false);
     }
   });
 

@@ -4,6 +4,7 @@
 import { startServer, type TestServer } from './harness.ts';
 import { freePort, type Kamailio, startKamailio } from './kamailio.ts';
 import { type Rtpengine, startRtpengine } from './rtpengine.ts';
+import { until } from './wait.ts';
 
 export interface SipStack {
   rtp: Rtpengine;
@@ -45,4 +46,16 @@ export async function startSipStack(opts: SipStackOptions = {}): Promise<SipStac
       await rtp.stop();
     },
   };
+}
+
+/** Waits until Dzvin sees `ext` of the account registered (or, with `registered` false, gone). */
+export async function untilRegistered(server: TestServer, accountId: number, ext: string, registered = true) {
+  await until(
+    async () => {
+      await server.built.sip?.refresh();
+      return server.built.sip?.registered().includes(`${accountId}:${ext}`) === registered;
+    },
+    `Dzvin to see ${ext} ${registered ? 'registered' : 'unregistered'}`,
+    15_000,
+  );
 }
