@@ -74,10 +74,20 @@ async function banner(s: Served): Promise<string> {
   return s.out();
 }
 
+/**
+ * Whether `pid` still runs. A zombie does not: a daemon orphaned by a SIGKILLed Dzvin is
+ * reparented to PID 1, which in a container may reap it late (or never), and kill(pid, 0)
+ * succeeds on a zombie.
+ */
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }
