@@ -148,7 +148,7 @@ export type IvrPatch = Static<typeof IvrPatch>;
 
 /**
  * A trunk: an external number of the company, its name, and where incoming calls go.
- * @example `{ "id": 1, "number": "+380442246595", "name": "Головний", "destination": { "type": "ivr", "id": 1 }, "isDefault": true }`
+ * @example `{ "id": 1, "number": "+380442246595", "name": "Головний", "destination": { "type": "ivr", "id": 1 }, "isDefault": true, "sipPeers": [] }`
  */
 export const Trunk = Type.Object({
   id: Type.Integer(),
@@ -156,6 +156,10 @@ export const Trunk = Type.Object({
   name: Type.String(),
   destination: Nullable(Target),
   isDefault: Type.Boolean({ description: 'Used for outgoing calls unless another is chosen' }),
+  sipPeers: Type.Array(Type.String(), {
+    description:
+      "The carrier's addresses (IPv4 / IPv6) allowed to deliver calls to this number over SIP (IP-authenticated peering); an INVITE for the number from any other address is refused. Empty: none.",
+  }),
 });
 export type Trunk = Static<typeof Trunk>;
 export const TrunkCreate = Type.Object({
@@ -163,6 +167,7 @@ export const TrunkCreate = Type.Object({
   name: Name,
   destination: Type.Optional(Nullable(Target)),
   isDefault: Type.Optional(Type.Boolean()),
+  sipPeers: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32 })),
 });
 export type TrunkCreate = Static<typeof TrunkCreate>;
 export const TrunkPatch = Type.Partial(TrunkCreate);

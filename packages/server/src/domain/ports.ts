@@ -92,7 +92,11 @@ export interface DirectoryStore {
     byExt(accountId: number, ext: string): Promise<RingGroup | null>;
   };
   ivr: EntityStore<Ivr, IvrRow>;
-  trunks: EntityStore<Trunk, TrunkRow> & { clearDefault(accountId: number, exceptId: number): Promise<void> };
+  trunks: EntityStore<Trunk, TrunkRow> & {
+    clearDefault(accountId: number, exceptId: number): Promise<void>;
+    /** The trunk with this number (E.164; unique across accounts), with its account: who a carrier's call is for. */
+    byNumber(number: string): Promise<{ accountId: number; trunk: Trunk }[]>;
+  };
   crm: EntityStore<CrmConnectionRecord, CrmConnectionRow>;
 }
 

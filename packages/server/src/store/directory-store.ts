@@ -10,7 +10,7 @@ import type {
   RingGroupRow,
   TrunkRow,
 } from '../domain/ports.ts';
-import type { Database } from './schema.ts';
+import type { Database, TrunksTable } from './schema.ts';
 
 type DirTable = 'employees' | 'ring_groups' | 'ivr_scenarios' | 'trunks' | 'crm_connections';
 
@@ -162,21 +162,24 @@ export function createDirectoryStore(db: Kysely<Database>): DirectoryStore {
     }),
     false,
   );
+  const toTrunk = (r: Selectable<TrunksTable>): Trunk => ({
+    id: r.id,
+    number: r.number,
+    name: r.name,
+    destination: parse<Trunk['destination']>(r.destination_json),
+    isDefault: r.is_default === 1,
+    sipPeers: parse<string[]>(r.sip_peers_json) ?? [],
+  });
   const trunks = entityStore<'trunks', Trunk, TrunkRow>(
     db,
     'trunks',
-    (r) => ({
-      id: r.id,
-      number: r.number,
-      name: r.name,
-      destination: parse<Trunk['destination']>(r.destination_json),
-      isDefault: r.is_default === 1,
-    }),
+    toTrunk,
     (t) => ({
       number: t.number,
       name: t.name,
       destination_json: t.destination ? JSON.stringify(t.destination) : null,
       is_default: t.isDefault ? 1 : 0,
+      sip_peers_json: t.sipPeers.length ? JSON.stringify(t.sipPeers) : null,
     }),
     false,
   );
@@ -275,6 +278,10 @@ export function createDirectoryStore(db: Kysely<Database>): DirectoryStore {
           .where('account_id', '=', accountId)
           .where('id', '!=', exceptId)
           .execute();
+      },
+      async byNumber(number) {
+        const rows = await db.selectFrom('trunks').selectAll().where('number', '=', number).execute();
+        return rows.map((r) => ({ accountId: r.account_id, trunk: toTrunk(r) }));
       },
     },
     crm,

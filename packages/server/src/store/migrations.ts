@@ -535,6 +535,14 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.alterTable('accounts').addColumn('phones', 'text').execute();
       },
     },
+    '0014_trunk_sip_peers': {
+      // A trunk's carrier addresses allowed to deliver its calls over SIP (IP-authenticated
+      // peering, issue 15/16): a JSON array of IP addresses; NULL = none, as for every trunk before.
+      // A carrier's INVITE is matched by the number alone (unique across accounts, trunks_number).
+      async up(db: Db) {
+        await db.schema.alterTable('trunks').addColumn('sip_peers_json', 'text').execute();
+      },
+    },
   };
 }
 

@@ -63,6 +63,8 @@ export interface TrunksTable {
   name: string;
   destination_json: string | null;
   is_default: number;
+  /** JSON array of the carrier addresses allowed to deliver calls over SIP; NULL = none (migration 0014). */
+  sip_peers_json: string | null;
 }
 export interface CrmConnectionsTable {
   id: Generated<number>;

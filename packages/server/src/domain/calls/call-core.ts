@@ -9,7 +9,7 @@ import { retryWithBackoff } from '../retry.ts';
 import type { CallBus, CallEngine, CallSettings, RoutingHook } from './call-engine.ts';
 import type { Direction, FinishedCall, LiveCall, Recorder } from './call-model.ts';
 import type { Call, Leg } from './call-state.ts';
-import type { Endpoint, LegRef, OffHook, PhoneDriver, PhoneEvents } from './phone-driver.ts';
+import type { Endpoint, IncomingCaller, LegRef, OffHook, PhoneDriver, PhoneEvents } from './phone-driver.ts';
 import type { Presence } from './presence.ts';
 import { employeeParty, groupParty, historyRecord, ivrParty, liveCall } from './projection.ts';
 import { directRefusal, EMPLOYEE_RING_MS, EXTERNAL_RING_MS, groupOutcome, planGroup } from './routing.ts';
@@ -808,6 +808,7 @@ export function createCallCore(deps: CallCoreDeps) {
       if (c) await step(c, () => endCall(c, 1));
     },
     transfer: (accountId, callUuid, toExt) => engine.transfer(accountId, callUuid, toExt),
+    incoming: (account, from, trunkNumber, caller) => setup.incoming(account, from, trunkNumber, caller),
   };
 
   const engine: CallEngine = {
@@ -898,8 +899,16 @@ export function createCallCore(deps: CallCoreDeps) {
 
   /** The call setup use cases beyond the Phonet API (the simulation API, the callback widget). */
   const setup = {
-    /** An external number calls a trunk of the account. */
-    async incoming(account: AccountRecord, from: string, trunkNumber: string): Promise<{ uuid: string }> {
+    /**
+     * An external number calls a trunk of the account. `caller`: the caller is real, on that
+     * driver (a carrier's INVITE, engine/sip/phone-originated.ts), rather than simulated.
+     */
+    async incoming(
+      account: AccountRecord,
+      from: string,
+      trunkNumber: string,
+      caller?: IncomingCaller,
+    ): Promise<{ uuid: string }> {
       const trunk = await trunkByNumber(account, trunkNumber);
       const num = externalNumber(account, from);
       const settings = await callSettings(account, 4, num, trunk);
@@ -908,8 +917,9 @@ export function createCallCore(deps: CallCoreDeps) {
         otherLegName: settings.otherLegName,
         otherLegs: settings.otherLegs,
         trunk,
-        external: externalDriver(account, num, trunk),
+        external: caller?.driver ?? externalDriver(account, num, trunk),
       });
+      caller?.placed?.(callRef(c));
       // spec: a CRM's responsible employee takes the call when they can, else the normal route.
       await track(
         step(c, async () =>

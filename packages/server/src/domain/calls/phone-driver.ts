@@ -75,6 +75,17 @@ export interface OffHook {
   placed?(call: CallRef): void;
 }
 
+/**
+ * A real caller on a trunk (a carrier's INVITE for the trunk's number): the call is routed as any
+ * incoming call (call.settings, IVR, groups), and its external party is this driver's — it plays
+ * IVR greetings, reports digits, and hears `connected` / `ended` as the simulator's caller would.
+ */
+export interface IncomingCaller {
+  driver: PhoneDriver;
+  /** The call, as soon as the core has made it (before any `playIvr`/`connected`/`ended` of it). */
+  placed?(call: CallRef): void;
+}
+
 /** What phones report to the core (through whichever driver serves them). */
 export interface PhoneEvents {
   answered(legUuid: string): Promise<void>;
@@ -91,6 +102,13 @@ export interface PhoneEvents {
    * `toExt` rings, the call moves when they answer, else it stays. DomainError when it cannot.
    */
   transfer(accountId: number, callUuid: string, toExt: string): Promise<void>;
-  /** The employee who placed a call hung up (answered if it was bridged, else no answer). */
+  /** The employee who placed a call (or a trunk's caller) hung up (answered if it was bridged, else no answer). */
   callerHangup(callUuid: string): Promise<void>;
+  /** A real caller reached the trunk `trunkNumber` of the account (DomainError when it has none). */
+  incoming(
+    account: AccountRecord,
+    from: string,
+    trunkNumber: string,
+    caller: IncomingCaller,
+  ): Promise<{ uuid: string }>;
 }

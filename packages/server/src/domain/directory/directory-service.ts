@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import type {
   CrmConnection,
   CrmConnectionCreate,
@@ -278,6 +279,21 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     },
   };
 
+  /** A trunk's SIP peers: IP addresses (v4 or v6, normalized), each once. */
+  function sipPeers(raw: readonly string[]): string[] {
+    const out: string[] = [];
+    for (const r of raw) {
+      const a = r
+        .trim()
+        .replace(/^\[(.*)\]$/, '$1')
+        .toLowerCase();
+      if (!isIP(a)) throw badInput(`sipPeers: '${r}' is not an IP address (a carrier's signalling address)`);
+      const n = isIP(a) === 6 ? new URL(`http://[${a}]/`).hostname.slice(1, -1) : a;
+      if (!out.includes(n)) out.push(n);
+    }
+    return out;
+  }
+
   function trunkNumber(a: AccountRecord, raw: string): string {
     const n = normalizePhone(raw, a.defaultCountry);
     if (!n?.startsWith('+')) throw badInput(`number '${raw}' is not a phone number`);
@@ -309,6 +325,7 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
         name: input.name.trim(),
         destination: input.destination ?? null,
         isDefault: input.isDefault ?? isFirst,
+        sipPeers: sipPeers(input.sipPeers ?? []),
       });
     },
     async update(a: AccountRecord, id: number, patch: TrunkPatch): Promise<Trunk> {
@@ -319,6 +336,7 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
         name: patch.name?.trim() ?? cur.name,
         destination: patch.destination === undefined ? cur.destination : patch.destination,
         isDefault: patch.isDefault ?? cur.isDefault,
+        sipPeers: patch.sipPeers !== undefined ? sipPeers(patch.sipPeers) : cur.sipPeers,
       });
     },
     async delete(a: AccountRecord, id: number): Promise<void> {

@@ -1,15 +1,18 @@
 import type dgram from 'node:dgram';
-import type { Disposition, Employee } from '@dzvin/protocol';
+import type { Disposition, Employee, Ivr } from '@dzvin/protocol';
 import type { CallRef, PhoneDriver, PhoneEvents } from '../../domain/calls/phone-driver.ts';
 import { DomainError } from '../../domain/errors.ts';
 import type { AccountRecord } from '../../domain/ports.ts';
 import { createResponse, newTag } from './build.ts';
 import { parseNameAddr } from './header-values.ts';
+import { createDtmfReader, telephoneEventPt } from './media/dtmf.ts';
 import type { G711Codec } from './media/g711.ts';
 import { g711Sdp, openRtpSocket } from './media/local-media.ts';
 import type { MediaEnd } from './media/media-joint.ts';
 import type { MediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
+import { parseRtp } from './media/rtp.ts';
+import { cadenceFrame, FRAME_MS, type RtpSender, startRtpSender } from './media/rtp-sender.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import {
   getCallId,
@@ -27,6 +30,7 @@ import {
   type TransactionLayer,
 } from './transaction.ts';
 import type { Remote, SipTransport } from './transport.ts';
+import { type TrunkCaller, type TrunkCallerDeps, trunkCaller } from './trunk-caller.ts';
 import { isSipUri, parseUri } from './uri.ts';
 
 /**
@@ -62,6 +66,8 @@ export interface PhoneOriginatedDeps {
   mediaWatch?: MediaWatch;
   /** Answers the phone's re-INVITEs (hold, resume); without it they get 491. */
   reinvites?: ReinviteAnswerer;
+  /** The trunks, for a carrier's INVITE (trunk-caller.ts); without them such an INVITE gets 403. */
+  trunks?: TrunkCallerDeps;
   timers?: { t1: number; t2: number };
   onError?: (err: unknown) => void;
   onTrace?: (what: string, detail?: unknown) => void;
@@ -90,7 +96,23 @@ interface Originated {
   rtpTo: Remote | null;
   codec: G711Codec;
   received: number;
+  /** The account of the call (a digit is reported with it). */
+  accountId: number;
+  /** A trunk's caller (a carrier's INVITE) rather than an employee's phone. */
+  carrier: boolean;
+  /** Dzvin speaking to the caller: an IVR prompt, ringback, a simulated party's voice. */
+  speaker: RtpSender | null;
+  /** The caller is in an IVR: its DTMF (RFC 4733) chooses. */
+  inIvr: boolean;
+  /** Reads RFC 4733 events from the caller's RTP (null: its offer has no telephone-event). */
+  dtmf: ReturnType<typeof createDtmfReader> | null;
 }
+
+/** An IVR's prompt as a caller hears it (Dzvin has no text-to-speech): 660 Hz, ½ s on, ½ s off. */
+export const IVR_PROMPT_HZ = 660;
+const IVR_PROMPT = cadenceFrame(IVR_PROMPT_HZ, 500, 500);
+/** In-band ringback while an answered caller (after an IVR) waits for a phone: 425 Hz, 1 s on, 4 s off. */
+const RINGBACK = cadenceFrame(425, 1000, 4000);
 
 /** The final response to a phone's INVITE for how the core ended the call before an answer. */
 export function finalForDisposition(d: Disposition | undefined): [number, string] {
@@ -121,8 +143,18 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     o.tx.reply(status, reason, { toTag: o.localTag });
   }
 
+  /** Dzvin's audio to the caller becomes `frame` (null: silence, e.g. another phone speaks now). */
+  function speak(o: Originated, frame: ((k: number) => Int16Array) | null) {
+    o.speaker?.stop();
+    o.speaker = null;
+    if (!frame || !o.rtp || !o.rtpTo || o.state === 'ended' || o.state === 'ending') return;
+    o.speaker = startRtpSender({ socket: o.rtp, to: o.rtpTo, codec: o.codec, frame });
+  }
+
   function finish(o: Originated) {
     if (o.state === 'ended') return;
+    o.speaker?.stop();
+    o.speaker = null;
     o.state = 'ended';
     if (o.retransmit) clearTimeout(o.retransmit);
     o.retransmit = null;
@@ -204,10 +236,25 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     const req = tx.request;
     const refuse = (status: number, reason: string) => void tx.reply(status, reason, { toTag: newTag() });
     const who = parseAuthHeader(getHeader(req, 'X-Dzvin-Auth'));
-    if (!who) return refuse(403, 'Forbidden');
-    const account = await deps.accountByDomain(who.domain);
-    const employee = account ? await deps.employeeByExt(account.id, who.ext) : null;
-    if (!account || !employee) return refuse(403, 'Forbidden');
+    let account: AccountRecord | null;
+    let employee: Employee | null = null;
+    let carrier: Extract<TrunkCaller, { ok: true }> | null = null;
+    if (who) {
+      account = await deps.accountByDomain(who.domain);
+      employee = account ? await deps.employeeByExt(account.id, who.ext) : null;
+      if (!account || !employee) return refuse(403, 'Forbidden');
+    } else {
+      // Nobody of ours: a carrier delivering a call to a trunk's number, or nobody we know.
+      const t: TrunkCaller = deps.trunks
+        ? await trunkCaller(req, deps.trunks)
+        : { ok: false, status: 403, reason: 'Forbidden', source: null };
+      if (!t.ok) {
+        trace('trunk.refused', { status: t.status, source: t.source, uri: req.uri });
+        return refuse(t.status, t.reason);
+      }
+      carrier = t;
+      account = t.account;
+    }
     if (!g711Codecs(req.body.toString('utf8')).length) return refuse(488, 'Not Acceptable Here');
     const target = parseUri(req.uri);
     const dialled = target.ok && isSipUri(target.uri) ? target.uri.user : undefined;
@@ -236,13 +283,22 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       rtpTo: null,
       codec: g711Codecs(req.body.toString('utf8')).includes('PCMA') ? 'PCMA' : 'PCMU',
       received: 0,
+      accountId: account.id,
+      carrier: carrier !== null,
+      speaker: null,
+      inIvr: false,
+      dtmf: null,
     };
     byCallId.set(callId, o);
     try {
       // Media first: rtpengine anchors the phone's offer and answers it for Dzvin's side.
       o.rtp = await openRtpSocket();
-      o.rtp.on('message', () => {
+      o.rtp.on('message', (datagram: Buffer) => {
         o.received++;
+        if (o.inIvr && o.dtmf) {
+          const packet = parseRtp(datagram);
+          if (packet) o.dtmf.read(packet);
+        }
       });
       const offered = await ng.offer({
         'call-id': callId,
@@ -260,6 +316,8 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
         ICE: 'remove',
       });
       o.sdpForPhone = answered.sdp;
+      const pt = telephoneEventPt(offered.sdp);
+      if (pt !== null) o.dtmf = createDtmfReader(pt, (digit) => pressed(o, digit));
       const media = firstAudioStream(offered.sdp);
       if (media?.address) o.rtpTo = { address: media.address, port: media.port };
     } catch (err) {
@@ -274,17 +332,15 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       reply(o, 503, 'Starting');
       return finish(o);
     }
+    const placed = (call: CallRef) => {
+      o.uuid = call.uuid;
+      byUuid.set(call.uuid, o);
+    };
     try {
-      await events.offHook({
-        account,
-        ext: employee.ext,
-        dialled,
-        driver: deps.driver,
-        placed: (call) => {
-          o.uuid = call.uuid;
-          byUuid.set(call.uuid, o);
-        },
-      });
+      if (carrier) {
+        trace('trunk.call', { trunk: carrier.trunk.number, from: carrier.from, source: carrier.source });
+        await events.incoming(account, carrier.from, carrier.trunk.number, { driver: deps.driver, placed });
+      } else await events.offHook({ account, ext: employee!.ext, dialled, driver: deps.driver, placed });
     } catch (err) {
       if (o.state === 'ended') return;
       const code = err instanceof DomainError ? err.code : '';
@@ -318,7 +374,50 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
   /** The core connected the parties: the phone gets its 200 (answer SDP from rtpengine). */
   function connected(call: CallRef) {
     const o = byUuid.get(call.uuid);
-    if (!o || (o.state !== 'early' && o.state !== 'placing')) return;
+    if (!o) return;
+    // Out of an IVR (a phone answered): the prompt or ringback stops; the driver gives the media.
+    o.inIvr = false;
+    speak(o, null);
+    if (o.state === 'early' || o.state === 'placing') answer(o);
+  }
+
+  /**
+   * An IVR answers a trunk's caller: the INVITE gets its 200 now (the caller must hear the
+   * prompt), the prompt plays for the IVR's timeout, then ringback while the core routes the call;
+   * the caller's digits (RFC 4733) go to the core.
+   */
+  function playIvr(call: CallRef, ivr: Ivr) {
+    const o = byUuid.get(call.uuid);
+    if (!o || o.state === 'ending' || o.state === 'ended') return;
+    if (o.state === 'early' || o.state === 'placing') answer(o);
+    o.inIvr = true;
+    trace('originated.ivr', { uuid: o.uuid, ivr: ivr.id, dtmf: o.dtmf !== null });
+    const promptFrames = Math.ceil((ivr.timeoutSec * 1000) / FRAME_MS);
+    speak(o, (k) => (k < promptFrames ? IVR_PROMPT(k) : RINGBACK(k - promptFrames)));
+  }
+
+  /** A key the caller pressed: the IVR's choice, else ignored (the core says why). */
+  function pressed(o: Originated, digit: string) {
+    const events = deps.events();
+    if (!o.inIvr || !o.uuid || !events) return;
+    trace('originated.digit', { uuid: o.uuid, digit });
+    const uuid = o.uuid;
+    events.digit(o.accountId, uuid, digit).then(
+      () => {
+        // Chosen: the call goes on to its target; the caller hears ringback until a phone answers.
+        if (byUuid.get(uuid) === o && o.inIvr) {
+          o.inIvr = false;
+          speak(o, RINGBACK);
+        }
+      },
+      (err) => {
+        if (!(err instanceof DomainError)) onError(err);
+        trace('originated.digit-ignored', { uuid, digit, code: err instanceof DomainError ? err.code : '' });
+      },
+    );
+  }
+
+  function answer(o: Originated) {
     o.state = 'answering';
     o.ok = createResponse(o.invite, 200, 'OK', {
       toTag: o.localTag,
@@ -436,6 +535,12 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     onRequest,
     onAck,
     connected,
+    playIvr,
+    /** The caller hears a simulated party (`voice`) or, null, another phone through the driver's relay. */
+    speak(uuid: string, voice: ((k: number) => Int16Array) | null) {
+      const o = byUuid.get(uuid);
+      if (o && (o.state === 'answering' || o.state === 'up') && !o.inIvr) speak(o, voice);
+    },
     mediaEnd,
     silent,
     ended,

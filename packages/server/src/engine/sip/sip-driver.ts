@@ -6,13 +6,13 @@ import { type Clock, systemClock } from '../../domain/clock.ts';
 import { DomainError } from '../../domain/errors.ts';
 import { newCallId, newTag } from './build.ts';
 import { parseNameAddr, quote } from './header-values.ts';
-import { encodeG711, type G711Codec } from './media/g711.ts';
+import type { G711Codec } from './media/g711.ts';
 import { g711Sdp, openRtpSocket } from './media/local-media.ts';
 import { joinMedia, type MediaEnd, type MediaJoint } from './media/media-joint.ts';
 import { createMediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
-import { rtpHeader } from './media/rtp.ts';
 import { type CallAudioTap, createCallAudioTap } from './media/rtp-recording.ts';
+import { FRAME_MS, type RtpSender, startRtpSender, toneFrame } from './media/rtp-sender.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import {
   getCallId,
@@ -68,8 +68,11 @@ export interface SipDriverDeps {
    * call is hung up (BYE) and the call ends as if it had hung up. Default 30 s.
    */
   mediaTimeoutMs?: number;
-  /** The directory, for calls placed from phones (phone-originated.ts); without it they get 501. */
-  directory?: Pick<PhoneOriginatedDeps, 'accountByDomain' | 'employeeByExt'>;
+  /**
+   * The directory, for calls placed from phones and carriers' calls to trunks
+   * (phone-originated.ts); without it such INVITEs get 501.
+   */
+  directory?: Pick<PhoneOriginatedDeps, 'accountByDomain' | 'employeeByExt' | 'trunks'>;
 }
 
 type LegState = 'inviting' | 'cancelling' | 'up' | 'ending' | 'ended';
@@ -91,7 +94,7 @@ interface PhoneLeg {
   rtp: dgram.Socket | null;
   rtpTo: Remote | null;
   codec: G711Codec;
-  sender: NodeJS.Timeout | null;
+  sender: RtpSender | null;
   /** The leg's part in the call's recording, from the answer on (null: not recorded). */
   audio: CallAudioTap | null;
   received: number;
@@ -100,12 +103,8 @@ interface PhoneLeg {
   held: boolean;
 }
 
-const OUR_PT: Record<G711Codec, number> = { PCMA: 8, PCMU: 0 };
-/** One RTP frame: 20 ms, 160 samples at 8 kHz. */
-const FRAME_MS = 20;
-const FRAME_SAMPLES = 160;
-/** After a stall of the event loop, at most this many late frames are sent at once (the rest are skipped). */
-const MAX_CATCH_UP_FRAMES = 5;
+/** The simulated party's voice, as a phone hears it. */
+export const SIMULATED_VOICE = toneFrame(400);
 
 /**
  * Which disposition a phone's final refusal means for the core (protocol's DISPOSITION): 486/600
@@ -199,7 +198,7 @@ export function createSipDriver(deps: SipDriverDeps) {
   function finish(leg: PhoneLeg) {
     if (leg.state === 'ended') return;
     leg.state = 'ended';
-    if (leg.sender) clearInterval(leg.sender);
+    leg.sender?.stop();
     leg.audio = null;
     leg.rtp?.close();
     leg.rtp = null;
@@ -212,43 +211,23 @@ export function createSipDriver(deps: SipDriverDeps) {
   }
 
   /**
-   * The simulated party's voice to the phone: 20 ms G.711 frames of a 400 Hz tone, paced by the
-   * time elapsed since the first frame (not by counting timer ticks, which run late and would let
-   * the stream, and its place in the recording, fall behind). Frame k is the audio of
-   * [start + 20k, start + 20k + 20) ms; what was sent is also the recording's rx.
+   * The simulated party's voice to the phone: a 400 Hz tone (media/rtp-sender.ts paces it by
+   * elapsed time); what was sent is also the recording's rx, placed by the time each frame
+   * stands for.
    */
   function startSending(leg: PhoneLeg) {
     if (!leg.rtp || !leg.rtpTo || leg.sender || joints.has(leg.ref.uuid)) return;
-    const seq0 = Math.floor(Math.random() * 65535);
-    const ts0 = Math.floor(Math.random() * 2 ** 31);
-    const ssrc = Math.floor(Math.random() * 2 ** 32);
-    const startedAt = performance.now();
     const recordedAt = clock.now();
-    let frame = 0;
-    const sendFrame = (k: number) => {
-      if (!leg.rtp || !leg.rtpTo) return;
-      // A fresh buffer per frame: the recorder keeps what it is fed until it is written.
-      const samples = new Int16Array(FRAME_SAMPLES);
-      for (let i = 0; i < FRAME_SAMPLES; i++)
-        samples[i] = Math.round(8000 * Math.sin((2 * Math.PI * 400 * (k * FRAME_SAMPLES + i)) / 8000));
-      const header = rtpHeader(OUR_PT[leg.codec], seq0 + k, ts0 + k * FRAME_SAMPLES, ssrc);
-      leg.sent++;
-      leg.rtp.send(
-        Buffer.concat([header, encodeG711(leg.codec, samples)]),
-        leg.rtpTo.port,
-        leg.rtpTo.address,
-      );
-      leg.audio?.said(samples, recordedAt + k * FRAME_MS);
-    };
-    const send = () => {
-      const due = Math.floor((performance.now() - startedAt) / FRAME_MS) + 1;
-      // A long stall is skipped (silence at the phone and in rx), not sent as a burst.
-      if (due - frame > MAX_CATCH_UP_FRAMES) frame = due - MAX_CATCH_UP_FRAMES;
-      for (; frame < due; frame++) sendFrame(frame);
-    };
-    send();
-    leg.sender = setInterval(send, FRAME_MS);
-    leg.sender.unref();
+    leg.sender = startRtpSender({
+      socket: leg.rtp,
+      to: leg.rtpTo,
+      codec: leg.codec,
+      frame: SIMULATED_VOICE,
+      said: (samples, k) => {
+        leg.sent++;
+        leg.audio?.said(samples, recordedAt + k * FRAME_MS);
+      },
+    });
   }
 
   function unjoin(uuid: string) {
@@ -269,6 +248,8 @@ export function createSipDriver(deps: SipDriverDeps) {
     joinPhones(call);
     if (joints.has(call.uuid)) return;
     for (const leg of byLeg.values()) if (leg.ref.uuid === call.uuid && leg.state === 'up') startSending(leg);
+    // A caller on a real phone or trunk talking to a simulated party hears its voice.
+    originated?.speak(call.uuid, SIMULATED_VOICE);
   }
 
   /**
@@ -289,9 +270,11 @@ export function createSipDriver(deps: SipDriverDeps) {
     const [a, b] = ends;
     // A tone already sent (a phone joined later, e.g. after a transfer) stops.
     for (const e of ends) {
-      if (e.leg?.sender) clearInterval(e.leg.sender);
+      e.leg?.sender?.stop();
       if (e.leg) e.leg.sender = null;
     }
+    // The caller's end hears the other phone now, not Dzvin.
+    if (caller) originated?.speak(call.uuid, null);
     const recording = [a, b].find((e) => e.leg?.audio);
     for (const e of ends) if (e !== recording && e.leg) e.leg.audio = null;
     const tap = recording?.leg?.audio ?? null;
@@ -592,7 +575,9 @@ export function createSipDriver(deps: SipDriverDeps) {
       originated?.connected(call);
       media(call);
     },
-    playIvr() {},
+    playIvr(call, ivr) {
+      originated?.playIvr(call, ivr);
+    },
     release,
     ended(call: CallRef, disposition?: Disposition) {
       connectedCalls.delete(call.uuid);

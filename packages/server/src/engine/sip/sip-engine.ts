@@ -124,6 +124,10 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
     directory: {
       accountByDomain: (domain) => store.accounts.byDomain(domain),
       employeeByExt: (accountId, ext) => store.directory.employees.byExt(accountId, ext),
+      trunks: {
+        trunksByNumber: (number) => store.directory.trunks.byNumber(number),
+        accountById: (id) => store.accounts.byId(id),
+      },
     },
     recorder: deps.recorder,
     clock: deps.clock,

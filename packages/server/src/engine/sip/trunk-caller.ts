@@ -1,0 +1,75 @@
+import { isIP } from 'node:net';
+import type { Trunk } from '@dzvin/protocol';
+import type { AccountRecord } from '../../domain/ports.ts';
+import { parseNameAddr } from './header-values.ts';
+import { getHeader, type SipRequest } from './message.ts';
+import { isSipUri, parseUri } from './uri.ts';
+
+/**
+ * Who a carrier's INVITE is for (IP-authenticated peering, issue 15; trunks with registration are
+ * issue 16). Kamailio relays an INVITE that claims none of our employees unmarked, with
+ * `X-Dzvin-Source: <proto>:<ip>:<port>` (the address it came from; Kamailio strips that header
+ * from anyone else). The dialled number is the request URI's user part (the DID), else the `To`
+ * user's; the trunk with that number whose `sipPeers` name the source address takes the call,
+ * and the caller is the `From` user (a number, or `anonymous`).
+ *
+ * Refused: no source, a number no trunk has or a source the number's trunk does not allow 403
+ * (the same answer, so nobody learns which numbers exist); a caller without a number (`From:
+ * anonymous`) 433 Anonymity Disallowed (RFC 5079) — the call could not be told to a CRM.
+ */
+export interface TrunkCallerDeps {
+  trunksByNumber(number: string): Promise<{ accountId: number; trunk: Trunk }[]>;
+  accountById(id: number): Promise<AccountRecord | null>;
+}
+
+export type TrunkCaller =
+  | { ok: true; account: AccountRecord; trunk: Trunk; from: string; source: string }
+  | { ok: false; status: 403 | 433; reason: string; source: string | null };
+
+/** The address of Kamailio's `X-Dzvin-Source: udp:203.0.113.7:5060` (IPv6 too), or null. */
+export function sourceAddress(value: string | undefined): string | null {
+  const m = /^\s*[a-z]+:(.+):\d+\s*$/i.exec(value ?? '');
+  if (!m) return null;
+  const address = m[1].replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return isIP(address) ? address : null;
+}
+
+/** The E.164 form of a DID as a carrier writes it (`+380…`, `380…`, `00380…`), or null. */
+export function didNumber(user: string | undefined): string | null {
+  if (!user) return null;
+  const digits = user.replace(/[\s().-]/g, '');
+  const m = /^(?:\+|00)?(\d{7,15})$/.exec(digits);
+  return m ? `+${m[1]}` : null;
+}
+
+function userOf(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const na = parseNameAddr(value);
+  const uri = na.ok ? na.value.uri : null;
+  return uri && isSipUri(uri) ? uri.user : undefined;
+}
+
+export async function trunkCaller(req: SipRequest, deps: TrunkCallerDeps): Promise<TrunkCaller> {
+  const source = sourceAddress(getHeader(req, 'X-Dzvin-Source'));
+  if (!source) return { ok: false, status: 403, reason: 'Forbidden', source };
+  const target = parseUri(req.uri);
+  const candidates = [
+    target.ok && isSipUri(target.uri) ? target.uri.user : undefined,
+    userOf(getHeader(req, 'To')),
+  ]
+    .map(didNumber)
+    .filter((n): n is string => n !== null);
+  for (const number of new Set(candidates)) {
+    for (const { accountId, trunk } of await deps.trunksByNumber(number)) {
+      if (!trunk.sipPeers.includes(source)) continue;
+      const account = await deps.accountById(accountId);
+      if (!account) continue;
+      const from = userOf(getHeader(req, 'From'));
+      // Calls are joined to CRMs by the caller's number: a call without one cannot be routed.
+      if (!from || !/\d{3}/.test(from))
+        return { ok: false, status: 433, reason: 'Anonymity Disallowed', source };
+      return { ok: true, account, trunk, from, source };
+    }
+  }
+  return { ok: false, status: 403, reason: 'Forbidden', source };
+}
