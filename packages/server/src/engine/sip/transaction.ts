@@ -1,6 +1,7 @@
 /**
  * The RFC 3261 §17 transaction layer: INVITE and non-INVITE, client and server, over an
- * unreliable transport (UDP), with the RFC 6026 Accepted state for 2xx to INVITE.
+ * unreliable transport (UDP) or a reliable one (TCP: `transport.reliable`), with the RFC 6026
+ * Accepted state for 2xx to INVITE.
  *
  * What it does for the layers above (the TU: dialogs, the B2BUA):
  * - retransmits requests (timers A, E) and final responses to INVITE (timer G) and absorbs
@@ -14,6 +15,10 @@
  *   until that ACK are the TU's (§13.3.1.4, §13.2.2.4): the ACK to a 2xx is delivered to
  *   `onAck`, 2xx retransmissions after the client transaction ended to `onStrayResponse`;
  * - ends transactions on timeout (B, F, H) and after their linger timers (D, I, J, K, L, M).
+ *
+ * Over a reliable transport nothing is retransmitted (timers A, E, G are not started) and the
+ * timers that only absorb retransmissions are 0 (D, I, J, K: the transaction ends at once,
+ * §17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2); B, F, H, L and M keep their 64·T1.
  *
  * Time comes from the injected Timers (a ManualClock in tests); T1, T2 and T4 are options.
  */
@@ -168,6 +173,7 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
   const timers = opts.timers ?? createSystemTimers(opts.onError);
   const { t1, t2, t4 } = { ...RFC3261_TIMERS, ...opts.timerValues };
   const onError = opts.onError ?? (() => {});
+  const reliable = transport.reliable;
   const servers = new Map<string, ServerTx>();
   const clients = new Map<string, ClientTx>();
 
@@ -205,7 +211,7 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
           this.t.start('L', 64 * t1, () => this.end('normal'));
         } else {
           this.state = 'completed';
-          this.retransmitFinal(t1);
+          if (!reliable) this.retransmitFinal(t1); // timer G: unreliable only (§17.2.1)
           this.t.start('H', 64 * t1, () => this.end('timeout'));
         }
         return true;
@@ -215,7 +221,7 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
       if (isProvisional(res)) this.state = 'proceeding';
       else {
         this.state = 'completed';
-        this.t.start('J', 64 * t1, () => this.end('normal'));
+        this.linger('J', reliable ? 0 : 64 * t1);
       }
       return true;
     }
@@ -236,8 +242,8 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
           this.state = 'confirmed';
           this.t.stop('G');
           this.t.stop('H');
-          // Timer I: absorb ACK retransmissions for T4.
-          this.t.start('I', t4, () => this.end('normal'));
+          // Timer I: absorb ACK retransmissions for T4 (none come over a reliable transport).
+          this.linger('I', reliable ? 0 : t4);
         } else if (this.state === 'accepted') {
           opts.onAck?.(req, this.remote); // RFC 6026: an ACK in Accepted goes to the TU
         }
@@ -247,9 +253,15 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
       if ((this.state === 'proceeding' || this.state === 'completed') && this.last) this.send(this.last);
     }
 
+    /** Ends the transaction after `ms`, or now when `ms` is 0 (a reliable transport's D, I, J, K). */
+    private linger(name: string, ms: number): void {
+      if (ms === 0) this.end('normal');
+      else this.t.start(name, ms, () => this.end('normal'));
+    }
+
     private send(res: SipResponse): boolean {
       this.last = res;
-      transport.sendResponse(res).catch((err) => {
+      transport.sendResponse(res, this.remote).catch((err) => {
         onError(err);
         this.end('transport-error');
       });
@@ -281,11 +293,12 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
       this.state = kind === 'invite' ? 'calling' : 'trying';
       clients.set(key, this);
       this.transmit(this.request);
+      // Timers A and E retransmit over an unreliable transport only (§17.1.1.2, §17.1.2.2).
       if (kind === 'invite') {
-        this.retransmit('A', t1, () => t1 * 64); // A doubles without a cap (§17.1.1.2)
+        if (!reliable) this.retransmit('A', t1, () => t1 * 64); // A doubles without a cap
         this.t.start('B', 64 * t1, () => this.end('timeout'));
       } else {
-        this.retransmit('E', t1, () => t2);
+        if (!reliable) this.retransmit('E', t1, () => t2);
         this.t.start('F', 64 * t1, () => this.end('timeout'));
       }
     }
@@ -335,7 +348,13 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
       this.t.stop('E');
       this.t.stop('F');
       this.handlers.onResponse(res);
-      this.t.start('K', t4, () => this.end('normal'));
+      this.linger('K', reliable ? 0 : t4);
+    }
+
+    /** Ends the transaction after `ms`, or now when `ms` is 0 (a reliable transport's D, K). */
+    private linger(name: string, ms: number): void {
+      if (ms === 0) this.end('normal');
+      else this.t.start(name, ms, () => this.end('normal'));
     }
 
     private onInviteResponse(res: SipResponse): void {
@@ -371,8 +390,9 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
       this.ack = createNon2xxAck(this.request, res);
       this.transmit(this.ack);
       this.handlers.onResponse(res);
-      // Timer D (≥ 32 s on UDP): 64*T1 is exactly that with the default T1, and scales in tests.
-      this.t.start('D', 64 * t1, () => this.end('normal'));
+      // Timer D (≥ 32 s on UDP): 64*T1 is exactly that with the default T1, and scales in tests;
+      // 0 over a reliable transport (no final response retransmissions to absorb).
+      this.linger('D', reliable ? 0 : 64 * t1);
     }
 
     private transmit(msg: SipRequest): void {

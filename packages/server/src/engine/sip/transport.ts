@@ -1,5 +1,6 @@
 /**
- * The UDP transport (RFC 3261 §18): one socket, whole messages per datagram.
+ * The UDP transport (RFC 3261 §18): one socket, whole messages per datagram; the TCP one is
+ * transport-tcp.ts, behind the same SipTransport interface.
  *
  * Incoming requests get `received`/`rport` stamped on their top Via (§18.2.1, RFC 3581) before
  * anyone sees them, so every response built from them by copying Via routes back to where the
@@ -31,7 +32,14 @@ export interface Remote {
 export type MessageHandler = (message: SipMessage, remote: Remote) => void;
 
 export interface SipTransport {
-  readonly protocol: 'UDP';
+  readonly protocol: 'UDP' | 'TCP';
+  /**
+   * A reliable transport (TCP): the transaction layer then retransmits nothing and its linger
+   * timers (D, I, J, K) are 0 (RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2).
+   */
+  readonly reliable: boolean;
+  /** URI parameters our Contacts need so the peer comes back on this transport: `;transport=tcp`, or ''. */
+  readonly uriParams: string;
   /** The bound address and port (the port the OS chose when 0 was asked). */
   readonly address: Remote;
   /** `host:port` for our Via headers and Contacts. */
@@ -39,8 +47,11 @@ export interface SipTransport {
   /** The one receiver of parsed messages (the transaction layer); messages before it is set are dropped. */
   setHandler(handler: MessageHandler): void;
   send(message: SipMessage, to: Remote): Promise<void>;
-  /** Sends a response where its top Via says (§18.2.2). */
-  sendResponse(response: SipResponse): Promise<void>;
+  /**
+   * Sends a response where its top Via says (§18.2.2). On a stream, `arrivedFrom` (the remote
+   * its request came from) names the connection to answer on while it is open.
+   */
+  sendResponse(response: SipResponse, arrivedFrom?: Remote): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -58,7 +69,7 @@ export interface UdpTransportOptions {
 const DEFAULT_PORT = 5060;
 
 /** `[::1]` (as in a Via) and `::1` (as from the socket) are the same address. */
-function bare(host: string): string {
+export function bare(host: string): string {
   return host.startsWith('[') ? host.slice(1, -1) : host;
 }
 
@@ -187,6 +198,8 @@ export async function createUdpTransport(opts: UdpTransportOptions): Promise<Sip
 
   return {
     protocol: 'UDP',
+    reliable: false,
+    uriParams: '',
     address,
     sentBy,
     setHandler(h) {

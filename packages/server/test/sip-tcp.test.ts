@@ -1,0 +1,449 @@
+// SIP over TCP (RFC 3261 §18): the stream transport on loopback against raw sockets (framing,
+// connection reuse, limits, keep-alive and idle connections), the transaction layer over it (no
+// retransmissions, the reliable-transport timers), and — with real Kamailio, rtpengine and
+// baresip — a phone registering and calling over TCP with Dzvin's leg to Kamailio over TCP.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { createManualClock, type ManualClock } from '../src/domain/clock.ts';
+import { createResponse } from '../src/engine/sip/build.ts';
+import {
+  getCSeq,
+  getHeader,
+  getTopVia,
+  parseMessage,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+  serializeMessage,
+} from '../src/engine/sip/message.ts';
+import {
+  type ClientHandlers,
+  createTransactionLayer,
+  type EndReason,
+  type NewRequest,
+  type TransactionLayer,
+} from '../src/engine/sip/transaction.ts';
+import type { Remote } from '../src/engine/sip/transport.ts';
+import { createTcpTransport, type TcpTransport } from '../src/engine/sip/transport-tcp.ts';
+import { letReportsDrainBeforeExit } from './support/sip-reports.ts';
+
+letReportsDrainBeforeExit();
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/**
+ * A raw TCP peer: one connection, what arrives split into messages by its own reading of §18.3
+ * (headers to the blank line, then Content-Length octets), independent of the transport's.
+ */
+interface StreamPeer {
+  socket: net.Socket;
+  /** Every complete message received, oldest first. */
+  messages: SipMessage[];
+  /** Raw bytes received so far (CRLF pongs included). */
+  raw(): Buffer;
+  closed(): boolean;
+  write(text: string | Buffer): Promise<void>;
+  next(ms?: number): Promise<SipMessage>;
+  end(): void;
+}
+
+function wrapPeer(socket: net.Socket): StreamPeer {
+  const messages: SipMessage[] = [];
+  let all = Buffer.alloc(0);
+  let buf = Buffer.alloc(0);
+  let isClosed = false;
+  let taken = 0;
+  socket.on('data', (c: Buffer) => {
+    all = Buffer.concat([all, c]);
+    buf = Buffer.concat([buf, c]);
+    for (;;) {
+      while (buf.length && (buf[0] === 13 || buf[0] === 10)) buf = buf.subarray(1);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const cl = /\r\nContent-Length: *(\d+)/i.exec(buf.subarray(0, end).toString());
+      const total = end + 4 + Number(cl?.[1] ?? 0);
+      if (buf.length < total) return;
+      const r = parseMessage(buf.subarray(0, total));
+      if (r.kind === 'message') messages.push(r.message);
+      buf = buf.subarray(total);
+    }
+  });
+  socket.on('close', () => {
+    isClosed = true;
+  });
+  socket.on('error', () => {});
+  return {
+    socket,
+    messages,
+    raw: () => all,
+    closed: () => isClosed,
+    write: (text) =>
+      new Promise((resolve, reject) =>
+        socket.write(typeof text === 'string' ? text.replace(/\r?\n/g, '\r\n') : text, (e) =>
+          e ? reject(e) : resolve(),
+        ),
+      ),
+    async next(ms = 3000) {
+      await until(() => messages.length > taken, 'a message on the stream', ms);
+      return messages[taken++];
+    },
+    end: () => socket.destroy(),
+  };
+}
+
+function connectPeer(port: number): Promise<StreamPeer> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => resolve(wrapPeer(s)));
+    s.once('error', reject);
+  });
+}
+
+/** A request as a peer writes it (LF line ends; wrapPeer.write makes them CRLF). */
+function request(o: {
+  method?: string;
+  branch: string;
+  cseqMethod?: string;
+  body?: string;
+  contentLength?: number | null;
+  port?: number;
+}): string {
+  const method = o.method ?? 'OPTIONS';
+  const body = o.body ?? '';
+  const cl =
+    o.contentLength === null ? '' : `Content-Length: ${o.contentLength ?? Buffer.byteLength(body)}\n`;
+  return `${method} sip:dzvin@127.0.0.1 SIP/2.0
+Via: SIP/2.0/TCP 127.0.0.1:${o.port ?? 5999};branch=${o.branch};rport
+Max-Forwards: 70
+From: <sip:alice@127.0.0.1>;tag=a1
+To: <sip:dzvin@127.0.0.1>
+Call-ID: ${o.branch}@127.0.0.1
+CSeq: 1 ${o.cseqMethod ?? method}
+${body ? 'Content-Type: text/plain\n' : ''}${cl}
+${body}`;
+}
+
+describe('TCP transport: framing and connections on loopback', () => {
+  let transport: TcpTransport;
+  let got: { message: SipMessage; remote: Remote }[];
+  let discards: string[];
+  const peers: StreamPeer[] = [];
+
+  async function start(opts: Partial<Parameters<typeof createTcpTransport>[0]> = {}) {
+    transport = await createTcpTransport({
+      host: '127.0.0.1',
+      port: 0,
+      onDiscard: (r) => discards.push(r),
+      ...opts,
+    });
+    // Every request is answered 200 on the connection it came on, with its body echoed.
+    transport.setHandler((message, remote) => {
+      got.push({ message, remote });
+      if (message.type === 'request')
+        transport
+          .sendResponse({ ...createResponse(message, 200, 'OK', { toTag: 'z' }), body: message.body }, remote)
+          .catch(() => {});
+    });
+  }
+  async function peer(): Promise<StreamPeer> {
+    const p = await connectPeer(transport.address.port);
+    peers.push(p);
+    return p;
+  }
+
+  beforeEach(() => {
+    got = [];
+    discards = [];
+  });
+  afterEach(async () => {
+    for (const p of peers.splice(0)) p.end();
+    await transport?.close();
+  });
+
+  test('pipelined messages in one write are framed by Content-Length, each answered on the same connection', async () => {
+    await start();
+    const p = await peer();
+    await p.write(
+      request({ branch: 'z9hG4bKpipe1', body: 'first\r\n\r\nOPTIONS looks like a header end' }) +
+        request({ branch: 'z9hG4bKpipe2' }) +
+        request({ method: 'INFO', branch: 'z9hG4bKpipe3', body: 'third' }),
+    );
+    await until(() => got.length === 3, 'three requests');
+    assert.deepEqual(
+      got.map((g) => (g.message as SipRequest).method),
+      ['OPTIONS', 'OPTIONS', 'INFO'],
+    );
+    assert.equal(got[0].message.body.toString(), 'first\r\n\r\nOPTIONS looks like a header end');
+    assert.equal(got[2].message.body.toString(), 'third');
+    // The source port is the connection's; the Via got received/rport for it.
+    assert.equal(got[0].remote.port, p.socket.localPort);
+    assert.equal(getTopVia(got[0].message)!.params.rport, String(p.socket.localPort));
+    const answers = [await p.next(), await p.next(), await p.next()] as SipResponse[];
+    assert.deepEqual(
+      answers.map((r) => [r.status, getTopVia(r)!.params.branch]),
+      [
+        [200, 'z9hG4bKpipe1'],
+        [200, 'z9hG4bKpipe2'],
+        [200, 'z9hG4bKpipe3'],
+      ],
+    );
+    assert.equal(answers[2].body.toString(), 'third');
+    assert.equal(transport.connections().length, 1, 'no second connection was opened for the answers');
+  });
+
+  test('a message split across many writes (inside the headers and the body) arrives once, whole', async () => {
+    await start();
+    const p = await peer();
+    const bytes = Buffer.from(
+      request({ branch: 'z9hG4bKsplit', body: 'x'.repeat(300) }).replace(/\r?\n/g, '\r\n'),
+    );
+    const cuts = [0, 5, 40, 41, 120, bytes.length - 200, bytes.length - 1, bytes.length];
+    for (let i = 1; i < cuts.length; i++) {
+      await p.write(bytes.subarray(cuts[i - 1], cuts[i]));
+      await sleep(15);
+      if (i < cuts.length - 1)
+        assert.equal(got.length, 0, `nothing delivered after ${cuts[i]} of ${bytes.length} octets`);
+    }
+    await until(() => got.length === 1, 'the request');
+    assert.equal(got[0].message.body.toString(), 'x'.repeat(300));
+    assert.equal((await p.next()).type, 'response');
+    await sleep(50);
+    assert.equal(got.length, 1);
+  });
+
+  test('a request without Content-Length is answered 400 and the connection closed', async () => {
+    await start();
+    const p = await peer();
+    await p.write(request({ branch: 'z9hG4bKnocl', contentLength: null }));
+    const res = (await p.next()) as SipResponse;
+    assert.equal(res.status, 400);
+    assert.equal(res.reason, 'Missing Content-Length');
+    assert.equal(getCSeq(res)?.method, 'OPTIONS');
+    await until(() => p.closed(), 'the connection to close');
+    assert.equal(got.length, 0, 'nothing reached the handler');
+    assert.ok(discards.some((d) => d.includes('Missing Content-Length')));
+  });
+
+  test('a message over maxMessageBytes is answered 513 and the connection closed; a header block that never ends too', async () => {
+    await start({ maxMessageBytes: 2048 });
+    const p = await peer();
+    // Refused from its Content-Length alone, before the body is even sent.
+    await p.write(request({ branch: 'z9hG4bKbig', contentLength: 100_000 }));
+    const res = (await p.next()) as SipResponse;
+    assert.equal(res.status, 513);
+    await until(() => p.closed(), 'the connection to close');
+
+    const q = await peer();
+    await q.write(`OPTIONS sip:dzvin@127.0.0.1 SIP/2.0\r\nX-Junk: ${'y'.repeat(4000)}`);
+    await until(() => q.closed(), 'the endless header connection to close');
+    assert.equal(q.messages.length, 0);
+    assert.equal(got.length, 0);
+  });
+
+  test('a malformed request that frames is answered 400 on an open connection; CRLFCRLF is answered CRLF', async () => {
+    await start();
+    const p = await peer();
+    await p.write(request({ branch: 'z9hG4bKbadcseq', cseqMethod: 'INVITE' }));
+    const res = (await p.next()) as SipResponse;
+    assert.equal(res.status, 400);
+    assert.equal(res.reason, 'CSeq method does not match');
+    await p.write('\r\n\r\n');
+    await until(() => p.raw().toString().endsWith('\r\n\r\n\r\n'), 'the pong (a CRLF after the 400)');
+    await p.write(request({ branch: 'z9hG4bKafter' }));
+    assert.equal(((await p.next()) as SipResponse).status, 200);
+    assert.equal(p.closed(), false);
+    await p.write(Buffer.from('\x00\xffgarbage\r\nContent-Length: 0\r\n\r\n'));
+    await p.write(request({ branch: 'z9hG4bKafter2' }));
+    assert.equal(
+      ((await p.next()) as SipResponse).status,
+      200,
+      'garbage that frames is dropped, the stream goes on',
+    );
+  });
+
+  test('requests reuse an open connection to the peer; a keep-alive peer is reconnected after a loss', async () => {
+    const accepted: StreamPeer[] = [];
+    const server = net.createServer((s) => accepted.push(wrapPeer(s)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const edge = { address: '127.0.0.1', port: (server.address() as net.AddressInfo).port };
+    const opened: string[] = [];
+    try {
+      await start({
+        keepAlive: [edge],
+        keepAliveMs: 100,
+        onConnection: (e, _r, d) => opened.push(`${e}-${d}`),
+      });
+      await until(() => accepted.length === 1, 'the kept connection');
+      const options = (b: string): SipRequest => {
+        const r = parseMessage(
+          Buffer.from(request({ branch: b, port: transport.address.port }).replace(/\n/g, '\r\n')),
+        );
+        assert.equal(r.kind, 'message');
+        return r.message as SipRequest;
+      };
+      await transport.send(options('z9hG4bKout1'), edge);
+      await transport.send(options('z9hG4bKout2'), edge);
+      await until(() => accepted[0].messages.length === 2, 'both requests on the kept connection');
+      assert.equal(accepted.length, 1);
+      await until(() => accepted[0].raw().includes('\r\n\r\n\r\n\r\n'), 'a CRLFCRLF keep-alive ping', 2000);
+      accepted[0].end(); // the peer drops it
+      await until(() => accepted.length === 2, 'the reconnection', 4000);
+      await transport.send(options('z9hG4bKout3'), edge);
+      await until(() => accepted[1].messages.length === 1, 'the request on the new connection');
+      assert.deepEqual(opened.slice(0, 3), ['open-out', 'close-out', 'open-out']);
+    } finally {
+      for (const a of accepted) a.end();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  test('an idle connection is closed after idleTimeoutMs; sending to a closed port fails, never throws', async () => {
+    await start({ idleTimeoutMs: 200 });
+    const p = await peer();
+    await p.write(request({ branch: 'z9hG4bKidle' }));
+    await p.next();
+    await until(() => p.closed(), 'the idle connection to close', 2000);
+    assert.ok(discards.includes('idle connection closed'));
+    const gone = net.createServer();
+    await new Promise<void>((r) => gone.listen(0, '127.0.0.1', () => r()));
+    const port = (gone.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => gone.close(() => r()));
+    const r = parseMessage(Buffer.from(request({ branch: 'z9hG4bKx' }).replace(/\n/g, '\r\n')));
+    assert.equal(r.kind, 'message');
+    await assert.rejects(
+      transport.send((r as { message: SipMessage }).message, { address: '127.0.0.1', port }),
+    );
+  });
+});
+
+describe('transactions over TCP: no retransmissions, reliable-transport timers', () => {
+  let clock: ManualClock;
+  let transport: TcpTransport;
+  let layer: TransactionLayer;
+  let requests: NewRequest[];
+  let server: net.Server;
+  let accepted: StreamPeer[];
+  let peerPort: number;
+
+  beforeEach(async () => {
+    clock = createManualClock();
+    requests = [];
+    accepted = [];
+    server = net.createServer((s) => accepted.push(wrapPeer(s)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    peerPort = (server.address() as net.AddressInfo).port;
+    transport = await createTcpTransport({ host: '127.0.0.1', port: 0 });
+    layer = createTransactionLayer({ transport, timers: clock, onRequest: (r) => requests.push(r) });
+  });
+  afterEach(async () => {
+    layer.close();
+    await transport.close();
+    for (const a of accepted) a.end();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  const toPeer = (method: string): SipRequest => ({
+    type: 'request',
+    method,
+    uri: `sip:carol@127.0.0.1:${peerPort};transport=tcp`,
+    headers: [
+      { name: 'Max-Forwards', value: '70' },
+      { name: 'From', value: '<sip:bob@127.0.0.1>;tag=bob1' },
+      { name: 'To', value: `<sip:carol@127.0.0.1:${peerPort}>` },
+      { name: 'Call-ID', value: `${method.toLowerCase()}-${Math.random()}@127.0.0.1` },
+      { name: 'CSeq', value: `1 ${method}` },
+      { name: 'Contact', value: `<sip:bob@${transport.sentBy}${transport.uriParams}>` },
+    ],
+    body: Buffer.alloc(0),
+  });
+  const recorder = (): ClientHandlers & { responses: number[]; ended: EndReason[] } => {
+    const responses: number[] = [];
+    const ended: EndReason[] = [];
+    return { responses, ended, onResponse: (r) => responses.push(r.status), onEnd: (e) => ended.push(e) };
+  };
+  /** Advances the manual clock in steps, letting the sockets deliver between them. */
+  async function advance(ms: number, step = 250) {
+    for (let t = 0; t < ms; t += step) {
+      clock.advance(step);
+      await sleep(2);
+    }
+    await sleep(50);
+  }
+
+  test('an INVITE is sent once (no timer A), times out by timer B; a non-INVITE once (no timer E), F', async () => {
+    const inv = recorder();
+    layer.request(toPeer('INVITE'), { address: '127.0.0.1', port: peerPort }, inv);
+    const opt = recorder();
+    layer.request(toPeer('OPTIONS'), { address: '127.0.0.1', port: peerPort }, opt);
+    await until(() => accepted.length === 1 && accepted[0].messages.length === 2, 'both requests');
+    const sent = accepted[0].messages[0] as SipRequest;
+    assert.match(getHeader(sent, 'Via')!, /^SIP\/2\.0\/TCP 127\.0\.0\.1:\d+;branch=z9hG4bK/);
+    assert.match(getHeader(sent, 'Contact')!, /;transport=tcp>$/);
+    // Over UDP A and E would have fired at 0.5, 1, 2, 4, 8, 16 s…
+    await advance(31_000);
+    assert.equal(accepted[0].messages.length, 2, 'nothing was retransmitted');
+    assert.deepEqual([inv.ended, opt.ended], [[], []]);
+    await advance(1500);
+    assert.deepEqual([inv.ended, opt.ended], [['timeout'], ['timeout']]);
+    assert.equal(accepted.length, 1);
+  });
+
+  test('a final response ends a client transaction at once (timers D and K are 0)', async () => {
+    const inv = recorder();
+    layer.request(toPeer('INVITE'), { address: '127.0.0.1', port: peerPort }, inv);
+    const opt = recorder();
+    layer.request(toPeer('OPTIONS'), { address: '127.0.0.1', port: peerPort }, opt);
+    await until(() => accepted[0]?.messages.length === 2, 'both requests');
+    const [invite, options] = accepted[0].messages as SipRequest[];
+    await accepted[0].write(serializeMessage(createResponse(invite, 486, 'Busy Here', { toTag: 'c' })));
+    await accepted[0].write(serializeMessage(createResponse(options, 200, 'OK', { toTag: 'c' })));
+    await until(() => inv.ended.length === 1 && opt.ended.length === 1, 'both to end');
+    assert.deepEqual([inv.responses, opt.responses], [[486], [200]]);
+    assert.deepEqual(layer.counts(), { server: 0, client: 0 }, 'no clock advanced: D and K were 0');
+    // The ACK for the 486 went on the same connection.
+    await until(() => accepted[0].messages.length === 3, 'the ACK');
+    assert.equal((accepted[0].messages[2] as SipRequest).method, 'ACK');
+  });
+
+  test('a server INVITE final response is not retransmitted (no timer G); ACK ends it at once (timer I is 0)', async () => {
+    const p = await connectPeer(transport.address.port);
+    try {
+      await p.write(request({ method: 'INVITE', branch: 'z9hG4bKsrv1' }));
+      await until(() => requests.length === 1, 'the INVITE');
+      assert.equal(((await p.next()) as SipResponse).status, 100);
+      requests[0].tx.reply(486, 'Busy Here', { toTag: 'b1' });
+      assert.equal(((await p.next()) as SipResponse).status, 486);
+      await advance(16_000);
+      assert.equal(p.messages.length, 2, 'the 486 was sent once');
+      assert.equal(layer.counts().server, 1, 'still waiting for the ACK (timer H)');
+      await p.write(`ACK sip:dzvin@127.0.0.1 SIP/2.0
+Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bKsrv1;rport
+Max-Forwards: 70
+From: <sip:alice@127.0.0.1>;tag=a1
+To: <sip:dzvin@127.0.0.1>;tag=b1
+Call-ID: z9hG4bKsrv1@127.0.0.1
+CSeq: 1 ACK
+Content-Length: 0
+
+`);
+      await until(() => layer.counts().server === 0, 'the transaction to end on the ACK');
+      // A non-INVITE ends as its final response is sent (timer J is 0).
+      await p.write(request({ branch: 'z9hG4bKsrv2' }));
+      await until(() => requests.length === 2, 'the OPTIONS');
+      requests[1].tx.reply(200, 'OK', { toTag: 'b2' });
+      assert.equal(layer.counts().server, 0);
+      assert.equal(((await p.next()) as SipResponse).status, 200);
+    } finally {
+      p.end();
+    }
+  });
+});
