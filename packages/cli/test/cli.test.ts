@@ -223,6 +223,11 @@ describe('dzvin employees (over the admin API)', () => {
     );
     assert.deepEqual(trunk.destination, { type: 'ivr', id: ivr.id });
     assert.equal(trunk.isDefault, true);
+    assert.deepEqual(trunk.sipPeers, []);
+    const peered = await json(cmd`trunks update ${trunk.id} --sip-peers ${'203.0.113.7, 2001:DB8::10'}`, acmeEnv);
+    assert.deepEqual(peered.sipPeers, ['203.0.113.7', '2001:db8::10']);
+    const cleared = await json(cmd`trunks update ${trunk.id} --sip-peers none`, acmeEnv);
+    assert.deepEqual(cleared.sipPeers, []);
   });
 
   test('bad usage is exit 2 and sends nothing', async () => {

@@ -392,11 +392,14 @@ describe('the web console', { skip }, () => {
     await editor.getByLabel('Number').fill('+380443330000');
     await editor.getByLabel('Name', { exact: true }).fill('Support line');
     await editor.getByLabel('Destination').selectOption({ label: 'Support menu' });
+    await editor.getByLabel(/SIP peers/).fill('203.0.113.7, 2001:DB8::10');
     await editor.getByRole('button', { name: 'Save' }).click();
     await page.locator('[data-testid=trunks] td', { hasText: 'Support line' }).waitFor();
     const trunk = await find('trunks', 'Support line');
     assert.equal(trunk.number, '+380443330000');
     assert.deepEqual(trunk.destination, { type: 'ivr', id: ivr.id });
+    assert.deepEqual(trunk.sipPeers, ['203.0.113.7', '2001:db8::10'], "the carrier's addresses, normalized");
+    await page.locator('[data-testid=trunks] td', { hasText: 'SIP 203.0.113.7, 2001:db8::10' }).waitFor();
 
     // The server's refusal shows in the editor, as it is; nothing is added.
     await page.getByRole('button', { name: '+ Ring group' }).click();

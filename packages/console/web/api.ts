@@ -136,6 +136,8 @@ export interface Trunk {
   name: string;
   destination: Target | null;
   isDefault: boolean;
+  /** The carrier's addresses allowed to deliver this number's calls over SIP. */
+  sipPeers: string[];
 }
 export interface CrmConnection {
   id: number;

@@ -200,6 +200,7 @@ const trunks: Resource<Trunk> = {
     { header: 'name', value: (t) => t.name },
     { header: 'destination', value: (t) => showTarget(t.destination) },
     { header: 'default', value: (t) => t.isDefault },
+    { header: 'SIP peers', value: (t) => t.sipPeers ?? [] },
   ],
   fields: [
     { flags: '--number <e164>', key: 'number', description: 'external number, e.g. +380442246595' },
@@ -211,6 +212,19 @@ const trunks: Resource<Trunk> = {
       parse: parseNullableTarget,
     },
     ...yesNoPair('default', 'isDefault', 'the trunk for outgoing calls'),
+    {
+      flags: '--sip-peers <addresses>',
+      key: 'sipPeers',
+      description:
+        "the carrier's IP addresses allowed to deliver this number's calls over SIP, comma-separated ('none' to clear)",
+      parse: (v: string) =>
+        v.trim() === '' || v.trim() === 'none'
+          ? []
+          : v
+              .split(',')
+              .map((a) => a.trim())
+              .filter(Boolean),
+    },
   ],
   required: [
     ['number', '--number'],

@@ -128,7 +128,10 @@ export function DirectoryPage() {
           <>
             {tr.number} {tr.isDefault ? <span class="muted small">({t('isDefault')})</span> : null}
           </>,
-          tr.name,
+          <>
+            {tr.name}
+            {tr.sipPeers?.length ? <span class="muted small"> · SIP {tr.sipPeers.join(', ')}</span> : null}
+          </>,
           target(tr.destination),
         ]}
         editor={(tr, done) => <TrunkEditor data={data} trunk={tr} done={done} />}
@@ -557,11 +560,23 @@ function TrunkEditor(props: { data: Data; trunk: Trunk | null; done: (b: unknown
   const [name, setName] = useState(tr?.name ?? '');
   const [destination, setDestination] = useState<Target | null>(tr?.destination ?? null);
   const [isDefault, setDefault] = useState(tr?.isDefault ?? false);
+  const [peers, setPeers] = useState((tr?.sipPeers ?? []).join(', '));
+  const sipPeers = () =>
+    peers
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
   return (
     <EditorForm
       testid="trunk-editor"
       done={props.done}
-      save={() => ({ number: number.trim(), name: name.trim(), destination, isDefault })}
+      save={() => ({
+        number: number.trim(),
+        name: name.trim(),
+        destination,
+        isDefault,
+        sipPeers: sipPeers(),
+      })}
     >
       <Field label={t('number')}>
         <input required placeholder="+380…" value={number} onInput={text(setNumber)} />
@@ -579,6 +594,14 @@ function TrunkEditor(props: { data: Data; trunk: Trunk | null; done: (b: unknown
         <input type="checkbox" checked={isDefault} onChange={(e) => setDefault(e.currentTarget.checked)} />
         {t('isDefault')}
       </label>
+      <Field label={t('sipPeers')}>
+        <input
+          data-testid="trunk-sip-peers"
+          placeholder="203.0.113.7"
+          value={peers}
+          onInput={text(setPeers)}
+        />
+      </Field>
     </EditorForm>
   );
 }
