@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
+import { parseWav, toneWav } from './support/wav.ts';
 
 for (const dialect of DIALECTS) {
   describe(`directory admin API and users [${dialect}]`, { skip: dialectSkipReason(dialect) }, () => {
@@ -124,6 +125,60 @@ for (const dialect of DIALECTS) {
         ],
       });
       assert.equal(twice.status, 400);
+    });
+
+    test('IVR greeting audio: an 8 kHz mono 16-bit WAV is stored and answered back; other audio is 415 naming it; DELETE is 204', async () => {
+      const ivr = (await admin('POST', '/ivr', { name: 'Greeted', timeoutSec: 10 })).json();
+      const path = `/api/v1/ivr/${ivr.id}/greeting-audio`;
+      const upload = (raw: Buffer | string, contentType = 'audio/wav', id = ivr.id) =>
+        server.request('PUT', `/api/v1/ivr/${id}/greeting-audio`, {
+          host: s.host,
+          headers: { authorization: `Bearer ${s.apiKey}` },
+          raw,
+          contentType,
+        });
+      const download = () =>
+        fetch(`${server.baseUrl}${path}`, { headers: { host: s.host, authorization: `Bearer ${s.apiKey}` } });
+      assert.equal((await download()).status, 404, 'none yet');
+      const wav = toneWav(700, 1.5);
+      const set = await upload(wav);
+      assert.equal(set.status, 200, set.text);
+      assert.deepEqual(set.json(), { seconds: 1.5 });
+      const got = await download();
+      assert.equal(got.status, 200);
+      assert.equal(got.headers.get('content-type'), 'audio/wav');
+      const back = parseWav(Buffer.from(await got.arrayBuffer()));
+      assert.deepEqual([back.sampleRate, back.channels, back.bitsPerSample], [8000, 1, 16]);
+      assert.deepEqual(
+        Buffer.from(back.samples.buffer, back.samples.byteOffset, back.samples.byteLength),
+        wav.subarray(44),
+      );
+      // audio/x-wav (what some browsers send) replaces it.
+      assert.equal((await upload(toneWav(500, 0.5), 'audio/x-wav')).json().seconds, 0.5);
+      // Not what phones hear: refused with what was sent and how to convert it.
+      const stereo = Buffer.from(toneWav(500, 0.5));
+      stereo.writeUInt16LE(2, 22);
+      const r44 = Buffer.from(toneWav(500, 0.5));
+      r44.writeUInt32LE(44100, 24);
+      for (const [body, reason] of [
+        [stereo, /2 channels/],
+        [r44, /44100 Hz/],
+        [Buffer.from('not audio at all'), /not a WAV file/],
+        [toneWav(500, 0.05), /less than 0\.1 s/],
+      ] as const) {
+        const r = await upload(body);
+        assert.equal(r.status, 415, r.text);
+        assert.match(r.text, reason);
+        assert.match(r.text, /8 kHz mono 16-bit PCM WAV/);
+        assert.match(String(r.headers['content-type']), /^text\/plain/);
+      }
+      const json = await s.admin('PUT', path, { audio: 'base64…' });
+      assert.equal(json.status, 415, json.text);
+      assert.equal((await upload(wav, 'audio/wav', 999_999)).status, 404);
+      assert.equal((await download()).status, 200, 'the refusals changed nothing');
+      assert.equal((await s.admin('DELETE', path)).status, 204);
+      assert.equal((await download()).status, 404);
+      assert.equal((await s.admin('DELETE', path)).status, 204, 'none is fine');
     });
 
     test('trunks: numbers are stored in E.164, one default at a time, duplicates refused', async () => {

@@ -20,7 +20,7 @@ import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
 import { rtpengineSkipReason } from './support/rtpengine.ts';
 import { type SipStack, startSipStack, untilRegistered } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
-import { dominantOf, goertzel, parseWav } from './support/wav.ts';
+import { dominantOf, goertzel, parseWav, toneWav } from './support/wav.ts';
 
 const DOMAIN = 'ivr.localhost';
 const DID = '+380441112233';
@@ -32,6 +32,8 @@ const PASSWORDS: Record<string, string> = { '001': 'ivr-001-secret', '002': 'ivr
 const CALLER_HZ = 880;
 const HZ: Record<string, number> = { '001': 1000, '002': 1200 };
 const CANDIDATES = [400, 425, IVR_PROMPT_HZ, CALLER_HZ, 1000, 1200];
+/** The recorded greeting's tone. */
+const GREETING_HZ = 520;
 
 const skip = kamailioSkipReason() || rtpengineSkipReason() || baresipSkipReason();
 
@@ -241,6 +243,40 @@ describe('a carrier calls a trunk over SIP: the IVR answers and plays its prompt
     assert.equal(dominantOf(rx, 8000, CANDIDATES), CALLER_HZ, 'rx: the caller');
     assert.equal(dominantOf(tx, 8000, CANDIDATES), HZ['001'], 'tx: the employee');
     assert.ok(goertzel(rx, 8000, CALLER_HZ) > 10 * goertzel(rx, 8000, IVR_PROMPT_HZ), 'no prompt in rx');
+  });
+
+  test('with a recorded greeting the caller hears it instead of the prompt; hanging up in the IVR ends the call unanswered, history written', async () => {
+    const ivr = (await s.admin('GET', '/api/v1/ivr')).json()[0];
+    const put = await server.request('PUT', `/api/v1/ivr/${ivr.id}/greeting-audio`, {
+      host: s.host,
+      headers: { authorization: `Bearer ${s.apiKey}` },
+      raw: toneWav(GREETING_HZ, 3),
+      contentType: 'audio/wav',
+    });
+    assert.equal(put.status, 200, put.text);
+    try {
+      const c = await carrier();
+      const from = c.events.length;
+      assert.ok((await c.command('dial', `sip:${DID}@127.0.0.1:${kam.sipPort}`)).ok);
+      await c.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', 'the IVR answering', { from });
+      const [call] = await until(async () => {
+        const calls = await active();
+        return calls.length ? calls : null;
+      }, 'the call in active/v3');
+      await sleep(2500);
+      assert.ok((await c.command('hangup')).ok);
+      const h = await record(call.uuid);
+      assert.equal(h.disposition, 1, 'nobody answered: no answer');
+      assert.equal(h.lgDirection, 4);
+      assert.equal(h.otherLegNum, CALLER);
+      const callerHeard = await heard(c, "the carrier's dump");
+      const hz = dominantOf(callerHeard, 8000, [...CANDIDATES, GREETING_HZ]);
+      console.log(`# with a greeting recorded, the caller heard ${hz} Hz`);
+      assert.equal(hz, GREETING_HZ, 'the recorded greeting');
+      assert.ok(goertzel(callerHeard, 8000, GREETING_HZ) > 10 * goertzel(callerHeard, 8000, IVR_PROMPT_HZ));
+    } finally {
+      assert.equal((await s.admin('DELETE', `/api/v1/ivr/${ivr.id}/greeting-audio`)).status, 204);
+    }
   });
 
   test('INVITEs no trunk allows never reach routing: a number whose trunk has no peers, a number nobody has (403); no call is made', async () => {

@@ -311,6 +311,16 @@ export interface SipCredentialRecord {
  * Employees' SIP credentials (the admin API's sip-password); a row goes with its employee. The
  * SIP edge is told each change and reads them all (`withIdentity`) when it holds none.
  */
+/** IVR greetings (recorded audio, 8 kHz 16-bit mono PCM), one per scenario. */
+export interface IvrGreetingStore {
+  set(accountId: number, ivrId: number, pcm: Buffer, setAt: number): Promise<void>;
+  /** Answers whether there was one. */
+  remove(accountId: number, ivrId: number): Promise<boolean>;
+  get(accountId: number, ivrId: number): Promise<{ pcm: Buffer; setAt: number } | null>;
+  /** When it was set (null: none), without reading the audio. */
+  setAt(accountId: number, ivrId: number): Promise<number | null>;
+}
+
 export interface SipCredentialStore {
   /** Adds or replaces the employee's credential. */
   set(c: SipCredentialRecord): Promise<void>;
@@ -350,5 +360,6 @@ export interface Store {
   outbox: OutboxStore;
   presence: PresenceStore;
   sipCredentials: SipCredentialStore;
+  ivrGreetings: IvrGreetingStore;
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 }

@@ -14,6 +14,7 @@ import { createLookupCacheStore } from './lookup-cache-store.ts';
 import { createOutboxStore } from './outbox-store.ts';
 import { createPresenceStore } from './presence-store.ts';
 import type { Database } from './schema.ts';
+import { createIvrGreetingStore } from './ivr-greeting-store.ts';
 import { createSipCredentialStore } from './sip-credential-store.ts';
 import { createTrackingStore } from './tracking-store.ts';
 
@@ -38,6 +39,7 @@ export function createStore(
     outbox: createOutboxStore(db),
     presence: createPresenceStore(db),
     sipCredentials: createSipCredentialStore(db),
+    ivrGreetings: createIvrGreetingStore(db),
     transaction: (fn) =>
       inTransaction ? fn(store) : db.transaction().execute((trx) => fn(createStore(trx, true, accountCache))),
   };

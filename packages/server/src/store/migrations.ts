@@ -543,6 +543,20 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.alterTable('trunks').addColumn('sip_peers_json', 'text').execute();
       },
     },
+    '0015_ivr_greetings': {
+      // An IVR's recorded greeting, played to real callers (8 kHz 16-bit mono PCM, at most 2 min:
+      // under 2 MB). In the database rather than on disk: every process of a cluster plays it.
+      async up(db: Db) {
+        await db.schema
+          .createTable('ivr_greetings')
+          .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('ivr_id', big, (c) => c.notNull().references('ivr_scenarios.id').onDelete('cascade'))
+          .addColumn('pcm', dialect === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
+          .addColumn('set_at', big, (c) => c.notNull())
+          .addPrimaryKeyConstraint('ivr_greetings_pk', ['account_id', 'ivr_id'])
+          .execute();
+      },
+    },
   };
 }
 

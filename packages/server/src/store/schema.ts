@@ -260,6 +260,13 @@ export interface RingTurnsTable {
   turn: number;
 }
 /** An employee's SIP digest credential: the HA1 only, never the password. */
+/** An IVR's recorded greeting: 8 kHz 16-bit mono PCM, little-endian (migration 0015). */
+export interface IvrGreetingsTable {
+  account_id: number;
+  ivr_id: number;
+  pcm: Buffer;
+  set_at: number;
+}
 export interface SipCredentialsTable {
   account_id: number;
   employee_id: number;
@@ -295,4 +302,5 @@ export interface Database {
   employee_calls: EmployeeCallsTable;
   ring_turns: RingTurnsTable;
   sip_credentials: SipCredentialsTable;
+  ivr_greetings: IvrGreetingsTable;
 }

@@ -26,6 +26,7 @@ import type { Clock } from '../clock.ts';
 import { badInput, DomainError } from '../errors.ts';
 import { normalizePhone } from '../phone.ts';
 import type { AccountRecord, CrmConnectionRecord, SipCredentialSink, Store } from '../ports.ts';
+import { greetingPcm } from './greeting-audio.ts';
 import { checkSipPassword, sipHa1 } from './sip-password.ts';
 
 const publicCrm = ({ secret: _secret, ...c }: CrmConnectionRecord): CrmConnection => c;
@@ -111,7 +112,8 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
       | 'GROUP_NOT_FOUND'
       | 'IVR_NOT_FOUND'
       | 'TRUNK_NOT_FOUND'
-      | 'CRM_CONNECTION_NOT_FOUND',
+      | 'CRM_CONNECTION_NOT_FOUND'
+      | 'GREETING_NOT_FOUND',
     what: string,
   ): T => {
     if (!v) throw new DomainError(code, `${what} not found`);
@@ -276,6 +278,23 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
       const i = await ivr.get(a, id);
       await assertUnreferenced(a.id, { type: 'ivr', id }, `IVR '${i.name}'`);
       await d.ivr.delete(a.id, id);
+    },
+    /** Sets the greeting real callers hear (a WAV, greeting-audio.ts); answers its length in seconds. */
+    async setGreetingAudio(a: AccountRecord, id: number, wav: Buffer): Promise<{ seconds: number }> {
+      await ivr.get(a, id);
+      const pcm = greetingPcm(wav);
+      await store.ivrGreetings.set(a.id, id, pcm, clock.now());
+      return { seconds: pcm.length / 16_000 };
+    },
+    /** The greeting as 8 kHz mono 16-bit PCM samples (GREETING_NOT_FOUND when none is set). */
+    async greetingAudio(a: AccountRecord, id: number): Promise<Buffer> {
+      await ivr.get(a, id);
+      const g = await store.ivrGreetings.get(a.id, id);
+      return need(g, 'GREETING_NOT_FOUND', `IVR ${id} has no greeting audio`).pcm;
+    },
+    async removeGreetingAudio(a: AccountRecord, id: number): Promise<void> {
+      await ivr.get(a, id);
+      await store.ivrGreetings.remove(a.id, id);
     },
   };
 

@@ -12,7 +12,7 @@ import type { MediaEnd } from './media/media-joint.ts';
 import type { MediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { parseRtp } from './media/rtp.ts';
-import { cadenceFrame, FRAME_MS, type RtpSender, startRtpSender } from './media/rtp-sender.ts';
+import { cadenceFrame, FRAME_MS, FRAME_SAMPLES, type RtpSender, startRtpSender } from './media/rtp-sender.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import {
   getCallId,
@@ -68,6 +68,8 @@ export interface PhoneOriginatedDeps {
   reinvites?: ReinviteAnswerer;
   /** The trunks, for a carrier's INVITE (trunk-caller.ts); without them such an INVITE gets 403. */
   trunks?: TrunkCallerDeps;
+  /** An IVR's recorded greeting (8 kHz 16-bit PCM samples), null when it has none: the built-in prompt plays. */
+  greeting?(accountId: number, ivrId: number): Promise<Int16Array | null>;
   timers?: { t1: number; t2: number };
   onError?: (err: unknown) => void;
   onTrace?: (what: string, detail?: unknown) => void;
@@ -113,6 +115,17 @@ export const IVR_PROMPT_HZ = 660;
 const IVR_PROMPT = cadenceFrame(IVR_PROMPT_HZ, 500, 500);
 /** In-band ringback while an answered caller (after an IVR) waits for a phone: 425 Hz, 1 s on, 4 s off. */
 const RINGBACK = cadenceFrame(425, 1000, 4000);
+
+/** A recorded greeting as frames: played, 1 s of silence, played again, until the IVR's timeout. */
+export function greetingFrames(samples: Int16Array): (k: number) => Int16Array {
+  const period = samples.length + 8000;
+  return (k) => {
+    const frame = new Int16Array(FRAME_SAMPLES);
+    for (let i = 0, at = (k * FRAME_SAMPLES) % period; i < FRAME_SAMPLES; i++, at = (at + 1) % period)
+      if (at < samples.length) frame[i] = samples[at];
+    return frame;
+  };
+}
 
 /** The final response to a phone's INVITE for how the core ended the call before an answer. */
 export function finalForDisposition(d: Disposition | undefined): [number, string] {
@@ -391,9 +404,26 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     if (!o || o.state === 'ending' || o.state === 'ended') return;
     if (o.state === 'early' || o.state === 'placing') answer(o);
     o.inIvr = true;
-    trace('originated.ivr', { uuid: o.uuid, ivr: ivr.id, dtmf: o.dtmf !== null });
+    const startedAt = performance.now();
     const promptFrames = Math.ceil((ivr.timeoutSec * 1000) / FRAME_MS);
-    speak(o, (k) => (k < promptFrames ? IVR_PROMPT(k) : RINGBACK(k - promptFrames)));
+    const play = (greeting: Int16Array | null) => {
+      if (!o.inIvr || byUuid.get(call.uuid) !== o) return; // a digit came first, or the call ended
+      trace('originated.ivr', {
+        uuid: o.uuid,
+        ivr: ivr.id,
+        dtmf: o.dtmf !== null,
+        greeting: greeting !== null,
+      });
+      const audio = greeting?.length ? greetingFrames(greeting) : IVR_PROMPT;
+      // The IVR's timeout runs from its start (the core's timer), not from when the audio loaded.
+      const skipped = Math.floor((performance.now() - startedAt) / FRAME_MS);
+      speak(o, (k) => (k + skipped < promptFrames ? audio(k) : RINGBACK(k + skipped - promptFrames)));
+    };
+    if (!deps.greeting) return play(null);
+    deps.greeting(o.accountId, ivr.id).then(play, (err) => {
+      onError(err);
+      play(null);
+    });
   }
 
   /** A key the caller pressed: the IVR's choice, else ignored (the core says why). */

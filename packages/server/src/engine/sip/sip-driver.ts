@@ -72,7 +72,7 @@ export interface SipDriverDeps {
    * The directory, for calls placed from phones and carriers' calls to trunks
    * (phone-originated.ts); without it such INVITEs get 501.
    */
-  directory?: Pick<PhoneOriginatedDeps, 'accountByDomain' | 'employeeByExt' | 'trunks'>;
+  directory?: Pick<PhoneOriginatedDeps, 'accountByDomain' | 'employeeByExt' | 'trunks' | 'greeting'>;
 }
 
 type LegState = 'inviting' | 'cancelling' | 'up' | 'ending' | 'ended';

@@ -54,7 +54,35 @@ export interface SipEngine {
 }
 
 /**
- * The SIP engine beside the simulator: the B2BUA's UDP socket and transactions, rtpengine's NG
+ * IVR greetings as the IVR plays them: read once per version (a cheap `set_at` check per call,
+ * the audio only when it changed), the last GREETING_CACHE kept decoded.
+ */
+const GREETING_CACHE = 32;
+function greetings(store: Store) {
+  const cache = new Map<string, { setAt: number; samples: Int16Array }>();
+  return async (accountId: number, ivrId: number): Promise<Int16Array | null> => {
+    const key = `${accountId}:${ivrId}`;
+    const setAt = await store.ivrGreetings.setAt(accountId, ivrId);
+    if (setAt === null) {
+      cache.delete(key);
+      return null;
+    }
+    const hit = cache.get(key);
+    if (hit?.setAt === setAt) return hit.samples;
+    const g = await store.ivrGreetings.get(accountId, ivrId);
+    if (!g) return null;
+    // A copy: a row's buffer need not be 2-byte aligned for an Int16Array view.
+    const samples = new Int16Array(g.pcm.length >> 1);
+    for (let i = 0; i < samples.length; i++) samples[i] = g.pcm.readInt16LE(i * 2);
+    cache.delete(key);
+    cache.set(key, { setAt: g.setAt, samples });
+    if (cache.size > GREETING_CACHE) cache.delete(cache.keys().next().value!);
+    return samples;
+  };
+}
+
+/**
+ * The SIP engine beside the simulator: the B2BUA's socket (UDP or TCP) and transactions, rtpengine's NG
  * client, Kamailio's control, and the registration watcher that tells the SIP driver which
  * employees it serves (an employee with a registered phone rings on it; the others stay
  * simulated in the same call).
@@ -139,6 +167,7 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
 
   const watcher = createRegistrationWatcher({
     control,
+      greeting: greetings(store),
     intervalMs: config.pollMs ?? 2000,
     onEvent: (ev) => {
       if (ev.type === 'credentials-missing') {

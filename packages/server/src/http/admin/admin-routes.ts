@@ -24,7 +24,9 @@ import {
   TrunkPatch,
 } from '@dzvin/protocol';
 import { type TSchema, Type } from 'typebox';
+import { DomainError } from '../../domain/errors.ts';
 import type { AccountRecord } from '../../domain/ports.ts';
+import { sizeFields, wavHeader } from '../../engine/recording/wav-header.ts';
 import { type App, errorResponses, type Services } from '../route-kit.ts';
 
 interface Crud<T, C, P> {
@@ -212,6 +214,7 @@ export function adminRoutes(app: App, s: Services) {
     { item: Ivr, create: IvrCreate, patch: IvrPatch },
     s.directory.ivr,
   );
+  registerGreetingAudio(app, s);
   crudRoutes(
     app,
     'trunks',
@@ -238,5 +241,81 @@ export function adminRoutes(app: App, s: Services) {
       },
     },
     async (r) => ({ secret: await s.directory.crm.generateSecret(r.account, r.params.id) }),
+  );
+}
+
+/** The WAV content types a greeting upload may carry (browsers and curl name it differently). */
+const WAV_TYPES = ['audio/wav', 'audio/x-wav', 'audio/wave', 'audio/vnd.wave'];
+const wavContent = { content: { 'audio/wav': { schema: { type: 'string', format: 'binary' } } } };
+
+/**
+ * An IVR's recorded greeting (what real callers hear over SIP; Dzvin has no text-to-speech):
+ * `PUT` an 8 kHz mono 16-bit PCM WAV (up to 2 min), `GET` it back, `DELETE` it.
+ */
+function registerGreetingAudio(app: App, s: Services) {
+  app.addContentTypeParser(WAV_TYPES, { parseAs: 'buffer', bodyLimit: 4 * 1024 * 1024 }, (_req, body, done) =>
+    done(null, body),
+  );
+  const path = `${ADMIN_PREFIX}/ivr/:id/greeting-audio`;
+  app.put(
+    path,
+    {
+      schema: {
+        tags: ['Dzvin: directory'],
+        summary:
+          "Set the IVR's greeting audio, played to real callers (over SIP) until they press a digit: the body is an 8 kHz mono 16-bit PCM WAV, at most 2 minutes (Content-Type: audio/wav). 415 names what was sent otherwise",
+        params: IdParams,
+        consumes: WAV_TYPES,
+        body: { type: 'string', format: 'binary' },
+        response: {
+          200: Type.Object({ seconds: Type.Number({ description: "The greeting's length" }) }),
+          ...errorResponses(400, 403, 404, 415),
+        },
+      },
+      // The typed body is a Buffer (the parser above); the schema above documents it.
+      validatorCompiler: () => () => true,
+    },
+    async (r) => {
+      if (!Buffer.isBuffer(r.body))
+        throw new DomainError(
+          'UNSUPPORTED_MEDIA',
+          `Greeting audio: send the WAV file with Content-Type: audio/wav`,
+        );
+      return s.directory.ivr.setGreetingAudio(r.account, r.params.id, r.body);
+    },
+  );
+  app.get(
+    path,
+    {
+      schema: {
+        tags: ['Dzvin: directory'],
+        summary: "The IVR's greeting audio (audio/wav, 8 kHz mono 16-bit PCM); 404 when none is set",
+        params: IdParams,
+        response: { 200: { description: 'The greeting', ...wavContent }, ...errorResponses(403, 404) },
+      },
+    },
+    async (r, reply) => {
+      const pcm = await s.directory.ivr.greetingAudio(r.account, r.params.id);
+      const [[, riff], [, data]] = sizeFields(pcm.length);
+      const header = wavHeader();
+      riff.copy(header, 4);
+      data.copy(header, 40);
+      return reply.type('audio/wav').send(Buffer.concat([header, pcm]));
+    },
+  );
+  app.delete(
+    path,
+    {
+      schema: {
+        tags: ['Dzvin: directory'],
+        summary: "Remove the IVR's greeting audio (none is fine): callers hear the built-in prompt again",
+        params: IdParams,
+        response: { 204: Type.Null({ description: 'Removed' }), ...errorResponses(403, 404) },
+      },
+    },
+    async (r, reply) => {
+      await s.directory.ivr.removeGreetingAudio(r.account, r.params.id);
+      return reply.code(204).send(null);
+    },
   );
 }
