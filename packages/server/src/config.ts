@@ -60,7 +60,8 @@ export interface Config {
    * The SIP engine's parts (issue 15), all four or none: the B2BUA's UDP socket
    * (DZVIN_SIP_LISTEN, host:port), Kamailio's socket facing it (DZVIN_SIP_EDGE), rtpengine's NG
    * socket (DZVIN_RTPENGINE_NG) and Kamailio's JSON-RPC URL (DZVIN_KAMAILIO_RPC). Unset: every
-   * phone is simulated. Set for `sipMode` external only.
+   * phone is simulated. Set for `sipMode` external only. DZVIN_SIP_TRANSPORT (`udp`, the
+   * default, or `tcp`) is how the B2BUA and Kamailio talk, in both modes.
    */
   sip: SipConfig | undefined;
   /**
@@ -188,6 +189,7 @@ function sipMode(env: Env): Pick<Config, 'sip' | 'sipMode' | 'sipManaged'> {
         `DZVIN_SIP=external uses Kamailio and rtpengine you run yourself: it needs all of ${SIP_VARS.join(', ')}; missing ${SIP_VARS.filter((v) => !env[v]).join(', ')} (or set DZVIN_SIP=on to have Dzvin start them)`,
       );
     const sip = sipConfig(env);
+    if (sip) sip.transport = sipTransport(env);
     return { sip, sipMode: sip ? 'external' : 'off', sipManaged: undefined };
   }
   if (raw === 'off') return { sip: undefined, sipMode: 'off', sipManaged: undefined };
@@ -239,6 +241,7 @@ function sipMode(env: Env): Pick<Config, 'sip' | 'sipMode' | 'sipManaged'> {
     sipManaged: {
       dir: env.DZVIN_SIP_DIR || './data/sip',
       ip,
+      transport: sipTransport(env),
       ...ports,
       rtpPorts: { min, max },
       kamailioBin: env.DZVIN_KAMAILIO_BIN || 'kamailio',
@@ -246,6 +249,14 @@ function sipMode(env: Env): Pick<Config, 'sip' | 'sipMode' | 'sipManaged'> {
       kamailioCfg: env.DZVIN_KAMAILIO_CFG || DEFAULT_KAMAILIO_CFG,
     },
   };
+}
+
+/** DZVIN_SIP_TRANSPORT: between the B2BUA and Kamailio, `udp` (default) or `tcp`. */
+function sipTransport(env: Env): 'udp' | 'tcp' {
+  const raw = (env.DZVIN_SIP_TRANSPORT ?? '').trim().toLowerCase();
+  if (raw === '' || raw === 'udp') return 'udp';
+  if (raw === 'tcp') return 'tcp';
+  throw new ConfigError(`DZVIN_SIP_TRANSPORT must be udp or tcp, got '${env.DZVIN_SIP_TRANSPORT}'`);
 }
 
 const SIP_VARS = ['DZVIN_SIP_LISTEN', 'DZVIN_SIP_EDGE', 'DZVIN_RTPENGINE_NG', 'DZVIN_KAMAILIO_RPC'] as const;

@@ -60,6 +60,8 @@ export interface BaresipOptions {
   lifetimeSec?: number;
   /** Dump what the phone hears (and sends) into WAV files in its dir (baresip's sndfile module). */
   dumpAudio?: boolean;
+  /** How the phone talks to Kamailio (its account's `;transport=`); default udp. */
+  transport?: 'udp' | 'tcp';
 }
 
 export interface Baresip {
@@ -231,8 +233,9 @@ async function startOnce(opts: BaresipOptions): Promise<Baresip> {
     });
 
   const aor = `sip:${opts.user}@${opts.domain}`;
+  const transport = opts.transport === 'tcp' ? ';transport=tcp' : '';
   const accountLine = (password: string) =>
-    `<${aor}>;auth_pass=${password};outbound="sip:127.0.0.1:${opts.proxyPort}";` +
+    `<${aor}${transport}>;auth_pass=${password};outbound="sip:127.0.0.1:${opts.proxyPort}${transport}";` +
     `regint=${opts.regint ?? 600};answermode=${opts.answermode ?? 'manual'}`;
 
   return {

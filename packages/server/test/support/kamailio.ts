@@ -61,7 +61,7 @@ export function skipOrFail(what: string, missing: string[]): string | false {
 }
 
 export interface Kamailio {
-  /** Where phones send (UDP, 127.0.0.1). */
+  /** Where phones send (UDP or TCP, 127.0.0.1). */
   sipPort: number;
   /** Kamailio's socket facing the B2BUA: the B2BUA sends its requests here. */
   edgePort: number;
@@ -103,8 +103,9 @@ export async function startKamailio(opts: StartKamailioOptions = {}): Promise<Ka
 
 async function startOnce(opts: StartKamailioOptions): Promise<Kamailio> {
   const dir = makeDaemonDir('dzvin-kamailio-');
-  const sipPort = opts.ports?.sip ?? (await freePort());
-  const edgePort = opts.ports?.edge ?? (await freePort({ avoid: [sipPort] }));
+  // dzvin.cfg listens on UDP and TCP on both of these.
+  const sipPort = opts.ports?.sip ?? (await freePort({ tcp: true }));
+  const edgePort = opts.ports?.edge ?? (await freePort({ tcp: true, avoid: [sipPort] }));
   const b2buaPort = opts.b2buaPort ?? (await freePort({ avoid: [sipPort, edgePort] }));
   const rpcPort = opts.ports?.rpc ?? (await freePort({ tcp: true, avoid: [sipPort, edgePort, b2buaPort] }));
   const rpcUrl = `http://127.0.0.1:${rpcPort}/RPC`;

@@ -18,12 +18,18 @@ export interface SipStackOptions {
   kamailioDefines?: Record<string, string | number>;
   /** The SIP engine's media timeout (a vanished phone's call ends after it); default the engine's. */
   mediaTimeoutMs?: number;
+  /** Between Dzvin's B2BUA and Kamailio (the engine's `transport` and dzvin.cfg's B2BUA_TRANSPORT); default udp. */
+  transport?: 'udp' | 'tcp';
 }
 
 export async function startSipStack(opts: SipStackOptions = {}): Promise<SipStack> {
   const rtp = await startRtpengine();
-  const b2buaPort = await freePort();
-  const kam = await startKamailio({ b2buaPort, defines: opts.kamailioDefines });
+  const transport = opts.transport ?? 'udp';
+  const b2buaPort = await freePort({ tcp: transport === 'tcp' });
+  const kam = await startKamailio({
+    b2buaPort,
+    defines: { ...(transport === 'tcp' ? { B2BUA_TRANSPORT: 'tcp' } : {}), ...opts.kamailioDefines },
+  });
   const server = await startServer('sqlite', {
     config: {
       sip: {
@@ -33,6 +39,7 @@ export async function startSipStack(opts: SipStackOptions = {}): Promise<SipStac
         kamailioRpcUrl: kam.rpcUrl,
         pollMs: 200,
         mediaTimeoutMs: opts.mediaTimeoutMs,
+        ...(opts.transport ? { transport: opts.transport } : {}),
       },
     },
   });

@@ -150,7 +150,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
   const { t1, t2 } = deps.timers ?? RFC3261_TIMERS;
   const byCallId = new Map<string, Originated>();
   const byUuid = new Map<string, Originated>();
-  const contact = `<sip:dzvin@${transport.sentBy}>`;
+  const contact = `<sip:dzvin@${transport.sentBy}${transport.uriParams}>`;
 
   function reply(o: Originated, status: number, reason: string) {
     o.tx.reply(status, reason, { toTag: o.localTag });

@@ -145,7 +145,7 @@ export function createSipDriver(deps: SipDriverDeps) {
   const joints = new Map<string, { joint: MediaJoint; legs: Set<string> }>();
   /** Calls the core has connected (their parties talk): a phone answering later (a transfer) is joined at once. */
   const connectedCalls = new Set<string>();
-  const contact = `<sip:dzvin@${transport.sentBy}>`;
+  const contact = `<sip:dzvin@${transport.sentBy}${transport.uriParams}>`;
 
   /** The first hop of an in-dialog request: the first route (loose routing), else the target. */
   function nextHop(leg: PhoneLeg): Remote {

@@ -8,11 +8,18 @@ import { createNgClient, type NgClient } from './media/ng-client.ts';
 import { createSipDriver, type SipDriver } from './sip-driver.ts';
 import { createTransactionLayer, type TransactionLayer } from './transaction.ts';
 import { createUdpTransport, type Remote, type SipTransport } from './transport.ts';
+import { createTcpTransport } from './transport-tcp.ts';
 
 /** Where the SIP parts are (config.ts `sip`): set all of them, or Dzvin runs simulated. */
 export interface SipConfig {
-  /** The B2BUA's own UDP socket (Kamailio relays calls here): e.g. 127.0.0.1:5070. */
+  /** The B2BUA's own socket (Kamailio relays calls here): e.g. 127.0.0.1:5070. */
   listen: Remote;
+  /**
+   * How the B2BUA and Kamailio talk (DZVIN_SIP_TRANSPORT): `udp` (the default) or `tcp` — the
+   * B2BUA listens on TCP, holds a kept-alive connection to `edge`, and Kamailio must be told
+   * too (dzvin.cfg's B2BUA_TRANSPORT). Phones may use either with both.
+   */
+  transport?: 'udp' | 'tcp';
   /** Kamailio's socket facing the B2BUA (its EDGE_PORT). */
   edge: Remote;
   /** rtpengine's `--listen-ng`. */
@@ -90,11 +97,15 @@ function greetings(store: Store) {
 export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
   const { config, store } = deps;
   const onError = deps.onError ?? (() => {});
-  const transport = await createUdpTransport({
-    host: config.listen.address,
-    port: config.listen.port,
-    onError,
-  });
+  const transport: SipTransport =
+    config.transport === 'tcp'
+      ? await createTcpTransport({
+          host: config.listen.address,
+          port: config.listen.port,
+          keepAlive: [config.edge],
+          onError,
+        })
+      : await createUdpTransport({ host: config.listen.address, port: config.listen.port, onError });
   const ng = createNgClient({ host: config.rtpengine.address, port: config.rtpengine.port });
   const control = createKamailioControl({ url: config.kamailioRpcUrl });
   /** accountId:ext of every registered phone; the account of each SIP domain. */

@@ -59,8 +59,8 @@ export interface TcpTransportOptions {
 
 export interface TcpTransport extends SipTransport {
   readonly protocol: 'TCP';
-  /** The open connections now, as `address:port` of the far end, with who opened them. */
-  connections(): { remote: Remote; direction: 'in' | 'out' }[];
+  /** The open connections now: the far end, our end, and who opened them. */
+  connections(): { remote: Remote; local: Remote; direction: 'in' | 'out' }[];
 }
 
 /** What the front of a stream buffer holds (exported for the framing's own tests). */
@@ -414,7 +414,12 @@ export async function createTcpTransport(opts: TcpTransportOptions): Promise<Tcp
     },
     send,
     sendResponse,
-    connections: () => [...conns.values()].map((c) => ({ remote: c.remote, direction: c.direction })),
+    connections: () =>
+      [...conns.values()].map((c) => ({
+        remote: c.remote,
+        local: { address: c.socket.localAddress ?? '', port: c.socket.localPort ?? 0 },
+        direction: c.direction,
+      })),
     async close() {
       closing = true;
       clearInterval(pinger);

@@ -405,6 +405,8 @@ export interface ManagedSipConfig {
   dir: string;
   /** The address phones reach Kamailio and rtpengine on (DZVIN_SIP_IP, default 127.0.0.1). */
   ip: string;
+  /** Between the B2BUA and Kamailio (DZVIN_SIP_TRANSPORT; default udp). Phones may use UDP or TCP either way. */
+  transport?: 'udp' | 'tcp';
   /** Ports; 0 = a free one picked at start. */
   sipPort: number;
   edgePort: number;
@@ -421,8 +423,8 @@ export interface ManagedSipConfig {
 
 export interface ManagedSip {
   /** What the SIP engine is given. */
-  sip: { listen: Remote; edge: Remote; rtpengine: Remote; kamailioRpcUrl: string };
-  /** Where phones register (UDP). */
+  sip: { listen: Remote; edge: Remote; rtpengine: Remote; kamailioRpcUrl: string; transport: 'udp' | 'tcp' };
+  /** Where phones register (UDP and TCP). */
   phones: Remote;
   rtpPorts: { min: number; max: number };
   kamailio: KamailioDaemon;
@@ -487,9 +489,10 @@ export async function startManagedSip(config: ManagedSipConfig): Promise<Managed
     taken.push(p);
     return p;
   };
-  const sipPort = await pick(config.sipPort);
-  const edgePort = await pick(config.edgePort);
-  const b2buaPort = await pick(config.b2buaPort);
+  // Kamailio listens on UDP and TCP on its SIP and edge ports; the B2BUA on one of them.
+  const sipPort = await pick(config.sipPort, true);
+  const edgePort = await pick(config.edgePort, true);
+  const b2buaPort = await pick(config.b2buaPort, config.transport === 'tcp');
   const rpcPort = await pick(config.rpcPort, true);
   const ngPort = await pick(config.ngPort);
   const dir = path.resolve(config.dir);
@@ -542,6 +545,7 @@ export async function startManagedSip(config: ManagedSipConfig): Promise<Managed
         EDGE_PORT: edgePort,
         B2BUA_IP: '127.0.0.1',
         B2BUA_PORT: b2buaPort,
+        B2BUA_TRANSPORT: config.transport ?? 'udp',
         RPC_IP: '127.0.0.1',
         RPC_PORT: rpcPort,
       },
@@ -560,6 +564,7 @@ export async function startManagedSip(config: ManagedSipConfig): Promise<Managed
       edge: { address: '127.0.0.1', port: edgePort },
       rtpengine: { address: '127.0.0.1', port: ngPort },
       kamailioRpcUrl: rpcUrl,
+      transport: config.transport ?? 'udp',
     },
     phones: { address: config.ip, port: sipPort },
     rtpPorts: config.rtpPorts,
