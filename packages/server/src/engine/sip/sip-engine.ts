@@ -167,6 +167,7 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
         trunksByNumber: (number) => store.directory.trunks.byNumber(number),
         accountById: (id) => store.accounts.byId(id),
       },
+      greeting: greetings(store),
     },
     recorder: deps.recorder,
     clock: deps.clock,
@@ -178,7 +179,6 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
 
   const watcher = createRegistrationWatcher({
     control,
-      greeting: greetings(store),
     intervalMs: config.pollMs ?? 2000,
     onEvent: (ev) => {
       if (ev.type === 'credentials-missing') {
