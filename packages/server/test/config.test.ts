@@ -90,6 +90,7 @@ describe('configuration: DZVIN_SIP', () => {
         edge: { address: '127.0.0.1', port: 5062 },
         rtpengine: { address: '127.0.0.1', port: 2223 },
         kamailioRpcUrl: 'http://127.0.0.1:5071/RPC',
+        transport: 'udp',
       });
       assert.equal(c.sipManaged, undefined);
     }
@@ -119,6 +120,7 @@ describe('configuration: DZVIN_SIP', () => {
     assert.deepEqual(rest, {
       dir: './data/sip',
       ip: '127.0.0.1',
+      transport: 'udp',
       sipPort: 5060,
       edgePort: 5062,
       b2buaPort: 5070,
@@ -141,10 +143,12 @@ describe('configuration: DZVIN_SIP', () => {
       DZVIN_KAMAILIO_BIN: '/opt/kamailio/sbin/kamailio',
       DZVIN_RTPENGINE_BIN: 'rtpengine-custom',
       DZVIN_KAMAILIO_CFG: '/etc/dzvin/dzvin.cfg',
+      DZVIN_SIP_TRANSPORT: 'TCP',
     }).sipManaged;
     assert.deepEqual(custom, {
       dir: '/var/lib/dzvin/sip',
       ip: '192.168.1.10',
+      transport: 'tcp',
       sipPort: 5080,
       edgePort: 0,
       b2buaPort: 0,
@@ -155,6 +159,17 @@ describe('configuration: DZVIN_SIP', () => {
       rtpengineBin: 'rtpengine-custom',
       kamailioCfg: '/etc/dzvin/dzvin.cfg',
     });
+  });
+
+  test('DZVIN_SIP_TRANSPORT: udp by default, tcp in either mode, anything else refused', () => {
+    assert.equal(parseConfig({ ...EXTERNAL, DZVIN_SIP_TRANSPORT: 'tcp' }).sip?.transport, 'tcp');
+    assert.equal(parseConfig({ ...EXTERNAL, DZVIN_SIP_TRANSPORT: 'udp' }).sip?.transport, 'udp');
+    assert.equal(parseConfig({ DZVIN_SIP: 'on', DZVIN_SIP_TRANSPORT: 'tcp' }).sipManaged?.transport, 'tcp');
+    for (const env of [
+      { ...EXTERNAL, DZVIN_SIP_TRANSPORT: 'tls' },
+      { DZVIN_SIP: 'on', DZVIN_SIP_TRANSPORT: 'sctp' },
+    ])
+      assert.throws(() => parseConfig(env), /DZVIN_SIP_TRANSPORT must be udp or tcp, got '(tls|sctp)'/);
   });
 
   test('on: bad values are refused with a message naming the variable', () => {
