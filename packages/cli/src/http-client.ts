@@ -76,16 +76,17 @@ async function send(
   timeoutMs: number,
   method: string,
   path: string,
-  o: { headers?: Record<string, string>; body?: unknown },
+  o: { headers?: Record<string, string>; body?: unknown; raw?: { data: Buffer; contentType: string } },
 ): Promise<Sent> {
   const headers: Record<string, string> = { accept: 'application/json', ...o.headers };
-  if (o.body !== undefined) headers['content-type'] = 'application/json';
+  if (o.raw) headers['content-type'] = o.raw.contentType;
+  else if (o.body !== undefined) headers['content-type'] = 'application/json';
   let res: Response;
   try {
     res = await fetch(`${base}${path}`, {
       method,
       headers,
-      body: o.body === undefined ? undefined : JSON.stringify(o.body),
+      body: o.raw ? o.raw.data : o.body === undefined ? undefined : JSON.stringify(o.body),
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (e) {
@@ -128,6 +129,15 @@ export function createAdminClient(opts: ClientOptions) {
     return parseBody<T>(res);
   }
 
+  /** A request whose body is a file (e.g. an IVR greeting's WAV), answered as JSON. */
+  async function upload<T>(method: string, path: string, data: Buffer, contentType: string): Promise<T> {
+    const res = await send(base, timeoutMs, method, `${ADMIN_PREFIX}${path}`, {
+      headers: { authorization: `Bearer ${opts.apiKey}` },
+      raw: { data, contentType },
+    });
+    return parseBody<T>(res);
+  }
+
   function resource<T>(path: string): ResourceClient<T> {
     return {
       list: () => request<T[]>('GET', `/${path}`),
@@ -140,6 +150,7 @@ export function createAdminClient(opts: ClientOptions) {
 
   return {
     request,
+    upload,
     resource,
     account: {
       get: () => request<Account>('GET', '/account'),

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Session, startServer, type TestServer } from '../../server/test/support/harness.ts';
+import { toneWav } from '../../server/test/support/wav.ts';
 import { type Run, runDzvin } from './support/run.ts';
 
 /** Runs `dzvin args…` with this file's HOME (plus PATH/TMPDIR), never the caller's DZVIN_*. */
@@ -224,10 +225,36 @@ describe('dzvin employees (over the admin API)', () => {
     assert.deepEqual(trunk.destination, { type: 'ivr', id: ivr.id });
     assert.equal(trunk.isDefault, true);
     assert.deepEqual(trunk.sipPeers, []);
-    const peered = await json(cmd`trunks update ${trunk.id} --sip-peers ${'203.0.113.7, 2001:DB8::10'}`, acmeEnv);
+    const peered = await json(
+      cmd`trunks update ${trunk.id} --sip-peers ${'203.0.113.7, 2001:DB8::10'}`,
+      acmeEnv,
+    );
     assert.deepEqual(peered.sipPeers, ['203.0.113.7', '2001:db8::10']);
     const cleared = await json(cmd`trunks update ${trunk.id} --sip-peers none`, acmeEnv);
     assert.deepEqual(cleared.sipPeers, []);
+    // The IVR's recorded greeting: a WAV file uploaded as it is; what the server refuses says why.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-cli-greeting-'));
+    const wav = path.join(dir, 'greeting.wav');
+    fs.writeFileSync(wav, toneWav(600, 2));
+    assert.deepEqual(await json(cmd`ivr greeting ${ivr.id} --file ${wav}`, acmeEnv), {
+      id: ivr.id,
+      greeting: true,
+      seconds: 2,
+    });
+    const stored = await fetch(`${acme.server.baseUrl}/api/v1/ivr/${ivr.id}/greeting-audio`, {
+      headers: { host: acme.host, authorization: `Bearer ${acme.apiKey}` },
+    });
+    assert.deepEqual(Buffer.from(await stored.arrayBuffer()), fs.readFileSync(wav));
+    const notWav = path.join(dir, 'greeting.mp3');
+    fs.writeFileSync(notWav, 'ID3 not a wav');
+    const refused = await dzvin(cmd`ivr greeting ${ivr.id} --file ${notWav}`, acmeEnv);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /not a WAV file.*sox.*\(HTTP 415\)/s);
+    assert.equal((await dzvin(cmd`ivr greeting ${ivr.id}`, acmeEnv)).code, 2, 'neither --file nor --remove');
+    assert.deepEqual(await json(cmd`ivr greeting ${ivr.id} --remove`, acmeEnv), {
+      id: ivr.id,
+      greeting: false,
+    });
   });
 
   test('bad usage is exit 2 and sends nothing', async () => {

@@ -6,6 +6,7 @@ import type { ConnectionFlags, Env } from '../connection.ts';
 import { CliError } from '../errors.ts';
 import type { Column } from '../output.ts';
 import { registerDeliveries } from './deliveries.ts';
+import { registerIvrGreeting } from './ivr-greeting.ts';
 import {
   adminCommand,
   type JsonFlag,
@@ -383,6 +384,8 @@ export function registerDirectory(program: Command, env: Env) {
   if (employeesCommand) registerSipPassword(employeesCommand, env);
   registerResource(program, env, groups);
   registerResource(program, env, ivr);
+  const ivrCommand = program.commands.find((c) => c.name() === ivr.name);
+  if (ivrCommand) registerIvrGreeting(ivrCommand, env);
   registerResource(program, env, trunks);
   registerResource(program, env, crm);
   const crmCommand = program.commands.find((c) => c.name() === crm.name);
