@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { parseConfig } from '../src/config.ts';
 import { createManualClock, type ManualClock } from '../src/domain/clock.ts';
 import { createResponse } from '../src/engine/sip/build.ts';
+import { startManagedSip } from '../src/engine/sip/edge/daemons.ts';
 import {
   getCSeq,
   getHeader,
@@ -28,7 +30,8 @@ import type { Remote } from '../src/engine/sip/transport.ts';
 import { createTcpTransport, type TcpTransport } from '../src/engine/sip/transport-tcp.ts';
 import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
 import type { Session, TestServer } from './support/harness.ts';
-import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
+import { type Kamailio, kamailioSkipReason, makeDaemonDir } from './support/kamailio.ts';
+import { buildRequest, header, startUdpPeer } from './support/kamailio-sip.ts';
 import { type Rtpengine, rtpengineSkipReason } from './support/rtpengine.ts';
 import { letReportsDrainBeforeExit } from './support/sip-reports.ts';
 import { startSipStack, untilRegistered } from './support/sip-stack.ts';
@@ -651,5 +654,59 @@ describe('a softphone over TCP, through Kamailio, with Dzvin’s leg to Kamailio
     assert.equal(c.disposition, 0);
     assert.equal(c.otherLegNum, NUMBER);
     await untilAsync(() => server.built.sip!.driver.originated().length === 0, 'no call of the phone left');
+  });
+});
+
+describe('DZVIN_SIP=on with DZVIN_SIP_TRANSPORT=tcp: the Kamailio Dzvin starts relays to the B2BUA over TCP', {
+  skip: kamailioSkipReason() || rtpengineSkipReason(),
+}, () => {
+  test('an OPTIONS from a phone over UDP reaches the B2BUA port over TCP; its answer goes back to the phone', async () => {
+    const config = parseConfig({ DZVIN_SIP: 'on', DZVIN_SIP_TRANSPORT: 'tcp' }).sipManaged!;
+    const portMin = 20_000 + 2 * Math.floor(Math.random() * 4000);
+    const managed = await startManagedSip({
+      ...config,
+      dir: makeDaemonDir('dzvin-managed-tcp-'),
+      sipPort: 0,
+      edgePort: 0,
+      b2buaPort: 0,
+      rpcPort: 0,
+      ngPort: 0,
+      rtpPorts: { min: portMin, max: portMin + 19 },
+      kamailioBin: '/usr/sbin/kamailio',
+    });
+    const accepted: StreamPeer[] = [];
+    const b2bua = net.createServer((sock) => accepted.push(wrapPeer(sock)));
+    const phone = await startUdpPeer();
+    try {
+      assert.equal(managed.sip.transport, 'tcp');
+      await new Promise<void>((r) => b2bua.listen(managed.sip.listen.port, '127.0.0.1', () => r()));
+      phone.send(
+        buildRequest({
+          method: 'OPTIONS',
+          uri: 'sip:0501234567@tcp.localhost',
+          via: { address: '127.0.0.1', port: phone.port },
+          from: 'sip:someone@elsewhere.example',
+          to: 'sip:0501234567@tcp.localhost',
+        }),
+        managed.phones.port,
+      );
+      await untilAsync(() => accepted[0]?.messages.length === 1, 'the OPTIONS at the B2BUA over TCP');
+      const relayed = accepted[0].messages[0] as SipRequest;
+      assert.equal(relayed.method, 'OPTIONS');
+      assert.match(
+        getHeader(relayed, 'Via')!,
+        new RegExp(`^SIP/2\\.0/TCP 127\\.0\\.0\\.1:${managed.sip.edge.port};`),
+      );
+      await accepted[0].write(serializeMessage(createResponse(relayed, 200, 'OK', { toTag: 'b2bua' })));
+      const ok = await phone.waitFor((m) => m.status === 200, 'the 200 back at the phone');
+      assert.equal(header(ok, 'CSeq'), '1 OPTIONS');
+    } finally {
+      for (const a of accepted) a.end();
+      await new Promise<void>((r) => b2bua.close(() => r()));
+      await phone.close();
+      await managed.kamailio.stop();
+      await managed.rtpengine.stop();
+      managed.release();
+    }
   });
 });
