@@ -49,6 +49,12 @@ import { isSipUri, parseUri } from './uri.ts';
  *
  * Refused before the core is asked: no or unknown X-Dzvin-Auth 403, no G.711 in the offer 488,
  * nothing of that ext/number in the account 404.
+ *
+ * The same UAS serves a carrier's call to a trunk's number (no X-Dzvin-Auth: trunk-caller.ts
+ * decides whose it is, or 403 / 433): the core routes it as an incoming call whose external party
+ * is this caller (`PhoneEvents.incoming`); an IVR answers it at once and plays its greeting
+ * (`playIvr`), the caller's RFC 4733 keys are its digits, and it hears ringback, a simulated
+ * party's voice or the phone that answered.
  */
 export interface PhoneOriginatedDeps {
   layer: TransactionLayer;

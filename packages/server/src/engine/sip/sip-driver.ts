@@ -40,8 +40,8 @@ import { isSipUri, parseUri } from './uri.ts';
  * remote hangup, as the simulator's driver does.
  *
  * Calls placed FROM a phone are phone-originated.ts (the UAS side); two phones in one call hear
- * each other through media/media-joint.ts; re-INVITEs (hold, resume) are reinvite.ts. Left for
- * later (issue 15 is not done): REFER, DTMF, SIP trunks (#16).
+ * each other through media/media-joint.ts; re-INVITEs (hold, resume) are reinvite.ts. A carrier's
+ * call to a trunk (its IVR, DTMF) is phone-originated.ts too (trunk-caller.ts says whose it is).
  */
 export interface SipDriverDeps {
   layer: TransactionLayer;
