@@ -469,193 +469,205 @@ const skip = kamailioSkipReason() || rtpengineSkipReason() || baresipSkipReason(
 // biome-ignore lint/suspicious/noExplicitAny: REST and RPC answers are checked key by key
 type Json = any;
 
-describe('a softphone over TCP, through Kamailio, with Dzvin’s leg to Kamailio over TCP', { skip }, () => {
-  let rtp: Rtpengine;
-  let kam: Kamailio;
-  let server: TestServer;
-  let s: Session;
-  let phone: Baresip;
-  let accountId = 0;
+// Dzvin's leg over TCP, and over UDP (the default) with the phone still on TCP: Kamailio crosses
+// transports between its two sockets.
+for (const leg of ['tcp', 'udp'] as const)
+  describe(`a softphone over TCP, through Kamailio, with Dzvin’s leg to Kamailio over ${leg.toUpperCase()}`, {
+    skip,
+  }, () => {
+    let rtp: Rtpengine;
+    let kam: Kamailio;
+    let server: TestServer;
+    let s: Session;
+    let phone: Baresip;
+    let accountId = 0;
 
-  before(async () => {
-    ({ rtp, kam, server } = await startSipStack({ transport: 'tcp' }));
-    s = await server.account(DOMAIN);
-    const account = (await server.built.store.accounts.byDomain(DOMAIN))!;
-    accountId = account.id;
-    const dir = server.built.services.directory;
-    const e001 = (await server.built.store.directory.employees.byExt(account.id, '001'))!;
-    await dir.trunks.create(account, {
-      number: TRUNK,
-      name: 'Main',
-      destination: { type: 'employee', id: e001.id },
-      isDefault: true,
+    before(async () => {
+      ({ rtp, kam, server } = await startSipStack({ transport: leg }));
+      s = await server.account(DOMAIN);
+      const account = (await server.built.store.accounts.byDomain(DOMAIN))!;
+      accountId = account.id;
+      const dir = server.built.services.directory;
+      const e001 = (await server.built.store.directory.employees.byExt(account.id, '001'))!;
+      await dir.trunks.create(account, {
+        number: TRUNK,
+        name: 'Main',
+        destination: { type: 'employee', id: e001.id },
+        isDefault: true,
+      });
+      assert.equal((await s.admin('PUT', '/api/v1/sim/talk-time', { minSec: 60, maxSec: 60 })).status, 204);
+      const set = await s.admin('PUT', `/api/v1/employees/${e001.id}/sip-password`, { password: PASSWORD });
+      assert.equal(set.status, 204, set.text);
+      phone = await startBaresip({
+        user: '001',
+        domain: DOMAIN,
+        password: PASSWORD,
+        proxyPort: kam.sipPort,
+        answermode: 'auto',
+        toneHz: 1000,
+        transport: 'tcp',
+      });
+      await phone.register();
+      await untilRegistered(server, accountId, '001');
     });
-    assert.equal((await s.admin('PUT', '/api/v1/sim/talk-time', { minSec: 60, maxSec: 60 })).status, 204);
-    const set = await s.admin('PUT', `/api/v1/employees/${e001.id}/sip-password`, { password: PASSWORD });
-    assert.equal(set.status, 204, set.text);
-    phone = await startBaresip({
-      user: '001',
-      domain: DOMAIN,
-      password: PASSWORD,
-      proxyPort: kam.sipPort,
-      answermode: 'auto',
-      toneHz: 1000,
-      transport: 'tcp',
+    after(async () => {
+      await phone?.stop();
+      await server?.close();
+      await kam?.stop();
+      await rtp?.stop();
     });
-    await phone.register();
-    await untilRegistered(server, accountId, '001');
-  });
-  after(async () => {
-    await phone?.stop();
-    await server?.close();
-    await kam?.stop();
-    await rtp?.stop();
-  });
-  afterEach(async () => {
-    for (const c of (await s.get('/rest/calls/active/v3')).json() as Json[])
-      await s.get(`/rest/calls/active/${c.parentUuid ?? c.uuid}/hangup`);
-    await server.built.simulator.engine.idle();
-  });
+    afterEach(async () => {
+      for (const c of (await s.get('/rest/calls/active/v3')).json() as Json[])
+        await s.get(`/rest/calls/active/${c.parentUuid ?? c.uuid}/hangup`);
+      await server.built.simulator.engine.idle();
+    });
 
-  const active = async (): Promise<Json[]> => (await s.get('/rest/calls/active/v3')).json();
-  const record = (uuid: string) =>
-    untilAsync(async () => {
-      const now = Date.now();
-      const r = await s.get(
-        `/rest/calls/company.api?timeFrom=${now - 600_000}&timeTo=${now + 60_000}&limit=50`,
-      );
-      return (r.json() as Json[]).find((c) => c.uuid === uuid);
-    }, `the history record of ${uuid}`);
-  /**
-   * Kamailio's own view of its TCP connections (core.tcp_list): `src_*` is the far end,
-   * `dst_*` Kamailio's end (its listening port for accepted ones, 0 for those it opened).
-   */
-  async function kamailioTcp(): Promise<Json[]> {
-    const r = await fetch(kam.rpcUrl, {
-      method: 'POST',
-      body: JSON.stringify({ jsonrpc: '2.0', method: 'core.tcp_list', id: 1 }),
-    });
-    const body = (await r.json()) as Json;
-    assert.ok(body.result, `core.tcp_list: ${JSON.stringify(body)}`);
-    return Array.isArray(body.result) ? body.result : [body.result];
-  }
-  const tcpTransport = () => server.built.sip!.transport as TcpTransport;
-
-  test('the phone registers over TCP: Kamailio keeps its binding on its TCP socket, Dzvin holds a TCP connection to the edge', async () => {
-    const [reg] = (await kam.control.registrations()).filter((r) => r.aor === `001@${DOMAIN}`);
-    assert.ok(reg, 'registered');
-    assert.match(reg.socket, new RegExp(`^tcp:127\\.0\\.0\\.1:${kam.sipPort}$`));
-    assert.match(reg.contact, /;transport=tcp/i);
-    // Where Kamailio will reach it: the phone's own connection (its source port), not a new one.
-    assert.match(reg.received ?? '', /^sip:127\.0\.0\.1:\d+;transport=tcp$/i);
-    assert.equal(tcpTransport().protocol, 'TCP');
-    const out = tcpTransport()
-      .connections()
-      .find((c) => c.direction === 'out' && c.remote.port === kam.edgePort);
-    assert.ok(out, 'Dzvin’s kept connection to Kamailio’s edge');
-    // Kamailio sees the same two connections: Dzvin's to the edge port, the phone's to the SIP port.
-    const kamConns = await kamailioTcp();
-    assert.ok(
-      kamConns.some((c) => c.dst_port === kam.edgePort && c.src_port === out.local.port),
-      `Kamailio lists Dzvin's connection: ${JSON.stringify(kamConns)}`,
-    );
-    assert.ok(
-      kamConns.some((c) => c.dst_port === kam.sipPort),
-      `Kamailio lists the phone's connection: ${JSON.stringify(kamConns)}`,
-    );
-  });
-
-  test('a simulated caller reaches 001: INVITE to the phone over TCP, media both ways through rtpengine, a REST hangup sends the BYE; the history has it', async () => {
-    const from = phone.events.length;
-    const placed = await s.admin('POST', '/api/v1/sim/calls', { from: '0501234567', trunk: TRUNK });
-    assert.equal(placed.status, 201, placed.text);
-    const { uuid } = placed.json();
-    await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', 'the phone to answer', {
-      from,
-      ms: 10_000,
-    });
-    await untilAsync(
-      async () => (await active()).some((c) => c.uuid === uuid && c.lastEvent === 'call.bridge'),
-      'the call bridged',
-    );
-    const leg = await untilAsync(() => {
-      const [l] = server.built.sip!.driver.legs();
-      return l && l.received >= 50 && l.sent >= 50 && l;
-    }, 'RTP both ways');
-    const ng = rtp.client();
-    try {
-      assert.equal((await ng.query({ 'call-id': leg.callId })).result, 'ok', 'rtpengine anchors the media');
-    } finally {
-      await ng.close();
+    const active = async (): Promise<Json[]> => (await s.get('/rest/calls/active/v3')).json();
+    const record = (uuid: string) =>
+      untilAsync(async () => {
+        const now = Date.now();
+        const r = await s.get(
+          `/rest/calls/company.api?timeFrom=${now - 600_000}&timeTo=${now + 60_000}&limit=50`,
+        );
+        return (r.json() as Json[]).find((c) => c.uuid === uuid);
+      }, `the history record of ${uuid}`);
+    /**
+     * Kamailio's own view of its TCP connections (core.tcp_list): `src_*` is the far end,
+     * `dst_*` Kamailio's end (its listening port for accepted ones, 0 for those it opened).
+     */
+    async function kamailioTcp(): Promise<Json[]> {
+      const r = await fetch(kam.rpcUrl, {
+        method: 'POST',
+        body: JSON.stringify({ jsonrpc: '2.0', method: 'core.tcp_list', id: 1 }),
+      });
+      const body = (await r.json()) as Json;
+      assert.ok(body.result, `core.tcp_list: ${JSON.stringify(body)}`);
+      return Array.isArray(body.result) ? body.result : [body.result];
     }
-    const hung = phone.events.length;
-    assert.equal((await s.get(`/rest/calls/active/${uuid}/hangup`)).status, 200);
-    await phone.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at the phone', {
-      from: hung,
-      ms: 10_000,
-    });
-    const c = await record(uuid);
-    assert.equal(c.disposition, 0);
-    assert.equal(c.leg.ext, '001');
-    assert.ok(c.duration >= 1, `duration ${c.duration}`);
-    // The INVITE and the BYE reached the phone on the connection it registered over: Kamailio
-    // never connected to the phone's listening port (a phone behind NAT has none reachable).
-    const kamConns = await kamailioTcp();
-    assert.ok(!kamConns.some((k) => k.src_port === phone.sipPort), JSON.stringify(kamConns));
-    assert.ok(kamConns.some((k) => k.dst_port === kam.sipPort));
-  });
+    const tcpTransport = () => server.built.sip!.transport as TcpTransport;
 
-  test('001 dials out over TCP: Kamailio relays the INVITE to Dzvin over TCP, the phone’s BYE ends the call; the history has it', async () => {
-    assert.equal(
-      (
-        await s.admin('PUT', `/api/v1/sim/behaviours/external/${encodeURIComponent(NUMBER)}`, {
-          mode: 'answer',
-          answerAfterSec: 1,
-          probability: 1,
-        })
-      ).status,
-      204,
-    );
-    const from = phone.events.length;
-    assert.ok((await phone.command('dial', `sip:0501112299@${DOMAIN}`)).ok);
-    const live = await untilAsync(
-      async () => (await active()).find((c) => c.lgDirection === 2),
-      'the outgoing call',
-    );
-    assert.equal(live.leg.ext, '001');
-    await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', 'established at the phone', {
-      from,
-      ms: 10_000,
-    });
-    await untilAsync(
-      async () => (await active()).some((c) => c.uuid === live.uuid && c.lastEvent === 'call.bridge'),
-      'bridged',
-    );
-    // Kamailio opened its own connection to the B2BUA's TCP port for the INVITE.
-    assert.ok(
-      tcpTransport()
+    test('the phone registers over TCP: Kamailio keeps its binding on its TCP socket (and Dzvin, on TCP, a connection to the edge)', async () => {
+      const [reg] = (await kam.control.registrations()).filter((r) => r.aor === `001@${DOMAIN}`);
+      assert.ok(reg, 'registered');
+      assert.match(reg.socket, new RegExp(`^tcp:127\\.0\\.0\\.1:${kam.sipPort}$`));
+      assert.match(reg.contact, /;transport=tcp/i);
+      // Where Kamailio will reach it: the phone's own connection (its source port), not a new one.
+      assert.match(reg.received ?? '', /^sip:127\.0\.0\.1:\d+;transport=tcp$/i);
+      const kamConns = await kamailioTcp();
+      assert.ok(
+        kamConns.some((c) => c.dst_port === kam.sipPort),
+        `Kamailio lists the phone's connection: ${JSON.stringify(kamConns)}`,
+      );
+      if (leg === 'udp') {
+        assert.equal(server.built.sip!.transport.protocol, 'UDP');
+        assert.ok(!kamConns.some((c) => c.dst_port === kam.edgePort), 'no TCP between Dzvin and Kamailio');
+        return;
+      }
+      assert.equal(tcpTransport().protocol, 'TCP');
+      const out = tcpTransport()
         .connections()
-        .some((c) => c.direction === 'in'),
-      'a connection from Kamailio to the B2BUA',
-    );
-    const b2bua = server.built.sip!.transport.address.port;
-    const inbound = tcpTransport()
-      .connections()
-      .filter((c) => c.direction === 'in');
-    const kamConns = await kamailioTcp();
-    assert.ok(
-      inbound.length > 0 && kamConns.some((k) => k.src_port === b2bua),
-      `Kamailio's connection to the B2BUA's TCP port: ${JSON.stringify(kamConns)}`,
-    );
-    await sleep(300);
-    assert.ok((await phone.command('hangup')).ok);
-    await untilAsync(async () => !(await active()).some((c) => c.uuid === live.uuid), 'the call over');
-    const c = await record(live.uuid);
-    assert.equal(c.disposition, 0);
-    assert.equal(c.otherLegNum, NUMBER);
-    await untilAsync(() => server.built.sip!.driver.originated().length === 0, 'no call of the phone left');
+        .find((c) => c.direction === 'out' && c.remote.port === kam.edgePort);
+      assert.ok(out, 'Dzvin’s kept connection to Kamailio’s edge');
+      // Kamailio sees the same connection from its side.
+      assert.ok(
+        kamConns.some((c) => c.dst_port === kam.edgePort && c.src_port === out.local.port),
+        `Kamailio lists Dzvin's connection: ${JSON.stringify(kamConns)}`,
+      );
+    });
+
+    test('a simulated caller reaches 001: INVITE to the phone over TCP, media both ways through rtpengine, a REST hangup sends the BYE; the history has it', async () => {
+      const from = phone.events.length;
+      const placed = await s.admin('POST', '/api/v1/sim/calls', { from: '0501234567', trunk: TRUNK });
+      assert.equal(placed.status, 201, placed.text);
+      const { uuid } = placed.json();
+      await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', 'the phone to answer', {
+        from,
+        ms: 10_000,
+      });
+      await untilAsync(
+        async () => (await active()).some((c) => c.uuid === uuid && c.lastEvent === 'call.bridge'),
+        'the call bridged',
+      );
+      const leg = await untilAsync(() => {
+        const [l] = server.built.sip!.driver.legs();
+        return l && l.received >= 50 && l.sent >= 50 && l;
+      }, 'RTP both ways');
+      const ng = rtp.client();
+      try {
+        assert.equal((await ng.query({ 'call-id': leg.callId })).result, 'ok', 'rtpengine anchors the media');
+      } finally {
+        await ng.close();
+      }
+      const hung = phone.events.length;
+      assert.equal((await s.get(`/rest/calls/active/${uuid}/hangup`)).status, 200);
+      await phone.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at the phone', {
+        from: hung,
+        ms: 10_000,
+      });
+      const c = await record(uuid);
+      assert.equal(c.disposition, 0);
+      assert.equal(c.leg.ext, '001');
+      assert.ok(c.duration >= 1, `duration ${c.duration}`);
+      // The INVITE and the BYE reached the phone on the connection it registered over: Kamailio
+      // never connected to the phone's listening port (a phone behind NAT has none reachable).
+      const kamConns = await kamailioTcp();
+      assert.ok(!kamConns.some((k) => k.src_port === phone.sipPort), JSON.stringify(kamConns));
+      assert.ok(kamConns.some((k) => k.dst_port === kam.sipPort));
+    });
+
+    test('001 dials out over TCP: Kamailio relays the INVITE to Dzvin (over TCP when Dzvin’s leg is), the phone’s BYE ends the call; the history has it', async () => {
+      assert.equal(
+        (
+          await s.admin('PUT', `/api/v1/sim/behaviours/external/${encodeURIComponent(NUMBER)}`, {
+            mode: 'answer',
+            answerAfterSec: 1,
+            probability: 1,
+          })
+        ).status,
+        204,
+      );
+      const from = phone.events.length;
+      assert.ok((await phone.command('dial', `sip:0501112299@${DOMAIN}`)).ok);
+      const live = await untilAsync(
+        async () => (await active()).find((c) => c.lgDirection === 2),
+        'the outgoing call',
+      );
+      assert.equal(live.leg.ext, '001');
+      await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', 'established at the phone', {
+        from,
+        ms: 10_000,
+      });
+      await untilAsync(
+        async () => (await active()).some((c) => c.uuid === live.uuid && c.lastEvent === 'call.bridge'),
+        'bridged',
+      );
+      if (leg === 'tcp') {
+        // Kamailio opened its own connection to the B2BUA's TCP port for the INVITE.
+        assert.ok(
+          tcpTransport()
+            .connections()
+            .some((c) => c.direction === 'in'),
+          'a connection from Kamailio to the B2BUA',
+        );
+        const b2bua = server.built.sip!.transport.address.port;
+        const inbound = tcpTransport()
+          .connections()
+          .filter((c) => c.direction === 'in');
+        const kamConns = await kamailioTcp();
+        assert.ok(
+          inbound.length > 0 && kamConns.some((k) => k.src_port === b2bua),
+          `Kamailio's connection to the B2BUA's TCP port: ${JSON.stringify(kamConns)}`,
+        );
+      }
+      await sleep(300);
+      assert.ok((await phone.command('hangup')).ok);
+      await untilAsync(async () => !(await active()).some((c) => c.uuid === live.uuid), 'the call over');
+      const c = await record(live.uuid);
+      assert.equal(c.disposition, 0);
+      assert.equal(c.otherLegNum, NUMBER);
+      await untilAsync(() => server.built.sip!.driver.originated().length === 0, 'no call of the phone left');
+    });
   });
-});
 
 describe('DZVIN_SIP=on with DZVIN_SIP_TRANSPORT=tcp: the Kamailio Dzvin starts relays to the B2BUA over TCP', {
   skip: kamailioSkipReason() || rtpengineSkipReason(),
@@ -693,10 +705,8 @@ describe('DZVIN_SIP=on with DZVIN_SIP_TRANSPORT=tcp: the Kamailio Dzvin starts r
       await untilAsync(() => accepted[0]?.messages.length === 1, 'the OPTIONS at the B2BUA over TCP');
       const relayed = accepted[0].messages[0] as SipRequest;
       assert.equal(relayed.method, 'OPTIONS');
-      assert.match(
-        getHeader(relayed, 'Via')!,
-        new RegExp(`^SIP/2\\.0/TCP 127\\.0\\.0\\.1:${managed.sip.edge.port};`),
-      );
+      const edgeVia = new RegExp(`^SIP/2\\.0/TCP 127\\.0\\.0\\.1:${managed.sip.edge.port};`);
+      assert.match(getHeader(relayed, 'Via')!, edgeVia);
       await accepted[0].write(serializeMessage(createResponse(relayed, 200, 'OK', { toTag: 'b2bua' })));
       const ok = await phone.waitFor((m) => m.status === 200, 'the 200 back at the phone');
       assert.equal(header(ok, 'CSeq'), '1 OPTIONS');
