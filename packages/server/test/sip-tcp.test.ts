@@ -30,7 +30,7 @@ import type { Remote } from '../src/engine/sip/transport.ts';
 import { createTcpTransport, type TcpTransport } from '../src/engine/sip/transport-tcp.ts';
 import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
 import type { Session, TestServer } from './support/harness.ts';
-import { type Kamailio, kamailioSkipReason, makeDaemonDir } from './support/kamailio.ts';
+import { type Kamailio, kamailioSkipReason, makeDaemonDir, startKamailio } from './support/kamailio.ts';
 import { buildRequest, header, startUdpPeer } from './support/kamailio-sip.ts';
 import { type Rtpengine, rtpengineSkipReason } from './support/rtpengine.ts';
 import { letReportsDrainBeforeExit } from './support/sip-reports.ts';
@@ -667,6 +667,54 @@ for (const leg of ['tcp', 'udp'] as const)
       assert.equal(c.otherLegNum, NUMBER);
       await untilAsync(() => server.built.sip!.driver.originated().length === 0, 'no call of the phone left');
     });
+
+    // Dzvin's leg over TCP only (over UDP there is no connection to lose).
+    if (leg === 'tcp')
+      test('Kamailio restarts: Dzvin reconnects its TCP leg by itself, the phone registers again and is called', async () => {
+        const ports = { sip: kam.sipPort, edge: kam.edgePort, rpc: kam.rpcPort };
+        const before = tcpTransport()
+          .connections()
+          .find((c) => c.direction === 'out' && c.remote.port === kam.edgePort);
+        assert.ok(before);
+        await kam.stop();
+        await untilAsync(
+          () =>
+            !tcpTransport()
+              .connections()
+              .some((c) => c.direction === 'out'),
+          'Dzvin to notice the lost connection',
+        );
+        kam = await startKamailio({ ports, b2buaPort: kam.b2buaPort, defines: { B2BUA_TRANSPORT: 'tcp' } });
+        const after = await untilAsync(
+          () =>
+            tcpTransport()
+              .connections()
+              .find((c) => c.direction === 'out' && c.remote.port === ports.edge),
+          'the reconnection',
+          15_000,
+        );
+        assert.notEqual(after.local.port, before.local.port, 'a new connection');
+        // The new Kamailio has no registrations: the phone registers again (Dzvin re-pushes the HA1s).
+        await phone.unregister();
+        await untilAsync(
+          async () => (await kam.control.credentials()).has(`001@${DOMAIN}`),
+          'the credentials re-pushed',
+        );
+        await phone.register();
+        await untilRegistered(server, accountId, '001');
+        const from = phone.events.length;
+        const placed = await s.admin('POST', '/api/v1/sim/calls', { from: '0501234570', trunk: TRUNK });
+        assert.equal(placed.status, 201, placed.text);
+        await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', 'the phone to answer', {
+          from,
+          ms: 10_000,
+        });
+        const kamConns = await kamailioTcp();
+        assert.ok(
+          kamConns.some((c) => c.dst_port === ports.edge && c.src_port === after.local.port),
+          `the call went over the new connection: ${JSON.stringify(kamConns)}`,
+        );
+      });
   });
 
 describe('DZVIN_SIP=on with DZVIN_SIP_TRANSPORT=tcp: the Kamailio Dzvin starts relays to the B2BUA over TCP', {
