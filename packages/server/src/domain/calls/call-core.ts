@@ -807,7 +807,59 @@ export function createCallCore(deps: CallCoreDeps) {
       const c = calls.get(callUuid);
       if (c) await step(c, () => endCall(c, 1));
     },
-    transfer: (accountId, callUuid, toExt) => engine.transfer(accountId, callUuid, toExt),
+    async transfer(accountId, callUuid, toExt, byExt) {
+      const c = findCall(accountId, callUuid);
+      // A phone on the call that is not the one talking on it (the caller of an internal call,
+      // a consulted employee) cannot move it: the API's transfer always moves the employee's side.
+      if (byExt !== undefined && c.answered?.employee.ext !== byExt)
+        throw new DomainError(
+          'CONFLICT',
+          `Only the employee talking on the call can transfer it, not ${byExt}`,
+        );
+      await engine.transfer(accountId, callUuid, toExt);
+    },
+    async replaceTransfer(accountId, callUuid, consultUuid, byExt) {
+      const c = findCall(accountId, callUuid);
+      const c2 = findCall(accountId, consultUuid);
+      if (c === c2) throw badInput('A call cannot replace itself');
+      if (c.state !== 'bridged' || !c.answered || c.answered.employee.ext !== byExt)
+        throw new DomainError('CONFLICT', `${byExt} is not talking on the call to transfer`);
+      // The consultation: a call byExt placed to another employee, who answered it.
+      const target = c2.answered;
+      if (
+        c2.state !== 'bridged' ||
+        callerLegs.get(c2.uuid)?.employee.ext !== byExt ||
+        !target ||
+        target.primary ||
+        target.ended ||
+        target.bridgeAt === null
+      )
+        throw new DomainError('CONFLICT', `The consultation is not a call ${byExt} placed and got answered`);
+      if (target.employee.id === c.answered.employee.id) throw badInput(`The call is already with ${byExt}`);
+      if (!target.driver.moveLeg)
+        throw new DomainError('CONFLICT', 'That phone cannot be moved to another call');
+      const now = clock.now();
+      const leg: Leg = {
+        uuid: newUuid(),
+        primary: false,
+        employee: target.employee,
+        driver: target.driver,
+        dialAt: now,
+        offHookAt: now,
+        bridgeAt: null,
+        ended: false,
+        timers: [],
+        onEnd: async () => {},
+      };
+      if (!target.driver.moveLeg(legRef(c2, target), legRef(c, leg)))
+        throw new DomainError('CONFLICT', 'That phone cannot be moved to another call');
+      addLeg(c, leg);
+      if (presence) await claimOffHook(c, leg);
+      // The consultation ends answered (its phone went on, in the other call); then the call moves.
+      await track(step(c2, () => endCall(c2, 0)));
+      if (hasEnded(c) || leg.ended) return;
+      await track(step(c, () => takeOver(c, leg, now)));
+    },
     incoming: (account, from, trunkNumber, caller) => setup.incoming(account, from, trunkNumber, caller),
   };
 

@@ -54,6 +54,12 @@ export interface PhoneDriver {
   /** The core ended one phone's part (it stops ringing, or hangs up). */
   release(leg: LegRef): void;
   /**
+   * An attended transfer completed from a phone (REFER with Replaces): the phone of `from`
+   * (answered, in its consultation call) is now the leg `to` of another call, without hanging up.
+   * False when the driver cannot (the core then refuses the transfer). Absent: it cannot.
+   */
+  moveLeg?(from: LegRef, to: LegRef): boolean;
+  /**
    * The call ended: everything of it stops. `disposition` is how the company call ended (a phone
    * that placed the call answers its INVITE by it: busy, no answer…).
    */
@@ -100,8 +106,16 @@ export interface PhoneEvents {
   /**
    * The employee talking on a call transfers it (a phone's REFER): blind, as the API's transfer —
    * `toExt` rings, the call moves when they answer, else it stays. DomainError when it cannot.
+   * `byExt`: the employee whose phone asked; only the one talking on the call may (else CONFLICT).
    */
-  transfer(accountId: number, callUuid: string, toExt: string): Promise<void>;
+  transfer(accountId: number, callUuid: string, toExt: string, byExt?: string): Promise<void>;
+  /**
+   * An attended transfer from a phone (REFER with Replaces): `byExt` talks on `callUuid` and has
+   * placed `consultUuid` to another employee, who answered; that employee takes `callUuid` over
+   * (its phone moves there, `moveLeg`), `consultUuid` ends answered and `byExt` leaves both.
+   * DomainError when it cannot (CONFLICT: not those calls' parties, or not answered).
+   */
+  replaceTransfer(accountId: number, callUuid: string, consultUuid: string, byExt: string): Promise<void>;
   /** The employee who placed a call (or a trunk's caller) hung up (answered if it was bridged, else no answer). */
   callerHangup(callUuid: string): Promise<void>;
   /** A real caller reached the trunk `trunkNumber` of the account (DomainError when it has none). */

@@ -1,6 +1,6 @@
 import type dgram from 'node:dgram';
 import type { Disposition, Employee, Ivr } from '@dzvin/protocol';
-import type { CallRef, PhoneDriver, PhoneEvents } from '../../domain/calls/phone-driver.ts';
+import type { CallRef, LegRef, PhoneDriver, PhoneEvents } from '../../domain/calls/phone-driver.ts';
 import { DomainError } from '../../domain/errors.ts';
 import type { AccountRecord } from '../../domain/ports.ts';
 import { createResponse, newTag } from './build.ts';
@@ -22,6 +22,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from './message.ts';
+import { type ReferDialog, referNotifyHeaders } from './refer.ts';
 import type { ReinviteAnswerer } from './reinvite.ts';
 import {
   type NewRequest,
@@ -106,6 +107,8 @@ interface Originated {
   received: number;
   /** The account of the call (a digit is reported with it). */
   accountId: number;
+  /** The employee whose phone placed the call (null: a trunk's caller). */
+  ext: string | null;
   /** A trunk's caller (a carrier's INVITE) rather than an employee's phone. */
   carrier: boolean;
   /** Dzvin speaking to the caller: an IVR prompt, ringback, a simulated party's voice. */
@@ -201,11 +204,8 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     return deps.edge;
   }
 
-  /** BYE from the UAS side (§12.1.1: the route set is Record-Route as received; From is our To). */
-  function bye(o: Originated) {
-    if (o.retransmit) clearTimeout(o.retransmit);
-    o.retransmit = null;
-    o.state = 'ending';
+  /** A request of ours in the dialog, UAS side (§12.1.1: the route set is Record-Route as received; From is our To). */
+  function inDialog(o: Originated, method: string): SipRequest {
     o.cseq += 1;
     const headers: Header[] = [
       { name: 'Max-Forwards', value: '70' },
@@ -213,15 +213,19 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       { name: 'From', value: `${getHeader(o.invite, 'To')};tag=${o.localTag}` },
       { name: 'To', value: getHeader(o.invite, 'From') ?? '' },
       { name: 'Call-ID', value: o.callId },
-      { name: 'CSeq', value: `${o.cseq} BYE` },
+      { name: 'CSeq', value: `${o.cseq} ${method}` },
     ];
-    const req: SipRequest = {
-      type: 'request',
-      method: 'BYE',
-      uri: o.remoteTarget,
-      headers,
-      body: Buffer.alloc(0),
-    };
+    return { type: 'request', method, uri: o.remoteTarget, headers, body: Buffer.alloc(0) };
+  }
+
+  /** BYE from the UAS side. */
+  function bye(o: Originated) {
+    if (o.retransmit) clearTimeout(o.retransmit);
+    o.retransmit = null;
+    o.state = 'ending';
+    o.speaker?.stop();
+    o.speaker = null;
+    const req = inDialog(o, 'BYE');
     trace('originated.bye', { uuid: o.uuid });
     layer.request(req, nextHop(o), {
       onResponse: (r) => {
@@ -303,6 +307,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       codec: g711Codecs(req.body.toString('utf8')).includes('PCMA') ? 'PCMA' : 'PCMU',
       received: 0,
       accountId: account.id,
+      ext: employee?.ext ?? null,
       carrier: carrier !== null,
       speaker: null,
       inIvr: false,
@@ -461,7 +466,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
         // §12.1.1: the UAS copies Record-Route into its 2xx, so the phone has the same route set.
         ...getHeaders(o.invite, 'Record-Route').map((value) => ({ name: 'Record-Route', value })),
         { name: 'Contact', value: contact },
-        { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS' },
+        { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, REFER' },
         { name: 'Content-Type', value: 'application/sdp' },
       ],
       body: Buffer.from(o.sdpForPhone, 'utf8'),
@@ -567,10 +572,57 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     hangUpCall(o);
   }
 
+  /** The dialog of a call the phone placed, for a REFER on it (null: none, or a trunk's caller's). */
+  function referDialog(callId: string): ReferDialog | null {
+    const o = byCallId.get(callId);
+    if (!o?.uuid || o.ext === null) return null;
+    return {
+      accountId: o.accountId,
+      uuid: o.uuid,
+      ext: o.ext,
+      up: o.state === 'up',
+      notify(fragment) {
+        if (o.state !== 'up' && o.state !== 'ending') return;
+        const req = inDialog(o, 'NOTIFY');
+        req.headers.push({ name: 'Contact', value: contact }, ...referNotifyHeaders);
+        req.body = Buffer.from(`${fragment}\r\n`, 'utf8');
+        layer.request(req, nextHop(o), { onResponse: () => {} });
+      },
+    };
+  }
+
+  /**
+   * The call a phone placed whose dialog a Replaces names (RFC 3891: its Call-ID and both tags,
+   * in either order — the phone's From tag and ours), answered and up; null when there is none.
+   */
+  function dialogOf(callId: string, tagA: string, tagB: string) {
+    const o = byCallId.get(callId);
+    if (!o?.uuid || o.ext === null || o.state !== 'up') return null;
+    const tags = [o.phoneTag, o.localTag];
+    if (!tags.includes(tagA) || !tags.includes(tagB) || tagA === tagB) return null;
+    return { uuid: o.uuid, accountId: o.accountId, ext: o.ext };
+  }
+
+  /**
+   * The core ended the phone's part of a call that goes on: the phone that dialled out has
+   * transferred it (its leg is the call's primary one). An answered call gets its BYE; one not
+   * yet answered is left to `ended` (its final response). True when a BYE went.
+   */
+  function release(ref: LegRef): boolean {
+    const o = byUuid.get(ref.uuid);
+    if (!o || o.carrier || ref.legUuid !== ref.uuid || ref.employee.ext !== o.ext) return false;
+    if (o.state !== 'answering' && o.state !== 'up') return false;
+    bye(o);
+    return true;
+  }
+
   return {
     onRequest,
     onAck,
     connected,
+    referDialog,
+    dialogOf,
+    release,
     playIvr,
     /** The caller hears a simulated party (`voice`) or, null, another phone through the driver's relay. */
     speak(uuid: string, voice: ((k: number) => Int16Array) | null) {

@@ -23,6 +23,7 @@ import {
   type SipResponse,
 } from './message.ts';
 import { createPhoneOriginated, type PhoneOriginatedDeps } from './phone-originated.ts';
+import { parseReplaces, type ReferDialog, referNotifyHeaders } from './refer.ts';
 import { createReinviteAnswerer } from './reinvite.ts';
 import type { ClientTransaction, NewRequest, TransactionLayer } from './transaction.ts';
 import type { Remote, SipTransport } from './transport.ts';
@@ -101,6 +102,8 @@ interface PhoneLeg {
   sent: number;
   /** The phone put the call on hold (its last re-INVITE offered sendonly/inactive). */
   held: boolean;
+  /** This leg's tap is the call's recording now (one phone of a call at a time; see `arrange`). */
+  taping: boolean;
 }
 
 /** The simulated party's voice, as a phone hears it. */
@@ -141,8 +144,8 @@ export function createSipDriver(deps: SipDriverDeps) {
   });
   /** The phones' re-INVITEs (hold, resume, session refresh) of calls up. */
   const reinvites = createReinviteAnswerer({ onTrace: trace });
-  /** Calls whose two real phones hear each other (by call uuid), and the legs each joint spans. */
-  const joints = new Map<string, { joint: MediaJoint; legs: Set<string> }>();
+  /** Calls whose two real phones hear each other (by call uuid), the legs each joint spans, and which ends (`arrange`). */
+  const joints = new Map<string, { joint: MediaJoint; legs: Set<string>; key: string }>();
   /** Calls the core has connected (their parties talk): a phone answering later (a transfer) is joined at once. */
   const connectedCalls = new Set<string>();
   const contact = `<sip:dzvin@${transport.sentBy}${transport.uriParams}>`;
@@ -182,6 +185,8 @@ export function createSipDriver(deps: SipDriverDeps) {
 
   function bye(leg: PhoneLeg) {
     leg.state = 'ending';
+    leg.sender?.stop();
+    leg.sender = null;
     unjoinLeg(leg);
     leg.cseq += 1;
     layer.request(inDialog(leg, 'BYE', leg.cseq), nextHop(leg), {
@@ -216,7 +221,7 @@ export function createSipDriver(deps: SipDriverDeps) {
    * stands for.
    */
   function startSending(leg: PhoneLeg) {
-    if (!leg.rtp || !leg.rtpTo || leg.sender || joints.has(leg.ref.uuid)) return;
+    if (!leg.rtp || !leg.rtpTo || leg.sender) return;
     const recordedAt = clock.now();
     leg.sender = startRtpSender({
       socket: leg.rtp,
@@ -225,7 +230,7 @@ export function createSipDriver(deps: SipDriverDeps) {
       frame: SIMULATED_VOICE,
       said: (samples, k) => {
         leg.sent++;
-        leg.audio?.said(samples, recordedAt + k * FRAME_MS);
+        if (leg.taping) leg.audio?.said(samples, recordedAt + k * FRAME_MS);
       },
     });
   }
@@ -238,57 +243,85 @@ export function createSipDriver(deps: SipDriverDeps) {
     trace('media.unjoined', { uuid, ...j.joint.stats() });
   }
 
-  /** A leg leaving its call (hung up, transferred away) ends the relay it is part of. */
+  /**
+   * A leg leaving its call (hung up, transferred away) ends the relay it is part of; the phones
+   * still talking in a connected call get their media again (`arrange`).
+   */
   function unjoinLeg(leg: PhoneLeg) {
     if (joints.get(leg.ref.uuid)?.legs.has(leg.ref.legUuid)) unjoin(leg.ref.uuid);
+    if (connectedCalls.has(leg.ref.uuid)) arrange({ uuid: leg.ref.uuid, accountId: leg.ref.accountId });
   }
 
   /** The talking phones of a connected call get their media: each other, or a simulated party's tone. */
   function media(call: CallRef) {
-    joinPhones(call);
-    if (joints.has(call.uuid)) return;
-    for (const leg of byLeg.values()) if (leg.ref.uuid === call.uuid && leg.state === 'up') startSending(leg);
-    // A caller on a real phone or trunk talking to a simulated party hears its voice.
-    originated?.speak(call.uuid, SIMULATED_VOICE);
+    arrange(call);
   }
 
   /**
-   * When the core connects a call with two real phones in it (a phone's call to another phone, or
-   * two legs rung over SIP), they hear each other: the media joint relays between their ends, the
-   * tone to the rung phone stops, and one phone's tap records both (its own RTP as tx, the other
-   * phone's as rx) — the rung employee's, as for a simulated caller.
+   * Who hears whom in a connected call, from who is in it now. Its ends are the phone of the call's
+   * other side when that is real (`originated`: the phone that placed the call, or a trunk's caller)
+   * and the talking legs this driver rang (oldest first):
+   *
+   * - two ends hear each other through the media joint (two phones in a call, or the employee and
+   *   the employee they consult in an attended transfer while the caller is simulated);
+   * - three ends (the caller's real phone, the employee talking to it and the one they consult): the
+   *   two employees hear each other and the caller waits, hearing nothing (Dzvin sends it nothing);
+   * - one end hears the simulated party's voice (a tone) — the caller once a consultation ends or the
+   *   rung phone with a simulated caller.
+   *
+   * Called whenever that changes (the call connects, a phone answers into it, a leg leaves): a
+   * pairing that stays is left alone (one continuous stream), one that changes is rebuilt. The
+   * oldest talking leg's tap records (its RTP as tx, what it hears as rx): the employee on the call,
+   * during a consultation the transferring one.
    */
-  function joinPhones(call: CallRef) {
-    if (joints.has(call.uuid)) return;
-    const ends: { end: MediaEnd; leg?: PhoneLeg }[] = [];
-    const caller = originated?.mediaEnd(call.uuid);
-    if (caller) ends.push({ end: caller });
-    for (const leg of byLeg.values())
-      if (leg.ref.uuid === call.uuid && leg.state === 'up' && leg.rtp && leg.rtpTo)
-        ends.push({ end: { socket: leg.rtp, to: leg.rtpTo, codec: leg.codec }, leg });
-    if (ends.length < 2) return;
-    const [a, b] = ends;
-    // A tone already sent (a phone joined later, e.g. after a transfer) stops.
-    for (const e of ends) {
-      e.leg?.sender?.stop();
-      if (e.leg) e.leg.sender = null;
+  function arrange(call: CallRef) {
+    const legs = [...byLeg.values()].filter(
+      (l) => l.ref.uuid === call.uuid && l.state === 'up' && l.rtp && l.rtpTo,
+    );
+    const caller = originated?.mediaEnd(call.uuid) ?? null;
+    type End = { end: MediaEnd; leg?: PhoneLeg; id: string };
+    const ends: End[] = [
+      ...(caller ? [{ end: caller, id: 'caller' }] : []),
+      ...legs.map((leg) => ({
+        end: { socket: leg.rtp!, to: leg.rtpTo!, codec: leg.codec },
+        leg,
+        id: leg.ref.legUuid,
+      })),
+    ];
+    const pair = ends.length >= 3 ? ends.filter((e) => e.leg).slice(0, 2) : ends.length === 2 ? ends : [];
+    const key = pair.map((e) => e.id).join('+');
+    const taping = legs[0];
+    for (const l of legs) l.taping = l === taping;
+    const current = joints.get(call.uuid);
+    if (current && current.key !== key) unjoin(call.uuid);
+    if (!pair.length) {
+      // One end: the simulated party's voice (a tone), whichever phone it is.
+      for (const l of legs) startSending(l);
+      if (!legs.length) originated?.speak(call.uuid, SIMULATED_VOICE);
+      return;
     }
-    // The caller's end hears the other phone now, not Dzvin.
+    // Two phones hear each other: no tone to either; a real caller left out waits in silence.
+    for (const l of legs) {
+      l.sender?.stop();
+      l.sender = null;
+    }
     if (caller) originated?.speak(call.uuid, null);
-    const recording = [a, b].find((e) => e.leg?.audio);
-    for (const e of ends) if (e !== recording && e.leg) e.leg.audio = null;
-    const tap = recording?.leg?.audio ?? null;
+    if (joints.has(call.uuid)) return;
+    const [a, b] = pair;
+    const recording = pair.find((e) => e.leg && e.leg === taping);
     const other = recording === a ? 'b' : 'a';
     const joint = joinMedia(a.end, b.end, {
       onRelay: (from, datagram) => {
+        const tap = recording?.leg?.taping ? recording.leg.audio : null;
         if (from === other) tap?.heardOther(datagram);
       },
     });
     joints.set(call.uuid, {
       joint,
-      legs: new Set(ends.flatMap((e) => (e.leg ? [e.leg.ref.legUuid] : []))),
+      key,
+      legs: new Set(pair.flatMap((e) => (e.leg ? [e.leg.ref.legUuid] : []))),
     });
-    trace('media.joined', { uuid: call.uuid, codecs: [a.end.codec, b.end.codec] });
+    trace('media.joined', { uuid: call.uuid, ends: key, codecs: [a.end.codec, b.end.codec] });
   }
 
   async function answered(leg: PhoneLeg, ok: SipResponse) {
@@ -369,10 +402,11 @@ export function createSipDriver(deps: SipDriverDeps) {
       received: 0,
       sent: 0,
       held: false,
+      taping: false,
     };
     rtp.on('message', (datagram) => {
       leg.received++;
-      if (leg.state === 'up') leg.audio?.heard(datagram);
+      if (leg.state === 'up' && leg.taping) leg.audio?.heard(datagram);
     });
     byLeg.set(ref.legUuid, leg);
     byCallId.set(callId, leg);
@@ -443,13 +477,15 @@ export function createSipDriver(deps: SipDriverDeps) {
         if (wasUp) events?.remoteHangup(leg.ref.uuid).catch(onError);
         return;
       }
-      case 'REFER':
-        if (!leg) return void tx.reply(481, 'Call/Transaction Does Not Exist');
-        referred(leg, tx).catch((err) => {
+      case 'REFER': {
+        const dialog = leg ? legDialog(leg) : originated?.referDialog(getCallId(req) ?? '');
+        if (!dialog) return void tx.reply(481, 'Call/Transaction Does Not Exist');
+        referred(dialog, tx).catch((err) => {
           onError(err);
           tx.reply(500, 'Server Internal Error');
         });
         return;
+      }
       case 'OPTIONS':
         return void tx.reply(200, 'OK', {
           headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, REFER' }],
@@ -494,42 +530,103 @@ export function createSipDriver(deps: SipDriverDeps) {
     return true;
   }
 
+  /** The dialog of a leg this driver rang, as a REFER on it sees it. */
+  function legDialog(leg: PhoneLeg): ReferDialog {
+    return {
+      accountId: leg.ref.accountId,
+      uuid: leg.ref.uuid,
+      ext: leg.ref.employee.ext,
+      up: leg.state === 'up',
+      notify(fragment) {
+        if (leg.state === 'ended') return;
+        leg.cseq += 1;
+        const notify = inDialog(leg, 'NOTIFY', leg.cseq);
+        notify.headers.push({ name: 'Contact', value: contact }, ...referNotifyHeaders);
+        notify.body = Buffer.from(`${fragment}\r\n`, 'utf8');
+        layer.request(notify, nextHop(leg), { onResponse: () => {} });
+      },
+    };
+  }
+
   /**
-   * A blind transfer from the phone (RFC 3515 REFER, `Refer-To: <sip:<ext>@<domain>>`): the core
-   * rings that employee and the call moves when they answer (this phone then gets a BYE), as the
-   * API's transfer does. Accepted 202, with one NOTIFY (`100 Trying`, the subscription terminated:
-   * the phone learns the outcome from the BYE, or from the call staying). An ext that is nobody's
-   * 404, a call that cannot be transferred 403; an attended transfer (`Replaces`) 501 for now.
+   * A transfer from the phone (RFC 3515 REFER), on a call it was rung for or one it placed:
+   *
+   * - blind, `Refer-To: <sip:<ext>@<domain>>`: the core rings that employee and the call moves
+   *   when they answer (this phone then gets a BYE), as the API's transfer does. 202, with one
+   *   NOTIFY (`100 Trying`, the subscription terminated: the phone learns the outcome from the
+   *   BYE, or from the call staying). An ext that is nobody's 404, a call that cannot be
+   *   transferred (or a phone on it that is not the employee talking) 403.
+   * - attended, `Refer-To: <sip:<ext>@<domain>?Replaces=<call-id>%3Bto-tag%3D…%3Bfrom-tag%3D…>`
+   *   naming the phone's other dialog — a call it placed to another employee, who answered (its
+   *   consultation): that employee takes this call over (`replaceTransfer`), the consultation
+   *   ends answered, the phone gets a BYE on both. 202 + NOTIFY `200 OK`; the core refusing 403.
+   *   A Replaces that names no dialog of this phone is what RFC 3891 §3 answers 481 to; the REFER
+   *   itself is valid, so (RFC 3515 §2.4.4, the outcome of the referenced request is reported in
+   *   a NOTIFY) it gets 202 and a NOTIFY `481 Call/Transaction Does Not Exist`, and the call stays.
+   *   A Replaces naming a call the phone was rung for (its caller would have to move) 501.
    */
-  async function referred(leg: PhoneLeg, tx: NewRequest['tx']) {
+  async function referred(d: ReferDialog, tx: NewRequest['tx']) {
     const req = tx.request;
-    if (leg.state !== 'up') return void tx.reply(403, 'Only A Call Being Talked On Can Be Transferred');
+    if (!d.up) return void tx.reply(403, 'Only A Call Being Talked On Can Be Transferred');
     const raw = getHeader(req, 'Refer-To') ?? getHeader(req, 'r') ?? '';
     const referTo = parseNameAddr(raw);
     const uri = referTo.ok ? referTo.value.uri : null;
     if (!uri || !isSipUri(uri) || !uri.user) return void tx.reply(400, 'Bad Refer-To');
-    if (/replaces(=|%3d)/i.test(raw)) return void tx.reply(501, 'Attended Transfer Not Supported Yet');
+    const replacesKey = Object.keys(uri.headers).find((k) => k.toLowerCase() === 'replaces');
+    if (replacesKey !== undefined) return replaced(d, tx, uri.headers[replacesKey]);
+    if (/replaces(=|%3d)/i.test(raw)) return void tx.reply(400, 'Bad Refer-To');
     const toExt = uri.user;
+    const refused = await coreRefusal(d, () => events?.transfer(d.accountId, d.uuid, toExt, d.ext));
+    if (refused) return void tx.reply(...refused);
+    tx.reply(202, 'Accepted');
+    trace('leg.referred', { uuid: d.uuid, by: d.ext, to: toExt });
+    d.notify('SIP/2.0 100 Trying');
+  }
+
+  /** The core's answer to a transfer, as the REFER's response when it refuses. */
+  async function coreRefusal(
+    d: ReferDialog,
+    work: () => Promise<void> | undefined,
+  ): Promise<[number, string] | null> {
     try {
-      await events?.transfer(leg.ref.accountId, leg.ref.uuid, toExt);
+      await work();
+      return null;
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
-      trace('leg.refer-refused', { legUuid: leg.ref.legUuid, code: err.code });
-      if (err.code === 'EMPLOYEE_NOT_FOUND') return void tx.reply(404, 'Not Found');
-      return void tx.reply(403, err.message.replace(/[\r\n]+/g, ' ').slice(0, 100) || 'Forbidden');
+      trace('leg.refer-refused', { uuid: d.uuid, by: d.ext, code: err.code });
+      if (err.code === 'EMPLOYEE_NOT_FOUND') return [404, 'Not Found'];
+      return [403, err.message.replace(/[\r\n]+/g, ' ').slice(0, 100) || 'Forbidden'];
     }
-    tx.reply(202, 'Accepted');
-    trace('leg.referred', { legUuid: leg.ref.legUuid, to: toExt });
-    leg.cseq += 1;
-    const notify = inDialog(leg, 'NOTIFY', leg.cseq);
-    notify.headers.push(
-      { name: 'Contact', value: contact },
-      { name: 'Event', value: 'refer' },
-      { name: 'Subscription-State', value: 'terminated;reason=noresource' },
-      { name: 'Content-Type', value: 'message/sipfrag;version=2.0' },
+  }
+
+  /** An attended transfer from the phone: REFER with Replaces (see `referred`). */
+  async function replaced(d: ReferDialog, tx: NewRequest['tx'], value: string) {
+    const target = parseReplaces(value);
+    if (!target) return void tx.reply(400, 'Bad Replaces');
+    const consult = originated?.dialogOf(target.callId, target.fromTag, target.toTag);
+    if (!consult || consult.accountId !== d.accountId || consult.ext !== d.ext) {
+      const rung = byCallId.get(target.callId);
+      const tags = [rung?.fromTag, rung?.toTag];
+      if (
+        rung &&
+        rung.ref.employee.ext === d.ext &&
+        tags.includes(target.fromTag) &&
+        tags.includes(target.toTag)
+      )
+        return void tx.reply(501, 'Replacing A Call This Phone Was Rung For Is Not Supported');
+      trace('leg.replaces-unknown', { uuid: d.uuid, callId: target.callId });
+      tx.reply(202, 'Accepted');
+      d.notify('SIP/2.0 481 Call/Transaction Does Not Exist');
+      return;
+    }
+    const refused = await coreRefusal(d, () =>
+      events?.replaceTransfer(d.accountId, d.uuid, consult.uuid, d.ext),
     );
-    notify.body = Buffer.from('SIP/2.0 100 Trying\r\n', 'utf8');
-    layer.request(notify, nextHop(leg), { onResponse: () => {} });
+    if (refused) return void tx.reply(...refused);
+    tx.reply(202, 'Accepted');
+    trace('leg.replaced', { uuid: d.uuid, by: d.ext, consultation: consult.uuid });
+    d.notify('SIP/2.0 200 OK');
+    arrange({ uuid: d.uuid, accountId: d.accountId });
   }
 
   /** A 2xx the INVITE transaction no longer holds (a retransmission): ACK it again. */
@@ -540,7 +637,11 @@ export function createSipDriver(deps: SipDriverDeps) {
 
   function release(ref: LegRef) {
     const leg = byLeg.get(ref.legUuid);
-    if (!leg) return;
+    if (!leg) {
+      // The phone that placed the call, when it leaves a call that goes on (transferred away).
+      if (originated?.release(ref) && connectedCalls.has(ref.uuid)) arrange(ref);
+      return;
+    }
     if (leg.state === 'inviting') {
       leg.state = 'cancelling';
       if (leg.tx) leg.tx.cancel();
@@ -579,6 +680,24 @@ export function createSipDriver(deps: SipDriverDeps) {
       originated?.playIvr(call, ivr);
     },
     release,
+    moveLeg(from: LegRef, to: LegRef) {
+      const leg = byLeg.get(from.legUuid);
+      if (!leg || leg.state !== 'up' || leg.ref.uuid !== from.uuid) return false;
+      // Out of the consultation's relay (not re-arranged: the consultation ends next).
+      if (joints.get(from.uuid)?.legs.has(from.legUuid)) unjoin(from.uuid);
+      leg.sender?.stop();
+      leg.sender = null;
+      byLeg.delete(from.legUuid);
+      mediaWatch.unwatch(`leg:${from.legUuid}`);
+      leg.ref = to;
+      byLeg.set(to.legUuid, leg);
+      if (!leg.held) mediaWatch.watch(`leg:${to.legUuid}`, () => leg.received);
+      leg.taping = false;
+      if (deps.recorder)
+        leg.audio = createCallAudioTap({ uuid: to.uuid, recorder: deps.recorder, now: () => clock.now() });
+      trace('leg.moved', { from: from.uuid, to: to.uuid, legUuid: to.legUuid });
+      return true;
+    },
     ended(call: CallRef, disposition?: Disposition) {
       connectedCalls.delete(call.uuid);
       unjoin(call.uuid);
