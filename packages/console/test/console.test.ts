@@ -15,6 +15,7 @@ import {
   startServer,
   type TestServer,
 } from '../../server/test/support/harness.ts';
+import { toneWav } from '../../server/test/support/wav.ts';
 import { buildConsole } from '../src/build.ts';
 import { browserSkip, launchChromium, SCREENSHOTS } from './support/browser.ts';
 
@@ -385,6 +386,31 @@ describe('the web console', { skip }, () => {
     assert.deepEqual(ivr.options, [{ digit: '1', target: { type: 'group', id: group.id } }]);
     assert.deepEqual(ivr.defaultTarget, { type: 'employee', id: e3.id });
     assert.equal(ivr.greeting, 'Press 1 for support');
+
+    // Its recorded greeting: uploaded from the editor as soon as it is chosen, refused with the
+    // server's reason when it is not what phones hear, removed again.
+    await page
+      .locator('[data-testid=ivr] tr', { hasText: 'Support menu' })
+      .getByRole('button', { name: 'Edit' })
+      .click();
+    const greeting = page.getByTestId('ivr-editor').getByTestId('ivr-greeting-audio');
+    await greeting.getByText('None: callers on real phones hear the built-in prompt.').waitFor();
+    const wav = toneWav(600, 1);
+    await greeting
+      .getByLabel('Upload')
+      .setInputFiles({ name: 'greeting.wav', mimeType: 'audio/wav', buffer: wav });
+    await greeting.getByRole('button', { name: 'Remove' }).waitFor();
+    const stored = await fetch(`${server.baseUrl}/api/v1/ivr/${ivr.id}/greeting-audio`, {
+      headers: { host: s.host, authorization: `Bearer ${s.apiKey}` },
+    });
+    assert.deepEqual(Buffer.from(await stored.arrayBuffer()), wav, 'the file as uploaded');
+    await greeting
+      .getByLabel('Upload')
+      .setInputFiles({ name: 'song.mp3', mimeType: 'audio/mpeg', buffer: Buffer.from('ID3 not a wav') });
+    assert.match((await greeting.getByRole('alert').textContent()) ?? '', /not a WAV file/);
+    await greeting.getByRole('button', { name: 'Remove' }).click();
+    await greeting.getByText('None: callers on real phones hear the built-in prompt.').waitFor();
+    await page.getByTestId('ivr-editor').getByRole('button', { name: 'Cancel' }).click();
 
     // A trunk into that IVR.
     await page.getByRole('button', { name: '+ Trunk' }).click();

@@ -18,14 +18,24 @@ export function whenSignedOut(fn: () => void) {
   onSignedOut = fn;
 }
 
-export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+export async function api<T = unknown>(
+  method: string,
+  path: string,
+  body?: unknown,
+  /** A file sent as it is (its type the Content-Type), instead of a JSON body. */
+  file?: Blob,
+): Promise<T> {
   let res: Response;
   try {
     res = await fetch(path, {
       method,
       credentials: 'same-origin',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: file
+        ? { 'content-type': file.type || 'application/octet-stream' }
+        : body === undefined
+          ? {}
+          : { 'content-type': 'application/json' },
+      body: file ?? (body === undefined ? undefined : JSON.stringify(body)),
     });
   } catch (e) {
     throw new ApiError(0, `Network error: ${(e as Error).message}`);

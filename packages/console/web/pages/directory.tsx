@@ -476,6 +476,62 @@ function GroupEditor(props: {
 
 const DIGITS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '0', '*', '#'];
 
+/**
+ * An IVR's recorded greeting (what real callers hear): uploaded as soon as it is chosen, played
+ * back here, removed. Apart from the form's Save: the file is not part of the scenario's JSON.
+ */
+function GreetingAudio(props: { ivrId: number }) {
+  const path = `/api/v1/ivr/${props.ivrId}/greeting-audio`;
+  const [version, setVersion] = useState(0);
+  const [present, setPresent] = useState<boolean | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    fetch(path, { method: 'HEAD', credentials: 'same-origin' }).then(
+      (r) => setPresent(r.ok),
+      () => setPresent(false),
+    );
+  }, [path, version]);
+  const run = async (fn: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await fn();
+      setVersion(version + 1);
+    } catch (err) {
+      setError(errText(err));
+    }
+  };
+  return (
+    <fieldset class="stack" data-testid="ivr-greeting-audio">
+      <legend>{t('greetingAudio')}</legend>
+      {present ? (
+        <div class="row">
+          <span>{t('greetingAudioSet')}</span>
+          {/* biome-ignore lint/a11y/useMediaCaption: a greeting without words to caption */}
+          <audio controls preload="none" src={`${path}?v=${version}`} />
+          <button type="button" class="plain" onClick={() => run(() => api('DELETE', path))}>
+            {t('removeGreeting')}
+          </button>
+        </div>
+      ) : present === false ? (
+        <span class="muted small">{t('greetingAudioNone')}</span>
+      ) : null}
+      <label>
+        {t('uploadGreeting')}
+        <input
+          type="file"
+          accept="audio/wav,.wav"
+          onChange={(e) => {
+            const file = e.currentTarget.files?.[0];
+            e.currentTarget.value = '';
+            if (file) void run(() => api('PUT', path, undefined, new Blob([file], { type: 'audio/wav' })));
+          }}
+        />
+      </label>
+      <ErrorBox error={error} />
+    </fieldset>
+  );
+}
+
 function IvrEditor(props: { data: Data; ivr: Ivr | null; done: (b: unknown | null) => Promise<void> }) {
   const i = props.ivr;
   const [name, setName] = useState(i?.name ?? '');
@@ -508,6 +564,7 @@ function IvrEditor(props: { data: Data; ivr: Ivr | null; done: (b: unknown | nul
         <input type="number" min={1} max={120} size={4} value={timeout} onInput={text(setTimeoutSec)} />
       </Field>
       <TargetSelect data={props.data} label={t('ifNoDigit')} value={fallback} onChange={setFallback} />
+      {i ? <GreetingAudio ivrId={i.id} /> : null}
       <fieldset class="stack">
         <legend>{t('options')}</legend>
         {options.map((o, n) => (
