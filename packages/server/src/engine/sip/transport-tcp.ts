@@ -30,7 +30,15 @@ import {
   type SipResponse,
   serializeMessage,
 } from './message.ts';
-import { bare, type MessageHandler, type Remote, type SipTransport, stampVia } from './transport.ts';
+import {
+  bare,
+  deliverReceived,
+  isOurSentBy,
+  type MessageHandler,
+  type Remote,
+  type SipTransport,
+  stampVia,
+} from './transport.ts';
 import { formatHostPort } from './uri.ts';
 
 export interface TcpTransportOptions {
@@ -271,12 +279,7 @@ export async function createTcpTransport(opts: TcpTransportOptions): Promise<Tcp
   }
 
   /** Our own responses carry our sent-by (§18.1.2). */
-  function isOurs(via: Via): boolean {
-    return (
-      bare(via.host).toLowerCase() === bare(sentByHost).toLowerCase() &&
-      (via.port ?? DEFAULT_PORT) === address.port
-    );
-  }
+  const isOurs = (via: Via) => isOurSentBy(via, sentByHost, address.port);
 
   function onData(conn: Conn, chunk: Buffer): void {
     if (conn.dead) return;
@@ -352,27 +355,7 @@ export async function createTcpTransport(opts: TcpTransportOptions): Promise<Tcp
         return;
       }
       case 'message': {
-        const message: SipMessage = result.message;
-        if (message.type === 'request') stamp(message, remote);
-        else {
-          if (getHeaders(message, 'Via').length !== 1) {
-            discard('response with more than one Via', remote);
-            return;
-          }
-          if (!isOurs(getTopVia(message)!)) {
-            discard('response for another sent-by', remote);
-            return;
-          }
-        }
-        if (!handler) {
-          discard('no handler', remote);
-          return;
-        }
-        try {
-          handler(message, remote);
-        } catch (err) {
-          onError(err);
-        }
+        deliverReceived(result.message, remote, { isOurs, handler, discard, onError });
       }
     }
   }

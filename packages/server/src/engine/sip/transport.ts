@@ -87,6 +87,44 @@ export function stampVia(via: Via, remote: Remote): Via {
 }
 
 /** Where §18.2.2 says an unreliable-transport response goes, from its top Via. */
+/** Whether a Via names our sent-by (§18.1.2: a response for someone else is discarded). */
+export function isOurSentBy(via: Via, host: string, port: number): boolean {
+  return bare(via.host).toLowerCase() === bare(host).toLowerCase() && (via.port ?? DEFAULT_PORT) === port;
+}
+
+/**
+ * What every transport does with a message it has read (§18.2): a request's top Via gets
+ * received/rport; a response must carry one Via, ours (a UA is the only element on the Via path
+ * of its requests: §8.1.3.3, RFC 4475 bcast); then the handler, whose failure costs this message
+ * only.
+ */
+export function deliverReceived(
+  message: SipMessage,
+  remote: Remote,
+  t: {
+    isOurs(via: Via): boolean;
+    handler: MessageHandler | undefined;
+    discard(reason: string, remote: Remote): void;
+    onError(err: unknown): void;
+  },
+): void {
+  if (message.type === 'request') {
+    const first = message.headers.findIndex((h) => h.name === 'Via');
+    const top = getTopVia(message);
+    if (first >= 0 && top) message.headers[first] = { name: 'Via', value: formatVia(stampVia(top, remote)) };
+  } else {
+    if (getHeaders(message, 'Via').length !== 1)
+      return void t.discard('response with more than one Via', remote);
+    if (!t.isOurs(getTopVia(message)!)) return void t.discard('response for another sent-by', remote);
+  }
+  if (!t.handler) return void t.discard('no handler', remote);
+  try {
+    t.handler(message, remote);
+  } catch (err) {
+    t.onError(err);
+  }
+}
+
 export function responseDestination(via: Via): Remote {
   const viaPort = via.port ?? DEFAULT_PORT;
   if (via.params.maddr) return { address: bare(via.params.maddr), port: viaPort };
@@ -131,12 +169,7 @@ export async function createUdpTransport(opts: UdpTransportOptions): Promise<Sip
   }
 
   /** Our own responses carry our sent-by (§18.1.2: a response for someone else is discarded). */
-  function isOurs(via: Via): boolean {
-    return (
-      bare(via.host).toLowerCase() === bare(sentByHost).toLowerCase() &&
-      (via.port ?? DEFAULT_PORT) === address.port
-    );
-  }
+  const isOurs = (via: Via) => isOurSentBy(via, sentByHost, address.port);
 
   function receive(datagram: Buffer, rinfo: dgram.RemoteInfo): void {
     const remote: Remote = { address: rinfo.address, port: rinfo.port };
@@ -157,32 +190,7 @@ export async function createUdpTransport(opts: UdpTransportOptions): Promise<Sip
         return;
       }
       case 'message': {
-        const message = result.message;
-        if (message.type === 'request') {
-          const first = message.headers.findIndex((h) => h.name === 'Via');
-          const top = getTopVia(message)!;
-          message.headers[first] = { name: 'Via', value: formatVia(stampVia(top, remote)) };
-        } else {
-          // A UA is the only element on the Via path of its requests: anything else is not ours
-          // (§8.1.3.3; RFC 4475 bcast).
-          if (getHeaders(message, 'Via').length !== 1) {
-            discard('response with more than one Via', remote);
-            return;
-          }
-          if (!isOurs(getTopVia(message)!)) {
-            discard('response for another sent-by', remote);
-            return;
-          }
-        }
-        if (!handler) {
-          discard('no handler', remote);
-          return;
-        }
-        try {
-          handler(message, remote);
-        } catch (err) {
-          onError(err);
-        }
+        deliverReceived(result.message, remote, { isOurs, handler, discard, onError });
       }
     }
   }
