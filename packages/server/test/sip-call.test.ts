@@ -11,6 +11,7 @@ import { digestHa1 } from '../src/engine/sip/edge/sip-credentials.ts';
 import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
 import type { Session, TestServer } from './support/harness.ts';
 import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
+import { activeCalls, historyRecord } from './support/phonet-calls.ts';
 import { type Rtpengine, rtpengineSkipReason } from './support/rtpengine.ts';
 import { startSipStack, untilRegistered } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
@@ -112,15 +113,8 @@ describe('a softphone registered through Kamailio rings, talks and hangs up in a
     await server.built.simulator.engine.idle();
   });
 
-  const active = async (): Promise<Json[]> => (await s.get('/rest/calls/active/v3')).json();
-  const record = (uuid: string) =>
-    until(async () => {
-      const now = Date.now();
-      const r = await s.get(
-        `/rest/calls/company.api?timeFrom=${now - 600_000}&timeTo=${now + 60_000}&limit=50`,
-      );
-      return (r.json() as Json[]).find((c) => c.uuid === uuid);
-    }, `the history record of ${uuid}`);
+  const active = () => activeCalls(s);
+  const record = (uuid: string) => historyRecord(s, uuid);
 
   test('a simulated caller reaches 001 on the softphone: it rings over SIP, answers, media flows both ways through rtpengine, a REST hangup sends BYE, the recording is the real audio', async () => {
     const from = phone.events.length;

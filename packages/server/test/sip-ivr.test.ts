@@ -17,6 +17,7 @@ import { IVR_PROMPT_HZ } from '../src/engine/sip/phone-originated.ts';
 import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
 import type { Session, TestServer } from './support/harness.ts';
 import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
+import { activeCalls, historyRecord } from './support/phonet-calls.ts';
 import { rtpengineSkipReason } from './support/rtpengine.ts';
 import { type SipStack, startSipStack, untilRegistered } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
@@ -117,15 +118,8 @@ describe('a carrier calls a trunk over SIP: the IVR answers and plays its prompt
     await until(() => server.built.sip!.driver.originated().length === 0, 'no caller left', 10_000);
   });
 
-  const active = async (): Promise<Json[]> => (await s.get('/rest/calls/active/v3')).json();
-  const record = (uuid: string) =>
-    until(async () => {
-      const now = Date.now();
-      const r = await s.get(
-        `/rest/calls/company.api?timeFrom=${now - 600_000}&timeTo=${now + 60_000}&limit=50`,
-      );
-      return (r.json() as Json[]).find((c) => c.uuid === uuid);
-    }, `the history record of ${uuid}`);
+  const active = () => activeCalls(s);
+  const record = (uuid: string) => historyRecord(s, uuid);
 
   async function softphone(ext: string): Promise<Baresip> {
     const phone = await startBaresip({

@@ -11,6 +11,7 @@ import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip
 import type { Session, TestServer } from './support/harness.ts';
 import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
 import { buildAckForFailure, buildRequest, header, sdpOffer, startUdpPeer } from './support/kamailio-sip.ts';
+import { activeCalls, historyRecord } from './support/phonet-calls.ts';
 import { type Rtpengine, rtpengineSkipReason } from './support/rtpengine.ts';
 import { startSipStack, untilRegistered } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
@@ -87,15 +88,8 @@ describe('a softphone places calls through Kamailio into the Dzvin call core', {
     await until(() => server.built.sip!.driver.originated().length === 0, 'no call of the phone left');
   });
 
-  const active = async (): Promise<Json[]> => (await s.get('/rest/calls/active/v3')).json();
-  const record = (uuid: string) =>
-    until(async () => {
-      const now = Date.now();
-      const r = await s.get(
-        `/rest/calls/company.api?timeFrom=${now - 600_000}&timeTo=${now + 60_000}&limit=50`,
-      );
-      return (r.json() as Json[]).find((c) => c.uuid === uuid);
-    }, `the history record of ${uuid}`);
+  const active = () => activeCalls(s);
+  const record = (uuid: string) => historyRecord(s, uuid);
   const behaviour = async (path: string, body: unknown) =>
     assert.equal((await s.admin('PUT', `/api/v1/sim/behaviours/${path}`, body)).status, 204);
 

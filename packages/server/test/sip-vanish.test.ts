@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
 import type { Session } from './support/harness.ts';
 import { kamailioSkipReason } from './support/kamailio.ts';
+import { activeCalls, historyRecord } from './support/phonet-calls.ts';
 import { rtpengineSkipReason } from './support/rtpengine.ts';
 import { type SipStack, startSipStack } from './support/sip-stack.ts';
 import { until } from './support/wait.ts';
@@ -57,15 +58,8 @@ describe('a phone that vanishes mid-call: its silent media ends the call, the hi
     await stack?.stop();
   });
 
-  const active = async (): Promise<Json[]> => (await s.get('/rest/calls/active/v3')).json();
-  const record = (uuid: string) =>
-    until(async () => {
-      const now = Date.now();
-      const r = await s.get(
-        `/rest/calls/company.api?timeFrom=${now - 600_000}&timeTo=${now + 60_000}&limit=50`,
-      );
-      return (r.json() as Json[]).find((c) => c.uuid === uuid);
-    }, `the history record of ${uuid}`);
+  const active = () => activeCalls(s);
+  const record = (uuid: string) => historyRecord(s, uuid);
 
   async function registeredPhone(answermode: 'auto' | 'manual'): Promise<Baresip> {
     const phone = await startBaresip({
