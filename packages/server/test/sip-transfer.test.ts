@@ -12,6 +12,8 @@
 // DZVIN_REQUIRE_ALL=1.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
 import type { Session, TestServer } from './support/harness.ts';
@@ -58,18 +60,31 @@ function peakHz(samples: Int16Array): number {
   return best;
 }
 
-/** The newest complete dump of what a phone heard (its call closed), as samples. */
-async function lastHeard(phone: Baresip, minSamples: number): Promise<Int16Array> {
+/** The names of a phone's decoded dumps now (one per call): what `heardSince` leaves out. */
+const dumpNames = (phone: Baresip) =>
+  new Set(fs.readdirSync(phone.dir).filter((f) => /^dump-.*-dec\.wav$/.test(f)));
+
+/**
+ * What a phone heard in its call since `before` (a `dumpNames` snapshot): the new dump, once
+ * complete (baresip writes the WAV header as the call closes), as samples.
+ */
+async function heardSince(phone: Baresip, before: Set<string>, minSamples: number): Promise<Int16Array> {
   return until(
     () => {
-      const dumps = phone.heard();
-      const dump = dumps[dumps.length - 1];
-      const samples = dump && dump.length > 44 ? parseWav(dump).samples : null;
-      return samples && samples.length >= minSamples ? samples : null;
+      for (const f of dumpNames(phone)) {
+        if (before.has(f)) continue;
+        const dump = fs.readFileSync(path.join(phone.dir, f));
+        const samples = dump.length > 44 ? parseWav(dump).samples : null;
+        if (samples && samples.length >= minSamples) return samples;
+      }
+      return null;
     },
     `${phone.aor}'s dump of what it heard`,
     5000,
-  );
+  ).catch((err) => {
+    const files = fs.readdirSync(phone.dir).map((f) => `${f}:${fs.statSync(path.join(phone.dir, f)).size}`);
+    throw new Error(`${err.message}; dumps: ${files.join(', ')}; ${phone.output().slice(-1500)}`);
+  });
 }
 
 /** Samples from `fromSec` to `toSec` (negative: from the end). */
@@ -383,13 +398,18 @@ describe('transfers over real SIP: REFER from a phone that placed the call, the 
     const r2 = await record(second);
     assert.equal(r2.transferHistory, '001');
 
+    const dumps1 = dumpNames(p1);
+    const dumps3 = dumpNames(p3);
     const uuid = await dialOut();
+    await sleep(1000);
     const rang = p3.events.length;
     const closed = p1.events.length;
     assert.ok((await p1.command('transfer', `sip:003@${DOMAIN}`)).ok);
     await p3.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '003 answers the transfer', { from: rang });
     await p1.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 001', { from: closed });
     await bridged(uuid, '003');
+    const heard1 = peakHz(await heardSince(p1, dumps1, 4000));
+    assert.ok(Math.abs(heard1 - 400) <= 20, `001 heard the far end before: ${heard1} Hz`);
     await sleep(2000);
     const hung = p3.events.length;
     assert.equal((await s.get(`/rest/calls/active/${uuid}/hangup`)).status, 200);
@@ -398,7 +418,194 @@ describe('transfers over real SIP: REFER from a phone that placed the call, the 
     assert.equal(c.disposition, 0);
     assert.equal(c.leg.ext, '003');
     assert.equal(c.transferHistory, '001 > 003');
-    const hz = peakHz(await lastHeard(p3, 8000));
+    const hz = peakHz(await heardSince(p3, dumps3, 8000));
     assert.ok(Math.abs(hz - 400) <= 20, `003 hears the far end (Dzvin's 400 Hz): ${hz} Hz`);
+  });
+
+  test("the API's attended transfer: 002's phone rings for a consultation; when it answers 001 and 002 hear each other while the caller waits; complete → the caller talks to 002, 001 gets BYE; cancel → 002 gets BYE and 001 is back with the caller", async () => {
+    const p1 = phones['001'];
+    const p2 = phones['002'];
+    let dumps1 = dumpNames(p1);
+    let dumps2 = dumpNames(p2);
+    const talking = async (caller: string) => {
+      dumps1 = dumpNames(p1);
+      dumps2 = dumpNames(p2);
+      const from = p1.events.length;
+      const placed = await s.admin('POST', '/api/v1/sim/calls', { from: caller, trunk: TRUNK });
+      assert.equal(placed.status, 201, placed.text);
+      const { uuid } = placed.json();
+      await p1.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '001 answers', { from });
+      await bridged(uuid, '001');
+      return uuid as string;
+    };
+    const joint = (uuid: string) => server.built.sip!.driver.joints().find((j) => j.uuid === uuid);
+    const consult = async (uuid: string) => {
+      const rang = p2.events.length;
+      const asked = await s.admin('POST', `/api/v1/sim/calls/${uuid}/attended-transfer`, { toExt: '002' });
+      assert.equal(asked.status, 204, asked.text);
+      await p2.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '002 answers the consultation', {
+        from: rang,
+      });
+      // 001 and 002 hear each other: the joint relays both ways, and nothing is sent to 001 any more.
+      const before = await until(() => {
+        const j = joint(uuid);
+        return j && j.aToB >= 25 && j.bToA >= 25 ? j : null;
+      }, 'half a second of RTP both ways between 001 and 002');
+      const leg1 = server.built.sip!.driver.legs().find((l) => l.state === 'up' && l.sent > 0);
+      await sleep(1500);
+      const after = joint(uuid)!;
+      assert.ok(after.aToB - before.aToB >= 50 && after.bToA - before.bToA >= 50, JSON.stringify(after));
+      const again = server.built.sip!.driver.legs().find((l) => l.legUuid === leg1?.legUuid);
+      if (leg1 && again)
+        assert.ok(
+          again.sent - leg1.sent <= 5,
+          `001 no longer gets the caller's tone: ${again.sent - leg1.sent}`,
+        );
+    };
+
+    // Complete: the caller and 002 talk; 001 hangs up (BYE).
+    const uuid = await talking('0501234581');
+    await consult(uuid);
+    const closed1 = p1.events.length;
+    const done = await s.admin('POST', `/api/v1/sim/calls/${uuid}/transfer/complete`, {});
+    assert.equal(done.status, 204, done.text);
+    await p1.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 001', { from: closed1 });
+    await bridged(uuid, '002');
+    await sleep(2000);
+    const hung2 = p2.events.length;
+    assert.equal((await s.get(`/rest/calls/active/${uuid}/hangup`)).status, 200);
+    await p2.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 002', { from: hung2 });
+    const c = await record(uuid);
+    assert.equal(c.disposition, 0);
+    assert.equal(c.leg.ext, '002');
+    assert.equal(c.transferHistory, '001 > 002');
+    // 002 heard 001 (1000 Hz) in the consultation, then the caller (Dzvin's 400 Hz).
+    const heard2 = await heardSince(p2, dumps2, 3 * 8000);
+    const early = peakHz(slice(heard2, 0.3, 1.3));
+    const late = peakHz(slice(heard2, -1.2, -0.2));
+    assert.ok(Math.abs(early - 1000) <= 20, `002 hears 001 in the consultation: ${early} Hz`);
+    assert.ok(Math.abs(late - 400) <= 20, `002 hears the caller after the transfer: ${late} Hz`);
+    const heard1 = await heardSince(p1, dumps1, 8000);
+    const last1 = peakHz(slice(heard1, -0.8, -0.1));
+    assert.ok(Math.abs(last1 - 880) <= 20, `001 heard 002 last (the consultation): ${last1} Hz`);
+
+    // Cancel: 002 gets BYE, 001 hears the caller again.
+    const back = await talking('0501234582');
+    await consult(back);
+    const closed2 = p2.events.length;
+    const cancelled = await s.admin('POST', `/api/v1/sim/calls/${back}/transfer/cancel`, {});
+    assert.equal(cancelled.status, 204, cancelled.text);
+    await p2.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 002', { from: closed2 });
+    await sleep(2000);
+    assert.equal(joint(back), undefined, 'no relay left once 002 is gone');
+    const hung1 = p1.events.length;
+    assert.equal((await s.get(`/rest/calls/active/${back}/hangup`)).status, 200);
+    await p1.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 001', { from: hung1 });
+    const b = await record(back);
+    assert.equal(b.disposition, 0);
+    assert.equal(b.leg.ext, '001');
+    assert.equal(b.transferHistory, '001');
+    const heardBack = await heardSince(p1, dumps1, 3 * 8000);
+    const lastBack = peakHz(slice(heardBack, -1.2, -0.2));
+    assert.ok(Math.abs(lastBack - 400) <= 20, `001 hears the caller again after the cancel: ${lastBack} Hz`);
+  });
+
+  // Last: 001's baresip gives way to the raw phone.
+  test('an attended transfer from the phone (REFER with Replaces): 001 talks to a caller and has called 002; the caller ends up with 002 (001 > 002), the consultation ends answered, 001 gets a BYE on both; a Replaces naming no dialog of the phone: 202 + NOTIFY 481, the call stays', async () => {
+    const p2 = phones['002'];
+    await phones['001'].unregister();
+    await untilRegistered(server, accountId, '001', false);
+    const peer = await startUdpPeer();
+    const raw = new RawPhone(peer, kam.sipPort, '001');
+    try {
+      await raw.register();
+      await untilRegistered(server, accountId, '001');
+      const talking = async (caller: string) => {
+        const from = peer.received.length;
+        const placed = await s.admin('POST', '/api/v1/sim/calls', { from: caller, trunk: TRUNK });
+        assert.equal(placed.status, 201, placed.text);
+        const uuid = placed.json().uuid as string;
+        const d = await raw.answer(from);
+        await bridged(uuid, '001');
+        return { uuid, d };
+      };
+      const referred = `Referred-By: <${raw.aor}>`;
+
+      // A Replaces that names no dialog of this phone: the REFER is accepted, its NOTIFY says 481.
+      const lone = await talking('0501234591');
+      const at0 = peer.received.length;
+      const bogus = await raw.request(lone.d, 'REFER', [
+        `Refer-To: <sip:002@${DOMAIN}?Replaces=no-such-call%3Bto-tag%3Dab12%3Bfrom-tag%3Dcd34>`,
+        referred,
+      ]);
+      assert.equal(bogus.status, 202, bogus.raw);
+      const n481 = await raw.expect(lone.d, 'NOTIFY', at0);
+      assert.match(n481.body, /^SIP\/2\.0 481 /, n481.raw);
+      assert.match(header(n481, 'Event') ?? '', /^refer/);
+      assert.match(header(n481, 'Subscription-State') ?? '', /^terminated/);
+      await sleep(500);
+      assert.ok(
+        (await active()).some((c) => c.uuid === lone.uuid && c.leg?.ext === '001'),
+        'the call stays with 001',
+      );
+      assert.ok(!peer.received.slice(at0).some((m) => m.method === 'BYE'), 'no BYE to 001');
+      assert.equal((await s.get(`/rest/calls/active/${lone.uuid}/hangup`)).status, 200);
+      await raw.expect(lone.d, 'BYE', at0);
+
+      // The real one: call 1 with a caller, call 2 placed by 001 to 002 (answered), then REFER on call 1.
+      const call1 = await talking('0501234592');
+      const dumps2 = dumpNames(p2);
+      const rang = p2.events.length;
+      const call2 = await raw.call('002');
+      await p2.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '002 answers 001', { from: rang });
+      const consult = await until(
+        async () =>
+          (await active()).find(
+            (c) =>
+              c.lgDirection === 1 &&
+              c.leg?.ext === '001' &&
+              c.leg2?.ext === '002' &&
+              c.lastEvent === 'call.bridge',
+          ),
+        "001's call to 002 bridged",
+      );
+      await sleep(500);
+      const at = peer.received.length;
+      const replaces = encodeURIComponent(
+        `${call2.callId};to-tag=${call2.remoteTag};from-tag=${call2.localTag}`,
+      );
+      const accepted = await raw.request(call1.d, 'REFER', [
+        `Refer-To: <sip:002@${DOMAIN}?Replaces=${replaces}>`,
+        referred,
+      ]);
+      assert.equal(accepted.status, 202, accepted.raw);
+      await raw.expect(call1.d, 'BYE', at);
+      await raw.expect(call2, 'BYE', at);
+      const n200 = await raw.expect(call1.d, 'NOTIFY', at);
+      assert.match(n200.body, /^SIP\/2\.0 200 /, n200.raw);
+      await bridged(call1.uuid, '002');
+      assert.ok(!(await active()).some((c) => c.uuid === consult.uuid), 'the consultation call is over');
+      assert.ok(
+        !p2.events.slice(rang).some((e) => e.type === 'CALL_CLOSED'),
+        "002's phone stays in its call (moved, not hung up)",
+      );
+      await sleep(2000);
+      const hung = p2.events.length;
+      assert.equal((await s.get(`/rest/calls/active/${call1.uuid}/hangup`)).status, 200);
+      await p2.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 002', { from: hung });
+      const c1 = await record(call1.uuid);
+      assert.equal(c1.disposition, 0);
+      assert.equal(c1.leg.ext, '002');
+      assert.equal(c1.transferHistory, '001 > 002');
+      const c2 = await record(consult.uuid);
+      assert.equal(c2.disposition, 0, 'the consultation ended answered');
+      // 002 heard nothing from the raw phone (it sends no RTP: baresip's dump holds only what it
+      // decoded), then the caller's 400 Hz for the 2 s before the hangup.
+      const heard = await heardSince(p2, dumps2, 1.5 * 8000);
+      const late = peakHz(slice(heard, -1.2, -0.2));
+      assert.ok(Math.abs(late - 400) <= 20, `002 hears the caller after the transfer: ${late} Hz`);
+    } finally {
+      await peer.close();
+    }
   });
 });

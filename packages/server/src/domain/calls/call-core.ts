@@ -824,13 +824,13 @@ export function createCallCore(deps: CallCoreDeps) {
       if (c === c2) throw badInput('A call cannot replace itself');
       if (c.state !== 'bridged' || !c.answered || c.answered.employee.ext !== byExt)
         throw new DomainError('CONFLICT', `${byExt} is not talking on the call to transfer`);
-      // The consultation: a call byExt placed to another employee, who answered it.
+      // The consultation: a call byExt placed to another employee, who answered it (its primary
+      // leg when byExt dialled the ext, a group's leg when a ring group) — that phone moves.
       const target = c2.answered;
       if (
         c2.state !== 'bridged' ||
         callerLegs.get(c2.uuid)?.employee.ext !== byExt ||
         !target ||
-        target.primary ||
         target.ended ||
         target.bridgeAt === null
       )

@@ -13,6 +13,7 @@ import type { MediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { parseRtp } from './media/rtp.ts';
 import { cadenceFrame, FRAME_MS, FRAME_SAMPLES, type RtpSender, startRtpSender } from './media/rtp-sender.ts';
+import { createRtpStreamOut, type RtpStreamOut } from './media/rtp-stream.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import {
   getCallId,
@@ -104,6 +105,8 @@ interface Originated {
   /** Where rtpengine takes RTP for the phone, and the law it is sent (our answer's first it offered). */
   rtpTo: Remote | null;
   codec: G711Codec;
+  /** What the phone is sent, one stream whoever speaks (rtp-stream.ts). */
+  out: RtpStreamOut;
   received: number;
   /** The account of the call (a digit is reported with it). */
   accountId: number;
@@ -170,7 +173,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     o.speaker?.stop();
     o.speaker = null;
     if (!frame || !o.rtp || !o.rtpTo || o.state === 'ended' || o.state === 'ending') return;
-    o.speaker = startRtpSender({ socket: o.rtp, to: o.rtpTo, codec: o.codec, frame });
+    o.speaker = startRtpSender({ socket: o.rtp, to: o.rtpTo, codec: o.codec, frame, stream: o.out });
   }
 
   function finish(o: Originated) {
@@ -304,6 +307,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       cseq: Math.floor(Math.random() * 10_000),
       rtp: null,
       rtpTo: null,
+      out: createRtpStreamOut(),
       codec: g711Codecs(req.body.toString('utf8')).includes('PCMA') ? 'PCMA' : 'PCMU',
       received: 0,
       accountId: account.id,
@@ -560,7 +564,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
   function mediaEnd(uuid: string): MediaEnd | null {
     const o = byUuid.get(uuid);
     if (!o?.rtp || !o.rtpTo || (o.state !== 'answering' && o.state !== 'up')) return null;
-    return { socket: o.rtp, to: o.rtpTo, codec: o.codec };
+    return { socket: o.rtp, to: o.rtpTo, codec: o.codec, out: o.out };
   }
 
   /** The phone's RTP stopped mid-call (media-watch.ts): it vanished; BYE and the call ends. */

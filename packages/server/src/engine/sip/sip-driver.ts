@@ -13,6 +13,7 @@ import { createMediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { type CallAudioTap, createCallAudioTap } from './media/rtp-recording.ts';
 import { FRAME_MS, type RtpSender, startRtpSender, toneFrame } from './media/rtp-sender.ts';
+import { createRtpStreamOut, type RtpStreamOut } from './media/rtp-stream.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import {
   getCallId,
@@ -95,6 +96,8 @@ interface PhoneLeg {
   rtp: dgram.Socket | null;
   rtpTo: Remote | null;
   codec: G711Codec;
+  /** What the phone is sent, one stream whoever speaks (rtp-stream.ts). */
+  out: RtpStreamOut;
   sender: RtpSender | null;
   /** The leg's part in the call's recording, from the answer on (null: not recorded). */
   audio: CallAudioTap | null;
@@ -227,6 +230,7 @@ export function createSipDriver(deps: SipDriverDeps) {
       socket: leg.rtp,
       to: leg.rtpTo,
       codec: leg.codec,
+      stream: leg.out,
       frame: SIMULATED_VOICE,
       said: (samples, k) => {
         leg.sent++;
@@ -283,7 +287,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     const ends: End[] = [
       ...(caller ? [{ end: caller, id: 'caller' }] : []),
       ...legs.map((leg) => ({
-        end: { socket: leg.rtp!, to: leg.rtpTo!, codec: leg.codec },
+        end: { socket: leg.rtp!, to: leg.rtpTo!, codec: leg.codec, out: leg.out },
         leg,
         id: leg.ref.legUuid,
       })),
@@ -397,6 +401,7 @@ export function createSipDriver(deps: SipDriverDeps) {
       rtp,
       rtpTo: null,
       codec: 'PCMA',
+      out: createRtpStreamOut(),
       sender: null,
       audio: null,
       received: 0,

@@ -7,6 +7,7 @@ import type { Remote } from '../transport.ts';
 import { decodeG711, encodeG711, type G711Codec } from './g711.ts';
 import { parseRtp, rtpHeader } from './rtp.ts';
 import { G711_PAYLOAD_TYPES } from './rtp-recording.ts';
+import type { RtpStreamOut } from './rtp-stream.ts';
 
 const PAYLOAD_TYPE: Record<G711Codec, number> = { PCMA: 8, PCMU: 0 };
 
@@ -18,6 +19,8 @@ export interface MediaEnd {
   to: Remote;
   /** The G.711 law this phone was answered with (what it is sent). */
   codec: G711Codec;
+  /** The phone's one stream: what is relayed to it continues what it was sent before. */
+  out: RtpStreamOut;
 }
 
 export interface MediaJoint {
@@ -34,10 +37,11 @@ export interface JoinOptions {
 
 /**
  * Relays RTP between two phones' ends. A G.711 packet in the law the receiving phone was answered
- * with is passed on untouched (sequence, timestamp and SSRC are the sender's: the receiver sees one
- * continuous stream); in the other law it is re-encoded (a table look-up per sample) with the
- * receiver's payload type. RFC 4733 events and comfort noise pass untouched; a datagram that is
- * not RTP is dropped.
+ * with is passed on as it is but for its header's numbers, which go onto the receiver's stream
+ * (`MediaEnd.out`: before this joint it may have heard a tone of Dzvin's, or another phone); in
+ * the other law it is re-encoded (a table look-up per sample) with the receiver's payload type.
+ * RFC 4733 events and comfort noise pass (renumbered the same way); a datagram that is not RTP is
+ * dropped.
  */
 export function joinMedia(a: MediaEnd, b: MediaEnd, opts: JoinOptions = {}): MediaJoint {
   let aToB = 0;
@@ -48,14 +52,15 @@ export function joinMedia(a: MediaEnd, b: MediaEnd, opts: JoinOptions = {}): Med
     if (stopped) return;
     const p = parseRtp(datagram);
     if (!p) return;
-    let out = datagram;
+    let out: Buffer | null = null;
     const law = G711_PAYLOAD_TYPES[p.payloadType];
     if (law && law !== target.codec) {
       const header = rtpHeader(PAYLOAD_TYPE[target.codec], p.seq, p.timestamp, p.ssrc);
       if (p.marker) header[1] |= 0x80;
       out = Buffer.concat([header, encodeG711(target.codec, decodeG711(law, p.payload))]);
       transcoded++;
-    }
+    } else out = Buffer.from(datagram);
+    target.out.rewrite(out, `${from}:${p.ssrc}`);
     try {
       // The other leg may have ended a moment ago (its socket closed): the packet is dropped.
       target.socket.send(out, target.to.port, target.to.address, () => {});

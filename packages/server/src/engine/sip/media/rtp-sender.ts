@@ -2,6 +2,7 @@ import type dgram from 'node:dgram';
 import type { Remote } from '../transport.ts';
 import { encodeG711, type G711Codec } from './g711.ts';
 import { rtpHeader } from './rtp.ts';
+import type { RtpStreamOut } from './rtp-stream.ts';
 
 /** One RTP frame: 20 ms, 160 samples at 8 kHz. */
 export const FRAME_MS = 20;
@@ -9,6 +10,7 @@ export const FRAME_SAMPLES = 160;
 /** After a stall of the event loop, at most this many late frames are sent at once (the rest are skipped). */
 const MAX_CATCH_UP_FRAMES = 5;
 const PAYLOAD_TYPE: Record<G711Codec, number> = { PCMA: 8, PCMU: 0 };
+let senders = 0;
 
 export interface RtpSender {
   /** Frames sent so far. */
@@ -22,7 +24,8 @@ export interface RtpSender {
  * late and would let the stream fall behind). Frame k is the audio of [start + 20k, start + 20k
  * + 20) ms, `frame(k)` its samples (a fresh buffer each time: a recorder may keep it); `said`
  * hears each frame with the wall-clock time it stands for. A long stall of the event loop is
- * skipped (silence at the far end), not sent as a burst.
+ * skipped (silence at the far end), not sent as a burst. The frames go out on `stream`, the
+ * phone's one stream (rtp-stream.ts), continuing whatever it was sent before.
  */
 export function startRtpSender(opts: {
   socket: dgram.Socket;
@@ -30,7 +33,9 @@ export function startRtpSender(opts: {
   codec: G711Codec;
   frame(k: number): Int16Array;
   said?(samples: Int16Array, k: number): void;
+  stream: RtpStreamOut;
 }): RtpSender {
+  const source = `sender:${++senders}`;
   const seq0 = Math.floor(Math.random() * 65535);
   const ts0 = Math.floor(Math.random() * 2 ** 31);
   const ssrc = Math.floor(Math.random() * 2 ** 32);
@@ -42,7 +47,9 @@ export function startRtpSender(opts: {
     const samples = opts.frame(k);
     const header = rtpHeader(PAYLOAD_TYPE[opts.codec], seq0 + k, ts0 + k * FRAME_SAMPLES, ssrc);
     count++;
-    opts.socket.send(Buffer.concat([header, encodeG711(opts.codec, samples)]), opts.to.port, opts.to.address);
+    const packet = Buffer.concat([header, encodeG711(opts.codec, samples)]);
+    opts.stream.rewrite(packet, source);
+    opts.socket.send(packet, opts.to.port, opts.to.address);
     opts.said?.(samples, k);
   };
   const tick = () => {
