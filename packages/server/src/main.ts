@@ -17,9 +17,9 @@ export async function startServer(config: Config, print: (line: string) => void 
   const managed = built.sipDaemons;
   print(
     managed
-      ? `  Phones:     SIP on (DZVIN_SIP=on): phones register to ${managed.phones.address}:${managed.phones.port} (UDP; user = ext, domain = the account's domain); Kamailio pid ${managed.kamailio.pid} (edge ${managed.sip.edge.port}, JSON-RPC ${managed.sip.kamailioRpcUrl}), rtpengine pid ${managed.rtpengine.pid} (NG ${managed.sip.rtpengine.port}, RTP ${managed.rtpPorts.min}-${managed.rtpPorts.max}), B2BUA ${managed.sip.listen.port}; employees without a registered phone are simulated`
+      ? `  Phones:     SIP on (DZVIN_SIP=on): phones register to ${managed.phones.address}:${managed.phones.port} (UDP or TCP; user = ext, domain = the account's domain); Kamailio pid ${managed.kamailio.pid} (edge ${managed.sip.edge.port}, JSON-RPC ${managed.sip.kamailioRpcUrl}), rtpengine pid ${managed.rtpengine.pid} (NG ${managed.sip.rtpengine.port}, RTP ${managed.rtpPorts.min}-${managed.rtpPorts.max}), B2BUA ${managed.sip.listen.port} over ${(managed.sip.transport ?? 'udp').toUpperCase()}; employees without a registered phone are simulated`
       : sip
-        ? `  Phones:     SIP on (B2BUA ${sip.listen.address}:${sip.listen.port}, Kamailio ${sip.edge.address}:${sip.edge.port}, rtpengine ${sip.rtpengine.address}:${sip.rtpengine.port}); employees without a registered phone are simulated`
+        ? `  Phones:     SIP on (B2BUA ${sip.listen.address}:${sip.listen.port} over ${(sip.transport ?? 'udp').toUpperCase()}, Kamailio ${sip.edge.address}:${sip.edge.port}, rtpengine ${sip.rtpengine.address}:${sip.rtpengine.port}); employees without a registered phone are simulated`
         : '  Phones:     all simulated (no SIP engine configured: DZVIN_SIP=on starts Kamailio and rtpengine for real phones, DZVIN_SIP=external uses yours — docs/sip.md)',
   );
   if (demo) {

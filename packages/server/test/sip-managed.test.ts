@@ -153,7 +153,7 @@ describe('DZVIN_SIP=on: dzvin serve runs its own Kamailio and rtpengine', {
   test('it says where phones register, a softphone registers with digest there, SIGTERM stops both daemons', async () => {
     const { s, out, sipDir, sipPort, rtpMin, kamPid, rtpPid } = await startManaged();
     const phones = new RegExp(
-      `Phones: +SIP on \\(DZVIN_SIP=on\\): phones register to 127\\.0\\.0\\.1:${sipPort} \\(UDP; user = ext`,
+      `Phones: +SIP on \\(DZVIN_SIP=on\\): phones register to 127\\.0\\.0\\.1:${sipPort} \\(UDP or TCP; user = ext`,
     );
     assert.match(out, phones, out);
     assert.ok(alive(kamPid) && alive(rtpPid), `both daemons run (${kamPid}, ${rtpPid})`);

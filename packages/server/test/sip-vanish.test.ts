@@ -22,9 +22,6 @@ const MEDIA_TIMEOUT_MS = 1500;
 
 const skip = kamailioSkipReason() || rtpengineSkipReason() || baresipSkipReason();
 
-// biome-ignore lint/suspicious/noExplicitAny: REST answers are checked key by key
-type Json = any;
-
 describe('a phone that vanishes mid-call: its silent media ends the call, the history is written', {
   skip,
 }, () => {

@@ -10,11 +10,11 @@ import {
 import { createCallStore } from './call-store.ts';
 import { createContactStore } from './contact-store.ts';
 import { createDirectoryStore } from './directory-store.ts';
+import { createIvrGreetingStore } from './ivr-greeting-store.ts';
 import { createLookupCacheStore } from './lookup-cache-store.ts';
 import { createOutboxStore } from './outbox-store.ts';
 import { createPresenceStore } from './presence-store.ts';
 import type { Database } from './schema.ts';
-import { createIvrGreetingStore } from './ivr-greeting-store.ts';
 import { createSipCredentialStore } from './sip-credential-store.ts';
 import { createTrackingStore } from './tracking-store.ts';
 

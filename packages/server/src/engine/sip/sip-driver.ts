@@ -687,7 +687,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     release,
     moveLeg(from: LegRef, to: LegRef) {
       const leg = byLeg.get(from.legUuid);
-      if (!leg || leg.state !== 'up' || leg.ref.uuid !== from.uuid) return false;
+      if (leg?.state !== 'up' || leg.ref.uuid !== from.uuid) return false;
       // Out of the consultation's relay (not re-arranged: the consultation ends next).
       if (joints.get(from.uuid)?.legs.has(from.legUuid)) unjoin(from.uuid);
       leg.sender?.stop();

@@ -22,7 +22,6 @@ import net from 'node:net';
 import { createResponse, newTag } from './build.ts';
 import { formatVia, parseVia, type Via } from './header-values.ts';
 import {
-  getHeaders,
   getTopVia,
   parseMessage,
   type SipMessage,
