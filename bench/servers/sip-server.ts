@@ -1,0 +1,155 @@
+// Dzvin as `npm run bench:sip` runs it: buildApp over a fresh SQLite file with its SIP engine wired
+// to the Kamailio and rtpengine the bench started (argv[2]: SipServerSettings as JSON), system
+// clock and timers, HTTP on 127.0.0.1. It builds the office — `employees` employees with SIP
+// passwords in one round-robin group, a trunk whose `sipPeers` allow 127.0.0.1 (the SIPp
+// "carrier") ringing that group, a CRM connection to the bench's receiver — and then only serves:
+// every call comes in over SIP. Once a second it reports event-loop delay and RSS over IPC.
+//
+// IPC: → `ready` (after the office is built); `registered` → how many exts Dzvin sees registered;
+// `counts` → the history rows (company calls by disposition) and calls still active; `exit`.
+import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { sql } from 'kysely';
+import { buildApp, defaultConfig } from '../../packages/server/src/index.ts';
+
+export interface SipServerSettings {
+  dir: string;
+  b2buaPort: number;
+  edgePort: number;
+  ngPort: number;
+  rpcUrl: string;
+  employees: number;
+  trunkNumber: string;
+  eventsUrl: string;
+  domain: string;
+  password: string;
+}
+
+export interface SipServerSample {
+  t: number;
+  rss_mb: number;
+  heap_mb: number;
+  lag_p99_ms: number;
+  lag_max_ms: number;
+  cpu_pct: number;
+  active: number;
+  loadavg: number;
+}
+
+const settings = JSON.parse(process.argv[2] ?? '') as SipServerSettings;
+const send = (m: unknown) => process.send?.(m);
+const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+
+const built = await buildApp(
+  defaultConfig({
+    databaseUrl: `sqlite:${settings.dir}/sip.sqlite`,
+    port: 0,
+    logLevel: 'error',
+    recordingsDir: `${settings.dir}/recordings`,
+    sip: {
+      listen: { address: '127.0.0.1', port: settings.b2buaPort },
+      edge: { address: '127.0.0.1', port: settings.edgePort },
+      rtpengine: { address: '127.0.0.1', port: settings.ngPort },
+      kamailioRpcUrl: settings.rpcUrl,
+    },
+  }),
+  { logger: false },
+);
+await built.app.listen({ host: '127.0.0.1', port: 0 });
+
+const { accounts, directory } = built.services;
+const created = await accounts.create({ domain: settings.domain, name: 'SIP bench', defaultCountry: 'UA' });
+// Real phones only: a call never falls back to a simulated answer.
+let account = await accounts.update(created.account.id, { phones: 'real' });
+const members: number[] = [];
+for (let k = 0; k < settings.employees; k++) {
+  const e = await directory.employees.create(account, {
+    displayName: `Оператор ${k}`,
+    ext: String(1000 + k),
+  });
+  await directory.employees.setSipPassword(account, e.id, settings.password);
+  members.push(e.id);
+}
+account = await accounts.update(account.id, { apiUserId: members[0] });
+const group = await directory.groups.create(account, {
+  name: 'Лінія',
+  ext: '100',
+  strategy: 'round-robin',
+  ringTimeoutSec: 20,
+  members,
+});
+await directory.trunks.create(account, {
+  number: settings.trunkNumber,
+  name: 'Carrier',
+  destination: { type: 'group', id: group.id },
+  isDefault: true,
+  sipPeers: ['127.0.0.1'],
+});
+await directory.crm.create(account, { name: 'bench CRM', eventsUrl: settings.eventsUrl });
+
+// Measurement: event-loop delay in 10 ms steps (the interval subtracted), reset each second.
+const RESOLUTION_MS = 10;
+const eld = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+eld.enable();
+const lagMs = (ns: number) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
+let t = 0;
+let cpuLast = process.cpuUsage();
+let tickLast = performance.now();
+const db = built.database.db;
+const companyRows = async () =>
+  Number(
+    (await sql<{ n: number }>`select count(*) as n from calls where kind = 'company'`.execute(db)).rows[0]
+      ?.n ?? 0,
+  );
+const sampler = setInterval(() => {
+  const now = performance.now();
+  const cpu = process.cpuUsage(cpuLast);
+  cpuLast = process.cpuUsage();
+  const mem = process.memoryUsage();
+  const s: SipServerSample = {
+    t: ++t,
+    rss_mb: round(mem.rss / 2 ** 20),
+    heap_mb: round(mem.heapUsed / 2 ** 20),
+    lag_p99_ms: round(lagMs(eld.percentile(99)), 2),
+    lag_max_ms: round(lagMs(eld.max), 2),
+    cpu_pct: Math.round((cpu.user + cpu.system) / 10 / (now - tickLast)),
+    active: built.simulator.sim.activeCount(),
+    loadavg: round(os.loadavg()[0], 2),
+  };
+  eld.reset();
+  tickLast = now;
+  send({ type: 'sample', sample: s });
+}, 1000);
+
+process.on('message', async (m: { type?: string }) => {
+  try {
+    if (m?.type === 'registered') {
+      await built.sip?.refresh();
+      send({ type: 'registered', n: built.sip?.registered().length ?? 0 });
+    } else if (m?.type === 'counts') {
+      const byDisposition: Record<string, number> = {};
+      for (const r of (
+        await sql<{
+          d: number;
+          n: number;
+        }>`select disposition as d, count(*) as n from calls where kind = 'company' group by disposition`.execute(
+          db,
+        )
+      ).rows)
+        byDisposition[String(r.d)] = Number(r.n);
+      send({
+        type: 'counts',
+        company: await companyRows(),
+        active: built.simulator.sim.activeCount(),
+        byDisposition,
+      });
+    } else if (m?.type === 'exit') {
+      clearInterval(sampler);
+      await built.close();
+      process.exit(0);
+    }
+  } catch (e) {
+    send({ type: 'error', error: String((e as Error).stack ?? e) });
+  }
+});
+send({ type: 'ready', port: (built.app.server.address() as { port: number }).port, accountId: account.id });

@@ -1,0 +1,813 @@
+// `npm run bench:sip`: Dzvin's SIP engine under load, on loopback, against Kamailio alone.
+//
+// The path measured (the one that exists today; trunks that register to a carrier and calls out
+// over one are still being built): a SIPp "carrier" sends INVITEs for a DID to Kamailio
+// (deploy/kamailio/dzvin.cfg, the real config); Kamailio relays them to Dzvin's B2BUA with
+// `X-Dzvin-Source`; the B2BUA matches the trunk of that number (its `sipPeers` allow 127.0.0.1),
+// the call core rings the next employee of a round-robin group, the B2BUA INVITEs that employee's
+// phone through Kamailio, where a SIPp UAS (every employee registered with digest from its port)
+// answers at once; media is anchored by rtpengine on both legs and relayed by Dzvin between them
+// (media/media-joint.ts). The carrier hangs up.
+//
+// 1. Call rate: rising steps (BENCH_SIP_RATES calls/s, each BENCH_SIP_STEP_SEC seconds of
+//    arrivals, each call held BENCH_SIP_HOLD_MS, signalling and offer/answer only: no RTP is
+//    sent) until a step has a failed call. `cps_zero_fail` is the highest step with none.
+// 2. Media: BENCH_SIP_CONCURRENT calls opened at BENCH_SIP_MEDIA_RATE/s and held together for
+//    BENCH_SIP_MEDIA_HOLD_SEC: the carrier plays a tone (A-law RTP, 50 packets/s), the phone echoes
+//    it back, so RTP flows both ways through rtpengine and Dzvin. Loss from rtpengine's own
+//    per-stream counters (NG `query`), two snapshots on the plateau; lag and RSS of the Dzvin
+//    process (a child: bench/servers/sip-server.ts).
+// 3. Kamailio alone: the same carrier steps against a second Kamailio on the same config whose
+//    B2BUA is a SIPp UAS answering at once (Kamailio's own ceiling for this path here).
+// Then: history rows written and webhooks delivered to a CRM receiver on loopback, against the
+// calls placed.
+//
+// Results: bench/results/sip.md + sip.json; the last stdout line is one JSON object.
+// Env: BENCH_SIP_RATES (50,100,200,300,400,500), BENCH_SIP_STEP_SEC (15), BENCH_SIP_HOLD_MS
+// (1000), BENCH_SIP_CONCURRENT (250), BENCH_SIP_MEDIA_RATE (25), BENCH_SIP_MEDIA_HOLD_SEC (30),
+// BENCH_SIP_EMPLOYEES (800), BENCH_SIP_PARTS (dzvin,kamailio), BENCH_CPU_PROF=<dir> (a V8 CPU
+// profile of the Dzvin child; its top functions are printed).
+// Load stays on 127.0.0.1, every step has a fixed length, and a watchdog ends the whole thing.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startCrmReceiver } from '../packages/server/test/support/crm-receiver.ts';
+import { freePort, startKamailio } from '../packages/server/test/support/kamailio.ts';
+import { startRtpengine } from '../packages/server/test/support/rtpengine.ts';
+import { freeUdpPort } from '../packages/server/test/support/sip-sipp.ts';
+import {
+  type Child,
+  guardProcess,
+  intEnv,
+  loadavg1,
+  machine,
+  nextMessage,
+  round,
+  spawnChild,
+} from './lib/calls-harness.ts';
+import { answerXml, carrierXml, registerPhones, runSipp, SIPP, type SippStats } from './lib/sip-load.ts';
+import type { SipServerSample, SipServerSettings } from './servers/sip-server.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS = join(ROOT, 'bench', 'results');
+const log = (line: string) => process.stderr.write(`[bench:sip] ${line}\n`);
+
+const RATES = (process.env.BENCH_SIP_RATES || '50,100,200,300,400,500').split(',').map((s) => {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1 || n > 5000) throw new Error(`BENCH_SIP_RATES: '${s}' is not a rate`);
+  return n;
+});
+const STEP_SEC = intEnv('BENCH_SIP_STEP_SEC', 15, 3, 60);
+const HOLD_MS = intEnv('BENCH_SIP_HOLD_MS', 1000, 0, 10_000);
+const CONCURRENT = intEnv('BENCH_SIP_CONCURRENT', 250, 1, 2000);
+const MEDIA_RATE = intEnv('BENCH_SIP_MEDIA_RATE', 25, 1, 500);
+const MEDIA_HOLD_SEC = intEnv('BENCH_SIP_MEDIA_HOLD_SEC', 30, 10, 300);
+const EMPLOYEES = intEnv('BENCH_SIP_EMPLOYEES', 800, 1, 5000);
+const PARTS = new Set((process.env.BENCH_SIP_PARTS || 'dzvin,kamailio').split(','));
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : null;
+const TARGET = { cps: 300, concurrent: 200, rtpLossPct: 1, lagP99Ms: 20 };
+const DOMAIN = 'sip.bench.localhost';
+const PASSWORD = 'bench-sip-secret';
+const TRUNK = '380441230000';
+/**
+ * dzvin.cfg's pike bans a source sending more than PIKE_DENSITY requests per PIKE_UNIT s: the
+ * carrier here is one address at hundreds of calls/s, as a real carrier's edge is, so the bench
+ * raises it (a carrier's address would be trusted the same way in production). Keep-alive
+ * OPTIONS to the SIPp phones are spaced out of the run (SIPp would count them as calls).
+ */
+const KAM_DEFINES = { PIKE_DENSITY: 1_000_000, NATPING_INTERVAL: 3600, KEEPALIVE_TIMEOUT: 7200 };
+const WATCHDOG_MS = 25 * 60_000;
+
+guardProcess(WATCHDOG_MS);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Step {
+  rate: number;
+  seconds: number;
+  placed: number;
+  successful: number;
+  failed: number;
+  setup_ms_mean: number | null;
+  sipp_exit: number | null;
+  /** Dzvin's figures over the step (null for Kamailio alone). */
+  lag_p99_ms: number | null;
+  lag_max_ms: number | null;
+  server_cpu_pct: number | null;
+  rss_max_mb: number | null;
+  loadavg: number;
+  first_error: string | null;
+}
+
+/** Runs rising carrier steps against Kamailio's phone port until one fails. */
+async function rateSteps(
+  label: string,
+  sipPort: number,
+  samples: SipServerSample[] | null,
+  idle: () => Promise<void>,
+): Promise<Step[]> {
+  const steps: Step[] = [];
+  for (const rate of RATES) {
+    const from = samples?.length ?? 0;
+    const run = runSipp({
+      name: `${label}-${rate}`,
+      xml: carrierXml(HOLD_MS, null),
+      args: [
+        `127.0.0.1:${sipPort}`,
+        '-s',
+        TRUNK,
+        '-p',
+        String(await freeUdpPort()),
+        '-r',
+        String(rate),
+        '-m',
+        String(rate * STEP_SEC),
+        '-timeout',
+        `${STEP_SEC + 40}s`,
+        '-timeout_error',
+        '-max_socket',
+        '4096',
+      ],
+      killAfterMs: (STEP_SEC + 60) * 1000,
+    });
+    const r = await run.done;
+    const window = samples ? samples.slice(from) : [];
+    const s: SippStats = r.stats ?? { created: 0, successful: 0, failed: 0, setup_ms_mean: null };
+    const step: Step = {
+      rate,
+      seconds: STEP_SEC,
+      placed: s.created,
+      successful: s.successful,
+      failed: s.failed + Math.max(0, rate * STEP_SEC - s.created),
+      setup_ms_mean: s.setup_ms_mean === null ? null : round(s.setup_ms_mean, 2),
+      sipp_exit: r.code,
+      lag_p99_ms: window.length ? Math.max(...window.map((w) => w.lag_p99_ms)) : null,
+      lag_max_ms: window.length ? Math.max(...window.map((w) => w.lag_max_ms)) : null,
+      server_cpu_pct: window.length
+        ? Math.round(window.reduce((a, w) => a + w.cpu_pct, 0) / window.length)
+        : null,
+      rss_max_mb: window.length ? Math.max(...window.map((w) => w.rss_mb)) : null,
+      loadavg: loadavg1(),
+      first_error:
+        r.code === 0
+          ? null
+          : (/[^\n]*(?:failed|Aborting|timeout|unexpected)[^\n]*/i.exec(r.output)?.[0] ??
+            r.output.slice(-300)),
+    };
+    steps.push(step);
+    log(
+      `${label} ${rate} calls/s × ${STEP_SEC} s: ${step.successful} ok, ${step.failed} failed, setup mean ${step.setup_ms_mean} ms` +
+        (step.lag_p99_ms === null
+          ? ''
+          : `, Dzvin lag p99 (worst second) ${step.lag_p99_ms} ms, CPU ${step.server_cpu_pct}%`) +
+        `, load ${step.loadavg}`,
+    );
+    if (step.first_error) log(`  ${step.first_error.slice(0, 400)}`);
+    await idle();
+    if (step.failed > 0 || r.code !== 0) break;
+  }
+  return steps;
+}
+
+const zeroFail = (steps: Step[]) =>
+  steps.filter((s) => s.failed === 0 && s.sipp_exit === 0).reduce((m, s) => Math.max(m, s.rate), 0);
+
+// ---------------------------------------------------------------------------------------------
+// rtpengine's counters: packets it received from each endpoint of each call.
+
+interface RtpCounts {
+  carrier: number;
+  phone: number;
+  /** From Dzvin towards the phone (the carrier's audio relayed) and towards the carrier (the echo). */
+  dzvin_to_phone: number;
+  dzvin_to_carrier: number;
+  /** Calls (bench calls: one rtpengine call per leg) whose four ends all sent since the last snapshot. */
+  calls: number;
+  unclassified: number;
+}
+
+type Bdict = Record<string, unknown>;
+const str = (v: unknown) =>
+  Buffer.isBuffer(v) ? v.toString('latin1') : typeof v === 'string' ? v : String(v ?? '');
+
+/** Per rtpengine call-id: packets received from each tag (RTP streams only), by tag name. */
+async function rtpSnapshot(
+  ng: ReturnType<Awaited<ReturnType<typeof startRtpengine>>['client']>,
+  phonePort: number,
+) {
+  const list = (await ng.request('list', { limit: 10_000 })) as Bdict;
+  const ids = ((list.calls as unknown[]) ?? []).map(str);
+  const out = new Map<string, { kind: string; packets: number }[]>();
+  let sampleDump: unknown = null;
+  await Promise.all(
+    ids.map(async (id) => {
+      const q = (await ng.request('query', { 'call-id': id })) as Bdict;
+      sampleDump ??= q;
+      const tags = (q.tags ?? {}) as Record<string, Bdict>;
+      const ends: { kind: string; packets: number }[] = [];
+      for (const [name, tag] of Object.entries(tags)) {
+        let packets = 0;
+        let port = 0;
+        for (const media of (tag.medias as Bdict[]) ?? [])
+          for (const stream of (media.streams as Bdict[]) ?? []) {
+            const flags = ((stream.flags as unknown[]) ?? []).map(str);
+            if (flags.includes('RTCP')) continue;
+            packets += Number(((stream.stats as Bdict) ?? {}).packets ?? 0);
+            port ||= Number(((stream.endpoint as Bdict) ?? {}).port ?? 0);
+          }
+        const kind = name.includes('SIPpTag00')
+          ? 'carrier'
+          : name.includes('SIPpTag01') || port === phonePort
+            ? 'phone'
+            : 'dzvin';
+        ends.push({ kind, packets });
+      }
+      out.set(id, ends);
+    }),
+  );
+  return { calls: out, sampleDump };
+}
+
+function rtpDelta(
+  a: Map<string, { kind: string; packets: number }[]>,
+  b: Map<string, { kind: string; packets: number }[]>,
+): RtpCounts {
+  const c: RtpCounts = {
+    carrier: 0,
+    phone: 0,
+    dzvin_to_phone: 0,
+    dzvin_to_carrier: 0,
+    calls: 0,
+    unclassified: 0,
+  };
+  for (const [id, ends] of b) {
+    const before = a.get(id);
+    if (!before || before.length !== ends.length) continue;
+    const kinds = ends
+      .map((e) => e.kind)
+      .sort()
+      .join(',');
+    const d = ends.map((e, i) => ({ kind: e.kind, n: e.packets - before[i].packets }));
+    if (kinds === 'carrier,dzvin') {
+      c.carrier += d.find((e) => e.kind === 'carrier')!.n;
+      c.dzvin_to_carrier += d.find((e) => e.kind === 'dzvin')!.n;
+      if (d.every((e) => e.n > 0)) c.calls += 0.5;
+    } else if (kinds === 'dzvin,phone') {
+      c.phone += d.find((e) => e.kind === 'phone')!.n;
+      c.dzvin_to_phone += d.find((e) => e.kind === 'dzvin')!.n;
+      if (d.every((e) => e.n > 0)) c.calls += 0.5;
+    } else c.unclassified++;
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dzvin's part
+
+interface DzvinReport {
+  employees: number;
+  registered: number;
+  register_sec: number;
+  steps: Step[];
+  cps_zero_fail: number;
+  media: {
+    calls_opened: number;
+    successful: number;
+    failed: number;
+    /** Calls whose two legs carried RTP both ways between the two snapshots. */
+    concurrent_with_media: number;
+    window_sec: number;
+    rtp: RtpCounts;
+    /** Round trip carrier → Dzvin → phone → Dzvin → (rtpengine) carrier; and each hop. */
+    rtp_loss_pct: number;
+    hop_loss_pct: {
+      carrier_to_dzvin_to_phone: number;
+      phone_echo: number;
+      phone_to_dzvin_to_carrier: number;
+    };
+    rtp_pps_through_dzvin: number;
+    lag_p99_ms: number;
+    lag_max_ms: number;
+    rss_max_mb: number;
+    server_cpu_pct: number;
+    loadavg: number;
+  } | null;
+  calls_placed: number;
+  calls_successful: number;
+  history_company_rows: number;
+  history_by_disposition: Record<string, number>;
+  webhooks: { requests: number; by_event: Record<string, number>; hangup_calls: number; settle_sec: number };
+  samples: SipServerSample[];
+  logged_errors: number;
+  first_logged_errors: string[];
+  cpu_profile_top: { fn: string; self_pct: number }[] | null;
+}
+
+async function dzvinPart(tone: string): Promise<DzvinReport> {
+  const crm = await startCrmReceiver('/events');
+  const rtp = await startRtpengine({ ports: 6000, logLevel: 3 });
+  const b2buaPort = await freePort();
+  const kam = await startKamailio({ b2buaPort, defines: KAM_DEFINES });
+  const dir = mkdtempSync(join(os.tmpdir(), 'dzvin-bench-sip-'));
+  const samples: SipServerSample[] = [];
+  let loggedErrors = 0;
+  const firstErrors: string[] = [];
+  const settings: SipServerSettings = {
+    dir,
+    b2buaPort,
+    edgePort: kam.edgePort,
+    ngPort: rtp.ngPort,
+    rpcUrl: kam.rpcUrl,
+    employees: EMPLOYEES,
+    trunkNumber: `+${TRUNK}`,
+    eventsUrl: crm.url,
+    domain: DOMAIN,
+    password: PASSWORD,
+  };
+  const child: Child = spawnChild(
+    join(ROOT, 'bench', 'servers', 'sip-server.ts'),
+    [JSON.stringify(settings)],
+    {
+      cwd: ROOT,
+      nodeFlags: CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [],
+      onStdout: (line) => {
+        loggedErrors++;
+        if (firstErrors.length < 3) firstErrors.push(line.slice(0, 1500));
+      },
+    },
+  );
+  child.child.on('message', (m: { type?: string; sample?: SipServerSample; error?: string }) => {
+    if (m?.type === 'sample' && m.sample) samples.push(m.sample);
+    if (m?.type === 'error') log(`server: ${m.error}`);
+  });
+  const ask = async <T>(type: string): Promise<T> => {
+    const reply = nextMessage(child, (m): m is T => (m as { type?: string })?.type === type, 60_000, type);
+    child.child.send({ type });
+    return reply;
+  };
+  let phone: ReturnType<typeof runSipp> | null = null;
+  const ng = rtp.client({ timeoutMs: 5000 });
+  try {
+    log(
+      `building the office: ${EMPLOYEES} employees with SIP passwords, a round-robin group, trunk +${TRUNK}`,
+    );
+    await nextMessage(
+      child,
+      (m): m is { type: 'ready' } => (m as { type?: string })?.type === 'ready',
+      600_000,
+      'the office',
+    );
+
+    // Every employee registers with digest from one SIPp port: that SIPp then answers all their calls.
+    const phonePort = await freeUdpPort();
+    const phoneMedia = 20_000 + 2 * Math.floor(Math.random() * 2000);
+    const t0 = performance.now();
+    await registerPhones({
+      port: phonePort,
+      kamailio: kam.sipPort,
+      domain: DOMAIN,
+      exts: Array.from({ length: EMPLOYEES }, (_, k) => String(1000 + k)),
+      password: PASSWORD,
+      expires: 3600,
+    });
+    let registered = 0;
+    for (let k = 0; k < 60 && registered < EMPLOYEES; k++) {
+      registered = (await ask<{ n: number }>('registered')).n;
+      if (registered < EMPLOYEES) await sleep(1000);
+    }
+    const registerSec = round((performance.now() - t0) / 1000, 1);
+    log(`${registered} of ${EMPLOYEES} phones registered (Dzvin's view) in ${registerSec} s`);
+    if (registered < EMPLOYEES) throw new Error('not every phone registered');
+    phone = runSipp({
+      name: 'phones',
+      xml: answerXml,
+      args: [
+        '-p',
+        String(phonePort),
+        '-mp',
+        String(phoneMedia),
+        '-rtp_echo',
+        '-aa',
+        '-timeout',
+        '1200s',
+        '-max_socket',
+        '4096',
+      ],
+      killAfterMs: WATCHDOG_MS,
+    });
+    await sleep(500);
+
+    const idle = async () => {
+      for (let k = 0; k < 60; k++) {
+        const c = await ask<{ active: number }>('counts');
+        if (c.active === 0) return;
+        await sleep(500);
+      }
+      log('  calls still active 30 s after the step');
+    };
+    const steps = await rateSteps('dzvin', kam.sipPort, samples, idle);
+
+    // Calls held together with media both ways.
+    log(
+      `media: ${CONCURRENT} calls at ${MEDIA_RATE}/s, each held ${MEDIA_HOLD_SEC} s, tone from the carrier echoed by the phone`,
+    );
+    const ramp = CONCURRENT / MEDIA_RATE;
+    const holdMs = Math.round((ramp + MEDIA_HOLD_SEC) * 1000);
+    const from = samples.length;
+    const media = runSipp({
+      name: 'media',
+      xml: carrierXml(holdMs, tone),
+      args: [
+        `127.0.0.1:${kam.sipPort}`,
+        '-s',
+        TRUNK,
+        '-p',
+        String(await freeUdpPort()),
+        '-r',
+        String(MEDIA_RATE),
+        '-m',
+        String(CONCURRENT),
+        '-timeout',
+        `${Math.ceil(ramp + MEDIA_HOLD_SEC + 60)}s`,
+        '-timeout_error',
+        '-max_socket',
+        '4096',
+        '-rtp_buffsize',
+        '1048576',
+      ],
+      killAfterMs: (ramp + MEDIA_HOLD_SEC + 90) * 1000,
+    });
+    // The plateau: from 3 s after the last call opened to 3 s before the first one ends.
+    await sleep((ramp + 3) * 1000);
+    const windowStart = samples.length;
+    const snapA = await rtpSnapshot(ng, phoneMedia);
+    const t1 = performance.now();
+    await sleep(Math.max(4, MEDIA_HOLD_SEC - 8) * 1000);
+    const snapB = await rtpSnapshot(ng, phoneMedia);
+    const windowSec = (performance.now() - t1) / 1000;
+    const windowSamples = samples.slice(windowStart);
+    const m = await media.done;
+    const rtpc = rtpDelta(snapA.calls, snapB.calls);
+    if (rtpc.unclassified)
+      log(
+        `  ${rtpc.unclassified} rtpengine calls not classified; one query: ${JSON.stringify(snapA.sampleDump, (_k, v) => (v?.type === 'Buffer' ? Buffer.from(v.data).toString('latin1') : v)).slice(0, 1500)}`,
+      );
+    const pct = (lost: number, of: number) => (of > 0 ? round((100 * lost) / of, 3) : 100);
+    const mediaReport: NonNullable<DzvinReport['media']> = {
+      calls_opened: m.stats?.created ?? 0,
+      successful: m.stats?.successful ?? 0,
+      failed: (m.stats?.failed ?? 0) + Math.max(0, CONCURRENT - (m.stats?.created ?? 0)),
+      concurrent_with_media: Math.floor(rtpc.calls),
+      window_sec: round(windowSec, 1),
+      rtp: rtpc,
+      rtp_loss_pct: pct(rtpc.carrier - rtpc.dzvin_to_carrier, rtpc.carrier),
+      hop_loss_pct: {
+        carrier_to_dzvin_to_phone: pct(rtpc.carrier - rtpc.dzvin_to_phone, rtpc.carrier),
+        phone_echo: pct(rtpc.dzvin_to_phone - rtpc.phone, rtpc.dzvin_to_phone),
+        phone_to_dzvin_to_carrier: pct(rtpc.phone - rtpc.dzvin_to_carrier, rtpc.phone),
+      },
+      rtp_pps_through_dzvin: Math.round((rtpc.dzvin_to_phone + rtpc.dzvin_to_carrier) / windowSec),
+      lag_p99_ms: 0,
+      lag_max_ms: 0,
+      rss_max_mb: Math.max(0, ...samples.slice(from).map((s) => s.rss_mb)),
+      server_cpu_pct: 0,
+      loadavg: loadavg1(),
+    };
+    // Lag p99 on the plateau: the worst per-second p99 (conservative; the histograms are per second).
+    mediaReport.lag_p99_ms = Math.max(0, ...windowSamples.map((s) => s.lag_p99_ms));
+    mediaReport.lag_max_ms = Math.max(0, ...windowSamples.map((s) => s.lag_max_ms));
+    mediaReport.server_cpu_pct = windowSamples.length
+      ? Math.round(windowSamples.reduce((a, s) => a + s.cpu_pct, 0) / windowSamples.length)
+      : 0;
+    log(
+      `media: ${mediaReport.successful} of ${CONCURRENT} calls ok (${mediaReport.failed} failed); ${mediaReport.concurrent_with_media} held at once with RTP both ways over ${mediaReport.window_sec} s; ` +
+        `loss ${mediaReport.rtp_loss_pct}% (hops ${JSON.stringify(mediaReport.hop_loss_pct)}), ${mediaReport.rtp_pps_through_dzvin} packets/s out of Dzvin; ` +
+        `lag p99 ${mediaReport.lag_p99_ms} ms (max ${mediaReport.lag_max_ms}), RSS ${mediaReport.rss_max_mb} MB, CPU ${mediaReport.server_cpu_pct}%`,
+    );
+    if (m.code !== 0) log(`  media SIPp: ${m.output.slice(-600)}`);
+    await idle();
+
+    phone.stop();
+    await Promise.race([phone.done, sleep(10_000)]);
+
+    // History and webhooks settle: the outbox delivers after the calls end.
+    const placed = steps.reduce((a, s) => a + s.placed, 0) + mediaReport.calls_opened;
+    const successful = steps.reduce((a, s) => a + s.successful, 0) + mediaReport.successful;
+    // A company call's events carry no parentUuid; an employee leg's name the call.
+    const hangups = () =>
+      new Set(
+        crm.requests
+          .filter((r) => r.json?.event === 'call.hangup' && !r.json?.parentUuid)
+          .map((r) => r.json.uuid),
+      ).size;
+    const t2 = performance.now();
+    let counts = await ask<{ company: number; byDisposition: Record<string, number> }>('counts');
+    for (let k = 0; k < 120 && (hangups() < counts.company || counts.company < placed); k++) {
+      await sleep(500);
+      counts = await ask('counts');
+    }
+    const byEvent: Record<string, number> = {};
+    for (const r of crm.requests) byEvent[String(r.json?.event)] = (byEvent[String(r.json?.event)] ?? 0) + 1;
+    const webhooks = {
+      requests: crm.requests.length,
+      by_event: byEvent,
+      hangup_calls: hangups(),
+      settle_sec: round((performance.now() - t2) / 1000, 1),
+    };
+    log(
+      `history: ${counts.company} company rows for ${placed} calls placed (${successful} completed); webhooks ${webhooks.requests} (${JSON.stringify(byEvent)}), ${webhooks.hangup_calls} calls with call.hangup`,
+    );
+    child.child.send({ type: 'exit' });
+    await Promise.race([child.exited, sleep(30_000)]);
+    const top = CPU_PROF_DIR ? profileTop(CPU_PROF_DIR) : null;
+    if (top) {
+      log('Dzvin CPU profile, self time (whole run):');
+      for (const f of top.slice(0, 15)) log(`  ${f.self_pct.toString().padStart(5)}%  ${f.fn}`);
+    }
+    return {
+      employees: EMPLOYEES,
+      registered,
+      register_sec: registerSec,
+      steps,
+      cps_zero_fail: zeroFail(steps),
+      media: mediaReport,
+      calls_placed: placed,
+      calls_successful: successful,
+      history_company_rows: counts.company,
+      history_by_disposition: counts.byDisposition,
+      webhooks,
+      samples,
+      logged_errors: loggedErrors,
+      first_logged_errors: firstErrors,
+      cpu_profile_top: top,
+    };
+  } finally {
+    phone?.stop();
+    await ng.close();
+    await child.stop(10_000);
+    await kam.stop();
+    await rtp.stop();
+    await crm.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The functions with the most self time in the newest profile of `dir`. */
+function profileTop(dir: string): { fn: string; self_pct: number }[] {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort();
+  if (!files.length) return [];
+  const p = JSON.parse(readFileSync(join(dir, files[files.length - 1]), 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+    samples: number[];
+  };
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  for (const id of p.samples) {
+    const n = byId.get(id)!;
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/(packages|node_modules)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + 1);
+  }
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 25)
+    .map(([fn, n]) => ({ fn, self_pct: round((100 * n) / p.samples.length, 1) }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kamailio alone: the same config, its B2BUA a SIPp that answers at once.
+
+async function kamailioPart(): Promise<{ steps: Step[]; cps_zero_fail: number }> {
+  const uasPort = await freeUdpPort();
+  const kam = await startKamailio({ b2buaPort: uasPort, defines: KAM_DEFINES });
+  const uas = runSipp({
+    name: 'kamailio-uas',
+    xml: answerXml,
+    args: [
+      '-p',
+      String(uasPort),
+      '-mp',
+      String(20_000 + 2 * Math.floor(Math.random() * 2000)),
+      '-aa',
+      '-timeout',
+      '900s',
+      '-max_socket',
+      '4096',
+    ],
+    killAfterMs: WATCHDOG_MS,
+  });
+  try {
+    await sleep(500);
+    const steps = await rateSteps('kamailio alone', kam.sipPort, null, async () => {
+      await sleep(HOLD_MS + 2000);
+    });
+    return { steps, cps_zero_fail: zeroFail(steps) };
+  } finally {
+    uas.stop();
+    await Promise.race([uas.done, sleep(10_000)]);
+    await kam.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function markdown(r: Report): string {
+  const d = r.dzvin;
+  const k = r.kamailio;
+  const m = d?.media;
+  const S = r.summary as Record<string, number | null>;
+  const yes = (ok: boolean) => (ok ? 'yes' : '**no**');
+  const stepRows = (steps: Step[], withServer: boolean) =>
+    steps.map(
+      (s) =>
+        `| ${s.rate} | ${s.placed} | ${s.successful} | ${s.failed} | ${s.setup_ms_mean ?? '–'} |${withServer ? ` ${s.lag_p99_ms ?? '–'} | ${s.lag_max_ms ?? '–'} | ${s.server_cpu_pct ?? '–'}% | ${s.rss_max_mb ?? '–'} |` : ''} ${s.loadavg} |`,
+    );
+  const lines = [
+    '# SIP benchmark',
+    '',
+    `Produced by \`npm run bench:sip\` (bench/sip.ts) on ${r.date}. Raw numbers: [sip.json](sip.json).`,
+    '',
+    `- Machine: ${r.machine.cpus}× ${r.machine.cpu_model}, ${r.machine.memory_gb} GB RAM, ${r.machine.os}, Node ${r.machine.node}; Kamailio, rtpengine (userspace, 2 threads), SIPp ${r.sipp_version}`,
+    `- Shared machine: 1-minute load average ${r.loadavg_range[0]}–${r.loadavg_range[1]} during the run (other agents and a CI run share the 2 cores); SIPp, Kamailio, rtpengine and Dzvin all run on them too`,
+    `- Total ${r.total_sec} s`,
+    '',
+    '| Figure | Value | Target | Met |',
+    '|---|---:|---:|:---:|',
+    `| \`cps_zero_fail\`: highest call rate with 0 failed calls (steps of ${STEP_SEC} s) | ${S.cps_zero_fail} calls/s | ≥ ${TARGET.cps} | ${yes((S.cps_zero_fail ?? 0) >= TARGET.cps)} |`,
+    `| \`concurrent_with_media\`: calls held at once with RTP both ways | ${S.concurrent_with_media} | ≥ ${TARGET.concurrent} | ${yes((S.concurrent_with_media ?? 0) >= TARGET.concurrent)} |`,
+    `| \`rtp_loss_pct\` (round trip through Dzvin, on the plateau) | ${S.rtp_loss_pct}% | < ${TARGET.rtpLossPct}% | ${yes((S.rtp_loss_pct ?? 100) < TARGET.rtpLossPct)} |`,
+    `| Dzvin event-loop lag p99 with those calls (worst second) | ${S.lag_p99_ms} ms | < ${TARGET.lagP99Ms} ms | ${yes((S.lag_p99_ms ?? 1e9) < TARGET.lagP99Ms)} |`,
+    `| Dzvin RSS, highest during the media part | ${S.rss_mb} MB | – | – |`,
+    `| \`cps_vs_kamailio\`: Dzvin's zero-fail rate / Kamailio alone's | ${S.cps_vs_kamailio ?? '–'} (${S.cps_zero_fail} / ${S.kamailio_cps_zero_fail}) | – | – |`,
+    `| History: company rows / calls placed | ${d?.history_company_rows} / ${d?.calls_placed} | equal | ${yes(!!d && d.history_company_rows === d.calls_placed)} |`,
+    `| Webhooks: calls with \`call.hangup\` delivered / history rows | ${d?.webhooks.hangup_calls} / ${d?.history_company_rows} | equal (none lost) | ${yes(!!d && d.webhooks.hangup_calls === d.history_company_rows)} |`,
+    '',
+    '## What was measured',
+    '',
+    "The path that exists today (SIP trunks that register to a carrier, and calls out over a carrier, are still being built): a SIPp **carrier** (UAC) sends INVITEs for the DID of a trunk whose `sipPeers` allow 127.0.0.1 to Kamailio (`deploy/kamailio/dzvin.cfg`, unchanged) → Kamailio relays them to Dzvin's B2BUA (`X-Dzvin-Source`) → the B2BUA matches the trunk, the call core rings the next employee of a round-robin group of " +
+      `${d?.employees} → the B2BUA INVITEs that employee's phone through Kamailio → a SIPp **phone** (UAS; all ${d?.employees} employees registered with digest from its port, \`phones: real\`) answers at once (180, 200). Both legs' media are anchored by rtpengine (offer/answer per leg); Dzvin relays RTP between the legs (media/media-joint.ts). The carrier sends the BYE after the hold time. Dzvin runs in a child process on SQLite (bench/servers/sip-server.ts), with its default recording of every answered call, one CRM connection whose events go to a receiver on loopback.`,
+    '',
+    `Kamailio's config is the production one with two defines changed for a one-address load generator: \`PIKE_DENSITY\` raised (pike would ban 127.0.0.1 as a flood at these rates; a carrier's address is trusted the same way) and keep-alive OPTIONS moved out of the run (\`NATPING_INTERVAL\` 3600 s; SIPp would count them as calls).`,
+    '',
+    `Adapted from the issue: steps of ${STEP_SEC} s instead of 30 s (the whole run stays around 10 minutes on this shared 2-core machine); the steps stop at the first one with a failed call. Call-rate steps carry signalling and offer/answer only (no RTP; each call held ${HOLD_MS} ms); media is measured separately with ${CONCURRENT} calls held together. A call fails when SIPp's scenario does not complete (no 200 within 10 s, an unexpected answer, a BYE unanswered).`,
+    '',
+    '## Call rate through Dzvin',
+    '',
+    '| calls/s | placed | completed | failed | INVITE→200 mean ms | Dzvin lag p99 ms (worst second) | lag max ms | Dzvin CPU (100% = a core) | RSS MB | load |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...(d ? stepRows(d.steps, true) : []),
+    '',
+    '## Kamailio alone (same config, its B2BUA a SIPp answering at once)',
+    '',
+    '| calls/s | placed | completed | failed | INVITE→200 mean ms | load |',
+    '|---:|---:|---:|---:|---:|---:|',
+    ...(k ? stepRows(k.steps, false) : []),
+    '',
+    "Through Dzvin Kamailio works twice per call (the carrier's INVITE to the B2BUA, the B2BUA's INVITE to the phone): the ratio is what the B2BUA and that second leg cost together.",
+    '',
+    '## Calls held with media',
+    '',
+    m
+      ? `${m.calls_opened} calls opened at ${MEDIA_RATE}/s, each held ${round(CONCURRENT / MEDIA_RATE + MEDIA_HOLD_SEC, 1)} s; the carrier plays a 400 Hz A-law tone (50 packets/s, SIPp rtp_stream), the phone echoes each packet (SIPp -rtp_echo). rtpengine's own counters (NG \`query\` of every call, packets received from each end, RTCP left out) were read twice on the plateau, ${m.window_sec} s apart; a call counts as held with media when its four ends (carrier, Dzvin ×2, phone) all sent in between.\n\n| | |\n|---|---:|\n| Calls completed / failed | ${m.successful} / ${m.failed} |\n| Held at once with RTP both ways | ${m.concurrent_with_media} |\n| Packets from the carrier / from Dzvin to the phone / from the phone / from Dzvin to the carrier | ${m.rtp.carrier} / ${m.rtp.dzvin_to_phone} / ${m.rtp.phone} / ${m.rtp.dzvin_to_carrier} |\n| Loss carrier → Dzvin → phone / phone's echo / phone → Dzvin → carrier | ${m.hop_loss_pct.carrier_to_dzvin_to_phone}% / ${m.hop_loss_pct.phone_echo}% / ${m.hop_loss_pct.phone_to_dzvin_to_carrier}% |\n| Round trip loss | ${m.rtp_loss_pct}% |\n| RTP packets/s Dzvin sent (relayed) | ${m.rtp_pps_through_dzvin} |\n| Dzvin lag p99 (worst second of the plateau) / max | ${m.lag_p99_ms} / ${m.lag_max_ms} ms |\n| Dzvin CPU on the plateau | ${m.server_cpu_pct}% |\n| Dzvin RSS, highest | ${m.rss_max_mb} MB |`
+      : '–',
+    '',
+    '## History and webhooks',
+    '',
+    d
+      ? `${d.calls_placed} calls placed over the run (${d.calls_successful} completed by SIPp's count); ${d.history_company_rows} company rows in history (by disposition: ${Object.entries(
+          d.history_by_disposition,
+        )
+          .map(([k2, n]) => `${k2}: ${n}`)
+          .join(', ')}). The CRM receiver got ${d.webhooks.requests} requests (${Object.entries(
+          d.webhooks.by_event,
+        )
+          .map(([k2, n]) => `${k2} ${n}`)
+          .join(
+            ', ',
+          )}): ${d.webhooks.hangup_calls} distinct calls with \`call.hangup\`, waited for up to ${d.webhooks.settle_sec} s after the last call. Errors logged by Dzvin: ${d.logged_errors}.${d.first_logged_errors.length ? `\n\nFirst: \`${d.first_logged_errors[0].slice(0, 300)}\`` : ''}`
+      : '–',
+    '',
+    ...(d?.cpu_profile_top?.length
+      ? [
+          "## Where Dzvin's CPU went (self time, whole run)",
+          '',
+          '| function | self % |',
+          '|---|---:|',
+          ...d.cpu_profile_top.map((f) => `| \`${f.fn}\` | ${f.self_pct} |`),
+          '',
+        ]
+      : []),
+    ...(r.notes.length ? ['## Notes', '', ...r.notes.map((n) => `- ${n}`), ''] : []),
+  ];
+  return lines.join('\n');
+}
+
+interface Report {
+  date: string;
+  machine: ReturnType<typeof machine>;
+  sipp_version: string;
+  targets: typeof TARGET;
+  settings: Record<string, unknown>;
+  dzvin: DzvinReport | null;
+  kamailio: { steps: Step[]; cps_zero_fail: number } | null;
+  loadavg_range: [number, number];
+  total_sec: number;
+  notes: string[];
+  summary: Record<string, number | boolean | null>;
+}
+
+async function main() {
+  const t0 = performance.now();
+  const date = new Date().toISOString();
+  const loads = [loadavg1()];
+  const work = mkdtempSync(join(os.tmpdir(), 'dzvin-bench-sip-tone-'));
+  const tone = join(work, 'tone.al');
+  // 20 s of 400 Hz, raw A-law (SIPp's rtp_stream sends it as PT 8, 160 bytes per 20 ms, looped).
+  execFileSync('sox', [
+    '-n',
+    '-r',
+    '8000',
+    '-c',
+    '1',
+    '-e',
+    'a-law',
+    '-t',
+    'al',
+    tone,
+    'synth',
+    '20',
+    'sine',
+    '400',
+    'vol',
+    '0.3',
+  ]);
+  const sippVersion = /v[\d.]+\S*/.exec(spawnSync(SIPP, ['-v']).stdout.toString())?.[0] ?? '?';
+  log(
+    `rates ${RATES.join(', ')} calls/s, ${STEP_SEC} s each; media ${CONCURRENT} calls; load average ${loads[0]}`,
+  );
+  try {
+    const dzvin = PARTS.has('dzvin') ? await dzvinPart(tone) : null;
+    loads.push(loadavg1());
+    const kamailio = PARTS.has('kamailio') ? await kamailioPart() : null;
+    loads.push(loadavg1());
+    for (const s of [...(dzvin?.steps ?? []), ...(kamailio?.steps ?? [])]) loads.push(s.loadavg);
+    for (const s of dzvin?.samples ?? []) loads.push(s.loadavg);
+    const m = dzvin?.media;
+    const summary: Report['summary'] = {
+      cps_zero_fail: dzvin?.cps_zero_fail ?? null,
+      concurrent_with_media: m?.concurrent_with_media ?? null,
+      rtp_loss_pct: m?.rtp_loss_pct ?? null,
+      lag_p99_ms: m?.lag_p99_ms ?? null,
+      rss_mb: m?.rss_max_mb ?? null,
+      cps_vs_kamailio:
+        dzvin && kamailio && kamailio.cps_zero_fail > 0
+          ? round(dzvin.cps_zero_fail / kamailio.cps_zero_fail, 3)
+          : null,
+      kamailio_cps_zero_fail: kamailio?.cps_zero_fail ?? null,
+      calls_placed: dzvin?.calls_placed ?? null,
+      history_rows: dzvin?.history_company_rows ?? null,
+      webhooks_hangup_calls: dzvin?.webhooks.hangup_calls ?? null,
+      webhooks_lost: dzvin ? Math.max(0, dzvin.history_company_rows - dzvin.webhooks.hangup_calls) : null,
+      targets_met:
+        !!m &&
+        (dzvin?.cps_zero_fail ?? 0) >= TARGET.cps &&
+        m.concurrent_with_media >= TARGET.concurrent &&
+        m.rtp_loss_pct < TARGET.rtpLossPct &&
+        m.lag_p99_ms < TARGET.lagP99Ms,
+    };
+    const report: Report = {
+      date,
+      machine: machine(),
+      sipp_version: sippVersion,
+      targets: TARGET,
+      settings: { RATES, STEP_SEC, HOLD_MS, CONCURRENT, MEDIA_RATE, MEDIA_HOLD_SEC, EMPLOYEES, KAM_DEFINES },
+      dzvin,
+      kamailio,
+      loadavg_range: [Math.min(...loads), Math.max(...loads)],
+      total_sec: round((performance.now() - t0) / 1000, 1),
+      notes: (process.env.BENCH_SIP_NOTES ?? '').split('|').filter(Boolean),
+      summary,
+    };
+    if (dzvin && kamailio) {
+      mkdirSync(RESULTS, { recursive: true });
+      const md = markdown(report);
+      writeFileSync(join(RESULTS, 'sip.md'), `${md}\n`);
+      writeFileSync(join(RESULTS, 'sip.json'), `${JSON.stringify(report, null, 2)}\n`);
+      log('wrote bench/results/sip.md and sip.json');
+      process.stdout.write(`${md}\n`);
+    } else log('a partial run (BENCH_SIP_PARTS): results files left as they are');
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    log(`failed: ${(e as Error).stack ?? e}`);
+    process.exit(1);
+  },
+);
