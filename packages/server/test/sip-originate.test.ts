@@ -333,4 +333,37 @@ describe('a softphone places calls through Kamailio into the Dzvin call core', {
       await peer.close();
     }
   });
+
+  test("an INVITE with a forged X-Dzvin-Auth straight to the B2BUA's port (not from Kamailio's edge) gets 403; no call starts", async () => {
+    // Found by `npm run proof` (the sip part): the header is Kamailio's word only on its edge socket.
+    const b2buaPort = Number(server.built.sip!.transport.sentBy.split(':').pop());
+    const peer = await startUdpPeer();
+    try {
+      for (const headers of [[`X-Dzvin-Auth: 001@${DOMAIN}`], ['X-Dzvin-Source: udp:127.0.0.1:5060']]) {
+        const invite = buildRequest({
+          method: 'INVITE',
+          uri: `sip:0501112233@${DOMAIN}`,
+          via: { address: peer.address, port: peer.port },
+          from: `sip:001@${DOMAIN}`,
+          to: `sip:0501112233@${DOMAIN}`,
+          headers,
+          body: sdpOffer('127.0.0.1', 40_000),
+        });
+        const from = peer.received.length;
+        peer.send(invite, b2buaPort);
+        const refused = await peer.waitFor(
+          (m) => m.status !== undefined && m.status >= 200,
+          'the final answer',
+          { from },
+        );
+        assert.equal(refused.status, 403, refused.raw ?? JSON.stringify(refused));
+        peer.send(buildAckForFailure(invite, refused), b2buaPort);
+      }
+      await sleep(300);
+      assert.equal((await active()).length, 0, 'no call');
+      assert.equal(server.built.sip!.driver.originated().length, 0, 'no call of a phone');
+    } finally {
+      await peer.close();
+    }
+  });
 });

@@ -31,7 +31,7 @@ import {
   type ServerTransaction,
   type TransactionLayer,
 } from './transaction.ts';
-import type { Remote, SipTransport } from './transport.ts';
+import { bare, type Remote, type SipTransport } from './transport.ts';
 import { type TrunkCaller, type TrunkCallerDeps, trunkCaller } from './trunk-caller.ts';
 import { isSipUri, parseUri } from './uri.ts';
 
@@ -258,9 +258,25 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     o.retransmit.unref();
   }
 
+  /**
+   * Whether a request came from Kamailio's edge socket: its address, and over UDP its port (the
+   * edge relays every new request from that one socket, `$fs` in dzvin.cfg; over TCP the port is
+   * the connection's own). X-Dzvin-Auth and X-Dzvin-Source are Kamailio's word only because it
+   * strips them from everyone else: from anywhere else (another process on this machine, the
+   * B2BUA's port reachable by mistake) they would let a forger place calls as any employee.
+   */
+  function fromEdge(remote: Remote): boolean {
+    const same = bare(remote.address).toLowerCase() === bare(deps.edge.address).toLowerCase();
+    return same && (transport.reliable || remote.port === deps.edge.port);
+  }
+
   async function onInvite(tx: ServerTransaction) {
     const req = tx.request;
     const refuse = (status: number, reason: string) => void tx.reply(status, reason, { toTag: newTag() });
+    if (!fromEdge(tx.remote)) {
+      trace('originated.not-from-edge', { remote: `${tx.remote.address}:${tx.remote.port}` });
+      return refuse(403, 'Forbidden');
+    }
     const who = parseAuthHeader(getHeader(req, 'X-Dzvin-Auth'));
     let account: AccountRecord | null;
     let employee: Employee | null = null;
