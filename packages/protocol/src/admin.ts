@@ -147,8 +147,40 @@ export const IvrPatch = Type.Partial(IvrCreate);
 export type IvrPatch = Static<typeof IvrPatch>;
 
 /**
+ * A trunk's SIP carrier (issue 16): where calls out on the trunk go, with the digest credentials
+ * the carrier asks for (the password is write-only: `hasPassword` says whether one is set), and
+ * whether Dzvin registers to it.
+ */
+export const SipCarrier = Type.Object({
+  host: Type.String({ description: "The carrier's SIP host (name or IP address)" }),
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  transport: Type.Union([Type.Literal('udp'), Type.Literal('tcp')]),
+  username: Nullable(Type.String({ description: 'Digest user name (and the REGISTER user)' })),
+  hasPassword: Type.Boolean(),
+  register: Type.Boolean({ description: 'Dzvin keeps a registration of the trunk number at the carrier' }),
+});
+export type SipCarrier = Static<typeof SipCarrier>;
+export const SipCarrierInput = Type.Object({
+  host: Type.String({ minLength: 1, maxLength: 253 }),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  transport: Type.Optional(Type.Union([Type.Literal('udp'), Type.Literal('tcp')])),
+  username: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 64 }))),
+  password: Type.Optional(
+    Nullable(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description: 'Write-only. Absent on an update: the one stored stays; null removes it',
+      }),
+    ),
+  ),
+  register: Type.Optional(Type.Boolean()),
+});
+export type SipCarrierInput = Static<typeof SipCarrierInput>;
+
+/**
  * A trunk: an external number of the company, its name, and where incoming calls go.
- * @example `{ "id": 1, "number": "+380442246595", "name": "Головний", "destination": { "type": "ivr", "id": 1 }, "isDefault": true, "sipPeers": [] }`
+ * @example `{ "id": 1, "number": "+380442246595", "name": "Головний", "destination": { "type": "ivr", "id": 1 }, "isDefault": true, "sipPeers": [], "sipCarrier": null }`
  */
 export const Trunk = Type.Object({
   id: Type.Integer(),
@@ -160,6 +192,9 @@ export const Trunk = Type.Object({
     description:
       "The carrier's addresses (IPv4 / IPv6) allowed to deliver calls to this number over SIP (IP-authenticated peering); an INVITE for the number from any other address is refused. Empty: none.",
   }),
+  sipCarrier: Type.Union([SipCarrier, Type.Null()], {
+    description: 'Calls out on this trunk go to this SIP carrier (with the SIP engine on); null: simulated',
+  }),
 });
 export type Trunk = Static<typeof Trunk>;
 export const TrunkCreate = Type.Object({
@@ -168,6 +203,7 @@ export const TrunkCreate = Type.Object({
   destination: Type.Optional(Nullable(Target)),
   isDefault: Type.Optional(Type.Boolean()),
   sipPeers: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32 })),
+  sipCarrier: Type.Optional(Nullable(SipCarrierInput)),
 });
 export type TrunkCreate = Static<typeof TrunkCreate>;
 export const TrunkPatch = Type.Partial(TrunkCreate);

@@ -112,6 +112,8 @@ export async function buildApp(
     // DZVIN_SIP=on: Dzvin's own rtpengine and Kamailio first (their hooks run after the engine's:
     // the B2BUA closes, then Kamailio, then rtpengine); a crash later is logged loudly.
     const managed = config.sipManaged ? await openManagedSip(ctx, config.sipManaged) : null;
+    const traceSip = (what: string, detail?: unknown) =>
+      process.stderr.write(`sip ${what} ${detail === undefined ? '' : JSON.stringify(detail)}\n`);
     const sipConfig = managed ? managed.sip : config.sip;
     const sip = sipConfig
       ? await startSipEngine({
@@ -121,6 +123,9 @@ export async function buildApp(
           clock,
           credentials: storedSipCredentials(store),
           onError: logError,
+          // DZVIN_SIP_TRACE=1: what the B2BUA learns about each call (legs, carriers, media), one
+          // line each on stderr — for an operator chasing a call, never on by default.
+          onTrace: process.env.DZVIN_SIP_TRACE === '1' ? traceSip : undefined,
         })
       : null;
     if (sip) app.addHook('onClose', () => sip.close());

@@ -96,6 +96,11 @@ export interface DirectoryStore {
     clearDefault(accountId: number, exceptId: number): Promise<void>;
     /** The trunk with this number (E.164; unique across accounts), with its account: who a carrier's call is for. */
     byNumber(number: string): Promise<{ accountId: number; trunk: Trunk }[]>;
+    /** The carrier's digest password of a trunk (write-only in the API; the SIP engine's alone). */
+    carrierSecret(accountId: number, id: number): Promise<string | null>;
+    setCarrierSecret(accountId: number, id: number, secret: string | null): Promise<void>;
+    /** Every trunk with a SIP carrier, with its account (the registrations to keep). */
+    withCarrier(): Promise<{ accountId: number; trunk: Trunk }[]>;
   };
   crm: EntityStore<CrmConnectionRecord, CrmConnectionRow>;
 }

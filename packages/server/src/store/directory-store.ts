@@ -1,4 +1,4 @@
-import type { Employee, Ivr, RingGroup, Trunk } from '@dzvin/protocol';
+import type { Employee, Ivr, RingGroup, SipCarrier, Trunk } from '@dzvin/protocol';
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type {
   CrmConnectionRecord,
@@ -162,6 +162,8 @@ export function createDirectoryStore(db: Kysely<Database>): DirectoryStore {
     }),
     false,
   );
+  /** A carrier as stored: everything but `hasPassword`, which the secret column tells. */
+  const carrierJson = ({ hasPassword: _h, ...c }: SipCarrier) => c;
   const toTrunk = (r: Selectable<TrunksTable>): Trunk => ({
     id: r.id,
     number: r.number,
@@ -169,6 +171,12 @@ export function createDirectoryStore(db: Kysely<Database>): DirectoryStore {
     destination: parse<Trunk['destination']>(r.destination_json),
     isDefault: r.is_default === 1,
     sipPeers: parse<string[]>(r.sip_peers_json) ?? [],
+    sipCarrier: r.sip_carrier_json
+      ? {
+          ...parse<Omit<SipCarrier, 'hasPassword'>>(r.sip_carrier_json)!,
+          hasPassword: r.sip_carrier_secret !== null,
+        }
+      : null,
   });
   const trunks = entityStore<'trunks', Trunk, TrunkRow>(
     db,
@@ -180,6 +188,7 @@ export function createDirectoryStore(db: Kysely<Database>): DirectoryStore {
       destination_json: t.destination ? JSON.stringify(t.destination) : null,
       is_default: t.isDefault ? 1 : 0,
       sip_peers_json: t.sipPeers.length ? JSON.stringify(t.sipPeers) : null,
+      sip_carrier_json: t.sipCarrier ? JSON.stringify(carrierJson(t.sipCarrier)) : null,
     }),
     false,
   );
@@ -278,6 +287,31 @@ export function createDirectoryStore(db: Kysely<Database>): DirectoryStore {
           .where('account_id', '=', accountId)
           .where('id', '!=', exceptId)
           .execute();
+      },
+      async carrierSecret(accountId, id) {
+        const r = await db
+          .selectFrom('trunks')
+          .select('sip_carrier_secret')
+          .where('account_id', '=', accountId)
+          .where('id', '=', id)
+          .executeTakeFirst();
+        return r?.sip_carrier_secret ?? null;
+      },
+      async setCarrierSecret(accountId, id, secret) {
+        await db
+          .updateTable('trunks')
+          .set({ sip_carrier_secret: secret })
+          .where('account_id', '=', accountId)
+          .where('id', '=', id)
+          .execute();
+      },
+      async withCarrier() {
+        const rows = await db
+          .selectFrom('trunks')
+          .selectAll()
+          .where('sip_carrier_json', 'is not', null)
+          .execute();
+        return rows.map((r) => ({ accountId: r.account_id, trunk: toTrunk(r) }));
       },
       async byNumber(number) {
         const rows = await db.selectFrom('trunks').selectAll().where('number', '=', number).execute();

@@ -557,6 +557,16 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0016_trunk_sip_carrier': {
+      // A trunk's SIP carrier (issue 16): host, port, transport, digest user, register or not, as
+      // JSON; its password apart, so that nothing reading trunks ever carries it by accident. The
+      // password is kept as it is (not as an HA1): the carrier's realm is only known from its
+      // challenge.
+      async up(db: Db) {
+        await db.schema.alterTable('trunks').addColumn('sip_carrier_json', 'text').execute();
+        await db.schema.alterTable('trunks').addColumn('sip_carrier_secret', 'text').execute();
+      },
+    },
   };
 }
 

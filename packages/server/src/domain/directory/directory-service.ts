@@ -14,6 +14,8 @@ import type {
   RingGroup,
   RingGroupCreate,
   RingGroupPatch,
+  SipCarrier,
+  SipCarrierInput,
   Target,
   Trunk,
   TrunkCreate,
@@ -313,13 +315,57 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     return out;
   }
 
+  /**
+   * A trunk's carrier as given (the whole object replaces the stored one; its password, when
+   * absent, stays as stored) → the carrier to store and what becomes of the secret (undefined:
+   * unchanged). Registering needs a user name and a password.
+   */
+  function sipCarrier(
+    raw: SipCarrierInput | null,
+    storedSecret: boolean,
+  ): { carrier: SipCarrier | null; secret: string | null | undefined } {
+    if (raw === null) return { carrier: null, secret: storedSecret ? null : undefined };
+    const host = raw.host.trim().toLowerCase();
+    const bare = host.replace(/^\[(.*)\]$/, '$1');
+    if (
+      !isIP(bare) &&
+      !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(host)
+    )
+      throw badInput(`sipCarrier.host: '${raw.host}' is not a host name or an IP address`);
+    const username = raw.username?.trim() || null;
+    if (username !== null && !/^[\x21-\x7e]+$/.test(username.replace(/["\\]/g, ' ')))
+      throw badInput('sipCarrier.username: printable ASCII without spaces or quotes');
+    if (typeof raw.password === 'string' && !/^[\x20-\x7e]+$/.test(raw.password))
+      throw badInput('sipCarrier.password: printable ASCII');
+    const hasPassword = raw.password === undefined ? storedSecret : raw.password !== null;
+    const register = raw.register ?? false;
+    if (register && (!username || !hasPassword))
+      throw badInput('sipCarrier: registering needs a username and a password');
+    return {
+      carrier: {
+        host: isIP(bare) === 6 ? `[${bare}]` : bare,
+        port: raw.port ?? 5060,
+        transport: raw.transport ?? 'udp',
+        username,
+        hasPassword,
+        register,
+      },
+      secret: raw.password,
+    };
+  }
+
   function trunkNumber(a: AccountRecord, raw: string): string {
     const n = normalizePhone(raw, a.defaultCountry);
     if (!n?.startsWith('+')) throw badInput(`number '${raw}' is not a phone number`);
     return n;
   }
 
-  async function saveTrunk(a: AccountRecord, id: number | null, row: Omit<Trunk, 'id'>): Promise<Trunk> {
+  async function saveTrunk(
+    a: AccountRecord,
+    id: number | null,
+    row: Omit<Trunk, 'id'>,
+    secret: string | null | undefined,
+  ): Promise<Trunk> {
     return store.transaction(async (tx) => {
       const dup = (await tx.directory.trunks.list(a.id)).find((t) => t.number === row.number && t.id !== id);
       if (dup) throw new DomainError('CONFLICT', `trunk ${row.number} already exists`);
@@ -328,7 +374,9 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
           ? await tx.directory.trunks.create(a.id, row, clock.now())
           : need(await tx.directory.trunks.update(a.id, id, row), 'TRUNK_NOT_FOUND', `trunk ${id}`);
       if (saved.isDefault) await tx.directory.trunks.clearDefault(a.id, saved.id);
-      return saved;
+      if (secret === undefined) return saved;
+      await tx.directory.trunks.setCarrierSecret(a.id, saved.id, secret);
+      return need(await tx.directory.trunks.get(a.id, saved.id), 'TRUNK_NOT_FOUND', `trunk ${saved.id}`);
     });
   }
 
@@ -339,24 +387,42 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     async create(a: AccountRecord, input: TrunkCreate): Promise<Trunk> {
       await assertTarget(a.id, input.destination, 'destination');
       const isFirst = (await d.trunks.list(a.id)).length === 0;
-      return saveTrunk(a, null, {
-        number: trunkNumber(a, input.number),
-        name: input.name.trim(),
-        destination: input.destination ?? null,
-        isDefault: input.isDefault ?? isFirst,
-        sipPeers: sipPeers(input.sipPeers ?? []),
-      });
+      const { carrier, secret } = sipCarrier(input.sipCarrier ?? null, false);
+      return saveTrunk(
+        a,
+        null,
+        {
+          number: trunkNumber(a, input.number),
+          name: input.name.trim(),
+          destination: input.destination ?? null,
+          isDefault: input.isDefault ?? isFirst,
+          sipPeers: sipPeers(input.sipPeers ?? []),
+          sipCarrier: carrier,
+        },
+        secret,
+      );
     },
     async update(a: AccountRecord, id: number, patch: TrunkPatch): Promise<Trunk> {
       const cur = await trunks.get(a, id);
       await assertTarget(a.id, patch.destination, 'destination');
-      return saveTrunk(a, id, {
-        number: patch.number !== undefined ? trunkNumber(a, patch.number) : cur.number,
-        name: patch.name?.trim() ?? cur.name,
-        destination: patch.destination === undefined ? cur.destination : patch.destination,
-        isDefault: patch.isDefault ?? cur.isDefault,
-        sipPeers: patch.sipPeers !== undefined ? sipPeers(patch.sipPeers) : cur.sipPeers,
-      });
+      const stored = cur.sipCarrier?.hasPassword ?? false;
+      const { carrier, secret } =
+        patch.sipCarrier === undefined
+          ? { carrier: cur.sipCarrier, secret: undefined }
+          : sipCarrier(patch.sipCarrier, stored);
+      return saveTrunk(
+        a,
+        id,
+        {
+          number: patch.number !== undefined ? trunkNumber(a, patch.number) : cur.number,
+          name: patch.name?.trim() ?? cur.name,
+          destination: patch.destination === undefined ? cur.destination : patch.destination,
+          isDefault: patch.isDefault ?? cur.isDefault,
+          sipPeers: patch.sipPeers !== undefined ? sipPeers(patch.sipPeers) : cur.sipPeers,
+          sipCarrier: carrier,
+        },
+        secret,
+      );
     },
     async delete(a: AccountRecord, id: number): Promise<void> {
       await trunks.get(a, id);

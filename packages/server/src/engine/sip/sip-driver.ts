@@ -5,6 +5,7 @@ import type { CallRef, Endpoint, LegRef, PhoneDriver, PhoneEvents } from '../../
 import { type Clock, systemClock } from '../../domain/clock.ts';
 import { DomainError } from '../../domain/errors.ts';
 import { newCallId, newTag } from './build.ts';
+import { createCarrierCalls } from './carrier-calls.ts';
 import { parseNameAddr, quote } from './header-values.ts';
 import type { G711Codec } from './media/g711.ts';
 import { g711Sdp, openRtpSocket } from './media/local-media.ts';
@@ -75,6 +76,12 @@ export interface SipDriverDeps {
    * (phone-originated.ts); without it such INVITEs get 501.
    */
   directory?: Pick<PhoneOriginatedDeps, 'accountByDomain' | 'employeeByExt' | 'trunks' | 'greeting'>;
+  /**
+   * A trunk's carrier password (its digest challenge is answered with it): with it, the driver
+   * dials out on trunks that have a SIP carrier (carrier-calls.ts); without, it serves no
+   * external numbers.
+   */
+  carrierSecret?: (accountId: number, trunkId: number) => Promise<string | null>;
 }
 
 type LegState = 'inviting' | 'cancelling' | 'up' | 'ending' | 'ended';
@@ -138,6 +145,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     onSilent: (key) => {
       const [kind, id] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
       if (kind === 'call') return originated?.silent(id);
+      if (kind === 'carrier') return carriers?.silent(id);
       const leg = byLeg.get(id);
       if (leg?.state !== 'up') return;
       trace('media.timeout', { legUuid: id, received: leg.received });
@@ -282,7 +290,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     const legs = [...byLeg.values()].filter(
       (l) => l.ref.uuid === call.uuid && l.state === 'up' && l.rtp && l.rtpTo,
     );
-    const caller = originated?.mediaEnd(call.uuid) ?? null;
+    const caller = originated?.mediaEnd(call.uuid) ?? carriers?.mediaEnd(call.uuid) ?? null;
     type End = { end: MediaEnd; leg?: PhoneLeg; id: string };
     const ends: End[] = [
       ...(caller ? [{ end: caller, id: 'caller' }] : []),
@@ -301,7 +309,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     if (!pair.length) {
       // One end: the simulated party's voice (a tone), whichever phone it is.
       for (const l of legs) startSending(l);
-      if (!legs.length) originated?.speak(call.uuid, SIMULATED_VOICE);
+      if (!legs.length) speakFar(call.uuid, SIMULATED_VOICE);
       return;
     }
     // Two phones hear each other: no tone to either; a real caller left out waits in silence.
@@ -309,7 +317,7 @@ export function createSipDriver(deps: SipDriverDeps) {
       l.sender?.stop();
       l.sender = null;
     }
-    if (caller) originated?.speak(call.uuid, null);
+    if (caller) speakFar(call.uuid, null);
     if (joints.has(call.uuid)) return;
     const [a, b] = pair;
     const recording = pair.find((e) => e.leg && e.leg === taping);
@@ -468,6 +476,7 @@ export function createSipDriver(deps: SipDriverDeps) {
 
   function onRequest(r: NewRequest) {
     if (refuseExtensions(r)) return;
+    if (carriers?.onRequest(r)) return;
     if (originated?.onRequest(r)) return;
     const { tx } = r;
     const req = tx.request;
@@ -658,7 +667,8 @@ export function createSipDriver(deps: SipDriverDeps) {
 
   const driver: PhoneDriver = {
     serves(endpoint: Endpoint) {
-      return endpoint.kind === 'employee' && deps.registered(endpoint.accountId, endpoint.employee.ext);
+      if (endpoint.kind === 'external') return carriers !== null && endpoint.trunk?.sipCarrier != null;
+      return deps.registered(endpoint.accountId, endpoint.employee.ext);
     },
     ring(leg, _timeoutMs) {
       invite(leg).catch((err) => {
@@ -668,8 +678,11 @@ export function createSipDriver(deps: SipDriverDeps) {
         events?.refused(leg.legUuid, 3).catch(onError);
       });
     },
-    dial() {
-      throw new Error('the SIP driver dials no external numbers yet (SIP trunks: issue 16)');
+    dial(call, number, trunk) {
+      // Only asked for a trunk with a carrier (`serves`).
+      if (!carriers || !trunk?.sipCarrier)
+        throw new Error('the SIP driver dials out only on a trunk with a SIP carrier');
+      carriers.dial(call, number, trunk);
     },
     suppliesAudio(call: CallRef) {
       // A phone of the call is talking: its RTP and what it is sent are the recording.
@@ -708,8 +721,29 @@ export function createSipDriver(deps: SipDriverDeps) {
       unjoin(call.uuid);
       for (const leg of [...byLeg.values()]) if (leg.ref.uuid === call.uuid) release(leg.ref);
       originated?.ended(call, disposition);
+      carriers?.ended(call);
     },
   };
+  /** The far end of a call that is not a phone we rang: a phone that placed it, or a carrier. */
+  function speakFar(uuid: string, voice: ((k: number) => Int16Array) | null) {
+    originated?.speak(uuid, voice);
+    carriers?.speak(uuid, voice);
+  }
+  // Calls out on trunks with a SIP carrier (the UAC side towards carriers).
+  const carriers = deps.carrierSecret
+    ? createCarrierCalls({
+        layer,
+        ng,
+        edge: deps.edge,
+        contact,
+        secret: deps.carrierSecret,
+        events: () => events,
+        mediaWatch,
+        disposition: refusalDisposition,
+        onError,
+        onTrace: trace,
+      })
+    : null;
   // Calls placed from phones (the UAS side): their phone is a party this driver serves.
   const originated = deps.directory
     ? createPhoneOriginated({

@@ -169,6 +169,7 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
       },
       greeting: greetings(store),
     },
+    carrierSecret: (accountId, trunkId) => store.directory.trunks.carrierSecret(accountId, trunkId),
     recorder: deps.recorder,
     clock: deps.clock,
     mediaTimeoutMs: config.mediaTimeoutMs,

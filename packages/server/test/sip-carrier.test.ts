@@ -1,0 +1,274 @@
+// Calls out over a trunk's SIP carrier (issue 16), with real peers on loopback: Kamailio (the
+// edge every call leaves through), rtpengine (media), Dzvin's B2BUA, a baresip employee, and SIPp
+// as the carrier — it challenges the INVITE with digest (407), checks the answer (verifyauth),
+// checks what the INVITE presents (the number dialled in the request URI, the trunk's number as
+// the caller), answers and echoes the RTP it gets (-rtp_echo). Click-to-call: 001's phone rings
+// first, then the carrier; hangup by uuid sends BYE to both. A busy carrier (486) is a busy call;
+// a wrong password (challenged again) a failed one; the password never appears in the API.
+//
+// Skips loudly without kamailio/rtpengine/baresip/sipp, unless DZVIN_REQUIRE_ALL=1.
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
+import type { Session, TestServer } from './support/harness.ts';
+import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
+import { historyRecord } from './support/phonet-calls.ts';
+import { rtpengineSkipReason } from './support/rtpengine.ts';
+import { type SippRun, sippSkipReason, startSipp } from './support/sip-sipp.ts';
+import { type SipStack, startSipStack, untilRegistered } from './support/sip-stack.ts';
+import { until } from './support/wait.ts';
+
+const DOMAIN = 'carrier.localhost';
+const TRUNK = '+380443337700';
+const NUMBER = '+380501117788';
+const USER = 'dzvin-trunk';
+const SECRET = 'carrier-s3cret';
+const PHONE_PASSWORD = 'carrier-001-secret';
+
+const skip = kamailioSkipReason() || rtpengineSkipReason() || baresipSkipReason() || sippSkipReason();
+
+/**
+ * The carrier: one call. INVITE → 401 (digest challenge) → ACK; the INVITE again must carry a
+ * valid Authorization for USER/`password` (else 403 and the scenario fails), the number in
+ * its request URI and the trunk's number in From; then `answer`: 180 + 200 with SDP (RTP echoed)
+ * and the BYE, or a final refusal.
+ */
+function carrierXml(answer: 'talk' | 486, password = SECRET): string {
+  const respond = (status: string, extra = '') => `
+  <send>
+    <![CDATA[
+      SIP/2.0 ${status}
+      [last_Via:]
+      [last_Record-Route:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:carrier@[local_ip]:[local_port]>
+${extra}
+    ]]>
+  </send>`;
+  const sdp = `      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=carrier 1 1 IN IP4 [media_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8
+      a=rtpmap:8 PCMA/8000
+      a=ptime:20`;
+  const digits = (n: string) => n.replace(/\D/g, '');
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="carrier">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="^INVITE sip:${digits(NUMBER)}@" search_in="msg" check_it="true" assign_to="ruri"/>
+      <ereg regexp="From: &lt;sip:${digits(TRUNK)}@" search_in="msg" check_it="true" assign_to="from"/>
+    </action>
+  </recv>
+  ${respond('401 Unauthorized', '      WWW-Authenticate: Digest realm="carrier.test", nonce="[pid]n[call_number]c0ffee", algorithm=MD5, qop="auth"\n      Content-Length: 0')}
+  <recv request="ACK"/>
+  <recv request="INVITE">
+    <action>
+      <verifyauth assign_to="authvalid" username="${USER}" password="${password}"/>
+    </action>
+  </recv>
+  <nop test="authvalid" next="good"/>
+  ${respond('401 Unauthorized', '      WWW-Authenticate: Digest realm="carrier.test", nonce="[pid]n[call_number]again", algorithm=MD5, qop="auth"\n      Content-Length: 0')}
+  <recv request="ACK" next="end"/>
+  <label id="good"/>
+  ${
+    answer === 'talk'
+      ? `${respond('180 Ringing', '      Content-Length: 0')}
+  ${respond('200 OK', sdp)}
+  <recv request="ACK"/>
+  <recv request="BYE"/>
+  ${respond('200 OK', '      Content-Length: 0')}`
+      : `${respond(`${answer} Busy Here`, '      Content-Length: 0')}
+  <recv request="ACK"/>`
+  }
+  <label id="end"/>
+  <Reference variables="ruri,from"/>
+</scenario>`;
+}
+
+describe('calls out over a SIP carrier: digest to the carrier, click-to-call bridged with media, busy and a wrong password', {
+  skip,
+}, () => {
+  let stack: SipStack;
+  let kam: Kamailio;
+  let server: TestServer;
+  let s: Session;
+  let accountId = 0;
+  let trunkId = 0;
+  let phone: Baresip;
+  let carrier: SippRun | null = null;
+
+  before(async () => {
+    stack = await startSipStack({ kamailioDefines: { NATPING_INTERVAL: 0 } });
+    ({ kam, server } = stack);
+    s = await server.account(DOMAIN);
+    const account = (await server.built.store.accounts.byDomain(DOMAIN))!;
+    accountId = account.id;
+    const dir = server.built.services.directory;
+    const e =
+      (await server.built.store.directory.employees.byExt(account.id, '001')) ??
+      (await dir.employees.create(account, { displayName: 'Phone 001', ext: '001' }));
+    const set = await s.admin('PUT', `/api/v1/employees/${e.id}/sip-password`, { password: PHONE_PASSWORD });
+    assert.equal(set.status, 204, set.text);
+    phone = await startBaresip({
+      user: '001',
+      domain: DOMAIN,
+      password: PHONE_PASSWORD,
+      proxyPort: kam.sipPort,
+      answermode: 'auto',
+      lifetimeSec: 240,
+      toneHz: 440,
+      toneSeconds: 60,
+    });
+    await phone.register();
+    await untilRegistered(server, accountId, '001');
+  });
+  after(async () => {
+    await phone?.stop();
+    await stack?.stop();
+  });
+  afterEach(async () => {
+    for (const c of (await s.get('/rest/calls/active/v3')).json() as {
+      uuid: string;
+      parentUuid: string | null;
+    }[])
+      await s.get(`/rest/calls/active/${c.parentUuid ?? c.uuid}/hangup`);
+    carrier?.stop();
+    await carrier?.done;
+    carrier = null;
+    await until(() => server.built.sip!.driver.legs().length === 0, 'no SIP leg left', 10_000);
+  });
+
+  /** Starts the carrier and points the trunk at it (the password set only when `password` is given). */
+  async function useCarrier(xml: string, password?: string) {
+    carrier = await startSipp({
+      scenario: { xml },
+      extraArgs: ['-mi', '127.0.0.1', '-rtp_echo'],
+      timeout: '40s',
+      killAfterMs: 45_000,
+    });
+    const sipCarrier = {
+      host: '127.0.0.1',
+      port: carrier.port,
+      username: USER,
+      ...(password ? { password } : {}),
+    };
+    if (!trunkId) {
+      const r = await s.admin('POST', '/api/v1/trunks', {
+        number: TRUNK,
+        name: 'Carrier',
+        destination: null,
+        isDefault: true,
+        sipCarrier,
+      });
+      assert.equal(r.status, 201, r.text);
+      trunkId = r.json().id;
+      return r.json();
+    }
+    const r = await s.admin('PATCH', `/api/v1/trunks/${trunkId}`, { sipCarrier });
+    assert.equal(r.status, 200, r.text);
+    return r.json();
+  }
+
+  test('click-to-call: 001 answers, the carrier is dialled with the trunk number as caller, challenges, accepts the digest answer and talks (RTP both ways through the joint); hangup by uuid: BYE to both, history answered', async () => {
+    const trunk = await useCarrier(carrierXml('talk'), SECRET);
+    assert.deepEqual(trunk.sipCarrier, {
+      host: '127.0.0.1',
+      port: carrier!.port,
+      transport: 'udp',
+      username: USER,
+      hasPassword: true,
+      register: false,
+    });
+    assert.ok(!JSON.stringify(trunk).includes(SECRET), 'the password is write-only');
+    const listed = await s.admin('GET', '/api/v1/trunks');
+    assert.ok(!listed.text.includes(SECRET), 'not in the list either');
+
+    const from = phone.events.length;
+    const made = await s.post('/rest/user/makeCall', { legExt: '001', otherLegNum: NUMBER });
+    assert.equal(made.status, 200, made.text);
+    const { uuid } = made.json();
+    await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '001 answers', { from });
+    const bridged = await until(
+      async () =>
+        ((await s.get('/rest/calls/active/v3')).json() as { uuid: string; lastEvent: string }[]).find(
+          (c) => c.uuid === uuid && c.lastEvent === 'call.bridge',
+        ),
+      'the carrier answered: call.bridge',
+      20_000,
+    );
+    assert.ok(bridged);
+    // The employee's RTP reaches the carrier and its echo comes back: the joint relays both ways.
+    const joint = await until(() => {
+      const j = server.built.sip!.driver.joints().find((x) => x.uuid === uuid);
+      return j && j.aToB >= 50 && j.bToA >= 50 ? j : null;
+    }, 'a second of RTP both ways between 001 and the carrier');
+    assert.ok(joint);
+    const hung = phone.events.length;
+    assert.equal((await s.get(`/rest/calls/active/${uuid}/hangup`)).status, 200);
+    await phone.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 001', { from: hung });
+    const done = await carrier!.done;
+    assert.equal(
+      done.code,
+      0,
+      `the carrier's scenario passed (digest, URI, From, BYE): ${done.output.slice(-2000)}`,
+    );
+    const c = await historyRecord(s, uuid);
+    assert.equal(c.disposition, 0);
+    assert.equal(c.otherLegNum, NUMBER);
+    assert.equal(c.leg.ext, '001');
+  });
+
+  test('a busy carrier (486 after the digest): the call is busy in company.api, 001 gets its BYE', async () => {
+    await useCarrier(carrierXml(486));
+    const from = phone.events.length;
+    const made = await s.post('/rest/user/makeCall', { legExt: '001', otherLegNum: NUMBER });
+    assert.equal(made.status, 200, made.text);
+    const { uuid } = made.json();
+    await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '001 answers', { from });
+    await phone.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 001', { from });
+    const done = await carrier!.done;
+    assert.equal(done.code, 0, done.output.slice(-2000));
+    const c = await historyRecord(s, uuid);
+    assert.equal(c.disposition, 4, 'busy');
+  });
+
+  test("a wrong password: the carrier challenges again, Dzvin does not loop — the call fails (disposition 3); removing the carrier's password is reflected as hasPassword false", async () => {
+    await useCarrier(carrierXml('talk', 'not-the-secret'));
+    const from = phone.events.length;
+    const made = await s.post('/rest/user/makeCall', { legExt: '001', otherLegNum: NUMBER });
+    assert.equal(made.status, 200, made.text);
+    const { uuid } = made.json();
+    await phone.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 001', { from });
+    const c = await historyRecord(s, uuid);
+    assert.equal(c.disposition, 3, 'failed');
+    const done = await carrier!.done;
+    assert.equal(done.code, 0, `challenged twice, then the ACK: ${done.output.slice(-2000)}`);
+    carrier = null;
+
+    const removed = await s.admin('PATCH', `/api/v1/trunks/${trunkId}`, {
+      sipCarrier: { host: '127.0.0.1', port: 5999, username: USER, password: null },
+    });
+    assert.equal(removed.status, 200, removed.text);
+    assert.equal(removed.json().sipCarrier.hasPassword, false);
+    const refused = await s.admin('PATCH', `/api/v1/trunks/${trunkId}`, {
+      sipCarrier: { host: 'bad host!', username: USER },
+    });
+    assert.equal(refused.status, 400, refused.text);
+    assert.match(refused.text, /sipCarrier\.host/);
+    const noCreds = await s.admin('PATCH', `/api/v1/trunks/${trunkId}`, {
+      sipCarrier: { host: 'sip.carrier.example', register: true },
+    });
+    assert.equal(noCreds.status, 400, noCreds.text);
+    assert.match(noCreds.text, /registering needs a username and a password/);
+  });
+});
