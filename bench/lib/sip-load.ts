@@ -160,7 +160,7 @@ export const answerXml = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>`;
 
 /**
- * The carrier: INVITE to the DID (`-s`) from a caller number, ACK the 200 along its route set,
+ * The carrier: INVITE to a DID (field 0 of the injection file, taken in turn) from a caller number, ACK the 200 along its route set,
  * hold `holdMs` (playing `audio` — raw A-law, looped — as RTP when given), BYE. A call not
  * answered within 10 s, or a BYE not answered, counts as failed.
  */
@@ -170,10 +170,10 @@ export function carrierXml(holdMs: number, audio: string | null): string {
 <scenario name="carrier">
   <send retrans="500">
     <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      INVITE sip:[field0]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:38050[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
+      To: <sip:[field0]@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: 1 INVITE
       Contact: <sip:carrier@[local_ip]:[local_port]>

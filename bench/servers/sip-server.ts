@@ -1,8 +1,8 @@
 // Dzvin as `npm run bench:sip` runs it: buildApp over a fresh SQLite file with its SIP engine wired
 // to the Kamailio and rtpengine the bench started (argv[2]: SipServerSettings as JSON), system
 // clock and timers, HTTP on 127.0.0.1. It builds the office — `employees` employees with SIP
-// passwords in one round-robin group, a trunk whose `sipPeers` allow 127.0.0.1 (the SIPp
-// "carrier") ringing that group, a CRM connection to the bench's receiver — and then only serves:
+// passwords in round-robin groups of `groupSize`, each behind a trunk whose `sipPeers` allow
+// 127.0.0.1 (the SIPp "carrier"), a CRM connection to the bench's receiver — and then only serves:
 // every call comes in over SIP. Once a second it reports event-loop delay and RSS over IPC.
 //
 // IPC: → `ready` (after the office is built); `registered` → how many exts Dzvin sees registered;
@@ -19,7 +19,9 @@ export interface SipServerSettings {
   ngPort: number;
   rpcUrl: string;
   employees: number;
-  trunkNumber: string;
+  /** The first DID (digits); group g's trunk is firstDid + g. */
+  firstDid: number;
+  groupSize: number;
   eventsUrl: string;
   domain: string;
   password: string;
@@ -61,6 +63,8 @@ const { accounts, directory } = built.services;
 const created = await accounts.create({ domain: settings.domain, name: 'SIP bench', defaultCountry: 'UA' });
 // Real phones only: a call never falls back to a simulated answer.
 let account = await accounts.update(created.account.id, { phones: 'real' });
+// Groups of `groupSize` (a call centre's hunt groups), each behind its own DID: the carrier
+// spreads its calls over the DIDs, as calls to a real office spread over its lines.
 const members: number[] = [];
 for (let k = 0; k < settings.employees; k++) {
   const e = await directory.employees.create(account, {
@@ -71,20 +75,22 @@ for (let k = 0; k < settings.employees; k++) {
   members.push(e.id);
 }
 account = await accounts.update(account.id, { apiUserId: members[0] });
-const group = await directory.groups.create(account, {
-  name: 'Лінія',
-  ext: '100',
-  strategy: 'round-robin',
-  ringTimeoutSec: 20,
-  members,
-});
-await directory.trunks.create(account, {
-  number: settings.trunkNumber,
-  name: 'Carrier',
-  destination: { type: 'group', id: group.id },
-  isDefault: true,
-  sipPeers: ['127.0.0.1'],
-});
+for (let g = 0; g * settings.groupSize < members.length; g++) {
+  const group = await directory.groups.create(account, {
+    name: `Лінія ${g + 1}`,
+    ext: String(100 + g),
+    strategy: 'round-robin',
+    ringTimeoutSec: 20,
+    members: members.slice(g * settings.groupSize, (g + 1) * settings.groupSize),
+  });
+  await directory.trunks.create(account, {
+    number: `+${settings.firstDid + g}`,
+    name: `Carrier ${g + 1}`,
+    destination: { type: 'group', id: group.id },
+    isDefault: g === 0,
+    sipPeers: ['127.0.0.1'],
+  });
+}
 await directory.crm.create(account, { name: 'bench CRM', eventsUrl: settings.eventsUrl });
 
 // Measurement: event-loop delay in 10 ms steps (the interval subtracted), reset each second.
