@@ -232,6 +232,30 @@ describe('dzvin employees (over the admin API)', () => {
     assert.deepEqual(peered.sipPeers, ['203.0.113.7', '2001:db8::10']);
     const cleared = await json(cmd`trunks update ${trunk.id} --sip-peers none`, acmeEnv);
     assert.deepEqual(cleared.sipPeers, []);
+    // The trunk's SIP carrier: one flag, the password write-only (never printed back).
+    const carried = await json(
+      cmd`trunks update ${trunk.id} --sip-carrier ${'acme:Tr0nk-pass@SIP.Carrier.example:5080;transport=tcp;register'}`,
+      acmeEnv,
+    );
+    assert.deepEqual(carried.sipCarrier, {
+      host: 'sip.carrier.example',
+      port: 5080,
+      transport: 'tcp',
+      username: 'acme',
+      hasPassword: true,
+      register: true,
+    });
+    const listed = await dzvin(cmd`trunks list`, acmeEnv);
+    assert.match(listed.stdout, /acme@sip\.carrier\.example:5080;transport=tcp;register/);
+    assert.ok(!listed.stdout.includes('Tr0nk-pass'), 'the password is never shown');
+    const badCarrier = await dzvin(
+      cmd`trunks update ${trunk.id} --sip-carrier ${'host;transport=sctp'}`,
+      acmeEnv,
+    );
+    assert.equal(badCarrier.code, 2, badCarrier.stderr);
+    assert.match(badCarrier.stderr, /unknown parameter 'transport=sctp'/);
+    const simulated = await json(cmd`trunks update ${trunk.id} --sip-carrier none`, acmeEnv);
+    assert.equal(simulated.sipCarrier, null);
     // The IVR's recorded greeting: a WAV file uploaded as it is; what the server refuses says why.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-cli-greeting-'));
     const wav = path.join(dir, 'greeting.wav');

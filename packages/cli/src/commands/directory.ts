@@ -202,6 +202,13 @@ const trunks: Resource<Trunk> = {
     { header: 'destination', value: (t) => showTarget(t.destination) },
     { header: 'default', value: (t) => t.isDefault },
     { header: 'SIP peers', value: (t) => t.sipPeers ?? [] },
+    {
+      header: 'SIP carrier',
+      value: (t) =>
+        t.sipCarrier
+          ? `${t.sipCarrier.username ? `${t.sipCarrier.username}@` : ''}${t.sipCarrier.host}:${t.sipCarrier.port};transport=${t.sipCarrier.transport}${t.sipCarrier.register ? ';register' : ''}`
+          : '',
+    },
   ],
   fields: [
     { flags: '--number <e164>', key: 'number', description: 'external number, e.g. +380442246595' },
@@ -226,12 +233,47 @@ const trunks: Resource<Trunk> = {
               .map((a) => a.trim())
               .filter(Boolean),
     },
+    {
+      flags: '--sip-carrier <carrier>',
+      key: 'sipCarrier',
+      description:
+        "where calls out on this trunk go: [user[:password]@]host[:port][;transport=tcp][;register] ('none': simulated). A password left out stays as stored",
+      parse: parseSipCarrier,
+    },
   ],
   required: [
     ['number', '--number'],
     ['name', '--name'],
   ],
 };
+
+/**
+ * `--sip-carrier user:secret@sip.carrier.example:5080;transport=tcp;register` → the API's
+ * sipCarrier; 'none' → null. The server checks the host and the rest.
+ */
+export function parseSipCarrier(v: string): Record<string, unknown> | null {
+  const text = v.trim().replace(/^sips?:/i, '');
+  if (text === '' || text === 'none') return null;
+  const [address, ...params] = text.split(';');
+  const at = address.lastIndexOf('@');
+  const userinfo = at >= 0 ? address.slice(0, at) : '';
+  const hostport = at >= 0 ? address.slice(at + 1) : address;
+  const colon = userinfo.indexOf(':');
+  const out: Record<string, unknown> = {};
+  if (userinfo) out.username = colon >= 0 ? userinfo.slice(0, colon) : userinfo;
+  if (colon >= 0) out.password = userinfo.slice(colon + 1);
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostport);
+  if (!m) throw new InvalidArgumentError(`'${hostport}' is not host[:port]`);
+  out.host = m[1];
+  if (m[2]) out.port = Number(m[2]);
+  for (const p of params) {
+    const [k, val] = p.split('=');
+    if (k === 'transport' && (val === 'udp' || val === 'tcp')) out.transport = val;
+    else if (k === 'register' && val === undefined) out.register = true;
+    else throw new InvalidArgumentError(`unknown parameter '${p}' (transport=udp|tcp, register)`);
+  }
+  return out;
+}
 
 const crm: Resource<CrmConnection> = {
   name: 'crm',
