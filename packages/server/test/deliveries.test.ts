@@ -386,10 +386,23 @@ for (const dialect of DIALECTS) {
       const entries: OutboxEntry[] = [];
       for (let i = 0; i < 60; i++) entries.push(ev(slowId, `slow-${i}`, 0));
       for (let i = 0; i < 20; i++) entries.push(ev(fastId, `fast-${i}`, 0));
-      const t0 = Date.now();
       await enqueue(entries);
-      await until(() => fast.hits.length === 20, 1500, 'the fast CRM');
-      assert.ok(Date.now() - t0 < 1500);
+      // Not delayed: every delivery to the fast CRM arrives before the first request the slow one
+      // holds could time out (timeoutMs) — a queue shared between them would make the fast CRM
+      // wait for those timeouts. Measured against the slow CRM's own first hit rather than a wall
+      // budget, so a loaded machine (a slow enqueue) does not decide it.
+      await until(() => fast.hits.length === 20, 10_000, 'the fast CRM');
+      assert.ok(slow.hits.length > 0, 'the slow CRM was being delivered to meanwhile');
+      const firstSlow = Math.min(...slow.hits.map((h) => h.at));
+      const lastFast = Math.max(...fast.hits.map((h) => h.at));
+      assert.ok(
+        lastFast < firstSlow + FAST_RETRY.timeoutMs,
+        `the fast CRM's last delivery ${lastFast - firstSlow} ms after the slow CRM's first (its timeout: ${FAST_RETRY.timeoutMs} ms)`,
+      );
+      assert.ok(
+        slow.hits.length <= FAST_RETRY.concurrencyPerConnection,
+        `no slow request timed out and was followed by another yet: ${slow.hits.length} hits`,
+      );
       await disable(slowId);
       await disable(fastId);
       await slow.down();
