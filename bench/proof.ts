@@ -1,5 +1,5 @@
-// `npm run proof`: the proof suite of issue 7, in up to four parts (PROOF_PARTS, default
-// "hostile,load,faults,throughput").
+// `npm run proof`: the proof suite of issue 7, in up to five parts (PROOF_PARTS, default
+// "hostile,load,faults,throughput,sip").
 //
 // hostile — a real Dzvin child process (bench/servers/proof-server.ts) on 127.0.0.1 over a fresh
 // SQLite file in a temp directory, then again over a throwaway PostgreSQL cluster (initdb in a
@@ -20,6 +20,11 @@
 // that PostgreSQL, with CPU % per process from /proc, PostgreSQL's wait events and a V8 profile of
 // each Dzvin process.
 //
+// sip — bench/lib/proof-sip.ts (issue 16, hostile SIP): SIP fuzzing of Kamailio and the B2BUA, a
+// REGISTER scanner, toll fraud, trunk peers, and rtpengine / Kamailio / Dzvin killed mid-call, with
+// the real daemons. It writes bench/results/proof-sip.md and .json itself; its checks join the table
+// here. Run alone (PROOF_PARTS=sip) it leaves proof.md and proof.json as they are.
+//
 // Everything started is stopped, also on failure (guardProcess: a watchdog, children killed on
 // exit). Results: bench/results/proof.md (tables, machine) and proof.json; the last line of stdout
 // is one JSON object with the headline figures (null for a part not run). Exit code 1 when any
@@ -30,7 +35,8 @@
 // on each process during the load, 50); faults: PROOF_KILLS (3), PROOF_PG_STOP_SEC (10),
 // PROOF_503_SEC (60), PROOF_HANG_SEC (20), PROOF_GAP_SEC (15, after each fault); deliveries:
 // PROOF_WEBHOOK_TIMEOUT_MS (5000), PROOF_LEASE_SEC (10), PROOF_RETRY_CAP_MS (10000),
-// PROOF_DRAIN_MAX_SEC (60); throughput: PROOF_TP_SEC (15), PROOF_TP_CONNECTIONS (32).
+// PROOF_DRAIN_MAX_SEC (60); throughput: PROOF_TP_SEC (15), PROOF_TP_CONNECTIONS (32); sip:
+// PROOF_SIP_FUZZ_CASES (3000 per target).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -39,6 +45,7 @@ import { guardProcess, intEnv, loadavg1, machine, nextMessage, spawnChild } from
 import { type HostileReport, runHostile, type Tenant } from './lib/hostile.ts';
 import { type Cluster, startPostgres } from './lib/postgres.ts';
 import { type LoadReport, runLoad } from './lib/proof-load.ts';
+import { runSipProof, type SipProofReport } from './lib/proof-sip.ts';
 import { runThroughput, type ThroughputReport } from './lib/proof-throughput.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -51,14 +58,14 @@ const SESSION_IDLE_SEC = 10;
 const BODY_LIMIT = 256 * 1024;
 const MAX_FAILURES_PER_IP = 10;
 const PARTS = new Set(
-  (process.env.PROOF_PARTS ?? 'hostile,load,faults,throughput')
+  (process.env.PROOF_PARTS ?? 'hostile,load,faults,throughput,sip')
     .split(',')
     .map((p) => p.trim())
     .filter(Boolean),
 );
 for (const p of PARTS)
-  if (!['hostile', 'load', 'faults', 'throughput'].includes(p))
-    throw new Error(`PROOF_PARTS: unknown part '${p}' (hostile, load, faults, throughput)`);
+  if (!['hostile', 'load', 'faults', 'throughput', 'sip'].includes(p))
+    throw new Error(`PROOF_PARTS: unknown part '${p}' (hostile, load, faults, throughput, sip)`);
 const LOAD = {
   rate: intEnv('PROOF_RATE', 10, 1, 200),
   loadSec: intEnv('PROOF_LOAD_SEC', 45, 5, 3600),
@@ -175,6 +182,7 @@ const runs: Run[] = [];
 let postgresNote = '';
 let load: LoadReport | null = null;
 let throughput: ThroughputReport | null = null;
+let sip: SipProofReport | null = null;
 const partErrors: Check[] = [];
 try {
   if (PARTS.has('hostile')) {
@@ -259,8 +267,21 @@ try {
       pg?.stop();
     }
   }
+  if (PARTS.has('sip'))
+    sip = await runSipProof({
+      seed: SEED,
+      fuzzCases: intEnv('PROOF_SIP_FUZZ_CASES', 3000, 50, 100_000),
+      root: ROOT,
+      resultsDir: RESULTS,
+      log,
+    });
 } finally {
   if (!process.env.PROOF_KEEP_DB) rmSync(dir, { recursive: true, force: true });
+}
+if (PARTS.size === 1 && sip) {
+  // The sip part alone: its own files are written; proof.md keeps the other parts' figures.
+  process.stdout.write(`${JSON.stringify({ parts: 'sip', ...sip.figures })}\n`);
+  process.exit(sip.checks.every((c) => c.ok) ? 0 : 1);
 }
 const tpChecks: Check[] = throughput
   ? [
@@ -282,6 +303,7 @@ const checks = [
   ...runs.flatMap((r) => r.checks.map((c) => ({ ...c, name: `${r.database}: ${c.name}` }))),
   ...(load?.checks.map((c) => ({ ...c, name: `postgres ×2: ${c.name}` })) ?? []),
   ...tpChecks,
+  ...(sip?.checks ?? []),
   ...partErrors,
 ];
 const sum = (f: (r: Run) => number) => runs.reduce((a, r) => a + f(r), 0);
@@ -315,6 +337,7 @@ const summary = {
   recovery_hang_ms: recovery('crm-hang'),
   rps_1_process: tp(1),
   rps_2_processes: tp(2),
+  sip_checks_failed: sip ? sip.figures.checks_failed : null,
   parts: [...PARTS].join(','),
 };
 const m = machine();
@@ -343,6 +366,7 @@ const raw = {
   })),
   load,
   throughput,
+  sip,
   duration_ms: Date.now() - started,
 };
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -542,7 +566,8 @@ ${Object.entries(summary)
 
 ${hostileSection()}
 ${loadSection()}
-${throughputSection()}`;
+${throughputSection()}
+${sip ? '## Hostile SIP\n\nThe sip rows above; the set-up and figures in [proof-sip.md](proof-sip.md).\n' : ''}`;
 mkdirSync(RESULTS, { recursive: true });
 writeFileSync(join(RESULTS, 'proof.md'), md);
 writeFileSync(join(RESULTS, 'proof.json'), `${JSON.stringify(raw, null, 2)}\n`);
