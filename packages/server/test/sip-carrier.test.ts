@@ -95,6 +95,56 @@ ${extra}
 </scenario>`;
 }
 
+/**
+ * A carrier's registrar: two rounds of REGISTER (401, then the digest answer checked: 200 granting
+ * 3 s — the second round is the refresh before it runs out), the Contact being Kamailio's public
+ * socket with the trunk's number; then the REGISTER with Expires: 0 that removes it.
+ */
+function registrarXml(kamailioPort: number): string {
+  const respond = (status: string, extra: string) => `
+  <send>
+    <![CDATA[
+      SIP/2.0 ${status}
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+${extra}
+      Content-Length: 0
+    ]]>
+  </send>`;
+  const round = (n: number) => `
+  <recv request="REGISTER">
+    <action>
+      <ereg regexp="Contact: &lt;sip:${TRUNK.replace(/\D/g, '')}@127.0.0.1:${kamailioPort};transport=udp>" search_in="msg" check_it="true" assign_to="contact${n}"/>
+    </action>
+  </recv>
+  ${respond('401 Unauthorized', `      WWW-Authenticate: Digest realm="carrier.test", nonce="[pid]r${n}[call_number]", algorithm=MD5`)}
+  <recv request="REGISTER">
+    <action>
+      <verifyauth assign_to="valid${n}" username="${USER}" password="${SECRET}"/>
+    </action>
+  </recv>
+  <nop test="valid${n}" next="ok${n}"/>
+  ${respond('403 Forbidden', '')}
+  <label id="ok${n}"/>
+  ${respond('200 OK', '      [last_Contact:];expires=3')}`;
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="registrar">
+  ${round(1)}
+  ${round(2)}
+  <recv request="REGISTER">
+    <action>
+      <ereg regexp="Expires: 0" search_in="msg" check_it="true" assign_to="gone"/>
+    </action>
+  </recv>
+  ${respond('200 OK', '')}
+  <Reference variables="contact1,contact2,gone"/>
+</scenario>`;
+}
+
 describe('calls out over a SIP carrier: digest to the carrier, click-to-call bridged with media, busy and a wrong password', {
   skip,
 }, () => {
@@ -270,5 +320,45 @@ describe('calls out over a SIP carrier: digest to the carrier, click-to-call bri
     });
     assert.equal(noCreds.status, 400, noCreds.text);
     assert.match(noCreds.text, /registering needs a username and a password/);
+  });
+
+  test('a trunk that registers: REGISTER through Kamailio with its public socket and the trunk number as Contact, the digest answered, refreshed before the 3 s granted run out; turned off: Expires 0', async () => {
+    carrier = await startSipp({
+      scenario: { xml: registrarXml(kam.sipPort) },
+      timeout: '30s',
+      killAfterMs: 35_000,
+    });
+    const regs = server.built.sip!.carrierRegistrations;
+    const on = await s.admin('PATCH', `/api/v1/trunks/${trunkId}`, {
+      sipCarrier: { host: '127.0.0.1', port: carrier.port, username: USER, password: SECRET, register: true },
+    });
+    assert.equal(on.status, 200, on.text);
+    assert.equal(on.json().sipCarrier.register, true);
+    await regs.sync();
+    const first = await until(
+      () => regs.states().find((r) => r.trunkId === trunkId && r.state === 'registered'),
+      'the trunk registered',
+    );
+    assert.equal(first.lastStatus, 200);
+    assert.ok(first.expiresAt! - Date.now() <= 3000, 'the 3 s the carrier granted, not the 600 asked');
+    // Still registered past the first 3 s: it was refreshed (the registrar's second round).
+    await until(
+      () => {
+        const r = regs.states().find((x) => x.trunkId === trunkId);
+        return r && r.state === 'registered' && r.expiresAt! > first.expiresAt! ? r : null;
+      },
+      'the registration refreshed',
+      8000,
+    );
+    const off = await s.admin('PATCH', `/api/v1/trunks/${trunkId}`, {
+      sipCarrier: { host: '127.0.0.1', port: carrier.port, username: USER, register: false },
+    });
+    assert.equal(off.status, 200, off.text);
+    assert.equal(off.json().sipCarrier.hasPassword, true, 'the password stays when not given');
+    await regs.sync();
+    assert.ok(!regs.states().some((r) => r.trunkId === trunkId), 'no registration kept');
+    const done = await carrier.done;
+    assert.equal(done.code, 0, `the registrar's scenario passed: ${done.output.slice(-2000)}`);
+    carrier = null;
   });
 });

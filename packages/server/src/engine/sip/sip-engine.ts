@@ -1,6 +1,7 @@
 import type { Recorder } from '../../domain/calls/call-model.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Store } from '../../domain/ports.ts';
+import { type CarrierRegistrations, createCarrierRegistrations } from './carrier-registrations.ts';
 import { createKamailioControl, type KamailioControl, type Registration } from './edge/kamailio-control.ts';
 import { createRegistrationWatcher, type RegistrationWatcher } from './edge/registration-watcher.ts';
 import type { SipIdentity } from './edge/sip-credentials.ts';
@@ -51,6 +52,8 @@ export interface SipEngine {
   transport: SipTransport;
   layer: TransactionLayer;
   ng: NgClient;
+  /** Trunks kept registered at their carriers (`sipCarrier.register`). */
+  carrierRegistrations: CarrierRegistrations;
   /** The employees with a phone registered now, as `accountId:ext`. */
   registered(): string[];
   /** How many contacts (phones) of the employee `ext` are registered now: 0 when none. */
@@ -198,7 +201,16 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
   }
 
   watcher.start();
+  const carrierRegistrations = createCarrierRegistrations({
+    layer,
+    edge: config.edge,
+    trunks: () => store.directory.trunks.withCarrier(),
+    secret: (accountId, trunkId) => store.directory.trunks.carrierSecret(accountId, trunkId),
+    onError,
+    onTrace: deps.onTrace ?? (() => {}),
+  });
   return {
+    carrierRegistrations,
     driver: sip,
     control,
     watcher,
@@ -212,6 +224,7 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
       await rebuild(watcher.current());
     },
     async close() {
+      carrierRegistrations.close();
       watcher.stop();
       sip.close();
       layer.close();
