@@ -427,6 +427,51 @@ describe('the web console', { skip }, () => {
     assert.deepEqual(trunk.sipPeers, ['203.0.113.7', '2001:db8::10'], "the carrier's addresses, normalized");
     await page.locator('[data-testid=trunks] td', { hasText: 'SIP 203.0.113.7, 2001:db8::10' }).waitFor();
 
+    // Its SIP carrier: the password sent once, never shown again; left empty on an edit, it stays.
+    await page
+      .locator('[data-testid=trunks] tr', { hasText: 'Support line' })
+      .getByRole('button', { name: 'Edit' })
+      .click();
+    editor = page.getByTestId('trunk-editor');
+    await editor.getByLabel(/Carrier host/).fill('SIP.Carrier.example');
+    await editor.getByLabel('Port', { exact: true }).fill('5080');
+    await editor.getByTestId('trunk-carrier-transport').selectOption('tcp');
+    await editor.getByLabel('User name', { exact: true }).fill('support-trunk');
+    await editor.getByLabel('Password', { exact: true }).fill('carrier-pass-1');
+    await editor.getByLabel(/Register at the carrier/).check();
+    await editor.getByRole('button', { name: 'Save' }).click();
+    await page.locator('[data-testid=trunks] td', { hasText: '→ sip.carrier.example:5080 (reg)' }).waitFor();
+    const carried = await find('trunks', 'Support line');
+    assert.deepEqual(carried.sipCarrier, {
+      host: 'sip.carrier.example',
+      port: 5080,
+      transport: 'tcp',
+      username: 'support-trunk',
+      hasPassword: true,
+      register: true,
+    });
+    assert.ok(!(await page.content()).includes('carrier-pass-1'), 'the password is not on the page');
+    await page
+      .locator('[data-testid=trunks] tr', { hasText: 'Support line' })
+      .getByRole('button', { name: 'Edit' })
+      .click();
+    editor = page.getByTestId('trunk-editor');
+    assert.equal(
+      await editor.getByLabel('Password', { exact: true }).inputValue(),
+      '',
+      'never filled back in',
+    );
+    assert.match(
+      (await editor.getByLabel('Password', { exact: true }).getAttribute('placeholder')) ?? '',
+      /leave empty to keep/,
+    );
+    await editor.getByLabel(/Register at the carrier/).uncheck();
+    await editor.getByRole('button', { name: 'Save' }).click();
+    await page.locator('[data-testid=trunks] td', { hasText: '→ sip.carrier.example:5080' }).waitFor();
+    const kept = await find('trunks', 'Support line');
+    assert.equal(kept.sipCarrier?.register, false);
+    assert.equal(kept.sipCarrier?.hasPassword, true, 'the password stayed');
+
     // The server's refusal shows in the editor, as it is; nothing is added.
     await page.getByRole('button', { name: '+ Ring group' }).click();
     editor = page.getByTestId('group-editor');

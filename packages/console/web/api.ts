@@ -148,6 +148,15 @@ export interface Trunk {
   isDefault: boolean;
   /** The carrier's addresses allowed to deliver this number's calls over SIP. */
   sipPeers: string[];
+  /** Where calls out on this trunk go over SIP (the password is write-only). */
+  sipCarrier: {
+    host: string;
+    port: number;
+    transport: 'udp' | 'tcp';
+    username: string | null;
+    hasPassword: boolean;
+    register: boolean;
+  } | null;
 }
 export interface CrmConnection {
   id: number;

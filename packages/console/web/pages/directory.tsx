@@ -131,6 +131,13 @@ export function DirectoryPage() {
           <>
             {tr.name}
             {tr.sipPeers?.length ? <span class="muted small"> · SIP {tr.sipPeers.join(', ')}</span> : null}
+            {tr.sipCarrier ? (
+              <span class="muted small">
+                {' '}
+                · → {tr.sipCarrier.host}:{tr.sipCarrier.port}
+                {tr.sipCarrier.register ? ' (reg)' : ''}
+              </span>
+            ) : null}
           </>,
           target(tr.destination),
         ]}
@@ -623,6 +630,25 @@ function TrunkEditor(props: { data: Data; trunk: Trunk | null; done: (b: unknown
       .split(',')
       .map((p) => p.trim())
       .filter(Boolean);
+  const carrier = tr?.sipCarrier ?? null;
+  const [host, setHost] = useState(carrier?.host ?? '');
+  const [port, setPort] = useState(String(carrier?.port ?? 5060));
+  const [transport, setTransport] = useState<'udp' | 'tcp'>(carrier?.transport ?? 'udp');
+  const [user, setUser] = useState(carrier?.username ?? '');
+  const [password, setPassword] = useState('');
+  const [register, setRegister] = useState(carrier?.register ?? false);
+  // Empty host: no carrier (calls out simulated). A password left empty stays as stored.
+  const sipCarrier = () =>
+    host.trim()
+      ? {
+          host: host.trim(),
+          port: Number(port) || 5060,
+          transport,
+          username: user.trim() || null,
+          ...(password ? { password } : {}),
+          register,
+        }
+      : null;
   return (
     <EditorForm
       testid="trunk-editor"
@@ -633,6 +659,7 @@ function TrunkEditor(props: { data: Data; trunk: Trunk | null; done: (b: unknown
         destination,
         isDefault,
         sipPeers: sipPeers(),
+        sipCarrier: sipCarrier(),
       })}
     >
       <Field label={t('number')}>
@@ -659,6 +686,41 @@ function TrunkEditor(props: { data: Data; trunk: Trunk | null; done: (b: unknown
           onInput={text(setPeers)}
         />
       </Field>
+      <fieldset>
+        <legend>{t('sipCarrier')}</legend>
+        <Field label={t('carrierHost')}>
+          <input placeholder="sip.carrier.example" value={host} onInput={text(setHost)} />
+        </Field>
+        <Field label={t('carrierPort')}>
+          <input type="number" min={1} max={65535} value={port} onInput={text(setPort)} />
+        </Field>
+        <Field label={t('carrierTransport')}>
+          <select
+            data-testid="trunk-carrier-transport"
+            value={transport}
+            onChange={(e) => setTransport(e.currentTarget.value as 'udp' | 'tcp')}
+          >
+            <option value="udp">UDP</option>
+            <option value="tcp">TCP</option>
+          </select>
+        </Field>
+        <Field label={t('carrierUser')}>
+          <input autocomplete="off" value={user} onInput={text(setUser)} />
+        </Field>
+        <Field label={t('carrierPassword')}>
+          <input
+            type="password"
+            autocomplete="new-password"
+            placeholder={carrier?.hasPassword ? t('carrierPasswordKept') : ''}
+            value={password}
+            onInput={text(setPassword)}
+          />
+        </Field>
+        <label class="check">
+          <input type="checkbox" checked={register} onChange={(e) => setRegister(e.currentTarget.checked)} />
+          {t('carrierRegister')}
+        </label>
+      </fieldset>
     </EditorForm>
   );
 }
