@@ -12,7 +12,7 @@ import type dgram from 'node:dgram';
 import type { Disposition, Trunk } from '@dzvin/protocol';
 import type { CallRef, PhoneEvents } from '../../domain/calls/phone-driver.ts';
 import { newCallId, newTag } from './build.ts';
-import { parseNameAddr, quote, splitList } from './header-values.ts';
+import { quote, splitList } from './header-values.ts';
 import type { G711Codec } from './media/g711.ts';
 import { g711Sdp, openRtpSocket } from './media/local-media.ts';
 import type { MediaEnd } from './media/media-joint.ts';
@@ -20,17 +20,10 @@ import type { MediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { type RtpSender, startRtpSender } from './media/rtp-sender.ts';
 import { createRtpStreamOut, type RtpStreamOut } from './media/rtp-stream.ts';
-import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
-import {
-  getCallId,
-  getHeader,
-  getHeaders,
-  type Header,
-  type SipRequest,
-  type SipResponse,
-} from './message.ts';
+import { getCallId, getHeaders, type Header, type SipRequest, type SipResponse } from './message.ts';
 import type { ClientTransaction, NewRequest, TransactionLayer } from './transaction.ts';
 import type { Remote } from './transport.ts';
+import { answerMedia, establish, inDialogRequest } from './uac-dialog.ts';
 
 export interface CarrierCallsDeps {
   layer: TransactionLayer;
@@ -135,23 +128,8 @@ export function createCarrierCalls(deps: CarrierCallsDeps) {
   const byUuid = new Map<string, CarrierLeg>();
   const byCallId = new Map<string, CarrierLeg>();
 
-  /** The first hop of an in-dialog request: Kamailio (it record-routed the call), else the edge. */
-  function inDialog(leg: CarrierLeg, method: string, seq: number): SipRequest {
-    return {
-      type: 'request',
-      method,
-      uri: leg.remoteTarget ?? leg.invite.uri,
-      headers: [
-        { name: 'Max-Forwards', value: '70' },
-        ...leg.routeSet.map((value) => ({ name: 'Route', value })),
-        { name: 'From', value: leg.from },
-        { name: 'To', value: `${leg.to};tag=${leg.toTag}` },
-        { name: 'Call-ID', value: leg.callId },
-        { name: 'CSeq', value: `${seq} ${method}` },
-      ],
-      body: Buffer.alloc(0),
-    };
-  }
+  /** In-dialog requests go to the edge: Kamailio record-routed the call. */
+  const inDialog = inDialogRequest;
 
   function speak(leg: CarrierLeg, frame: ((k: number) => Int16Array) | null) {
     leg.speaker?.stop();
@@ -199,37 +177,19 @@ export function createCarrierCalls(deps: CarrierCallsDeps) {
   }
 
   async function answered(leg: CarrierLeg, ok: SipResponse) {
-    const to = parseNameAddr(getHeader(ok, 'To') ?? '');
-    leg.toTag = to.ok ? (to.value.params.tag ?? null) : null;
-    const target = getHeader(ok, 'Contact');
-    leg.remoteTarget = target ? target.replace(/^[^<]*<([^>]*)>.*$/, '$1') : leg.invite.uri;
-    leg.routeSet = getHeaders(ok, 'Record-Route').reverse();
+    establish(leg, ok);
     ack(leg);
     if (leg.state !== 'inviting') return bye(leg);
     leg.state = 'up';
-    const sdp = ok.body.toString('utf8');
-    const codecs = g711Codecs(sdp);
-    if (!codecs.length) {
+    const media = await answerMedia(ng, leg, ok, onError);
+    if (!media.codec) {
       trace('carrier.no-g711', { uuid: leg.call.uuid });
       bye(leg);
       await deps.events()?.externalRefused(leg.call.uuid, 3);
       return;
     }
-    leg.codec = codecs[0];
-    try {
-      const forUs = await ng.answer({
-        'call-id': leg.callId,
-        'from-tag': leg.fromTag,
-        'to-tag': leg.toTag ?? '',
-        sdp,
-        replace: ['origin', 'session-connection'],
-        ICE: 'remove',
-      });
-      const media = firstAudioStream(forUs.sdp);
-      if (media?.address) leg.rtpTo = { address: media.address, port: media.port };
-    } catch (err) {
-      onError(err);
-    }
+    leg.codec = media.codec;
+    leg.rtpTo = media.rtpTo;
     deps.mediaWatch.watch(`carrier:${leg.callId}`, () => leg.received);
     trace('carrier.answered', { uuid: leg.call.uuid, codec: leg.codec });
     await deps.events()?.externalAnswered(leg.call.uuid);
@@ -411,7 +371,7 @@ export function createCarrierCalls(deps: CarrierCallsDeps) {
     /** The carrier's RTP stopped (media watch): it vanished; the call ends as if it hung up. */
     silent(callId: string) {
       const leg = byCallId.get(callId);
-      if (!leg || leg.state !== 'up') return;
+      if (leg?.state !== 'up') return;
       bye(leg);
       deps.events()?.remoteHangup(leg.call.uuid).catch(onError);
     },

@@ -15,20 +15,13 @@ import type { NgClient } from './media/ng-client.ts';
 import { type CallAudioTap, createCallAudioTap } from './media/rtp-recording.ts';
 import { FRAME_MS, type RtpSender, startRtpSender, toneFrame } from './media/rtp-sender.ts';
 import { createRtpStreamOut, type RtpStreamOut } from './media/rtp-stream.ts';
-import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
-import {
-  getCallId,
-  getHeader,
-  getHeaders,
-  type Header,
-  type SipRequest,
-  type SipResponse,
-} from './message.ts';
+import { getCallId, getHeader, getHeaders, type SipRequest, type SipResponse } from './message.ts';
 import { createPhoneOriginated, type PhoneOriginatedDeps } from './phone-originated.ts';
 import { parseReplaces, type ReferDialog, referNotifyHeaders } from './refer.ts';
 import { createReinviteAnswerer } from './reinvite.ts';
 import type { ClientTransaction, NewRequest, TransactionLayer } from './transaction.ts';
 import type { Remote, SipTransport } from './transport.ts';
+import { answerMedia, establish, inDialogRequest } from './uac-dialog.ts';
 import { isSipUri, parseUri } from './uri.ts';
 
 /**
@@ -172,23 +165,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     return deps.edge;
   }
 
-  function inDialog(leg: PhoneLeg, method: string, seq: number): SipRequest {
-    const headers: Header[] = [
-      { name: 'Max-Forwards', value: '70' },
-      ...leg.routeSet.map((value) => ({ name: 'Route', value })),
-      { name: 'From', value: leg.from },
-      { name: 'To', value: `${leg.to};tag=${leg.toTag}` },
-      { name: 'Call-ID', value: leg.callId },
-      { name: 'CSeq', value: `${seq} ${method}` },
-    ];
-    return {
-      type: 'request',
-      method,
-      uri: leg.remoteTarget ?? leg.invite.uri,
-      headers,
-      body: Buffer.alloc(0),
-    };
-  }
+  const inDialog = inDialogRequest;
 
   function ack(leg: PhoneLeg) {
     layer.sendStateless(inDialog(leg, 'ACK', 1), nextHop(leg)).catch(onError);
@@ -337,14 +314,7 @@ export function createSipDriver(deps: SipDriverDeps) {
   }
 
   async function answered(leg: PhoneLeg, ok: SipResponse) {
-    const to = parseNameAddr(getHeader(ok, 'To') ?? '');
-    leg.toTag = to.ok ? (to.value.params.tag ?? null) : null;
-    const target = parseNameAddr(getHeader(ok, 'Contact') ?? '');
-    leg.remoteTarget = target.ok
-      ? getHeader(ok, 'Contact')!.replace(/^[^<]*<([^>]*)>.*$/, '$1')
-      : leg.invite.uri;
-    // A UAC's route set is the 2xx's Record-Route in reverse order (§12.1.2).
-    leg.routeSet = getHeaders(ok, 'Record-Route').reverse();
+    establish(leg, ok);
     ack(leg);
     if (leg.state !== 'inviting') {
       // Cancelled (the core stopped this phone ringing) but it answered first: hang it up.
@@ -353,29 +323,15 @@ export function createSipDriver(deps: SipDriverDeps) {
     }
     leg.state = 'up';
     mediaWatch.watch(`leg:${leg.ref.legUuid}`, () => leg.received);
-    const sdp = ok.body.toString('utf8');
-    const codecs = g711Codecs(sdp);
-    if (!codecs.length) {
+    const answer = await answerMedia(ng, leg, ok, onError);
+    if (!answer.codec) {
       trace('no-g711', { legUuid: leg.ref.legUuid });
       bye(leg);
       await events?.refused(leg.ref.legUuid, 3);
       return;
     }
-    leg.codec = codecs[0];
-    try {
-      const forUs = await ng.answer({
-        'call-id': leg.callId,
-        'from-tag': leg.fromTag,
-        'to-tag': leg.toTag ?? '',
-        sdp,
-        replace: ['origin', 'session-connection'],
-        ICE: 'remove',
-      });
-      const media = firstAudioStream(forUs.sdp);
-      if (media?.address) leg.rtpTo = { address: media.address, port: media.port };
-    } catch (err) {
-      onError(err);
-    }
+    leg.codec = answer.codec;
+    leg.rtpTo = answer.rtpTo;
     trace('leg.answered', { legUuid: leg.ref.legUuid, codec: leg.codec, rtpTo: leg.rtpTo });
     if (deps.recorder)
       leg.audio = createCallAudioTap({ uuid: leg.ref.uuid, recorder: deps.recorder, now: () => clock.now() });

@@ -1,0 +1,78 @@
+// The dialog Dzvin holds as a UAC — an INVITE it sent, to a phone (sip-driver.ts) or to a carrier
+// (carrier-calls.ts): what the 2xx establishes (RFC 3261 §12.1.2), the requests sent in it, and
+// the media the answer brings (rtpengine's answer for our side).
+
+import { parseNameAddr } from './header-values.ts';
+import type { G711Codec } from './media/g711.ts';
+import type { NgClient } from './media/ng-client.ts';
+import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
+import { getHeader, getHeaders, type SipRequest, type SipResponse } from './message.ts';
+import type { Remote } from './transport.ts';
+
+export interface UacDialog {
+  callId: string;
+  fromTag: string;
+  toTag: string | null;
+  from: string;
+  to: string;
+  invite: SipRequest;
+  remoteTarget: string | null;
+  routeSet: string[];
+}
+
+/** The dialog's state from its 2xx: the remote tag, the target (Contact), the route set (Record-Route reversed). */
+export function establish(d: UacDialog, ok: SipResponse) {
+  const to = parseNameAddr(getHeader(ok, 'To') ?? '');
+  d.toTag = to.ok ? (to.value.params.tag ?? null) : null;
+  const target = parseNameAddr(getHeader(ok, 'Contact') ?? '');
+  d.remoteTarget = target.ok ? getHeader(ok, 'Contact')!.replace(/^[^<]*<([^>]*)>.*$/, '$1') : d.invite.uri;
+  d.routeSet = getHeaders(ok, 'Record-Route').reverse();
+}
+
+/** A request in the dialog (ACK, BYE, NOTIFY…) with CSeq `seq`: to the remote target, along the route set. */
+export function inDialogRequest(d: UacDialog, method: string, seq: number): SipRequest {
+  return {
+    type: 'request',
+    method,
+    uri: d.remoteTarget ?? d.invite.uri,
+    headers: [
+      { name: 'Max-Forwards', value: '70' },
+      ...d.routeSet.map((value) => ({ name: 'Route', value })),
+      { name: 'From', value: d.from },
+      { name: 'To', value: `${d.to};tag=${d.toTag}` },
+      { name: 'Call-ID', value: d.callId },
+      { name: 'CSeq', value: `${seq} ${method}` },
+    ],
+    body: Buffer.alloc(0),
+  };
+}
+
+/**
+ * The far end's answer SDP through rtpengine: the G.711 law it chose first and where rtpengine
+ * takes RTP for it (null when rtpengine failed: `onError` heard why). Null codec: no G.711 at all.
+ */
+export async function answerMedia(
+  ng: NgClient,
+  d: UacDialog,
+  ok: SipResponse,
+  onError: (err: unknown) => void,
+): Promise<{ codec: G711Codec | null; rtpTo: Remote | null }> {
+  const sdp = ok.body.toString('utf8');
+  const codecs = g711Codecs(sdp);
+  if (!codecs.length) return { codec: null, rtpTo: null };
+  try {
+    const forUs = await ng.answer({
+      'call-id': d.callId,
+      'from-tag': d.fromTag,
+      'to-tag': d.toTag ?? '',
+      sdp,
+      replace: ['origin', 'session-connection'],
+      ICE: 'remove',
+    });
+    const media = firstAudioStream(forUs.sdp);
+    return { codec: codecs[0], rtpTo: media?.address ? { address: media.address, port: media.port } : null };
+  } catch (err) {
+    onError(err);
+    return { codec: codecs[0], rtpTo: null };
+  }
+}
