@@ -33,7 +33,7 @@ const skip = kamailioSkipReason() || rtpengineSkipReason() || baresipSkipReason(
  * its request URI and the trunk's number in From; then `answer`: 180 + 200 with SDP (RTP echoed)
  * and the BYE, or a final refusal.
  */
-function carrierXml(answer: 'talk' | 486, password = SECRET): string {
+function carrierXml(answer: 'talk' | 486, password = SECRET, trunk = TRUNK): string {
   const respond = (status: string, extra = '') => `
   <send>
     <![CDATA[
@@ -66,7 +66,7 @@ ${extra}
   <recv request="INVITE">
     <action>
       <ereg regexp="^INVITE sip:${digits(NUMBER)}@" search_in="msg" check_it="true" assign_to="ruri"/>
-      <ereg regexp="From: &lt;sip:${digits(TRUNK)}@" search_in="msg" check_it="true" assign_to="from"/>
+      <ereg regexp="From: &lt;sip:${digits(trunk)}@" search_in="msg" check_it="true" assign_to="from"/>
     </action>
   </recv>
   ${respond('401 Unauthorized', '      WWW-Authenticate: Digest realm="carrier.test", nonce="[pid]n[call_number]c0ffee", algorithm=MD5, qop="auth"\n      Content-Length: 0')}
@@ -144,6 +144,25 @@ ${extra}
   <Reference variables="contact1,contact2,gone"/>
 </scenario>`;
 }
+
+/** A congested carrier: 503 to the INVITE, no challenge. */
+const congestedXml = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="congested">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 503 Service Unavailable
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>`;
 
 describe('calls out over a SIP carrier: digest to the carrier, click-to-call bridged with media, busy and a wrong password', {
   skip,
@@ -360,5 +379,60 @@ describe('calls out over a SIP carrier: digest to the carrier, click-to-call bri
     const done = await carrier.done;
     assert.equal(done.code, 0, `the registrar's scenario passed: ${done.output.slice(-2000)}`);
     carrier = null;
+  });
+
+  test("a congested carrier (503): the call tries the account's next trunk with a carrier, which answers; history's trunk lists both (o=…;o=…;)", async () => {
+    const SECOND = '+380443337701';
+    const congested = await startSipp({
+      scenario: { xml: congestedXml },
+      timeout: '30s',
+      killAfterMs: 35_000,
+    });
+    const good = await startSipp({
+      scenario: { xml: carrierXml('talk', SECRET, SECOND) },
+      extraArgs: ['-mi', '127.0.0.1', '-rtp_echo'],
+      timeout: '30s',
+      killAfterMs: 35_000,
+    });
+    try {
+      const first = await s.admin('PATCH', `/api/v1/trunks/${trunkId}`, {
+        sipCarrier: { host: '127.0.0.1', port: congested.port, username: USER, register: false },
+      });
+      assert.equal(first.status, 200, first.text);
+      const second = await s.admin('POST', '/api/v1/trunks', {
+        number: SECOND,
+        name: 'Backup carrier',
+        destination: null,
+        isDefault: false,
+        sipCarrier: { host: '127.0.0.1', port: good.port, username: USER, password: SECRET },
+      });
+      assert.equal(second.status, 201, second.text);
+      const from = phone.events.length;
+      const made = await s.post('/rest/user/makeCall', { legExt: '001', otherLegNum: NUMBER });
+      assert.equal(made.status, 200, made.text);
+      const { uuid } = made.json();
+      await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '001 answers', { from });
+      await until(
+        async () =>
+          ((await s.get('/rest/calls/active/v3')).json() as { uuid: string; lastEvent: string }[]).find(
+            (c) => c.uuid === uuid && c.lastEvent === 'call.bridge',
+          ),
+        'the backup carrier answered: call.bridge',
+        20_000,
+      );
+      assert.equal((await congested.done).code, 0, 'the first carrier was tried (503)');
+      const hung = phone.events.length;
+      assert.equal((await s.get(`/rest/calls/active/${uuid}/hangup`)).status, 200);
+      await phone.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 001', { from: hung });
+      const done = await good.done;
+      assert.equal(done.code, 0, `the backup carrier's scenario passed: ${done.output.slice(-2000)}`);
+      const c = await historyRecord(s, uuid);
+      assert.equal(c.disposition, 0);
+      assert.equal(c.trunk, `o=${TRUNK.slice(1)};o=${SECOND.slice(1)};`);
+    } finally {
+      congested.stop();
+      good.stop();
+      await Promise.all([congested.done, good.done]);
+    }
   });
 });

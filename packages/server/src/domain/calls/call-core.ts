@@ -529,8 +529,24 @@ export function createCallCore(deps: CallCoreDeps) {
     c.state = 'dialing';
     const driver = c.external ?? externalDriver(c.account, c.otherLegNum ?? '', c.trunk);
     c.external = driver;
+    const attempt = ++c.dialAttempt;
     driver.dial(callRef(c), c.otherLegNum ?? '', c.trunk, EXTERNAL_RING_MS);
-    later(c, EXTERNAL_RING_MS, () => (c.state === 'dialing' ? endCall(c, 1) : undefined));
+    later(c, EXTERNAL_RING_MS, () =>
+      c.state === 'dialing' && c.dialAttempt === attempt ? endCall(c, 1) : undefined,
+    );
+  }
+
+  /**
+   * An outgoing call's carrier was congested or away (disposition 2): the account's next trunk
+   * with a SIP carrier not tried yet (default first, then by id), if any. A simulated trunk is
+   * never the fallback of a real one: nobody real would answer there.
+   */
+  async function nextTrunk(c: Call): Promise<Trunk | null> {
+    if (c.direction !== 2 || !c.trunk?.sipCarrier) return null;
+    const tried = new Set([...c.triedTrunks, c.trunk].map((t) => t.id));
+    const trunks = await store.directory.trunks.list(c.account.id);
+    const order = [...trunks].sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || a.id - b.id);
+    return order.find((t) => t.sipCarrier && !tried.has(t.id)) ?? null;
   }
 
   /** The external side answered: the employee and the number are connected. */
@@ -683,6 +699,8 @@ export function createCallCore(deps: CallCoreDeps) {
       trunk: null,
       shownTrunk: null,
       external: null,
+      triedTrunks: [],
+      dialAttempt: 0,
       direct: false,
       dialSent: false,
       handler: null,
@@ -768,8 +786,21 @@ export function createCallCore(deps: CallCoreDeps) {
     },
     async externalRefused(callUuid, disposition) {
       const c = calls.get(callUuid);
-      // The external side never answered: nobody talked, whatever the employee did.
-      if (c && c.state === 'dialing') await step(c, () => endCall(c, disposition));
+      if (!c || c.state !== 'dialing') return;
+      await step(c, async () => {
+        if (c.state !== 'dialing') return;
+        // Congestion on this trunk's carrier: the next trunk's, when the account has one.
+        const next = disposition === 2 ? await nextTrunk(c) : null;
+        if (next && !hasEnded(c)) {
+          c.triedTrunks.push(c.trunk!);
+          c.trunk = next;
+          c.external = null;
+          dialExternal(c);
+          return;
+        }
+        // The external side never answered: nobody talked, whatever the employee did.
+        await endCall(c, disposition);
+      });
     },
     async remoteHangup(callUuid) {
       const c = calls.get(callUuid);

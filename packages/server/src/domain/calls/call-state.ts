@@ -57,6 +57,13 @@ export interface Call {
   shownTrunk: Trunk | null;
   /** The driver of the external party (caller or callee), for calls that have one. */
   external: PhoneDriver | null;
+  /**
+   * Trunks an outgoing call tried before `trunk` (their carrier was congested or away), oldest
+   * first: history's `trunk` lists them all (`o=…;o=…;`).
+   */
+  triedTrunks: Trunk[];
+  /** Which dial of the external number is the current one (a retry on another trunk is the next). */
+  dialAttempt: number;
   /** The call has (had) a primary leg: one employee, one uuid (not a ring-group call). */
   direct: boolean;
   /** Its call.dial was emitted (when it first reached a phone, or just before it ended without). */

@@ -7,6 +7,7 @@ import type {
   EventLeg,
   Ivr,
   RingGroup,
+  Trunk,
 } from '@dzvin/protocol';
 import type { FinishedCall, LiveCall, Party } from './call-model.ts';
 import type { Call, Leg } from './call-state.ts';
@@ -62,11 +63,15 @@ export function liveCall(c: Call, leg: Leg | null): LiveCall {
 
 const secs = (ms: number) => Math.max(0, Math.round(ms / 1000));
 
-/** The documented `trunk` of a history record, e.g. `o=380442249895;` (null for internal calls). */
+/**
+ * The documented `trunk` of a history record, e.g. `o=380442249895;` (null for internal calls);
+ * an outgoing call that tried several trunks lists each, in order (`o=…;o=…;`).
+ */
 function trunkField(c: Call): string | null {
   if (!c.trunk) return null;
-  const digits = c.trunk.number.replace(/^\+/, '');
-  return c.direction === 2 ? `o=${digits};` : `i=${digits};`;
+  const digits = (t: Trunk) => t.number.replace(/^\+/, '');
+  if (c.direction !== 2) return `i=${digits(c.trunk)};`;
+  return [...(c.triedTrunks ?? []), c.trunk].map((t) => `o=${digits(t)};`).join('');
 }
 
 /**
