@@ -101,25 +101,14 @@ export async function registerPhones(o: {
 
 /**
  * A phone (or, for Kamailio alone, the answering side in the B2BUA's place) that answers every
- * INVITE at once: 180, then 200 with a G.711 SDP on SIPp's echo port (-mp; -rtp_echo sends each
- * packet back to where it came from), then waits for the caller's BYE.
+ * INVITE at once (an auto-answer phone): 200 with a G.711 SDP on SIPp's echo port (-mp;
+ * -rtp_echo sends each packet back to where it came from), then waits for the caller's BYE. No
+ * 180 first: sent back to back, Kamailio's two UDP workers sometimes relay the 200 ahead of the
+ * 180, and the carrier SIPp counts the late 180 as a failed call (a load-generator artefact).
  */
 export const answerXml = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="answer">
   <recv request="INVITE" crlf="true"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_Record-Route:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:phone@[local_ip]:[local_port]>
-      Content-Length: 0
-    ]]>
-  </send>
   <send retrans="500">
     <![CDATA[
       SIP/2.0 200 OK
