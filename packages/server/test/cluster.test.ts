@@ -512,7 +512,10 @@ describe('two processes over one PostgreSQL', { skip }, () => {
           employeeId: e1.id,
           legUuid: 'leg-of-a-dead-process',
           nodeId: 'a-dead-process',
-          since: Date.now() - 60_000,
+          // 10 s old: the sweep (every 5 s, claims older than its 15 s grace) frees it 5–10 s from
+          // now — not before the first call below has found 001 busy (a claim already past the
+          // grace could be swept in between, and that call would ring 001: a loaded CI saw it).
+          since: Date.now() - 10_000,
         }),
       );
       const held = await place(a, T1, '+380501110031');
