@@ -14,7 +14,7 @@ import type { CallRef, PhoneEvents } from '../../domain/calls/phone-driver.ts';
 import { newCallId, newTag } from './build.ts';
 import { quote, splitList } from './header-values.ts';
 import type { G711Codec } from './media/g711.ts';
-import { g711Sdp, openRtpSocket } from './media/local-media.ts';
+import { openRtpSocket } from './media/local-media.ts';
 import type { MediaEnd } from './media/media-joint.ts';
 import type { MediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
@@ -23,7 +23,7 @@ import { createRtpStreamOut, type RtpStreamOut } from './media/rtp-stream.ts';
 import { getCallId, getHeaders, type Header, type SipRequest, type SipResponse } from './message.ts';
 import type { ClientTransaction, NewRequest, TransactionLayer } from './transaction.ts';
 import type { Remote } from './transport.ts';
-import { answerMedia, establish, inDialogRequest } from './uac-dialog.ts';
+import { answerMedia, establish, inDialogRequest, offerMedia } from './uac-dialog.ts';
 
 export interface CarrierCallsDeps {
   layer: TransactionLayer;
@@ -289,13 +289,7 @@ export function createCarrierCalls(deps: CarrierCallsDeps) {
     });
     byUuid.set(call.uuid, leg);
     byCallId.set(callId, leg);
-    const offered = await ng.offer({
-      'call-id': callId,
-      'from-tag': fromTag,
-      sdp: g711Sdp(rtp.address().port),
-      replace: ['origin', 'session-connection'],
-      ICE: 'remove',
-    });
+    const offered = await offerMedia(ng, callId, fromTag, rtp.address().port);
     if (leg.state !== 'inviting') return finish(leg);
     leg.invite = {
       type: 'request',
@@ -312,7 +306,7 @@ export function createCarrierCalls(deps: CarrierCallsDeps) {
         { name: 'X-Dzvin-Carrier', value: trunk.number },
         { name: 'Content-Type', value: 'application/sdp' },
       ],
-      body: Buffer.from(offered.sdp, 'utf8'),
+      body: Buffer.from(offered, 'utf8'),
     };
     trace('carrier.invite', { uuid: call.uuid, callId, to: leg.invite.uri });
     send(leg);

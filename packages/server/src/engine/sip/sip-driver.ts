@@ -8,7 +8,7 @@ import { newCallId, newTag } from './build.ts';
 import { createCarrierCalls } from './carrier-calls.ts';
 import { parseNameAddr, quote } from './header-values.ts';
 import type { G711Codec } from './media/g711.ts';
-import { g711Sdp, openRtpSocket } from './media/local-media.ts';
+import { openRtpSocket } from './media/local-media.ts';
 import { joinMedia, type MediaEnd, type MediaJoint } from './media/media-joint.ts';
 import { createMediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
@@ -21,7 +21,7 @@ import { parseReplaces, type ReferDialog, referNotifyHeaders } from './refer.ts'
 import { createReinviteAnswerer } from './reinvite.ts';
 import type { ClientTransaction, NewRequest, TransactionLayer } from './transaction.ts';
 import type { Remote, SipTransport } from './transport.ts';
-import { answerMedia, establish, inDialogRequest } from './uac-dialog.ts';
+import { answerMedia, establish, inDialogRequest, offerMedia } from './uac-dialog.ts';
 import { isSipUri, parseUri } from './uri.ts';
 
 /**
@@ -379,13 +379,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     });
     byLeg.set(ref.legUuid, leg);
     byCallId.set(callId, leg);
-    const offered = await ng.offer({
-      'call-id': callId,
-      'from-tag': fromTag,
-      sdp: g711Sdp(rtp.address().port),
-      replace: ['origin', 'session-connection'],
-      ICE: 'remove',
-    });
+    const offered = await offerMedia(ng, callId, fromTag, rtp.address().port);
     if (leg.state !== 'inviting') return finish(leg);
     leg.invite = {
       type: 'request',
@@ -401,7 +395,7 @@ export function createSipDriver(deps: SipDriverDeps) {
         { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, REFER' },
         { name: 'Content-Type', value: 'application/sdp' },
       ],
-      body: Buffer.from(offered.sdp, 'utf8'),
+      body: Buffer.from(offered, 'utf8'),
     };
     trace('leg.invite', { legUuid: ref.legUuid, callId });
     leg.tx = layer.request(leg.invite, deps.edge, {

@@ -4,6 +4,7 @@
 
 import { parseNameAddr } from './header-values.ts';
 import type { G711Codec } from './media/g711.ts';
+import { g711Sdp } from './media/local-media.ts';
 import type { NgClient } from './media/ng-client.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import { getHeader, getHeaders, type SipRequest, type SipResponse } from './message.ts';
@@ -45,6 +46,23 @@ export function inDialogRequest(d: UacDialog, method: string, seq: number): SipR
     ],
     body: Buffer.alloc(0),
   };
+}
+
+/** Our offer for an INVITE we send: Dzvin's RTP socket at `rtpPort`, as rtpengine rewrites it. */
+export async function offerMedia(
+  ng: NgClient,
+  callId: string,
+  fromTag: string,
+  rtpPort: number,
+): Promise<string> {
+  const offered = await ng.offer({
+    'call-id': callId,
+    'from-tag': fromTag,
+    sdp: g711Sdp(rtpPort),
+    replace: ['origin', 'session-connection'],
+    ICE: 'remove',
+  });
+  return offered.sdp;
 }
 
 /**
