@@ -141,6 +141,8 @@ export async function buildApp(
       eventCapture: events.eventCapture,
       presence,
     });
+    // The calls a killed process left in progress are closed before this one takes calls.
+    await calls.closeOrphans(true).catch(logError);
     // Call tracking's calls → a UTM batch every minute through the outbox.
     const utmBatcher = createUtmBatcher({ store, outbox: events.outbox, clock, timers, onError: logError });
     utmBatcher.start();

@@ -15,6 +15,11 @@ import { createTrackingService } from '../integrations/tracking.ts';
 import type { Metrics } from '../metrics.ts';
 import { type AppContext, every } from './context.ts';
 
+/** How often this process touches its calls in progress (and looks for dead processes' calls). */
+const LIVE_TOUCH_MS = 5_000;
+/** A dead process's call is closed once nobody has touched it for this long (3 touches missed). */
+const LIVE_GRACE_MS = 15_000;
+
 /**
  * The calls of this process: the call.settings lookup that routing asks, the call engine (the
  * office simulator) and its traffic generator, the engine as the HTTP layer drives it across
@@ -74,6 +79,8 @@ export function openCalls(
 
   const simulator = createSimulator({
     presence,
+    // Calls in progress are kept in the database too; their rows commit with their events.
+    liveCalls: { nodeId: cluster.nodeId, drainedByEvents: true },
     drivers: deps.sip ? [deps.sip.driver] : [],
     // Simulation is off in production unless an account turns it on (phones: hybrid|simulated).
     defaultPhones: defaultPhoneMode(config.mode),
@@ -91,6 +98,33 @@ export function openCalls(
     random,
     onError: logError,
   });
+  const live = simulator.liveCalls;
+  if (!live) throw new Error('the call core keeps no calls in progress');
+  eventCapture.join((tx) => live.drain(tx));
+  // The calls in progress of a process that died (killed, the machine lost) get their hangup
+  // and history (domain/calls/live-ledger.ts): at start, every row of another process on SQLite
+  // (one process per database file) or of a process no longer alive on PostgreSQL; then every
+  // few seconds, rows of processes not alive that nobody has touched for a while.
+  const startedAt = clock.now();
+  async function closeOrphans(atStart: boolean): Promise<number> {
+    if (!live) return 0;
+    const alive = [cluster.nodeId, ...(await cluster.peers({ fresh: true })).map((p) => p.id)];
+    const before = atStart && !cluster.shared ? startedAt : clock.now() - LIVE_GRACE_MS;
+    const closed = await live.recover(alive, before);
+    if (closed)
+      app.log.warn(
+        { calls: closed },
+        'closed the calls in progress of a process that died (hangup and history written)',
+      );
+    return closed;
+  }
+  every(app, LIVE_TOUCH_MS, () => {
+    live
+      .touch()
+      .then(() => closeOrphans(false))
+      .catch(logError);
+  });
+
   const traffic = createTrafficGenerator({
     sim: simulator.sim,
     engine: simulator.engine,
@@ -128,5 +162,5 @@ export function openCalls(
     await tracking.idle();
   });
 
-  return { lookup, simulator, traffic, routed, tracking };
+  return { lookup, simulator, traffic, routed, tracking, closeOrphans };
 }

@@ -208,6 +208,7 @@ export function createClusterEngine(deps: {
 
   return {
     traffic,
+    liveCalls: deps.simulator.liveCalls,
     engine: routedEngine,
     sim: {
       ...sim,

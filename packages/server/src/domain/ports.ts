@@ -1,6 +1,6 @@
 import type { Contact, CrmConnection, Employee, Ivr, Note, RingGroup, Target, Trunk } from '@dzvin/protocol';
 import type { PhoneMode } from './accounts/phone-mode.ts';
-import type { CallStore } from './calls/call-model.ts';
+import type { CallStore, FinishedCall } from './calls/call-model.ts';
 import type { TrackingStore } from './tracking.ts';
 
 /** The ports the domain owns; store/ implements each once for SQLite and PostgreSQL. */
@@ -304,6 +304,36 @@ export interface PresenceStore {
   sweep(alive: string[], before: number): Promise<number>;
 }
 
+/**
+ * A call in progress as the ledger keeps it (domain/calls/live-ledger.ts): the records it would
+ * be saved as if it were cut at `seenAt` — the call's, each leg's still up, the primary legs'
+ * waiting for it. `version` orders the writes of one call (an older one never replaces a newer).
+ */
+export interface LiveCallRow {
+  uuid: string;
+  accountId: number;
+  nodeId: string;
+  seenAt: number;
+  version: number;
+  records: FinishedCall[];
+}
+
+/** The calls in progress of every process (migration 0017). */
+export interface LiveCallStore {
+  /** Writes these calls' rows; a row already written with a newer version is left alone. */
+  put(rows: LiveCallRow[]): Promise<void>;
+  /** Deletes these calls' rows (in the transaction that saves their history). */
+  remove(uuids: string[]): Promise<void>;
+  /** Every row of `nodeId` was seen at `at`: its process is alive. */
+  touch(nodeId: string, at: number): Promise<void>;
+  /** The calls of processes not in `alive`, last seen before `before` (at most `limit`). */
+  orphans(alive: string[], before: number, limit: number): Promise<string[]>;
+  /** Deletes one row and answers it; null when it is gone (another process took it first). */
+  take(uuid: string): Promise<LiveCallRow | null>;
+  /** Which of these records are in the history already, as `uuid kind` keys. */
+  saved(records: Pick<FinishedCall, 'uuid' | 'kind'>[]): Promise<Set<string>>;
+}
+
 /** An employee's SIP digest credential: the HA1 (MD5(ext:domain:password)), never the password. */
 export interface SipCredentialRecord {
   accountId: number;
@@ -364,6 +394,7 @@ export interface Store {
   tracking: TrackingStore;
   outbox: OutboxStore;
   presence: PresenceStore;
+  liveCalls: LiveCallStore;
   sipCredentials: SipCredentialStore;
   ivrGreetings: IvrGreetingStore;
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;

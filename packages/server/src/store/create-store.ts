@@ -11,6 +11,7 @@ import { createCallStore } from './call-store.ts';
 import { createContactStore } from './contact-store.ts';
 import { createDirectoryStore } from './directory-store.ts';
 import { createIvrGreetingStore } from './ivr-greeting-store.ts';
+import { createLiveCallStore } from './live-call-store.ts';
 import { createLookupCacheStore } from './lookup-cache-store.ts';
 import { createOutboxStore } from './outbox-store.ts';
 import { createPresenceStore } from './presence-store.ts';
@@ -38,6 +39,7 @@ export function createStore(
     tracking: createTrackingStore(db),
     outbox: createOutboxStore(db),
     presence: createPresenceStore(db),
+    liveCalls: createLiveCallStore(db),
     sipCredentials: createSipCredentialStore(db),
     ivrGreetings: createIvrGreetingStore(db),
     transaction: (fn) =>

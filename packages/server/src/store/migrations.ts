@@ -567,6 +567,30 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.alterTable('trunks').addColumn('sip_carrier_secret', 'text').execute();
       },
     },
+    '0017_live_calls': {
+      // The calls in progress, as the records they would be saved as if the call were cut now
+      // (domain/calls/live-ledger.ts): written by the process that owns the call as it dials,
+      // bridges and changes hands, touched by it every few seconds (`seen_at`), deleted in the
+      // transaction that saves the call's history. A row whose process died is closed by the
+      // next process to start (SQLite) or by any live one (PostgreSQL): its hangup and history
+      // are written then, ended when the dead process last touched it.
+      async up(db: Db) {
+        await db.schema
+          .createTable('live_calls')
+          .addColumn('uuid', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('seen_at', big, (c) => c.notNull())
+          .addColumn('version', big, (c) => c.notNull())
+          .addColumn('records_json', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('live_calls_node')
+          .on('live_calls')
+          .columns(['node_id', 'seen_at'])
+          .execute();
+      },
+    },
   };
 }
 

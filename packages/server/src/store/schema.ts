@@ -258,6 +258,15 @@ export interface EmployeeCallsTable {
   node_id: string;
   since: number;
 }
+/** A call in progress (migration 0017): its records as if cut at `seen_at`, JSON. */
+export interface LiveCallsTable {
+  uuid: string;
+  account_id: number;
+  node_id: string;
+  seen_at: number;
+  version: number;
+  records_json: string;
+}
 export interface RingTurnsTable {
   account_id: number;
   group_id: number;
@@ -305,6 +314,7 @@ export interface Database {
   cluster_settings: ClusterSettingsTable;
   employee_calls: EmployeeCallsTable;
   ring_turns: RingTurnsTable;
+  live_calls: LiveCallsTable;
   sip_credentials: SipCredentialsTable;
   ivr_greetings: IvrGreetingsTable;
 }

@@ -9,6 +9,7 @@ import { retryWithBackoff } from '../retry.ts';
 import type { CallBus, CallEngine, CallSettings, RoutingHook } from './call-engine.ts';
 import type { Direction, FinishedCall, LiveCall, Recorder } from './call-model.ts';
 import type { Call, Leg } from './call-state.ts';
+import { closedAt, createLiveLedger } from './live-ledger.ts';
 import type { Endpoint, IncomingCaller, LegRef, OffHook, PhoneDriver, PhoneEvents } from './phone-driver.ts';
 import type { Presence } from './presence.ts';
 import { employeeParty, groupParty, historyRecord, ivrParty, liveCall } from './projection.ts';
@@ -32,6 +33,14 @@ export interface CallCoreDeps {
   /** Who is on a call in the other processes over the same database (none: this process alone). */
   presence?: Presence;
   onError?: (err: unknown) => void;
+  /**
+   * Keeps the calls in progress in the database too (live-ledger.ts), so that those of a process
+   * that died are closed by the next (`liveCalls.recover`). `nodeId` names this process's rows;
+   * `drainedByEvents`: the event capture writes the rows in the transaction of each event
+   * (`liveCalls.drain`), so the core writes them only with its saves and touches. Absent: calls in
+   * progress live in memory only.
+   */
+  liveCalls?: { nodeId: string; drainedByEvents?: boolean };
   /**
    * Joins the transaction that saves a finished call (the webhook outbox writes its hangup
    * events there, spec #18): `before` is awaited first, `inTransaction` runs inside it.
@@ -69,6 +78,43 @@ export function createCallCore(deps: CallCoreDeps) {
    */
   const callerLegs = new Map<string, Leg>();
   let closing = false;
+
+  // The calls in progress in the database (live-ledger.ts): each call's row as if cut now.
+  const ledger = deps.liveCalls
+    ? createLiveLedger<Call>({
+        store,
+        clock,
+        nodeId: deps.liveCalls.nodeId,
+        uuidOf: (c) => c.uuid,
+        snapshot(c) {
+          if (c.state === 'ended' || !c.dialSent) return null;
+          const now = clock.now();
+          // As endCall would save it: answered if it was, else a failure; ringing legs no answer.
+          const final: Disposition = c.bridgeAt !== null ? 0 : 3;
+          const records = [...c.held];
+          for (const leg of c.legs.values())
+            if (!leg.ended)
+              records.push(historyRecord(c, leg, leg.bridgeAt !== null ? 0 : leg.primary ? final : 1, now));
+          records.push(historyRecord(c, null, final, now));
+          return { uuid: c.uuid, accountId: c.account.id, records };
+        },
+      })
+    : null;
+  let ledgerWrite: Promise<void> = Promise.resolve();
+  let ledgerScheduled = false;
+  /** The call changed: its row is rewritten (with the event's transaction, or one of its own). */
+  function markLive(c: Call) {
+    if (!ledger) return;
+    ledger.mark(c);
+    if (deps.liveCalls?.drainedByEvents || ledgerScheduled) return;
+    ledgerScheduled = true;
+    ledgerWrite = ledgerWrite
+      .then(() => {
+        ledgerScheduled = false;
+        return ledger.flush();
+      })
+      .catch(onError);
+  }
 
   const defaultPhones = deps.defaultPhones ?? 'hybrid';
   /**
@@ -184,11 +230,13 @@ export function createCallCore(deps: CallCoreDeps) {
   function emitCall(type: CallEventName, c: Call) {
     c.lastEvent = type;
     if (type === 'call.dial') c.dialSent = true;
+    markLive(c);
     bus.emit({ type, at: clock.now(), call: liveCall(c, null), kind: 'company' });
   }
 
   /** An event of a child leg; a primary leg has none (its events are the call's). */
   function emitLeg(type: CallEventName, c: Call, leg: Leg) {
+    markLive(c);
     if (leg.primary) return;
     bus.emit({ type, at: clock.now(), call: liveCall(c, leg), kind: 'user' });
   }
@@ -207,10 +255,19 @@ export function createCallCore(deps: CallCoreDeps) {
     await retryWithBackoff(
       async () => {
         if (hook) await hook.before();
-        if (records.length === 1 && !hook && !presence) await store.calls.save(records[0]);
+        if (ledger) await ledgerWrite;
+        if (records.length === 1 && !hook && !presence && !ledger) await store.calls.save(records[0]);
         else
           await store.transaction(async (tx) => {
             for (const r of records) await tx.calls.save(r);
+            if (ledger) {
+              // The calls saved whole are no longer in progress; the others' rows are brought up
+              // to date in the same transaction (a leg saved here leaves its call's row).
+              const ended = records.filter((r) => r.kind === 'company').map((r) => r.uuid);
+              for (const u of ended) ledger.forget(u);
+              await ledger.drain(tx);
+              await tx.liveCalls.remove(ended);
+            }
             // The employees of the legs saved here are free once their records are.
             if (presence) await presence.release(tx, [...new Set(records.map((r) => r.uuid))]);
             if (hook) await hook.inTransaction(tx, records);
@@ -238,6 +295,7 @@ export function createCallCore(deps: CallCoreDeps) {
     dropLeg(leg);
     leg.driver.release(legRef(c, leg));
     const now = clock.now();
+    markLive(c);
     emitLeg('call.hangup', c, leg);
     const r = historyRecord(c, leg, leg.bridgeAt !== null ? 0 : disposition, now);
     if (batch) batch.push(r);
@@ -1151,6 +1209,57 @@ export function createCallCore(deps: CallCoreDeps) {
     activeLegs,
   };
 
-  return { engine, phones, setup };
+  /**
+   * The calls in progress in the database (live-ledger.ts): what the server's loops and the event
+   * capture drive. Null when the core keeps them in memory only.
+   */
+  const liveCalls = ledger && {
+    nodeId: ledger.nodeId,
+    /** Writes the marked calls' rows through the caller's transaction (the event capture's). */
+    drain: (tx: Store) => ledger.drain(tx),
+    /** This process is alive: its rows are touched (and what is marked written). */
+    touch: () => ledger.touch(),
+    /**
+     * Closes the calls of processes not in `alive` last seen before `before`: each one's records
+     * saved as they stood at the cut, with their hangup events, in one transaction that takes the
+     * row (a row another process took first is skipped; a record already in the history is not
+     * written again). Answers how many calls it closed.
+     */
+    async recover(alive: string[], before: number): Promise<number> {
+      const hook = deps.saveHook;
+      let closed = 0;
+      for (;;) {
+        const uuids = await store.liveCalls.orphans(alive, before, 100);
+        for (const uuid of uuids) {
+          if (hook) await hook.before();
+          let records: FinishedCall[] = [];
+          await store.transaction(async (tx) => {
+            records = [];
+            const row = await tx.liveCalls.take(uuid);
+            if (!row) return;
+            const saved = await tx.liveCalls.saved(row.records);
+            records = row.records
+              .filter((r) => !saved.has(`${r.uuid} ${r.kind}`))
+              .map((r) =>
+                closedAt(
+                  r,
+                  row.seenAt,
+                  r.recordingUuid !== null && recorder.path(r.recordingUuid, 'mixed') !== null,
+                ),
+              );
+            for (const r of records) await tx.calls.save(r);
+            if (presence) await presence.release(tx, [...new Set(row.records.map((r) => r.uuid))]);
+            if (hook && records.length) await hook.inTransaction(tx, records);
+          });
+          hook?.after();
+          if (records.length) closed++;
+          for (const record of records) bus.emit({ type: 'call.saved', at: clock.now(), record });
+        }
+        if (uuids.length < 100) return closed;
+      }
+    },
+  };
+
+  return { engine, phones, setup, liveCalls };
 }
 export type CallCore = ReturnType<typeof createCallCore>;

@@ -30,7 +30,7 @@ export function createSimulator(deps: SimulatorDeps) {
   const core = createCallCore({ ...coreDeps, drivers: [...drivers.map((d) => d.driver), phonesOf.driver] });
   phonesOf.attach(core.phones);
   for (const d of drivers) d.attach(core.phones);
-  const { engine, phones, setup } = core;
+  const { engine, phones, setup, liveCalls } = core;
 
   const sim = {
     incoming: setup.incoming,
@@ -71,6 +71,6 @@ export function createSimulator(deps: SimulatorDeps) {
     activeLegs: setup.activeLegs,
   };
 
-  return { engine, sim };
+  return { engine, sim, liveCalls };
 }
 export type Simulator = ReturnType<typeof createSimulator>;

@@ -33,6 +33,8 @@ export function createCallEventCapture(deps: {
   let buffer: { type: CallEventName; call: LiveCall }[] = [];
   let writing: Promise<void> = Promise.resolve();
   let writeScheduled = false;
+  // What else commits with the events (the call core's rows of the calls in progress).
+  let joined: ((tx: Store) => Promise<void>) | null = null;
 
   function scheduleWrite() {
     if (writeScheduled) return;
@@ -51,6 +53,7 @@ export function createCallEventCapture(deps: {
             await store.transaction(async (tx) => {
               for (const [accountId, events] of byAccount(batch))
                 await outbox.enqueue(tx, await callEventEntries(tx, clock, accountId, events));
+              if (joined) await joined(tx);
             });
             outbox.notify();
           },
@@ -78,6 +81,14 @@ export function createCallEventCapture(deps: {
   });
 
   return {
+    /**
+     * `write` runs inside every transaction that writes dial and bridge events, after them: the
+     * call core writes its rows of the calls in progress there, so a call's event and its row
+     * commit together (domain/calls/live-ledger.ts).
+     */
+    join(write: (tx: Store) => Promise<void>): void {
+      joined = write;
+    },
     /** Awaited before the transaction that saves a finished call opens: earlier events first. */
     async beforeSave(): Promise<void> {
       if (buffer.length) scheduleWrite();

@@ -1,0 +1,86 @@
+import type { Kysely } from 'kysely';
+import type { FinishedCall } from '../domain/calls/call-model.ts';
+import type { LiveCallRow, LiveCallStore } from '../domain/ports.ts';
+import type { Database } from './schema.ts';
+
+const key = (r: Pick<FinishedCall, 'uuid' | 'kind'>) => `${r.uuid} ${r.kind}`;
+// Rows per statement: well under SQLite's 32,766 bound parameters (6 a row).
+const CHUNK = 200;
+
+/** The calls in progress (domain/ports.ts LiveCallStore) on SQLite and PostgreSQL. */
+export function createLiveCallStore(db: Kysely<Database>): LiveCallStore {
+  return {
+    async put(rows) {
+      for (let i = 0; i < rows.length; i += CHUNK) {
+        const values = rows.slice(i, i + CHUNK).map((r) => ({
+          uuid: r.uuid,
+          account_id: r.accountId,
+          node_id: r.nodeId,
+          seen_at: r.seenAt,
+          version: r.version,
+          records_json: JSON.stringify(r.records),
+        }));
+        await db
+          .insertInto('live_calls')
+          .values(values)
+          .onConflict((oc) =>
+            oc
+              .column('uuid')
+              .doUpdateSet((eb) => ({
+                node_id: eb.ref('excluded.node_id'),
+                seen_at: eb.ref('excluded.seen_at'),
+                version: eb.ref('excluded.version'),
+                records_json: eb.ref('excluded.records_json'),
+              }))
+              // Two writes of one call may commit out of order: the newer snapshot stays.
+              .where('live_calls.version', '<', (eb) => eb.ref('excluded.version')),
+          )
+          .execute();
+      }
+    },
+
+    async remove(uuids) {
+      for (let i = 0; i < uuids.length; i += CHUNK)
+        await db
+          .deleteFrom('live_calls')
+          .where('uuid', 'in', uuids.slice(i, i + CHUNK))
+          .execute();
+    },
+
+    async touch(nodeId, at) {
+      await db.updateTable('live_calls').set({ seen_at: at }).where('node_id', '=', nodeId).execute();
+    },
+
+    async orphans(alive, before, limit) {
+      let q = db.selectFrom('live_calls').select('uuid').where('seen_at', '<', before);
+      if (alive.length) q = q.where('node_id', 'not in', alive);
+      const rows = await q.orderBy('seen_at').limit(limit).execute();
+      return rows.map((r) => r.uuid);
+    },
+
+    async take(uuid) {
+      // One statement: of two processes closing the same orphan, only one gets the row.
+      const row = await db
+        .deleteFrom('live_calls')
+        .where('uuid', '=', uuid)
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) return null;
+      return {
+        uuid: row.uuid,
+        accountId: Number(row.account_id),
+        nodeId: row.node_id,
+        seenAt: Number(row.seen_at),
+        version: Number(row.version),
+        records: JSON.parse(row.records_json) as FinishedCall[],
+      } satisfies LiveCallRow;
+    },
+
+    async saved(records) {
+      const uuids = [...new Set(records.map((r) => r.uuid))];
+      if (!uuids.length) return new Set();
+      const rows = await db.selectFrom('calls').select(['uuid', 'kind']).where('uuid', 'in', uuids).execute();
+      return new Set(rows.map((r) => key({ uuid: r.uuid, kind: r.kind as FinishedCall['kind'] })));
+    },
+  };
+}
