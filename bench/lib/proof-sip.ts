@@ -842,6 +842,7 @@ export async function runSipProof(o: SipProofOptions): Promise<SipProofReport> {
         const hist = (await history(Date.now() - 900_000)).map((c) => c.uuid as string);
         const lostRecords = committed.filter((u) => !hist.includes(u));
         const killedRecord = hist.includes(up.uuid);
+        const killedRec = killedRecord ? await recordOf(up.uuid) : null;
         // The phones still hold the dead call: their users hang up (the new process answers the BYE).
         const f1 = p1.events.length;
         const f2 = p2.events.length;
@@ -856,7 +857,7 @@ export async function runSipProof(o: SipProofOptions): Promise<SipProofReport> {
         add(
           'sip fault: Dzvin SIGKILLed with a call up → on restart no call is left active, nothing committed is lost, new calls work',
           act.length === 0 && actLater.length === 0 && lostRecords.length === 0 && next.ok && Boolean(regd),
-          `restarted in ${restartMs} ms over the same SQLite file; active calls after restart ${act.length} (after the next call ${actLater.length}); ${committed.length} history records committed before the kill, ${lostRecords.length} lost; the killed call ${killedRecord ? 'has a history record' : 'has no history record (its end was never committed: the process died first)'}; the phones' BYEs of the dead call answered: 001 ${closed1 ? closed1.param : 'no'}, 002 ${closed2 ? closed2.param : 'no'}; phones registered ${Boolean(regd)}; next call: ${next.detail}`,
+          `restarted in ${restartMs} ms over the same SQLite file; active calls after restart ${act.length} (after the next call ${actLater.length}); ${committed.length} history records committed before the kill, ${lostRecords.length} lost; the killed call ${killedRec ? `has its history record, written by the restarted process (disposition ${killedRec.disposition}, billed ${killedRec.billSecs} s up to the dead process's last touch)` : 'has no history record'}; the phones' BYEs of the dead call answered: 001 ${closed1 ? closed1.param : 'no'}, 002 ${closed2 ? closed2.param : 'no'}; phones registered ${Boolean(regd)}; next call: ${next.detail}`,
         );
         figures.dzvin_sigkill_restart_ms = restartMs;
       }
@@ -888,7 +889,7 @@ export async function runSipProof(o: SipProofOptions): Promise<SipProofReport> {
     add(
       'sip: events and history agree across the faults: every history record has its dial and hangup in the outbox, every hangup its record',
       finalHistory.length > 0 && noHangup.length === 0 && hangupNoRecord.length === 0,
-      `${finalHistory.length} history records, ${rows.length} event rows for ${events.size} calls; records without dial+hangup ${noHangup.length}, hangups without a record ${hangupNoRecord.length}; the call up when Dzvin was SIGKILLed: events ${killedEvents.length ? killedEvents.join(', ') : 'none'} and ${killedUuid && finalHistory.includes(killedUuid) ? 'a history record' : 'no history record'} (its end was never committed: a CRM saw it start and never end)`,
+      `${finalHistory.length} history records, ${rows.length} event rows for ${events.size} calls; records without dial+hangup ${noHangup.length}, hangups without a record ${hangupNoRecord.length}; the call up when Dzvin was SIGKILLed: events ${killedEvents.length ? killedEvents.join(', ') : 'none'} and ${killedUuid && finalHistory.includes(killedUuid) ? 'a history record (closed by the restarted process)' : 'no history record (a CRM saw it start and never end)'}`,
     );
     figures.outbox_events = rows.length;
     // The issue's "no call is left active forever" as a CRM sees it: the call that was up at the
@@ -900,7 +901,7 @@ export async function runSipProof(o: SipProofOptions): Promise<SipProofReport> {
       killedUuid === null
         ? 'not measured: the SIGKILL step did not run'
         : killedEnded
-          ? 'the restarted process ended it with a hangup'
+          ? 'the restarted process found its row among the calls in progress (live_calls) and closed it: call.hangup in the outbox with its history record, in one transaction'
           : `the call ${killedUuid} has ${killedEvents.join(' + ')} in the outbox and no hangup, no history record, after the restart and ${Math.round((Date.now() - (faultWindows.find((w) => w.name === 'Dzvin SIGKILLed')?.from ?? Date.now())) / 1000)} s more: calls in progress live in the process's memory only, so a restarted Dzvin does not know the call existed and nothing ever closes it for the CRM (nor frees the phones' dialogs: their users hung up). Not fixed here: it needs the calls in progress recorded in the database and closed at start-up`,
     );
 
