@@ -8,18 +8,15 @@
 // the simulator; the driver's `arrange` joins the carrier's media to the employee's phone (or
 // speaks the simulated employee's voice to it).
 import { createHash, randomBytes } from 'node:crypto';
-import type dgram from 'node:dgram';
 import type { Disposition, Trunk } from '@dzvin/protocol';
 import type { CallRef, PhoneEvents } from '../../domain/calls/phone-driver.ts';
 import { newCallId, newTag } from './build.ts';
 import { quote, splitList } from './header-values.ts';
 import type { G711Codec } from './media/g711.ts';
-import { openRtpSocket } from './media/local-media.ts';
-import type { MediaEnd } from './media/media-joint.ts';
+import type { MediaEnd, MediaHost, RtpPort } from './media/media-host.ts';
 import type { MediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
-import { type RtpSender, startRtpSender } from './media/rtp-sender.ts';
-import { createRtpStreamOut, type RtpStreamOut } from './media/rtp-stream.ts';
+import type { Voice } from './media/voice.ts';
 import { getCallId, getHeaders, type Header, type SipRequest, type SipResponse } from './message.ts';
 import type { ClientTransaction, NewRequest, TransactionLayer } from './transaction.ts';
 import type { Remote } from './transport.ts';
@@ -35,6 +32,8 @@ export interface CarrierCallsDeps {
   /** The carrier's digest password of a trunk (write-only in the API). */
   secret(accountId: number, trunkId: number): Promise<string | null>;
   events(): PhoneEvents | null;
+  /** The media worker: the carrier's RTP socket and what Dzvin plays to it. */
+  media: MediaHost;
   mediaWatch: MediaWatch;
   /** How a carrier's refusal maps to a disposition (the same table as a phone's). */
   disposition(status: number): Disposition;
@@ -58,12 +57,11 @@ interface CarrierLeg {
   cseq: number;
   remoteTarget: string | null;
   routeSet: string[];
-  rtp: dgram.Socket;
+  /** Our RTP socket for the carrier (in the media worker: one stream whoever speaks). */
+  rtp: RtpPort;
   rtpTo: Remote | null;
   codec: G711Codec;
-  out: RtpStreamOut;
-  speaker: RtpSender | null;
-  received: number;
+  speaking: boolean;
   /** The challenge was answered once already for this request (a second one: wrong credentials). */
   authorized: boolean;
 }
@@ -123,7 +121,7 @@ export function digestAnswer(
 }
 
 export function createCarrierCalls(deps: CarrierCallsDeps) {
-  const { layer, ng, onError } = deps;
+  const { layer, ng, media, onError } = deps;
   const trace = deps.onTrace;
   const byUuid = new Map<string, CarrierLeg>();
   const byCallId = new Map<string, CarrierLeg>();
@@ -131,36 +129,29 @@ export function createCarrierCalls(deps: CarrierCallsDeps) {
   /** In-dialog requests go to the edge: Kamailio record-routed the call. */
   const inDialog = inDialogRequest;
 
-  function speak(leg: CarrierLeg, frame: ((k: number) => Int16Array) | null) {
-    leg.speaker?.stop();
-    leg.speaker = null;
-    if (!frame || !leg.rtpTo || leg.state !== 'up') return;
-    leg.speaker = startRtpSender({
-      socket: leg.rtp,
-      to: leg.rtpTo,
-      codec: leg.codec,
-      frame,
-      stream: leg.out,
-    });
+  function speak(leg: CarrierLeg, voice: Voice | null) {
+    const speaking = voice !== null && leg.rtpTo !== null && leg.state === 'up';
+    if (!speaking && !leg.speaking) return;
+    leg.speaking = speaking;
+    media.speak(leg.rtp, speaking ? voice : null);
   }
 
   function finish(leg: CarrierLeg) {
     if (leg.state === 'ended') return;
     leg.state = 'ended';
-    leg.speaker?.stop();
-    leg.speaker = null;
-    leg.rtp.close();
+    leg.speaking = false;
+    const received = leg.rtp.received;
+    media.close(leg.rtp);
     byUuid.delete(leg.call.uuid);
     byCallId.delete(leg.callId);
     deps.mediaWatch.unwatch(`carrier:${leg.callId}`);
-    trace('carrier.ended', { uuid: leg.call.uuid, received: leg.received });
+    trace('carrier.ended', { uuid: leg.call.uuid, received });
     ng.delete({ 'call-id': leg.callId, 'from-tag': leg.fromTag, flags: [] }).catch(onError);
   }
 
   function bye(leg: CarrierLeg) {
+    speak(leg, null);
     leg.state = 'ending';
-    leg.speaker?.stop();
-    leg.speaker = null;
     leg.cseq += 1;
     layer.request(inDialog(leg, 'BYE', leg.cseq), deps.edge, {
       onResponse: (r) => {
@@ -181,16 +172,17 @@ export function createCarrierCalls(deps: CarrierCallsDeps) {
     ack(leg);
     if (leg.state !== 'inviting') return bye(leg);
     leg.state = 'up';
-    const media = await answerMedia(ng, leg, ok, onError);
-    if (!media.codec) {
+    const answer = await answerMedia(ng, leg, ok, onError);
+    if (!answer.codec) {
       trace('carrier.no-g711', { uuid: leg.call.uuid });
       bye(leg);
       await deps.events()?.externalRefused(leg.call.uuid, 3);
       return;
     }
-    leg.codec = media.codec;
-    leg.rtpTo = media.rtpTo;
-    deps.mediaWatch.watch(`carrier:${leg.callId}`, () => leg.received);
+    leg.codec = answer.codec;
+    leg.rtpTo = answer.rtpTo;
+    if (leg.rtpTo) media.peer(leg.rtp, leg.rtpTo, leg.codec);
+    deps.mediaWatch.watch(`carrier:${leg.callId}`, () => leg.rtp.received);
     trace('carrier.answered', { uuid: leg.call.uuid, codec: leg.codec });
     await deps.events()?.externalAnswered(leg.call.uuid);
   }
@@ -256,7 +248,7 @@ export function createCarrierCalls(deps: CarrierCallsDeps) {
 
   async function dial(call: CallRef, number: string, trunk: Trunk) {
     const carrier = trunk.sipCarrier!;
-    const rtp = await openRtpSocket();
+    const rtp = await media.open();
     const callId = newCallId('dzvin');
     const fromTag = newTag();
     const host = carrier.port === 5060 ? carrier.host : `${carrier.host}:${carrier.port}`;
@@ -279,17 +271,12 @@ export function createCarrierCalls(deps: CarrierCallsDeps) {
       rtp,
       rtpTo: null,
       codec: 'PCMA',
-      out: createRtpStreamOut(),
-      speaker: null,
-      received: 0,
+      speaking: false,
       authorized: false,
     };
-    rtp.on('message', () => {
-      leg.received++;
-    });
     byUuid.set(call.uuid, leg);
     byCallId.set(callId, leg);
-    const offered = await offerMedia(ng, callId, fromTag, rtp.address().port);
+    const offered = await offerMedia(ng, callId, fromTag, rtp.port);
     if (leg.state !== 'inviting') return finish(leg);
     leg.invite = {
       type: 'request',
@@ -355,10 +342,10 @@ export function createCarrierCalls(deps: CarrierCallsDeps) {
     mediaEnd(uuid: string): MediaEnd | null {
       const leg = byUuid.get(uuid);
       if (!leg?.rtpTo || leg.state !== 'up') return null;
-      return { socket: leg.rtp, to: leg.rtpTo, codec: leg.codec, out: leg.out };
+      return { port: leg.rtp, codec: leg.codec };
     },
     /** The carrier hears a simulated party (`voice`) or, null, an employee's phone through the relay. */
-    speak(uuid: string, voice: ((k: number) => Int16Array) | null) {
+    speak(uuid: string, voice: Voice | null) {
       const leg = byUuid.get(uuid);
       if (leg) speak(leg, voice);
     },
@@ -381,7 +368,7 @@ export function createCarrierCalls(deps: CarrierCallsDeps) {
     },
     /** The carrier calls now (tests, metrics). */
     calls: () =>
-      [...byUuid.values()].map((l) => ({ uuid: l.call.uuid, state: l.state, received: l.received })),
+      [...byUuid.values()].map((l) => ({ uuid: l.call.uuid, state: l.state, received: l.rtp.received })),
   };
 }
 

@@ -1,20 +1,18 @@
-import type dgram from 'node:dgram';
 import type { Disposition, Employee, Ivr } from '@dzvin/protocol';
 import type { CallRef, LegRef, PhoneDriver, PhoneEvents } from '../../domain/calls/phone-driver.ts';
 import { DomainError } from '../../domain/errors.ts';
 import type { AccountRecord } from '../../domain/ports.ts';
 import { createResponse, newTag } from './build.ts';
 import { parseNameAddr } from './header-values.ts';
-import { createDtmfReader, telephoneEventPt } from './media/dtmf.ts';
+import { telephoneEventPt } from './media/dtmf.ts';
 import type { G711Codec } from './media/g711.ts';
-import { g711Sdp, openRtpSocket } from './media/local-media.ts';
-import type { MediaEnd } from './media/media-joint.ts';
+import { g711Sdp } from './media/local-media.ts';
+import type { MediaEnd, MediaHost, RtpPort } from './media/media-host.ts';
 import type { MediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
-import { parseRtp } from './media/rtp.ts';
-import { cadenceFrame, FRAME_MS, FRAME_SAMPLES, type RtpSender, startRtpSender } from './media/rtp-sender.ts';
-import { createRtpStreamOut, type RtpStreamOut } from './media/rtp-stream.ts';
+import { FRAME_MS } from './media/rtp-sender.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
+import { IVR_PROMPT, RINGBACK, type Voice } from './media/voice.ts';
 import {
   getCallId,
   getHeader,
@@ -70,6 +68,8 @@ export interface PhoneOriginatedDeps {
   driver: PhoneDriver;
   /** Kamailio, when a dialog has no usable route. */
   edge: Remote;
+  /** The media worker: the caller's RTP socket, what Dzvin plays to it, its digits. */
+  media: MediaHost;
   /** Notices a talking phone whose RTP stopped (it reports `call:<Call-ID>` to the driver, which calls `silent`). */
   mediaWatch?: MediaWatch;
   /** Answers the phone's re-INVITEs (hold, resume); without it they get 491. */
@@ -101,13 +101,11 @@ interface Originated {
   routeSet: string[];
   remoteTarget: string;
   cseq: number;
-  rtp: dgram.Socket | null;
+  /** Our RTP socket for the phone (in the media worker: one stream whoever speaks, rtp-stream.ts). */
+  rtp: RtpPort | null;
   /** Where rtpengine takes RTP for the phone, and the law it is sent (our answer's first it offered). */
   rtpTo: Remote | null;
   codec: G711Codec;
-  /** What the phone is sent, one stream whoever speaks (rtp-stream.ts). */
-  out: RtpStreamOut;
-  received: number;
   /** The account of the call (a digit is reported with it). */
   accountId: number;
   /** The employee whose phone placed the call (null: a trunk's caller). */
@@ -115,29 +113,14 @@ interface Originated {
   /** A trunk's caller (a carrier's INVITE) rather than an employee's phone. */
   carrier: boolean;
   /** Dzvin speaking to the caller: an IVR prompt, ringback, a simulated party's voice. */
-  speaker: RtpSender | null;
+  speaking: boolean;
   /** The caller is in an IVR: its DTMF (RFC 4733) chooses. */
   inIvr: boolean;
-  /** Reads RFC 4733 events from the caller's RTP (null: its offer has no telephone-event). */
-  dtmf: ReturnType<typeof createDtmfReader> | null;
+  /** The payload type of RFC 4733 events in the caller's offer (null: it has no telephone-event). */
+  dtmf: number | null;
 }
 
-/** An IVR's prompt as a caller hears it (Dzvin has no text-to-speech): 660 Hz, ½ s on, ½ s off. */
-export const IVR_PROMPT_HZ = 660;
-const IVR_PROMPT = cadenceFrame(IVR_PROMPT_HZ, 500, 500);
-/** In-band ringback while an answered caller (after an IVR) waits for a phone: 425 Hz, 1 s on, 4 s off. */
-const RINGBACK = cadenceFrame(425, 1000, 4000);
-
-/** A recorded greeting as frames: played, 1 s of silence, played again, until the IVR's timeout. */
-export function greetingFrames(samples: Int16Array): (k: number) => Int16Array {
-  const period = samples.length + 8000;
-  return (k) => {
-    const frame = new Int16Array(FRAME_SAMPLES);
-    for (let i = 0, at = (k * FRAME_SAMPLES) % period; i < FRAME_SAMPLES; i++, at = (at + 1) % period)
-      if (at < samples.length) frame[i] = samples[at];
-    return frame;
-  };
-}
+export { IVR_PROMPT_HZ } from './media/voice.ts';
 
 /** The final response to a phone's INVITE for how the core ended the call before an answer. */
 export function finalForDisposition(d: Disposition | undefined): [number, string] {
@@ -156,7 +139,7 @@ export function parseAuthHeader(value: string | undefined): { ext: string; domai
 const NOT_FOUND_CODES = new Set(['EMPLOYEE_NOT_FOUND', 'BAD_INPUT', 'VALIDATION']);
 
 export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
-  const { layer, transport, ng } = deps;
+  const { layer, transport, ng, media } = deps;
   const onError = deps.onError ?? (() => {});
   const trace = deps.onTrace ?? (() => {});
   const { t1, t2 } = deps.timers ?? RFC3261_TIMERS;
@@ -168,27 +151,35 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     o.tx.reply(status, reason, { toTag: o.localTag });
   }
 
-  /** Dzvin's audio to the caller becomes `frame` (null: silence, e.g. another phone speaks now). */
-  function speak(o: Originated, frame: ((k: number) => Int16Array) | null) {
-    o.speaker?.stop();
-    o.speaker = null;
-    if (!frame || !o.rtp || !o.rtpTo || o.state === 'ended' || o.state === 'ending') return;
-    o.speaker = startRtpSender({ socket: o.rtp, to: o.rtpTo, codec: o.codec, frame, stream: o.out });
+  /** Dzvin's audio to the caller becomes `voice` (null: silence, e.g. another phone speaks now). */
+  function speak(o: Originated, voice: Voice | null) {
+    if (!o.rtp) return;
+    const speaking = voice !== null && o.rtpTo !== null && o.state !== 'ended' && o.state !== 'ending';
+    if (!speaking && !o.speaking) return;
+    o.speaking = speaking;
+    media.speak(o.rtp, speaking ? voice : null);
+  }
+
+  /** Whether the caller is in an IVR: its digits are reported while it is. */
+  function setIvr(o: Originated, on: boolean) {
+    if (o.inIvr === on) return;
+    o.inIvr = on;
+    if (o.rtp && o.dtmf !== null) media.dtmf(o.rtp, o.dtmf, on, (digit) => pressed(o, digit));
   }
 
   function finish(o: Originated) {
     if (o.state === 'ended') return;
-    o.speaker?.stop();
-    o.speaker = null;
+    o.speaking = false;
     o.state = 'ended';
     if (o.retransmit) clearTimeout(o.retransmit);
     o.retransmit = null;
-    o.rtp?.close();
+    const received = o.rtp?.received ?? 0;
+    if (o.rtp) media.close(o.rtp);
     o.rtp = null;
     byCallId.delete(o.callId);
     deps.mediaWatch?.unwatch(`call:${o.callId}`);
     if (o.uuid) byUuid.delete(o.uuid);
-    trace('originated.ended', { uuid: o.uuid, callId: o.callId, received: o.received });
+    trace('originated.ended', { uuid: o.uuid, callId: o.callId, received });
     ng.delete({ 'call-id': o.callId, 'from-tag': o.phoneTag, flags: [] }).catch(onError);
   }
 
@@ -225,9 +216,8 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
   function bye(o: Originated) {
     if (o.retransmit) clearTimeout(o.retransmit);
     o.retransmit = null;
+    speak(o, null);
     o.state = 'ending';
-    o.speaker?.stop();
-    o.speaker = null;
     const req = inDialog(o, 'BYE');
     trace('originated.bye', { uuid: o.uuid });
     layer.request(req, nextHop(o), {
@@ -323,27 +313,24 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       cseq: Math.floor(Math.random() * 10_000),
       rtp: null,
       rtpTo: null,
-      out: createRtpStreamOut(),
       codec: g711Codecs(req.body.toString('utf8')).includes('PCMA') ? 'PCMA' : 'PCMU',
-      received: 0,
       accountId: account.id,
       ext: employee?.ext ?? null,
       carrier: carrier !== null,
-      speaker: null,
+      speaking: false,
       inIvr: false,
       dtmf: null,
     };
     byCallId.set(callId, o);
     try {
       // Media first: rtpengine anchors the phone's offer and answers it for Dzvin's side.
-      o.rtp = await openRtpSocket();
-      o.rtp.on('message', (datagram: Buffer) => {
-        o.received++;
-        if (o.inIvr && o.dtmf) {
-          const packet = parseRtp(datagram);
-          if (packet) o.dtmf.read(packet);
-        }
-      });
+      o.rtp = await media.open();
+      // Ended while the socket opened (a CANCEL and the core's end): nothing will close it but us.
+      if ((o.state as State) === 'ended') {
+        media.close(o.rtp);
+        o.rtp = null;
+        return;
+      }
       const offered = await ng.offer({
         'call-id': callId,
         'from-tag': phoneTag,
@@ -355,15 +342,15 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
         'call-id': callId,
         'from-tag': phoneTag,
         'to-tag': o.localTag,
-        sdp: g711Sdp(o.rtp.address().port),
+        sdp: g711Sdp(o.rtp.port),
         replace: ['origin', 'session-connection'],
         ICE: 'remove',
       });
       o.sdpForPhone = answered.sdp;
-      const pt = telephoneEventPt(offered.sdp);
-      if (pt !== null) o.dtmf = createDtmfReader(pt, (digit) => pressed(o, digit));
-      const media = firstAudioStream(offered.sdp);
-      if (media?.address) o.rtpTo = { address: media.address, port: media.port };
+      o.dtmf = telephoneEventPt(offered.sdp);
+      const stream = firstAudioStream(offered.sdp);
+      if (stream?.address) o.rtpTo = { address: stream.address, port: stream.port };
+      if (o.rtp && o.rtpTo) media.peer(o.rtp, o.rtpTo, o.codec);
     } catch (err) {
       onError(err);
       if (o.state === 'placing' && !o.cancelled) reply(o, 500, 'Media Unavailable');
@@ -420,7 +407,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     const o = byUuid.get(call.uuid);
     if (!o) return;
     // Out of an IVR (a phone answered): the prompt or ringback stops; the driver gives the media.
-    o.inIvr = false;
+    setIvr(o, false);
     speak(o, null);
     if (o.state === 'early' || o.state === 'placing') answer(o);
   }
@@ -434,7 +421,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     const o = byUuid.get(call.uuid);
     if (!o || o.state === 'ending' || o.state === 'ended') return;
     if (o.state === 'early' || o.state === 'placing') answer(o);
-    o.inIvr = true;
+    setIvr(o, true);
     const startedAt = performance.now();
     const promptFrames = Math.ceil((ivr.timeoutSec * 1000) / FRAME_MS);
     const play = (greeting: Int16Array | null) => {
@@ -445,10 +432,12 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
         dtmf: o.dtmf !== null,
         greeting: greeting !== null,
       });
-      const audio = greeting?.length ? greetingFrames(greeting) : IVR_PROMPT;
+      const audio = greeting?.length
+        ? { kind: 'samples' as const, samples: greeting, gapMs: 1000 }
+        : IVR_PROMPT;
       // The IVR's timeout runs from its start (the core's timer), not from when the audio loaded.
       const skipped = Math.floor((performance.now() - startedAt) / FRAME_MS);
-      speak(o, (k) => (k + skipped < promptFrames ? audio(k) : RINGBACK(k + skipped - promptFrames)));
+      speak(o, [{ audio, frames: Math.max(0, promptFrames - skipped) }, { audio: RINGBACK }]);
     };
     if (!deps.greeting) return play(null);
     deps.greeting(o.accountId, ivr.id).then(play, (err) => {
@@ -467,8 +456,8 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       () => {
         // Chosen: the call goes on to its target; the caller hears ringback until a phone answers.
         if (byUuid.get(uuid) === o && o.inIvr) {
-          o.inIvr = false;
-          speak(o, RINGBACK);
+          setIvr(o, false);
+          speak(o, [{ audio: RINGBACK }]);
         }
       },
       (err) => {
@@ -492,7 +481,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       body: Buffer.from(o.sdpForPhone, 'utf8'),
     });
     trace('originated.answer', { uuid: o.uuid });
-    deps.mediaWatch?.watch(`call:${o.callId}`, () => o.received);
+    deps.mediaWatch?.watch(`call:${o.callId}`, () => o.rtp?.received ?? 0);
     o.tx.respond(o.ok);
     retransmit(o, t1, 0);
   }
@@ -527,7 +516,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
         }
         const held = deps.reinvites.answer(tx, o.sdpForPhone, o.localTag, contact);
         if (held === true) deps.mediaWatch?.unwatch(`call:${o.callId}`);
-        if (held === false) deps.mediaWatch?.watch(`call:${o.callId}`, () => o.received);
+        if (held === false) deps.mediaWatch?.watch(`call:${o.callId}`, () => o.rtp?.received ?? 0);
         trace('originated.reinvite', { uuid: o.uuid, held });
         return true;
       }
@@ -580,14 +569,14 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
   function mediaEnd(uuid: string): MediaEnd | null {
     const o = byUuid.get(uuid);
     if (!o?.rtp || !o.rtpTo || (o.state !== 'answering' && o.state !== 'up')) return null;
-    return { socket: o.rtp, to: o.rtpTo, codec: o.codec, out: o.out };
+    return { port: o.rtp, codec: o.codec };
   }
 
   /** The phone's RTP stopped mid-call (media-watch.ts): it vanished; BYE and the call ends. */
   function silent(callId: string) {
     const o = byCallId.get(callId);
     if (!o || (o.state !== 'answering' && o.state !== 'up')) return;
-    trace('media.timeout', { uuid: o.uuid, received: o.received });
+    trace('media.timeout', { uuid: o.uuid, received: o.rtp?.received ?? 0 });
     bye(o);
     hangUpCall(o);
   }
@@ -645,7 +634,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     release,
     playIvr,
     /** The caller hears a simulated party (`voice`) or, null, another phone through the driver's relay. */
-    speak(uuid: string, voice: ((k: number) => Int16Array) | null) {
+    speak(uuid: string, voice: Voice | null) {
       const o = byUuid.get(uuid);
       if (o && (o.state === 'answering' || o.state === 'up') && !o.inIvr) speak(o, voice);
     },
@@ -658,7 +647,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
         uuid: o.uuid,
         callId: o.callId,
         state: o.state,
-        received: o.received,
+        received: o.rtp?.received ?? 0,
       })),
     close() {
       for (const o of [...byCallId.values()]) {

@@ -1,4 +1,3 @@
-import type dgram from 'node:dgram';
 import type { Disposition } from '@dzvin/protocol';
 import type { Recorder } from '../../domain/calls/call-model.ts';
 import type { CallRef, Endpoint, LegRef, PhoneDriver, PhoneEvents } from '../../domain/calls/phone-driver.ts';
@@ -8,13 +7,16 @@ import { newCallId, newTag } from './build.ts';
 import { createCarrierCalls } from './carrier-calls.ts';
 import { parseNameAddr, quote } from './header-values.ts';
 import type { G711Codec } from './media/g711.ts';
-import { openRtpSocket } from './media/local-media.ts';
-import { joinMedia, type MediaEnd, type MediaJoint } from './media/media-joint.ts';
+import {
+  type MediaEnd,
+  type MediaHost,
+  type MediaRelay,
+  type RtpPort,
+  startMediaHost,
+} from './media/media-host.ts';
 import { createMediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
-import { type CallAudioTap, createCallAudioTap } from './media/rtp-recording.ts';
-import { FRAME_MS, type RtpSender, startRtpSender, toneFrame } from './media/rtp-sender.ts';
-import { createRtpStreamOut, type RtpStreamOut } from './media/rtp-stream.ts';
+import { SIMULATED_VOICE, type Voice } from './media/voice.ts';
 import { getCallId, getHeader, getHeaders, type SipRequest, type SipResponse } from './message.ts';
 import { createPhoneOriginated, type PhoneOriginatedDeps } from './phone-originated.ts';
 import { parseReplaces, type ReferDialog, referNotifyHeaders } from './refer.ts';
@@ -31,7 +33,9 @@ import { isSipUri, parseUri } from './uri.ts';
  * party of the call is whatever the core connected — a simulated caller, whose voice this driver
  * sends as RTP (a tone) and whose ear receives the phone's RTP, or another phone. Such a call's recording
  * is the real audio (`suppliesAudio`): the phone's RTP decoded as tx, the tone sent as rx
- * (media/rtp-recording.ts). The core decides
+ * (media/rtp-recording.ts). Every packet of that is handled by the media worker, a thread of its
+ * own (media/media-worker.ts): this driver only tells it what to do per call event
+ * (media/media-host.ts), so signalling never waits behind RTP, nor RTP behind it. The core decides
  * everything else (routing, timeouts, history, events): the driver reports answered / refused /
  * remote hangup, as the simulator's driver does.
  *
@@ -75,6 +79,8 @@ export interface SipDriverDeps {
    * external numbers.
    */
   carrierSecret?: (accountId: number, trunkId: number) => Promise<string | null>;
+  /** The media worker to use; absent: the driver starts its own and stops it at `close`. */
+  media?: MediaHost;
 }
 
 type LegState = 'inviting' | 'cancelling' | 'up' | 'ending' | 'ended';
@@ -92,25 +98,21 @@ interface PhoneLeg {
   cseq: number;
   remoteTarget: string | null;
   routeSet: string[];
-  /** The call's other side as rtpengine sees it: our RTP socket. */
-  rtp: dgram.Socket | null;
+  /** The call's other side as rtpengine sees it: our RTP socket (in the media worker). */
+  rtp: RtpPort | null;
   rtpTo: Remote | null;
   codec: G711Codec;
-  /** What the phone is sent, one stream whoever speaks (rtp-stream.ts). */
-  out: RtpStreamOut;
-  sender: RtpSender | null;
-  /** The leg's part in the call's recording, from the answer on (null: not recorded). */
-  audio: CallAudioTap | null;
-  received: number;
-  sent: number;
+  /** The simulated party's voice plays to the phone (one stream whoever speaks: rtp-stream.ts). */
+  speaking: boolean;
+  /** The recording (its call's uuid) the leg is part of, from the answer on (null: not recorded). */
+  audio: string | null;
+  /** What the media worker was last told of the leg's recording (`tap`). */
+  tapped: string;
   /** The phone put the call on hold (its last re-INVITE offered sendonly/inactive). */
   held: boolean;
   /** This leg's tap is the call's recording now (one phone of a call at a time; see `arrange`). */
   taping: boolean;
 }
-
-/** The simulated party's voice, as a phone hears it. */
-export const SIMULATED_VOICE = toneFrame(400);
 
 /**
  * Which disposition a phone's final refusal means for the core (protocol's DISPOSITION): 486/600
@@ -130,6 +132,8 @@ export function createSipDriver(deps: SipDriverDeps) {
   const trace = deps.onTrace ?? (() => {});
   const clock = deps.clock ?? systemClock;
   let events: PhoneEvents | null = null;
+  const media = deps.media ?? startMediaHost({ recorder: deps.recorder, clock, onError });
+  const received = (leg: PhoneLeg) => leg.rtp?.received ?? 0;
   const byLeg = new Map<string, PhoneLeg>();
   const byCallId = new Map<string, PhoneLeg>();
   /** Talking phones whose RTP stopped: vanished (leg:<legUuid>, or a phone's own call: call:<callId>). */
@@ -141,7 +145,7 @@ export function createSipDriver(deps: SipDriverDeps) {
       if (kind === 'carrier') return carriers?.silent(id);
       const leg = byLeg.get(id);
       if (leg?.state !== 'up') return;
-      trace('media.timeout', { legUuid: id, received: leg.received });
+      trace('media.timeout', { legUuid: id, received: received(leg) });
       bye(leg);
       events?.remoteHangup(leg.ref.uuid).catch(onError);
     },
@@ -149,7 +153,7 @@ export function createSipDriver(deps: SipDriverDeps) {
   /** The phones' re-INVITEs (hold, resume, session refresh) of calls up. */
   const reinvites = createReinviteAnswerer({ onTrace: trace });
   /** Calls whose two real phones hear each other (by call uuid), the legs each joint spans, and which ends (`arrange`). */
-  const joints = new Map<string, { joint: MediaJoint; legs: Set<string>; key: string }>();
+  const joints = new Map<string, { joint: MediaRelay; legs: Set<string>; key: string }>();
   /** Calls the core has connected (their parties talk): a phone answering later (a transfer) is joined at once. */
   const connectedCalls = new Set<string>();
   const contact = `<sip:dzvin@${transport.sentBy}${transport.uriParams}>`;
@@ -173,8 +177,8 @@ export function createSipDriver(deps: SipDriverDeps) {
 
   function bye(leg: PhoneLeg) {
     leg.state = 'ending';
-    leg.sender?.stop();
-    leg.sender = null;
+    stopSending(leg);
+    retap(leg);
     unjoinLeg(leg);
     leg.cseq += 1;
     layer.request(inDialog(leg, 'BYE', leg.cseq), nextHop(leg), {
@@ -191,37 +195,47 @@ export function createSipDriver(deps: SipDriverDeps) {
   function finish(leg: PhoneLeg) {
     if (leg.state === 'ended') return;
     leg.state = 'ended';
-    leg.sender?.stop();
+    leg.speaking = false;
     leg.audio = null;
-    leg.rtp?.close();
+    const stats = { received: received(leg), sent: leg.rtp?.sent ?? 0 };
+    if (leg.rtp) media.close(leg.rtp);
     leg.rtp = null;
     byLeg.delete(leg.ref.legUuid);
     byCallId.delete(leg.callId);
     mediaWatch.unwatch(`leg:${leg.ref.legUuid}`);
     unjoinLeg(leg);
-    trace('leg.ended', { legUuid: leg.ref.legUuid, received: leg.received, sent: leg.sent });
+    trace('leg.ended', { legUuid: leg.ref.legUuid, ...stats });
     ng.delete({ 'call-id': leg.callId, 'from-tag': leg.fromTag, flags: [] }).catch(onError);
   }
 
   /**
    * The simulated party's voice to the phone: a 400 Hz tone (media/rtp-sender.ts paces it by
    * elapsed time); what was sent is also the recording's rx, placed by the time each frame
-   * stands for.
+   * stands for (while the leg is taping).
    */
   function startSending(leg: PhoneLeg) {
-    if (!leg.rtp || !leg.rtpTo || leg.sender) return;
-    const recordedAt = clock.now();
-    leg.sender = startRtpSender({
-      socket: leg.rtp,
-      to: leg.rtpTo,
-      codec: leg.codec,
-      stream: leg.out,
-      frame: SIMULATED_VOICE,
-      said: (samples, k) => {
-        leg.sent++;
-        if (leg.taping) leg.audio?.said(samples, recordedAt + k * FRAME_MS);
-      },
-    });
+    if (!leg.rtp || !leg.rtpTo || leg.speaking) return;
+    leg.speaking = true;
+    media.speak(leg.rtp, SIMULATED_VOICE);
+  }
+
+  function stopSending(leg: PhoneLeg) {
+    if (!leg.speaking) return;
+    leg.speaking = false;
+    if (leg.rtp) media.speak(leg.rtp, null);
+  }
+
+  /**
+   * Tells the media worker the leg's part in its recording: the recording it belongs to, and
+   * whether it is the one taping now (a leg that is not up never is).
+   */
+  function retap(leg: PhoneLeg) {
+    if (!leg.rtp) return;
+    const taping = leg.state === 'up' && leg.taping && leg.audio !== null;
+    const state = `${leg.audio}:${taping}`;
+    if (state === leg.tapped) return;
+    leg.tapped = state;
+    media.tap(leg.rtp, leg.audio, taping);
   }
 
   function unjoin(uuid: string) {
@@ -239,11 +253,6 @@ export function createSipDriver(deps: SipDriverDeps) {
   function unjoinLeg(leg: PhoneLeg) {
     if (joints.get(leg.ref.uuid)?.legs.has(leg.ref.legUuid)) unjoin(leg.ref.uuid);
     if (connectedCalls.has(leg.ref.uuid)) arrange({ uuid: leg.ref.uuid, accountId: leg.ref.accountId });
-  }
-
-  /** The talking phones of a connected call get their media: each other, or a simulated party's tone. */
-  function media(call: CallRef) {
-    arrange(call);
   }
 
   /**
@@ -271,16 +280,15 @@ export function createSipDriver(deps: SipDriverDeps) {
     type End = { end: MediaEnd; leg?: PhoneLeg; id: string };
     const ends: End[] = [
       ...(caller ? [{ end: caller, id: 'caller' }] : []),
-      ...legs.map((leg) => ({
-        end: { socket: leg.rtp!, to: leg.rtpTo!, codec: leg.codec, out: leg.out },
-        leg,
-        id: leg.ref.legUuid,
-      })),
+      ...legs.map((leg) => ({ end: { port: leg.rtp!, codec: leg.codec }, leg, id: leg.ref.legUuid })),
     ];
     const pair = ends.length >= 3 ? ends.filter((e) => e.leg).slice(0, 2) : ends.length === 2 ? ends : [];
     const key = pair.map((e) => e.id).join('+');
     const taping = legs[0];
-    for (const l of legs) l.taping = l === taping;
+    for (const l of legs) {
+      l.taping = l === taping;
+      retap(l);
+    }
     const current = joints.get(call.uuid);
     if (current && current.key !== key) unjoin(call.uuid);
     if (!pair.length) {
@@ -290,21 +298,12 @@ export function createSipDriver(deps: SipDriverDeps) {
       return;
     }
     // Two phones hear each other: no tone to either; a real caller left out waits in silence.
-    for (const l of legs) {
-      l.sender?.stop();
-      l.sender = null;
-    }
+    for (const l of legs) stopSending(l);
     if (caller) speakFar(call.uuid, null);
     if (joints.has(call.uuid)) return;
     const [a, b] = pair;
-    const recording = pair.find((e) => e.leg && e.leg === taping);
-    const other = recording === a ? 'b' : 'a';
-    const joint = joinMedia(a.end, b.end, {
-      onRelay: (from, datagram) => {
-        const tap = recording?.leg?.taping ? recording.leg.audio : null;
-        if (from === other) tap?.heardOther(datagram);
-      },
-    });
+    // The taping leg's recording hears the other phone as rx: the worker feeds what it relays to a taping end.
+    const joint = media.join(a.end.port, b.end.port);
     joints.set(call.uuid, {
       joint,
       key,
@@ -322,7 +321,7 @@ export function createSipDriver(deps: SipDriverDeps) {
       return;
     }
     leg.state = 'up';
-    mediaWatch.watch(`leg:${leg.ref.legUuid}`, () => leg.received);
+    mediaWatch.watch(`leg:${leg.ref.legUuid}`, () => received(leg));
     const answer = await answerMedia(ng, leg, ok, onError);
     if (!answer.codec) {
       trace('no-g711', { legUuid: leg.ref.legUuid });
@@ -332,21 +331,24 @@ export function createSipDriver(deps: SipDriverDeps) {
     }
     leg.codec = answer.codec;
     leg.rtpTo = answer.rtpTo;
+    if (leg.rtp && leg.rtpTo) media.peer(leg.rtp, leg.rtpTo, leg.codec);
     trace('leg.answered', { legUuid: leg.ref.legUuid, codec: leg.codec, rtpTo: leg.rtpTo });
-    if (deps.recorder)
-      leg.audio = createCallAudioTap({ uuid: leg.ref.uuid, recorder: deps.recorder, now: () => clock.now() });
+    if (deps.recorder) {
+      leg.audio = leg.ref.uuid;
+      retap(leg);
+    }
     // The phone hears its other party once the core connects them (connected): a simulated one's
     // tone, or another phone's RTP — one stream from the start, never a tone then a new SSRC.
     await events?.answered(leg.ref.legUuid);
     // Answered into a call already talking (a transfer to this phone): its media starts now.
     if (leg.state === 'up' && connectedCalls.has(leg.ref.uuid))
-      media({ uuid: leg.ref.uuid, accountId: leg.ref.accountId });
+      arrange({ uuid: leg.ref.uuid, accountId: leg.ref.accountId });
   }
 
   async function invite(ref: LegRef) {
     const domain = deps.domainOf(ref.accountId);
     if (!domain) throw new Error(`no SIP domain for account ${ref.accountId}`);
-    const rtp = await openRtpSocket();
+    const rtp = await media.open();
     const callId = newCallId('dzvin');
     const fromTag = newTag();
     const leg: PhoneLeg = {
@@ -365,21 +367,15 @@ export function createSipDriver(deps: SipDriverDeps) {
       rtp,
       rtpTo: null,
       codec: 'PCMA',
-      out: createRtpStreamOut(),
-      sender: null,
+      speaking: false,
       audio: null,
-      received: 0,
-      sent: 0,
+      tapped: 'null:false',
       held: false,
       taping: false,
     };
-    rtp.on('message', (datagram) => {
-      leg.received++;
-      if (leg.state === 'up' && leg.taping) leg.audio?.heard(datagram);
-    });
     byLeg.set(ref.legUuid, leg);
     byCallId.set(callId, leg);
-    const offered = await offerMedia(ng, callId, fromTag, rtp.address().port);
+    const offered = await offerMedia(ng, callId, fromTag, rtp.port);
     if (leg.state !== 'inviting') return finish(leg);
     leg.invite = {
       type: 'request',
@@ -461,7 +457,7 @@ export function createSipDriver(deps: SipDriverDeps) {
           const held = reinvites.answer(tx, leg.invite.body.toString('utf8'), leg.fromTag, contact);
           if (held !== null) leg.held = held;
           if (held === true) mediaWatch.unwatch(`leg:${leg.ref.legUuid}`);
-          if (held === false) mediaWatch.watch(`leg:${leg.ref.legUuid}`, () => leg.received);
+          if (held === false) mediaWatch.watch(`leg:${leg.ref.legUuid}`, () => received(leg));
           trace('leg.reinvite', { legUuid: leg.ref.legUuid, held });
           return;
         }
@@ -642,7 +638,8 @@ export function createSipDriver(deps: SipDriverDeps) {
     connected(call) {
       connectedCalls.add(call.uuid);
       originated?.connected(call);
-      media(call);
+      // The talking phones get their media: each other, or a simulated party's tone.
+      arrange(call);
     },
     playIvr(call, ivr) {
       originated?.playIvr(call, ivr);
@@ -653,16 +650,16 @@ export function createSipDriver(deps: SipDriverDeps) {
       if (leg?.state !== 'up' || leg.ref.uuid !== from.uuid) return false;
       // Out of the consultation's relay (not re-arranged: the consultation ends next).
       if (joints.get(from.uuid)?.legs.has(from.legUuid)) unjoin(from.uuid);
-      leg.sender?.stop();
-      leg.sender = null;
+      stopSending(leg);
       byLeg.delete(from.legUuid);
       mediaWatch.unwatch(`leg:${from.legUuid}`);
       leg.ref = to;
       byLeg.set(to.legUuid, leg);
-      if (!leg.held) mediaWatch.watch(`leg:${to.legUuid}`, () => leg.received);
+      if (!leg.held) mediaWatch.watch(`leg:${to.legUuid}`, () => received(leg));
       leg.taping = false;
-      if (deps.recorder)
-        leg.audio = createCallAudioTap({ uuid: to.uuid, recorder: deps.recorder, now: () => clock.now() });
+      // A new recording (the call it joins): the worker starts a new tap (its own timelines).
+      if (deps.recorder) leg.audio = to.uuid;
+      retap(leg);
       trace('leg.moved', { from: from.uuid, to: to.uuid, legUuid: to.legUuid });
       return true;
     },
@@ -675,7 +672,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     },
   };
   /** The far end of a call that is not a phone we rang: a phone that placed it, or a carrier. */
-  function speakFar(uuid: string, voice: ((k: number) => Int16Array) | null) {
+  function speakFar(uuid: string, voice: Voice | null) {
     originated?.speak(uuid, voice);
     carriers?.speak(uuid, voice);
   }
@@ -688,6 +685,7 @@ export function createSipDriver(deps: SipDriverDeps) {
         contact,
         secret: deps.carrierSecret,
         events: () => events,
+        media,
         mediaWatch,
         disposition: refusalDisposition,
         onError,
@@ -704,6 +702,7 @@ export function createSipDriver(deps: SipDriverDeps) {
         events: () => events,
         driver,
         edge: deps.edge,
+        media,
         mediaWatch,
         reinvites,
         onError,
@@ -731,8 +730,8 @@ export function createSipDriver(deps: SipDriverDeps) {
         legUuid: l.ref.legUuid,
         callId: l.callId,
         state: l.state,
-        received: l.received,
-        sent: l.sent,
+        received: received(l),
+        sent: l.rtp?.sent ?? 0,
         held: l.held,
       })),
     close() {
@@ -743,6 +742,7 @@ export function createSipDriver(deps: SipDriverDeps) {
         release(leg.ref);
         finish(leg);
       }
+      if (!deps.media) media.shutdown().catch(onError);
     },
   };
 }
