@@ -533,6 +533,69 @@ describe('two processes over one PostgreSQL', { skip }, () => {
     });
   });
 
+  test("a call in progress left by a process that died is closed by a live one; a live process's is not", async () => {
+    const account = await a.built.store.accounts.byDomain(domain);
+    assert.ok(account);
+    const t = Date.now();
+    // What a SIGKILLed process leaves in live_calls (domain/calls/live-ledger.ts): the call as it
+    // stood at its last touch, 20 s ago (past the 15 s grace), answered 30 s before that.
+    const row = (uuid: string, nodeId: string) => ({
+      uuid,
+      accountId: account.id,
+      nodeId,
+      seenAt: t - 20_000,
+      version: 1,
+      records: [
+        {
+          uuid,
+          accountId: account.id,
+          kind: 'company' as const,
+          parentUuid: null,
+          direction: 4 as const,
+          leg: { type: 1 as const, id: 1, ext: '001', displayName: 'Олена' },
+          leg2: null,
+          otherLegNum: '+380501119999',
+          otherLegName: '+380501119999',
+          otherLegs: [],
+          trunkNum: '+380443334455',
+          trunkName: 'T1',
+          trunk: 'i=380443334455;',
+          dialAt: t - 60_000,
+          bridgeAt: t - 50_000,
+          endAt: t - 20_000,
+          billSecs: 30,
+          duration: 40,
+          disposition: 0 as const,
+          transferHistory: '001',
+          recordingUuid: null,
+        },
+      ],
+    });
+    await a.built.store.liveCalls.put([
+      row('call-of-a-dead-process', 'a-dead-process'),
+      row('call-of-a-live-process', b.built.cluster.nodeId),
+    ]);
+    // Every process looks every 5 s; either may close it, once.
+    const closed = await until(
+      () => a.built.store.calls.byUuid('call-of-a-dead-process'),
+      "a live process to close the dead process's call",
+      20_000,
+    );
+    assert.equal(closed.disposition, 0);
+    assert.equal(closed.billSecs, 30, 'billed up to its last touch');
+    assert.equal(await a.built.store.liveCalls.take('call-of-a-dead-process'), null, 'its row is gone');
+    await sleep(6_000);
+    assert.equal(
+      await a.built.store.calls.byUuid('call-of-a-live-process'),
+      null,
+      'B is alive: its call is left alone',
+    );
+    assert.ok(
+      await a.built.store.liveCalls.take('call-of-a-live-process'),
+      'and its row stays (removed here)',
+    );
+  });
+
   test('a process that joins later takes the simulated office from the others', async () => {
     // 001 answers only when told: set through B in an earlier test, before C existed.
     const c = await startNode(db);
