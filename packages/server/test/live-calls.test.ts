@@ -316,8 +316,8 @@ describe('a Dzvin process SIGKILLed with a call up', () => {
     const uuid = first.lines.find((l) => l.startsWith('up '))!.slice(3);
     const seen = () => crm.requests.filter((h) => h.json.uuid === uuid).map((h) => h.json.event as string);
     await until(() => seen().includes('call.bridge'), 'the CRM saw the call answered', 20_000);
-    // Past one touch of its row, then killed: no shutdown, nothing more written.
-    await new Promise((r) => setTimeout(r, 6000));
+    // Past a few touches of its row, then killed: no shutdown, nothing more written.
+    await new Promise((r) => setTimeout(r, 8000));
     first.p.kill('SIGKILL');
     await first.exited;
     const killedAt = Date.now();
@@ -336,12 +336,16 @@ describe('a Dzvin process SIGKILLed with a call up', () => {
       assert.ok(rec, 'the history record is written');
       assert.equal(rec.disposition, 0);
       assert.ok(
-        rec.endAt <= killedAt && rec.endAt >= killedAt - 5500,
-        `ended within a touch of the kill (${killedAt - rec.endAt} ms before)`,
+        rec.endAt <= killedAt && rec.endAt >= killedAt - 5000,
+        `ended within a couple of touches of the kill, long after the answer (${killedAt - rec.endAt} ms before)`,
       );
-      // Touched every 5 s: the cut is the last touch, at most one interval before the kill.
+      // Touched every 2 s: the cut is the last touch, at most one interval before the kill.
       assert.equal(rec.bridgeAt, hangup.bridgeAt, 'answered when the CRM was told');
-      assert.equal(rec.billSecs, Math.round((rec.endAt - (rec.bridgeAt ?? 0)) / 1000), 'billed up to the cut');
+      assert.equal(
+        rec.billSecs,
+        Math.round((rec.endAt - (rec.bridgeAt ?? 0)) / 1000),
+        'billed up to the cut',
+      );
       t.diagnostic(
         `closed by the restarted process: ended ${killedAt - rec.endAt} ms before the kill, billSecs ${rec.billSecs}`,
       );

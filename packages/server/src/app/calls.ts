@@ -16,8 +16,8 @@ import type { Metrics } from '../metrics.ts';
 import { type AppContext, every } from './context.ts';
 
 /** How often this process touches its calls in progress (and looks for dead processes' calls). */
-const LIVE_TOUCH_MS = 5_000;
-/** A dead process's call is closed once nobody has touched it for this long (3 touches missed). */
+const LIVE_TOUCH_MS = 2_000;
+/** A dead process's call is closed once nobody has touched it for this long (7 touches missed). */
 const LIVE_GRACE_MS = 15_000;
 
 /**

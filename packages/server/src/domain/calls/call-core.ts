@@ -1217,8 +1217,8 @@ export function createCallCore(deps: CallCoreDeps) {
     nodeId: ledger.nodeId,
     /** Writes the marked calls' rows through the caller's transaction (the event capture's). */
     drain: (tx: Store) => ledger.drain(tx),
-    /** This process is alive: its rows are touched (and what is marked written). */
-    touch: () => ledger.touch(),
+    /** This process is alive: its rows are touched (and what is marked written); idle, nothing to touch. */
+    touch: () => (calls.size ? ledger.touch() : ledger.flush()),
     /**
      * Closes the calls of processes not in `alive` last seen before `before`: each one's records
      * saved as they stood at the cut, with their hangup events, in one transaction that takes the

@@ -11,8 +11,8 @@ import type { FinishedCall } from './call-model.ts';
  * waiting for the call (`Call.held`). The row is rewritten as the call changes (every event marks
  * it), in the transaction that writes the event to the outbox when one does (the event and the
  * row commit together), else in the transaction of the next save or the next touch; it is deleted
- * in the transaction that saves the call's history. The owner touches its rows every few
- * seconds (`seen_at`: it was alive then).
+ * in the transaction that saves the call's history. The owner touches its rows every 2 s
+ * (`seen_at`: it was alive then).
  *
  * A row whose process is gone (not alive in the cluster, not touched for a while; on SQLite: any
  * row of another process once this one starts) is closed by `recover` (call-core.ts): its records
