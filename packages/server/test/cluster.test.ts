@@ -538,12 +538,13 @@ describe('two processes over one PostgreSQL', { skip }, () => {
     assert.ok(account);
     const t = Date.now();
     // What a SIGKILLed process leaves in live_calls (domain/calls/live-ledger.ts): the call as it
-    // stood at its last touch, 20 s ago (past the 15 s grace), answered 30 s before that.
+    // stood when last written, 20 s ago (past the 15 s grace; the process never touched
+    // live_nodes), answered 30 s before that.
     const row = (uuid: string, nodeId: string) => ({
       uuid,
       accountId: account.id,
       nodeId,
-      seenAt: t - 20_000,
+      updatedAt: t - 20_000,
       version: 1,
       records: [
         {
@@ -582,7 +583,7 @@ describe('two processes over one PostgreSQL', { skip }, () => {
       20_000,
     );
     assert.equal(closed.disposition, 0);
-    assert.equal(closed.billSecs, 30, 'billed up to its last touch');
+    assert.equal(closed.billSecs, 30, 'billed up to when its process was last seen');
     assert.equal(await a.built.store.liveCalls.take('call-of-a-dead-process'), null, 'its row is gone');
     await sleep(6_000);
     assert.equal(

@@ -227,6 +227,21 @@ for (const dialect of DIALECTS) {
         1,
         'one hangup event',
       );
+      // The dead processes are forgotten once old and without calls; a live one with a call is not.
+      const live = engine('node-k', later);
+      const third = await live.sim.sim.incoming(account, '0505826637', '+380443334455');
+      await live.capture.flush();
+      await live.live.touch();
+      assert.ok((await store.liveCalls.prune(later + 1)) >= 2, 'node-f… node-h forgotten');
+      assert.equal(await store.liveCalls.prune(later + 1), 0);
+      assert.deepEqual(
+        await store.liveCalls.orphans([], later + 1, 10),
+        [third.uuid],
+        'node-k keeps its call',
+      );
+      await live.sim.engine.hangup(account.id, third.uuid);
+      await live.sim.engine.idle();
+      assert.deepEqual(await store.liveCalls.orphans([], later + 1, 10), [], 'ended: its row is gone');
     });
   });
 }
@@ -316,7 +331,7 @@ describe('a Dzvin process SIGKILLed with a call up', () => {
     const uuid = first.lines.find((l) => l.startsWith('up '))!.slice(3);
     const seen = () => crm.requests.filter((h) => h.json.uuid === uuid).map((h) => h.json.event as string);
     await until(() => seen().includes('call.bridge'), 'the CRM saw the call answered', 20_000);
-    // Past a few touches of its row, then killed: no shutdown, nothing more written.
+    // Past a few touches of its process, then killed: no shutdown, nothing more written.
     await new Promise((r) => setTimeout(r, 8000));
     first.p.kill('SIGKILL');
     await first.exited;

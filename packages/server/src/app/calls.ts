@@ -118,6 +118,10 @@ export function openCalls(
       );
     return closed;
   }
+  // Processes gone for an hour with no call left are forgotten.
+  every(app, 10 * 60_000, () => {
+    store.liveCalls.prune(clock.now() - 3_600_000).catch(logError);
+  });
   every(app, LIVE_TOUCH_MS, () => {
     live
       .touch()

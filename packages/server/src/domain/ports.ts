@@ -306,32 +306,40 @@ export interface PresenceStore {
 
 /**
  * A call in progress as the ledger keeps it (domain/calls/live-ledger.ts): the records it would
- * be saved as if it were cut at `seenAt` — the call's, each leg's still up, the primary legs'
+ * be saved as if it were cut at `updatedAt` — the call's, each leg's still up, the primary legs'
  * waiting for it. `version` orders the writes of one call (an older one never replaces a newer).
  */
 export interface LiveCallRow {
   uuid: string;
   accountId: number;
   nodeId: string;
-  seenAt: number;
+  updatedAt: number;
   version: number;
   records: FinishedCall[];
 }
 
-/** The calls in progress of every process (migration 0017). */
+/** The calls in progress of every process, and when each process was last alive (migration 0017). */
 export interface LiveCallStore {
   /** Writes these calls' rows; a row already written with a newer version is left alone. */
   put(rows: LiveCallRow[]): Promise<void>;
   /** Deletes these calls' rows (in the transaction that saves their history). */
   remove(uuids: string[]): Promise<void>;
-  /** Every row of `nodeId` was seen at `at`: its process is alive. */
+  /** The process `nodeId` is alive at `at` (one row per process, whatever its calls). */
   touch(nodeId: string, at: number): Promise<void>;
-  /** The calls of processes not in `alive`, last seen before `before` (at most `limit`). */
+  /**
+   * The calls of processes not in `alive` whose process was last seen (or, never seen, the row
+   * last written) before `before`; at most `limit`.
+   */
   orphans(alive: string[], before: number, limit: number): Promise<string[]>;
-  /** Deletes one row and answers it; null when it is gone (another process took it first). */
-  take(uuid: string): Promise<LiveCallRow | null>;
+  /**
+   * Deletes one row and answers it with when its process was last known alive (its last touch
+   * or the row's last write, whichever is later); null when it is gone (taken first elsewhere).
+   */
+  take(uuid: string): Promise<{ row: LiveCallRow; seenAt: number } | null>;
   /** Which of these records are in the history already, as `uuid kind` keys. */
   saved(records: Pick<FinishedCall, 'uuid' | 'kind'>[]): Promise<Set<string>>;
+  /** Forgets processes last seen before `before` that have no call left; answers how many. */
+  prune(before: number): Promise<number>;
 }
 
 /** An employee's SIP digest credential: the HA1 (MD5(ext:domain:password)), never the password. */
@@ -354,6 +362,34 @@ export interface IvrGreetingStore {
   get(accountId: number, ivrId: number): Promise<{ pcm: Buffer; setAt: number } | null>;
   /** When it was set (null: none), without reading the audio. */
   setAt(accountId: number, ivrId: number): Promise<number | null>;
+}
+
+/**
+ * A trunk's registration at its carrier as the process registering it wrote it (issue 16): one
+ * row per trunk, replaced at each change, removed when the trunk stops registering.
+ */
+export interface CarrierRegistrationRecord {
+  trunkId: number;
+  accountId: number;
+  /** The process that registers it (cluster node id). */
+  nodeId: string;
+  /** The carrier settings it was written for (domain/directory/trunk-registration.ts). */
+  configKey: string;
+  state: 'pending' | 'registered' | 'failed';
+  expiresAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  lastAttemptAt: number | null;
+  nextAttemptAt: number | null;
+  failures: number;
+  updatedAt: number;
+}
+
+export interface CarrierRegistrationStore {
+  put(r: CarrierRegistrationRecord): Promise<void>;
+  /** Removes the trunk's row (only when `nodeId` wrote it, if given). */
+  remove(trunkId: number, nodeId?: string): Promise<void>;
+  forAccount(accountId: number): Promise<CarrierRegistrationRecord[]>;
 }
 
 export interface SipCredentialStore {
@@ -397,5 +433,6 @@ export interface Store {
   liveCalls: LiveCallStore;
   sipCredentials: SipCredentialStore;
   ivrGreetings: IvrGreetingStore;
+  carrierRegistrations: CarrierRegistrationStore;
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { FinishedCall } from '../domain/calls/call-model.ts';
 import type { LiveCallRow, LiveCallStore } from '../domain/ports.ts';
 import type { Database } from './schema.ts';
@@ -16,7 +16,7 @@ export function createLiveCallStore(db: Kysely<Database>): LiveCallStore {
           uuid: r.uuid,
           account_id: r.accountId,
           node_id: r.nodeId,
-          seen_at: r.seenAt,
+          updated_at: r.updatedAt,
           version: r.version,
           records_json: JSON.stringify(r.records),
         }));
@@ -28,7 +28,7 @@ export function createLiveCallStore(db: Kysely<Database>): LiveCallStore {
               .column('uuid')
               .doUpdateSet((eb) => ({
                 node_id: eb.ref('excluded.node_id'),
-                seen_at: eb.ref('excluded.seen_at'),
+                updated_at: eb.ref('excluded.updated_at'),
                 version: eb.ref('excluded.version'),
                 records_json: eb.ref('excluded.records_json'),
               }))
@@ -48,13 +48,24 @@ export function createLiveCallStore(db: Kysely<Database>): LiveCallStore {
     },
 
     async touch(nodeId, at) {
-      await db.updateTable('live_calls').set({ seen_at: at }).where('node_id', '=', nodeId).execute();
+      await db
+        .insertInto('live_nodes')
+        .values({ node_id: nodeId, seen_at: at })
+        .onConflict((oc) => oc.column('node_id').doUpdateSet({ seen_at: at }))
+        .execute();
     },
 
     async orphans(alive, before, limit) {
-      let q = db.selectFrom('live_calls').select('uuid').where('seen_at', '<', before);
-      if (alive.length) q = q.where('node_id', 'not in', alive);
-      const rows = await q.orderBy('seen_at').limit(limit).execute();
+      // A process is as recent as its last touch or its newest row, whichever is later (a
+      // process never touched — it died before its first touch — by its rows alone).
+      const seen = sql<number>`case when n.seen_at > c.updated_at then n.seen_at else c.updated_at end`;
+      let q = db
+        .selectFrom('live_calls as c')
+        .leftJoin('live_nodes as n', 'n.node_id', 'c.node_id')
+        .select('c.uuid')
+        .where(seen, '<', before);
+      if (alive.length) q = q.where('c.node_id', 'not in', alive);
+      const rows = await q.limit(limit).execute();
       return rows.map((r) => r.uuid);
     },
 
@@ -66,14 +77,23 @@ export function createLiveCallStore(db: Kysely<Database>): LiveCallStore {
         .returningAll()
         .executeTakeFirst();
       if (!row) return null;
+      const node = await db
+        .selectFrom('live_nodes')
+        .select('seen_at')
+        .where('node_id', '=', row.node_id)
+        .executeTakeFirst();
+      const updatedAt = Number(row.updated_at);
       return {
-        uuid: row.uuid,
-        accountId: Number(row.account_id),
-        nodeId: row.node_id,
-        seenAt: Number(row.seen_at),
-        version: Number(row.version),
-        records: JSON.parse(row.records_json) as FinishedCall[],
-      } satisfies LiveCallRow;
+        row: {
+          uuid: row.uuid,
+          accountId: Number(row.account_id),
+          nodeId: row.node_id,
+          updatedAt,
+          version: Number(row.version),
+          records: JSON.parse(row.records_json) as FinishedCall[],
+        } satisfies LiveCallRow,
+        seenAt: Math.max(updatedAt, node ? Number(node.seen_at) : 0),
+      };
     },
 
     async saved(records) {
@@ -81,6 +101,23 @@ export function createLiveCallStore(db: Kysely<Database>): LiveCallStore {
       if (!uuids.length) return new Set();
       const rows = await db.selectFrom('calls').select(['uuid', 'kind']).where('uuid', 'in', uuids).execute();
       return new Set(rows.map((r) => key({ uuid: r.uuid, kind: r.kind as FinishedCall['kind'] })));
+    },
+
+    async prune(before) {
+      const r = await db
+        .deleteFrom('live_nodes')
+        .where('seen_at', '<', before)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('live_calls')
+                .select('uuid')
+                .whereRef('live_calls.node_id', '=', 'live_nodes.node_id'),
+            ),
+          ),
+        )
+        .executeTakeFirst();
+      return Number(r.numDeletedRows ?? 0);
     },
   };
 }

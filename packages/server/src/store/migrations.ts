@@ -570,24 +570,26 @@ function migrations(dialect: DialectName): Record<string, Migration> {
     '0017_live_calls': {
       // The calls in progress, as the records they would be saved as if the call were cut now
       // (domain/calls/live-ledger.ts): written by the process that owns the call as it dials,
-      // bridges and changes hands, touched by it every few seconds (`seen_at`), deleted in the
-      // transaction that saves the call's history. A row whose process died is closed by the
-      // next process to start (SQLite) or by any live one (PostgreSQL): its hangup and history
-      // are written then, ended when the dead process last touched it.
+      // bridges and changes hands, deleted in the transaction that saves the call's history.
+      // live_nodes is when each process was last alive (one row each, touched every 2 s while it
+      // has calls). A call whose process died is closed by the next process to start (SQLite) or by
+      // any live one (PostgreSQL): its hangup and history are written then, ended when the dead
+      // process was last seen.
       async up(db: Db) {
         await db.schema
           .createTable('live_calls')
           .addColumn('uuid', 'text', (c) => c.primaryKey())
           .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
           .addColumn('node_id', 'text', (c) => c.notNull())
-          .addColumn('seen_at', big, (c) => c.notNull())
+          .addColumn('updated_at', big, (c) => c.notNull())
           .addColumn('version', big, (c) => c.notNull())
           .addColumn('records_json', 'text', (c) => c.notNull())
           .execute();
+        await db.schema.createIndex('live_calls_node').on('live_calls').column('node_id').execute();
         await db.schema
-          .createIndex('live_calls_node')
-          .on('live_calls')
-          .columns(['node_id', 'seen_at'])
+          .createTable('live_nodes')
+          .addColumn('node_id', 'text', (c) => c.primaryKey())
+          .addColumn('seen_at', big, (c) => c.notNull())
           .execute();
       },
     },

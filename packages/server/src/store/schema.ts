@@ -258,14 +258,34 @@ export interface EmployeeCallsTable {
   node_id: string;
   since: number;
 }
-/** A call in progress (migration 0017): its records as if cut at `seen_at`, JSON. */
+/** A call in progress (migration 0017): its records as if cut at `updated_at`, JSON. */
 export interface LiveCallsTable {
   uuid: string;
   account_id: number;
   node_id: string;
-  seen_at: number;
+  updated_at: number;
   version: number;
   records_json: string;
+}
+/** When a process that has calls in progress was last alive (migration 0017). */
+export interface LiveNodesTable {
+  node_id: string;
+  seen_at: number;
+}
+/** A trunk's registration at its carrier, as the process registering it last wrote it (migration 0018). */
+export interface CarrierRegistrationsTable {
+  trunk_id: number;
+  account_id: number;
+  node_id: string;
+  config_key: string;
+  state: string;
+  expires_at: number | null;
+  last_status: number | null;
+  last_error: string | null;
+  last_attempt_at: number | null;
+  next_attempt_at: number | null;
+  failures: number;
+  updated_at: number;
 }
 export interface RingTurnsTable {
   account_id: number;
@@ -315,6 +335,8 @@ export interface Database {
   employee_calls: EmployeeCallsTable;
   ring_turns: RingTurnsTable;
   live_calls: LiveCallsTable;
+  live_nodes: LiveNodesTable;
+  carrier_registrations: CarrierRegistrationsTable;
   sip_credentials: SipCredentialsTable;
   ivr_greetings: IvrGreetingsTable;
 }

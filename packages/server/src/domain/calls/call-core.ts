@@ -1235,15 +1235,16 @@ export function createCallCore(deps: CallCoreDeps) {
           let records: FinishedCall[] = [];
           await store.transaction(async (tx) => {
             records = [];
-            const row = await tx.liveCalls.take(uuid);
-            if (!row) return;
+            const taken = await tx.liveCalls.take(uuid);
+            if (!taken) return;
+            const { row, seenAt } = taken;
             const saved = await tx.liveCalls.saved(row.records);
             records = row.records
               .filter((r) => !saved.has(`${r.uuid} ${r.kind}`))
               .map((r) =>
                 closedAt(
                   r,
-                  row.seenAt,
+                  seenAt,
                   r.recordingUuid !== null && recorder.path(r.recordingUuid, 'mixed') !== null,
                 ),
               );

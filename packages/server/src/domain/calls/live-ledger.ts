@@ -11,8 +11,8 @@ import type { FinishedCall } from './call-model.ts';
  * waiting for the call (`Call.held`). The row is rewritten as the call changes (every event marks
  * it), in the transaction that writes the event to the outbox when one does (the event and the
  * row commit together), else in the transaction of the next save or the next touch; it is deleted
- * in the transaction that saves the call's history. The owner touches its rows every 2 s
- * (`seen_at`: it was alive then).
+ * in the transaction that saves the call's history. A process with calls in progress touches
+ * its row of `live_nodes` every 2 s (it was alive then): one row per process, whatever its calls.
  *
  * A row whose process is gone (not alive in the cluster, not touched for a while; on SQLite: any
  * row of another process once this one starts) is closed by `recover` (call-core.ts): its records
@@ -28,7 +28,7 @@ export interface LiveLedger<C> {
   drain(tx: Store): Promise<void>;
   /** Drains in a transaction of its own (nothing else is writing soon enough). */
   flush(): Promise<void>;
-  /** Touches every row of this process, after writing what is marked. */
+  /** This process is alive now (its row of live_nodes), after writing what is marked. */
   touch(): Promise<void>;
   /** The call ended: no row is written for it any more (`remove` it in the save's transaction). */
   forget(uuid: string): void;
@@ -40,7 +40,7 @@ export function createLiveLedger<C>(deps: {
   clock: Clock;
   nodeId: string;
   /** The call's row now: null when it needs none (ended, or no event out yet). */
-  snapshot(c: C): Omit<LiveCallRow, 'nodeId' | 'seenAt' | 'version'> | null;
+  snapshot(c: C): Omit<LiveCallRow, 'nodeId' | 'updatedAt' | 'version'> | null;
   uuidOf(c: C): string;
 }): LiveLedger<C> {
   const { store, clock, nodeId } = deps;
@@ -54,7 +54,7 @@ export function createLiveLedger<C>(deps: {
     const out: LiveCallRow[] = [];
     for (const c of marked.values()) {
       const s = deps.snapshot(c);
-      if (s) out.push({ ...s, nodeId, seenAt: now, version: ++version });
+      if (s) out.push({ ...s, nodeId, updatedAt: now, version: ++version });
     }
     marked.clear();
     return out;
