@@ -43,6 +43,7 @@ export function kamailioSkipReason(): string | false {
     ['pike.so', 'kamailio'],
     ['nathelper.so', 'kamailio'],
     ['htable.so', 'kamailio'],
+    ['dispatcher.so', 'kamailio'],
   ]) {
     if (!fs.existsSync(path.join(MODULES, mod))) missing.push(`${MODULES}/${mod} (apt-get install ${pkg})`);
   }
