@@ -151,6 +151,10 @@ export function createMetrics(deps: { activeCalls: () => number }) {
       'From enqueue to delivered (includes retries)',
       LAG_BUCKETS,
     ),
+    callsClosedAfterCrash: new Counter(
+      'dzvin_calls_closed_after_crash_total',
+      'Calls in progress of a process that died, closed by this one (hangup events and history written)',
+    ),
     lookupLatency: new Histogram(
       'dzvin_lookup_duration_seconds',
       'call.settings requests to CRMs, by outcome (ok, error)',

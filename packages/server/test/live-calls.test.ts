@@ -340,6 +340,10 @@ describe('a Dzvin process SIGKILLed with a call up', () => {
 
     const second = child(false);
     await until(() => second.lines.includes('ready'), 'the second process started', 60_000);
+    assert.ok(
+      second.lines.includes('metric dzvin_calls_closed_after_crash_total 1'),
+      `the restarted process counts the call it closed: ${second.lines.filter((l) => l.startsWith('metric'))}`,
+    );
     await until(() => seen().includes('call.hangup'), 'the hangup reached the CRM', 20_000);
     const hangup = crm.requests.find((h) => h.json.uuid === uuid && h.json.event === 'call.hangup')!.json;
     assert.equal(hangup.uuid, uuid);

@@ -111,6 +111,7 @@ export function openCalls(
     const alive = [cluster.nodeId, ...(await cluster.peers({ fresh: true })).map((p) => p.id)];
     const before = atStart && !cluster.shared ? startedAt : clock.now() - LIVE_GRACE_MS;
     const closed = await live.recover(alive, before);
+    if (closed) metrics.callsClosedAfterCrash.inc({}, closed);
     if (closed)
       app.log.warn(
         { calls: closed },
