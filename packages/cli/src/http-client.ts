@@ -1,7 +1,15 @@
 // A small fetch-based client of Dzvin's admin API (/api/v1, `Authorization: Bearer <apiKey>`),
 // used by the directory, account and sim commands. The Phonet REST API (/rest/…) goes through
 // @dzvin/sdk's PhonetClient instead (phonet.ts).
-import type { Account, AccountPatch, CrmConnection, Employee, Ivr, RingGroup, Trunk } from '@dzvin/protocol';
+import type {
+  Account,
+  AccountPatch,
+  CrmConnection,
+  Employee,
+  Ivr,
+  RingGroup,
+  TrunkView,
+} from '@dzvin/protocol';
 
 // Types only from @dzvin/protocol: loading its TypeBox schemas at run time costs more than a second
 // of start-up per command under tsx. The type ties this copy to protocol's ADMIN_PREFIX.
@@ -159,7 +167,7 @@ export function createAdminClient(opts: ClientOptions) {
     employees: resource<Employee>('employees'),
     groups: resource<RingGroup>('groups'),
     ivr: resource<Ivr>('ivr'),
-    trunks: resource<Trunk>('trunks'),
+    trunks: resource<TrunkView>('trunks'),
     crm: resource<CrmConnection>('crm-connections'),
   };
 }

@@ -244,9 +244,21 @@ describe('dzvin employees (over the admin API)', () => {
       username: 'acme',
       hasPassword: true,
       register: true,
+      // This server runs no SIP engine: nobody has registered it yet.
+      registration: {
+        state: 'pending',
+        expiresAt: null,
+        lastStatus: null,
+        lastError: null,
+        lastAttemptAt: null,
+        nextAttemptAt: null,
+        failures: 0,
+      },
     });
     const listed = await dzvin(cmd`trunks list`, acmeEnv);
     assert.match(listed.stdout, /acme@sip\.carrier\.example:5080;transport=tcp;register/);
+    assert.match(listed.stdout, /registration/);
+    assert.match(listed.stdout, /pending/);
     assert.ok(!listed.stdout.includes('Tr0nk-pass'), 'the password is never shown');
     const badCarrier = await dzvin(
       cmd`trunks update ${trunk.id} --sip-carrier ${'host;transport=sctp'}`,

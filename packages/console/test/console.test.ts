@@ -449,7 +449,21 @@ describe('the web console', { skip }, () => {
       username: 'support-trunk',
       hasPassword: true,
       register: true,
+      // This server runs no SIP engine: nobody has registered it (the table says so).
+      registration: {
+        state: 'pending',
+        expiresAt: null,
+        lastStatus: null,
+        lastError: null,
+        lastAttemptAt: null,
+        nextAttemptAt: null,
+        failures: 0,
+      },
     });
+    await page
+      .locator('[data-testid=trunks] tr', { hasText: 'Support line' })
+      .locator('[data-testid=trunk-registration][data-state=pending]')
+      .waitFor();
     assert.ok(!(await page.content()).includes('carrier-pass-1'), 'the password is not on the page');
     await page
       .locator('[data-testid=trunks] tr', { hasText: 'Support line' })
@@ -470,6 +484,11 @@ describe('the web console', { skip }, () => {
     await page.locator('[data-testid=trunks] td', { hasText: '→ sip.carrier.example:5080' }).waitFor();
     const kept = await find('trunks', 'Support line');
     assert.equal(kept.sipCarrier?.register, false);
+    assert.equal(kept.sipCarrier?.registration.state, 'off');
+    await page
+      .locator('[data-testid=trunks] tr', { hasText: 'Support line' })
+      .getByText('off', { exact: true })
+      .waitFor();
     assert.equal(kept.sipCarrier?.hasPassword, true, 'the password stayed');
 
     // The server's refusal shows in the editor, as it is; nothing is added.

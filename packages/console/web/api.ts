@@ -156,7 +156,18 @@ export interface Trunk {
     username: string | null;
     hasPassword: boolean;
     register: boolean;
+    /** Where its registration at the carrier stands now (read-only; `off` when it does not register). */
+    registration: CarrierRegistration;
   } | null;
+}
+export interface CarrierRegistration {
+  state: 'off' | 'pending' | 'registered' | 'failed';
+  expiresAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  lastAttemptAt: number | null;
+  nextAttemptAt: number | null;
+  failures: number;
 }
 export interface CrmConnection {
   id: number;

@@ -197,6 +197,66 @@ export const Trunk = Type.Object({
   }),
 });
 export type Trunk = Static<typeof Trunk>;
+
+/**
+ * Where a trunk's registration at its carrier stands (issue 16), as the process that registers it
+ * last wrote it (one process of a cluster registers each trunk; any process answers). Read-only.
+ * `off`: the trunk does not register (`register: false`). `pending`: it should be, and no
+ * answer has come yet (just turned on or changed, or no process with the SIP engine has taken
+ * it). `registered`: the carrier accepted it until `expiresAt`. `failed`: the last attempt was
+ * refused or unanswered (`lastStatus`, `lastError`); it is retried at `nextAttemptAt`.
+ * @example `{ "state": "registered", "expiresAt": 1764190600000, "lastStatus": 200, "lastError": null, "lastAttemptAt": 1764190000000, "nextAttemptAt": 1764190480000, "failures": 0 }`
+ */
+export const CarrierRegistration = Type.Object({
+  state: Type.Union([
+    Type.Literal('off'),
+    Type.Literal('pending'),
+    Type.Literal('registered'),
+    Type.Literal('failed'),
+  ]),
+  expiresAt: Nullable(
+    Type.Integer({
+      description:
+        'When the registration the carrier granted runs out (ms since the epoch), while registered',
+    }),
+  ),
+  lastStatus: Nullable(
+    Type.Integer({ description: "The carrier's last final answer to a REGISTER (408: no answer at all)" }),
+  ),
+  lastError: Nullable(
+    Type.String({ description: 'Why the last attempt failed, in words; null after a success' }),
+  ),
+  lastAttemptAt: Nullable(
+    Type.Integer({ description: 'When the last REGISTER was sent (ms since the epoch)' }),
+  ),
+  nextAttemptAt: Nullable(
+    Type.Integer({
+      description:
+        'When the next REGISTER is due: the refresh, or the retry after a failure (ms since the epoch)',
+    }),
+  ),
+  failures: Type.Integer({
+    description: 'Failed attempts in a row (the retry waits 2 s, doubling up to 5 min)',
+  }),
+});
+export type CarrierRegistration = Static<typeof CarrierRegistration>;
+
+/** A trunk's SIP carrier as the admin API answers it: with its registration's state. */
+export const SipCarrierView = Type.Object({ ...SipCarrier.properties, registration: CarrierRegistration });
+export type SipCarrierView = Static<typeof SipCarrierView>;
+
+/**
+ * A trunk as the admin API answers it: the directory's fields, the carrier with `registration`
+ * (not stored with the trunk: the state of the registration now).
+ * @example `{ "id": 1, "number": "+380442246595", "name": "Головний", "destination": null, "isDefault": true, "sipPeers": ["198.51.100.7"], "sipCarrier": { "host": "sip.carrier.example", "port": 5060, "transport": "udp", "username": "dzvin", "hasPassword": true, "register": true, "registration": { "state": "registered", "expiresAt": 1764190600000, "lastStatus": 200, "lastError": null, "lastAttemptAt": 1764190000000, "nextAttemptAt": 1764190480000, "failures": 0 } } }`
+ */
+export const TrunkView = Type.Object({
+  ...Trunk.properties,
+  sipCarrier: Type.Union([SipCarrierView, Type.Null()], {
+    description: 'Calls out on this trunk go to this SIP carrier (with the SIP engine on); null: simulated',
+  }),
+});
+export type TrunkView = Static<typeof TrunkView>;
 export const TrunkCreate = Type.Object({
   number: Type.String({ minLength: 3, maxLength: 32 }),
   name: Name,

@@ -7,6 +7,7 @@ import { openSipCredentials, storedSipCredentials } from './app/sip-credentials.
 import { openManagedSip } from './app/sip-daemons.ts';
 import { type Cluster, createCluster } from './cluster/cluster.ts';
 import { createSharedPresence } from './cluster/presence.ts';
+import { createPgClaims, soloClaims } from './cluster/registrar-claims.ts';
 import type { Config } from './config.ts';
 import { createCallBus } from './domain/calls/call-engine.ts';
 import { type Clock, createSystemTimers, systemClock, type Timers } from './domain/clock.ts';
@@ -122,6 +123,9 @@ export async function buildApp(
           recorder,
           clock,
           credentials: storedSipCredentials(store),
+          // One process of a cluster registers each trunk at its carrier (a lock per trunk).
+          claims: cluster.shared ? createPgClaims(config.databaseUrl, { onError: logCluster }) : soloClaims(),
+          nodeId: cluster.nodeId,
           onError: logError,
           // DZVIN_SIP_TRACE=1: what the B2BUA learns about each call (legs, carriers, media), one
           // line each on stderr — for an operator chasing a call, never on by default.

@@ -96,7 +96,7 @@ ${extra}
 }
 
 /**
- * A carrier's registrar: two rounds of REGISTER (401, then the digest answer checked: 200 granting
+ * A carrier's registrar: first away (503: Dzvin retries after 2 s), then two rounds of REGISTER (401, then the digest answer checked: 200 granting
  * 3 s — the second round is the refresh before it runs out), the Contact being Kamailio's public
  * socket with the trunk's number; then the REGISTER with Expires: 0 that removes it.
  */
@@ -133,6 +133,8 @@ ${extra}
   return `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="registrar">
+  <recv request="REGISTER"/>
+  ${respond('503 Service Unavailable', '')}
   ${round(1)}
   ${round(2)}
   <recv request="REGISTER">
@@ -257,6 +259,15 @@ describe('calls out over a SIP carrier: digest to the carrier, click-to-call bri
       username: USER,
       hasPassword: true,
       register: false,
+      registration: {
+        state: 'off',
+        expiresAt: null,
+        lastStatus: null,
+        lastError: null,
+        lastAttemptAt: null,
+        nextAttemptAt: null,
+        failures: 0,
+      },
     });
     assert.ok(!JSON.stringify(trunk).includes(SECRET), 'the password is write-only');
     const listed = await s.admin('GET', '/api/v1/trunks');
@@ -341,7 +352,7 @@ describe('calls out over a SIP carrier: digest to the carrier, click-to-call bri
     assert.match(noCreds.text, /registering needs a username and a password/);
   });
 
-  test('a trunk that registers: REGISTER through Kamailio with its public socket and the trunk number as Contact, the digest answered, refreshed before the 3 s granted run out; turned off: Expires 0', async () => {
+  test('a trunk that registers (the admin API shows the state): the carrier away first (503, failed, retried), then REGISTER through Kamailio with its public socket and the trunk number as Contact, the digest answered, refreshed before the 3 s granted run out; turned off: Expires 0', async () => {
     carrier = await startSipp({
       scenario: { xml: registrarXml(kam.sipPort) },
       timeout: '30s',
@@ -354,11 +365,39 @@ describe('calls out over a SIP carrier: digest to the carrier, click-to-call bri
     assert.equal(on.status, 200, on.text);
     assert.equal(on.json().sipCarrier.register, true);
     await regs.sync();
+    // The carrier is away at first: the admin API says so, and when it tries again.
+    const registration = async () =>
+      (await s.admin('GET', `/api/v1/trunks/${trunkId}`)).json().sipCarrier.registration;
+    const away = await until(async () => {
+      const r = await registration();
+      return r.state === 'failed' ? r : null;
+    }, 'the admin API to show the failed registration');
+    assert.equal(away.lastStatus, 503);
+    assert.equal(away.lastError, '503 Service Unavailable');
+    assert.equal(away.failures, 1);
+    assert.equal(away.expiresAt, null);
+    assert.ok(away.nextAttemptAt > away.lastAttemptAt, 'a retry is due');
     const first = await until(
       () => regs.states().find((r) => r.trunkId === trunkId && r.state === 'registered'),
       'the trunk registered',
     );
     assert.equal(first.lastStatus, 200);
+    const shown = await until(async () => {
+      const r = await registration();
+      return r.state === 'registered' ? r : null;
+    }, 'the admin API to show it registered');
+    assert.equal(shown.lastStatus, 200);
+    assert.equal(shown.lastError, null);
+    assert.equal(shown.failures, 0);
+    assert.ok(
+      shown.expiresAt - Date.now() <= 3000 && shown.expiresAt > Date.now() - 3000,
+      'until the 3 s granted run out',
+    );
+    assert.ok(shown.nextAttemptAt < shown.expiresAt, 'the refresh is due before it runs out');
+    const listed = (await s.admin('GET', '/api/v1/trunks'))
+      .json()
+      .find((t: { id: number }) => t.id === trunkId);
+    assert.equal(listed.sipCarrier.registration.state, 'registered', 'the list says the same');
     assert.ok(first.expiresAt! - Date.now() <= 3000, 'the 3 s the carrier granted, not the 600 asked');
     // Still registered past the first 3 s: it was refreshed (the registrar's second round).
     await until(
@@ -374,6 +413,7 @@ describe('calls out over a SIP carrier: digest to the carrier, click-to-call bri
     });
     assert.equal(off.status, 200, off.text);
     assert.equal(off.json().sipCarrier.hasPassword, true, 'the password stays when not given');
+    assert.equal(off.json().sipCarrier.registration.state, 'off');
     await regs.sync();
     assert.ok(!regs.states().some((r) => r.trunkId === trunkId), 'no registration kept');
     const done = await carrier.done;

@@ -1,10 +1,18 @@
 // `dzvin employees|groups|ivr|trunks|crm list|get|add|update|remove`: one table of resources,
 // one way to turn friendly flags into the admin API's bodies.
-import type { CrmConnection, Employee, Ivr, RingGroup, Target, Trunk } from '@dzvin/protocol';
+import type {
+  CarrierRegistration,
+  CrmConnection,
+  Employee,
+  Ivr,
+  RingGroup,
+  Target,
+  TrunkView,
+} from '@dzvin/protocol';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ConnectionFlags, Env } from '../connection.ts';
 import { CliError } from '../errors.ts';
-import type { Column } from '../output.ts';
+import { type Column, time } from '../output.ts';
 import { registerDeliveries } from './deliveries.ts';
 import { registerIvrGreeting } from './ivr-greeting.ts';
 import {
@@ -190,7 +198,23 @@ const ivr: Resource<Ivr> = {
   required: [['name', '--name']],
 };
 
-const trunks: Resource<Trunk> = {
+/**
+ * A trunk's registration at its carrier in one cell: `registered until <ISO time>`,
+ * `failed: 403 Forbidden (retry <ISO time>)`, `pending`, `off`.
+ */
+export function showRegistration(r: CarrierRegistration | undefined): string {
+  if (!r) return '';
+  switch (r.state) {
+    case 'registered':
+      return `registered until ${time(r.expiresAt)}`;
+    case 'failed':
+      return `failed: ${r.lastError ?? r.lastStatus ?? '?'}${r.nextAttemptAt ? ` (retry ${time(r.nextAttemptAt)})` : ''}`;
+    default:
+      return r.state;
+  }
+}
+
+const trunks: Resource<TrunkView> = {
   name: 'trunks',
   title: 'trunks (external numbers)',
   singular: 'trunk',
@@ -209,6 +233,7 @@ const trunks: Resource<Trunk> = {
           ? `${t.sipCarrier.username ? `${t.sipCarrier.username}@` : ''}${t.sipCarrier.host}:${t.sipCarrier.port};transport=${t.sipCarrier.transport}${t.sipCarrier.register ? ';register' : ''}`
           : '',
     },
+    { header: 'registration', value: (t) => showRegistration(t.sipCarrier?.registration) },
   ],
   fields: [
     { flags: '--number <e164>', key: 'number', description: 'external number, e.g. +380442246595' },

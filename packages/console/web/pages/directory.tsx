@@ -6,6 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import {
   type Account,
   api,
+  type CarrierRegistration,
   type Employee,
   get,
   type Ivr,
@@ -15,7 +16,7 @@ import {
   type Target,
   type Trunk,
 } from '../api.ts';
-import { t } from '../i18n.ts';
+import { fmtDateTime, t } from '../i18n.ts';
 import { Action, Empty, ErrorBox, errText, Loading, PhoneBadge } from '../ui.tsx';
 
 interface Data {
@@ -123,7 +124,7 @@ export function DirectoryPage() {
         kind="trunks"
         rows={data.trunks}
         {...shared}
-        head={[t('number'), t('name'), t('destination')]}
+        head={[t('number'), t('name'), t('destination'), t('registration')]}
         cells={(tr) => [
           <>
             {tr.number} {tr.isDefault ? <span class="muted small">({t('isDefault')})</span> : null}
@@ -140,6 +141,7 @@ export function DirectoryPage() {
             ) : null}
           </>,
           target(tr.destination),
+          tr.sipCarrier ? <RegistrationPill registration={tr.sipCarrier.registration} /> : null,
         ]}
         editor={(tr, done) => <TrunkEditor data={data} trunk={tr} done={done} />}
         addLabel={t('newTrunk')}
@@ -214,6 +216,24 @@ function PhonesSetting({ onError }: { onError: (e: string | null) => void }) {
         <span class="muted small">{t('phonesHint')}</span>
       </div>
     </>
+  );
+}
+
+/** A trunk's registration at its carrier: registered (until when), failed (why, on hover), pending, off. */
+function RegistrationPill({ registration: r }: { registration: CarrierRegistration }) {
+  if (r.state === 'off') return <span class="muted small">{t('regOff')}</span>;
+  const label = { registered: t('regRegistered'), failed: t('regFailed'), pending: t('regPending') }[r.state];
+  return (
+    <span
+      class={`status-pill ${r.state}`}
+      data-testid="trunk-registration"
+      data-state={r.state}
+      title={r.state === 'failed' ? (r.lastError ?? '') : undefined}
+    >
+      {label}
+      {r.state === 'registered' && r.expiresAt ? ` ${t('regUntil')} ${fmtDateTime(r.expiresAt)}` : ''}
+      {r.state === 'failed' && r.lastStatus ? ` (${r.lastStatus})` : ''}
+    </span>
   );
 }
 

@@ -21,9 +21,9 @@ import type {
   TalkTime,
   TrafficStart,
   TrafficStatus,
-  Trunk,
   TrunkCreate,
   TrunkPatch,
+  TrunkView,
 } from '@dzvin/protocol';
 import { HttpTransport, type RequestSpec, readBody, type TransportOptions } from '../client/transport.ts';
 
@@ -88,7 +88,7 @@ export class DzvinAdminClient {
   /** IVR scenarios. */
   readonly ivr: AdminResource<Ivr, IvrCreate, IvrPatch>;
   /** Trunks (the company's external numbers). */
-  readonly trunks: AdminResource<Trunk, TrunkCreate, TrunkPatch>;
+  readonly trunks: AdminResource<TrunkView, TrunkCreate, TrunkPatch>;
   /** Connected CRMs: where lookups, call events and UTM batches are sent. */
   readonly crmConnections: AdminResource<CrmConnection, CrmConnectionCreate, CrmConnectionPatch>;
   /** The call simulator and its traffic generator. */

@@ -8,6 +8,7 @@ import {
   createSessionStore,
 } from './account-store.ts';
 import { createCallStore } from './call-store.ts';
+import { createCarrierRegistrationStore } from './carrier-registration-store.ts';
 import { createContactStore } from './contact-store.ts';
 import { createDirectoryStore } from './directory-store.ts';
 import { createIvrGreetingStore } from './ivr-greeting-store.ts';
@@ -42,6 +43,7 @@ export function createStore(
     liveCalls: createLiveCallStore(db),
     sipCredentials: createSipCredentialStore(db),
     ivrGreetings: createIvrGreetingStore(db),
+    carrierRegistrations: createCarrierRegistrationStore(db),
     transaction: (fn) =>
       inTransaction ? fn(store) : db.transaction().execute((trx) => fn(createStore(trx, true, accountCache))),
   };

@@ -593,6 +593,34 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0018_carrier_registrations': {
+      // Where each trunk's registration at its carrier stands (issue 16), written by the one
+      // process that registers it (a session advisory lock per trunk on PostgreSQL; SQLite has one
+      // process) and read by any process answering the admin API. `config_key` is the carrier's
+      // settings the row was written for: a row for settings since changed is not answered.
+      async up(db: Db) {
+        await db.schema
+          .createTable('carrier_registrations')
+          .addColumn('trunk_id', big, (c) => c.primaryKey().references('trunks.id').onDelete('cascade'))
+          .addColumn('account_id', big, (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('config_key', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('expires_at', big)
+          .addColumn('last_status', 'integer')
+          .addColumn('last_error', 'text')
+          .addColumn('last_attempt_at', big)
+          .addColumn('next_attempt_at', big)
+          .addColumn('failures', 'integer', (c) => c.notNull())
+          .addColumn('updated_at', big, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('carrier_registrations_account')
+          .on('carrier_registrations')
+          .column('account_id')
+          .execute();
+      },
+    },
   };
 }
 

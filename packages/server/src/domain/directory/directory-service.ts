@@ -20,6 +20,7 @@ import type {
   Trunk,
   TrunkCreate,
   TrunkPatch,
+  TrunkView,
   User,
   UserStatus,
 } from '@dzvin/protocol';
@@ -30,6 +31,7 @@ import { normalizePhone } from '../phone.ts';
 import type { AccountRecord, CrmConnectionRecord, SipCredentialSink, Store } from '../ports.ts';
 import { greetingPcm } from './greeting-audio.ts';
 import { checkSipPassword, sipHa1 } from './sip-password.ts';
+import { registrationView } from './trunk-registration.ts';
 
 const publicCrm = ({ secret: _secret, ...c }: CrmConnectionRecord): CrmConnection => c;
 
@@ -520,6 +522,24 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     return { status: e.presence === 'online' && !e.paused ? USER_STATUS.online : USER_STATUS.offline };
   }
 
+  /**
+   * Trunks as the admin API answers them: each carrier with its registration's state now, as the
+   * process registering it last wrote it (one read for the account's rows).
+   */
+  async function trunkViews(a: AccountRecord, list: Trunk[]): Promise<TrunkView[]> {
+    const rows = list.some((t) => t.sipCarrier?.register)
+      ? new Map((await store.carrierRegistrations.forAccount(a.id)).map((r) => [r.trunkId, r]))
+      : new Map();
+    const now = clock.now();
+    return list.map((t) => ({
+      ...t,
+      sipCarrier: t.sipCarrier
+        ? { ...t.sipCarrier, registration: registrationView(a.id, t, rows.get(t.id), now) }
+        : null,
+    }));
+  }
+  const trunkView = async (a: AccountRecord, t: Trunk): Promise<TrunkView> => (await trunkViews(a, [t]))[0];
+
   /** The employee as the admin API answers it: with whether their phone is registered now. */
   const employeeView = (a: AccountRecord, e: Employee): EmployeeView => {
     const contacts = registrations?.(a.id, e.ext);
@@ -529,6 +549,8 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
   return {
     employees,
     employeeView,
+    trunkViews,
+    trunkView,
     groups,
     ivr,
     trunks,

@@ -1,3 +1,4 @@
+import type { RegistrarClaims } from '../../cluster/registrar-claims.ts';
 import type { Recorder } from '../../domain/calls/call-model.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Store } from '../../domain/ports.ts';
@@ -31,6 +32,11 @@ export interface SipConfig {
   pollMs?: number;
   /** A talking phone silent this long (no RTP) has vanished: its call is ended. Default 30 s. */
   mediaTimeoutMs?: number;
+  /**
+   * How often the trunks that register at their carriers are read again (and, in a cluster, the
+   * trunks nobody registers are claimed: a dead process's trunks are taken over within it). Default 15 s.
+   */
+  carrierSyncMs?: number;
 }
 
 export interface SipEngineDeps {
@@ -41,6 +47,10 @@ export interface SipEngineDeps {
   /** Where the calls of real phones are recorded (their RTP is fed there), on `clock`. */
   recorder?: Pick<Recorder, 'feed'>;
   clock?: Clock;
+  /** Which trunks this process registers at their carriers (cluster/registrar-claims.ts); default all. */
+  claims?: RegistrarClaims;
+  /** This process's id (cluster node id), written with the registrations' state. */
+  nodeId?: string;
   onError?: (err: unknown) => void;
   onTrace?: (what: string, detail?: unknown) => void;
 }
@@ -206,6 +216,10 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
     edge: config.edge,
     trunks: () => store.directory.trunks.withCarrier(),
     secret: (accountId, trunkId) => store.directory.trunks.carrierSecret(accountId, trunkId),
+    claims: deps.claims,
+    store: store.carrierRegistrations,
+    nodeId: deps.nodeId,
+    syncMs: config.carrierSyncMs,
     onError,
     onTrace: deps.onTrace ?? (() => {}),
   });
@@ -224,7 +238,7 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
       await rebuild(watcher.current());
     },
     async close() {
-      carrierRegistrations.close();
+      await carrierRegistrations.close().catch(onError);
       watcher.stop();
       sip.close();
       layer.close();

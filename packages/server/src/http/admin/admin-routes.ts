@@ -19,9 +19,10 @@ import {
   RingGroupCreate,
   RingGroupPatch,
   SipPasswordBody,
-  Trunk,
+  type Trunk,
   TrunkCreate,
   TrunkPatch,
+  TrunkView,
 } from '@dzvin/protocol';
 import { type TSchema, Type } from 'typebox';
 import { DomainError } from '../../domain/errors.ts';
@@ -215,12 +216,21 @@ export function adminRoutes(app: App, s: Services) {
     s.directory.ivr,
   );
   registerGreetingAudio(app, s);
+  // Trunks are answered with their registration at the carrier now (`sipCarrier.registration`).
+  const trunks = s.directory.trunks;
+  const trunkView = (a: AccountRecord, t: Trunk) => s.directory.trunkView(a, t);
   crudRoutes(
     app,
     'trunks',
     'Dzvin: directory',
-    { item: Trunk, create: TrunkCreate, patch: TrunkPatch },
-    s.directory.trunks,
+    { item: TrunkView, create: TrunkCreate, patch: TrunkPatch },
+    {
+      list: async (a) => s.directory.trunkViews(a, await trunks.list(a)),
+      get: async (a, id) => trunkView(a, await trunks.get(a, id)),
+      create: async (a, input: TrunkCreate) => trunkView(a, await trunks.create(a, input)),
+      update: async (a, id, patch: TrunkPatch) => trunkView(a, await trunks.update(a, id, patch)),
+      delete: (a, id) => trunks.delete(a, id),
+    },
   );
   crudRoutes(
     app,
