@@ -2,6 +2,7 @@
 // Dzvin's (local-media.ts); the joint relays what one phone sends to the other, so they hear each
 // other. The media still passes through rtpengine on both sides (NAT, the phones' addresses,
 // later recording forks); Dzvin adds one loopback hop, 50 packets a second each way per call.
+// It runs in the media worker (media-worker.ts), off the main event loop.
 import type dgram from 'node:dgram';
 import type { Remote } from '../transport.ts';
 import { decodeG711, encodeG711, type G711Codec } from './g711.ts';
@@ -10,6 +11,8 @@ import { G711_PAYLOAD_TYPES } from './rtp-recording.ts';
 import type { RtpStreamOut } from './rtp-stream.ts';
 
 const PAYLOAD_TYPE: Record<G711Codec, number> = { PCMA: 8, PCMU: 0 };
+/** A send's outcome: a datagram to a leg that just ended is simply lost. */
+const ignore = () => {};
 
 /** One phone's end of a call's media, as Dzvin holds it. */
 export interface MediaEnd {
@@ -21,6 +24,11 @@ export interface MediaEnd {
   codec: G711Codec;
   /** The phone's one stream: what is relayed to it continues what it was sent before. */
   out: RtpStreamOut;
+  /**
+   * Sends a datagram to `to` (the media worker's sockets are connected to it: cheaper per
+   * packet); absent: `socket.send` to `to`. May throw when the socket was closed.
+   */
+  send?(packet: Buffer): void;
 }
 
 export interface MediaJoint {
@@ -63,7 +71,8 @@ export function joinMedia(a: MediaEnd, b: MediaEnd, opts: JoinOptions = {}): Med
     target.out.rewrite(out, `${from}:${p.ssrc}`);
     try {
       // The other leg may have ended a moment ago (its socket closed): the packet is dropped.
-      target.socket.send(out, target.to.port, target.to.address, () => {});
+      if (target.send) target.send(out);
+      else target.socket.send(out, target.to.port, target.to.address, ignore);
     } catch {
       return;
     }

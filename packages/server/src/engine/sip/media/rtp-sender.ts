@@ -34,6 +34,8 @@ export function startRtpSender(opts: {
   frame(k: number): Int16Array;
   said?(samples: Int16Array, k: number): void;
   stream: RtpStreamOut;
+  /** Sends a frame to `to` instead of `socket.send` (a connected socket: media-worker.ts). */
+  send?(packet: Buffer): void;
 }): RtpSender {
   const source = `sender:${++senders}`;
   const seq0 = Math.floor(Math.random() * 65535);
@@ -49,7 +51,8 @@ export function startRtpSender(opts: {
     count++;
     const packet = Buffer.concat([header, encodeG711(opts.codec, samples)]);
     opts.stream.rewrite(packet, source);
-    opts.socket.send(packet, opts.to.port, opts.to.address);
+    if (opts.send) opts.send(packet);
+    else opts.socket.send(packet, opts.to.port, opts.to.address);
     opts.said?.(samples, k);
   };
   const tick = () => {
