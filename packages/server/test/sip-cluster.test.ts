@@ -214,7 +214,7 @@ describe('two Dzvin processes behind Kamailio’s dispatcher, over one PostgreSQ
   /** Calls that ended, with the process that took each. */
   const finished: { uuid: string; on: string; disposition: number }[] = [];
   /** The call that was up on the process we killed (TODO below). */
-  let upAtKill: { uuid: string; on: string } | undefined;
+  let upAtKill: { uuid: string; on: string; killedAt: number } | undefined;
   let killed: Dzvin | undefined;
   let survivor: Dzvin | undefined;
   /** A Phonet session of the demo account on each process. */
@@ -323,19 +323,33 @@ describe('two Dzvin processes behind Kamailio’s dispatcher, over one PostgreSQ
     if (recordings) fs.rmSync(recordings, { recursive: true, force: true });
   });
 
+  /** Every call uuid a trace has shown so far (a call's later lines must not count as a new call). */
+  const known = new Set<string>();
   /**
-   * The process whose DZVIN_SIP_TRACE since `marks` names a call that came in through Kamailio
-   * (`sip originated.ringing {"uuid":…}`: from a phone or a carrier), and that call's uuid.
+   * The process whose DZVIN_SIP_TRACE since `marks` names a new call that came in through
+   * Kamailio (`sip originated.ringing {"uuid":…}`, `originated.final`: from a phone or a carrier),
+   * and that call's uuid.
    */
   function whereIs(marks: number[]): { uuid: string; on: Dzvin } | undefined {
-    const found = procs
-      .map((d, i) => ({
-        d,
-        m: /sip originated\.\w+ \{"uuid":"([0-9a-f-]{32,36})"/.exec(d.output().slice(marks[i])),
-      }))
-      .filter((x) => x.m);
-    assert.ok(found.length <= 1, `one process took the call, not ${found.map((x) => x.d.name)}`);
-    return found[0] ? { uuid: found[0].m![1], on: found[0].d } : undefined;
+    const found = procs.flatMap((d, i) =>
+      [
+        ...d
+          .output()
+          .slice(marks[i])
+          .matchAll(/sip originated\.\w+ \{"uuid":"([0-9a-f-]{32,36})"/g),
+      ]
+        .map((m) => m[1])
+        .filter((uuid) => !known.has(uuid))
+        .map((uuid) => ({ uuid, on: d })),
+    );
+    const calls = new Map(found.map((f) => [f.uuid, f]));
+    assert.ok(
+      calls.size <= 1,
+      `one new call, not ${[...calls.values()].map((f) => `${f.uuid} on ${f.on.name}`)}`,
+    );
+    const [call] = calls.values();
+    if (call) known.add(call.uuid);
+    return call;
   }
 
   /**
@@ -458,11 +472,11 @@ describe('two Dzvin processes behind Kamailio’s dispatcher, over one PostgreSQ
   test('after the process running a call is SIGKILLed, new calls go to the other; phones stay registered and reachable', async () => {
     // A call up at the kill (to 002): whichever process took it is the one killed.
     const up = await viaTrunk(carriers[0], '002', 'nobody');
-    upAtKill = { uuid: up.uuid, on: up.on.name };
     killed = up.on;
     survivor = procs.find((d) => d !== killed)!;
     killed.child.kill('SIGKILL');
     await killed.exited;
+    upAtKill = { uuid: up.uuid, on: up.on.name, killedAt: Date.now() };
 
     const took = new Set<string>();
     for (let i = 0; i < 3; i++) {
@@ -509,11 +523,9 @@ describe('two Dzvin processes behind Kamailio’s dispatcher, over one PostgreSQ
     }
   });
 
-  // TODO(lead): enable once calls in progress are durable (the table of live calls): the call up on
-  // the killed process is ended by the survivor, with its hangup and its history record.
-  test('the call up on the killed process gets its hangup and history from the survivor', {
-    skip: 'TODO(lead): calls in progress are not durable yet',
-  }, async () => {
+  // The call up on the killed process is closed by the survivor (live_calls: it finds the row of a
+  // process no longer alive, unseen for 15 s) with its hangup and its history record.
+  test('the call up on the killed process gets its hangup and history from the survivor', async () => {
     assert.ok(upAtKill && survivor);
     const c = await until(
       async () => {
@@ -526,18 +538,19 @@ describe('two Dzvin processes behind Kamailio’s dispatcher, over one PostgreSQ
       'the history record of the call up at the kill',
       40_000,
     );
-    assert.ok(c.billSecs >= 0);
+    assert.equal(c.disposition, 0, 'it was answered before the kill');
+    // Ended when the killed process was last seen (it touches live_nodes every 2 s with calls up).
+    const endAt = Number(c.endAt);
+    assert.ok(
+      endAt <= upAtKill.killedAt && endAt >= upAtKill.killedAt - 5_000,
+      `ended ${upAtKill.killedAt - endAt} ms before the kill`,
+    );
   });
 
-  // TODO(lead): domain/calls/call-core.ts — on a shared presence (PostgreSQL) an internal call
-  // placed from a phone claims the caller under the call's uuid (`presence.claim(…, from.id,
-  // c.uuid)` in setup.internal) and the callee's primary leg has that same uuid (ringLeg), while
-  // employee_calls.leg_uuid is unique: the callee's claim finds a conflict and no holder, so the
-  // answering phone is refused as busy (486 to the caller, a BYE to the callee). Remove `todo`
-  // once the two claims have keys of their own.
-  test(COLLEAGUE, {
-    todo: 'the caller and the callee are claimed under one leg uuid (call-core.ts)',
-  }, async () => {
+  // On a shared presence (PostgreSQL) an internal call placed from a phone claims the caller and
+  // the callee, under keys of their own (the callee's primary leg has the call's uuid; the
+  // caller's claim is `<uuid>.caller`): the answering phone is not refused as busy.
+  test(COLLEAGUE, async () => {
     const caller = phone('001');
     const callee = phone('003');
     const [cf, ef] = [caller.events.length, callee.events.length];
@@ -679,5 +692,14 @@ describe('B2BUA_LIST: Kamailio’s dispatcher picks, fails over and never offers
     assert.equal(invitesAt(1) - before[1], 3, 'b took every call');
     assert.ok(invitesAt(0) - before[0] <= 1, 'the silent one was tried once at most');
     assert.ok((await dispatcherFlags(kam)).get(a.peer.port)?.startsWith('I'), 'marked inactive');
+  });
+
+  test('with no process left the caller is told so: the silent one times out (408), then 503 with Retry-After at once', async () => {
+    standIns[1].silent = true;
+    const timedOut = await invite();
+    assert.equal(timedOut.status, 408);
+    const none = await invite();
+    assert.equal(none.status, 503);
+    assert.equal(header(none, 'Retry-After'), '5');
   });
 });

@@ -178,6 +178,11 @@ export function createCallCore(deps: CallCoreDeps) {
     employee: leg.employee,
   });
   const callRef = (c: Call) => ({ uuid: c.uuid, accountId: c.account.id });
+  /**
+   * The presence claim of an internal call's caller (off hook on their phone): a key of its own,
+   * not the call's uuid, which the callee's primary leg claims under (a claim's key is unique).
+   */
+  const callerClaim = (callUuid: string) => `${callUuid}.caller`;
 
   function addLeg(c: Call, leg: Leg) {
     c.legs.set(leg.uuid, leg);
@@ -250,7 +255,7 @@ export function createCallCore(deps: CallCoreDeps) {
    * call is never dropped, and the call's flow waits here rather than stopping half-way. Only a
    * process that is shutting down gives up after a few more attempts.
    */
-  async function save(records: FinishedCall[]) {
+  async function save(records: FinishedCall[], alsoRelease: string[] = []) {
     const hook = deps.saveHook;
     await retryWithBackoff(
       async () => {
@@ -269,7 +274,8 @@ export function createCallCore(deps: CallCoreDeps) {
               await tx.liveCalls.remove(ended);
             }
             // The employees of the legs saved here are free once their records are.
-            if (presence) await presence.release(tx, [...new Set(records.map((r) => r.uuid))]);
+            if (presence)
+              await presence.release(tx, [...new Set(records.map((r) => r.uuid)), ...alsoRelease]);
             if (hook) await hook.inTransaction(tx, records);
           });
       },
@@ -322,7 +328,9 @@ export function createCallCore(deps: CallCoreDeps) {
     // The primary leg is the call: it ends as the call does (a congested click-to-call too).
     for (const leg of c.legs.values()) await endLeg(c, leg, leg.primary ? final : 1, records);
     const caller = callerLegs.get(c.uuid);
+    const alsoRelease: string[] = [];
     if (caller) {
+      alsoRelease.push(callerClaim(c.uuid));
       callerLegs.delete(c.uuid);
       caller.ended = true;
       const mine = legsOfEmployee.get(caller.employee.id);
@@ -334,7 +342,7 @@ export function createCallCore(deps: CallCoreDeps) {
     calls.delete(c.uuid);
     emitCall('call.hangup', c);
     records.push(historyRecord(c, null, final, now));
-    await save(records);
+    await save(records, alsoRelease);
   }
 
   /**
@@ -1109,7 +1117,7 @@ export function createCallCore(deps: CallCoreDeps) {
         if (mine) mine.add(leg);
         else legsOfEmployee.set(from.id, new Set([leg]));
         origin.placed?.(callRef(c));
-        if (presence) await track(step(c, () => presence.claim(account.id, from.id, c.uuid)));
+        if (presence) await track(step(c, () => presence.claim(account.id, from.id, callerClaim(c.uuid))));
       }
       await track(
         step(c, () =>
@@ -1249,7 +1257,10 @@ export function createCallCore(deps: CallCoreDeps) {
                 ),
               );
             for (const r of records) await tx.calls.save(r);
-            if (presence) await presence.release(tx, [...new Set(row.records.map((r) => r.uuid))]);
+            if (presence) {
+              const uuids = [...new Set(row.records.map((r) => r.uuid))];
+              await presence.release(tx, [...uuids, callerClaim(row.uuid)]);
+            }
             if (hook && records.length) await hook.inTransaction(tx, records);
           });
           hook?.after();
