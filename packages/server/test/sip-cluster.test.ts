@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -32,6 +33,7 @@ import {
   buildRequest,
   buildResponse,
   header,
+  parseSip,
   type SipMessage,
   sdpOffer,
   startUdpPeer,
@@ -165,9 +167,10 @@ async function startDispatchingKamailio(
     const edge = await freePort({ tcp: true, avoid: [...b2buaPorts, sip] });
     const rpc = await freePort({ tcp: true, avoid: [...b2buaPorts, sip, edge] });
     const list = path.join(listDir, 'b2bua.list');
+    const proto = defines.B2BUA_TRANSPORT === 'tcp' ? 'tcp' : 'udp';
     fs.writeFileSync(
       list,
-      `${b2buaPorts.map((p) => `1 sip:127.0.0.1:${p};transport=udp 0 0 socket=udp:127.0.0.1:${edge}`).join('\n')}\n`,
+      `${b2buaPorts.map((p) => `1 sip:127.0.0.1:${p};transport=${proto} 0 0 socket=${proto}:127.0.0.1:${edge}`).join('\n')}\n`,
     );
     fs.chmodSync(list, 0o644);
     try {
@@ -572,6 +575,49 @@ describe('two Dzvin processes behind Kamailio’s dispatcher, over one PostgreSQ
   });
 });
 
+/**
+ * A process stand-in over TCP (B2BUA_TRANSPORT=tcp): answers OPTIONS 200 and each INVITE 100 +
+ * 486 on the connection it came on (messages framed by Content-Length), and counts the calls.
+ */
+async function startTcpStandIn(): Promise<{ port: number; calls: Set<string>; close(): Promise<void> }> {
+  const calls = new Set<string>();
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => {});
+    let buf = '';
+    sock.on('data', (chunk) => {
+      buf += chunk.toString('utf8');
+      for (;;) {
+        buf = buf.replace(/^(\r\n)+/, '');
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const len = Number(/\r\nContent-Length:\s*(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+        if (buf.length < end + 4 + len) return;
+        const m = parseSip(buf.slice(0, end + 4 + len), { address: '127.0.0.1', port: sock.remotePort ?? 0 });
+        buf = buf.slice(end + 4 + len);
+        if (m.method === 'OPTIONS') sock.write(buildResponse(m, 200, 'OK'));
+        if (m.method === 'INVITE') {
+          calls.add(header(m, 'Call-ID') ?? '');
+          sock.write(buildResponse(m, 100, 'Trying'));
+          sock.write(buildResponse(m, 486, 'Busy Here'));
+        }
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    calls,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 // The dispatcher's choices on their own, with raw UDP sockets standing in for the processes (each
 // answers what the test tells it to) and for a carrier: no Dzvin, no database.
 describe('B2BUA_LIST: Kamailio’s dispatcher picks, fails over and never offers a call twice', {
@@ -701,5 +747,41 @@ describe('B2BUA_LIST: Kamailio’s dispatcher picks, fails over and never offers
     const none = await invite();
     assert.equal(none.status, 503);
     assert.equal(header(none, 'Retry-After'), '5');
+  });
+
+  test('over TCP a dead process refuses the connection: the call goes to the next one at once and new calls skip it', async () => {
+    const live = await startTcpStandIn();
+    const dead = await freePort({ tcp: true, avoid: [live.port] });
+    const tcp = await startDispatchingKamailio([dead, live.port], {
+      B2BUA_TRANSPORT: 'tcp',
+      B2BUA_PING_INTERVAL: 3600,
+      NATPING_INTERVAL: 0,
+    });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const from = carrier.received.length;
+        const text = buildRequest({
+          method: 'INVITE',
+          uri: `sip:+380441110009@127.0.0.1:${tcp.kam.sipPort}`,
+          via: { address: carrier.address, port: carrier.port },
+          from: 'sip:+380501119999@carrier.example',
+          to: 'sip:+380441110009@127.0.0.1',
+          body: sdpOffer('127.0.0.1', 40_000),
+        });
+        carrier.send(text, tcp.kam.sipPort);
+        const final = await carrier.waitFor((m) => (m.status ?? 0) >= 200, 'the final answer', {
+          from,
+          ms: 8000,
+        });
+        carrier.send(buildAckForFailure(text, final), tcp.kam.sipPort);
+        assert.equal(final.status, 486, `call ${i}: the live process answered (${final.status})`);
+      }
+      assert.equal(live.calls.size, 3, 'the live process took every call');
+      assert.ok((await dispatcherFlags(tcp.kam)).get(dead)?.startsWith('I'), 'the dead one marked inactive');
+    } finally {
+      await tcp.kam.stop();
+      fs.rmSync(tcp.listDir, { recursive: true, force: true });
+      await live.close();
+    }
   });
 });
