@@ -15,8 +15,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { createCredentialSync } from '../src/engine/sip/edge/credential-sync.ts';
 import { PortTakenError } from '../src/engine/sip/edge/daemons.ts';
 import { createKamailioRpc } from '../src/engine/sip/edge/kamailio-rpc.ts';
+import { digestHa1, type SipIdentity } from '../src/engine/sip/edge/sip-credentials.ts';
 import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
 import { createTestDatabaseUrl, dialectSkipReason, type TestDatabase } from './support/dialects.ts';
 import { request, Session, type TestServer } from './support/harness.ts';
@@ -783,5 +785,51 @@ describe('B2BUA_LIST: Kamailio’s dispatcher picks, fails over and never offers
       fs.rmSync(tcp.listDir, { recursive: true, force: true });
       await live.close();
     }
+  });
+});
+
+// Every process keeps Kamailio's credential table in step with the one database
+// (engine/sip/edge/credential-sync.ts): their resyncs and pushes interleave.
+describe('the credential syncs of several processes over one Kamailio', {
+  skip: kamailioSkipReason(),
+}, () => {
+  let kam: Kamailio;
+  before(async () => {
+    kam = await startKamailio();
+  });
+  after(async () => {
+    await kam?.stop();
+  });
+
+  test('a resync never removes a credential another process stored and pushed while it read the store', async () => {
+    const domain = 'creds.localhost';
+    const old: SipIdentity = { ext: '101', domain };
+    const fresh: SipIdentity = { ext: '102', domain };
+    /** What the database holds (the store's withIdentity, as both processes read it). */
+    const stored = [{ id: old, ha1: digestHa1(old, 'old-secret-1') }];
+    const b = createCredentialSync({ control: kam.control, credentials: async () => [...stored] });
+    const a = createCredentialSync({
+      control: kam.control,
+      credentials: async () => {
+        const read = [...stored];
+        // Process B, right after A's read: an operator sets 102's password through it (stored,
+        // then pushed at once).
+        const c = { id: fresh, ha1: digestHa1(fresh, 'fresh-secret-2') };
+        stored.push(c);
+        await b.set(c.id, c.ha1);
+        return read;
+      },
+    });
+    await a.resync();
+    const held = await kam.control.credentials();
+    assert.equal(
+      held.get(`102@${domain}`),
+      digestHa1(fresh, 'fresh-secret-2'),
+      "B's push survives A's resync",
+    );
+    assert.equal(held.get(`101@${domain}`), digestHa1(old, 'old-secret-1'));
+    // B's own next resync agrees: nothing to change.
+    await b.resync();
+    assert.equal((await kam.control.credentials()).size, 2);
   });
 });

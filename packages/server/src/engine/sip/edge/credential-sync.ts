@@ -8,7 +8,9 @@
 // changes another process made without being able to push. A resync is a reconciliation: it
 // sets what is missing or different, removes what the store no longer has, then marks the edge
 // synced. Pushes and resyncs run one at a time, in order, so a resync reading an older store
-// cannot overwrite a newer push.
+// cannot overwrite a newer push. Several processes over one database each run their own sync
+// against the one Kamailio: a resync reads Kamailio before the store, so it never removes what
+// another process pushed meanwhile (sip-cluster.test.ts).
 import type { SipCredentialSink, SipIdentity } from '../../../domain/ports.ts';
 import type { KamailioControl } from './kamailio-control.ts';
 import { sipAor } from './sip-credentials.ts';
@@ -54,8 +56,11 @@ export function createCredentialSync(opts: CredentialSyncOptions): CredentialSyn
   }
 
   async function reconcile() {
-    const wanted = new Map((await opts.credentials()).map((c) => [sipAor(c.id), c]));
+    // Kamailio first, the store second: a credential another process stores and pushes while we
+    // read is then either in our read of the store or not yet in Kamailio, never in Kamailio only
+    // (which would read as "removed" and be deleted behind that process's back).
     const held = await control.credentials();
+    const wanted = new Map((await opts.credentials()).map((c) => [sipAor(c.id), c]));
     for (const [aor, c] of wanted) if (held.get(aor) !== c.ha1) await control.setCredential(c.id, c.ha1);
     for (const aor of held.keys()) {
       if (wanted.has(aor)) continue;
