@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
 import { createCallBus } from '../src/domain/calls/call-engine.ts';
 import type { FinishedCall } from '../src/domain/calls/call-model.ts';
 import { createManualClock } from '../src/domain/clock.ts';
@@ -64,7 +65,11 @@ for (const dialect of DIALECTS) {
      * One process's call engine over the office's database, wired as the server wires it, on a
      * clock of its own: a "dead" engine's clock is simply never moved again (its timers never run).
      */
-    function engine(nodeId: string, at: number) {
+    function engine(
+      nodeId: string,
+      at: number,
+      onError: (err: unknown) => void = (err) => assert.fail(String(err)),
+    ) {
       const clock = createManualClock(at);
       const bus = createCallBus();
       const saved: FinishedCall[] = [];
@@ -76,7 +81,7 @@ for (const dialect of DIALECTS) {
         outbox: createOutbox({ clock }),
         bus,
         clock,
-        onError: (err) => assert.fail(String(err)),
+        onError,
       });
       const recorder = createFileRecorder({ dir: office.recordingsDir, timers: clock, clock });
       const sim = createSimulator({
@@ -242,6 +247,48 @@ for (const dialect of DIALECTS) {
       await live.sim.engine.hangup(account.id, third.uuid);
       await live.sim.engine.idle();
       assert.deepEqual(await store.liveCalls.orphans([], later + 1, 10), [], 'ended: its row is gone');
+    });
+
+    test("a dial event's transaction that fails at commit is retried with the call's row", async () => {
+      // The database refuses the commit of the first transaction that writes a row of
+      // live_calls (a deferred check); the capture retries it, and the retry must carry the row
+      // as well as the event: the call changes no more, so nothing else would write it.
+      if (dialect === 'sqlite') {
+        await sql`create table live_fail_parent (id integer primary key)`.execute(office.db);
+        await sql`create table live_fail_child (id integer references live_fail_parent (id) deferrable initially deferred)`.execute(
+          office.db,
+        );
+        await sql`create trigger live_fail after insert on live_calls begin insert into live_fail_child values (1); end`.execute(
+          office.db,
+        );
+      } else {
+        await sql`create function live_fail() returns trigger language plpgsql as $$ begin raise exception 'refused at commit'; end $$`.execute(
+          office.db,
+        );
+        await sql`create constraint trigger live_fail after insert on live_calls deferrable initially deferred for each row execute function live_fail()`.execute(
+          office.db,
+        );
+      }
+      const errors: unknown[] = [];
+      const a = engine('node-m', start + 10_800_000, (err) => {
+        errors.push(err);
+        // Only the first one: the retry (100 ms later) commits.
+        if (errors.length === 1)
+          void sql`drop trigger live_fail${sql.raw(dialect === 'sqlite' ? '' : ' on live_calls')}`.execute(
+            office.db,
+          );
+      });
+      const { uuid } = await a.sim.sim.incoming(account, '0505826638', '+380443334455');
+      await a.capture.flush();
+      assert.ok(errors.length >= 1, 'the first transaction did not commit');
+      assert.ok((await events(uuid)).includes('call:call.dial'), 'the dial event is written by the retry');
+      assert.ok(
+        (await store.liveCalls.orphans([], Number.MAX_SAFE_INTEGER, 100)).includes(uuid),
+        "and so is the call's row",
+      );
+      await a.sim.engine.hangup(account.id, uuid);
+      await a.sim.engine.idle();
+      assert.ok(!(await store.liveCalls.orphans([], Number.MAX_SAFE_INTEGER, 100)).includes(uuid));
     });
   });
 }

@@ -4,16 +4,20 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Kysely } from 'kysely';
 import { createAccountService } from '../../src/domain/accounts/account-service.ts';
 import type { Clock } from '../../src/domain/clock.ts';
 import { createDirectoryService } from '../../src/domain/directory/directory-service.ts';
 import type { AccountRecord, Store } from '../../src/domain/ports.ts';
 import { createStore } from '../../src/store/create-store.ts';
 import { openDatabase } from '../../src/store/db.ts';
+import type { Database } from '../../src/store/schema.ts';
 import { createTestDatabaseUrl, type Dialect } from './dialects.ts';
 
 export interface TestOffice {
   store: Store;
+  /** The database itself, for a test that changes what a store port cannot (a trigger). */
+  db: Kysely<Database>;
   account: AccountRecord;
   /** Employee ids by ext. */
   employees: Record<'001' | '002' | '003', number>;
@@ -68,6 +72,7 @@ export async function createTestOffice(
   await trunk('+380443334455', 'Олена', { type: 'employee', id: employees['001'] });
   return {
     store,
+    db: db.db,
     account,
     employees,
     groupId: group.id,

@@ -24,8 +24,13 @@ import type { FinishedCall } from './call-model.ts';
 export interface LiveLedger<C> {
   /** The call changed: its row is rewritten by the next drain. */
   mark(c: C): void;
-  /** Writes the marked calls' rows through `tx` (a transaction the caller has open). */
-  drain(tx: Store): Promise<void>;
+  /**
+   * Writes the marked calls' rows through `tx` (a transaction the caller has open). Answers
+   * `undo`, which the caller runs if `tx` does not commit: the calls are marked again, so the
+   * next drain (the retry's) writes them — else a rolled-back row is never written again for a
+   * call that does not change, and its event commits on the retry without it.
+   */
+  drain(tx: Store): Promise<() => void>;
   /** Drains in a transaction of its own (nothing else is writing soon enough). */
   flush(): Promise<void>;
   /** This process is alive now (its row of live_nodes), after writing what is marked. */
@@ -49,21 +54,47 @@ export function createLiveLedger<C>(deps: {
   // version is always the later snapshot.
   let version = 0;
 
-  function rows(): LiveCallRow[] {
+  function rows(taken: C[]): LiveCallRow[] {
     const now = clock.now();
     const out: LiveCallRow[] = [];
-    for (const c of marked.values()) {
+    for (const c of taken) {
       const s = deps.snapshot(c);
       if (s) out.push({ ...s, nodeId, updatedAt: now, version: ++version });
     }
-    marked.clear();
     return out;
   }
 
-  async function drain(tx: Store): Promise<void> {
+  async function drain(tx: Store): Promise<() => void> {
+    if (!marked.size) return () => {};
+    const taken = [...marked.values()];
+    marked.clear();
+    // Marked again unless marked since (a later snapshot) or ended (its snapshot is null).
+    const undo = () => {
+      for (const c of taken) if (!marked.has(deps.uuidOf(c))) marked.set(deps.uuidOf(c), c);
+    };
+    const batch = rows(taken);
+    if (batch.length)
+      try {
+        await tx.liveCalls.put(batch);
+      } catch (err) {
+        undo();
+        throw err;
+      }
+    return undo;
+  }
+
+  /** Drains in a transaction of its own; marked again if it does not commit. */
+  async function flush(): Promise<void> {
     if (!marked.size) return;
-    const batch = rows();
-    if (batch.length) await tx.liveCalls.put(batch);
+    let undo = () => {};
+    try {
+      await store.transaction(async (tx) => {
+        undo = await drain(tx);
+      });
+    } catch (err) {
+      undo();
+      throw err;
+    }
   }
 
   return {
@@ -72,11 +103,9 @@ export function createLiveLedger<C>(deps: {
       marked.set(deps.uuidOf(c), c);
     },
     drain,
-    async flush() {
-      if (marked.size) await store.transaction((tx) => drain(tx));
-    },
+    flush,
     async touch() {
-      if (marked.size) await store.transaction((tx) => drain(tx));
+      await flush();
       await store.liveCalls.touch(nodeId, clock.now());
     },
     forget(uuid) {

@@ -34,7 +34,8 @@ export function createCallEventCapture(deps: {
   let writing: Promise<void> = Promise.resolve();
   let writeScheduled = false;
   // What else commits with the events (the call core's rows of the calls in progress).
-  let joined: ((tx: Store) => Promise<void>) | null = null;
+  // It answers what to undo when the transaction does not commit (its rows are written again).
+  let joined: ((tx: Store) => Promise<(() => void) | undefined>) | null = null;
 
   function scheduleWrite() {
     if (writeScheduled) return;
@@ -50,11 +51,18 @@ export function createCallEventCapture(deps: {
       try {
         await retryWithBackoff(
           async () => {
-            await store.transaction(async (tx) => {
-              for (const [accountId, events] of byAccount(batch))
-                await outbox.enqueue(tx, await callEventEntries(tx, clock, accountId, events));
-              if (joined) await joined(tx);
-            });
+            let undo: (() => void) | undefined;
+            try {
+              await store.transaction(async (tx) => {
+                for (const [accountId, events] of byAccount(batch))
+                  await outbox.enqueue(tx, await callEventEntries(tx, clock, accountId, events));
+                if (joined) undo = await joined(tx);
+              });
+            } catch (err) {
+              // Rolled back: what was joined is written by the retry, with the events.
+              undo?.();
+              throw err;
+            }
             outbox.notify();
           },
           {
@@ -84,9 +92,10 @@ export function createCallEventCapture(deps: {
     /**
      * `write` runs inside every transaction that writes dial and bridge events, after them: the
      * call core writes its rows of the calls in progress there, so a call's event and its row
-     * commit together (domain/calls/live-ledger.ts).
+     * commit together (domain/calls/live-ledger.ts). `write` answers what to undo if that
+     * transaction does not commit (run before the retry).
      */
-    join(write: (tx: Store) => Promise<void>): void {
+    join(write: (tx: Store) => Promise<(() => void) | undefined>): void {
       joined = write;
     },
     /** Awaited before the transaction that saves a finished call opens: earlier events first. */
