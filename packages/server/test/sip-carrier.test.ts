@@ -8,6 +8,7 @@
 //
 // Skips loudly without kamailio/rtpengine/baresip/sipp, unless DZVIN_REQUIRE_ALL=1.
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
 import type { Session, TestServer } from './support/harness.ts';
@@ -144,6 +145,128 @@ ${extra}
   </recv>
   ${respond('200 OK', '')}
   <Reference variables="contact1,contact2,gone"/>
+</scenario>`;
+}
+
+/**
+ * A carrier that talks, then re-INVITEs Dzvin three times in the dialog (through Kamailio, along
+ * the record-route): (1) its media moved to `newPort` (a socket of the test); (2) hold
+ * (a=sendonly), whose 200 must say a=recvonly; (3) no SDP at all, whose 200 must carry an offer —
+ * its ACK's answer points the media back at SIPp's echo. Then Dzvin's BYE.
+ */
+function reinvitingCarrierXml(newPort: number): string {
+  const challenge = `
+  <send>
+    <![CDATA[
+      SIP/2.0 401 Unauthorized
+      [last_Via:]
+      [last_Record-Route:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      WWW-Authenticate: Digest realm="carrier.test", nonce="[pid]re[call_number]", algorithm=MD5
+      Content-Length: 0
+    ]]>
+  </send>`;
+  const sdp = (port: string, direction: string) => `      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=carrier 1 ${port === '[media_port]' ? 2 : 3} IN IP4 [media_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio ${port} RTP/AVP 8
+      a=rtpmap:8 PCMA/8000
+      a=ptime:20
+      a=${direction}`;
+  const inDialog = (method: string, cseq: number, body: string) => `
+  <send${method === 'ACK' ? '' : ' retrans="500"'}>
+    <![CDATA[
+      ${method} [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: <sip:carrier@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      To:[$dzvin]
+      Call-ID: [call_id]
+      CSeq: ${cseq} ${method}
+      Contact: <sip:carrier@[local_ip]:[local_port]>
+      Max-Forwards: 70
+${body || '      Content-Length: 0'}
+    ]]>
+  </send>`;
+  const ok = (check: string, name: string) => `
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action>
+      <ereg regexp="${check}" search_in="body" check_it="true" assign_to="${name}"/>
+    </action>
+  </recv>`;
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="reinviting carrier">
+  <recv request="INVITE"/>
+  ${challenge}
+  <recv request="ACK"/>
+  <recv request="INVITE" rrs="true">
+    <action>
+      <verifyauth assign_to="authvalid" username="${USER}" password="${SECRET}"/>
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="dzvin"/>
+    </action>
+  </recv>
+  <nop test="authvalid" next="good"/>
+  <send><![CDATA[
+      SIP/2.0 403 Forbidden
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+  ]]></send>
+  <recv request="ACK" next="end"/>
+  <label id="good"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_Record-Route:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:carrier@[local_ip]:[local_port]>
+${sdp('[media_port]', 'sendrecv')}
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <pause milliseconds="1500"/>
+  ${inDialog('INVITE', 101, sdp(String(newPort), 'sendrecv'))}
+  ${ok('m=audio [0-9]+', 'moved')}
+  ${inDialog('ACK', 101, '')}
+  <pause milliseconds="2500"/>
+  ${inDialog('INVITE', 102, sdp(String(newPort), 'sendonly'))}
+  ${ok('a=recvonly', 'held')}
+  ${inDialog('ACK', 102, '')}
+  <pause milliseconds="500"/>
+  ${inDialog('INVITE', 103, '')}
+  ${ok('m=audio [0-9]+ RTP/AVP', 'offered')}
+  ${inDialog('ACK', 103, sdp('[media_port]', 'sendrecv'))}
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <label id="end"/>
+  <Reference variables="dzvin,moved,held,offered"/>
 </scenario>`;
 }
 
@@ -419,6 +542,60 @@ describe('calls out over a SIP carrier: digest to the carrier, click-to-call bri
     const done = await carrier.done;
     assert.equal(done.code, 0, `the registrar's scenario passed: ${done.output.slice(-2000)}`);
     carrier = null;
+  });
+
+  test("a carrier's re-INVITEs go through rtpengine: a new media address gets the RTP, hold is answered recvonly, one without SDP gets an offer and its ACK's answer brings the media back", async () => {
+    const moved = dgram.createSocket('udp4');
+    await new Promise<void>((r) => moved.bind(0, '127.0.0.1', () => r()));
+    let movedPackets = 0;
+    let movedLastAt = 0;
+    moved.on('message', () => {
+      movedPackets += 1;
+      movedLastAt = Date.now();
+    });
+    try {
+      await useCarrier(reinvitingCarrierXml(moved.address().port), SECRET);
+      const from = phone.events.length;
+      const made = await s.post('/rest/user/makeCall', { legExt: '001', otherLegNum: NUMBER });
+      assert.equal(made.status, 200, made.text);
+      const { uuid } = made.json();
+      await phone.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '001 answers', { from });
+      const joint = () => server.built.sip!.driver.joints().find((x) => x.uuid === uuid);
+      await until(() => (joint()?.bToA ?? 0) >= 25, "the carrier's echo reaches 001");
+      // (1) The carrier moved its media: rtpengine now sends 001's audio to the new address.
+      await until(() => movedPackets >= 25, 'RTP at the address of the re-INVITE', 15_000);
+      // (3) The re-INVITE without SDP: the ACK's answer points it back at the echo — the new
+      // address hears nothing more and the echo comes back to 001.
+      let last = { at: Date.now(), bToA: joint()?.bToA ?? 0 };
+      await until(
+        () => {
+          const now = { at: Date.now(), bToA: joint()?.bToA ?? 0 };
+          const back = Date.now() - movedLastAt > 1000 && now.bToA - last.bToA >= 20;
+          if (now.at - last.at >= 1000) last = now;
+          return back;
+        },
+        "the media back at the carrier's echo after the ACK's answer",
+        15_000,
+      ).catch(async (err) => {
+        // What the carrier saw says which step went wrong.
+        carrier?.stop();
+        throw new Error(`${err.message}; the carrier: ${(await carrier?.done)?.output.slice(-3000)}`);
+      });
+      const hung = phone.events.length;
+      assert.equal((await s.get(`/rest/calls/active/${uuid}/hangup`)).status, 200);
+      await phone.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 001', { from: hung });
+      const done = await carrier!.done;
+      assert.equal(
+        done.code,
+        0,
+        `the carrier's scenario passed (an answer to the move, recvonly to hold, an offer): ${done.output.slice(-3000)}`,
+      );
+      carrier = null;
+      const c = await historyRecord(s, uuid);
+      assert.equal(c.disposition, 0);
+    } finally {
+      moved.close();
+    }
   });
 
   test("a congested carrier (503): the call tries the account's next trunk with a carrier, which answers; history's trunk lists both (o=…;o=…;)", async () => {

@@ -18,6 +18,7 @@ import type { MediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
 import type { Voice } from './media/voice.ts';
 import { getCallId, getHeaders, type Header, type SipRequest, type SipResponse } from './message.ts';
+import type { ReinviteAnswerer } from './reinvite.ts';
 import type { ClientTransaction, NewRequest, TransactionLayer } from './transaction.ts';
 import type { Remote } from './transport.ts';
 import { answerMedia, establish, inDialogRequest, offerMedia } from './uac-dialog.ts';
@@ -35,6 +36,8 @@ export interface CarrierCallsDeps {
   /** The media worker: the carrier's RTP socket and what Dzvin plays to it. */
   media: MediaHost;
   mediaWatch: MediaWatch;
+  /** The carrier's re-INVITEs: their new offers through rtpengine (reinvite.ts `renegotiate`). */
+  reinvites: ReinviteAnswerer;
   /** How a carrier's refusal maps to a disposition (the same table as a phone's). */
   disposition(status: number): Disposition;
   onError(err: unknown): void;
@@ -322,15 +325,41 @@ export function createCarrierCalls(deps: CarrierCallsDeps) {
         if (wasUp) deps.events()?.remoteHangup(leg.call.uuid).catch(onError);
         return true;
       }
-      if (req.method === 'INVITE' && leg.state === 'up') {
-        // A session refresh or hold from the carrier: the call goes on with the media it has.
-        tx.reply(200, 'OK', {
-          headers: [
-            { name: 'Contact', value: deps.contact },
-            { name: 'Content-Type', value: 'application/sdp' },
-          ],
-          body: leg.invite.body,
-        });
+      if (req.method === 'INVITE' && leg.state === 'up' && leg.toTag) {
+        // Hold, resume, a new address or a session refresh from the carrier: its offer (or ours,
+        // when it sent none) goes through rtpengine; Dzvin's side follows what rtpengine says.
+        const d = {
+          ng,
+          callId: leg.callId,
+          ourTag: leg.fromTag,
+          theirTag: leg.toTag,
+          port: leg.rtp.port,
+          contact: deps.contact,
+        };
+        deps.reinvites
+          .renegotiate(tx, d, (m) => {
+            if (leg.state !== 'up') return;
+            const rtpTo = m.rtpTo ?? leg.rtpTo;
+            const codec = m.codec ?? leg.codec;
+            if (
+              rtpTo &&
+              (rtpTo.address !== leg.rtpTo?.address || rtpTo.port !== leg.rtpTo?.port || codec !== leg.codec)
+            ) {
+              leg.rtpTo = rtpTo;
+              leg.codec = codec;
+              media.peer(leg.rtp, rtpTo, codec);
+            }
+            // On hold the carrier may rightly send nothing: its media watch pauses meanwhile.
+            if (m.held) deps.mediaWatch.unwatch(`carrier:${leg.callId}`);
+            else deps.mediaWatch.watch(`carrier:${leg.callId}`, () => leg.rtp.received);
+            trace('carrier.reinvite', {
+              uuid: leg.call.uuid,
+              held: m.held,
+              rtpTo: leg.rtpTo,
+              codec: leg.codec,
+            });
+          })
+          .catch(onError);
         return true;
       }
       if (req.method === 'OPTIONS') tx.reply(200, 'OK');

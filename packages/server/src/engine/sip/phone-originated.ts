@@ -514,6 +514,38 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
           tx.reply(491, 'Request Pending');
           return true;
         }
+        if (o.carrier && o.rtp) {
+          // A carrier's re-INVITE: its new offer (or ours, when it sent none) through rtpengine.
+          const rtp = o.rtp;
+          const d = {
+            ng,
+            callId: o.callId,
+            ourTag: o.localTag,
+            theirTag: o.phoneTag,
+            port: rtp.port,
+            contact,
+          };
+          deps.reinvites
+            .renegotiate(tx, d, (m) => {
+              if (o.state !== 'up' || !o.rtp) return;
+              o.sdpForPhone = m.sdp;
+              const rtpTo = m.rtpTo ?? o.rtpTo;
+              const codec = m.codec ?? o.codec;
+              if (
+                rtpTo &&
+                (rtpTo.address !== o.rtpTo?.address || rtpTo.port !== o.rtpTo?.port || codec !== o.codec)
+              ) {
+                o.rtpTo = rtpTo;
+                o.codec = codec;
+                media.peer(o.rtp, rtpTo, codec);
+              }
+              if (m.held) deps.mediaWatch?.unwatch(`call:${o.callId}`);
+              else deps.mediaWatch?.watch(`call:${o.callId}`, () => o.rtp?.received ?? 0);
+              trace('originated.reinvite', { uuid: o.uuid, held: m.held, carrier: true, rtpTo: o.rtpTo });
+            })
+            .catch(onError);
+          return true;
+        }
         const held = deps.reinvites.answer(tx, o.sdpForPhone, o.localTag, contact);
         if (held === true) deps.mediaWatch?.unwatch(`call:${o.callId}`);
         if (held === false) deps.mediaWatch?.watch(`call:${o.callId}`, () => o.rtp?.received ?? 0);

@@ -151,7 +151,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     },
   });
   /** The phones' re-INVITEs (hold, resume, session refresh) of calls up. */
-  const reinvites = createReinviteAnswerer({ onTrace: trace });
+  const reinvites = createReinviteAnswerer({ onTrace: trace, onError });
   /** Calls whose two real phones hear each other (by call uuid), the legs each joint spans, and which ends (`arrange`). */
   const joints = new Map<string, { joint: MediaRelay; legs: Set<string>; key: string }>();
   /** Calls the core has connected (their parties talk): a phone answering later (a transfer) is joined at once. */
@@ -687,6 +687,7 @@ export function createSipDriver(deps: SipDriverDeps) {
         events: () => events,
         media,
         mediaWatch,
+        reinvites,
         disposition: refusalDisposition,
         onError,
         onTrace: trace,
