@@ -576,11 +576,12 @@ describe('two processes over one PostgreSQL', { skip }, () => {
       row('call-of-a-dead-process', 'a-dead-process'),
       row('call-of-a-live-process', b.built.cluster.nodeId),
     ]);
-    // Every process looks every 5 s; either may close it, once.
+    // Every process looks every 2 s (once it has reached the database steadily for 15 s);
+    // either may close it, once.
     const closed = await until(
       () => a.built.store.calls.byUuid('call-of-a-dead-process'),
       "a live process to close the dead process's call",
-      20_000,
+      40_000,
     );
     assert.equal(closed.disposition, 0);
     assert.equal(closed.billSecs, 30, 'billed up to when its process was last seen');

@@ -384,6 +384,9 @@ describe('a Dzvin process SIGKILLed with a call up', () => {
     await first.exited;
     const killedAt = Date.now();
     assert.ok(!seen().includes('call.hangup'), 'no hangup before the restart');
+    // Restarted more than 5 s after the dead process was last seen: its calls are closed at start
+    // (sooner, they would be closed by the first tick 15 s after it was last seen).
+    await new Promise((r) => setTimeout(r, 5500));
 
     const second = child(false);
     await until(() => second.lines.includes('ready'), 'the second process started', 60_000);

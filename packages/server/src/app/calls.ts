@@ -19,6 +19,8 @@ import { type AppContext, every } from './context.ts';
 const LIVE_TOUCH_MS = 2_000;
 /** A dead process's call is closed once nobody has touched it for this long (7 touches missed). */
 const LIVE_GRACE_MS = 15_000;
+/** At start on SQLite: how long before this process started another must have been last seen. */
+const LIVE_START_MARGIN_MS = 5_000;
 
 /**
  * The calls of this process: the call.settings lookup that routing asks, the call engine (the
@@ -102,32 +104,60 @@ export function openCalls(
   if (!live) throw new Error('the call core keeps no calls in progress');
   eventCapture.join((tx) => live.drain(tx));
   // The calls in progress of a process that died (killed, the machine lost) get their hangup
-  // and history (domain/calls/live-ledger.ts): at start, every row of another process on SQLite
-  // (one process per database file) or of a process no longer alive on PostgreSQL; then every
-  // few seconds, rows of processes not alive that nobody has touched for a while.
+  // and history (domain/calls/live-ledger.ts). On SQLite (one process per database file) at
+  // start: the rows of another process last seen more than LIVE_START_MARGIN_MS before this one
+  // started (a process still running on the same file by mistake, touching every 2 s, is not
+  // taken for dead). Then on every tick, on both: rows of processes not alive (PostgreSQL:
+  // cluster_nodes) that nobody has seen for LIVE_GRACE_MS.
   const startedAt = clock.now();
   async function closeOrphans(atStart: boolean): Promise<number> {
     if (!live) return 0;
+    // PostgreSQL: not at start — see `steady` below; the ticks do it once it holds.
+    if (atStart && cluster.shared) return 0;
     const alive = [cluster.nodeId, ...(await cluster.peers({ fresh: true })).map((p) => p.id)];
-    const before = atStart && !cluster.shared ? startedAt : clock.now() - LIVE_GRACE_MS;
+    const before = atStart ? startedAt - LIVE_START_MARGIN_MS : clock.now() - LIVE_GRACE_MS;
     const closed = await live.recover(alive, before);
-    if (closed) metrics.callsClosedAfterCrash.inc({}, closed);
-    if (closed)
+    if (closed) {
+      metrics.callsClosedAfterCrash.inc({}, closed);
       app.log.warn(
         { calls: closed },
         'closed the calls in progress of a process that died (hangup and history written)',
       );
+    }
     return closed;
   }
+  // Over PostgreSQL another process looks dead when its heartbeat and touches stopped, and so it
+  // does to everyone after a database outage until its next ones land. So this process closes
+  // others' calls only once it has itself reached the database at every tick for the whole
+  // grace: its own view is whole again, and theirs have had the time to land too.
+  let steadySince: number | null = null;
+  let lastReached = 0;
+  let ticking = false;
+  every(app, LIVE_TOUCH_MS, () => {
+    if (ticking) return; // a tick hung on the database: no pile-up behind it
+    ticking = true;
+    (async () => {
+      await live.touch();
+      if (cluster.shared) {
+        await cluster.peers({ fresh: true });
+        const now = performance.now();
+        if (steadySince === null || now - lastReached > 3 * LIVE_TOUCH_MS) steadySince = now;
+        lastReached = now;
+        if (now - steadySince < LIVE_GRACE_MS) return;
+      }
+      await closeOrphans(false);
+    })()
+      .catch((err) => {
+        steadySince = null;
+        logError(err);
+      })
+      .finally(() => {
+        ticking = false;
+      });
+  });
   // Processes gone for an hour with no call left are forgotten.
   every(app, 10 * 60_000, () => {
     store.liveCalls.prune(clock.now() - 3_600_000).catch(logError);
-  });
-  every(app, LIVE_TOUCH_MS, () => {
-    live
-      .touch()
-      .then(() => closeOrphans(false))
-      .catch(logError);
   });
 
   const traffic = createTrafficGenerator({

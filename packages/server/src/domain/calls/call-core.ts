@@ -241,7 +241,8 @@ export function createCallCore(deps: CallCoreDeps) {
 
   /** An event of a child leg; a primary leg has none (its events are the call's). */
   function emitLeg(type: CallEventName, c: Call, leg: Leg) {
-    markLive(c);
+    // A leg's hangup changes the call's row only for a primary leg (endLeg marks that).
+    if (type !== 'call.hangup') markLive(c);
     if (leg.primary) return;
     bus.emit({ type, at: clock.now(), call: liveCall(c, leg), kind: 'user' });
   }
@@ -262,22 +263,30 @@ export function createCallCore(deps: CallCoreDeps) {
         if (hook) await hook.before();
         if (ledger) await ledgerWrite;
         if (records.length === 1 && !hook && !presence && !ledger) await store.calls.save(records[0]);
-        else
-          await store.transaction(async (tx) => {
-            for (const r of records) await tx.calls.save(r);
-            if (ledger) {
-              // The calls saved whole are no longer in progress; the others' rows are brought up
-              // to date in the same transaction (a leg saved here leaves its call's row).
-              const ended = records.filter((r) => r.kind === 'company').map((r) => r.uuid);
-              for (const u of ended) ledger.forget(u);
-              await ledger.drain(tx);
-              await tx.liveCalls.remove(ended);
-            }
-            // The employees of the legs saved here are free once their records are.
-            if (presence)
-              await presence.release(tx, [...new Set(records.map((r) => r.uuid)), ...alsoRelease]);
-            if (hook) await hook.inTransaction(tx, records);
-          });
+        else {
+          // Rows drained into a transaction that then fails are marked again (written next time).
+          let undo = () => {};
+          try {
+            await store.transaction(async (tx) => {
+              for (const r of records) await tx.calls.save(r);
+              if (ledger) {
+                // The calls saved whole are no longer in progress; the others' marked rows are
+                // brought up to date in the same transaction.
+                const ended = records.filter((r) => r.kind === 'company').map((r) => r.uuid);
+                for (const u of ended) ledger.forget(u);
+                undo = await ledger.drain(tx);
+                await tx.liveCalls.remove(ended);
+              }
+              // The employees of the legs saved here are free once their records are.
+              if (presence)
+                await presence.release(tx, [...new Set(records.map((r) => r.uuid)), ...alsoRelease]);
+              if (hook) await hook.inTransaction(tx, records);
+            });
+          } catch (err) {
+            undo();
+            throw err;
+          }
+        }
       },
       {
         firstDelayMs: 100,
@@ -301,7 +310,10 @@ export function createCallCore(deps: CallCoreDeps) {
     dropLeg(leg);
     leg.driver.release(legRef(c, leg));
     const now = clock.now();
-    markLive(c);
+    // A primary leg's record waits in the call (`held`): its row must carry it. A child leg saved
+    // on its own needs no new row: recovery skips records already saved (and a ring-all group of
+    // N answered would otherwise rewrite the call's row N − 1 times).
+    if (leg.primary) markLive(c);
     emitLeg('call.hangup', c, leg);
     const r = historyRecord(c, leg, leg.bridgeAt !== null ? 0 : disposition, now);
     if (batch) batch.push(r);
@@ -1236,33 +1248,43 @@ export function createCallCore(deps: CallCoreDeps) {
     async recover(alive: string[], before: number): Promise<number> {
       const hook = deps.saveHook;
       let closed = 0;
+      // A row that cannot be closed (reported) does not stop the others; it is tried next time.
+      const failed = new Set<string>();
       for (;;) {
-        const uuids = await store.liveCalls.orphans(alive, before, 100);
+        const uuids = (await store.liveCalls.orphans(alive, before, 100 + failed.size)).filter(
+          (u) => !failed.has(u),
+        );
         for (const uuid of uuids) {
           if (hook) await hook.before();
           let records: FinishedCall[] = [];
-          await store.transaction(async (tx) => {
-            records = [];
-            const taken = await tx.liveCalls.take(uuid);
-            if (!taken) return;
-            const { row, seenAt } = taken;
-            const saved = await tx.liveCalls.saved(row.records);
-            records = row.records
-              .filter((r) => !saved.has(`${r.uuid} ${r.kind}`))
-              .map((r) =>
-                closedAt(
-                  r,
-                  seenAt,
-                  r.recordingUuid !== null && recorder.path(r.recordingUuid, 'mixed') !== null,
-                ),
-              );
-            for (const r of records) await tx.calls.save(r);
-            if (presence) {
-              const uuids = [...new Set(row.records.map((r) => r.uuid))];
-              await presence.release(tx, [...uuids, callerClaim(row.uuid)]);
-            }
-            if (hook && records.length) await hook.inTransaction(tx, records);
-          });
+          try {
+            await store.transaction(async (tx) => {
+              records = [];
+              const taken = await tx.liveCalls.take(uuid);
+              if (!taken) return;
+              const { row, seenAt } = taken;
+              const saved = await tx.liveCalls.saved(row.records);
+              records = row.records
+                .filter((r) => !saved.has(`${r.uuid} ${r.kind}`))
+                .map((r) =>
+                  closedAt(
+                    r,
+                    seenAt,
+                    r.recordingUuid !== null && recorder.path(r.recordingUuid, 'mixed') !== null,
+                  ),
+                );
+              for (const r of records) await tx.calls.save(r);
+              if (presence) {
+                const uuids = [...new Set(row.records.map((r) => r.uuid))];
+                await presence.release(tx, [...uuids, callerClaim(row.uuid)]);
+              }
+              if (hook && records.length) await hook.inTransaction(tx, records);
+            });
+          } catch (err) {
+            failed.add(uuid);
+            onError(err);
+            continue;
+          }
           hook?.after();
           if (records.length) closed++;
           for (const record of records) bus.emit({ type: 'call.saved', at: clock.now(), record });
