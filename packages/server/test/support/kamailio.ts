@@ -50,6 +50,19 @@ export function kamailioSkipReason(): string | false {
   return skipOrFail('Kamailio', missing);
 }
 
+/**
+ * Why the SIP-over-WebSocket suites (browser phones, issue 18) cannot run here, or false: the
+ * Kamailio ones' reasons plus the websocket module. Throws under DZVIN_REQUIRE_ALL=1.
+ */
+export function websocketSkipReason(): string | false {
+  const base = kamailioSkipReason();
+  if (base) return base;
+  const missing = fs.existsSync(path.join(MODULES, 'websocket.so'))
+    ? []
+    : [`${MODULES}/websocket.so (apt-get install kamailio-websocket-modules)`];
+  return skipOrFail('Kamailio WebSocket', missing);
+}
+
 /** Shared by the Kamailio and baresip helpers: a loud skip, or a failure under REQUIRE_ALL. */
 export function skipOrFail(what: string, missing: string[]): string | false {
   if (missing.length === 0) return false;
@@ -70,6 +83,8 @@ export interface Kamailio {
   b2buaPort: number;
   rpcPort: number;
   rpcUrl: string;
+  /** With `websocket`: the ws:// listener's port (browsers connect to ws://127.0.0.1:wsPort/). */
+  wsPort?: number;
   control: KamailioControl;
   dir: string;
   pid: number;
@@ -86,6 +101,8 @@ export interface StartKamailioOptions {
   b2buaPort?: number;
   /** Kamailio's own ports (to start it again where a stopped one was); free ones otherwise. */
   ports?: { sip: number; edge: number; rpc: number };
+  /** SIP over WebSocket on a free port too (dzvin.cfg's WITH_WEBSOCKET, WS_PORT). */
+  websocket?: boolean;
 }
 
 /**
@@ -110,6 +127,9 @@ async function startOnce(opts: StartKamailioOptions): Promise<Kamailio> {
   const b2buaPort = opts.b2buaPort ?? (await freePort({ avoid: [sipPort, edgePort] }));
   const rpcPort = opts.ports?.rpc ?? (await freePort({ tcp: true, avoid: [sipPort, edgePort, b2buaPort] }));
   const rpcUrl = `http://127.0.0.1:${rpcPort}/RPC`;
+  const wsPort = opts.websocket
+    ? await freePort({ tcp: true, avoid: [sipPort, edgePort, b2buaPort, rpcPort] })
+    : undefined;
   let daemon: Awaited<ReturnType<typeof startKamailioDaemon>>;
   try {
     daemon = await startKamailioDaemon({
@@ -126,6 +146,7 @@ async function startOnce(opts: StartKamailioOptions): Promise<Kamailio> {
         B2BUA_PORT: b2buaPort,
         RPC_IP: '127.0.0.1',
         RPC_PORT: rpcPort,
+        ...(wsPort ? { WITH_WEBSOCKET: 1, WS_IP: '127.0.0.1', WS_PORT: wsPort } : {}),
         ...opts.defines,
       },
     });
@@ -140,6 +161,7 @@ async function startOnce(opts: StartKamailioOptions): Promise<Kamailio> {
     b2buaPort,
     rpcPort,
     rpcUrl,
+    wsPort,
     control: daemon.control,
     dir,
     pid: daemon.pid,

@@ -51,6 +51,11 @@ export interface SipDriverDeps {
   ng: NgClient;
   /** Whether `ext` of the account has a phone registered now (the registration watcher's view). */
   registered(accountId: number, ext: string): boolean;
+  /**
+   * Whether `ext`'s phones are browsers (registered over a WebSocket, issue 18): its INVITE then
+   * offers WebRTC media (ICE, DTLS-SRTP) through rtpengine. Absent: never.
+   */
+  webrtc?(accountId: number, ext: string): boolean;
   /** The SIP domain of an account (its domain): phones register as `ext@domain`. */
   domainOf(accountId: number): string | undefined;
   /**
@@ -112,6 +117,8 @@ interface PhoneLeg {
   held: boolean;
   /** This leg's tap is the call's recording now (one phone of a call at a time; see `arrange`). */
   taping: boolean;
+  /** The phone is a browser: rtpengine bridges its WebRTC media (uac-dialog.ts webrtcOffer). */
+  webrtc: boolean;
 }
 
 /**
@@ -322,7 +329,7 @@ export function createSipDriver(deps: SipDriverDeps) {
     }
     leg.state = 'up';
     mediaWatch.watch(`leg:${leg.ref.legUuid}`, () => received(leg));
-    const answer = await answerMedia(ng, leg, ok, onError);
+    const answer = await answerMedia(ng, leg, ok, onError, leg.webrtc);
     if (!answer.codec) {
       trace('no-g711', { legUuid: leg.ref.legUuid });
       bye(leg);
@@ -372,10 +379,11 @@ export function createSipDriver(deps: SipDriverDeps) {
       tapped: 'null:false',
       held: false,
       taping: false,
+      webrtc: deps.webrtc?.(ref.accountId, ref.employee.ext) ?? false,
     };
     byLeg.set(ref.legUuid, leg);
     byCallId.set(callId, leg);
-    const offered = await offerMedia(ng, callId, fromTag, rtp.port);
+    const offered = await offerMedia(ng, callId, fromTag, rtp.port, leg.webrtc);
     if (leg.state !== 'inviting') return finish(leg);
     leg.invite = {
       type: 'request',

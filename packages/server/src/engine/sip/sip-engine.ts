@@ -125,6 +125,8 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
   let registered = new Set<string>();
   /** accountId:ext → how many contacts are registered. */
   let contacts = new Map<string, number>();
+  /** accountId:ext of employees whose every registered contact is a browser (over a WebSocket). */
+  let browsers = new Set<string>();
   const domains = new Map<number, string>();
   const accountOfDomain = new Map<string, number | null>();
 
@@ -140,6 +142,8 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
   async function rebuild(regs: Registration[]) {
     const next = new Set<string>();
     const counts = new Map<string, number>();
+    const plain = new Set<string>();
+    const web = new Set<string>();
     for (const r of regs) {
       if (r.expires <= 0) continue;
       const at = r.aor.lastIndexOf('@');
@@ -149,9 +153,13 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
       const key = `${accountId}:${r.aor.slice(0, at)}`;
       next.add(key);
       counts.set(key, (counts.get(key) ?? 0) + 1);
+      (isBrowserContact(r) ? web : plain).add(key);
     }
     registered = next;
     contacts = counts;
+    // An ext with a browser and a desk phone both registered gets the plain offer: the desk
+    // phone rings and answers, the browser refuses it (one INVITE forks to both; docs/webrtc.md).
+    browsers = new Set([...web].filter((k) => !plain.has(k)));
   }
 
   // The layer hands requests to the driver, which sends through the layer: the driver is made second.
@@ -172,6 +180,7 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
     edge: config.edge,
     ng,
     registered: (accountId, ext) => registered.has(`${accountId}:${ext}`),
+    webrtc: (accountId, ext) => browsers.has(`${accountId}:${ext}`),
     domainOf: (accountId) => domains.get(accountId),
     directory: {
       accountByDomain: (domain) => store.accounts.byDomain(domain),
@@ -246,4 +255,13 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
       await ng.close();
     },
   };
+}
+
+/**
+ * A browser's registration (issue 18): it came over a WebSocket, so its Contact (JsSIP's
+ * `sip:…@….invalid;transport=ws`) or the connection Kamailio saw (`received`) says ws or wss.
+ */
+export function isBrowserContact(r: Pick<Registration, 'contact' | 'received' | 'socket'>): boolean {
+  const ws = /;transport=wss?(?:[;>?]|$)/i;
+  return ws.test(r.contact) || ws.test(r.received ?? '') || /^wss?:/i.test(r.socket);
 }

@@ -6,6 +6,7 @@ import { parseNameAddr } from './header-values.ts';
 import type { G711Codec } from './media/g711.ts';
 import { g711Sdp } from './media/local-media.ts';
 import type { NgClient } from './media/ng-client.ts';
+import type { NgSdpOptions } from './media/ng-types.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import { getHeader, getHeaders, type SipRequest, type SipResponse } from './message.ts';
 import type { Remote } from './transport.ts';
@@ -48,19 +49,46 @@ export function inDialogRequest(d: UacDialog, method: string, seq: number): SipR
   };
 }
 
-/** Our offer for an INVITE we send: Dzvin's RTP socket at `rtpPort`, as rtpengine rewrites it. */
+/**
+ * rtpengine's flags for the browser's side of a call (issue 18, docs/webrtc.md): WebRTC wants ICE,
+ * DTLS-SRTP and RTP/RTCP on one port; Dzvin's side stays plain RTP/AVP on loopback. In the offer
+ * to a browser rtpengine is the passive DTLS end (the browser's answer takes `setup:active` and
+ * starts the handshake), adds ICE candidates and a=mid, offers and requires rtcp-mux, and no SDES
+ * keys (browsers refuse SDES).
+ */
+export const webrtcOffer = (): NgSdpOptions => ({
+  ICE: 'force',
+  DTLS: 'passive',
+  'transport-protocol': 'UDP/TLS/RTP/SAVPF',
+  'rtcp-mux': ['offer', 'require'],
+  SDES: ['off'],
+  flags: ['generate-mid'],
+});
+
+/** The browser's answer as Dzvin's side gets it: ICE and DTLS ended in rtpengine, RTCP apart. */
+export const webrtcAnswer = (): NgSdpOptions => ({
+  ICE: 'remove',
+  'transport-protocol': 'RTP/AVP',
+  'rtcp-mux': ['demux'],
+});
+
+/**
+ * Our offer for an INVITE we send: Dzvin's RTP socket at `rtpPort`, as rtpengine rewrites it —
+ * for a browser (`webrtc`) with webrtcOffer(), for any other phone or carrier plain RTP/AVP.
+ */
 export async function offerMedia(
   ng: NgClient,
   callId: string,
   fromTag: string,
   rtpPort: number,
+  webrtc = false,
 ): Promise<string> {
   const offered = await ng.offer({
     'call-id': callId,
     'from-tag': fromTag,
     sdp: g711Sdp(rtpPort),
     replace: ['origin', 'session-connection'],
-    ICE: 'remove',
+    ...(webrtc ? webrtcOffer() : { ICE: 'remove' }),
   });
   return offered.sdp;
 }
@@ -74,6 +102,7 @@ export async function answerMedia(
   d: UacDialog,
   ok: SipResponse,
   onError: (err: unknown) => void,
+  webrtc = false,
 ): Promise<{ codec: G711Codec | null; rtpTo: Remote | null }> {
   const sdp = ok.body.toString('utf8');
   const codecs = g711Codecs(sdp);
@@ -85,7 +114,7 @@ export async function answerMedia(
       'to-tag': d.toTag ?? '',
       sdp,
       replace: ['origin', 'session-connection'],
-      ICE: 'remove',
+      ...(webrtc ? webrtcAnswer() : { ICE: 'remove' }),
     });
     const media = firstAudioStream(forUs.sdp);
     return { codec: codecs[0], rtpTo: media?.address ? { address: media.address, port: media.port } : null };

@@ -82,7 +82,7 @@ export interface NgSdpOptions {
   replace?: NgReplace[];
   ICE?: 'remove' | 'force' | 'default' | 'force-relay' | 'optional';
   /** Rewrites the SDP's transport protocol (`accept` in an answer takes the answerer's). */
-  'transport-protocol'?: 'RTP/AVP' | 'RTP/AVPF' | 'RTP/SAVP' | 'RTP/SAVPF' | 'accept';
+  'transport-protocol'?: 'RTP/AVP' | 'RTP/AVPF' | 'RTP/SAVP' | 'RTP/SAVPF' | 'UDP/TLS/RTP/SAVPF' | 'accept';
   codec?: NgCodecOptions;
   'rtcp-mux'?: ('offer' | 'require' | 'demux' | 'accept' | 'reject')[];
   DTLS?: 'off' | 'no' | 'disable' | 'passive' | 'active';

@@ -1,0 +1,134 @@
+// The browser as an employee's phone (issue 18): JsSIP registers the employee's ext over
+// SIP-over-WebSocket at Kamailio (dzvin-websocket.cfg) and answers the B2BUA's INVITEs with
+// WebRTC media, which rtpengine bridges to Dzvin's plain RTP (docs/webrtc.md). This module is the
+// Phone page's engine and knows nothing of the page: it reports state and incoming calls, and a
+// call is answered, rejected or hung up through the handle it gives.
+//
+// Not in the console bundle yet: the Phone page will import it lazily (its own chunk), so the
+// Live page does not pay for JsSIP (~56 KB gzipped) until an employee opens the phone.
+import { UA, WebSocketInterface } from 'jssip';
+import type { RTCSession } from 'jssip/lib/RTCSession';
+import type { RTCSessionEvent } from 'jssip/lib/UA';
+
+export type PhoneState = 'connecting' | 'registered' | 'unregistered' | 'failed';
+
+export interface SipPhoneOptions {
+  /** Kamailio's WebSocket: ws://127.0.0.1:8088/ in development, wss://<console origin>/sip in production. */
+  wsUrl: string;
+  /** The employee's ext and the account's SIP domain: the AoR `ext@domain`. */
+  ext: string;
+  domain: string;
+  /** The employee's SIP password (the admin API's PUT /api/v1/employees/{id}/sip-password). */
+  password: string;
+  displayName?: string;
+  /** Where the other party is heard (its srcObject is set when a call has media). */
+  audio?: HTMLAudioElement;
+  onState?(state: PhoneState, reason?: string): void;
+  onIncoming?(call: PhoneCall): void;
+}
+
+export interface PhoneCall {
+  /** The caller as the INVITE's From says (Dzvin puts the caller's number and name there). */
+  from: { user: string; displayName: string };
+  /** Answers with the microphone; resolves once the call is confirmed (ACK) or rejects when it failed. */
+  answer(): Promise<void>;
+  /** Refuses a ringing call (486 Busy Here by default) or hangs up one in progress (BYE). */
+  hangup(status?: number): void;
+  /** Resolves when the call is over, whoever ended it, with JsSIP's cause. */
+  ended: Promise<string>;
+  /** RTP packets of the call so far, from the peer connection's stats (0 before media). */
+  packets(): Promise<{ sent: number; received: number }>;
+}
+
+export interface SipPhone {
+  state(): PhoneState;
+  /** Unregisters and closes the WebSocket. */
+  stop(): Promise<void>;
+}
+
+/** Connects and registers; incoming calls reach `onIncoming`. */
+export function createSipPhone(opts: SipPhoneOptions): SipPhone {
+  let state: PhoneState = 'connecting';
+  const set = (s: PhoneState, reason?: string) => {
+    state = s;
+    opts.onState?.(s, reason);
+  };
+  const ua = new UA({
+    sockets: [new WebSocketInterface(opts.wsUrl)],
+    uri: `sip:${opts.ext}@${opts.domain}`,
+    authorization_user: opts.ext,
+    password: opts.password,
+    display_name: opts.displayName,
+    register: true,
+    // Dzvin ends calls itself (BYE, media timeout); session timers would only add re-INVITEs.
+    session_timers: false,
+    user_agent: 'Dzvin console (JsSIP)',
+  });
+  ua.on('registered', () => set('registered'));
+  ua.on('unregistered', () => set('unregistered'));
+  ua.on('registrationFailed', (e: { cause?: string }) => set('failed', e.cause));
+  ua.on('newRTCSession', (e: RTCSessionEvent) => {
+    if (e.originator !== 'remote') return;
+    opts.onIncoming?.(incoming(e.session as RTCSession, opts.audio));
+  });
+  ua.start();
+  return {
+    state: () => state,
+    async stop() {
+      if (!ua.isConnected()) {
+        ua.stop();
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => resolve();
+        ua.on('unregistered', done);
+        ua.on('disconnected', done);
+        setTimeout(done, 2000);
+        ua.stop();
+      });
+    },
+  };
+}
+
+function incoming(session: RTCSession, audio: HTMLAudioElement | undefined): PhoneCall {
+  const ended = new Promise<string>((resolve) => {
+    session.on('ended', (e) => resolve(e.cause ?? 'ended'));
+    session.on('failed', (e) => resolve(e.cause ?? 'failed'));
+  });
+  const hear = (pc: RTCPeerConnection) => {
+    if (!audio) return;
+    pc.addEventListener('track', (ev) => {
+      audio.srcObject = ev.streams[0] ?? new MediaStream([ev.track]);
+      audio.play().catch(() => undefined);
+    });
+  };
+  session.on('peerconnection', (e) => hear(e.peerconnection as unknown as RTCPeerConnection));
+  const from = session.remote_identity;
+  return {
+    from: { user: from.uri.user, displayName: from.display_name ?? '' },
+    answer: () =>
+      new Promise<void>((resolve, reject) => {
+        session.on('confirmed', () => resolve());
+        session.on('failed', (e: { cause?: string }) => reject(new Error(`call failed: ${e.cause}`)));
+        session.answer({ mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } });
+      }),
+    hangup: (status?: number) => {
+      if (session.isEnded()) return;
+      session.terminate(status && !session.isEstablished() ? { status_code: status } : undefined);
+    },
+    ended,
+    async packets() {
+      const out = { sent: 0, received: 0 };
+      const pc = session.connection as unknown as RTCPeerConnection | undefined;
+      if (!pc) return out;
+      (await pc.getStats()).forEach(
+        (r: { type: string; kind?: string; packetsSent?: number; packetsReceived?: number }) => {
+          if (r.kind !== 'audio') return;
+          if (r.type === 'outbound-rtp') out.sent += r.packetsSent ?? 0;
+          if (r.type === 'inbound-rtp') out.received += r.packetsReceived ?? 0;
+        },
+      );
+      return out;
+    },
+  };
+}

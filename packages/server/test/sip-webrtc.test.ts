@@ -1,0 +1,298 @@
+// A browser as an employee's phone (issue 18, first slice): Debian's Chromium with fake media
+// runs the console's SIP phone (packages/console/web/phone/sip-phone.ts, JsSIP) on a page this
+// test serves on 127.0.0.1. It registers as 001 over ws:// at Kamailio (dzvin.cfg with
+// WITH_WEBSOCKET), a caller dials 001's trunk, Dzvin's B2BUA sends the INVITE through Kamailio down
+// the browser's WebSocket with a WebRTC offer (rtpengine: ICE, DTLS-SRTP, rtcp-mux), the page
+// answers, the browser's tone (from the fake microphone) is recorded on the employee's track and
+// Dzvin's on the caller's, and the page hangs up.
+//
+// Needs kamailio + kamailio-websocket-modules, rtpengine, Chromium and sox; without them it skips
+// loudly, unless DZVIN_REQUIRE_ALL=1.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { browserSkip, chromiumPath } from '../../console/test/support/browser.ts';
+import { isBrowserContact } from '../src/engine/sip/sip-engine.ts';
+import { type Session, startServer, type TestServer } from './support/harness.ts';
+import {
+  freePort,
+  type Kamailio,
+  skipOrFail,
+  startKamailio,
+  websocketSkipReason,
+} from './support/kamailio.ts';
+import { activeCalls, historyRecord } from './support/phonet-calls.ts';
+import { type Rtpengine, rtpengineSkipReason, startRtpengine } from './support/rtpengine.ts';
+import { untilRegistered } from './support/sip-stack.ts';
+import { sleep, until } from './support/wait.ts';
+import { goertzel, parseWav } from './support/wav.ts';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SIP_PHONE = path.resolve(HERE, '../../console/web/phone/sip-phone.ts');
+const DOMAIN = 'sip.localhost';
+const PASSWORD = 'browser-001-secret';
+const TRUNK = '+380443334500';
+/** The browser's fake microphone plays this; Dzvin's simulated caller sends 400 Hz. */
+const BROWSER_HZ = 700;
+
+const soxSkip = () =>
+  fs.existsSync('/usr/bin/sox') ? false : skipOrFail('WebRTC', ['/usr/bin/sox (apt-get install sox)']);
+const skip = websocketSkipReason() || rtpengineSkipReason() || browserSkip() || soxSkip();
+
+// biome-ignore lint/suspicious/noExplicitAny: REST answers are checked key by key
+type Json = any;
+
+/** The frequency (5 Hz steps, 200–2000 Hz) with the most energy. */
+function peakHz(samples: Int16Array): number {
+  let best = 0;
+  let bestAmp = -1;
+  for (let f = 200; f <= 2000; f += 5) {
+    const a = goertzel(samples, 8000, f);
+    if (a > bestAmp) [best, bestAmp] = [f, a];
+  }
+  return best;
+}
+
+/** The page: the console's SIP phone bundled as it will be (esbuild, ES2022), exposed to the test. */
+async function servePage(): Promise<{ url: string; close(): Promise<void>; jsGzip: number }> {
+  const out = await build({
+    stdin: {
+      contents: `import { createSipPhone } from ${JSON.stringify(SIP_PHONE)}; window.createSipPhone = createSipPhone;`,
+      resolveDir: path.dirname(SIP_PHONE),
+      loader: 'ts',
+    },
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    target: ['es2022'],
+    platform: 'browser',
+    write: false,
+    legalComments: 'none',
+    logLevel: 'silent',
+  });
+  const js = Buffer.from(out.outputFiles[0].contents);
+  const { gzipSync } = await import('node:zlib');
+  const html =
+    '<!doctype html><meta charset="utf-8"><title>phone</title><audio id="far" autoplay></audio><script type="module" src="/phone.js"></script>';
+  const server = http.createServer((req, res) => {
+    if (req.url === '/phone.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html' }).end(html);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    jsGzip: gzipSync(js).length,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+describe('a browser registered over SIP-over-WebSocket is employee 001’s phone', { skip }, () => {
+  let rtp: Rtpengine;
+  let kam: Kamailio;
+  let server: TestServer;
+  let s: Session;
+  let accountId = 0;
+  let browser: Browser;
+  let page: Page;
+  let site: Awaited<ReturnType<typeof servePage>>;
+  let dir = '';
+  const pageLog: string[] = [];
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-webrtc-'));
+    const tone = path.join(dir, 'tone.wav');
+    execFileSync('/usr/bin/sox', [
+      '-n',
+      '-r',
+      '48000',
+      '-c',
+      '1',
+      '-b',
+      '16',
+      tone,
+      'synth',
+      '60',
+      'sine',
+      String(BROWSER_HZ),
+      'vol',
+      '0.5',
+    ]);
+    rtp = await startRtpengine();
+    const b2buaPort = await freePort();
+    kam = await startKamailio({ b2buaPort, websocket: true });
+    server = await startServer('sqlite', {
+      config: {
+        sip: {
+          listen: { address: '127.0.0.1', port: b2buaPort },
+          edge: { address: '127.0.0.1', port: kam.edgePort },
+          rtpengine: { address: '127.0.0.1', port: rtp.ngPort },
+          kamailioRpcUrl: kam.rpcUrl,
+          pollMs: 200,
+        },
+      },
+    });
+    s = await server.account(DOMAIN);
+    const account = (await server.built.store.accounts.byDomain(DOMAIN))!;
+    accountId = account.id;
+    const e001 = (await server.built.store.directory.employees.byExt(account.id, '001'))!;
+    await server.built.services.directory.trunks.create(account, {
+      number: TRUNK,
+      name: 'Main',
+      destination: { type: 'employee', id: e001.id },
+      isDefault: true,
+    });
+    assert.equal((await s.admin('PUT', '/api/v1/sim/talk-time', { minSec: 60, maxSec: 60 })).status, 204);
+    const set = await s.admin('PUT', `/api/v1/employees/${e001.id}/sip-password`, { password: PASSWORD });
+    assert.equal(set.status, 204, set.text);
+    site = await servePage();
+    browser = await chromium.launch({
+      executablePath: chromiumPath()!,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-dev-shm-usage',
+        '--autoplay-policy=no-user-gesture-required',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        `--use-file-for-fake-audio-capture=${tone}`,
+        // Everything here is on 127.0.0.1: let ICE use loopback candidates.
+        '--allow-loopback-in-peer-connection',
+      ],
+    });
+    page = await browser.newPage();
+    page.on('console', (m) => pageLog.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
+    await page.goto(site.url);
+    await page.waitForFunction('typeof window.createSipPhone === "function"');
+  });
+  after(async () => {
+    await page?.evaluate('window.phone && window.phone.stop()').catch(() => undefined);
+    await browser?.close();
+    await site?.close();
+    await server?.close();
+    await kam?.stop();
+    await rtp?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (process.env.DZVIN_SIP_TRACE === '1') process.stderr.write(`${pageLog.join('\n')}\n`);
+  });
+
+  /** What went on when a step failed: the page's console and Kamailio's log. */
+  const explained = async (run: () => Promise<void>) => {
+    try {
+      await run();
+    } catch (e) {
+      const states = await page.evaluate('window.states').catch(() => undefined);
+      process.stderr.write(
+        `\n--- page states ${JSON.stringify(states)}\n--- page console\n${pageLog.slice(-60).join('\n')}\n--- kamailio\n${kam.log().slice(-6000)}\n`,
+      );
+      throw e;
+    }
+  };
+  /** A page expression's value, or a failure after `ms` (a promise the page never settles). */
+  const inPage = <T>(expr: string, ms = 10_000): Promise<T> =>
+    Promise.race([
+      page.evaluate(expr) as Promise<T>,
+      sleep(ms).then(() => {
+        throw new Error(`the page did not settle ${expr} within ${ms} ms`);
+      }),
+    ]);
+
+  test('the page registers as 001 over ws://, rings on a call to 001, answers with WebRTC media bridged to RTP both ways, hangs up: both legs end and the history and recording are the call', () =>
+    explained(async () => {
+      console.log(
+        `# the page's bundle (JsSIP + sip-phone.ts), gzipped: ${(site.jsGzip / 1024).toFixed(1)} KB`,
+      );
+      await page.evaluate(`(() => {
+      window.states = []; window.calls = [];
+      window.phone = window.createSipPhone({
+        wsUrl: 'ws://127.0.0.1:${kam.wsPort}/', ext: '001', domain: '${DOMAIN}', password: '${PASSWORD}',
+        audio: document.getElementById('far'),
+        onState: (st, why) => window.states.push(why ? st + ':' + why : st),
+        onIncoming: (call) => window.calls.push(call),
+      });
+    })()`);
+      await page.waitForFunction('window.states.includes("registered")', undefined, { timeout: 10_000 });
+      await untilRegistered(server, accountId, '001');
+      const regs = await kam.control.registrations();
+      const mine = regs.filter((r) => r.aor === `001@${DOMAIN}`);
+      assert.equal(mine.length, 1, JSON.stringify(regs));
+      assert.ok(isBrowserContact(mine[0]), `a WebSocket contact: ${JSON.stringify(mine[0])}`);
+
+      const placed = await s.admin('POST', '/api/v1/sim/calls', { from: '0501234567', trunk: TRUNK });
+      assert.equal(placed.status, 201, placed.text);
+      const { uuid } = placed.json();
+      await page.waitForFunction('window.calls.length === 1', undefined, { timeout: 10_000 });
+      const from = (await page.evaluate('window.calls[0].from')) as { user: string };
+      assert.ok(from.user, 'the INVITE names a caller');
+      await until(
+        async () => (await activeCalls(s)).some((c: Json) => c.uuid === uuid && c.leg?.ext === '001'),
+        'the call ringing 001',
+      );
+      await inPage('window.calls[0].answer()');
+      await until(
+        async () =>
+          (await activeCalls(s)).some((c: Json) => c.uuid === uuid && c.lastEvent === 'call.bridge'),
+        'the call bridged',
+      );
+      // Audio both ways: the browser's RTP (SRTP decrypted by rtpengine) reaches Dzvin, Dzvin's
+      // reaches the browser's peer connection.
+      await until(() => {
+        const [leg] = server.built.sip!.driver.legs();
+        return leg && leg.received >= 50 && leg.sent >= 50;
+      }, 'RTP both ways at Dzvin');
+      await until(async () => {
+        const p = await inPage<{ sent: number; received: number }>('window.calls[0].packets()');
+        return p.received >= 50 && p.sent >= 50;
+      }, 'RTP both ways in the browser');
+      await sleep(1500);
+      const [leg] = server.built.sip!.driver.legs();
+      const ng = rtp.client();
+      try {
+        const q = await ng.query({ 'call-id': leg.callId });
+        assert.equal(q.result, 'ok');
+        // The browser's side of rtpengine's call speaks SRTP over DTLS with ICE.
+        assert.match(JSON.stringify(q), /UDP\/TLS\/RTP\/SAVPF/, 'the browser side is UDP/TLS/RTP/SAVPF');
+      } finally {
+        await ng.close();
+      }
+
+      await inPage('window.calls[0].hangup()');
+      const cause = await inPage<string>('window.calls[0].ended');
+      assert.ok(cause, `the page's call ended (${cause})`);
+      await until(async () => !(await activeCalls(s)).some((c: Json) => c.uuid === uuid), 'the call over');
+      await until(() => server.built.sip!.driver.legs().length === 0, 'the SIP leg gone');
+      const c = await historyRecord(s, uuid);
+      assert.equal(c.disposition, 0, 'answered');
+      assert.equal(c.leg.ext, '001');
+      assert.ok(c.billSecs >= 1, `talked ${c.billSecs} s`);
+
+      // The recording: tx is what the browser sent (its fake microphone's tone), rx what Dzvin sent it.
+      const track = async (suffix: string) => {
+        const r = await fetch(`${server.baseUrl}/rest/public/calls/${uuid}${suffix}/audio`);
+        assert.equal(r.status, 200, `${suffix || 'mixed'} track`);
+        return parseWav(Buffer.from(await r.arrayBuffer())).samples;
+      };
+      const [rx, tx] = [await track('-rx'), await track('-tx')];
+      assert.ok(tx.length >= 8000, `at least a second recorded: ${tx.length} samples`);
+      const measured = { rx: peakHz(rx), tx: peakHz(tx) };
+      console.log(`# recorded: rx ${measured.rx} Hz, tx ${measured.tx} Hz, ${tx.length / 8000} s`);
+      assert.ok(
+        Math.abs(measured.tx - BROWSER_HZ) <= 20,
+        `tx is the browser's ${BROWSER_HZ} Hz: ${measured.tx} Hz`,
+      );
+      assert.ok(Math.abs(measured.rx - 400) <= 20, `rx is Dzvin's 400 Hz: ${measured.rx} Hz`);
+      assert.ok(goertzel(tx, 8000, BROWSER_HZ) > 10 * goertzel(tx, 8000, 400), 'tx: not the caller');
+    }));
+});
