@@ -270,6 +270,63 @@ ${sdp('[media_port]', 'sendrecv')}
 </scenario>`;
 }
 
+/**
+ * A carrier calling the trunk `did` from SIPp (through Kamailio's SIP socket): answered (by the
+ * IVR), then a re-INVITE moving its media to `newPort` (a socket of the test), then its BYE.
+ */
+function callingCarrierXml(did: string, kamailioPort: number, newPort: number): string {
+  const sdp = (port: string, version: number) => `      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=carrier 1 ${version} IN IP4 [media_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio ${port} RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=ptime:20
+      a=sendrecv`;
+  const digits = did.replace(/\D/g, '');
+  const request = (method: string, uri: string, cseq: number, body: string, extra = '') => `
+  <send${method === 'ACK' ? '' : ' retrans="500"'}>
+    <![CDATA[
+      ${method} ${uri} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+${extra}      From: <sip:380671234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:${digits}@127.0.0.1:${kamailioPort}>${method === 'INVITE' && cseq === 1 ? '' : '[peer_tag_param]'}
+      Call-ID: [call_id]
+      CSeq: ${cseq} ${method}
+      Contact: <sip:carrier@[local_ip]:[local_port]>
+      Max-Forwards: 70
+${body || '      Content-Length: 0'}
+    ]]>
+  </send>`;
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="calling carrier">
+  ${request('INVITE', `sip:${digits}@127.0.0.1:${kamailioPort}`, 1, sdp('[media_port]', 1))}
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  ${request('ACK', '[next_url]', 1, '', '      [routes]\n')}
+  <pause milliseconds="1000"/>
+  ${request('INVITE', '[next_url]', 2, sdp(String(newPort), 2), '      [routes]\n')}
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action>
+      <ereg regexp="m=audio [0-9]+ RTP/AVP" search_in="body" check_it="true" assign_to="answered"/>
+    </action>
+  </recv>
+  ${request('ACK', '[next_url]', 2, '', '      [routes]\n')}
+  <pause milliseconds="2500"/>
+  ${request('BYE', '[next_url]', 3, '', '      [routes]\n')}
+  <recv response="200"/>
+  <Reference variables="answered"/>
+</scenario>`;
+}
+
 /** A congested carrier: 503 to the INVITE, no challenge. */
 const congestedXml = `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -593,6 +650,51 @@ describe('calls out over a SIP carrier: digest to the carrier, click-to-call bri
       carrier = null;
       const c = await historyRecord(s, uuid);
       assert.equal(c.disposition, 0);
+    } finally {
+      moved.close();
+    }
+  });
+
+  test("a carrier's call to a trunk: its re-INVITE moving the media goes through rtpengine — the IVR's prompt reaches the new address", async () => {
+    const DID = '+380443337799';
+    const ivr = await s.admin('POST', '/api/v1/ivr', {
+      name: 'Carrier menu',
+      greeting: 'Hello',
+      timeoutSec: 30,
+    });
+    assert.equal(ivr.status, 201, ivr.text);
+    const trunk = await s.admin('POST', '/api/v1/trunks', {
+      number: DID,
+      name: 'Incoming from the carrier',
+      destination: { type: 'ivr', id: ivr.json().id },
+      isDefault: false,
+      sipPeers: ['127.0.0.1'],
+    });
+    assert.equal(trunk.status, 201, trunk.text);
+    const moved = dgram.createSocket('udp4');
+    await new Promise<void>((r) => moved.bind(0, '127.0.0.1', () => r()));
+    let movedPackets = 0;
+    moved.on('message', () => {
+      movedPackets += 1;
+    });
+    try {
+      carrier = await startSipp({
+        scenario: { xml: callingCarrierXml(DID, kam.sipPort, moved.address().port) },
+        remote: `127.0.0.1:${kam.sipPort}`,
+        extraArgs: ['-mi', '127.0.0.1', '-rtp_echo'],
+        timeout: '30s',
+        killAfterMs: 35_000,
+      });
+      // Before the re-INVITE nothing goes to the new address; after it, the prompt does.
+      await until(() => movedPackets >= 25, "the IVR's prompt at the address of the re-INVITE", 15_000).catch(
+        async (err) => {
+          carrier?.stop();
+          throw new Error(`${err.message}; the carrier: ${(await carrier?.done)?.output.slice(-3000)}`);
+        },
+      );
+      const done = await carrier.done;
+      assert.equal(done.code, 0, `the calling carrier's scenario passed: ${done.output.slice(-3000)}`);
+      carrier = null;
     } finally {
       moved.close();
     }
