@@ -21,6 +21,7 @@ import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { browserSkip, chromiumPath } from '../../console/test/support/browser.ts';
 import { isBrowserContact } from '../src/engine/sip/sip-engine.ts';
+import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
 import {
   freePort,
@@ -42,10 +43,14 @@ const PASSWORD = 'browser-001-secret';
 const TRUNK = '+380443334500';
 /** The browser's fake microphone plays this; Dzvin's simulated caller sends 400 Hz. */
 const BROWSER_HZ = 700;
+/** 002's desk phone (baresip) sends this. */
+const DESK_HZ = 1000;
+const DESK_PASSWORD = 'desk-002-secret';
 
 const soxSkip = () =>
   fs.existsSync('/usr/bin/sox') ? false : skipOrFail('WebRTC', ['/usr/bin/sox (apt-get install sox)']);
-const skip = websocketSkipReason() || rtpengineSkipReason() || browserSkip() || soxSkip();
+const skip =
+  websocketSkipReason() || rtpengineSkipReason() || baresipSkipReason() || browserSkip() || soxSkip();
 
 // biome-ignore lint/suspicious/noExplicitAny: REST answers are checked key by key
 type Json = any;
@@ -108,6 +113,7 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
   let page: Page;
   let site: Awaited<ReturnType<typeof servePage>>;
   let dir = '';
+  let desk: Baresip;
   const pageLog: string[] = [];
 
   before(async () => {
@@ -156,6 +162,26 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
     assert.equal((await s.admin('PUT', '/api/v1/sim/talk-time', { minSec: 60, maxSec: 60 })).status, 204);
     const set = await s.admin('PUT', `/api/v1/employees/${e001.id}/sip-password`, { password: PASSWORD });
     assert.equal(set.status, 204, set.text);
+    // 002 is a desk phone (baresip over UDP) in the same office: a hybrid office (issue 18).
+    const e002 = await server.built.services.directory.employees.create(account, {
+      displayName: 'Андрій',
+      ext: '002',
+    });
+    const set2 = await s.admin('PUT', `/api/v1/employees/${e002.id}/sip-password`, {
+      password: DESK_PASSWORD,
+    });
+    assert.equal(set2.status, 204, set2.text);
+    desk = await startBaresip({
+      user: '002',
+      domain: DOMAIN,
+      password: DESK_PASSWORD,
+      proxyPort: kam.sipPort,
+      answermode: 'manual',
+      toneHz: DESK_HZ,
+      dumpAudio: true,
+    });
+    await desk.register();
+    await untilRegistered(server, accountId, '002');
     site = await servePage();
     browser = await chromium.launch({
       executablePath: chromiumPath()!,
@@ -180,6 +206,7 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
   after(async () => {
     await page?.evaluate('window.phone && window.phone.stop()').catch(() => undefined);
     await browser?.close();
+    await desk?.stop();
     await site?.close();
     await server?.close();
     await kam?.stop();
@@ -234,8 +261,6 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
       assert.equal(placed.status, 201, placed.text);
       const { uuid } = placed.json();
       await page.waitForFunction('window.calls.length === 1', undefined, { timeout: 10_000 });
-      const from = (await page.evaluate('window.calls[0].from')) as { user: string };
-      assert.ok(from.user, 'the INVITE names a caller');
       await until(
         async () => (await activeCalls(s)).some((c: Json) => c.uuid === uuid && c.leg?.ext === '001'),
         'the call ringing 001',
@@ -294,5 +319,86 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
       );
       assert.ok(Math.abs(measured.rx - 400) <= 20, `rx is Dzvin's 400 Hz: ${measured.rx} Hz`);
       assert.ok(goertzel(tx, 8000, BROWSER_HZ) > 10 * goertzel(tx, 8000, 400), 'tx: not the caller');
+    }));
+  test('the desk phone of 002 dials 001: the browser rings, answers, each hears the other (RTP through rtpengine both ways, 002 hears the browser’s tone), the page hangs up and 002 gets the BYE', () =>
+    explained(async () => {
+      const n = await inPage<number>('window.calls.length');
+      const from = desk.events.length;
+      assert.ok((await desk.command('dial', `sip:001@${DOMAIN}`)).ok);
+      await page.waitForFunction(`window.calls.length === ${n + 1}`, undefined, { timeout: 10_000 });
+      const live = await until(
+        async () => (await activeCalls(s)).find((c: Json) => c.lgDirection === 1),
+        'the internal call',
+      );
+      assert.equal(live.leg.ext, '002');
+      assert.equal(live.leg2.ext, '001');
+      await inPage(`window.calls[${n}].answer()`);
+      await desk.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '002 talks', { from });
+      await until(
+        async () =>
+          (await activeCalls(s)).some((c: Json) => c.uuid === live.uuid && c.lastEvent === 'call.bridge'),
+        'the call bridged',
+      );
+      await until(async () => {
+        const p = await inPage<{ sent: number; received: number }>(`window.calls[${n}].packets()`);
+        return p.received >= 100 && p.sent >= 100;
+      }, 'two seconds of RTP both ways in the browser');
+      await sleep(500);
+      const hung = desk.events.length;
+      await inPage(`window.calls[${n}].hangup()`);
+      await inPage(`window.calls[${n}].ended`);
+      await desk.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 002', { from: hung });
+      await until(
+        async () => !(await activeCalls(s)).some((c: Json) => c.uuid === live.uuid),
+        'the call over',
+      );
+      await until(
+        () =>
+          server.built.sip!.driver.legs().length === 0 && server.built.sip!.driver.originated().length === 0,
+        'both SIP legs gone',
+      );
+      const c = await historyRecord(s, live.uuid);
+      assert.equal(c.disposition, 0, 'answered');
+      assert.equal(c.leg.ext, '002');
+      assert.equal(c.leg2.ext, '001');
+      assert.ok(c.billSecs >= 1, `talked ${c.billSecs} s`);
+      const heard = await until(
+        () => {
+          const dump = desk.heard().at(-1);
+          const samples = dump && dump.length > 44 ? parseWav(dump).samples : null;
+          return samples && samples.length >= 8000 ? samples : null;
+        },
+        "002's dump of what it heard",
+        5000,
+      );
+      const hz = peakHz(heard);
+      assert.ok(Math.abs(hz - BROWSER_HZ) <= 20, `002 hears the browser's ${BROWSER_HZ} Hz: ${hz} Hz`);
+    }));
+
+  test('a second page with a wrong password is refused (the page says failed) and registers nothing; 001 keeps its one browser', () =>
+    explained(async () => {
+      const other = await browser.newPage();
+      try {
+        await other.goto(site.url);
+        await other.waitForFunction('typeof window.createSipPhone === "function"');
+        await other.evaluate(`(() => {
+          window.states = [];
+          window.phone = window.createSipPhone({
+            wsUrl: 'ws://127.0.0.1:${kam.wsPort}/', ext: '001', domain: '${DOMAIN}', password: 'not-the-password',
+            onState: (st, why) => window.states.push(why ? st + ':' + why : st),
+          });
+        })()`);
+        await other.waitForFunction('window.states.some((s) => s.startsWith("failed"))', undefined, {
+          timeout: 10_000,
+        });
+        const states = (await other.evaluate('window.states')) as string[];
+        assert.ok(!states.includes('registered'), `never registered: ${states}`);
+        console.log(`# the wrong password's page: ${states.join(', ')}`);
+        const mine = (await kam.control.registrations()).filter((r) => r.aor === `001@${DOMAIN}`);
+        assert.equal(mine.length, 1, 'only the first page is registered');
+        await other.evaluate('window.phone.stop()');
+      } finally {
+        await other.close();
+      }
     }));
 });

@@ -28,7 +28,10 @@ export interface SipPhoneOptions {
 }
 
 export interface PhoneCall {
-  /** The caller as the INVITE's From says (Dzvin puts the caller's number and name there). */
+  /**
+   * The INVITE's From. Dzvin's B2BUA says `"Dzvin" <sip:dzvin@domain>` to every phone today: the
+   * Phone page is to show the caller from the call's `otherLegs` (REST/SSE), not from here.
+   */
   from: { user: string; displayName: string };
   /** Answers with the microphone; resolves once the call is confirmed (ACK) or rejects when it failed. */
   answer(): Promise<void>;
