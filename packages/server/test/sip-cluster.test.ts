@@ -705,6 +705,56 @@ describe('B2BUA_LIST: Kamailio’s dispatcher picks, fails over and never offers
     assert.match(header(last, 'X-Dzvin-Source') ?? '', /^udp:127\.0\.0\.1:/);
   });
 
+  test('on the edge socket any process in the list is Dzvin (its carrier call leaves for the carrier); another address is not', async () => {
+    const far = await startUdpPeer();
+    const stranger = await startUdpPeer({ address: '127.0.0.9' });
+    try {
+      const carrierCall = (from: UdpSipPeer) =>
+        buildRequest({
+          method: 'INVITE',
+          uri: `sip:380501119999@127.0.0.1:${far.port}`,
+          via: { address: from.address, port: from.port },
+          from: 'sip:+380441110009@127.0.0.1',
+          to: 'sip:380501119999@127.0.0.1',
+          headers: ['X-Dzvin-Carrier: 1'],
+          body: sdpOffer('127.0.0.1', 40_000),
+        });
+      for (const s of standIns) {
+        const sent = far.received.length;
+        s.peer.send(carrierCall(s.peer), kam.edgePort);
+        const m = await far.waitFor((x) => x.method === 'INVITE', `the carrier call of ${s.peer.port}`, {
+          from: sent,
+        });
+        assert.equal(m.source.port, kam.sipPort, 'it leaves from the public SIP socket');
+        assert.equal(header(m, 'X-Dzvin-Carrier'), undefined, 'the header stays inside');
+        far.send(buildResponse(m, 486, 'Busy Here'), m.source.port);
+      }
+      const offered = [invitesAt(0), invitesAt(1)];
+      const sent = far.received.length;
+      stranger.send(carrierCall(stranger), kam.edgePort);
+      const relayed = await until(
+        () =>
+          standIns
+            .flatMap((s) => s.peer.received)
+            .find(
+              (m) => m.method === 'INVITE' && /^udp:127\.0\.0\.9:/.test(header(m, 'X-Dzvin-Source') ?? ''),
+            ),
+        "the stranger's INVITE, as anyone's, at a process",
+      );
+      assert.equal(header(relayed, 'X-Dzvin-Carrier'), undefined, 'its X-Dzvin-Carrier stripped');
+      assert.equal(invitesAt(0) + invitesAt(1), offered[0] + offered[1] + 1);
+      await sleep(300);
+      assert.equal(
+        far.received.slice(sent).filter((m) => m.method === 'INVITE').length,
+        0,
+        'never sent to the carrier',
+      );
+    } finally {
+      await far.close();
+      await stranger.close();
+    }
+  });
+
   test("a process's own answers are the call's outcome: a 503 without Retry-After (congestion) is relayed, not offered to the other", async () => {
     const before = [invitesAt(0), invitesAt(1)];
     for (const s of standIns)
