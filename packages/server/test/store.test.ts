@@ -34,6 +34,62 @@ for (const dialect of DIALECTS) {
       await tdb.drop();
     });
 
+    test("a trunk's carrier registration row: replaced by an upsert, removed only by its node when one is named, gone with its trunk; one for a trunk deleted meanwhile is not written", async () => {
+      const trunk = await store.directory.trunks.create(
+        accountId,
+        {
+          number: '+380441230001',
+          name: 'r',
+          destination: null,
+          isDefault: false,
+          sipPeers: [],
+          sipCarrier: null,
+        },
+        1,
+      );
+      const row = {
+        trunkId: trunk.id,
+        accountId,
+        nodeId: 'node-a',
+        configKey: 'k1',
+        state: 'pending' as const,
+        expiresAt: null,
+        lastStatus: null,
+        lastError: null,
+        lastAttemptAt: 1_764_190_000_000,
+        nextAttemptAt: null,
+        failures: 0,
+        updatedAt: 1_764_190_000_000,
+      };
+      await store.carrierRegistrations.put(row);
+      const registered = {
+        ...row,
+        state: 'registered' as const,
+        expiresAt: 1_764_190_600_000,
+        lastStatus: 200,
+      };
+      await store.carrierRegistrations.put(registered);
+      assert.deepEqual(
+        await store.carrierRegistrations.forAccount(accountId),
+        [registered],
+        'numbers come back as numbers',
+      );
+      await store.carrierRegistrations.remove(trunk.id, 'node-b');
+      assert.equal(
+        (await store.carrierRegistrations.forAccount(accountId)).length,
+        1,
+        'another node removes nothing',
+      );
+      await store.directory.trunks.delete(accountId, trunk.id);
+      assert.deepEqual(await store.carrierRegistrations.forAccount(accountId), [], 'gone with the trunk');
+      await store.carrierRegistrations.put(row);
+      assert.deepEqual(
+        await store.carrierRegistrations.forAccount(accountId),
+        [],
+        'a deleted trunk gets no row',
+      );
+    });
+
     test('migrating an up-to-date database again is a no-op', async () => {
       const again = await openDatabase(tdb.url);
       await again.close();
