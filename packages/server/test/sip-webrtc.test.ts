@@ -375,6 +375,61 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
       assert.ok(Math.abs(hz - BROWSER_HZ) <= 20, `002 hears the browser's ${BROWSER_HZ} Hz: ${hz} Hz`);
     }));
 
+  test('click-to-call from the page: the browser dials 002, the desk phone rings and answers, each hears the other, 002 hangs up and the page’s call ends; history 001 → 002 answered', () =>
+    explained(async () => {
+      const from = desk.events.length;
+      await inPage(`window.out = window.phone.call('002'); undefined`);
+      await desk.waitForEvent((e) => e.type === 'CALL_INCOMING', '002 rings', { from });
+      const live = await until(
+        async () => (await activeCalls(s)).find((c: Json) => c.lgDirection === 1),
+        'the internal call',
+      );
+      assert.equal(live.leg.ext, '001');
+      assert.equal(live.leg2.ext, '002');
+      assert.ok((await desk.command('accept')).ok);
+      await inPage('window.out.confirmed');
+      await until(
+        async () =>
+          (await activeCalls(s)).some((c: Json) => c.uuid === live.uuid && c.lastEvent === 'call.bridge'),
+        'the call bridged',
+      );
+      await until(async () => {
+        const p = await inPage<{ sent: number; received: number }>('window.out.packets()');
+        return p.received >= 100 && p.sent >= 100;
+      }, 'two seconds of RTP both ways in the browser');
+      const ng = rtp.client();
+      try {
+        const q = await ng.query({ 'call-id': server.built.sip!.driver.originated()[0]?.callId ?? '' });
+        assert.match(JSON.stringify(q), /UDP\/TLS\/RTP\/SAVPF/, 'the browser side is UDP/TLS/RTP/SAVPF');
+      } finally {
+        await ng.close();
+      }
+      const hung = desk.events.length;
+      assert.ok((await desk.command('hangup')).ok);
+      await desk.waitForEvent((e) => e.type === 'CALL_CLOSED', '002 hung up', { from: hung });
+      await inPage('window.out.ended');
+      await until(
+        async () => !(await activeCalls(s)).some((c: Json) => c.uuid === live.uuid),
+        'the call over',
+      );
+      const c = await historyRecord(s, live.uuid);
+      assert.equal(c.disposition, 0, 'answered');
+      assert.equal(c.leg.ext, '001');
+      assert.equal(c.leg2.ext, '002');
+      assert.ok(c.billSecs >= 1, `talked ${c.billSecs} s`);
+      const heard = await until(
+        () => {
+          const dump = desk.heard().at(-1);
+          const samples = dump && dump.length > 44 ? parseWav(dump).samples : null;
+          return samples && samples.length >= 8000 ? samples : null;
+        },
+        "002's dump of what it heard",
+        5000,
+      );
+      const hz = peakHz(heard);
+      assert.ok(Math.abs(hz - BROWSER_HZ) <= 20, `002 hears the browser's ${BROWSER_HZ} Hz: ${hz} Hz`);
+    }));
+
   test('a second page with a wrong password is refused (the page says failed) and registers nothing; 001 keeps its one browser', () =>
     explained(async () => {
       const other = await browser.newPage();

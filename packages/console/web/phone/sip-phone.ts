@@ -28,6 +28,7 @@ export interface SipPhoneOptions {
 }
 
 export interface PhoneCall {
+  direction: 'incoming' | 'outgoing';
   /**
    * The INVITE's From. Dzvin's B2BUA says `"Dzvin" <sip:dzvin@domain>` to every phone today: the
    * Phone page is to show the caller from the call's `otherLegs` (REST/SSE), not from here.
@@ -35,6 +36,8 @@ export interface PhoneCall {
   from: { user: string; displayName: string };
   /** Answers with the microphone; resolves once the call is confirmed (ACK) or rejects when it failed. */
   answer(): Promise<void>;
+  /** Resolves once the call is up (an outgoing one: answered), rejects when it failed. */
+  confirmed: Promise<void>;
   /** Refuses a ringing call (486 Busy Here by default) or hangs up one in progress (BYE). */
   hangup(status?: number): void;
   /** Resolves when the call is over, whoever ended it, with JsSIP's cause. */
@@ -45,6 +48,8 @@ export interface PhoneCall {
 
 export interface SipPhone {
   state(): PhoneState;
+  /** Places a call (click-to-call) with the microphone: `ext`, a number, or a `sip:` URI. */
+  call(target: string): PhoneCall;
   /** Unregisters and closes the WebSocket. */
   stop(): Promise<void>;
 }
@@ -72,11 +77,16 @@ export function createSipPhone(opts: SipPhoneOptions): SipPhone {
   ua.on('registrationFailed', (e: { cause?: string }) => set('failed', e.cause));
   ua.on('newRTCSession', (e: RTCSessionEvent) => {
     if (e.originator !== 'remote') return;
-    opts.onIncoming?.(incoming(e.session as RTCSession, opts.audio));
+    opts.onIncoming?.(phoneCall(e.session as RTCSession, 'incoming', opts.audio));
   });
   ua.start();
   return {
     state: () => state,
+    call(target) {
+      const uri = target.startsWith('sip:') ? target : `sip:${target}@${opts.domain}`;
+      const session = ua.call(uri, MEDIA) as RTCSession;
+      return phoneCall(session, 'outgoing', opts.audio);
+    },
     async stop() {
       if (!ua.isConnected()) {
         ua.stop();
@@ -93,7 +103,20 @@ export function createSipPhone(opts: SipPhoneOptions): SipPhone {
   };
 }
 
-function incoming(session: RTCSession, audio: HTMLAudioElement | undefined): PhoneCall {
+/** Audio only, no STUN/TURN (rtpengine is reached directly; its candidates come in the SDP). */
+const MEDIA = { mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } };
+
+function phoneCall(
+  session: RTCSession,
+  direction: PhoneCall['direction'],
+  audio: HTMLAudioElement | undefined,
+): PhoneCall {
+  const confirmed = new Promise<void>((resolve, reject) => {
+    session.on('confirmed', () => resolve());
+    session.on('failed', (e: { cause?: string }) => reject(new Error(`call failed: ${e.cause}`)));
+  });
+  // Nobody may wait for it (a call refused before anyone asked): no unhandled rejection.
+  confirmed.catch(() => undefined);
   const ended = new Promise<string>((resolve) => {
     session.on('ended', (e) => resolve(e.cause ?? 'ended'));
     session.on('failed', (e) => resolve(e.cause ?? 'failed'));
@@ -105,16 +128,18 @@ function incoming(session: RTCSession, audio: HTMLAudioElement | undefined): Pho
       audio.play().catch(() => undefined);
     });
   };
+  // An incoming call's peer connection is made at answer; an outgoing one's already exists.
   session.on('peerconnection', (e) => hear(e.peerconnection as unknown as RTCPeerConnection));
+  if (session.connection) hear(session.connection as unknown as RTCPeerConnection);
   const from = session.remote_identity;
   return {
     from: { user: from.uri.user, displayName: from.display_name ?? '' },
-    answer: () =>
-      new Promise<void>((resolve, reject) => {
-        session.on('confirmed', () => resolve());
-        session.on('failed', (e: { cause?: string }) => reject(new Error(`call failed: ${e.cause}`)));
-        session.answer({ mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } });
-      }),
+    direction,
+    answer() {
+      if (direction === 'incoming' && !session.isEstablished()) session.answer(MEDIA);
+      return confirmed;
+    },
+    confirmed,
     hangup: (status?: number) => {
       if (session.isEnded()) return;
       session.terminate(status && !session.isEstablished() ? { status_code: status } : undefined);

@@ -31,6 +31,7 @@ import {
 } from './transaction.ts';
 import { bare, type Remote, type SipTransport } from './transport.ts';
 import { type TrunkCaller, type TrunkCallerDeps, trunkCaller } from './trunk-caller.ts';
+import { isWebrtcSdp, webrtcAnswer, webrtcReply } from './uac-dialog.ts';
 import { isSipUri, parseUri } from './uri.ts';
 
 /**
@@ -331,12 +332,14 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
         o.rtp = null;
         return;
       }
+      // A browser's offer (issue 18) is WebRTC: rtpengine ends ICE and DTLS-SRTP for Dzvin's side.
+      const webrtc = isWebrtcSdp(req.body.toString('utf8'));
       const offered = await ng.offer({
         'call-id': callId,
         'from-tag': phoneTag,
         sdp: req.body.toString('utf8'),
         replace: ['origin', 'session-connection'],
-        ICE: 'remove',
+        ...(webrtc ? webrtcAnswer() : { ICE: 'remove' }),
       });
       const answered = await ng.answer({
         'call-id': callId,
@@ -344,7 +347,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
         'to-tag': o.localTag,
         sdp: g711Sdp(o.rtp.port),
         replace: ['origin', 'session-connection'],
-        ICE: 'remove',
+        ...(webrtc ? webrtcReply() : { ICE: 'remove' }),
       });
       o.sdpForPhone = answered.sdp;
       o.dtmf = telephoneEventPt(offered.sdp);

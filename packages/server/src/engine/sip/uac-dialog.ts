@@ -65,12 +65,29 @@ export const webrtcOffer = (): NgSdpOptions => ({
   flags: ['generate-mid'],
 });
 
-/** The browser's answer as Dzvin's side gets it: ICE and DTLS ended in rtpengine, RTCP apart. */
+/**
+ * A browser's SDP as Dzvin's side gets it — its answer to our offer, or its own offer (a call
+ * placed from the browser): ICE and DTLS ended in rtpengine, RTCP on its own port again.
+ */
 export const webrtcAnswer = (): NgSdpOptions => ({
   ICE: 'remove',
   'transport-protocol': 'RTP/AVP',
   'rtcp-mux': ['demux'],
 });
+
+/** Dzvin's answer to a browser's offer, as the browser gets it (the mirror of webrtcOffer). */
+export const webrtcReply = (): NgSdpOptions => ({
+  ICE: 'force',
+  DTLS: 'passive',
+  'transport-protocol': 'UDP/TLS/RTP/SAVPF',
+  'rtcp-mux': ['accept', 'require'],
+  SDES: ['off'],
+});
+
+/** An offer from a browser: WebRTC's DTLS-SRTP profile (RFC 5764) on its audio stream. */
+export function isWebrtcSdp(sdp: string): boolean {
+  return /^UDP\/TLS\/RTP\/SAVPF?$/i.test(firstAudioStream(sdp)?.protocol ?? '');
+}
 
 /**
  * Our offer for an INVITE we send: Dzvin's RTP socket at `rtpPort`, as rtpengine rewrites it —
