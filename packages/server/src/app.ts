@@ -1,5 +1,6 @@
 import { openCallEvents } from './app/call-events.ts';
 import { openCalls } from './app/calls.ts';
+import { openCarrierRegistrations } from './app/carrier-registrations.ts';
 import type { AppContext } from './app/context.ts';
 import { openRecorder } from './app/recordings.ts';
 import { createServices } from './app/services.ts';
@@ -135,6 +136,8 @@ export async function buildApp(
     if (sip) app.addHook('onClose', () => sip.close());
     // Employees' SIP passwords (admin API) reach Kamailio at once, and again on every resync.
     if (sip) openSipCredentials(ctx, { store, services, sip });
+    // A trunk changed: the trunks that register are read again at once, in every process.
+    if (sip) openCarrierRegistrations(ctx, { services, sip, cluster });
     const calls = openCalls(ctx, {
       sip,
       store,

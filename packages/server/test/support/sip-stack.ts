@@ -20,6 +20,8 @@ export interface SipStackOptions {
   mediaTimeoutMs?: number;
   /** Between Dzvin's B2BUA and Kamailio (the engine's `transport` and dzvin.cfg's B2BUA_TRANSPORT); default udp. */
   transport?: 'udp' | 'tcp';
+  /** How often the engine reads the trunks that register by itself (default the engine's, 15 s). */
+  carrierSyncMs?: number;
 }
 
 export async function startSipStack(opts: SipStackOptions = {}): Promise<SipStack> {
@@ -39,6 +41,7 @@ export async function startSipStack(opts: SipStackOptions = {}): Promise<SipStac
         kamailioRpcUrl: kam.rpcUrl,
         pollMs: 200,
         mediaTimeoutMs: opts.mediaTimeoutMs,
+        carrierSyncMs: opts.carrierSyncMs,
         ...(opts.transport ? { transport: opts.transport } : {}),
       },
     },

@@ -50,6 +50,8 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
   const dropUsers = (accountId: number) => usersCache.delete(accountId);
   // Who is registered, as the SIP engine reads it (none: no SIP engine, `phone: null`).
   let registrations: ((accountId: number, ext: string) => number) | null = null;
+  // Told after every trunk change (the SIP engine reads the trunks that register again).
+  let trunksChanged: (() => void) | null = null;
   // The SIP edge of this process, told each credential change (none: every phone is simulated).
   let sipEdge: SipCredentialSink | null = null;
   let onSipEdgeError: (err: unknown) => void = () => {};
@@ -368,7 +370,7 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     row: Omit<Trunk, 'id'>,
     secret: string | null | undefined,
   ): Promise<Trunk> {
-    return store.transaction(async (tx) => {
+    const saved = await store.transaction(async (tx) => {
       const dup = (await tx.directory.trunks.list(a.id)).find((t) => t.number === row.number && t.id !== id);
       if (dup) throw new DomainError('CONFLICT', `trunk ${row.number} already exists`);
       const saved =
@@ -380,6 +382,8 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
       await tx.directory.trunks.setCarrierSecret(a.id, saved.id, secret);
       return need(await tx.directory.trunks.get(a.id, saved.id), 'TRUNK_NOT_FOUND', `trunk ${saved.id}`);
     });
+    trunksChanged?.();
+    return saved;
   }
 
   const trunks = {
@@ -429,6 +433,7 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     async delete(a: AccountRecord, id: number): Promise<void> {
       await trunks.get(a, id);
       await d.trunks.delete(a.id, id);
+      trunksChanged?.();
     },
   };
 
@@ -564,6 +569,10 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
     useSipEdge(sink: SipCredentialSink | null, onError: (err: unknown) => void = () => {}) {
       sipEdge = sink;
       onSipEdgeError = onError;
+    },
+    /** `fn` hears every trunk change (created, changed, deleted); null: nobody. */
+    onTrunksChanged(fn: (() => void) | null) {
+      trunksChanged = fn;
     },
     /** How many phones of an ext are registered (the SIP engine's view), once it runs; null: none. */
     useRegistrations(contactsOf: ((accountId: number, ext: string) => number) | null) {
