@@ -134,6 +134,8 @@ export async function buildApp(
         })
       : null;
     if (sip) app.addHook('onClose', () => sip.close());
+    // From the first moment of a shutdown new SIP calls go to another process (Kamailio's dispatcher).
+    if (sip) app.addHook('preClose', async () => sip.drain());
     // Employees' SIP passwords (admin API) reach Kamailio at once, and again on every resync.
     if (sip) openSipCredentials(ctx, { store, services, sip });
     // A trunk changed: the trunks that register are read again at once, in every process.

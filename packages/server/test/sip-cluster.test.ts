@@ -43,6 +43,7 @@ import {
 } from './support/kamailio-sip.ts';
 import { historyRecord } from './support/phonet-calls.ts';
 import { type Rtpengine, rtpengineSkipReason, startRtpengine } from './support/rtpengine.ts';
+import { type SipStack, startSipStack } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/bin/dzvin.js', import.meta.url));
@@ -881,5 +882,54 @@ describe('the credential syncs of several processes over one Kamailio', {
     // B's own next resync agrees: nothing to change.
     await b.resync();
     assert.equal((await kam.control.credentials()).size, 2);
+  });
+});
+
+// What a process says to Kamailio's dispatcher: OPTIONS 200 while it takes calls; once it is
+// stopping (Fastify's preClose: the SIP engine's drain), 503 with Retry-After to every new request
+// — the ping marks it inactive and a new INVITE goes to the next process (B2BUA_FAILOVER) —
+// while the requests of calls in progress are still its own.
+describe('a process that is stopping sends new SIP requests elsewhere', {
+  skip: kamailioSkipReason() || rtpengineSkipReason(),
+}, () => {
+  let stack: SipStack;
+  let peer: UdpSipPeer;
+  let b2buaPort = 0;
+  before(async () => {
+    stack = await startSipStack();
+    b2buaPort = Number(stack.server.built.sip!.transport.sentBy.split(':').pop());
+    peer = await startUdpPeer();
+  });
+  after(async () => {
+    await peer?.close();
+    await stack?.stop();
+  });
+
+  const ask = async (method: string, opts: { toTag?: boolean; body?: string } = {}) => {
+    const from = peer.received.length;
+    const text = buildRequest({
+      method,
+      uri: `sip:dzvin@127.0.0.1:${b2buaPort}`,
+      via: { address: peer.address, port: peer.port },
+      from: 'sip:dispatcher@dzvin.invalid',
+      to: `sip:dzvin@127.0.0.1:${b2buaPort}`,
+      body: opts.body,
+    });
+    peer.send(opts.toTag ? text.replace(/^To: <([^>]*)>$/m, 'To: <$1>;tag=4a5b6c') : text, b2buaPort);
+    return peer.waitFor((m) => (m.status ?? 0) >= 200, `the answer to ${method}`, { from });
+  };
+
+  test('OPTIONS 200 while it runs; after drain 503 with Retry-After to OPTIONS and a new INVITE, an in-dialog BYE still answered', async () => {
+    assert.equal((await ask('OPTIONS')).status, 200);
+    stack.server.built.sip!.drain();
+    const ping = await ask('OPTIONS');
+    assert.equal(ping.status, 503);
+    assert.equal(header(ping, 'Retry-After'), '1');
+    const invite = await ask('INVITE', { body: sdpOffer('127.0.0.1', 40_000) });
+    assert.equal(invite.status, 503);
+    assert.equal(header(invite, 'Retry-After'), '1');
+    assert.match(header(invite, 'To') ?? '', /;tag=/);
+    // A request of a dialog (To tag) is not refused for the shutdown: this one names no call.
+    assert.equal((await ask('BYE', { toTag: true })).status, 481);
   });
 });

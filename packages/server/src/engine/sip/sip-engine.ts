@@ -2,11 +2,13 @@ import type { RegistrarClaims } from '../../cluster/registrar-claims.ts';
 import type { Recorder } from '../../domain/calls/call-model.ts';
 import type { Clock } from '../../domain/clock.ts';
 import type { Store } from '../../domain/ports.ts';
+import { newTag } from './build.ts';
 import { type CarrierRegistrations, createCarrierRegistrations } from './carrier-registrations.ts';
 import { createKamailioControl, type KamailioControl, type Registration } from './edge/kamailio-control.ts';
 import { createRegistrationWatcher, type RegistrationWatcher } from './edge/registration-watcher.ts';
 import type { SipIdentity } from './edge/sip-credentials.ts';
 import { createNgClient, type NgClient } from './media/ng-client.ts';
+import { getHeader } from './message.ts';
 import { createSipDriver, type SipDriver } from './sip-driver.ts';
 import { createTransactionLayer, type TransactionLayer } from './transaction.ts';
 import { createUdpTransport, type Remote, type SipTransport } from './transport.ts';
@@ -70,6 +72,13 @@ export interface SipEngine {
   contactsOf(accountId: number, ext: string): number;
   /** Polls registrations now (tests; the watcher polls by itself). */
   refresh(): Promise<void>;
+  /**
+   * The process is stopping (Fastify's preClose): from now on new requests — a new INVITE, a
+   * ping's OPTIONS — get 503 with Retry-After, so Kamailio's dispatcher gives them to another
+   * process and marks this one inactive (dzvin.cfg's B2BUA_FAILOVER); the calls in progress go
+   * on until they end.
+   */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -164,11 +173,22 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
 
   // The layer hands requests to the driver, which sends through the layer: the driver is made second.
   let driver: SipDriver | null = null;
+  let draining = false;
   const layer = createTransactionLayer({
     transport,
     onRequest: (r) => {
-      if (driver) driver.onRequest(r);
-      else r.tx.reply(503, 'Starting');
+      // Not taking new requests (starting, or stopping): Retry-After says "another process".
+      const req = r.tx.request;
+      const fresh =
+        req.method !== 'ACK' && req.method !== 'CANCEL' && !getHeader(req, 'To')?.includes('tag=');
+      if (!driver || (draining && fresh)) {
+        r.tx.reply(503, driver ? 'Shutting Down' : 'Starting', {
+          toTag: newTag(),
+          headers: [{ name: 'Retry-After', value: '1' }],
+        });
+        return;
+      }
+      driver.onRequest(r);
     },
     onStrayResponse: (r) => driver?.onStrayResponse(r),
     onAck: (ack) => driver?.onAck(ack),
@@ -246,7 +266,11 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
       await watcher.poll();
       await rebuild(watcher.current());
     },
+    drain() {
+      draining = true;
+    },
     async close() {
+      draining = true;
       await carrierRegistrations.close().catch(onError);
       watcher.stop();
       sip.close();
