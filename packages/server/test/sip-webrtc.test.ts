@@ -273,14 +273,22 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
       );
       // Audio both ways: the browser's RTP (SRTP decrypted by rtpengine) reaches Dzvin, Dzvin's
       // reaches the browser's peer connection.
-      await until(() => {
-        const [leg] = server.built.sip!.driver.legs();
-        return leg && leg.received >= 50 && leg.sent >= 50;
-      }, 'RTP both ways at Dzvin');
-      await until(async () => {
-        const p = await inPage<{ sent: number; received: number }>('window.calls[0].packets()');
-        return p.received >= 50 && p.sent >= 50;
-      }, 'RTP both ways in the browser');
+      await until(
+        () => {
+          const [leg] = server.built.sip!.driver.legs();
+          return leg && leg.received >= 50 && leg.sent >= 50;
+        },
+        'RTP both ways at Dzvin',
+        20_000,
+      );
+      await until(
+        async () => {
+          const p = await inPage<{ sent: number; received: number }>('window.calls[0].packets()');
+          return p.received >= 50 && p.sent >= 50;
+        },
+        'RTP both ways in the browser',
+        20_000,
+      );
       await sleep(1500);
       const [leg] = server.built.sip!.driver.legs();
       const ng = rtp.client();
@@ -339,10 +347,14 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
           (await activeCalls(s)).some((c: Json) => c.uuid === live.uuid && c.lastEvent === 'call.bridge'),
         'the call bridged',
       );
-      await until(async () => {
-        const p = await inPage<{ sent: number; received: number }>(`window.calls[${n}].packets()`);
-        return p.received >= 100 && p.sent >= 100;
-      }, 'two seconds of RTP both ways in the browser');
+      await until(
+        async () => {
+          const p = await inPage<{ sent: number; received: number }>(`window.calls[${n}].packets()`);
+          return p.received >= 100 && p.sent >= 100;
+        },
+        'two seconds of RTP both ways in the browser',
+        20_000,
+      );
       await sleep(500);
       const hung = desk.events.length;
       await inPage(`window.calls[${n}].hangup()`);
@@ -393,10 +405,19 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
           (await activeCalls(s)).some((c: Json) => c.uuid === live.uuid && c.lastEvent === 'call.bridge'),
         'the call bridged',
       );
-      await until(async () => {
-        const p = await inPage<{ sent: number; received: number }>('window.out.packets()');
-        return p.received >= 100 && p.sent >= 100;
-      }, 'two seconds of RTP both ways in the browser');
+      let seen = { sent: 0, received: 0 };
+      await until(
+        async () => {
+          seen = await inPage<{ sent: number; received: number }>('window.out.packets()');
+          return seen.received >= 100 && seen.sent >= 100;
+        },
+        'two seconds of RTP both ways in the browser',
+        20_000,
+      ).catch((e) => {
+        throw new Error(
+          `${e.message}: the browser's counters ${JSON.stringify(seen)}, Dzvin's ${JSON.stringify(server.built.sip!.driver.originated())}`,
+        );
+      });
       const ng = rtp.client();
       try {
         const q = await ng.query({ 'call-id': server.built.sip!.driver.originated()[0]?.callId ?? '' });
@@ -430,8 +451,61 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
       assert.ok(Math.abs(hz - BROWSER_HZ) <= 20, `002 hears the browser's ${BROWSER_HZ} Hz: ${hz} Hz`);
     }));
 
-  test('a second page with a wrong password is refused (the page says failed) and registers nothing; 001 keeps its one browser', () =>
+  test('a second tab of 001 registers a second contact: a call rings both tabs, the second answers, the first stops ringing (CANCEL) and the call is the second’s', () =>
     explained(async () => {
+      const tab = await browser.newPage();
+      try {
+        await tab.goto(site.url);
+        await tab.waitForFunction('typeof window.createSipPhone === "function"');
+        await tab.evaluate(`(() => {
+          window.states = []; window.calls = [];
+          window.phone = window.createSipPhone({
+            wsUrl: 'ws://127.0.0.1:${kam.wsPort}/', ext: '001', domain: '${DOMAIN}', password: '${PASSWORD}',
+            onState: (st, why) => window.states.push(why ? st + ':' + why : st),
+            onIncoming: (call) => window.calls.push(call),
+          });
+        })()`);
+        await tab.waitForFunction('window.states.includes("registered")', undefined, { timeout: 10_000 });
+        await until(
+          async () =>
+            (await kam.control.registrations()).filter((r) => r.aor === `001@${DOMAIN}`).length === 2,
+          'two contacts of 001',
+        );
+        await server.built.sip!.refresh();
+        const n = await inPage<number>('window.calls.length');
+        const placed = await s.admin('POST', '/api/v1/sim/calls', { from: '0501234568', trunk: TRUNK });
+        assert.equal(placed.status, 201, placed.text);
+        const { uuid } = placed.json();
+        await page.waitForFunction(`window.calls.length === ${n + 1}`, undefined, { timeout: 10_000 });
+        await tab.waitForFunction('window.calls.length === 1', undefined, { timeout: 10_000 });
+        await tab.evaluate('window.calls[0].answer()');
+        const cause = await inPage<string>(`window.calls[${n}].ended`);
+        console.log(`# the first tab's ringing call ended: ${cause}`);
+        assert.match(cause, /Canceled|answered elsewhere/i, 'the first tab stops ringing');
+        await until(
+          async () =>
+            (await activeCalls(s)).some((c: Json) => c.uuid === uuid && c.lastEvent === 'call.bridge'),
+          'the call bridged with the second tab',
+        );
+        await tab.evaluate('window.calls[0].hangup()');
+        await until(async () => !(await activeCalls(s)).some((c: Json) => c.uuid === uuid), 'the call over');
+        const c = await historyRecord(s, uuid);
+        assert.equal(c.disposition, 0);
+        assert.equal(c.leg.ext, '001');
+        await tab.evaluate('window.phone.stop()');
+        await until(
+          async () =>
+            (await kam.control.registrations()).filter((r) => r.aor === `001@${DOMAIN}`).length === 1,
+          'the closed tab unregistered',
+        );
+      } finally {
+        await tab.close();
+      }
+    }));
+
+  test('a page with a wrong password is refused (the page says failed) and registers nothing', () =>
+    explained(async () => {
+      const before = (await kam.control.registrations()).filter((r) => r.aor === `001@${DOMAIN}`).length;
       const other = await browser.newPage();
       try {
         await other.goto(site.url);
@@ -450,7 +524,7 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
         assert.ok(!states.includes('registered'), `never registered: ${states}`);
         console.log(`# the wrong password's page: ${states.join(', ')}`);
         const mine = (await kam.control.registrations()).filter((r) => r.aor === `001@${DOMAIN}`);
-        assert.equal(mine.length, 1, 'only the first page is registered');
+        assert.equal(mine.length, before, 'the wrong password registered nothing');
         await other.evaluate('window.phone.stop()');
       } finally {
         await other.close();
