@@ -190,7 +190,7 @@ export const Trunk = Type.Object({
   isDefault: Type.Boolean({ description: 'Used for outgoing calls unless another is chosen' }),
   sipPeers: Type.Array(Type.String(), {
     description:
-      "The carrier's addresses (IPv4 / IPv6) allowed to deliver calls to this number over SIP (IP-authenticated peering); an INVITE for the number from any other address is refused. Empty: none.",
+      "The carrier's addresses (IPv4 / IPv6) allowed to deliver calls to this number over SIP (IP-authenticated peering); the host of the trunk's sipCarrier is allowed too. An INVITE for the number from any other address is refused. Empty: none (but the carrier's host).",
   }),
   sipCarrier: Type.Union([SipCarrier, Type.Null()], {
     description: 'Calls out on this trunk go to this SIP carrier (with the SIP engine on); null: simulated',

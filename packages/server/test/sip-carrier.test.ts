@@ -702,6 +702,69 @@ describe('calls out over a SIP carrier: digest to the carrier, click-to-call bri
     }
   });
 
+  test("a trunk's carrier delivers calls from its own host without being listed in sipPeers; another trunk's carrier cannot", async () => {
+    const DID = '+380443337788';
+    const OTHER = '+380443337787';
+    const ivr = await s.admin('POST', '/api/v1/ivr', {
+      name: 'From the carrier',
+      greeting: 'Hi',
+      timeoutSec: 30,
+    });
+    assert.equal(ivr.status, 201, ivr.text);
+    const destination = { type: 'ivr', id: ivr.json().id };
+    // The carrier we register at / call out through is 127.0.0.1 (SIPp sends from there).
+    const mine = await s.admin('POST', '/api/v1/trunks', {
+      number: DID,
+      name: 'Carrier DID',
+      destination,
+      isDefault: false,
+      sipPeers: [],
+      sipCarrier: { host: '127.0.0.1', port: 5099, register: false },
+    });
+    assert.equal(mine.status, 201, mine.text);
+    // A trunk whose carrier is elsewhere: 127.0.0.1 may not deliver to it.
+    const theirs = await s.admin('POST', '/api/v1/trunks', {
+      number: OTHER,
+      name: 'Elsewhere',
+      destination,
+      isDefault: false,
+      sipPeers: [],
+      sipCarrier: { host: '127.0.0.42', port: 5060, register: false },
+    });
+    assert.equal(theirs.status, 201, theirs.text);
+    const call = async (did: string) => {
+      const moved = dgram.createSocket('udp4');
+      await new Promise<void>((r) => moved.bind(0, '127.0.0.1', () => r()));
+      try {
+        const sipp = await startSipp({
+          scenario: { xml: callingCarrierXml(did, kam.sipPort, moved.address().port) },
+          remote: `127.0.0.1:${kam.sipPort}`,
+          extraArgs: ['-mi', '127.0.0.1', '-rtp_echo'],
+          timeout: '20s',
+          killAfterMs: 25_000,
+        });
+        return await sipp.done;
+      } finally {
+        moved.close();
+      }
+    };
+    try {
+      const ok = await call(DID);
+      assert.equal(ok.code, 0, `the IVR answered the carrier's call: ${ok.output.slice(-2000)}`);
+      const refused = await call(OTHER);
+      assert.notEqual(refused.code, 0, 'refused');
+      assert.match(
+        refused.output,
+        /403/,
+        `a 403 for the other trunk's number: ${refused.output.slice(-1500)}`,
+      );
+    } finally {
+      // Trunks with a carrier are failover candidates for the calls of the next tests.
+      for (const t of [mine, theirs])
+        assert.equal((await s.admin('DELETE', `/api/v1/trunks/${t.json().id}`)).status, 204);
+    }
+  });
+
   test("a congested carrier (503): the call tries the account's next trunk with a carrier, which answers; history's trunk lists both (o=…;o=…;)", async () => {
     const SECOND = '+380443337701';
     const congested = await startSipp({

@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Trunk } from '@dzvin/protocol';
 import type { AccountRecord } from '../../domain/ports.ts';
@@ -10,8 +11,10 @@ import { isSipUri, parseUri } from './uri.ts';
  * issue 16). Kamailio relays an INVITE that claims none of our employees unmarked, with
  * `X-Dzvin-Source: <proto>:<ip>:<port>` (the address it came from; Kamailio strips that header
  * from anyone else). The dialled number is the request URI's user part (the DID), else the `To`
- * user's; the trunk with that number whose `sipPeers` name the source address takes the call,
- * and the caller is the `From` user (a number, or `anonymous`).
+ * user's; the trunk with that number whose `sipPeers` name the source address — or whose SIP
+ * carrier's host is that address (a carrier that takes our registration, or our calls out,
+ * delivers its calls from the same place) — takes the call, and the caller is the `From` user (a
+ * number, or `anonymous`).
  *
  * Refused: no source, a number no trunk has or a source the number's trunk does not allow 403
  * (the same answer, so nobody learns which numbers exist); a caller without a number (`From:
@@ -49,6 +52,32 @@ function userOf(value: string | undefined): string | undefined {
   return uri && isSipUri(uri) ? uri.user : undefined;
 }
 
+/** A carrier host's addresses, looked up at most once a minute per name (an IP literal is itself). */
+const carrierAddressCache = new Map<string, { at: number; addresses: Promise<string[]> }>();
+const CARRIER_ADDRESS_TTL_MS = 60_000;
+
+export function carrierAddresses(host: string): Promise<string[]> {
+  const literal = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (isIP(literal)) return Promise.resolve([literal]);
+  const now = Date.now();
+  const hit = carrierAddressCache.get(literal);
+  if (hit && now - hit.at < CARRIER_ADDRESS_TTL_MS) return hit.addresses;
+  // A name that does not resolve allows nothing (and is asked again after the TTL).
+  const addresses = lookup(literal, { all: true, verbatim: true }).then(
+    (all) => all.map((a) => a.address.toLowerCase()),
+    () => [],
+  );
+  if (carrierAddressCache.size > 1000) carrierAddressCache.clear();
+  carrierAddressCache.set(literal, { at: now, addresses });
+  return addresses;
+}
+
+/** Whether `source` may deliver calls to `trunk`: one of its `sipPeers`, or its carrier's host. */
+async function allowedSource(trunk: Trunk, source: string): Promise<boolean> {
+  if (trunk.sipPeers.includes(source)) return true;
+  return trunk.sipCarrier ? (await carrierAddresses(trunk.sipCarrier.host)).includes(source) : false;
+}
+
 export async function trunkCaller(req: SipRequest, deps: TrunkCallerDeps): Promise<TrunkCaller> {
   const source = sourceAddress(getHeader(req, 'X-Dzvin-Source'));
   if (!source) return { ok: false, status: 403, reason: 'Forbidden', source };
@@ -61,7 +90,7 @@ export async function trunkCaller(req: SipRequest, deps: TrunkCallerDeps): Promi
     .filter((n): n is string => n !== null);
   for (const number of new Set(candidates)) {
     for (const { accountId, trunk } of await deps.trunksByNumber(number)) {
-      if (!trunk.sipPeers.includes(source)) continue;
+      if (!(await allowedSource(trunk, source))) continue;
       const account = await deps.accountById(accountId);
       if (!account) continue;
       const from = userOf(getHeader(req, 'From'));
