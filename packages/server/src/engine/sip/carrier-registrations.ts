@@ -300,6 +300,8 @@ export function createCarrierRegistrations(deps: CarrierRegistrationsDeps) {
         stop(r, true);
         if (!wantedIds.has(r.trunkId)) await claims.release(r.trunkId);
       }
+    // Nothing to register: no claim asked for (on PostgreSQL, no lock connection opened at all).
+    if (wantedIds.size === 0) return;
     const mine = await claims.claim([...wantedIds]);
     if (closed) return;
     for (const [key, t] of wanted) {
