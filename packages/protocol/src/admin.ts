@@ -241,7 +241,10 @@ export const CarrierRegistration = Type.Object({
 });
 export type CarrierRegistration = Static<typeof CarrierRegistration>;
 
-/** A trunk's SIP carrier as the admin API answers it: with its registration's state. */
+/**
+ * A trunk's SIP carrier as the admin API answers it: with its registration's state.
+ * @example `{ "host": "sip.carrier.example", "port": 5060, "transport": "udp", "username": "dzvin", "hasPassword": true, "register": false, "registration": { "state": "off", "expiresAt": null, "lastStatus": null, "lastError": null, "lastAttemptAt": null, "nextAttemptAt": null, "failures": 0 } }`
+ */
 export const SipCarrierView = Type.Object({ ...SipCarrier.properties, registration: CarrierRegistration });
 export type SipCarrierView = Static<typeof SipCarrierView>;
 
