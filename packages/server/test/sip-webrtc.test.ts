@@ -405,7 +405,7 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
           (await activeCalls(s)).some((c: Json) => c.uuid === live.uuid && c.lastEvent === 'call.bridge'),
         'the call bridged',
       );
-      let seen = { sent: 0, received: 0 };
+      let seen = {};
       await until(
         async () => {
           seen = await inPage<{ sent: number; received: number }>('window.out.packets()');
@@ -414,6 +414,7 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
         'two seconds of RTP both ways in the browser',
         20_000,
       ).catch((e) => {
+        process.stderr.write(`--- rtpengine\n${rtp.log().slice(-10000)}\n`);
         throw new Error(
           `${e.message}: the browser's counters ${JSON.stringify(seen)}, Dzvin's ${JSON.stringify(server.built.sip!.driver.originated())}`,
         );

@@ -42,8 +42,11 @@ export interface PhoneCall {
   hangup(status?: number): void;
   /** Resolves when the call is over, whoever ended it, with JsSIP's cause. */
   ended: Promise<string>;
-  /** RTP packets of the call so far, from the peer connection's stats (0 before media). */
-  packets(): Promise<{ sent: number; received: number }>;
+  /**
+   * RTP packets of the call so far, from the peer connection's stats (0 before media), and where
+   * its ICE and DTLS stand (`new`…`connected`/`failed`): what a call-quality badge would show.
+   */
+  packets(): Promise<{ sent: number; received: number; ice: string; connection: string }>;
 }
 
 export interface SipPhone {
@@ -146,8 +149,13 @@ function phoneCall(
     },
     ended,
     async packets() {
-      const out = { sent: 0, received: 0 };
       const pc = session.connection as unknown as RTCPeerConnection | undefined;
+      const out = {
+        sent: 0,
+        received: 0,
+        ice: pc?.iceConnectionState ?? 'none',
+        connection: pc?.connectionState ?? 'none',
+      };
       if (!pc) return out;
       (await pc.getStats()).forEach(
         (r: { type: string; kind?: string; packetsSent?: number; packetsReceived?: number }) => {

@@ -75,10 +75,16 @@ export const webrtcAnswer = (): NgSdpOptions => ({
   'rtcp-mux': ['demux'],
 });
 
-/** Dzvin's answer to a browser's offer, as the browser gets it (the mirror of webrtcOffer). */
+/**
+ * Dzvin's answer to a browser's offer, as the browser gets it (the mirror of webrtcOffer), with
+ * rtpengine the active DTLS end (`a=setup:active`, the browser offered actpass). Not passive:
+ * rtpengine answers ICE checks from the offer's credentials at once, and when ICE completes before
+ * our `answer` command it starts DTLS as the client; a passive answer then left both ends waiting
+ * for the other's hello (seen: ICE connected, DTLS never, one run in two).
+ */
 export const webrtcReply = (): NgSdpOptions => ({
   ICE: 'force',
-  DTLS: 'passive',
+  DTLS: 'active',
   'transport-protocol': 'UDP/TLS/RTP/SAVPF',
   'rtcp-mux': ['accept', 'require'],
   SDES: ['off'],
