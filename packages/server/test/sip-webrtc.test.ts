@@ -201,6 +201,11 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
     page.on('console', (m) => pageLog.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
     await page.goto(site.url);
+    if (process.env.DZVIN_SIP_TRACE === '1') {
+      // JsSIP's own log (the `debug` package) into the page's console, printed after the run.
+      await page.evaluate("localStorage.debug = 'JsSIP:*'");
+      await page.reload();
+    }
     await page.waitForFunction('typeof window.createSipPhone === "function"');
   });
   after(async () => {
@@ -236,7 +241,7 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
       }),
     ]);
 
-  test('the page registers as 001 over ws://, rings on a call to 001, answers with WebRTC media bridged to RTP both ways, hangs up: both legs end and the history and recording are the call', () =>
+  test('the page registers as 001 over ws://, rings on a call to 001, answers with WebRTC media bridged to RTP both ways, holds and resumes, hangs up: both legs end and the history and recording are the call', () =>
     explained(async () => {
       console.log(
         `# the page's bundle (JsSIP + sip-phone.ts), gzipped: ${(site.jsGzip / 1024).toFixed(1)} KB`,
@@ -301,6 +306,16 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
         await ng.close();
       }
 
+      // Hold from the page (a sendonly re-INVITE answered by Dzvin), and back: media flows again.
+      await inPage('window.calls[0].hold(true)');
+      await until(() => server.built.sip!.driver.legs()[0]?.held === true, 'Dzvin sees the leg held');
+      await inPage('window.calls[0].hold(false)');
+      await until(() => server.built.sip!.driver.legs()[0]?.held === false, 'Dzvin sees the leg resumed');
+      const resumed = await inPage<{ sent: number; received: number }>('window.calls[0].packets()');
+      await until(async () => {
+        const p = await inPage<{ sent: number; received: number }>('window.calls[0].packets()');
+        return p.received >= resumed.received + 25 && p.sent >= resumed.sent + 25;
+      }, 'RTP both ways again after the hold');
       await inPage('window.calls[0].hangup()');
       const cause = await inPage<string>('window.calls[0].ended');
       assert.ok(cause, `the page's call ended (${cause})`);

@@ -38,6 +38,11 @@ export interface PhoneCall {
   answer(): Promise<void>;
   /** Resolves once the call is up (an outgoing one: answered), rejects when it failed. */
   confirmed: Promise<void>;
+  /**
+   * Puts the call on hold (a re-INVITE offering sendonly: the other party hears nothing from us
+   * and Dzvin pauses its media watch) or takes it off; resolves once the other side agreed.
+   */
+  hold(on: boolean): Promise<void>;
   /** Refuses a ringing call (486 Busy Here by default) or hangs up one in progress (BYE). */
   hangup(status?: number): void;
   /** Resolves when the call is over, whoever ended it, with JsSIP's cause. */
@@ -143,6 +148,11 @@ function phoneCall(
       return confirmed;
     },
     confirmed,
+    hold: (on: boolean) =>
+      new Promise<void>((resolve, reject) => {
+        const sent = on ? session.hold({}, () => resolve()) : session.unhold({}, () => resolve());
+        if (!sent) reject(new Error(on ? 'cannot hold now' : 'cannot resume now'));
+      }),
     hangup: (status?: number) => {
       if (session.isEnded()) return;
       session.terminate(status && !session.isEstablished() ? { status_code: status } : undefined);

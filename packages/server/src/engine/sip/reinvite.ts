@@ -46,6 +46,9 @@ export function answerReoffer(offer: string, ours: string, version: number): str
     .split(/\r?\n/)
     .filter((l) => l !== '' && !/^a=(sendrecv|sendonly|recvonly|inactive)\s*$/.test(l));
   const out = lines.map((l) => {
+    // A browser's (issue 18): our first SDP was rtpengine's offer, DTLS `actpass`, and the browser
+    // answered active; an answer must say the role kept (RFC 8842 §5.5), rtpengine's passive.
+    if (/^a=setup:actpass\s*$/.test(l)) return 'a=setup:passive';
     const o = /^o=(\S+) (\S+) (\S+) (.*)$/.exec(l);
     return o ? `o=${o[1]} ${o[2]} ${version} ${o[4]}` : l;
   });

@@ -52,8 +52,8 @@ export function inDialogRequest(d: UacDialog, method: string, seq: number): SipR
 /**
  * rtpengine's flags for the browser's side of a call (issue 18, docs/webrtc.md): WebRTC wants ICE,
  * DTLS-SRTP and RTP/RTCP on one port; Dzvin's side stays plain RTP/AVP on loopback. In the offer
- * to a browser rtpengine is the passive DTLS end (the browser's answer takes `setup:active` and
- * starts the handshake), adds ICE candidates and a=mid, offers and requires rtcp-mux, and no SDES
+ * to a browser rtpengine prefers the passive DTLS end (its SDP still says `setup:actpass`; the
+ * browser answers `active` and starts the handshake — reinvite.ts answers re-offers so), adds ICE candidates and a=mid, offers and requires rtcp-mux, and no SDES
  * keys (browsers refuse SDES).
  */
 export const webrtcOffer = (): NgSdpOptions => ({
