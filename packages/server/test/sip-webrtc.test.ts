@@ -420,7 +420,7 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
           (await activeCalls(s)).some((c: Json) => c.uuid === live.uuid && c.lastEvent === 'call.bridge'),
         'the call bridged',
       );
-      let seen = {};
+      let seen = { sent: 0, received: 0 };
       await until(
         async () => {
           seen = await inPage<{ sent: number; received: number }>('window.out.packets()');
