@@ -572,12 +572,12 @@ for (const dialect of DIALECTS) {
 
 describe('a server killed with SIGKILL in the middle of a burst loses no event (sqlite)', () => {
   test('restarted on the same database, it delivers every committed event; duplicates are counted', async (t) => {
-    const { spawn } = await import('node:child_process');
     const fs = await import('node:fs');
     const os = await import('node:os');
     const path = await import('node:path');
     const { openDatabase } = await import('../src/store/db.ts');
     const { createStore } = await import('../src/store/create-store.ts');
+    const { spawnAppChild } = await import('./support/app-child-process.ts');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-kill-'));
     const file = path.join(dir, 'dzvin.sqlite');
     const crm = await receiver(() => ({ status: 200 }));
@@ -610,32 +610,17 @@ describe('a server killed with SIGKILL in the middle of a burst loses no event (
     await db.close();
 
     const child = (burst: boolean) => {
-      const p = spawn(
-        process.execPath,
-        ['--import', 'tsx', path.join(import.meta.dirname, 'support/outbox-child.ts')],
-        {
-          env: {
-            ...process.env,
-            DZVIN_CHILD_DB: file,
-            ...(burst ? { DZVIN_CHILD_BURST: `${conn.id}:${account.id}` } : {}),
-          },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        },
-      );
-      const committed: string[] = [];
-      let ready = false;
-      let rest = '';
-      p.stdout.on('data', (c: Buffer) => {
-        rest += c.toString();
-        const lines = rest.split('\n');
-        rest = lines.pop() ?? '';
-        for (const l of lines) {
-          if (l === 'ready') ready = true;
-          else if (l.startsWith('committed ')) committed.push(l.slice(10));
-        }
+      const c = spawnAppChild({
+        DZVIN_CHILD_DB: file,
+        ...(burst ? { DZVIN_CHILD_BURST: `${conn.id}:${account.id}` } : {}),
       });
-      const exited = new Promise<void>((resolve) => p.on('exit', () => resolve()));
-      return { p, committed, isReady: () => ready, exited };
+      return {
+        ...c,
+        get committed() {
+          return c.lines.filter((l) => l.startsWith('committed ')).map((l) => l.slice(10));
+        },
+        isReady: () => c.lines.includes('ready'),
+      };
     };
 
     const first = child(true);

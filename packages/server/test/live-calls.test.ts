@@ -7,7 +7,7 @@
 // Across processes (SQLite file): a real Dzvin child process SIGKILLed with a call up, started
 // again over the same file, and a CRM receiving the webhooks over loopback.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,7 @@ import { createCallEventCapture } from '../src/integrations/outbox/capture.ts';
 import { createOutbox } from '../src/integrations/outbox/outbox.ts';
 import { createStore } from '../src/store/create-store.ts';
 import { openDatabase } from '../src/store/db.ts';
+import { spawnAppChild } from './support/app-child-process.ts';
 import { startCrmReceiver } from './support/crm-receiver.ts';
 import { DIALECTS, dialectSkipReason } from './support/dialects.ts';
 import { createTestOffice, type TestOffice } from './support/office.ts';
@@ -298,7 +299,7 @@ describe('a Dzvin process SIGKILLed with a call up', () => {
   let file: string;
   let crm: Awaited<ReturnType<typeof startCrmReceiver>>;
   let accountId: number;
-  const children: ReturnType<typeof spawn>[] = [];
+  const children: ChildProcess[] = [];
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-live-kill-'));
@@ -343,29 +344,12 @@ describe('a Dzvin process SIGKILLed with a call up', () => {
   });
 
   function child(call: boolean) {
-    const p = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(import.meta.dirname, 'support/live-call-child.ts')],
-      {
-        env: {
-          ...process.env,
-          DZVIN_CHILD_DB: file,
-          ...(call ? { DZVIN_CHILD_CALL: String(accountId) } : {}),
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    children.push(p);
-    const lines: string[] = [];
-    let rest = '';
-    p.stdout?.on('data', (c: Buffer) => {
-      rest += c.toString();
-      const all = rest.split('\n');
-      rest = all.pop() ?? '';
-      lines.push(...all);
+    const c = spawnAppChild({
+      DZVIN_CHILD_DB: file,
+      ...(call ? { DZVIN_CHILD_CALL: String(accountId) } : {}),
     });
-    const exited = new Promise<void>((resolve) => p.on('exit', () => resolve()));
-    return { p, lines, exited };
+    children.push(c.p);
+    return c;
   }
 
   test('on restart the call gets its hangup and its history record; nothing is left in progress', async (t) => {
@@ -394,7 +378,25 @@ describe('a Dzvin process SIGKILLed with a call up', () => {
       second.lines.includes('metric dzvin_calls_closed_after_crash_total 1'),
       `the restarted process counts the call it closed: ${second.lines.filter((l) => l.startsWith('metric'))}`,
     );
-    await until(() => seen().includes('call.hangup'), 'the hangup reached the CRM', 20_000);
+    await until(() => seen().includes('call.hangup'), 'the hangup reached the CRM', 30_000).catch(
+      async (err) => {
+        // What the database says, for a failure's report.
+        const db = await openDatabase(`sqlite:${file}`);
+        try {
+          const rows = await db.db.selectFrom('outbox').select(['status', 'payload', 'attempts']).execute();
+          const mine = rows
+            .filter((r) => r.payload.includes(uuid))
+            .map((r) => `${JSON.parse(r.payload).event}:${r.status}:${r.attempts}`);
+          const live = await db.db.selectFrom('live_calls').select(['uuid', 'node_id']).execute();
+          const rec = await createStore(db.db).calls.byUuid(uuid);
+          throw new Error(
+            `${err.message}; the CRM got ${seen()}; outbox ${mine}; live_calls ${JSON.stringify(live)}; history ${rec ? `disposition ${rec.disposition}` : 'none'}`,
+          );
+        } finally {
+          await db.close();
+        }
+      },
+    );
     const hangup = crm.requests.find((h) => h.json.uuid === uuid && h.json.event === 'call.hangup')!.json;
     assert.equal(hangup.uuid, uuid);
     assert.equal(typeof hangup.bridgeAt, 'number', 'answered: bridgeAt set');
