@@ -232,6 +232,14 @@ function sipMode(env: Env): Pick<Config, 'sip' | 'sipMode' | 'sipManaged'> {
     throw new ConfigError(
       `DZVIN_RTP_PORTS must be a range like 30000-30999 (at least 4 ports, from 1024 to 65535), got '${rtpRaw}'`,
     );
+  // Browsers' SIP over WebSocket (issue 18, docs/webrtc.md): only when set; 0 picks a free port.
+  const wsPort = env.DZVIN_SIP_WS_PORT?.trim() ? int(env, 'DZVIN_SIP_WS_PORT', 8088, 0, 65535) : undefined;
+  if (wsPort) {
+    const other = seen.get(wsPort);
+    if (other) throw new ConfigError(`DZVIN_SIP_WS_PORT and ${other} must differ, both are ${wsPort}`);
+    if (wsPort >= min && wsPort <= max)
+      throw new ConfigError(`DZVIN_SIP_WS_PORT (${wsPort}) is inside DZVIN_RTP_PORTS (${rtpRaw})`);
+  }
   for (const [k, port] of Object.entries(ports) as [keyof typeof ports, number][])
     if (port >= min && port <= max)
       throw new ConfigError(`${names[k]} (${port}) is inside DZVIN_RTP_PORTS (${rtpRaw})`);
@@ -243,6 +251,7 @@ function sipMode(env: Env): Pick<Config, 'sip' | 'sipMode' | 'sipManaged'> {
       ip,
       transport: sipTransport(env),
       ...ports,
+      ...(wsPort === undefined ? {} : { wsPort }),
       rtpPorts: { min, max },
       kamailioBin: env.DZVIN_KAMAILIO_BIN || 'kamailio',
       rtpengineBin: env.DZVIN_RTPENGINE_BIN || 'rtpengine',

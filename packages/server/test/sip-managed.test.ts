@@ -5,13 +5,14 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { processesMentioning } from '../src/engine/sip/edge/daemons.ts';
 import { request } from './support/harness.ts';
-import { freePort, kamailioSkipReason } from './support/kamailio.ts';
+import { freePort, kamailioSkipReason, websocketSkipReason } from './support/kamailio.ts';
 import { buildRequest, digestAuthorization, header, startUdpPeer } from './support/kamailio-sip.ts';
 import { rtpengineSkipReason } from './support/rtpengine.ts';
 import { sleep, until } from './support/wait.ts';
@@ -122,8 +123,9 @@ describe('DZVIN_SIP=on: dzvin serve runs its own Kamailio and rtpengine', {
     return { dir, sipDir: path.join(dir, 'sip-work'), sipPort: await freePort(), rtpMin };
   }
 
-  function serveManaged(p: Place): Served {
+  function serveManaged(p: Place, extra: Record<string, string> = {}): Served {
     const s = serve(p.dir, {
+      ...extra,
       DZVIN_SIP: 'on',
       DZVIN_SIP_DIR: p.sipDir,
       DZVIN_SIP_PORT: String(p.sipPort),
@@ -141,9 +143,9 @@ describe('DZVIN_SIP=on: dzvin serve runs its own Kamailio and rtpengine', {
   }
 
   /** `dzvin serve` with DZVIN_SIP=on (in a new place by default); resolves once its banner is out. */
-  async function startManaged(place?: Place) {
+  async function startManaged(place?: Place, extra?: Record<string, string>) {
     const p = place ?? (await newPlace());
-    const s = serveManaged(p);
+    const s = serveManaged(p, extra);
     const out = await banner(s);
     const kamPid = Number(/Kamailio pid (\d+)/.exec(out)?.[1]);
     const rtpPid = Number(/rtpengine pid (\d+)/.exec(out)?.[1]);
@@ -227,6 +229,44 @@ describe('DZVIN_SIP=on: dzvin serve runs its own Kamailio and rtpengine', {
     await until(() => !alive(kamPid) && !alive(rtpPid), 'both daemons gone', 5000);
     await sleep(100);
     assert.deepEqual(processesMentioning(sipDir), [], 'no process of the SIP working directory is left');
+  });
+
+  test('with DZVIN_SIP_WS_PORT its Kamailio serves SIP over WebSocket: the banner says where browsers connect, the handshake for `sip` is answered 101, any other request on that port 426', {
+    skip: websocketSkipReason(),
+  }, async () => {
+    const { s, out } = await startManaged(undefined, { DZVIN_SIP_WS_PORT: '0' });
+    const m = /browsers on ws:\/\/127\.0\.0\.1:(\d+)\/ \(docs\/webrtc\.md\)/.exec(out);
+    assert.ok(m, out);
+    const wsPort = Number(m[1]);
+    const plain = await request(`http://127.0.0.1:${wsPort}`, 'GET', '/');
+    assert.equal(plain.status, 426, plain.text);
+    assert.match(plain.text, /SIP over WebSocket only/);
+    const upgraded = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1',
+        port: wsPort,
+        path: '/',
+        headers: {
+          Connection: 'Upgrade',
+          Upgrade: 'websocket',
+          'Sec-WebSocket-Version': '13',
+          'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          'Sec-WebSocket-Protocol': 'sip',
+        },
+      });
+      req.on('upgrade', (res, socket) => {
+        socket.destroy();
+        resolve(res);
+      });
+      req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(upgraded.statusCode, 101);
+    assert.equal(upgraded.headers['sec-websocket-protocol'], 'sip');
+    assert.equal(upgraded.headers['sec-websocket-accept'], 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+    s.child.kill('SIGTERM');
+    assert.equal(await s.exit, 0, s.out());
   });
 
   test('a daemon that dies while Dzvin runs is logged as an error naming it; shutdown still stops the other', async () => {

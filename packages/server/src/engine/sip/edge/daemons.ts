@@ -423,6 +423,11 @@ export interface ManagedSipConfig {
   b2buaPort: number;
   rpcPort: number;
   ngPort: number;
+  /**
+   * DZVIN_SIP_WS_PORT: browsers' SIP over WebSocket on SIP_IP (dzvin.cfg's WITH_WEBSOCKET, package
+   * kamailio-websocket-modules); absent: none.
+   */
+  wsPort?: number;
   rtpPorts: { min: number; max: number };
   /** Executables (DZVIN_KAMAILIO_BIN, DZVIN_RTPENGINE_BIN): names looked up on PATH, or paths. */
   kamailioBin: string;
@@ -436,6 +441,8 @@ export interface ManagedSip {
   sip: { listen: Remote; edge: Remote; rtpengine: Remote; kamailioRpcUrl: string; transport: 'udp' | 'tcp' };
   /** Where phones register (UDP and TCP). */
   phones: Remote;
+  /** Where browsers connect (ws://address:port/), with DZVIN_SIP_WS_PORT. */
+  browsers?: Remote;
   rtpPorts: { min: number; max: number };
   kamailio: KamailioDaemon;
   rtpengine: Daemon;
@@ -505,6 +512,7 @@ export async function startManagedSip(config: ManagedSipConfig): Promise<Managed
   const b2buaPort = await pick(config.b2buaPort, config.transport === 'tcp');
   const rpcPort = await pick(config.rpcPort, true);
   const ngPort = await pick(config.ngPort);
+  const wsPort = config.wsPort === undefined ? undefined : await pick(config.wsPort, true);
   const dir = path.resolve(config.dir);
   const kamDir = path.join(dir, 'kamailio');
   const rtpDir = path.join(dir, 'rtpengine');
@@ -558,6 +566,7 @@ export async function startManagedSip(config: ManagedSipConfig): Promise<Managed
         B2BUA_TRANSPORT: config.transport ?? 'udp',
         RPC_IP: '127.0.0.1',
         RPC_PORT: rpcPort,
+        ...(wsPort === undefined ? {} : { WITH_WEBSOCKET: 1, WS_IP: config.ip, WS_PORT: wsPort }),
       },
     });
   } catch (e) {
@@ -565,7 +574,7 @@ export async function startManagedSip(config: ManagedSipConfig): Promise<Managed
     throw fail(
       'Kamailio',
       e,
-      `SIP ${config.ip}:${sipPort}, edge ${edgePort}, B2BUA ${b2buaPort}, JSON-RPC TCP ${rpcPort}`,
+      `SIP ${config.ip}:${sipPort}, edge ${edgePort}, B2BUA ${b2buaPort}, JSON-RPC TCP ${rpcPort}${wsPort === undefined ? '' : `, WebSocket ${wsPort} (package kamailio-websocket-modules)`}`,
     );
   }
   return {
@@ -577,6 +586,7 @@ export async function startManagedSip(config: ManagedSipConfig): Promise<Managed
       transport: config.transport ?? 'udp',
     },
     phones: { address: config.ip, port: sipPort },
+    ...(wsPort === undefined ? {} : { browsers: { address: config.ip, port: wsPort } }),
     rtpPorts: config.rtpPorts,
     kamailio,
     rtpengine,
