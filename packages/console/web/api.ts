@@ -148,6 +148,7 @@ export interface Trunk {
   isDefault: boolean;
   /** The carrier's addresses allowed to deliver this number's calls over SIP. */
   sipPeers: string[];
+  sipDidFrom: 'either' | 'request-uri' | 'to';
   /** Where calls out on this trunk go over SIP (the password is write-only). */
   sipCarrier: {
     host: string;

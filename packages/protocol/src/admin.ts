@@ -179,8 +179,22 @@ export const SipCarrierInput = Type.Object({
 export type SipCarrierInput = Static<typeof SipCarrierInput>;
 
 /**
+ * Where a carrier's INVITE names the trunk's number (issue 16): `request-uri` its user part, `to`
+ * the To header's (carriers that put their own login or main number in the request URI), `either`
+ * the request URI's when it is a number, else To's.
+ */
+export const SipDidFrom = Type.Union(
+  [Type.Literal('either'), Type.Literal('request-uri'), Type.Literal('to')],
+  {
+    description:
+      "Where a carrier's INVITE carries this trunk's number: `request-uri`, `to`, or `either` (the request URI's, else To's)",
+  },
+);
+export type SipDidFrom = Static<typeof SipDidFrom>;
+
+/**
  * A trunk: an external number of the company, its name, and where incoming calls go.
- * @example `{ "id": 1, "number": "+380442246595", "name": "Головний", "destination": { "type": "ivr", "id": 1 }, "isDefault": true, "sipPeers": [], "sipCarrier": null }`
+ * @example `{ "id": 1, "number": "+380442246595", "name": "Головний", "destination": { "type": "ivr", "id": 1 }, "isDefault": true, "sipPeers": [], "sipDidFrom": "either", "sipCarrier": null }`
  */
 export const Trunk = Type.Object({
   id: Type.Integer(),
@@ -192,6 +206,7 @@ export const Trunk = Type.Object({
     description:
       "The carrier's addresses (IPv4 / IPv6) allowed to deliver calls to this number over SIP (IP-authenticated peering); the host of the trunk's sipCarrier is allowed too. An INVITE for the number from any other address is refused. Empty: none (but the carrier's host).",
   }),
+  sipDidFrom: SipDidFrom,
   sipCarrier: Type.Union([SipCarrier, Type.Null()], {
     description: 'Calls out on this trunk go to this SIP carrier (with the SIP engine on); null: simulated',
   }),
@@ -251,7 +266,7 @@ export type SipCarrierView = Static<typeof SipCarrierView>;
 /**
  * A trunk as the admin API answers it: the directory's fields, the carrier with `registration`
  * (not stored with the trunk: the state of the registration now).
- * @example `{ "id": 1, "number": "+380442246595", "name": "Головний", "destination": null, "isDefault": true, "sipPeers": ["198.51.100.7"], "sipCarrier": { "host": "sip.carrier.example", "port": 5060, "transport": "udp", "username": "dzvin", "hasPassword": true, "register": true, "registration": { "state": "registered", "expiresAt": 1764190600000, "lastStatus": 200, "lastError": null, "lastAttemptAt": 1764190000000, "nextAttemptAt": 1764190480000, "failures": 0 } } }`
+ * @example `{ "id": 1, "number": "+380442246595", "name": "Головний", "destination": null, "isDefault": true, "sipPeers": ["198.51.100.7"], "sipDidFrom": "either", "sipCarrier": { "host": "sip.carrier.example", "port": 5060, "transport": "udp", "username": "dzvin", "hasPassword": true, "register": true, "registration": { "state": "registered", "expiresAt": 1764190600000, "lastStatus": 200, "lastError": null, "lastAttemptAt": 1764190000000, "nextAttemptAt": 1764190480000, "failures": 0 } } }`
  */
 export const TrunkView = Type.Object({
   ...Trunk.properties,
@@ -266,6 +281,7 @@ export const TrunkCreate = Type.Object({
   destination: Type.Optional(Nullable(Target)),
   isDefault: Type.Optional(Type.Boolean()),
   sipPeers: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32 })),
+  sipDidFrom: Type.Optional(SipDidFrom),
   sipCarrier: Type.Optional(Nullable(SipCarrierInput)),
 });
 export type TrunkCreate = Static<typeof TrunkCreate>;

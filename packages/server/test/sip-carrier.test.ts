@@ -274,7 +274,17 @@ ${sdp('[media_port]', 'sendrecv')}
  * A carrier calling the trunk `did` from SIPp (through Kamailio's SIP socket): answered (by the
  * IVR), then a re-INVITE moving its media to `newPort` (a socket of the test), then its BYE.
  */
-function callingCarrierXml(did: string, kamailioPort: number, newPort: number): string {
+/**
+ * A carrier calling `did` through Kamailio, re-INVITEing its media to `newPort` after a second.
+ * `users`: other user parts for the request URI and To than the DID's digits (a carrier that puts
+ * its login or main number in one of them).
+ */
+function callingCarrierXml(
+  did: string,
+  kamailioPort: number,
+  newPort: number,
+  users: { uri?: string; to?: string } = {},
+): string {
   const sdp = (port: string, version: number) => `      Content-Type: application/sdp
       Content-Length: [len]
 
@@ -289,13 +299,15 @@ function callingCarrierXml(did: string, kamailioPort: number, newPort: number): 
       a=ptime:20
       a=sendrecv`;
   const digits = did.replace(/\D/g, '');
+  const uriUser = users.uri ?? digits;
+  const toUser = users.to ?? digits;
   const request = (method: string, uri: string, cseq: number, body: string, extra = '') => `
   <send${method === 'ACK' ? '' : ' retrans="500"'}>
     <![CDATA[
       ${method} ${uri} SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 ${extra}      From: <sip:380671234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:${digits}@127.0.0.1:${kamailioPort}>${method === 'INVITE' && cseq === 1 ? '' : '[peer_tag_param]'}
+      To: <sip:${toUser}@127.0.0.1:${kamailioPort}>${method === 'INVITE' && cseq === 1 ? '' : '[peer_tag_param]'}
       Call-ID: [call_id]
       CSeq: ${cseq} ${method}
       Contact: <sip:carrier@[local_ip]:[local_port]>
@@ -306,7 +318,7 @@ ${body || '      Content-Length: 0'}
   return `<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="calling carrier">
-  ${request('INVITE', `sip:${digits}@127.0.0.1:${kamailioPort}`, 1, sdp('[media_port]', 1))}
+  ${request('INVITE', `sip:${uriUser}@127.0.0.1:${kamailioPort}`, 1, sdp('[media_port]', 1))}
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="200" rrs="true"/>
@@ -702,7 +714,7 @@ describe('calls out over a SIP carrier: digest to the carrier, click-to-call bri
     }
   });
 
-  test("a trunk's carrier delivers calls from its own host without being listed in sipPeers; another trunk's carrier cannot", async () => {
+  test("a trunk's carrier delivers calls from its own host without being listed in sipPeers, another trunk's carrier cannot; sipDidFrom says where the INVITE carries the number", async () => {
     const DID = '+380443337788';
     const OTHER = '+380443337787';
     const ivr = await s.admin('POST', '/api/v1/ivr', {
@@ -732,12 +744,12 @@ describe('calls out over a SIP carrier: digest to the carrier, click-to-call bri
       sipCarrier: { host: '127.0.0.42', port: 5060, register: false },
     });
     assert.equal(theirs.status, 201, theirs.text);
-    const call = async (did: string) => {
+    const call = async (did: string, users: { uri?: string; to?: string } = {}) => {
       const moved = dgram.createSocket('udp4');
       await new Promise<void>((r) => moved.bind(0, '127.0.0.1', () => r()));
       try {
         const sipp = await startSipp({
-          scenario: { xml: callingCarrierXml(did, kam.sipPort, moved.address().port) },
+          scenario: { xml: callingCarrierXml(did, kam.sipPort, moved.address().port, users) },
           remote: `127.0.0.1:${kam.sipPort}`,
           extraArgs: ['-mi', '127.0.0.1', '-rtp_echo'],
           timeout: '20s',
@@ -758,6 +770,39 @@ describe('calls out over a SIP carrier: digest to the carrier, click-to-call bri
         /403/,
         `a 403 for the other trunk's number: ${refused.output.slice(-1500)}`,
       );
+
+      // sipDidFrom: a carrier that puts its login in the request URI and the DID in To.
+      const digits = (n: string) => n.replace(/\D/g, '');
+      const login = { uri: 'carrierlogin', to: digits(DID) };
+      const either = await call(DID, login);
+      assert.equal(
+        either.code,
+        0,
+        `either: To's number when the request URI has none: ${either.output.slice(-1500)}`,
+      );
+      const patch = (sipDidFrom: string) =>
+        s.admin('PATCH', `/api/v1/trunks/${mine.json().id}`, { sipDidFrom });
+      const strict = await patch('request-uri');
+      assert.equal(strict.status, 200, strict.text);
+      assert.equal(strict.json().sipDidFrom, 'request-uri');
+      const notInUri = await call(DID, login);
+      assert.match(
+        notInUri.output,
+        /403/,
+        `request-uri: a number only in To is refused: ${notInUri.output.slice(-1500)}`,
+      );
+      // Another number of ours in the request URI, the DID in To: a trunk set to `to` takes it by To.
+      assert.equal((await patch('to')).status, 200);
+      const byTo = await call(DID, { uri: digits(OTHER), to: digits(DID) });
+      assert.equal(byTo.code, 0, `to: found by To despite the request URI: ${byTo.output.slice(-1500)}`);
+      const onlyUri = await call(DID, { uri: digits(DID), to: 'somebody' });
+      assert.match(
+        onlyUri.output,
+        /403/,
+        `to: a number only in the request URI is refused: ${onlyUri.output.slice(-1500)}`,
+      );
+      const bad = await patch('sideways');
+      assert.equal(bad.status, 400, `an unknown sipDidFrom is refused: ${bad.text}`);
     } finally {
       // Trunks with a carrier are failover candidates for the calls of the next tests.
       for (const t of [mine, theirs])

@@ -43,6 +43,7 @@ for (const dialect of DIALECTS) {
           destination: null,
           isDefault: false,
           sipPeers: [],
+          sipDidFrom: 'either',
           sipCarrier: null,
         },
         1,

@@ -226,6 +226,7 @@ const trunks: Resource<TrunkView> = {
     { header: 'destination', value: (t) => showTarget(t.destination) },
     { header: 'default', value: (t) => t.isDefault },
     { header: 'SIP peers', value: (t) => t.sipPeers ?? [] },
+    { header: 'DID from', value: (t) => t.sipDidFrom ?? 'either' },
     {
       header: 'SIP carrier',
       value: (t) =>
@@ -257,6 +258,18 @@ const trunks: Resource<TrunkView> = {
               .split(',')
               .map((a) => a.trim())
               .filter(Boolean),
+    },
+    {
+      flags: '--sip-did-from <where>',
+      key: 'sipDidFrom',
+      description:
+        "where a carrier's INVITE carries this number: request-uri, to, or either (the request URI's, else To's)",
+      parse: (v: string) => {
+        const w = v.trim();
+        if (w !== 'either' && w !== 'request-uri' && w !== 'to')
+          throw new InvalidArgumentError(`'${v}' is not request-uri, to or either`);
+        return w;
+      },
     },
     {
       flags: '--sip-carrier <carrier>',

@@ -645,6 +645,7 @@ function TrunkEditor(props: { data: Data; trunk: Trunk | null; done: (b: unknown
   const [destination, setDestination] = useState<Target | null>(tr?.destination ?? null);
   const [isDefault, setDefault] = useState(tr?.isDefault ?? false);
   const [peers, setPeers] = useState((tr?.sipPeers ?? []).join(', '));
+  const [didFrom, setDidFrom] = useState<Trunk['sipDidFrom']>(tr?.sipDidFrom ?? 'either');
   const sipPeers = () =>
     peers
       .split(',')
@@ -679,6 +680,7 @@ function TrunkEditor(props: { data: Data; trunk: Trunk | null; done: (b: unknown
         destination,
         isDefault,
         sipPeers: sipPeers(),
+        sipDidFrom: didFrom,
         sipCarrier: sipCarrier(),
       })}
     >
@@ -705,6 +707,17 @@ function TrunkEditor(props: { data: Data; trunk: Trunk | null; done: (b: unknown
           value={peers}
           onInput={text(setPeers)}
         />
+      </Field>
+      <Field label={t('sipDidFrom')}>
+        <select
+          data-testid="trunk-did-from"
+          value={didFrom}
+          onChange={(e) => setDidFrom(e.currentTarget.value as Trunk['sipDidFrom'])}
+        >
+          <option value="either">{t('didEither')}</option>
+          <option value="request-uri">{t('didRequestUri')}</option>
+          <option value="to">{t('didTo')}</option>
+        </select>
       </Field>
       <fieldset>
         <legend>{t('sipCarrier')}</legend>

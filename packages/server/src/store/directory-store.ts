@@ -171,6 +171,7 @@ export function createDirectoryStore(db: Kysely<Database>): DirectoryStore {
     destination: parse<Trunk['destination']>(r.destination_json),
     isDefault: r.is_default === 1,
     sipPeers: parse<string[]>(r.sip_peers_json) ?? [],
+    sipDidFrom: r.sip_did_from === 'request-uri' || r.sip_did_from === 'to' ? r.sip_did_from : 'either',
     sipCarrier: r.sip_carrier_json
       ? {
           ...parse<Omit<SipCarrier, 'hasPassword'>>(r.sip_carrier_json)!,
@@ -188,6 +189,7 @@ export function createDirectoryStore(db: Kysely<Database>): DirectoryStore {
       destination_json: t.destination ? JSON.stringify(t.destination) : null,
       is_default: t.isDefault ? 1 : 0,
       sip_peers_json: t.sipPeers.length ? JSON.stringify(t.sipPeers) : null,
+      sip_did_from: t.sipDidFrom === 'either' ? null : t.sipDidFrom,
       sip_carrier_json: t.sipCarrier ? JSON.stringify(carrierJson(t.sipCarrier)) : null,
     }),
     false,

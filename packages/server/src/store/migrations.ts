@@ -621,6 +621,13 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0019_trunk_sip_did_from': {
+      // Where a carrier's INVITE carries the trunk's number (request URI, To, or either): null
+      // is `either`, what every trunk did before.
+      async up(db: Db) {
+        await db.schema.alterTable('trunks').addColumn('sip_did_from', 'text').execute();
+      },
+    },
   };
 }
 

@@ -65,6 +65,8 @@ export interface TrunksTable {
   is_default: number;
   /** JSON array of the carrier addresses allowed to deliver calls over SIP; NULL = none (migration 0014). */
   sip_peers_json: string | null;
+  /** Migration 0019: `request-uri` | `to`; null: `either`. */
+  sip_did_from: string | null;
   /** JSON of the trunk's SIP carrier (protocol SipCarrier without the password); NULL = none (migration 0016). */
   sip_carrier_json: string | null;
   /** The carrier's digest password: write-only in the API, read by the SIP engine alone. */

@@ -10,8 +10,9 @@ import { isSipUri, parseUri } from './uri.ts';
  * Who a carrier's INVITE is for (IP-authenticated peering, issue 15; trunks with registration are
  * issue 16). Kamailio relays an INVITE that claims none of our employees unmarked, with
  * `X-Dzvin-Source: <proto>:<ip>:<port>` (the address it came from; Kamailio strips that header
- * from anyone else). The dialled number is the request URI's user part (the DID), else the `To`
- * user's; the trunk with that number whose `sipPeers` name the source address — or whose SIP
+ * from anyone else). The dialled number (the DID) is where the trunk says (`sipDidFrom`): the
+ * request URI's user part, the `To` user's, or `either` (the request URI's when it is a number,
+ * else To's); the trunk with that number whose `sipPeers` name the source address — or whose SIP
  * carrier's host is that address (a carrier that takes our registration, or our calls out,
  * delivers its calls from the same place) — takes the call, and the caller is the `From` user (a
  * number, or `anonymous`).
@@ -82,14 +83,18 @@ export async function trunkCaller(req: SipRequest, deps: TrunkCallerDeps): Promi
   const source = sourceAddress(getHeader(req, 'X-Dzvin-Source'));
   if (!source) return { ok: false, status: 403, reason: 'Forbidden', source };
   const target = parseUri(req.uri);
-  const candidates = [
-    target.ok && isSipUri(target.uri) ? target.uri.user : undefined,
-    userOf(getHeader(req, 'To')),
-  ]
-    .map(didNumber)
-    .filter((n): n is string => n !== null);
-  for (const number of new Set(candidates)) {
+  const uriNumber = didNumber(target.ok && isSipUri(target.uri) ? target.uri.user : undefined);
+  const toNumber = didNumber(userOf(getHeader(req, 'To')));
+  // Each number with where it was found; a trunk takes it only from where it says its number is
+  // (`sipDidFrom`; `either`: the request URI's, else To's).
+  const candidates: { number: string; from: 'request-uri' | 'to' }[] = [];
+  if (uriNumber) candidates.push({ number: uriNumber, from: 'request-uri' });
+  if (toNumber) candidates.push({ number: toNumber, from: 'to' });
+  const takes = (trunk: Trunk, from: 'request-uri' | 'to') =>
+    trunk.sipDidFrom === from || (trunk.sipDidFrom === 'either' && (from === 'request-uri' || !uriNumber));
+  for (const { number, from: where } of candidates) {
     for (const { accountId, trunk } of await deps.trunksByNumber(number)) {
+      if (!takes(trunk, where)) continue;
       if (!(await allowedSource(trunk, source))) continue;
       const account = await deps.accountById(accountId);
       if (!account) continue;
