@@ -1,7 +1,7 @@
 // `npm run bench:sip`: Dzvin's SIP engine under load, on loopback, against Kamailio alone.
 //
-// The path measured (the one that exists today; trunks that register to a carrier and calls out
-// over one are still being built): a SIPp "carrier" sends INVITEs for a DID to Kamailio
+// The path measured (a carrier's calls to trunks; trunks that register to a carrier and calls out
+// over one are tested in sip-carrier, not measured here): a SIPp "carrier" sends INVITEs for a DID to Kamailio
 // (deploy/kamailio/dzvin.cfg, the real config); Kamailio relays them to Dzvin's B2BUA with
 // `X-Dzvin-Source`; the B2BUA matches the trunk of that number (its `sipPeers` allow 127.0.0.1),
 // the call core rings the next employee of that trunk's round-robin group (groups of 25, one DID
@@ -705,7 +705,7 @@ function markdown(r: Report): string {
     '',
     '## What was measured',
     '',
-    "The path that exists today (SIP trunks that register to a carrier, and calls out over a carrier, are still being built): a SIPp **carrier** (UAC) sends INVITEs for the DID of a trunk whose `sipPeers` allow 127.0.0.1 to Kamailio (`deploy/kamailio/dzvin.cfg`, unchanged) → Kamailio relays them to Dzvin's B2BUA (`X-Dzvin-Source`) → the B2BUA matches the trunk, the call core rings the next employee of that trunk's round-robin group (" +
+    "The incoming path (a carrier's calls to trunks; registering trunks and calls out over a carrier are tested in sip-carrier, not measured here): a SIPp **carrier** (UAC) sends INVITEs for the DID of a trunk whose `sipPeers` allow 127.0.0.1 to Kamailio (`deploy/kamailio/dzvin.cfg`, unchanged) → Kamailio relays them to Dzvin's B2BUA (`X-Dzvin-Source`) → the B2BUA matches the trunk, the call core rings the next employee of that trunk's round-robin group (" +
       `${d?.employees} employees in groups of ${GROUP_SIZE}, one DID each, dialled in turn by the carrier) → the B2BUA INVITEs that employee's phone through Kamailio → a SIPp **phone** (UAS; all ${d?.employees} employees registered with digest from its port, \`phones: real\`) answers at once (200, no 180: see bench/lib/sip-load.ts). Both legs' media are anchored by rtpengine (offer/answer per leg); Dzvin relays RTP between the legs (media/media-joint.ts) in its media worker thread (media-worker.ts: the sockets, the relay, the recording's capture; the main thread only gets control events, the packet counts every 100 ms and the decoded audio in 50 ms batches). The carrier sends the BYE after the hold time. Dzvin runs in a child process on SQLite (bench/servers/sip-server.ts), with its default recording of every answered call, one CRM connection whose events go to a receiver on loopback.`,
     '',
     `Kamailio's config is the production one with two defines changed for a one-address load generator: \`PIKE_DENSITY\` raised (pike would ban 127.0.0.1 as a flood at these rates; a carrier's address is trusted the same way) and keep-alive OPTIONS moved out of the run (\`NATPING_INTERVAL\` 3600 s; SIPp would count them as calls); it runs with 128 MB of shared memory (\`-m\`, engine/sip/edge/daemons.ts: 32 MB ran out at ~200 calls/s).`,
