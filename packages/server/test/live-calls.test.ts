@@ -16,6 +16,7 @@ import { sql } from 'kysely';
 import { createCallBus } from '../src/domain/calls/call-engine.ts';
 import type { FinishedCall } from '../src/domain/calls/call-model.ts';
 import { createManualClock } from '../src/domain/clock.ts';
+import { createDirectoryService } from '../src/domain/directory/directory-service.ts';
 import type { AccountRecord, Store } from '../src/domain/ports.ts';
 import { createFileRecorder } from '../src/engine/recording/file-recorder.ts';
 import { createSimulator } from '../src/engine/simulator/simulator.ts';
@@ -45,19 +46,10 @@ for (const dialect of DIALECTS) {
       ({ store, account } = office);
       // A CRM that takes call events: the outbox rows are what it would be sent.
       connectionId = (
-        await store.directory.crm.create(
-          account.id,
-          {
-            name: 'crm',
-            callSettingsUrl: null,
-            eventsUrl: 'http://127.0.0.1:9/events',
-            utmUrl: null,
-            priority: 1,
-            secret: null,
-            enabled: true,
-          },
-          clock.now(),
-        )
+        await createDirectoryService({ store, clock }).crm.create(account, {
+          name: 'crm',
+          eventsUrl: 'http://127.0.0.1:9/events',
+        })
       ).id;
     });
     after(async () => office.close());
@@ -310,7 +302,6 @@ describe('a Dzvin process SIGKILLed with a call up', () => {
     const db = await openDatabase(`sqlite:${file}`);
     const store = createStore(db.db);
     const { createAccountService } = await import('../src/domain/accounts/account-service.ts');
-    const { createDirectoryService } = await import('../src/domain/directory/directory-service.ts');
     const account = (await createAccountService({ store, clock }).create({ domain: 'kill.localhost' }))
       .account;
     accountId = account.id;
@@ -322,19 +313,7 @@ describe('a Dzvin process SIGKILLed with a call up', () => {
       destination: { type: 'employee', id: e.id },
       isDefault: true,
     });
-    await store.directory.crm.create(
-      account.id,
-      {
-        name: 'crm',
-        callSettingsUrl: null,
-        eventsUrl: crm.url,
-        utmUrl: null,
-        priority: 1,
-        secret: null,
-        enabled: true,
-      },
-      Date.now(),
-    );
+    await directory.crm.create(account, { name: 'crm', eventsUrl: crm.url });
     await db.close();
   });
   after(async () => {
