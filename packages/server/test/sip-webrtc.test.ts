@@ -343,6 +343,22 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
       assert.ok(Math.abs(measured.rx - 400) <= 20, `rx is Dzvin's 400 Hz: ${measured.rx} Hz`);
       assert.ok(goertzel(tx, 8000, BROWSER_HZ) > 10 * goertzel(tx, 8000, 400), 'tx: not the caller');
     }));
+
+  /** 002's dump of what it heard (the last call) carries the browser's tone. */
+  async function deskHeardBrowser() {
+    const heard = await until(
+      () => {
+        const dump = desk.heard().at(-1);
+        const samples = dump && dump.length > 44 ? parseWav(dump).samples : null;
+        return samples && samples.length >= 8000 ? samples : null;
+      },
+      "002's dump of what it heard",
+      5000,
+    );
+    const hz = peakHz(heard);
+    assert.ok(Math.abs(hz - BROWSER_HZ) <= 20, `002 hears the browser's ${BROWSER_HZ} Hz: ${hz} Hz`);
+  }
+
   test('the desk phone of 002 dials 001: the browser rings, answers, each hears the other (RTP through rtpengine both ways, 002 hears the browser’s tone), the page hangs up and 002 gets the BYE', () =>
     explained(async () => {
       const n = await inPage<number>('window.calls.length');
@@ -389,17 +405,7 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
       assert.equal(c.leg.ext, '002');
       assert.equal(c.leg2.ext, '001');
       assert.ok(c.billSecs >= 1, `talked ${c.billSecs} s`);
-      const heard = await until(
-        () => {
-          const dump = desk.heard().at(-1);
-          const samples = dump && dump.length > 44 ? parseWav(dump).samples : null;
-          return samples && samples.length >= 8000 ? samples : null;
-        },
-        "002's dump of what it heard",
-        5000,
-      );
-      const hz = peakHz(heard);
-      assert.ok(Math.abs(hz - BROWSER_HZ) <= 20, `002 hears the browser's ${BROWSER_HZ} Hz: ${hz} Hz`);
+      await deskHeardBrowser();
     }));
 
   test('click-to-call from the page: the browser dials 002, the desk phone rings and answers, each hears the other, 002 hangs up and the page’s call ends; history 001 → 002 answered', () =>
@@ -454,17 +460,7 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
       assert.equal(c.leg.ext, '001');
       assert.equal(c.leg2.ext, '002');
       assert.ok(c.billSecs >= 1, `talked ${c.billSecs} s`);
-      const heard = await until(
-        () => {
-          const dump = desk.heard().at(-1);
-          const samples = dump && dump.length > 44 ? parseWav(dump).samples : null;
-          return samples && samples.length >= 8000 ? samples : null;
-        },
-        "002's dump of what it heard",
-        5000,
-      );
-      const hz = peakHz(heard);
-      assert.ok(Math.abs(hz - BROWSER_HZ) <= 20, `002 hears the browser's ${BROWSER_HZ} Hz: ${hz} Hz`);
+      await deskHeardBrowser();
     }));
 
   test('a second tab of 001 registers a second contact: a call rings both tabs, the second answers, the first stops ringing (CANCEL) and the call is the second’s', () =>
