@@ -110,8 +110,7 @@ export function openCalls(
   // taken for dead). Then on every tick, on both: rows of processes not alive (PostgreSQL:
   // cluster_nodes) that nobody has seen for LIVE_GRACE_MS.
   const startedAt = clock.now();
-  async function closeOrphans(atStart: boolean): Promise<number> {
-    if (!live) return 0;
+  const closeOrphans = async (atStart: boolean): Promise<number> => {
     // PostgreSQL: not at start — see `steady` below; the ticks do it once it holds.
     if (atStart && cluster.shared) return 0;
     const alive = [cluster.nodeId, ...(await cluster.peers({ fresh: true })).map((p) => p.id)];
@@ -125,7 +124,7 @@ export function openCalls(
       );
     }
     return closed;
-  }
+  };
   // Over PostgreSQL another process looks dead when its heartbeat and touches stopped, and so it
   // does to everyone after a database outage until its next ones land. So this process closes
   // others' calls only once it has itself reached the database at every tick for the whole
