@@ -4,13 +4,17 @@
 // Phone page's engine and knows nothing of the page: it reports state and incoming calls, and a
 // call is answered, rejected or hung up through the handle it gives.
 //
-// Not in the console bundle yet: the Phone page will import it lazily (its own chunk), so the
-// Live page does not pay for JsSIP (~56 KB gzipped) until an employee opens the phone.
+// The console's Phone page (pages/phone.tsx) imports it lazily, in its own chunk: the other pages
+// do not pay for JsSIP (~56 KB gzipped) until an employee signs in.
 import { UA, WebSocketInterface } from 'jssip';
 import type { RTCSession } from 'jssip/lib/RTCSession';
 import type { RTCSessionEvent } from 'jssip/lib/UA';
 
-export type PhoneState = 'connecting' | 'registered' | 'unregistered' | 'failed';
+/**
+ * `offline`: the WebSocket dropped (the network, Kamailio restarted); JsSIP reconnects by itself
+ * with backoff and registers again, which brings `registered` back.
+ */
+export type PhoneState = 'connecting' | 'registered' | 'unregistered' | 'failed' | 'offline';
 
 export interface SipPhoneOptions {
   /** Kamailio's WebSocket: ws://127.0.0.1:8088/ in development, wss://<console origin>/sip in production. */
@@ -18,8 +22,13 @@ export interface SipPhoneOptions {
   /** The employee's ext and the account's SIP domain: the AoR `ext@domain`. */
   ext: string;
   domain: string;
-  /** The employee's SIP password (the admin API's PUT /api/v1/employees/{id}/sip-password). */
-  password: string;
+  /**
+   * The employee's SIP password (the admin API's PUT /api/v1/employees/{id}/sip-password), or
+   * its HA1 = MD5(ext:domain:password) (what the console's employee session hands the page:
+   * `GET /api/v1/me`), with the domain as the realm.
+   */
+  password?: string;
+  ha1?: string;
   displayName?: string;
   /** Where the other party is heard (its srcObject is set when a call has media). */
   audio?: HTMLAudioElement;
@@ -45,6 +54,15 @@ export interface PhoneCall {
   hold(on: boolean): Promise<void>;
   /** Refuses a ringing call (486 Busy Here by default) or hangs up one in progress (BYE). */
   hangup(status?: number): void;
+  /** Stops (or restarts) sending the microphone; the call stays up. */
+  mute(on: boolean): void;
+  /** Sends DTMF digits (RFC 4733 events in the RTP, as negotiated). */
+  dtmf(tones: string): void;
+  /**
+   * Blind transfer (REFER): Dzvin rings `target` (an ext or a number) for the other party and
+   * ends this phone's leg; resolves once Dzvin accepted the REFER (202), rejects when refused.
+   */
+  transfer(target: string): Promise<void>;
   /** Resolves when the call is over, whoever ended it, with JsSIP's cause. */
   ended: Promise<string>;
   /**
@@ -73,7 +91,7 @@ export function createSipPhone(opts: SipPhoneOptions): SipPhone {
     sockets: [new WebSocketInterface(opts.wsUrl)],
     uri: `sip:${opts.ext}@${opts.domain}`,
     authorization_user: opts.ext,
-    password: opts.password,
+    ...(opts.ha1 ? { ha1: opts.ha1, realm: opts.domain } : { password: opts.password }),
     display_name: opts.displayName,
     register: true,
     // Dzvin ends calls itself (BYE, media timeout); session timers would only add re-INVITEs.
@@ -83,19 +101,28 @@ export function createSipPhone(opts: SipPhoneOptions): SipPhone {
   ua.on('registered', () => set('registered'));
   ua.on('unregistered', () => set('unregistered'));
   ua.on('registrationFailed', (e: { cause?: string }) => set('failed', e.cause));
+  // The socket dropped: JsSIP retries it (1 s doubling up to 30 s) and registers again once it is back.
+  ua.on('disconnected', () => {
+    if (started) set('offline');
+  });
+  ua.on('connected', () => {
+    if (state === 'offline') set('connecting');
+  });
   ua.on('newRTCSession', (e: RTCSessionEvent) => {
     if (e.originator !== 'remote') return;
-    opts.onIncoming?.(phoneCall(e.session as RTCSession, 'incoming', opts.audio));
+    opts.onIncoming?.(phoneCall(e.session as RTCSession, 'incoming', opts.audio, opts.domain));
   });
+  let started = true;
   ua.start();
   return {
     state: () => state,
     call(target) {
       const uri = target.startsWith('sip:') ? target : `sip:${target}@${opts.domain}`;
       const session = ua.call(uri, MEDIA) as RTCSession;
-      return phoneCall(session, 'outgoing', opts.audio);
+      return phoneCall(session, 'outgoing', opts.audio, opts.domain);
     },
     async stop() {
+      started = false;
       if (!ua.isConnected()) {
         ua.stop();
         return;
@@ -118,6 +145,7 @@ function phoneCall(
   session: RTCSession,
   direction: PhoneCall['direction'],
   audio: HTMLAudioElement | undefined,
+  domain: string,
 ): PhoneCall {
   const confirmed = new Promise<void>((resolve, reject) => {
     session.on('confirmed', () => resolve());
@@ -157,6 +185,19 @@ function phoneCall(
       if (session.isEnded()) return;
       session.terminate(status && !session.isEstablished() ? { status_code: status } : undefined);
     },
+    mute: (on: boolean) => (on ? session.mute({ audio: true }) : session.unmute({ audio: true })),
+    dtmf: (tones: string) => session.sendDTMF(tones, { duration: 120, interToneGap: 80 }),
+    transfer: (target: string) =>
+      new Promise<void>((resolve, reject) => {
+        const uri = target.startsWith('sip:') ? target : `sip:${target}@${domain}`;
+        session.refer(uri, {
+          eventHandlers: {
+            requestSucceeded: () => resolve(),
+            requestFailed: (e: { cause?: string; response?: { status_code?: number } }) =>
+              reject(new Error(`transfer refused: ${e.response?.status_code ?? ''} ${e.cause ?? ''}`.trim())),
+          },
+        });
+      }),
     ended,
     async packets() {
       const pc = session.connection as unknown as RTCPeerConnection | undefined;
