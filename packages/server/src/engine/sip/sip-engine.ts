@@ -4,7 +4,12 @@ import type { Clock } from '../../domain/clock.ts';
 import type { Store } from '../../domain/ports.ts';
 import { newTag } from './build.ts';
 import { type CarrierRegistrations, createCarrierRegistrations } from './carrier-registrations.ts';
-import { createKamailioControl, type KamailioControl, type Registration } from './edge/kamailio-control.ts';
+import {
+  createKamailioControl,
+  isBrowserContact,
+  type KamailioControl,
+  type Registration,
+} from './edge/kamailio-control.ts';
 import { createRegistrationWatcher, type RegistrationWatcher } from './edge/registration-watcher.ts';
 import type { SipIdentity } from './edge/sip-credentials.ts';
 import { createNgClient, type NgClient } from './media/ng-client.ts';
@@ -281,11 +286,5 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
   };
 }
 
-/**
- * A browser's registration (issue 18): it came over a WebSocket, so its Contact (JsSIP's
- * `sip:…@….invalid;transport=ws`) or the connection Kamailio saw (`received`) says ws or wss.
- */
-export function isBrowserContact(r: Pick<Registration, 'contact' | 'received' | 'socket'>): boolean {
-  const ws = /;transport=wss?(?:[;>?]|$)/i;
-  return ws.test(r.contact) || ws.test(r.received ?? '') || /^wss?:/i.test(r.socket);
-}
+/** Which registration is a browser's (edge/kamailio-control.ts; the registration watcher uses it too). */
+export { isBrowserContact };

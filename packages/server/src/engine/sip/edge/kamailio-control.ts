@@ -36,6 +36,8 @@ export interface Registration {
   cseq: number;
   /** usrloc's unique id of this binding: stable across refreshes of one registration. */
   ruid: string;
+  /** The TCP/TLS/WebSocket connection it registered over (Kamailio's id), for a phone on one. */
+  tcpconnId?: number;
 }
 
 export interface KamailioControl {
@@ -57,6 +59,8 @@ export interface KamailioControl {
   registrations(): Promise<Registration[]>;
   /** Drops every registered contact of this ext now (e.g. after its credential is removed). */
   unregister(id: SipIdentity): Promise<void>;
+  /** The ids of the TCP/TLS/WebSocket connections Kamailio holds open now (`core.tcp_list`). */
+  connections(): Promise<Set<number>>;
 }
 
 export function createKamailioControl(opts: KamailioRpcOptions | { rpc: KamailioRpc }): KamailioControl {
@@ -100,6 +104,10 @@ export function createKamailioControl(opts: KamailioRpcOptions | { rpc: Kamailio
       // ul.rm of an AoR with no contacts answers an empty result, not an error.
       await rpc.call('ul.rm', [LOCATION_TABLE, sipAor(id)]);
     },
+    async connections() {
+      const list = (await rpc.call('core.tcp_list')) as Array<{ id?: unknown }> | null;
+      return new Set((Array.isArray(list) ? list : []).map((c) => Number(c.id)));
+    },
   };
 }
 
@@ -127,6 +135,7 @@ interface UlContact {
   'Call-ID'?: unknown;
   CSeq?: unknown;
   Ruid?: unknown;
+  'Tcpconn-Id'?: unknown;
 }
 
 const NOT_SET = '[not set]';
@@ -148,6 +157,7 @@ export function parseUlDump(result: unknown): Registration[] {
         const k = c.Contact;
         if (!k) continue;
         const received = str(k.Received);
+        const conn = Number(k['Tcpconn-Id'] ?? -1);
         out.push({
           aor: str(info.AoR),
           contact: str(k.Address),
@@ -164,6 +174,7 @@ export function parseUlDump(result: unknown): Registration[] {
           callId: str(k['Call-ID']),
           cseq: Number(k.CSeq ?? 0),
           ruid: str(k.Ruid),
+          ...(Number.isInteger(conn) && conn >= 0 ? { tcpconnId: conn } : {}),
         });
       }
     }
@@ -173,4 +184,13 @@ export function parseUlDump(result: unknown): Registration[] {
 
 function str(v: unknown): string {
   return v === undefined || v === null ? '' : String(v);
+}
+
+/**
+ * A browser's registration (issue 18): it came over a WebSocket, so its Contact (JsSIP's
+ * `sip:…@….invalid;transport=ws`) or the connection Kamailio saw (`received`) says ws or wss.
+ */
+export function isBrowserContact(r: Pick<Registration, 'contact' | 'received' | 'socket'>): boolean {
+  const ws = /;transport=wss?(?:[;>?]|$)/i;
+  return ws.test(r.contact) || ws.test(r.received ?? '') || /^wss?:/i.test(r.socket);
 }

@@ -7,7 +7,7 @@
 // `lookup("location")` decides where an INVITE goes, and answers 480 for nobody), so the poll
 // interval only delays presence in the console and events. If thousands of contacts make a full
 // dump too heavy, evapi pushes can be added on top; the diff below stays the reconciliation.
-import type { KamailioControl, Registration } from './kamailio-control.ts';
+import { isBrowserContact, type KamailioControl, type Registration } from './kamailio-control.ts';
 
 export type RegistrationEvent =
   | { type: 'registered'; registration: Registration }
@@ -37,6 +37,23 @@ export interface RegistrationWatcher {
   stop(): void;
 }
 
+/**
+ * The contacts that can still ring. A browser's binding outlives its WebSocket: a tab closed
+ * without un-registering (or a laptop gone off the network, once the websocket module's Ping gets
+ * no Pong) leaves it in usrloc until it expires — nathelper's keep-alive OPTIONS and their
+ * KEEPALIVE_TIMEOUT only cover UDP contacts — and Kamailio never opens a WebSocket, so it is
+ * unreachable: it is left out once Kamailio no longer holds its connection (`core.tcp_list`, read
+ * after `ul.dump` and only when a browser is registered). When that list cannot be read, the dump
+ * is taken as it is.
+ */
+async function reachable(control: KamailioControl, regs: Registration[]): Promise<Registration[]> {
+  const onWs = (r: Registration) => r.tcpconnId !== undefined && isBrowserContact(r);
+  if (!regs.some(onWs)) return regs;
+  const open = await control.connections().catch(() => null);
+  if (!open) return regs;
+  return regs.filter((r) => !onWs(r) || open.has(r.tcpconnId!));
+}
+
 /** One binding across refreshes: usrloc's ruid, or AoR + Contact for a dump without one. */
 const bindingKey = (r: Registration) => r.ruid || `${r.aor} ${r.contact}`;
 
@@ -63,7 +80,7 @@ export function createRegistrationWatcher(opts: RegistrationWatcherOptions): Reg
     const events: RegistrationEvent[] = [];
     try {
       const nowSynced = await opts.control.isSynced();
-      const regs = await opts.control.registrations();
+      const regs = await reachable(opts.control, await opts.control.registrations());
       if (!nowSynced && synced !== false) events.push({ type: 'credentials-missing' });
       synced = nowSynced;
       failing = false;
