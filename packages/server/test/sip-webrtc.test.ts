@@ -22,6 +22,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { browserSkip, chromiumPath } from '../../console/test/support/browser.ts';
 import { isBrowserContact } from '../src/engine/sip/sip-engine.ts';
 import { type Baresip, baresipSkipReason, startBaresip } from './support/baresip.ts';
+import { type CrmReceiver, startCrmReceiver } from './support/crm-receiver.ts';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
 import {
   freePort,
@@ -46,6 +47,8 @@ const BROWSER_HZ = 700;
 /** 002's desk phone (baresip) sends this. */
 const DESK_HZ = 1000;
 const DESK_PASSWORD = 'desk-002-secret';
+/** → ring group 100 (ring-all): 001 on the browser, 002 on the desk phone, 003 simulated. */
+const GROUP_TRUNK = '+380443334510';
 
 const soxSkip = () =>
   fs.existsSync('/usr/bin/sox') ? false : skipOrFail('WebRTC', ['/usr/bin/sox (apt-get install sox)']);
@@ -114,6 +117,8 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
   let site: Awaited<ReturnType<typeof servePage>>;
   let dir = '';
   let desk: Baresip;
+  let crm: CrmReceiver;
+  const ids: Record<string, number> = {};
   const pageLog: string[] = [];
 
   before(async () => {
@@ -182,6 +187,32 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
     });
     await desk.register();
     await untilRegistered(server, accountId, '002');
+    // 003 has no phone: in this (hybrid) account the simulator's phone is theirs. It answers only
+    // when told (sim answer), so a test decides who of the group picks up.
+    const e003 = await server.built.services.directory.employees.create(account, {
+      displayName: 'Марія',
+      ext: '003',
+    });
+    Object.assign(ids, { '001': e001.id, '002': e002.id, '003': e003.id });
+    const manual = await s.admin('PUT', '/api/v1/sim/behaviours/employees/003', { mode: 'manual' });
+    assert.equal(manual.status, 204, manual.text);
+    const group = await s.admin('POST', '/api/v1/groups', {
+      name: 'Офіс',
+      ext: '100',
+      strategy: 'simultaneous',
+      ringTimeoutSec: 30,
+      members: [e001.id, e002.id, e003.id],
+    });
+    assert.equal(group.status, 201, group.text);
+    const t = await s.admin('POST', '/api/v1/trunks', {
+      number: GROUP_TRUNK,
+      name: 'Офіс',
+      destination: { type: 'group', id: group.json().id },
+    });
+    assert.equal(t.status, 201, t.text);
+    crm = await startCrmReceiver('/events');
+    const c = await s.admin('POST', '/api/v1/crm-connections', { name: 'CRM', eventsUrl: crm.url });
+    assert.equal(c.status, 201, c.text);
     site = await servePage();
     browser = await chromium.launch({
       executablePath: chromiumPath()!,
@@ -214,6 +245,7 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
     await desk?.stop();
     await site?.close();
     await server?.close();
+    await crm?.close();
     await kam?.stop();
     await rtp?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -541,5 +573,224 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
       } finally {
         await other.close();
       }
+    }));
+
+  /** The CRM's events of `uuid` (the call's own: parent or direct) and of its children (one per member rung). */
+  const eventsOf = (uuid: string): Json[] =>
+    crm.requests.filter((r) => r.json?.uuid === uuid).map((r) => r.json);
+  const childEventsOf = (uuid: string): Json[] =>
+    crm.requests.filter((r) => r.json?.parentUuid === uuid).map((r) => r.json);
+
+  /**
+   * A call to the group's trunk: returns once all three members ring — the page (a WebRTC INVITE),
+   * the desk phone (a plain one) and the simulated 003 — and Dzvin lists the three children.
+   */
+  async function ringGroup(from: string) {
+    const n = await inPage<number>('window.calls.length');
+    const deskFrom = desk.events.length;
+    const placed = await s.admin('POST', '/api/v1/sim/calls', { from, trunk: GROUP_TRUNK });
+    assert.equal(placed.status, 201, placed.text);
+    const { uuid } = placed.json() as { uuid: string };
+    await page.waitForFunction(`window.calls.length === ${n + 1}`, undefined, { timeout: 10_000 });
+    await desk.waitForEvent((e) => e.type === 'CALL_INCOMING', '002 rings', { from: deskFrom });
+    const ringing = await until(async () => {
+      const kids = (await activeCalls(s)).filter((c: Json) => c.parentUuid === uuid);
+      return kids.length === 3 ? kids : null;
+    }, 'the group’s three members ringing');
+    assert.deepEqual(ringing.map((c: Json) => c.leg.ext).sort(), ['001', '002', '003']);
+    return { uuid, call: n, deskFrom };
+  }
+
+  /** The call's events as the CRM got them: the parent's dial/bridge/hangup, one child per member. */
+  async function assertGroupEvents(uuid: string, answeredBy: string) {
+    await until(
+      () => eventsOf(uuid).some((e) => e.event === 'call.hangup'),
+      'the parent’s hangup at the CRM',
+    );
+    await until(
+      () => childEventsOf(uuid).filter((e) => e.event === 'call.hangup').length === 3,
+      'the three children’s hangups at the CRM',
+    );
+    await sleep(300);
+    assert.deepEqual(
+      eventsOf(uuid).map((e) => [e.event, e.leg.ext]),
+      [
+        ['call.dial', '100'],
+        ['call.bridge', answeredBy],
+        ['call.hangup', answeredBy],
+      ],
+    );
+    const kids = childEventsOf(uuid);
+    for (const ext of ['001', '002', '003'])
+      assert.deepEqual(
+        kids.filter((e) => e.leg.ext === ext).map((e) => e.event),
+        ext === answeredBy ? ['call.dial', 'call.bridge', 'call.hangup'] : ['call.dial', 'call.hangup'],
+        `${ext}'s events`,
+      );
+    assert.equal(new Set(kids.map((e) => e.uuid)).size, 3, 'one child uuid per member rung');
+    const c = await historyRecord(s, uuid);
+    assert.equal(c.disposition, 0, 'answered');
+    assert.equal(c.leg.ext, answeredBy, `history: answered by ${answeredBy}`);
+    assert.equal(c.leg.id, ids[answeredBy]);
+    const hangup = eventsOf(uuid).find((e) => e.event === 'call.hangup');
+    assert.equal(hangup.leg.id, c.leg.id, 'the CRM and history agree on who answered');
+    assert.equal(typeof hangup.bridgeAt, 'number', 'the hangup says when it was answered');
+    assert.ok(
+      Math.abs(c.billSecs - Math.round((c.endAt - hangup.bridgeAt) / 1000)) <= 1,
+      `history's ${c.billSecs} s talked is the CRM's bridge to history's end`,
+    );
+  }
+
+  test('a hybrid ring group (001 on the browser, 002 on the desk phone, 003 simulated) rings all three; the browser answers: 002 and 003 stop ringing, the caller and the browser hear each other, history and the CRM’s events say 001', () =>
+    explained(async () => {
+      const { uuid, call, deskFrom } = await ringGroup('0501234570');
+      await inPage(`window.calls[${call}].answer()`);
+      await desk.waitForEvent((e) => e.type === 'CALL_CLOSED', '002 stops ringing (CANCEL)', {
+        from: deskFrom,
+      });
+      await until(async () => {
+        const mine = (await activeCalls(s)).filter((c: Json) => c.uuid === uuid || c.parentUuid === uuid);
+        return (
+          mine.length > 0 &&
+          mine.every((c: Json) => c.leg.ext === '001') &&
+          mine.some((c: Json) => c.lastEvent === 'call.bridge')
+        );
+      }, 'only 001 left on the call, bridged');
+      await until(
+        () => {
+          const legs = server.built.sip!.driver.legs();
+          return legs.length === 1 && legs[0].state === 'up' && legs[0].received >= 50 && legs[0].sent >= 50;
+        },
+        'one SIP leg (the browser’s), RTP both ways at Dzvin',
+        20_000,
+      );
+      await until(
+        async () => {
+          const p = await inPage<{ sent: number; received: number }>(`window.calls[${call}].packets()`);
+          return p.received >= 50 && p.sent >= 50;
+        },
+        'RTP both ways in the browser',
+        20_000,
+      );
+      await sleep(1500);
+      await inPage(`window.calls[${call}].hangup()`);
+      await inPage(`window.calls[${call}].ended`);
+      await until(
+        async () => !(await activeCalls(s)).some((c: Json) => c.uuid === uuid || c.parentUuid === uuid),
+        'the call over',
+      );
+      await until(() => server.built.sip!.driver.legs().length === 0, 'the SIP leg gone');
+      await assertGroupEvents(uuid, '001');
+      // What the caller's side heard: the call's recording has the browser's tone on 001's track.
+      const r = await fetch(`${server.baseUrl}/rest/public/calls/${uuid}-tx/audio`);
+      assert.equal(r.status, 200, 'the call’s tx track');
+      const tx = parseWav(Buffer.from(await r.arrayBuffer())).samples;
+      assert.ok(tx.length >= 8000, `at least a second recorded: ${tx.length} samples`);
+      const hz = peakHz(tx);
+      console.log(`# the group call's tx track: ${hz} Hz, ${tx.length / 8000} s`);
+      assert.ok(Math.abs(hz - BROWSER_HZ) <= 20, `the caller heard the browser's ${BROWSER_HZ} Hz: ${hz} Hz`);
+    }));
+
+  test('the same group; the simulated 003 answers: the browser’s and the desk phone’s ringing end (CANCEL), history and the CRM’s events say 003', () =>
+    explained(async () => {
+      const { uuid, call, deskFrom } = await ringGroup('0501234571');
+      const answered = await s.admin('POST', `/api/v1/sim/calls/${uuid}/answer`, { ext: '003' });
+      assert.equal(answered.status, 204, answered.text);
+      const cause = await inPage<string>(`window.calls[${call}].ended`);
+      console.log(`# the browser's ringing call ended: ${cause}`);
+      assert.match(cause, /Canceled|answered elsewhere/i, 'the browser stops ringing');
+      await desk.waitForEvent((e) => e.type === 'CALL_CLOSED', '002 stops ringing (CANCEL)', {
+        from: deskFrom,
+      });
+      await until(async () => {
+        const mine = (await activeCalls(s)).filter((c: Json) => c.uuid === uuid || c.parentUuid === uuid);
+        return (
+          mine.length > 0 &&
+          mine.every((c: Json) => c.leg.ext === '003') &&
+          mine.some((c: Json) => c.lastEvent === 'call.bridge')
+        );
+      }, 'only 003 left on the call, bridged');
+      await until(() => server.built.sip!.driver.legs().length === 0, 'no SIP leg left');
+      await sleep(1000);
+      const hung = await s.get(`/rest/calls/active/${uuid}/hangup`);
+      assert.equal(hung.status, 200, hung.text);
+      await until(
+        async () => !(await activeCalls(s)).some((c: Json) => c.uuid === uuid || c.parentUuid === uuid),
+        'the call over',
+      );
+      await assertGroupEvents(uuid, '003');
+    }));
+
+  // Last: it stops the page's phone that the tests above share.
+  test('presence follows the registration: the registered page shows 001’s phone registered, stop() (REGISTER expires 0) takes it off, and a page closed without stop() goes offline once its WebSocket is gone', () =>
+    explained(async () => {
+      const employee = async (ext: string): Promise<Json> => {
+        const r = await s.admin('GET', '/api/v1/employees');
+        assert.equal(r.status, 200, r.text);
+        return (r.json() as Json[]).find((e) => e.ext === ext);
+      };
+      const registered = (ext: string, contacts: number) =>
+        until(
+          async () => {
+            const e = await employee(ext);
+            return e.phone?.contacts === contacts ? e : null;
+          },
+          `${ext} with ${contacts} contact(s) registered`,
+          contacts === 0 ? 10_000 : 15_000,
+        );
+      let e = await registered('001', 1);
+      assert.deepEqual(e.phone, { registered: true, contacts: 1 });
+      assert.equal(e.presence, 'online');
+      await inPage('window.phone.stop()');
+      e = await registered('001', 0);
+      assert.deepEqual(e.phone, { registered: false, contacts: 0 }, 'stop() unregistered the page');
+      assert.deepEqual(
+        (await kam.control.registrations()).filter((r) => r.aor === `001@${DOMAIN}`),
+        [],
+        'Kamailio has no contact of 001 left',
+      );
+
+      // A page in a browser context of its own, closed like a browser window: no REGISTER with
+      // expires 0 goes out, only the WebSocket closes.
+      const ctx = await browser.newContext();
+      const tab = await ctx.newPage();
+      tab.on('console', (m) => pageLog.push(`closed tab ${m.type()}: ${m.text()}`));
+      await tab.goto(site.url);
+      await tab.waitForFunction('typeof window.createSipPhone === "function"');
+      await tab.evaluate(`(() => {
+        window.states = [];
+        window.phone = window.createSipPhone({
+          wsUrl: 'ws://127.0.0.1:${kam.wsPort}/', ext: '001', domain: '${DOMAIN}', password: '${PASSWORD}',
+          onState: (st, why) => window.states.push(why ? st + ':' + why : st),
+        });
+      })()`);
+      await tab.waitForFunction('window.states.includes("registered")', undefined, { timeout: 10_000 });
+      e = await registered('001', 1);
+      assert.deepEqual(e.phone, { registered: true, contacts: 1 });
+      const closedAt = Date.now();
+      await ctx.close();
+      // Kamailio keeps the binding (nathelper's keep-alive OPTIONS are for UDP contacts only, and
+      // it expires in 10 min); Dzvin leaves a browser's binding out once Kamailio no longer holds
+      // its WebSocket (core.tcp_list): here the socket closes with the page. A page that vanishes
+      // without closing it (a network gone) loses it when the websocket module's Ping gets no Pong
+      // for 30 s: the generous bound below covers that too, no speed is asserted.
+      e = await until(
+        async () => {
+          const now = await employee('001');
+          return now.phone?.registered === false ? now : null;
+        },
+        'the closed page’s contact gone: 001 offline',
+        60_000,
+      ).catch(async (err) => {
+        const r = await fetch(kam.rpcUrl, {
+          method: 'POST',
+          body: JSON.stringify({ jsonrpc: '2.0', method: 'ul.dump', id: 1 }),
+        });
+        throw new Error(`${err.message}; ul.dump: ${await r.text()}`);
+      });
+      console.log(
+        `# the page closed without stop() was offline ${((Date.now() - closedAt) / 1000).toFixed(1)} s later`,
+      );
+      assert.deepEqual(e.phone, { registered: false, contacts: 0 });
     }));
 });
