@@ -85,9 +85,9 @@ describe('a browser phone over wss:// through nginx at the console’s origin', 
     opened.push(h);
     return h;
   };
-  const register = (h: WsHandshake, password: string) => {
+  const register = (h: WsHandshake, password: string, o: { expires?: number; host?: string } = {}) => {
     assert.equal(h.status, 101, `the WebSocket opened: ${h.status} ${h.text}`);
-    return wsRegister(h.ws!, { ext: '001', domain: DOMAIN, password, expires: 60 });
+    return wsRegister(h.ws!, { ext: '001', domain: DOMAIN, password, expires: 60, ...o });
   };
 
   before(async () => {
@@ -241,7 +241,17 @@ describe('a browser phone over wss:// through nginx at the console’s origin', 
       // Another client behind the same nginx, and a new WebSocket of the locked-out one from a
       // different address it forges directly at Kamailio: the forged header is ignored there.
       const other = await throughNginx(OTHER_CLIENT);
-      assert.deepEqual(await register(other, PASSWORD), { status: 200, reason: 'OK' });
+      const host = 'other-client.invalid';
+      assert.deepEqual(await register(other, PASSWORD, { host }), { status: 200, reason: 'OK' });
+      const contacts = async () =>
+        (await kam.control.registrations()).filter((r) => r.aor === `001@${DOMAIN}`).map((r) => r.contact);
+      assert.ok(
+        (await contacts()).some((c) => c.includes(host)),
+        'the other client’s binding',
+      );
+      // Unregistered again: the call at the end rings the browser alone.
+      assert.deepEqual(await register(other, PASSWORD, { host, expires: 0 }), { status: 200, reason: 'OK' });
+      assert.equal((await contacts()).length, 1, 'only the browser’s binding is left');
       const forger = await direct(DIRECT_FORGER, { 'x-real-ip': OTHER_CLIENT, origin });
       assert.deepEqual(await register(forger, 'wrong'), { status: 403, reason: 'Forbidden' });
       assert.equal((await htable('authfail')).get(DIRECT_FORGER), '1', 'the forger is its own address');

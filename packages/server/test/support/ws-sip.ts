@@ -174,11 +174,18 @@ let seq = 0;
  */
 export async function wsRegister(
   ws: WsSip,
-  opts: { ext: string; domain: string; password: string; expires?: number },
+  opts: {
+    ext: string;
+    domain: string;
+    password: string;
+    expires?: number;
+    /** The Contact's host (a browser's random `….invalid`); the same one with expires 0 unregisters it. */
+    host?: string;
+  },
 ): Promise<{ status: number; reason: string }> {
   const callId = randomBytes(8).toString('hex');
   const fromTag = randomBytes(4).toString('hex');
-  const host = `${randomBytes(4).toString('hex')}.invalid`;
+  const host = opts.host ?? `${randomBytes(4).toString('hex')}.invalid`;
   const aor = `sip:${opts.ext}@${opts.domain}`;
   const request = (cseq: number, auth?: string) =>
     [
