@@ -31,3 +31,51 @@ export type AuthorizeResponse = Static<typeof AuthorizeResponse>;
 
 /** Name of the session cookie (spec decision #5). */
 export const SESSION_COOKIE = 'JSESSIONID';
+
+/**
+ * `POST /api/v1/session/employee` (Dzvin): an employee signs in to the console with their ext and
+ * SIP password (the one their phones register with). The same Host rule as authorize: `domain`
+ * may be left out on the account's own Host. The session it opens sees only the employee's own
+ * calls, the contacts book and their phone (`GET /api/v1/me`).
+ */
+export const EmployeeSignInRequest = Type.Object({
+  domain: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+  ext: Type.String({ minLength: 1, maxLength: 20 }),
+  password: Type.String({ minLength: 1, maxLength: 512 }),
+});
+export type EmployeeSignInRequest = Static<typeof EmployeeSignInRequest>;
+
+export const EmployeeSignInResponse = Type.Object({
+  domain: Type.String(),
+  sessionIdleTimeoutSec: Type.Integer(),
+  employee: Type.Object({ id: Type.Integer(), ext: Type.String(), displayName: Type.String() }),
+});
+export type EmployeeSignInResponse = Static<typeof EmployeeSignInResponse>;
+
+/**
+ * `GET /api/v1/me` (Dzvin): who the session is. An employee's session also gets what its browser
+ * phone registers with: Kamailio's WebSocket (`wsUrl`, a path like `/sip` is on the console's own
+ * origin, wss: on https), the AoR `ext@domain`, and the digest HA1 of their SIP password (realm =
+ * domain; it only works for that ext and realm). `phone` is null with `phoneUnavailable` saying why
+ * when the server has no WebSocket SIP listener.
+ */
+export const Me = Type.Object({
+  domain: Type.String(),
+  name: Type.String(),
+  employee: Type.Union([
+    Type.Object({ id: Type.Integer(), ext: Type.String(), displayName: Type.String() }),
+    Type.Null(),
+  ]),
+  phone: Type.Union([
+    Type.Object({
+      wsUrl: Type.String(),
+      ext: Type.String(),
+      domain: Type.String(),
+      ha1: Type.String(),
+      displayName: Type.String(),
+    }),
+    Type.Null(),
+  ]),
+  phoneUnavailable: Type.Union([Type.String(), Type.Null()]),
+});
+export type Me = Static<typeof Me>;

@@ -18,6 +18,7 @@ import type { Simulator } from './engine/simulator/simulator.ts';
 import type { TrafficGenerator } from './engine/simulator/traffic.ts';
 import type { ManagedSip } from './engine/sip/edge/daemons.ts';
 import { type SipEngine, startSipEngine } from './engine/sip/sip-engine.ts';
+import type { BrowserPhone } from './http/admin/admin-routes.ts';
 import { adminApi } from './http/admin-api.ts';
 import { clusterApi } from './http/cluster-api.ts';
 import { consolePlugin } from './http/console-plugin.ts';
@@ -181,6 +182,7 @@ export async function buildApp(
       outbox: events.outbox,
       stream: events.eventStream,
       clock,
+      browserPhone: browserPhone(config, sip !== null, managed),
     });
     await app.register(clusterApi, { cluster, engine: calls.routed, nodeUrl: config.nodeUrl });
 
@@ -207,4 +209,23 @@ export async function buildApp(
     await app.close().catch(logError);
     throw err;
   }
+}
+
+/** Where the console's browser phone reaches Kamailio's WebSocket (GET /api/v1/me), or why it cannot. */
+function browserPhone(config: Config, hasSip: boolean, managed: ManagedSip | null): BrowserPhone {
+  if (!hasSip)
+    return {
+      wsUrl: null,
+      unavailable:
+        'This server runs simulated phones only (no SIP engine): the browser phone needs DZVIN_SIP (docs/sip.md)',
+    };
+  const browsers = managed?.browsers;
+  const wsUrl = config.sipWsUrl ?? (browsers ? `ws://${browsers.address}:${browsers.port}/` : null);
+  return wsUrl
+    ? { wsUrl, unavailable: null }
+    : {
+        wsUrl: null,
+        unavailable:
+          'No WebSocket for browsers: set DZVIN_SIP_WS_PORT (DZVIN_SIP=on) or DZVIN_SIP_WS_URL (docs/webrtc.md)',
+      };
 }

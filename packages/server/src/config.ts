@@ -57,6 +57,12 @@ export interface Config {
    */
   consoleUrl: string | undefined;
   /**
+   * DZVIN_SIP_WS_URL: where the console's browser phone reaches Kamailio's WebSocket, e.g.
+   * `/sip` (the console's own origin through nginx: wss: on https) or `wss://sip.example.com/`.
+   * Unset: with DZVIN_SIP=on and DZVIN_SIP_WS_PORT, `ws://<DZVIN_SIP_IP>:<port>/`.
+   */
+  sipWsUrl: string | undefined;
+  /**
    * The SIP engine's parts (issue 15), all four or none: the B2BUA's UDP socket
    * (DZVIN_SIP_LISTEN, host:port), Kamailio's socket facing it (DZVIN_SIP_EDGE), rtpengine's NG
    * socket (DZVIN_RTPENGINE_NG) and Kamailio's JSON-RPC URL (DZVIN_KAMAILIO_RPC). Unset: every
@@ -175,6 +181,7 @@ export function parseConfig(env: Env): Config {
     metricsToken: env.DZVIN_METRICS_TOKEN || undefined,
     nodeUrl: nodeUrl(env.DZVIN_NODE_URL),
     consoleUrl: consoleUrl(env.DZVIN_CONSOLE_URL),
+    sipWsUrl: sipWsUrl(env.DZVIN_SIP_WS_URL),
     ...sipMode(env),
   };
 }
@@ -294,6 +301,16 @@ function sipConfig(env: Record<string, string | undefined>): SipConfig | undefin
     rtpengine: hostPort('DZVIN_RTPENGINE_NG', env.DZVIN_RTPENGINE_NG ?? ''),
     kamailioRpcUrl: rpc,
   };
+}
+
+function sipWsUrl(raw: string | undefined): string | undefined {
+  const v = raw?.trim();
+  if (!v) return undefined;
+  if (/^\/[\w./-]*$/.test(v)) return v;
+  if (/^wss?:\/\/[^\s/?#]+(\/[^\s]*)?$/.test(v)) return v;
+  throw new ConfigError(
+    `DZVIN_SIP_WS_URL must be a path on the console's origin like /sip, or a ws:// or wss:// URL, got '${raw}'`,
+  );
 }
 
 function consoleUrl(raw: string | undefined): string | undefined {

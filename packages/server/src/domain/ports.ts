@@ -46,6 +46,8 @@ export interface SessionRecord {
   accountId: number;
   createdAt: number;
   lastSeenAt: number;
+  /** An employee's own session (signed in with ext + SIP password); null: the account's. */
+  employeeId: number | null;
 }
 
 export interface SessionStore {
@@ -54,6 +56,8 @@ export interface SessionStore {
   touch(tokenHash: string, at: number): Promise<void>;
   delete(tokenHash: string): Promise<void>;
   deleteForAccount(accountId: number): Promise<void>;
+  /** Ends an employee's own sessions (their SIP password changed or was removed). */
+  deleteForEmployee(accountId: number, employeeId: number): Promise<void>;
   deleteIdleBefore(at: number): Promise<number>;
 }
 
@@ -397,6 +401,8 @@ export interface SipCredentialStore {
   set(c: SipCredentialRecord): Promise<void>;
   /** Answers whether there was one. */
   remove(accountId: number, employeeId: number): Promise<boolean>;
+  /** The employee's HA1, or null when they have no SIP password. */
+  ha1Of(accountId: number, employeeId: number): Promise<string | null>;
   /** Every credential with the identity it is checked under: the employee's ext, the account's domain. */
   withIdentity(): Promise<(SipCredentialRecord & { ext: string; domain: string })[]>;
 }

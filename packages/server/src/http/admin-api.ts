@@ -5,7 +5,7 @@ import type { Simulator } from '../engine/simulator/simulator.ts';
 import type { EventStream } from '../integrations/event-stream.ts';
 import type { Outbox } from '../integrations/outbox/outbox.ts';
 import type { TrackingService } from '../integrations/tracking.ts';
-import { adminRoutes } from './admin/admin-routes.ts';
+import { adminRoutes, type BrowserPhone } from './admin/admin-routes.ts';
 import { deliveryRoutes } from './admin/delivery-routes.ts';
 import { simDialRoutes } from './admin/sim-dial-routes.ts';
 import { simRoutes } from './admin/sim-routes.ts';
@@ -29,6 +29,7 @@ export async function adminApi(
     outbox: Outbox;
     stream: EventStream;
     clock: Clock;
+    browserPhone: BrowserPhone;
   },
 ): Promise<void> {
   const { services, simulator } = deps;
@@ -36,7 +37,7 @@ export async function adminApi(
     route.schema = { ...route.schema, security: [{ apiKey: [] }, { session: [] }] };
   });
   app.addHook('preHandler', requireAdmin(services.auth));
-  adminRoutes(app, services);
+  adminRoutes(app, services, deps.browserPhone);
   simRoutes(app, simulator, simulator.traffic);
   simDialRoutes(app, simulator);
   trackingAdminRoutes(app, deps.tracking);

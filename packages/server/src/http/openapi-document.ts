@@ -46,6 +46,8 @@ export const OPERATION_IDS: Record<string, string> = {
   'GET /api/v1/health': 'getHealth',
   'POST /rest/security/authorize': 'authorize',
   'POST /api/v1/session/sign-out': 'signOut',
+  'POST /api/v1/session/employee': 'signInEmployee',
+  'GET /api/v1/me': 'getMe',
   'GET /rest/public/calls/{id}/audio': 'getRecording',
   'HEAD /rest/public/calls/{id}/audio': 'headRecording',
   'OPTIONS /api/v1/public/{domain}/tracking/sessions': 'preflightTrackingSession',

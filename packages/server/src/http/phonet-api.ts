@@ -20,5 +20,5 @@ export async function phonetApi(app: App, deps: { services: Services; engine: Ca
   userRoutes(app, services);
   contactRoutes(app, services);
   callHistoryRoutes(app, services);
-  liveCallRoutes(app, deps.engine);
+  liveCallRoutes(app, deps.engine, services);
 }

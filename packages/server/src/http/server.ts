@@ -31,6 +31,7 @@ export function createHttpServer(
     routerOptions: { ignoreTrailingSlash: true, querystringParser: parseQuery, maxParamLength: 200 },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorateRequest('account', null as never);
+  app.decorateRequest('employeeId', null);
   registerErrorHandling(app);
   registerValidation(app);
   registerBodyParsers(app);

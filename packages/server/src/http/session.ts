@@ -2,11 +2,17 @@ import { SESSION_COOKIE } from '@dzvin/protocol';
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { AuthService } from '../domain/accounts/auth-service.ts';
 import type { AccountRecord } from '../domain/ports.ts';
+import { checkEmployeeScope } from './employee-scope.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The signed-in account; set by the session guard. */
     account: AccountRecord;
+    /**
+     * The employee of an employee's own session (the console's Phone), whose routes are limited
+     * to http/employee-scope.ts and filtered to them; null for the account's session or API key.
+     */
+    employeeId: number | null;
   }
 }
 
@@ -45,22 +51,43 @@ export function requireSession(auth: AuthService) {
     const host = request.hostname;
     const known = auth.resolveSessionNow(token, host);
     if (known) {
-      request.account = known;
+      request.account = known.account;
+      request.employeeId = known.employeeId;
+      if (known.employeeId !== null) return scoped(request, done);
       return done();
     }
-    auth.resolveSession(token, host).then((account) => {
-      request.account = account;
-      done();
+    auth.resolveSession(token, host).then((view) => {
+      request.account = view.account;
+      request.employeeId = view.employeeId;
+      scoped(request, done);
     }, done);
   };
 }
 
-/** preHandler for Dzvin's admin API: `Authorization: Bearer <apiKey>` or a session cookie. */
+function scoped(request: FastifyRequest, done: HookHandlerDoneFunction) {
+  try {
+    checkEmployeeScope(request);
+  } catch (err) {
+    return done(err as Error);
+  }
+  done();
+}
+
+/**
+ * preHandler for Dzvin's admin API: `Authorization: Bearer <apiKey>` or a session cookie (an
+ * employee's session: only the routes of http/employee-scope.ts).
+ */
 export function requireAdmin(auth: AuthService) {
   return async (request: FastifyRequest, _reply: FastifyReply) => {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-    request.account = m
-      ? await auth.resolveApiKey(m[1], request.hostname, request.ip)
-      : await auth.resolveSession(sessionToken(request.headers.cookie), request.hostname);
+    if (m) {
+      request.account = await auth.resolveApiKey(m[1], request.hostname, request.ip);
+      request.employeeId = null;
+      return;
+    }
+    const view = await auth.resolveSession(sessionToken(request.headers.cookie), request.hostname);
+    request.account = view.account;
+    request.employeeId = view.employeeId;
+    checkEmployeeScope(request);
   };
 }

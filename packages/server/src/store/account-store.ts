@@ -120,6 +120,7 @@ export function createSessionStore(db: Kysely<Database>): SessionStore {
           account_id: s.accountId,
           created_at: s.createdAt,
           last_seen_at: s.lastSeenAt,
+          employee_id: s.employeeId,
         })
         .execute();
     },
@@ -135,6 +136,7 @@ export function createSessionStore(db: Kysely<Database>): SessionStore {
             accountId: r.account_id,
             createdAt: r.created_at,
             lastSeenAt: r.last_seen_at,
+            employeeId: r.employee_id === null ? null : Number(r.employee_id),
           }
         : null;
     },
@@ -150,6 +152,13 @@ export function createSessionStore(db: Kysely<Database>): SessionStore {
     },
     async deleteForAccount(accountId) {
       await db.deleteFrom('sessions').where('account_id', '=', accountId).execute();
+    },
+    async deleteForEmployee(accountId, employeeId) {
+      await db
+        .deleteFrom('sessions')
+        .where('account_id', '=', accountId)
+        .where('employee_id', '=', employeeId)
+        .execute();
     },
     async deleteIdleBefore(at) {
       const r = await db.deleteFrom('sessions').where('last_seen_at', '<', at).executeTakeFirst();

@@ -180,10 +180,18 @@ export function createCallStore(db: Kysely<Database>): CallStore {
     ];
     // One kind: the (account, kind, end_at) index; several: the partial index, whose
     // predicate must appear literally (not as a bound parameter) for SQLite to pick it.
-    const query =
+    let query =
       kinds.length === 1
         ? inPeriod(accountId, q).where('calls.kind', '=', kinds[0])
         : inPeriod(accountId, q).where(sql<boolean>`calls.kind <> 'company'`);
+    const e = q.employeeId;
+    if (e !== undefined)
+      query = query.where((eb) =>
+        eb.or([
+          eb.and([eb('calls.leg_type', '=', 1), eb('calls.leg_id', '=', e)]),
+          eb.and([eb('calls.leg2_type', '=', 1), eb('calls.leg2_id', '=', e)]),
+        ]),
+      );
     return covers(q.directions, USER_DIRECTIONS) ? query : query.where('calls.direction', 'in', q.directions);
   };
 

@@ -628,6 +628,16 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.alterTable('trunks').addColumn('sip_did_from', 'text').execute();
       },
     },
+    '0020_employee_sessions': {
+      // An employee's own console session (the Phone, issue 18): null for the account's (API key)
+      // sessions. Deleting the employee ends their sessions.
+      async up(db: Db) {
+        await db.schema
+          .alterTable('sessions')
+          .addColumn('employee_id', big, (c) => c.references('employees.id').onDelete('cascade'))
+          .execute();
+      },
+    },
   };
 }
 

@@ -21,6 +21,8 @@ export interface SessionsTable {
   account_id: number;
   created_at: number;
   last_seen_at: number;
+  /** Migration 0020: the employee of an employee's session (the console's Phone); null: the account's. */
+  employee_id: number | null;
 }
 export interface AuthFailuresTable {
   id: Generated<number>;

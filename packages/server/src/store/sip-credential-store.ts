@@ -24,6 +24,16 @@ export function createSipCredentialStore(db: Kysely<Database>): SipCredentialSto
       return Number(r.numDeletedRows ?? 0) > 0;
     },
 
+    async ha1Of(accountId, employeeId) {
+      const r = await db
+        .selectFrom('sip_credentials')
+        .select('ha1')
+        .where('account_id', '=', accountId)
+        .where('employee_id', '=', employeeId)
+        .executeTakeFirst();
+      return r?.ha1 ?? null;
+    },
+
     async withIdentity() {
       const rows = await db
         .selectFrom('sip_credentials as c')

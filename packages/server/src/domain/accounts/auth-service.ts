@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts';
+import { sipHa1 } from '../directory/sip-password.ts';
 import { DomainError } from '../errors.ts';
 import type { AccountRecord, Store } from '../ports.ts';
 import { hashSecret, randomToken, sameHash } from '../secrets.ts';
@@ -34,13 +35,24 @@ const TOUCH_EVERY_MS = 30_000;
 export const SESSION_CACHE_MS = 5_000;
 const SESSION_CACHE_MAX = 100_000;
 
+/**
+ * Who a session is: the account (signed in with its API key), or one of its employees (signed
+ * in with their ext and SIP password, for the console's Phone: `employeeId` set, and the HTTP
+ * layer lets them use only what http/employee-scope.ts lists).
+ */
+export interface SessionView {
+  account: AccountRecord;
+  employeeId: number | null;
+}
+
 interface CachedSession {
   tokenHash: string;
   accountId: number;
+  employeeId: number | null;
   lastSeenAt: number;
   checkedAt: number;
   /** The last full check's outcome for a Host that names this account (or is an IP), for `resolveSessionNow`. */
-  resolved?: { host: string; account: AccountRecord };
+  resolved?: { host: string; view: SessionView };
 }
 
 /**
@@ -61,6 +73,15 @@ export interface AuthorizeInput {
   /** The body's `domain`; optional when the Host is an account domain (spec #4). */
   domain?: string;
   apiKey: string;
+}
+
+export interface EmployeeSignInInput {
+  host: string;
+  ip: string;
+  domain?: string;
+  ext: string;
+  /** The employee's SIP password, checked against the stored HA1 (MD5(ext:domain:password)). */
+  password: string;
 }
 
 /**
@@ -103,50 +124,93 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
     }
   }
 
+  /**
+   * The account a sign-in names (spec #4: the Host, or the body's domain), after the rate limits;
+   * `fail` records a failed attempt and gives the error to throw.
+   */
+  async function signInAccount(input: { host: string; ip: string; domain?: string }) {
+    const hostAccount = await accountForHost(input.host, true);
+    // spec #4: the Host names the account, so a body with the key alone is enough there
+    // (clients post `{apiKey}` to https://{domain}/…); from any other Host the body must name it.
+    // Not a failed attempt: like a body that fails validation, it tries no key.
+    if (input.domain === undefined && !hostAccount)
+      throw new DomainError(
+        'BAD_INPUT',
+        "Invalid body 'domain': is required when the Host does not name an account",
+      );
+    const bodyDomain = input.domain === undefined ? undefined : normalizeDomain(input.domain);
+    const keys = [`ip:${input.ip}`, `domain:${hostAccount?.domain ?? bodyDomain}`];
+    await checkRateLimit(keys);
+    const fail = async (message: string, code: 'BAD_CREDENTIALS' | 'WRONG_ACCOUNT' = 'BAD_CREDENTIALS') => {
+      await store.authFailures.record(keys, clock.now());
+      return new DomainError(code, message);
+    };
+    if (hostAccount && bodyDomain !== undefined && hostAccount.domain !== bodyDomain)
+      throw await fail(
+        `domain ${input.domain} does not match the host ${hostAccount.domain}`,
+        'WRONG_ACCOUNT',
+      );
+    const account =
+      hostAccount ??
+      (bodyDomain === undefined ? null : await store.accounts.byDomain(bodyDomain, { fresh: true }));
+    return { account, fail };
+  }
+
+  async function openSession(accountId: number, employeeId: number | null): Promise<string> {
+    const token = randomToken(32);
+    const now = clock.now();
+    await store.sessions.create({
+      tokenHash: hashSecret(token),
+      accountId,
+      employeeId,
+      createdAt: now,
+      lastSeenAt: now,
+    });
+    return token;
+  }
+
   return {
     accountForHost,
 
     async authorize(input: AuthorizeInput): Promise<{ token: string; account: AccountRecord }> {
-      const hostAccount = await accountForHost(input.host, true);
-      // spec #4: the Host names the account, so a body with the key alone is enough there
-      // (clients post `{apiKey}` to https://{domain}/…); from any other Host the body must name it.
-      // Not a failed attempt: like a body that fails validation, it tries no key.
-      if (input.domain === undefined && !hostAccount)
-        throw new DomainError(
-          'BAD_INPUT',
-          "Invalid body 'domain': is required when the Host does not name an account",
-        );
-      const bodyDomain = input.domain === undefined ? undefined : normalizeDomain(input.domain);
-      const keys = [`ip:${input.ip}`, `domain:${hostAccount?.domain ?? bodyDomain}`];
-      await checkRateLimit(keys);
-      const fail = async (message: string, code: 'BAD_CREDENTIALS' | 'WRONG_ACCOUNT' = 'BAD_CREDENTIALS') => {
-        await store.authFailures.record(keys, clock.now());
-        return new DomainError(code, message);
-      };
-      if (hostAccount && bodyDomain !== undefined && hostAccount.domain !== bodyDomain)
-        throw await fail(
-          `domain ${input.domain} does not match the host ${hostAccount.domain}`,
-          'WRONG_ACCOUNT',
-        );
-      const account =
-        hostAccount ??
-        (bodyDomain === undefined ? null : await store.accounts.byDomain(bodyDomain, { fresh: true }));
+      const { account, fail } = await signInAccount(input);
       // Same answer for an unknown domain and a wrong key: do not reveal which domains exist.
       if (!account || !sameHash(account.apiKeyHash, hashSecret(input.apiKey)))
         throw await fail('Invalid domain or API key');
-      const token = randomToken(32);
-      const now = clock.now();
-      await store.sessions.create({
-        tokenHash: hashSecret(token),
-        accountId: account.id,
-        createdAt: now,
-        lastSeenAt: now,
-      });
-      return { token, account };
+      return { token: await openSession(account.id, null), account };
     },
 
-    /** The account of a live session, or a 403 DomainError. */
-    async resolveSession(token: string | undefined, host: string): Promise<AccountRecord> {
+    /**
+     * An employee signs in to the console with their ext and SIP password (the one their phones
+     * register with): the same Host rules, limits and failure records as `authorize`, and one
+     * answer for an unknown domain, an unknown ext, no SIP password and a wrong one.
+     */
+    async authorizeEmployee(
+      input: EmployeeSignInInput,
+    ): Promise<{
+      token: string;
+      account: AccountRecord;
+      employee: { id: number; ext: string; displayName: string };
+    }> {
+      const { account, fail } = await signInAccount(input);
+      const employee = account ? await store.directory.employees.byExt(account.id, input.ext) : null;
+      const ha1 = account && employee ? await store.sipCredentials.ha1Of(account.id, employee.id) : null;
+      if (
+        !account ||
+        !employee ||
+        !ha1 ||
+        !sameHash(ha1, sipHa1(employee.ext, account.domain, input.password))
+      )
+        throw await fail('Invalid domain, ext or password');
+      return {
+        token: await openSession(account.id, employee.id),
+        account,
+        employee: { id: employee.id, ext: employee.ext, displayName: employee.displayName },
+      };
+    },
+
+    /** Who a live session is (the account, or one of its employees), or a 403 DomainError. */
+    async resolveSession(token: string | undefined, host: string): Promise<SessionView> {
       if (!token)
         throw new DomainError('NO_SESSION', 'No session: authorize first (POST /rest/security/authorize)');
       const now = clock.now();
@@ -162,6 +226,7 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
         session = {
           tokenHash,
           accountId: found.accountId,
+          employeeId: found.employeeId,
           lastSeenAt: Math.max(found.lastSeenAt, session?.lastSeenAt ?? 0),
           checkedAt: now,
         };
@@ -189,8 +254,12 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
       }
       // Remembered only when the Host's answer cannot change without the account changing too:
       // it names this account, or it is an IP. (A Host naming no account may name a new one.)
-      if (hostAccount || isIpLiteral(host)) session.resolved = { host, account };
-      return account;
+      const view =
+        session.resolved?.view.account === account
+          ? session.resolved.view
+          : { account, employeeId: session.employeeId };
+      if (hostAccount || isIpLiteral(host)) session.resolved = { host, view };
+      return view;
     },
 
     /**
@@ -200,14 +269,14 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
      * updated since). Otherwise null: call `resolveSession`. The hot REST reads go through here; a
      * chain of promises per request cost more than the checks.
      */
-    resolveSessionNow(token: string | undefined, host: string): AccountRecord | null {
+    resolveSessionNow(token: string | undefined, host: string): SessionView | null {
       const session = token === undefined ? undefined : cache.get(token);
       const r = session?.resolved;
       if (!session || !r || r.host !== host) return null;
       const now = clock.now();
       if (now - session.checkedAt > SESSION_CACHE_MS) return null;
       if (now - session.lastSeenAt > Math.min(TOUCH_EVERY_MS, settings.sessionIdleMs / 4)) return null;
-      return store.accounts.cachedById(session.accountId) === r.account ? r.account : null;
+      return store.accounts.cachedById(session.accountId) === r.view.account ? r.view : null;
     },
 
     /** Dzvin's admin API also accepts `Authorization: Bearer <apiKey>` (scripts, the CLI). */

@@ -15,6 +15,10 @@ export interface Party {
   displayName: string;
 }
 
+/** Whether the employee is one of the call's legs (an employee's own session sees such calls). */
+export const onCall = (c: { leg: Party | null; leg2: Party | null }, employeeId: number) =>
+  (c.leg?.type === 1 && c.leg.id === employeeId) || (c.leg2?.type === 1 && c.leg2.id === employeeId);
+
 /**
  * What kind of history row a record is:
  * - `company`: one record per company call (company.api, missed.api);
@@ -60,6 +64,8 @@ export interface HistoryQuery {
   directions: Direction[];
   offset: number;
   limit: number;
+  /** users.api for an employee's own session: only the rows where they are `leg` or `leg2`. */
+  employeeId?: number;
 }
 
 /** Persistence of finished calls. History is indexed on (account, end time). */

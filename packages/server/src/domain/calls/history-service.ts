@@ -120,10 +120,20 @@ export function createHistoryService(deps: { store: Store }) {
     },
 
     /** Employee legs (children carry parentUuid) and, with directions 32/64, pause records. */
-    async users(a: AccountRecord, q: CallHistoryQuery, baseUrl: string): Promise<RecordsJson> {
+    async users(
+      a: AccountRecord,
+      q: CallHistoryQuery,
+      baseUrl: string,
+      /** An employee's own session: their legs only. */
+      employeeId: number | null = null,
+    ): Promise<RecordsJson> {
       const page = parsePage(q);
       const directions = directionsOrBadInput(() => parseUserDirections(q.directions));
-      return store.calls.usersRecords(a.id, { ...page, directions }, baseUrl);
+      return store.calls.usersRecords(
+        a.id,
+        { ...page, directions, ...(employeeId === null ? {} : { employeeId }) },
+        baseUrl,
+      );
     },
   };
 }

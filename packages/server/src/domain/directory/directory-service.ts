@@ -189,12 +189,17 @@ export function createDirectoryService(deps: { store: Store; clock: Clock }) {
       const e = await employees.get(a, id);
       const ha1 = sipHa1(e.ext, a.domain, password);
       await store.sipCredentials.set({ accountId: a.id, employeeId: id, ha1, setAt: clock.now() });
+      // The employee's console sessions were opened with the old password: they end.
+      await store.sessions.deleteForEmployee(a.id, id);
       await tellSipEdge((edge) => edge.set({ ext: e.ext, domain: a.domain }, ha1));
     },
+    /** The employee's stored HA1 (their own session's browser phone registers with it), or null. */
+    sipHa1Of: (a: AccountRecord, id: number) => store.sipCredentials.ha1Of(a.id, id),
     /** Removes the SIP password (none is fine): the phones registered with it are dropped. */
     async removeSipPassword(a: AccountRecord, id: number): Promise<void> {
       const e = await employees.get(a, id);
       await store.sipCredentials.remove(a.id, id);
+      await store.sessions.deleteForEmployee(a.id, id);
       // Told even when none was stored: an edge left out of step by a failed push forgets it too.
       await tellSipEdge((edge) => edge.remove({ ext: e.ext, domain: a.domain }));
     },

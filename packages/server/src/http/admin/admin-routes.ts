@@ -15,6 +15,7 @@ import {
   Ivr,
   IvrCreate,
   IvrPatch,
+  Me,
   RingGroup,
   RingGroupCreate,
   RingGroupPatch,
@@ -114,8 +115,41 @@ function crudRoutes<T, C, P>(
 }
 
 /** Dzvin's admin API (documented in /openapi.json); authenticated by session or Bearer API key. */
-export function adminRoutes(app: App, s: Services) {
+/** Where browsers reach Kamailio's WebSocket, or why they cannot (GET /api/v1/me). */
+export interface BrowserPhone {
+  wsUrl: string | null;
+  unavailable: string | null;
+}
+
+export function adminRoutes(app: App, s: Services, browserPhone: BrowserPhone) {
   const tags = ['Dzvin: account'];
+  app.get(
+    `${ADMIN_PREFIX}/me`,
+    {
+      schema: {
+        tags,
+        summary:
+          "Who the session is: the account, or one of its employees with what their browser phone registers with (Kamailio's WebSocket, ext, domain, HA1)",
+        response: { 200: Me, ...errorResponses(403) },
+      },
+    },
+    async (r) => {
+      const a = r.account;
+      if (r.employeeId === null)
+        return { domain: a.domain, name: a.name, employee: null, phone: null, phoneUnavailable: null };
+      const e = await s.directory.employees.get(a, r.employeeId);
+      const employee = { id: e.id, ext: e.ext, displayName: e.displayName };
+      const ha1 = await s.directory.employees.sipHa1Of(a, e.id);
+      const phone =
+        browserPhone.wsUrl && ha1
+          ? { wsUrl: browserPhone.wsUrl, ext: e.ext, domain: a.domain, ha1, displayName: e.displayName }
+          : null;
+      const phoneUnavailable = phone
+        ? null
+        : (browserPhone.unavailable ?? 'The employee has no SIP password: an admin sets one in Directory');
+      return { domain: a.domain, name: a.name, employee, phone, phoneUnavailable };
+    },
+  );
   app.get(
     `${ADMIN_PREFIX}/account`,
     {

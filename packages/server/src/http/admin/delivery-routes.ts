@@ -16,7 +16,7 @@ import { Type } from 'typebox';
 import type { Clock } from '../../domain/clock.ts';
 import { DomainError, notFound } from '../../domain/errors.ts';
 import type { DeliveryRecord, Store } from '../../domain/ports.ts';
-import type { EventStream } from '../../integrations/event-stream.ts';
+import type { EventStream, StreamEvent } from '../../integrations/event-stream.ts';
 import type { Outbox } from '../../integrations/outbox/outbox.ts';
 import { callEventPayload } from '../../integrations/outbox/payload.ts';
 import { type App, errorResponses, type Services } from '../route-kit.ts';
@@ -239,8 +239,12 @@ export function deliveryRoutes(
       });
       res.write(': dzvin live events\nretry: 2000\n\n');
       open.add(res);
-      const send = (e: { id: string; event: string; data: unknown }) =>
+      // An employee's own session: the events of the calls they are on.
+      const mine = r.employeeId;
+      const send = (e: StreamEvent) => {
+        if (mine !== null && e.data.leg?.id !== mine && e.data.leg2?.id !== mine) return;
         res.write(`id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+      };
       const sub = deps.stream.subscribe(r.account, send, last);
       for (const e of sub.missed) send(e);
       const beat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);

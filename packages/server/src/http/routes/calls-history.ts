@@ -38,6 +38,10 @@ export function callHistoryRoutes(app: App, s: Services) {
       async (request, reply) =>
         (reply as FastifyReply)
           .type('application/json; charset=utf-8')
-          .send(await s.history[name](request.account, request.query, baseUrl(request))),
+          .send(
+            name === 'users'
+              ? await s.history.users(request.account, request.query, baseUrl(request), request.employeeId)
+              : await s.history[name](request.account, request.query, baseUrl(request)),
+          ),
     );
 }

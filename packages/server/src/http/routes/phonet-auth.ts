@@ -1,4 +1,9 @@
-import { AuthorizeRequest, AuthorizeResponse } from '@dzvin/protocol';
+import {
+  AuthorizeRequest,
+  AuthorizeResponse,
+  EmployeeSignInRequest,
+  EmployeeSignInResponse,
+} from '@dzvin/protocol';
 import { Type } from 'typebox';
 import { type App, errorResponses, type Services } from '../route-kit.ts';
 import { sessionCookie, sessionToken } from '../session.ts';
@@ -25,6 +30,30 @@ export function phonetAuthRoutes(app: App, s: Services, sessionIdleSec: number) 
       });
       reply.header('set-cookie', sessionCookie(token));
       return { domain: account.domain, sessionIdleTimeoutSec: sessionIdleSec };
+    },
+  );
+
+  app.post(
+    '/api/v1/session/employee',
+    {
+      schema: {
+        tags: ['Dzvin: account'],
+        summary:
+          "An employee signs in to the console with their ext and SIP password; answers Set-Cookie: JSESSIONID of a session that sees only the employee's own calls, the contacts book and their phone",
+        body: EmployeeSignInRequest,
+        response: { 200: EmployeeSignInResponse, ...errorResponses(400, 403, 429) },
+      },
+    },
+    async (request, reply) => {
+      const { token, account, employee } = await s.auth.authorizeEmployee({
+        host: request.hostname,
+        ip: request.ip,
+        domain: request.body.domain,
+        ext: request.body.ext,
+        password: request.body.password,
+      });
+      reply.header('set-cookie', sessionCookie(token));
+      return { domain: account.domain, sessionIdleTimeoutSec: sessionIdleSec, employee };
     },
   );
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { Type } from 'typebox';
 import type { AuthService } from '../../domain/accounts/auth-service.ts';
-import type { Recorder, RecordingTrack } from '../../domain/calls/call-model.ts';
+import { onCall, type Recorder, type RecordingTrack } from '../../domain/calls/call-model.ts';
 import { notFound } from '../../domain/errors.ts';
 import type { Store } from '../../domain/ports.ts';
 import { sendText } from '../errors.ts';
@@ -92,7 +92,10 @@ export function recordingAccess(store: Store, auth: AuthService): RecordingAcces
     const account = await store.accounts.byId(call.accountId);
     if (!account?.recordingsNeedSession) return true;
     const viewer = await auth.resolveSession(sessionToken(cookie), host);
-    return viewer.id === account.id;
+    if (viewer.account.id !== account.id) return false;
+    // An employee's own session hears the calls they were on, nobody else's.
+    const e = viewer.employeeId;
+    return e === null || onCall(call, e);
   };
 }
 
