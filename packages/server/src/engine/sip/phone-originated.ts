@@ -113,6 +113,8 @@ interface Originated {
   ext: string | null;
   /** A trunk's caller (a carrier's INVITE) rather than an employee's phone. */
   carrier: boolean;
+  /** The phone is a browser (its offer was WebRTC, issue 18): rtpengine ends ICE and DTLS-SRTP. */
+  webrtc: boolean;
   /** Dzvin speaking to the caller: an IVR prompt, ringback, a simulated party's voice. */
   speaking: boolean;
   /** The caller is in an IVR: its DTMF (RFC 4733) chooses. */
@@ -307,6 +309,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       state: 'placing',
       cancelled: false,
       sdpForPhone: '',
+      webrtc: false,
       ok: null,
       retransmit: null,
       routeSet: getHeaders(req, 'Record-Route'),
@@ -334,6 +337,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       }
       // A browser's offer (issue 18) is WebRTC: rtpengine ends ICE and DTLS-SRTP for Dzvin's side.
       const webrtc = isWebrtcSdp(req.body.toString('utf8'));
+      o.webrtc = webrtc;
       const offered = await ng.offer({
         'call-id': callId,
         'from-tag': phoneTag,
@@ -517,8 +521,10 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
           tx.reply(491, 'Request Pending');
           return true;
         }
-        if (o.carrier && o.rtp) {
-          // A carrier's re-INVITE: its new offer (or ours, when it sent none) through rtpengine.
+        if (o.rtp && (o.carrier || (o.webrtc && req.body.length))) {
+          // A carrier's re-INVITE: its new offer (or ours, when it sent none) through rtpengine. A
+          // browser's offer (hold, an ICE restart) too, with the WebRTC flags: rtpengine stays the
+          // active DTLS end it has been since its answer (uac-dialog.ts webrtcReply).
           const rtp = o.rtp;
           const d = {
             ng,
@@ -527,6 +533,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
             theirTag: o.phoneTag,
             port: rtp.port,
             contact,
+            ...(o.webrtc ? { webrtc: { dtls: 'active' as const } } : {}),
           };
           deps.reinvites
             .renegotiate(tx, d, (m) => {
@@ -544,7 +551,12 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
               }
               if (m.held) deps.mediaWatch?.unwatch(`call:${o.callId}`);
               else deps.mediaWatch?.watch(`call:${o.callId}`, () => o.rtp?.received ?? 0);
-              trace('originated.reinvite', { uuid: o.uuid, held: m.held, carrier: true, rtpTo: o.rtpTo });
+              trace('originated.reinvite', {
+                uuid: o.uuid,
+                held: m.held,
+                carrier: o.carrier,
+                rtpTo: o.rtpTo,
+              });
             })
             .catch(onError);
           return true;

@@ -7,16 +7,19 @@
 // A carrier's re-INVITE (issue 16) goes further (`renegotiate`): its new offer — a new address or
 // port, hold — is given to rtpengine as the first one was, and answered with rtpengine's answer, so
 // the carrier's RTP goes where it now says; one without SDP gets an offer in the 200 and the
-// answer its ACK brings is applied.
+// answer its ACK brings is applied. So does a browser's re-INVITE with an offer (issue 18: hold,
+// resume, an ICE restart after a network change), with the WebRTC flags on the browser's side.
 import { createResponse } from './build.ts';
 import { telephoneEventPt } from './media/dtmf.ts';
 import type { G711Codec } from './media/g711.ts';
 import { g711Sdp } from './media/local-media.ts';
 import type { NgClient } from './media/ng-client.ts';
+import type { NgSdpOptions } from './media/ng-types.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import { getCallId, getHeader, type SipRequest, type SipResponse } from './message.ts';
 import { RFC3261_TIMERS, type ServerTransaction } from './transaction.ts';
 import type { Remote } from './transport.ts';
+import { webrtcAnswer, webrtcReply } from './uac-dialog.ts';
 
 const ANSWER_DIRECTION: Record<string, string> = {
   sendonly: 'recvonly',
@@ -91,6 +94,14 @@ export interface AnchoredDialog {
   /** Dzvin's RTP socket for the far end (its port on 127.0.0.1). */
   port: number;
   contact: string;
+  /**
+   * The far end is a browser (issue 18): its offer is WebRTC, taken by rtpengine with
+   * uac-dialog.ts webrtcAnswer's flags, and our answer goes back with webrtcReply's — DTLS in the
+   * role rtpengine has had since the call began (`dtls`: a role change would need a new DTLS
+   * association). An ICE restart then gets rtpengine's new ICE credentials and takes the browser's
+   * new candidates. Absent: plain RTP/AVP both sides.
+   */
+  webrtc?: { dtls: 'active' | 'passive' };
 }
 
 /** What a renegotiation changed: where Dzvin sends RTP (rtpengine's side for us), the law, hold. */
@@ -103,6 +114,16 @@ export interface Renegotiated {
 }
 
 const NG_OPTIONS = { replace: ['origin', 'session-connection'], ICE: 'remove' as const };
+
+/** rtpengine's flags for the far end's offer (towards us) and for our answer (towards it). */
+function ngFlags(d: AnchoredDialog): { fromThem: NgSdpOptions; toThem: NgSdpOptions } {
+  if (!d.webrtc) return { fromThem: NG_OPTIONS, toThem: NG_OPTIONS };
+  const replace = NG_OPTIONS.replace;
+  return {
+    fromThem: { replace, ...webrtcAnswer() },
+    toThem: { replace, ...webrtcReply(), DTLS: d.webrtc.dtls },
+  };
+}
 
 export interface ReinviteOptions {
   timers?: { t1: number; t2: number };
@@ -215,19 +236,20 @@ export function createReinviteAnswerer(opts: ReinviteOptions = {}) {
         let apply: Renegotiated | null = null;
         if (offer.trim()) {
           // The far end offers: rtpengine takes its offer (and its new address) and gives us ours.
+          const flags = ngFlags(d);
           const forUs = await d.ng.offer({
             'call-id': d.callId,
             'from-tag': d.theirTag,
             'to-tag': d.ourTag,
             sdp: offer,
-            ...NG_OPTIONS,
+            ...flags.fromThem,
           });
           const answer = await d.ng.answer({
             'call-id': d.callId,
             'from-tag': d.theirTag,
             'to-tag': d.ourTag,
             sdp: localAnswer(forUs.sdp, d.port, version),
-            ...NG_OPTIONS,
+            ...flags.toThem,
           });
           body = answer.sdp;
           const stream = firstAudioStream(forUs.sdp);

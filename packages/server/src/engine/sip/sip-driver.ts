@@ -119,6 +119,8 @@ interface PhoneLeg {
   taping: boolean;
   /** The phone is a browser: rtpengine bridges its WebRTC media (uac-dialog.ts webrtcOffer). */
   webrtc: boolean;
+  /** The SDP the phone has from us since a renegotiation (a browser's re-INVITE); else the INVITE's. */
+  ours?: string;
 }
 
 /**
@@ -462,7 +464,50 @@ export function createSipDriver(deps: SipDriverDeps) {
         if (leg && getHeader(req, 'To')?.includes('tag=')) {
           // Hold, resume or a refresh from the phone of one of our calls: the call goes on.
           if (leg.state !== 'up') return void tx.reply(491, 'Request Pending');
-          const held = reinvites.answer(tx, leg.invite.body.toString('utf8'), leg.fromTag, contact);
+          if (leg.webrtc && leg.rtp && req.body.length) {
+            // A browser's offer (hold, resume, an ICE restart) goes through rtpengine with the
+            // WebRTC flags: an ICE restart needs rtpengine's new credentials in the answer (RFC
+            // 8839 §4.4.1.1.1), not the old SDP. rtpengine stays the passive DTLS end, as offered.
+            const rtp = leg.rtp;
+            const d = {
+              ng,
+              callId: leg.callId,
+              ourTag: leg.fromTag,
+              theirTag: leg.toTag ?? '',
+              port: rtp.port,
+              contact,
+              webrtc: { dtls: 'passive' as const },
+            };
+            reinvites
+              .renegotiate(tx, d, (m) => {
+                if (leg.state !== 'up' || leg.rtp !== rtp) return;
+                leg.ours = m.sdp;
+                const rtpTo = m.rtpTo ?? leg.rtpTo;
+                const codec = m.codec ?? leg.codec;
+                if (
+                  rtpTo &&
+                  (rtpTo.address !== leg.rtpTo?.address ||
+                    rtpTo.port !== leg.rtpTo?.port ||
+                    codec !== leg.codec)
+                ) {
+                  leg.rtpTo = rtpTo;
+                  leg.codec = codec;
+                  media.peer(rtp, rtpTo, codec);
+                }
+                leg.held = m.held;
+                if (m.held) mediaWatch.unwatch(`leg:${leg.ref.legUuid}`);
+                else mediaWatch.watch(`leg:${leg.ref.legUuid}`, () => received(leg));
+                trace('leg.reinvite', { legUuid: leg.ref.legUuid, held: m.held, webrtc: true });
+              })
+              .catch(onError);
+            return;
+          }
+          const held = reinvites.answer(
+            tx,
+            leg.ours ?? leg.invite.body.toString('utf8'),
+            leg.fromTag,
+            contact,
+          );
           if (held !== null) leg.held = held;
           if (held === true) mediaWatch.unwatch(`leg:${leg.ref.legUuid}`);
           if (held === false) mediaWatch.watch(`leg:${leg.ref.legUuid}`, () => received(leg));
