@@ -721,6 +721,93 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
       await assertGroupEvents(uuid, '003');
     }));
 
+  test('an ICE restart from the page (a re-INVITE with new ICE credentials, as after a network change) during a call to 001: the call goes on with RTP both ways', () =>
+    explained(async () => {
+      const n = await inPage<number>('window.calls.length');
+      const placed = await s.admin('POST', '/api/v1/sim/calls', { from: '0501234572', trunk: TRUNK });
+      assert.equal(placed.status, 201, placed.text);
+      const { uuid } = placed.json();
+      await page.waitForFunction(`window.calls.length === ${n + 1}`, undefined, { timeout: 10_000 });
+      await inPage(`window.calls[${n}].answer()`);
+      const both = async (what: string, base = { sent: 0, received: 0 }) => {
+        let seen = base;
+        await until(
+          async () => {
+            seen = await inPage<{ sent: number; received: number }>(`window.calls[${n}].packets()`);
+            const [leg] = server.built.sip!.driver.legs();
+            return seen.received >= base.received + 50 && seen.sent >= base.sent + 50 && leg?.received >= 50;
+          },
+          what,
+          20_000,
+        ).catch((e) => {
+          throw new Error(`${e.message}: the browser's counters ${JSON.stringify(seen)}`);
+        });
+        return seen;
+      };
+      await both('RTP both ways before the restart');
+      const ufrags = () => inPage<{ local: string; remote: string }>(`window.calls[${n}].iceUfrags()`);
+      const before = await ufrags();
+      const atDzvin = server.built.sip!.driver.legs()[0].received;
+      await inPage(`window.calls[${n}].restartIce()`);
+      const after = await ufrags();
+      console.log(`# ICE restart: ufrags ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+      assert.notEqual(after.local, before.local, 'the browser has new ICE credentials');
+      // RFC 8839 §4.4.1.1.1: the answer to an ICE restart restarts it too (rtpengine's new
+      // credentials, not the SDP of the call's start).
+      assert.notEqual(after.remote, before.remote, 'the answer has new ICE credentials');
+      await sleep(3000);
+      const p = await inPage<{ sent: number; received: number; ice: string; connection: string }>(
+        `window.calls[${n}].packets()`,
+      );
+      console.log(
+        `# after the restart: ${JSON.stringify(p)}, Dzvin received ${server.built.sip!.driver.legs()[0]?.received - atDzvin} more`,
+      );
+      await both('RTP both ways after the restart', p);
+      assert.ok(server.built.sip!.driver.legs()[0].received > atDzvin + 100, 'Dzvin still hears the browser');
+      await inPage(`window.calls[${n}].hangup()`);
+      await inPage(`window.calls[${n}].ended`);
+      await until(async () => !(await activeCalls(s)).some((c: Json) => c.uuid === uuid), 'the call over');
+      const c = await historyRecord(s, uuid);
+      assert.equal(c.disposition, 0);
+    }));
+
+  test('an ICE restart from the page on a call it placed (to 002’s desk phone): the answer restarts ICE too, RTP flows both ways after it and 002 still hears the browser', () =>
+    explained(async () => {
+      const from = desk.events.length;
+      await inPage(`window.out2 = window.phone.call('002'); undefined`);
+      await desk.waitForEvent((e) => e.type === 'CALL_INCOMING', '002 rings', { from });
+      assert.ok((await desk.command('accept')).ok);
+      await inPage('window.out2.confirmed');
+      const packets = () => inPage<{ sent: number; received: number }>('window.out2.packets()');
+      await until(async () => {
+        const p = await packets();
+        return p.received >= 50 && p.sent >= 50;
+      }, 'RTP both ways before the restart');
+      const ufrags = () => inPage<{ local: string; remote: string }>('window.out2.iceUfrags()');
+      const before = await ufrags();
+      await inPage('window.out2.restartIce()');
+      const after = await ufrags();
+      console.log(
+        `# ICE restart (placed call): ufrags ${JSON.stringify(before)} -> ${JSON.stringify(after)}`,
+      );
+      assert.notEqual(after.local, before.local, 'the browser has new ICE credentials');
+      assert.notEqual(after.remote, before.remote, 'the answer has new ICE credentials');
+      const base = await packets();
+      await until(
+        async () => {
+          const p = await packets();
+          return p.received >= base.received + 100 && p.sent >= base.sent + 100;
+        },
+        'two seconds of RTP both ways after the restart',
+        20_000,
+      );
+      const hung = desk.events.length;
+      assert.ok((await desk.command('hangup')).ok);
+      await desk.waitForEvent((e) => e.type === 'CALL_CLOSED', '002 hung up', { from: hung });
+      await inPage('window.out2.ended');
+      await deskHeardBrowser();
+    }));
+
   // Last: it stops the page's phone that the tests above share.
   test('presence follows the registration: the registered page shows 001’s phone registered, stop() (REGISTER expires 0) takes it off, and a page closed without stop() goes offline once its WebSocket is gone', () =>
     explained(async () => {

@@ -52,6 +52,17 @@ export interface PhoneCall {
    * and Dzvin pauses its media watch) or takes it off; resolves once the other side agreed.
    */
   hold(on: boolean): Promise<void>;
+  /**
+   * Restarts ICE (a re-INVITE offering new ICE credentials), what the page does when the network
+   * changed under a call; resolves once the other side answered, rejects when the call ended
+   * instead (JsSIP hangs up a call whose renegotiation failed).
+   */
+  restartIce(): Promise<void>;
+  /**
+   * The ICE username fragments of the call now: the page's and the other side's (rtpengine's).
+   * Both change with an ICE restart (RFC 8839): a diagnostic for a call-quality view and tests.
+   */
+  iceUfrags(): { local: string; remote: string };
   /** Refuses a ringing call (486 Busy Here by default) or hangs up one in progress (BYE). */
   hangup(status?: number): void;
   /** Stops (or restarts) sending the microphone; the call stays up. */
@@ -181,6 +192,18 @@ function phoneCall(
         const sent = on ? session.hold({}, () => resolve()) : session.unhold({}, () => resolve());
         if (!sent) reject(new Error(on ? 'cannot hold now' : 'cannot resume now'));
       }),
+    restartIce: () =>
+      new Promise<void>((resolve, reject) => {
+        const sent = session.renegotiate({ rtcOfferConstraints: { iceRestart: true } }, () => resolve());
+        if (!sent) reject(new Error('cannot restart ICE now'));
+        else ended.then((cause) => reject(new Error(`the call ended: ${cause}`)));
+      }),
+    iceUfrags() {
+      const pc = session.connection as unknown as RTCPeerConnection | undefined;
+      const ufrag = (d: RTCSessionDescription | null | undefined) =>
+        /a=ice-ufrag:(\S+)/.exec(d?.sdp ?? '')?.[1] ?? '';
+      return { local: ufrag(pc?.localDescription), remote: ufrag(pc?.remoteDescription) };
+    },
     hangup: (status?: number) => {
       if (session.isEnded()) return;
       session.terminate(status && !session.isEstablished() ? { status_code: status } : undefined);
