@@ -5,7 +5,7 @@
 // Needs PostgreSQL (DZVIN_TEST_PG_URL, set by `npm test`) and nginx (DZVIN_TEST_NGINX, or
 // /usr/sbin/nginx); without either it skips loudly, unless DZVIN_REQUIRE_ALL=1 makes that a failure.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -16,9 +16,9 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createTestDatabaseUrl, dialectSkipReason, type TestDatabase } from './support/dialects.ts';
 import { type RequestOptions, type Response, request } from './support/harness.ts';
+import { type Nginx, nginxPath, startNginx } from './support/nginx.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const SAMPLE = path.join(ROOT, 'deploy/nginx/dzvin.conf');
 const DEFAULT_NGINX = '/usr/sbin/nginx';
 const DOMAIN = 'nginx.localhost';
 const API_KEY = 'nginx-test-key-0123456789abcdef';
@@ -52,12 +52,6 @@ async function until<T>(fn: () => Promise<T | undefined | false>, what: string, 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
-}
-
-function nginxPath(): string | undefined {
-  const env = process.env.DZVIN_TEST_NGINX;
-  if (env && fs.existsSync(env)) return env;
-  return fs.existsSync(DEFAULT_NGINX) ? DEFAULT_NGINX : undefined;
 }
 
 /** `skip` for node:test; throws under DZVIN_REQUIRE_ALL=1 when something is missing. */
@@ -146,125 +140,6 @@ async function stopChild(child: ChildProcess, exited: Promise<unknown>, signal: 
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// nginx
-
-/** The sample file with these upstream addresses and this listen port; nothing else changes. */
-function renderSample(upstreams: string[], listenPort: number): string {
-  const text = fs.readFileSync(SAMPLE, 'utf8');
-  const server = /^( *)server 127\.0\.0\.1:\d+( [^;\n]*)?;\n/gm;
-  const lines = [...text.matchAll(server)];
-  assert.ok(lines.length >= 2, 'the sample upstream lists 127.0.0.1:<port> servers');
-  const [indent, params] = [lines[0][1], lines[0][2] ?? ''];
-  let first = true;
-  let out = text.replace(server, () => {
-    if (!first) return '';
-    first = false;
-    return upstreams.map((u) => `${indent}server ${u}${params};\n`).join('');
-  });
-  const listens = [...out.matchAll(/^ *listen (80|\[::\]:80);\n/gm)];
-  assert.equal(listens.length, 2, 'the sample listens on 80 and [::]:80');
-  out = out.replace(/^( *)listen 80;\n/m, `$1listen 127.0.0.1:${listenPort};\n`);
-  out = out.replace(/^ *listen \[::\]:80;\n/m, '');
-  return out;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-interface Nginx {
-  port: number;
-  base: string;
-  stop(): Promise<void>;
-  log(): string;
-}
-
-/** nginx in the foreground with its prefix, pid, logs and temp paths in a temp dir. */
-async function startNginx(upstreams: string[]): Promise<Nginx> {
-  const bin = nginxPath()!;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-nginx-'));
-  // nginx started as root runs its workers as nobody: they must reach the temp paths in here.
-  fs.chmodSync(dir, 0o755);
-  const conf = path.join(dir, 'nginx.conf');
-  const errorLog = path.join(dir, 'error.log');
-  const log = () => {
-    try {
-      return fs.readFileSync(errorLog, 'utf8');
-    } catch {
-      return '(no error log)';
-    }
-  };
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    fs.writeFileSync(path.join(dir, 'dzvin.conf'), renderSample(upstreams, port));
-    // What Debian's /etc/nginx/nginx.conf sets around sites-enabled/*, with paths in `dir`.
-    fs.writeFileSync(
-      conf,
-      [
-        'daemon off;',
-        'worker_processes 1;',
-        `pid ${dir}/nginx.pid;`,
-        `error_log ${errorLog} info;`,
-        'events { worker_connections 256; }',
-        'http {',
-        '  sendfile on;',
-        '  tcp_nopush on;',
-        '  types_hash_max_size 2048;',
-        '  default_type application/octet-stream;',
-        `  access_log ${dir}/access.log;`,
-        '  gzip on;',
-        `  client_body_temp_path ${dir}/body;`,
-        `  proxy_temp_path ${dir}/proxy;`,
-        `  fastcgi_temp_path ${dir}/fastcgi;`,
-        `  uwsgi_temp_path ${dir}/uwsgi;`,
-        `  scgi_temp_path ${dir}/scgi;`,
-        `  include ${dir}/dzvin.conf;`,
-        '}',
-        '',
-      ].join('\n'),
-    );
-    const args = ['-p', `${dir}/`, '-c', conf, '-e', errorLog];
-    const check = spawnSync(bin, [...args, '-t'], { encoding: 'utf8' });
-    assert.equal(check.status, 0, `nginx -t rejects the sample config:\n${check.stderr}${check.stdout}`);
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout?.on('data', (c) => {
-      out += c;
-    });
-    child.stderr?.on('data', (c) => {
-      out += c;
-    });
-    const exited = track(child);
-    const base = `http://127.0.0.1:${port}`;
-    const up = await until(
-      async () => (child.exitCode !== null ? 'exited' : (await request(base, 'GET', '/healthz')) && 'up'),
-      'nginx to listen',
-    ).catch(() => 'timeout');
-    if (up === 'up') {
-      return {
-        port,
-        base,
-        log,
-        async stop() {
-          await stopChild(child, exited, 'SIGQUIT');
-          fs.rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    }
-    await stopChild(child, exited);
-    if (attempt >= 3 || !/Address already in use/.test(log() + out))
-      throw new Error(`nginx did not start (${up}):\n${out}\n${log()}`);
-  }
-}
-
 /**
  * A process that accepts a connection, reads the request head and closes the connection without
  * answering (as a process that crashes in the middle of a request looks to nginx).
@@ -330,7 +205,7 @@ describe('two Dzvin processes over PostgreSQL behind the sample nginx config', {
     cleanups.push(() => stopChild(a.child, a.exited));
     b = await startDzvin('b', db.url, dir);
     cleanups.push(() => stopChild(b.child, b.exited));
-    proxy = await startNginx([`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`]);
+    proxy = await startNginx({ upstreams: [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`] });
     cleanups.push(() => proxy.stop());
   });
 
@@ -420,7 +295,7 @@ describe('two Dzvin processes over PostgreSQL behind the sample nginx config', {
 
   test('a POST that reached a process which then failed is answered 502 and not replayed on the other', async () => {
     const dropper = await startDropper();
-    const proxy2 = await startNginx([`127.0.0.1:${a.port}`, dropper.address]);
+    const proxy2 = await startNginx({ upstreams: [`127.0.0.1:${a.port}`, dropper.address] });
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 6; i++) {
@@ -446,7 +321,7 @@ describe('two Dzvin processes over PostgreSQL behind the sample nginx config', {
     }
     // A GET to the same failing process is retried on the other one: the client sees only 200s.
     const dropper2 = await startDropper();
-    const proxy3 = await startNginx([`127.0.0.1:${a.port}`, dropper2.address]);
+    const proxy3 = await startNginx({ upstreams: [`127.0.0.1:${a.port}`, dropper2.address] });
     try {
       for (let i = 0; i < 6; i++) {
         const r = await via(proxy3, 'GET', '/rest/users', { cookie });

@@ -18,6 +18,12 @@ export const NGINX_SAMPLE = path.join(ROOT, 'deploy/nginx/dzvin.conf');
 const DEFAULT_NGINX = '/usr/sbin/nginx';
 const OPENSSL = '/usr/bin/openssl';
 
+/** Every nginx started here that still runs: killed if the test process exits first. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
 export function nginxPath(): string | undefined {
   const env = process.env.DZVIN_TEST_NGINX;
   if (env && fs.existsSync(env)) return env;
@@ -194,7 +200,13 @@ export async function startNginx(
     child.stderr?.on('data', (c) => {
       out += c;
     });
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    running.add(child);
+    const exited = new Promise<void>((r) =>
+      child.once('exit', () => {
+        running.delete(child);
+        r();
+      }),
+    );
     const up = await until(
       async () =>
         child.exitCode !== null
