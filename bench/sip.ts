@@ -100,6 +100,8 @@ interface Step {
   lag_p99_ms: number | null;
   lag_max_ms: number | null;
   server_cpu_pct: number | null;
+  /** The main thread's CPU time over the step (arrivals and the calls' end) per completed call, ms. */
+  main_cpu_ms_per_call: number | null;
   rss_max_mb: number | null;
   loadavg: number;
   first_error: string | null;
@@ -153,6 +155,10 @@ async function rateSteps(
       server_cpu_pct: window.length
         ? Math.round(window.reduce((a, w) => a + w.cpu_pct, 0) / window.length)
         : null,
+      main_cpu_ms_per_call:
+        window.length && s.successful
+          ? round(window.reduce((a, w) => a + (w.main_cpu_ms ?? 0), 0) / s.successful, 2)
+          : null,
       rss_max_mb: window.length ? Math.max(...window.map((w) => w.rss_mb)) : null,
       loadavg: loadavg1(),
       first_error:
@@ -167,7 +173,7 @@ async function rateSteps(
       `${label} ${rate} calls/s × ${STEP_SEC} s: ${step.successful} ok, ${step.failed} failed, setup mean ${step.setup_ms_mean} ms` +
         (step.lag_p99_ms === null
           ? ''
-          : `, Dzvin lag p99 (worst second) ${step.lag_p99_ms} ms, CPU ${step.server_cpu_pct}%`) +
+          : `, Dzvin lag p99 (worst second) ${step.lag_p99_ms} ms, CPU ${step.server_cpu_pct}%, main thread ${step.main_cpu_ms_per_call} ms/call`) +
         `, load ${step.loadavg}`,
     );
     if (step.first_error) log(`  ${step.first_error.slice(0, 400)}`);
@@ -449,6 +455,12 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
       }
       log('  calls still active 30 s after the step');
     };
+    // The main thread's CPU with phones registered and no call: what a step's per-call figure includes.
+    await sleep(3000);
+    const idleWindow = samples.slice(-3);
+    log(
+      `idle main thread: ${round(idleWindow.reduce((a, w) => a + w.main_cpu_ms, 0) / Math.max(1, idleWindow.length), 1)} ms of CPU per second`,
+    );
     const steps = await rateSteps('dzvin', kam.sipPort, samples, idle);
 
     // Calls held together with media both ways.
@@ -680,7 +692,7 @@ function markdown(r: Report): string {
   const stepRows = (steps: Step[], withServer: boolean) =>
     steps.map(
       (s) =>
-        `| ${s.rate} | ${s.placed} | ${s.successful} | ${s.failed} | ${s.setup_ms_mean ?? '–'} |${withServer ? ` ${s.lag_p99_ms ?? '–'} | ${s.lag_max_ms ?? '–'} | ${s.server_cpu_pct ?? '–'}% | ${s.rss_max_mb ?? '–'} |` : ''} ${s.loadavg} |`,
+        `| ${s.rate} | ${s.placed} | ${s.successful} | ${s.failed} | ${s.setup_ms_mean ?? '–'} |${withServer ? ` ${s.lag_p99_ms ?? '–'} | ${s.lag_max_ms ?? '–'} | ${s.server_cpu_pct ?? '–'}% | ${s.main_cpu_ms_per_call ?? '–'} | ${s.rss_max_mb ?? '–'} |` : ''} ${s.loadavg} |`,
     );
   const lines = [
     '# SIP benchmark',
@@ -714,8 +726,10 @@ function markdown(r: Report): string {
     '',
     '## Call rate through Dzvin',
     '',
-    '| calls/s | placed | completed | failed | INVITE→200 mean ms | Dzvin lag p99 ms (worst second) | lag max ms | Dzvin CPU (100% = a core) | RSS MB | load |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    "Main thread CPU: the main thread's own run time (/proc schedstat; the media worker, the recordings' writer and SQLite's checkpointer excluded) over the step and until its calls ended, per completed call; it includes what the thread spends with no call (registrations polled, the outbox's safety net).",
+    '',
+    '| calls/s | placed | completed | failed | INVITE→200 mean ms | Dzvin lag p99 ms (worst second) | lag max ms | Dzvin CPU (100% = a core) | main thread CPU ms per call | RSS MB | load |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...(d ? stepRows(d.steps, true) : []),
     '',
     '## Kamailio alone (same config, its B2BUA a SIPp answering at once)',

@@ -7,6 +7,7 @@
 //
 // IPC: → `ready` (after the office is built); `registered` → how many exts Dzvin sees registered;
 // `counts` → the history rows (company calls by disposition) and calls still active; `exit`.
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { sql } from 'kysely';
@@ -34,6 +35,8 @@ export interface SipServerSample {
   lag_p99_ms: number;
   lag_max_ms: number;
   cpu_pct: number;
+  /** CPU time of the main thread alone over the last second (ms, from /proc: the media worker excluded). */
+  main_cpu_ms: number;
   active: number;
   loadavg: number;
 }
@@ -100,6 +103,15 @@ eld.enable();
 const lagMs = (ns: number) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
 let t = 0;
 let cpuLast = process.cpuUsage();
+// The main thread's own run time (its tid is the pid): the first field of schedstat, in ns.
+const mainCpuNs = () => {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return 0;
+  }
+};
+let mainLast = mainCpuNs();
 let tickLast = performance.now();
 const db = built.database.db;
 const companyRows = async () =>
@@ -111,6 +123,7 @@ const sampler = setInterval(() => {
   const now = performance.now();
   const cpu = process.cpuUsage(cpuLast);
   cpuLast = process.cpuUsage();
+  const mainNow = mainCpuNs();
   const mem = process.memoryUsage();
   const s: SipServerSample = {
     t: ++t,
@@ -119,11 +132,13 @@ const sampler = setInterval(() => {
     lag_p99_ms: round(lagMs(eld.percentile(99)), 2),
     lag_max_ms: round(lagMs(eld.max), 2),
     cpu_pct: Math.round((cpu.user + cpu.system) / 10 / (now - tickLast)),
+    main_cpu_ms: round((mainNow - mainLast) / 1e6, 1),
     active: built.simulator.sim.activeCount(),
     loadavg: round(os.loadavg()[0], 2),
   };
   eld.reset();
   tickLast = now;
+  mainLast = mainNow;
   send({ type: 'sample', sample: s });
 }, 1000);
 
