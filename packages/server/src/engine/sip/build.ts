@@ -2,22 +2,22 @@
  * Building the messages the lower layers derive from others: responses (§8.2.6), CANCEL (§9.1)
  * and the ACK for a non-2xx final response (§17.1.1.3), plus fresh branches and tags.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../../domain/random-pool.ts';
 import { MAGIC_COOKIE, parseCSeq, parseNameAddr } from './header-values.ts';
 import { getHeader, getHeaders, type Header, type SipRequest, type SipResponse } from './message.ts';
 
 /** A branch unique in space and time, with the RFC 3261 magic cookie (§8.1.1.7). */
 export function newBranch(): string {
-  return `${MAGIC_COOKIE}${randomBytes(12).toString('hex')}`;
+  return `${MAGIC_COOKIE}${randomHex(12)}`;
 }
 
 /** A From/To tag: 32 random bits at least (§19.3); we use 64. */
 export function newTag(): string {
-  return randomBytes(8).toString('hex');
+  return randomHex(8);
 }
 
 export function newCallId(host: string): string {
-  return `${randomBytes(12).toString('hex')}@${host}`;
+  return `${randomHex(12)}@${host}`;
 }
 
 export interface ResponseOptions {

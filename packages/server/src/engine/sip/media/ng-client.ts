@@ -11,9 +11,10 @@
 //   from any address but rtpengine's are ignored.
 // - One socket per client, unref'd: pending requests' timers keep the process alive, an idle
 //   client does not.
-import { randomBytes } from 'node:crypto';
+
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { randomBase64url } from '../../../domain/random-pool.ts';
 import { type BencodeDict, type BencodeValue, decode, encode } from './bencode.ts';
 import { NgError, NgRejectedError, NgTimeoutError } from './ng-errors.ts';
 import type {
@@ -159,7 +160,7 @@ export function createNgClient(options: NgClientOptions): NgClient {
     if (closed) return Promise.reject(new NgError('CLOSED', command, 'the NG client is closed'));
     const total = opts.timeoutMs ?? timeoutMs;
     let cookie: string;
-    do cookie = randomBytes(9).toString('base64url');
+    do cookie = randomBase64url(9);
     while (pending.has(cookie));
     let payload: Buffer;
     try {
