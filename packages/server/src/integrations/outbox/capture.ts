@@ -17,6 +17,9 @@ function byAccount<T extends { call: { accountId: number } }>(events: T[]): Map<
   return m;
 }
 
+/** Both writes notify the outbox after their commit (`notify` below, `afterSave`). */
+const AFTER_COMMIT = { notifiesAfterCommit: true };
+
 /**
  * Turns the call engine's events into outbox rows: dial and bridge in their own transactions,
  * in emit order (batched); hangups inside the transaction that saves the finished call
@@ -55,7 +58,11 @@ export function createCallEventCapture(deps: {
             try {
               await store.transaction(async (tx) => {
                 for (const [accountId, events] of byAccount(batch))
-                  await outbox.enqueue(tx, await callEventEntries(tx, clock, accountId, events));
+                  await outbox.enqueue(
+                    tx,
+                    await callEventEntries(tx, clock, accountId, events),
+                    AFTER_COMMIT,
+                  );
                 if (joined) undo = await joined(tx);
               });
             } catch (err) {
@@ -110,7 +117,7 @@ export function createCallEventCapture(deps: {
         .filter((r) => r.kind === 'company' || (r.kind === 'user' && r.parentUuid !== null))
         .map((r) => ({ type: 'call.hangup' as const, call: r }));
       for (const [accountId, list] of byAccount(events))
-        await outbox.enqueue(tx, await callEventEntries(tx, clock, accountId, list));
+        await outbox.enqueue(tx, await callEventEntries(tx, clock, accountId, list), AFTER_COMMIT);
     },
     afterSave(): void {
       outbox.notify();

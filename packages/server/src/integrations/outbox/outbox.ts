@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../domain/clock.ts';
 import type { DeliveryKind, NewDelivery, Store } from '../../domain/ports.ts';
+import { randomHex } from '../../domain/random-pool.ts';
 
 /**
  * Call events and UTM batches to CRMs, delivered at least once through a durable outbox
@@ -22,19 +22,23 @@ export interface OutboxEntry {
 }
 
 export interface Outbox {
-  /** Writes deliveries through `tx` (a store bound to the caller's transaction, or the plain store). */
-  enqueue(tx: Store, entries: OutboxEntry[]): Promise<void>;
+  /**
+   * Writes deliveries through `tx` (a store bound to the caller's transaction, or the plain
+   * store); the dispatcher looks a few milliseconds later. `notifiesAfterCommit`: the caller
+   * calls `notify` once its transaction has committed, so that look is left out.
+   */
+  enqueue(tx: Store, entries: OutboxEntry[], opts?: { notifiesAfterCommit?: boolean }): Promise<void>;
   /** Tells the local dispatcher there may be new work (called after commits). */
   notify(): void;
 }
 
-const newWebhookId = () => `msg_${randomBytes(16).toString('hex')}`;
+const newWebhookId = () => `msg_${randomHex(16)}`;
 
 export function createOutbox(deps: { clock: Clock }): Outbox & { onNotify(fn: () => void): void } {
   const listeners = new Set<() => void>();
   let scheduled = false;
   const outbox = {
-    async enqueue(tx: Store, entries: OutboxEntry[]) {
+    async enqueue(tx: Store, entries: OutboxEntry[], opts?: { notifiesAfterCommit?: boolean }) {
       if (!entries.length) return;
       const now = deps.clock.now();
       const rows: NewDelivery[] = entries.map((e) => ({
@@ -50,8 +54,9 @@ export function createOutbox(deps: { clock: Clock }): Outbox & { onNotify(fn: ()
       }));
       await tx.outbox.insert(rows);
       // The caller's transaction may not have committed yet: look a moment later (and the
-      // dispatcher's safety-net poll covers the rest).
-      setTimeout(() => outbox.notify(), 5).unref();
+      // dispatcher's safety-net poll covers the rest) — unless the caller calls `notify` after
+      // its commit, when this second wake-up would only claim nothing (one per event write).
+      if (!opts?.notifiesAfterCommit) setTimeout(() => outbox.notify(), 5).unref();
     },
     notify() {
       if (scheduled) return;
