@@ -360,12 +360,13 @@ export const MEDIA_WORKER = 'dzvin-media-worker';
 if (parentPort && workerData === MEDIA_WORKER) {
   const port = parentPort;
   const core = createMediaCore((m, transfer) => port.postMessage(m, transfer ?? []));
-  port.on('message', (m: ToWorker | { op: 'shutdown' }) => {
-    if (m.op === 'shutdown') {
+  // The main thread sends its messages in batches (media-host.ts), `shutdown` on its own.
+  port.on('message', (m: ToWorker[] | { op: 'shutdown' }) => {
+    if (!Array.isArray(m)) {
       core.close();
       port.close();
       return;
     }
-    core.handle(m);
+    for (const one of m) core.handle(one);
   });
 }
