@@ -59,7 +59,11 @@ export interface KamailioControl {
   registrations(): Promise<Registration[]>;
   /** Drops every registered contact of this ext now (e.g. after its credential is removed). */
   unregister(id: SipIdentity): Promise<void>;
-  /** The ids of the TCP/TLS/WebSocket connections Kamailio holds open now (`core.tcp_list`). */
+  /**
+   * The ids of the TCP/TLS/WebSocket connections Kamailio holds open now (`core.tcp_list`), not
+   * those it has given up on (CONN_BAD, EOF, ERROR: e.g. a WebSocket the websocket module closed
+   * for want of a Pong stays listed BAD while its silent peer never closes it).
+   */
   connections(): Promise<Set<number>>;
 }
 
@@ -105,8 +109,12 @@ export function createKamailioControl(opts: KamailioRpcOptions | { rpc: Kamailio
       await rpc.call('ul.rm', [LOCATION_TABLE, sipAor(id)]);
     },
     async connections() {
-      const list = (await rpc.call('core.tcp_list')) as Array<{ id?: unknown }> | null;
-      return new Set((Array.isArray(list) ? list : []).map((c) => Number(c.id)));
+      const list = (await rpc.call('core.tcp_list')) as Array<{ id?: unknown; state?: unknown }> | null;
+      return new Set(
+        (Array.isArray(list) ? list : [])
+          .filter((c) => !/BAD|EOF|ERROR/.test(String(c.state ?? '')))
+          .map((c) => Number(c.id)),
+      );
     },
   };
 }

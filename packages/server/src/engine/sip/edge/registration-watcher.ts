@@ -39,8 +39,9 @@ export interface RegistrationWatcher {
 
 /**
  * The contacts that can still ring. A browser's binding outlives its WebSocket: a tab closed
- * without un-registering (or a laptop gone off the network, once the websocket module's Ping gets
- * no Pong) leaves it in usrloc until it expires — nathelper's keep-alive OPTIONS and their
+ * without un-registering (or a browser gone silent — a laptop's lid shut, its network gone — once
+ * the websocket module closed it: a Ping after keepalive_timeout idle, unanswered for as long
+ * again) leaves it in usrloc until it expires — nathelper's keep-alive OPTIONS and their
  * KEEPALIVE_TIMEOUT only cover UDP contacts — and Kamailio never opens a WebSocket, so it is
  * unreachable: it is left out once Kamailio no longer holds its connection (`core.tcp_list`, read
  * after `ul.dump` and only when a browser is registered). When that list cannot be read, the dump
