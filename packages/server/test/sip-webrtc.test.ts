@@ -808,7 +808,7 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
       await deskHeardBrowser();
     }));
 
-  // Last: it stops the page's phone that the tests above share.
+  // Last but one: it stops the page's phone that the tests above share.
   test('presence follows the registration: the registered page shows 001’s phone registered, stop() (REGISTER expires 0) takes it off, and a page closed without stop() goes offline once its WebSocket is gone', () =>
     explained(async () => {
       const employee = async (ext: string): Promise<Json> => {
@@ -879,5 +879,93 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
         `# the page closed without stop() was offline ${((Date.now() - closedAt) / 1000).toFixed(1)} s later`,
       );
       assert.deepEqual(e.phone, { registered: false, contacts: 0 });
+    }));
+
+  test('a browser that freezes on a call-free page (its WebSocket open, nothing answered: a laptop lid shut, a network gone) goes offline once Kamailio’s websocket module gives up on it (a Ping after 30 s idle, no Pong for 30 s more)', () =>
+    explained(async () => {
+      // A Chromium of its own, found by a marker in its command line, stopped by PID (SIGSTOP: its
+      // sockets stay open, its kernel still ACKs, nothing answers), killed by PID at the end.
+      const marker = `--dzvin-freeze-${process.pid}-${Date.now()}`;
+      const frozen = await chromium.launch({
+        executablePath: chromiumPath()!,
+        headless: true,
+        args: ['--no-sandbox', '--disable-dev-shm-usage', marker],
+      });
+      const pids = () =>
+        fs
+          .readdirSync('/proc')
+          .filter((d) => /^\d+$/.test(d))
+          .filter((d) => {
+            try {
+              return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(marker);
+            } catch {
+              return false;
+            }
+          })
+          .map(Number);
+      let stopped: number[] = [];
+      try {
+        const tab = await frozen.newPage();
+        await tab.goto(site.url);
+        await tab.waitForFunction('typeof window.createSipPhone === "function"');
+        await tab.evaluate(`(() => {
+          window.states = [];
+          window.phone = window.createSipPhone({
+            wsUrl: 'ws://127.0.0.1:${kam.wsPort}/', ext: '001', domain: '${DOMAIN}', password: '${PASSWORD}',
+            onState: (st, why) => window.states.push(why ? st + ':' + why : st),
+          });
+        })()`);
+        await tab.waitForFunction('window.states.includes("registered")', undefined, { timeout: 10_000 });
+        await until(
+          async () =>
+            (await s.admin('GET', '/api/v1/employees')).json().find((e: Json) => e.ext === '001')?.phone
+              ?.registered === true,
+          '001 registered from the browser that will freeze',
+        );
+        // The marker is on the browser process's command line; its renderer and network service
+        // (which holds the WebSocket) are its descendants: all of them are stopped.
+        const roots = pids();
+        assert.ok(roots.length > 0, 'the frozen browser’s processes found');
+        const all = new Set(roots);
+        for (let grew = true; grew; ) {
+          grew = false;
+          for (const d of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+            try {
+              const ppid = Number(fs.readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+              if (all.has(ppid) && !all.has(Number(d))) {
+                all.add(Number(d));
+                grew = true;
+              }
+            } catch {
+              /* gone */
+            }
+          }
+        }
+        stopped = [...all];
+        for (const pid of stopped) process.kill(pid, 'SIGSTOP');
+        const frozenAt = Date.now();
+        const e = await until(
+          async () => {
+            const now = (await s.admin('GET', '/api/v1/employees')).json().find((x: Json) => x.ext === '001');
+            return now.phone?.registered === false ? now : null;
+          },
+          'the frozen browser’s contact left out: 001 offline',
+          150_000,
+        );
+        console.log(
+          `# the frozen browser was offline ${((Date.now() - frozenAt) / 1000).toFixed(1)} s later`,
+        );
+        assert.deepEqual(e.phone, { registered: false, contacts: 0 });
+        assert.match(kam.log(), /WebSocket from .* closed/);
+      } finally {
+        for (const pid of stopped) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }
+        await Promise.race([frozen.close().catch(() => undefined), sleep(5000)]);
+      }
     }));
 });
