@@ -12,6 +12,11 @@ export class ApiError extends Error {
   }
 }
 
+import { signal } from './signal.ts';
+
+/** The signed-in employee's session (GET /api/v1/me), or null for the account's. */
+export const employeeSession = signal<Me | null>(null);
+
 let onSignedOut: () => void = () => {};
 /** Called when a request answers 403 for a missing/expired session. */
 export function whenSignedOut(fn: () => void) {
@@ -42,7 +47,11 @@ export async function api<T = unknown>(
   }
   const text = await res.text();
   if (!res.ok) {
-    if (res.status === 403 && !path.startsWith('/rest/security/')) onSignedOut();
+    // A missing or expired session signs out; an employee's session refused a route (its scope,
+    // http/employee-scope.ts) stays signed in and shows the reason.
+    if (res.status === 403 && !path.startsWith('/rest/security/') && !path.startsWith('/api/v1/session/')) {
+      if (!text.startsWith("An employee's session")) onSignedOut();
+    }
     throw new ApiError(res.status, text.trim() || `${res.status} ${res.statusText}`);
   }
   if (!text) return undefined as T;
@@ -79,6 +88,30 @@ export interface OtherLeg {
   url: string | null;
   priority: number | null;
 }
+/** GET /api/v1/me: the account's session, or an employee's with their browser phone's settings. */
+export interface Me {
+  domain: string;
+  name: string;
+  employee: { id: number; ext: string; displayName: string } | null;
+  phone: { wsUrl: string; ext: string; domain: string; ha1: string; displayName: string } | null;
+  phoneUnavailable: string | null;
+}
+
+/** A call event as the SSE stream (and a CRM's webhook) carries it. */
+export interface CallEvent {
+  event: string;
+  uuid: string;
+  parentUuid: string | null;
+  dialAt: number;
+  bridgeAt: number | null;
+  lgDirection: number;
+  leg: { id: number; ext: string; displayName: string } | null;
+  leg2: { id: number; ext: string; displayName: string } | null;
+  otherLegs: OtherLeg[] | null;
+  trunkNum: string | null;
+  trunkName: string | null;
+}
+
 export interface LiveCall {
   uuid: string;
   parentUuid: string | null;

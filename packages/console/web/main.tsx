@@ -1,9 +1,21 @@
 // The Dzvin web console: sign in with the account domain and API key (the documented Phonet
-// session, JSESSIONID), then the pages below, routed by the URL hash.
+// session, JSESSIONID), then the pages below, routed by the URL hash. An employee signs in with
+// their ext and SIP password instead: their console is the Phone (the browser registers as their
+// ext), their own history and the contacts book.
 import './style.css';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { type Account, ApiError, get, post, rotatedKey, setRotatedKey, whenSignedOut } from './api.ts';
+import {
+  type Account,
+  ApiError,
+  employeeSession,
+  get,
+  type Me,
+  post,
+  rotatedKey,
+  setRotatedKey,
+  whenSignedOut,
+} from './api.ts';
 import { type Labels, lang, setLang, t } from './i18n.ts';
 import { live } from './live-store.ts';
 import { ContactsPage } from './pages/contacts.tsx';
@@ -12,7 +24,9 @@ import { HistoryPage } from './pages/history.tsx';
 import { IntegrationsPage } from './pages/integrations.tsx';
 import { LivePage } from './pages/live.tsx';
 import { OverviewPage } from './pages/overview.tsx';
+import { PhonePage } from './pages/phone.tsx';
 import { SimulatorPage } from './pages/simulator.tsx';
+import * as phone from './phone/phone-store.ts';
 import { hash, hashPage, setConsoleHost } from './route.ts';
 import { signal, useSignal } from './signal.ts';
 import { ErrorBox, errText, Loading } from './ui.tsx';
@@ -28,7 +42,12 @@ const PAGES = {
 } as const;
 type PageName = keyof typeof PAGES;
 
+/** What an employee's session shows: their phone, their calls, the contacts book. */
+const EMPLOYEE_PAGES = { phone: PhonePage, history: HistoryPage, contacts: ContactsPage } as const;
+type EmployeePage = keyof typeof EMPLOYEE_PAGES;
+
 const account = signal<Account | null | undefined>(undefined);
+const employee = employeeSession;
 account.subscribe(() => setConsoleHost(account.get()?.domain ?? null));
 
 /** The page of the hash; the hash itself (with its parameters) survives the sign-in screen. */
@@ -38,11 +57,20 @@ function pageOf(h: string): PageName {
 }
 whenSignedOut(() => {
   live.stop();
+  void phone.stopPhone();
+  employee.set(null);
   account.set(null);
 });
 
 async function loadAccount() {
   try {
+    const me = await get<Me>('/api/v1/me');
+    if (me.employee) {
+      employee.set(me);
+      account.set({ domain: me.domain, name: me.name } as Account);
+      return;
+    }
+    employee.set(null);
     account.set(await get<Account>('/api/v1/account'));
   } catch (e) {
     if (e instanceof ApiError && (e.status === 403 || e.status === 401)) account.set(null);
@@ -60,6 +88,11 @@ function SignIn() {
   });
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [as, setAs] = useState<'account' | 'employee'>(() =>
+    localStorage.getItem('dzvin.signInAs') === 'employee' ? 'employee' : 'account',
+  );
+  const [ext, setExt] = useState(() => localStorage.getItem('dzvin.ext') ?? '');
+  const [password, setPassword] = useState('');
   return (
     <main class="signin">
       <form
@@ -70,7 +103,11 @@ function SignIn() {
           setBusy(true);
           setError(null);
           try {
-            await post('/rest/security/authorize', { domain: domain.trim(), apiKey: apiKey.trim() });
+            if (as === 'employee') {
+              await post('/api/v1/session/employee', { domain: domain.trim(), ext: ext.trim(), password });
+              localStorage.setItem('dzvin.ext', ext.trim());
+            } else await post('/rest/security/authorize', { domain: domain.trim(), apiKey: apiKey.trim() });
+            localStorage.setItem('dzvin.signInAs', as);
             localStorage.setItem('dzvin.domain', domain.trim());
             await loadAccount();
           } catch (err) {
@@ -81,22 +118,62 @@ function SignIn() {
         }}
       >
         <h1>{t('appName')}</h1>
+        <fieldset class="signin-as">
+          <legend>{t('signInAs')}</legend>
+          <label class="check">
+            <input type="radio" name="as" checked={as === 'account'} onChange={() => setAs('account')} />
+            {t('asAccount')}
+          </label>
+          <label class="check">
+            <input type="radio" name="as" checked={as === 'employee'} onChange={() => setAs('employee')} />
+            {t('asEmployee')}
+          </label>
+        </fieldset>
         <label>
           {t('domain')}
           <input name="domain" value={domain} onInput={(e) => setDomain(e.currentTarget.value)} required />
         </label>
-        <label>
-          {t('apiKey')}
-          <input
-            name="apiKey"
-            type="password"
-            autocomplete="current-password"
-            value={apiKey}
-            onInput={(e) => setApiKey(e.currentTarget.value)}
-            required
-          />
-        </label>
-        <p class="muted small">{t('signInHint')}</p>
+        {as === 'employee' ? (
+          <>
+            <label>
+              {t('ext')}
+              <input
+                name="ext"
+                autocomplete="username"
+                value={ext}
+                onInput={(e) => setExt(e.currentTarget.value)}
+                required
+              />
+            </label>
+            <label>
+              {t('sipPassword')}
+              <input
+                name="password"
+                type="password"
+                autocomplete="current-password"
+                value={password}
+                onInput={(e) => setPassword(e.currentTarget.value)}
+                required
+              />
+            </label>
+            <p class="muted small">{t('employeeHint')}</p>
+          </>
+        ) : (
+          <>
+            <label>
+              {t('apiKey')}
+              <input
+                name="apiKey"
+                type="password"
+                autocomplete="current-password"
+                value={apiKey}
+                onInput={(e) => setApiKey(e.currentTarget.value)}
+                required
+              />
+            </label>
+            <p class="muted small">{t('signInHint')}</p>
+          </>
+        )}
         {shownKey ? (
           <div class="stack" role="status">
             <span>{t('newKey')}</span>
@@ -168,10 +245,72 @@ function Shell({ acc }: { acc: Account }) {
   );
 }
 
+/** An employee's console: the Phone (registered while the tab is open), their history, contacts. */
+function EmployeeShell({ me }: { me: Me }) {
+  const h = useSignal(hash);
+  const name = hashPage(h) as EmployeePage;
+  const page: EmployeePage = name in EMPLOYEE_PAGES ? name : 'phone';
+  useSignal(lang);
+  useEffect(() => {
+    const audio = document.getElementById('phone-audio') as HTMLAudioElement;
+    void phone.startPhone(me, audio);
+    // Closing the tab unregisters (Kamailio would otherwise ring it until the binding expires).
+    const bye = () => void phone.stopPhone();
+    window.addEventListener('pagehide', bye);
+    return () => {
+      window.removeEventListener('pagehide', bye);
+      void phone.stopPhone();
+    };
+  }, [me]);
+  const Page = EMPLOYEE_PAGES[page];
+  const who = me.employee;
+  return (
+    <div class="shell">
+      <header>
+        <a class="brand" href="#/phone">
+          Dzvin
+        </a>
+        <nav aria-label="Pages">
+          {(Object.keys(EMPLOYEE_PAGES) as EmployeePage[]).map((p) => (
+            <a href={`#/${p}`} aria-current={p === page ? 'page' : undefined}>
+              {t(p as keyof Labels)}
+            </a>
+          ))}
+        </nav>
+        <div class="who">
+          <span class="muted small" data-testid="signed-in-as">
+            {who?.displayName} ({who?.ext}) · {me.domain}
+          </span>
+          <LangSwitch />
+          <button
+            type="button"
+            class="plain"
+            onClick={async () => {
+              await phone.stopPhone();
+              await post('/api/v1/session/sign-out').catch(() => {});
+              employee.set(null);
+              account.set(null);
+            }}
+          >
+            {t('signOut')}
+          </button>
+        </div>
+      </header>
+      {/* biome-ignore lint/a11y/useMediaCaption: the other party of a phone call; no captions */}
+      <audio id="phone-audio" autoplay />
+      <main id="page" data-page={page}>
+        <Page />
+      </main>
+    </div>
+  );
+}
+
 function App() {
   const acc = useSignal(account);
+  const me = useSignal(employee);
   useSignal(lang);
   if (acc === undefined) return <Loading />;
+  if (acc && me) return <EmployeeShell me={me} />;
   return acc ? <Shell acc={acc} /> : <SignIn />;
 }
 

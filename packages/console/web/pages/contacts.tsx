@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, type Contact, type ContactField, get, type Note, post, qs } from '../api.ts';
 import { fmtDateTime, t } from '../i18n.ts';
+import * as phone from '../phone/phone-store.ts';
 import { go, hash, hashParams } from '../route.ts';
 import { useSignal } from '../signal.ts';
 import { Action, Empty, ErrorBox, errText, Loading } from '../ui.tsx';
@@ -23,6 +24,27 @@ const phonesOf = (c: Contact) =>
     .filter(Boolean)
     .join(', ');
 const fill = (label: string, v: string) => label.replace('{v}', v);
+
+/** Click-to-call from a contact: the signed-in employee's browser phone dials the number. */
+function CallButton({ c }: { c: Contact }) {
+  const s = useSignal(phone.status);
+  const num = phonesOf(c).split(', ')[0];
+  if (s.kind !== 'registered' || !num) return null;
+  return (
+    <button
+      type="button"
+      class="plain"
+      data-testid="contact-call"
+      aria-label={`${t('call')} ${nameOf(c)}`}
+      onClick={() => {
+        void phone.dial(num);
+        go('#/phone');
+      }}
+    >
+      📞
+    </button>
+  );
+}
 
 function Editor({ id, onChanged }: { id: number; onChanged: () => void }) {
   const [contact, setContact] = useState<Contact | null>(null);
@@ -347,6 +369,7 @@ export function ContactsPage() {
                       {phonesOf(c)} {c.companyTitle ? `· ${c.companyTitle}` : ''}
                     </div>
                   </button>
+                  <CallButton c={c} />
                 </li>
               ))}
             </ul>

@@ -1,9 +1,11 @@
 // History: company / missed / per-employee calls with the documented filters (timeFrom, timeTo,
 // directions, limit ≤ 50, offset), dispositions, transfer history and the recordings.
 import { useEffect, useState } from 'preact/hooks';
-import { type Employee, get, type HistoryCall, qs } from '../api.ts';
+import { type Employee, employeeSession, get, type HistoryCall, qs } from '../api.ts';
 import { directionLabel, dispositionLabel, fmtDateTime, fmtDuration, t } from '../i18n.ts';
 import { live } from '../live-store.ts';
+import * as phone from '../phone/phone-store.ts';
+import { go } from '../route.ts';
 import { useSignal } from '../signal.ts';
 import { dayStart, Empty, ErrorBox, errText, isoDay, Loading, Tabs } from '../ui.tsx';
 
@@ -38,8 +40,30 @@ function Recording({ url }: { url: string }) {
   );
 }
 
+/** A "call back" button of a history row: the employee's browser phone dials the number. */
+function CallBack({ num }: { num: string }) {
+  const s = useSignal(phone.status);
+  if (s.kind !== 'registered') return null;
+  return (
+    <button
+      type="button"
+      class="plain"
+      data-testid="call-back"
+      onClick={() => {
+        void phone.dial(num);
+        go('#/phone');
+      }}
+    >
+      📞 {t('call')}
+    </button>
+  );
+}
+
 export function HistoryPage() {
-  const [view, setView] = useState<View>('company');
+  // An employee's own session: their legs (users.api) only, no tabs, no employee filter.
+  const own = useSignal(employeeSession) !== null;
+  const [chosen, setView] = useState<View>('company');
+  const view: View = own ? 'users' : chosen;
   const [from, setFrom] = useState(isoDay(new Date()));
   const [to, setTo] = useState(isoDay(new Date()));
   const [dirs, setDirs] = useState<number[]>([1, 2, 4]);
@@ -95,19 +119,21 @@ export function HistoryPage() {
       <div class="page-head">
         <h1 id="history-h">{t('history')}</h1>
       </div>
-      <Tabs
-        label={t('history')}
-        value={view}
-        onChange={(v) => {
-          setView(v);
-          setOffset(0);
-        }}
-        options={[
-          ['company', t('company')],
-          ['missed', t('missed')],
-          ['users', t('perEmployee')],
-        ]}
-      />
+      {own ? null : (
+        <Tabs
+          label={t('history')}
+          value={view}
+          onChange={(v) => {
+            setView(v);
+            setOffset(0);
+          }}
+          options={[
+            ['company', t('company')],
+            ['missed', t('missed')],
+            ['users', t('perEmployee')],
+          ]}
+        />
+      )}
       <div class="filters">
         <label>
           {t('from')}
@@ -140,7 +166,7 @@ export function HistoryPage() {
             </label>
           ))}
         </fieldset>
-        {view === 'users' ? (
+        {view === 'users' && !own ? (
           <label>
             {t('employee')}
             <select value={ext} onChange={(e) => setExt(e.currentTarget.value)}>
@@ -183,6 +209,7 @@ export function HistoryPage() {
                   <td>
                     {r.otherLegName ? <div>{r.otherLegName}</div> : null}
                     <div class="muted">{r.otherLegNum ?? t('none')}</div>
+                    {own && r.otherLegNum ? <CallBack num={r.otherLegNum} /> : null}
                   </td>
                   <td>
                     {r.leg ? `${r.leg.displayName}${r.leg.ext ? ` (${r.leg.ext})` : ''}` : t('none')}

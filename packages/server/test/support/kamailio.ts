@@ -100,7 +100,7 @@ export interface StartKamailioOptions {
   /** The B2BUA's port; a free one is picked otherwise. */
   b2buaPort?: number;
   /** Kamailio's own ports (to start it again where a stopped one was); free ones otherwise. */
-  ports?: { sip: number; edge: number; rpc: number };
+  ports?: { sip: number; edge: number; rpc: number; ws?: number };
   /** SIP over WebSocket on a free port too (dzvin.cfg's WITH_WEBSOCKET, WS_PORT). */
   websocket?: boolean;
 }
@@ -128,7 +128,7 @@ async function startOnce(opts: StartKamailioOptions): Promise<Kamailio> {
   const rpcPort = opts.ports?.rpc ?? (await freePort({ tcp: true, avoid: [sipPort, edgePort, b2buaPort] }));
   const rpcUrl = `http://127.0.0.1:${rpcPort}/RPC`;
   const wsPort = opts.websocket
-    ? await freePort({ tcp: true, avoid: [sipPort, edgePort, b2buaPort, rpcPort] })
+    ? (opts.ports?.ws ?? (await freePort({ tcp: true, avoid: [sipPort, edgePort, b2buaPort, rpcPort] })))
     : undefined;
   let daemon: Awaited<ReturnType<typeof startKamailioDaemon>>;
   try {

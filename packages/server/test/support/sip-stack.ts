@@ -22,6 +22,8 @@ export interface SipStackOptions {
   transport?: 'udp' | 'tcp';
   /** How often the engine reads the trunks that register by itself (default the engine's, 15 s). */
   carrierSyncMs?: number;
+  /** SIP over WebSocket for browsers (Kamailio's WITH_WEBSOCKET); Dzvin's DZVIN_SIP_WS_URL points at it. */
+  websocket?: boolean;
 }
 
 export async function startSipStack(opts: SipStackOptions = {}): Promise<SipStack> {
@@ -30,6 +32,7 @@ export async function startSipStack(opts: SipStackOptions = {}): Promise<SipStac
   const b2buaPort = await freePort({ tcp: transport === 'tcp' });
   const kam = await startKamailio({
     b2buaPort,
+    websocket: opts.websocket,
     defines: { ...(transport === 'tcp' ? { B2BUA_TRANSPORT: 'tcp' } : {}), ...opts.kamailioDefines },
   });
   const server = await startServer('sqlite', {
@@ -44,18 +47,22 @@ export async function startSipStack(opts: SipStackOptions = {}): Promise<SipStac
         carrierSyncMs: opts.carrierSyncMs,
         ...(opts.transport ? { transport: opts.transport } : {}),
       },
+      // The console's browser phone registers here (GET /api/v1/me).
+      ...(kam.wsPort ? { sipWsUrl: `ws://127.0.0.1:${kam.wsPort}/` } : {}),
     },
   });
-  return {
+  const stack: SipStack = {
     rtp,
     kam,
     server,
     async stop() {
       await server.close();
-      await kam.stop();
+      // A test may have started Kamailio again (stack.kam replaced): the one running now stops.
+      await stack.kam.stop();
       await rtp.stop();
     },
   };
+  return stack;
 }
 
 /** Waits until Dzvin sees `ext` of the account registered (or, with `registered` false, gone). */
