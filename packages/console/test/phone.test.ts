@@ -194,6 +194,16 @@ describe("an employee's browser is their phone: the console's Phone page", { ski
       "Dzvin sees 001's leg answered",
       15_000,
     );
+    // The account's console (an admin in another tab) shows the same call on Live: 001 talking.
+    const admin = await (await browser.newContext({ locale: 'uk-UA' })).newPage();
+    await admin.goto(stack.server.baseUrl);
+    await admin.fill('input[name=domain]', DOMAIN);
+    await admin.fill('input[name=apiKey]', s.apiKey);
+    await admin.click('button[type=submit]');
+    const card = admin.locator('[data-testid=live-call].talking', { hasText: 'Олена Коваленко' });
+    await card.waitFor({ timeout: 15_000 });
+    assert.match((await card.textContent()) ?? '', /Петро Шевченко/);
+    await admin.close();
     await call.getByRole('button', { name: 'Вимкнути мікрофон' }).click();
     await page.locator('[data-testid=active-call][data-muted=true]').waitFor();
     await call.getByRole('button', { name: 'Увімкнути мікрофон' }).click();
