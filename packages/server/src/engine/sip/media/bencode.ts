@@ -58,7 +58,13 @@ const NINE = 0x39;
  * @example decode(Buffer.from('d6:result4:ponge')) // { result: 'pong' }
  */
 export function decode(input: Buffer | Uint8Array | string, options: DecodeOptions = {}): BencodeValue {
-  const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.from(input);
+  // Read in place (what is returned is copied out of it: strings, and `Buffer.from` for bytes).
+  const buf =
+    typeof input === 'string'
+      ? Buffer.from(input, 'utf8')
+      : Buffer.isBuffer(input)
+        ? input
+        : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const asText = (options.strings ?? 'utf8') === 'utf8';
   const maxDepth = options.maxDepth ?? 64;
   let pos = 0;
@@ -73,20 +79,30 @@ export function decode(input: Buffer | Uint8Array | string, options: DecodeOptio
   /** Digits (with an optional minus) up to `end`; canonical: no leading zeros, no `-0`. */
   const readInteger = (end: number, what: string, signed: boolean): number | bigint => {
     const start = pos;
+    // The value is summed while scanning (a string length is an integer: thousands per reply);
+    // the text is made only for a failure or a value past 2^53.
+    let n = 0;
     for (;;) {
-      need(`the end of ${what}`);
+      if (pos >= buf.length) need(`the end of ${what}`);
       const c = buf[pos];
       if (c === end) break;
       const digit = c >= ZERO && c <= NINE;
       if (!digit && !(signed && c === MINUS && pos === start))
         fail('BAD_INTEGER', `unexpected byte in ${what}`);
+      if (digit) n = n * 10 + (c - ZERO);
       pos++;
     }
-    const text = buf.toString('latin1', start, pos);
-    if (!/^(0|-?[1-9][0-9]*)$/.test(text)) fail('BAD_INTEGER', `${what} "${text}" is not canonical`, start);
+    // Canonical: ^(0|-?[1-9][0-9]*)$ — digits, no leading zero but a lone 0, no -0.
+    const negative = buf[start] === MINUS;
+    const first = negative ? start + 1 : start;
+    const canonical = pos > first && (buf[first] !== ZERO || (pos === first + 1 && !negative));
+    if (!canonical)
+      fail('BAD_INTEGER', `${what} "${buf.toString('latin1', start, pos)}" is not canonical`, start);
     pos++; // the terminator
-    const n = Number(text);
-    return Number.isSafeInteger(n) ? n : BigInt(text);
+    if (Number.isSafeInteger(n)) return negative ? -n : n;
+    const text = buf.toString('latin1', start, pos - 1);
+    const big = Number(text);
+    return Number.isSafeInteger(big) ? big : BigInt(text);
   };
 
   const readString = (): string | Buffer => {
