@@ -39,8 +39,14 @@ export interface FileRecorder extends Recorder, AudioSink {
 
 /** Flush period: one second of audio (16 KB per track) per call and tick. */
 const FLUSH_MS = 1000;
-/** Once both sides have this much audio ahead of the files, it is written without waiting for the tick. */
-const FLUSH_SAMPLES = FLUSH_MS * SAMPLES_PER_MS;
+/**
+ * Once both sides have this much audio ahead of the files, it is written without waiting for the
+ * tick: a fifth of a second, so that a real phone's audio (fed every 50 ms) is held briefly and
+ * dies young — held for a second, the audio of a few hundred calls outlived the young generation
+ * and the main thread's old-generation collections stalled it (the writes themselves cost the
+ * main thread one message per turn: track-store.ts).
+ */
+const FLUSH_SAMPLES = 200 * SAMPLES_PER_MS;
 /**
  * How long a side's audio may lag the clock (network jitter, a side that sends nothing while
  * muted): time older than this is written with silence where a side sent nothing, and audio
@@ -127,6 +133,9 @@ const scratch: Record<RecordingSide, Int16Array> = {
   tx: new Int16Array(SAMPLE_RATE),
 };
 
+/** The output of `mix` (synchronous use only, like `scratch`). */
+let mixed = new Int16Array(SAMPLE_RATE);
+
 /** A side's `n` samples in one array: its only segment if that covers them all, else a copy with silent gaps. */
 function contiguous(side: RecordingSide, segments: Segment[], n: number): Int16Array {
   if (segments.length === 1 && segments[0].at === 0 && segments[0].samples.length === n)
@@ -145,7 +154,9 @@ function contiguous(side: RecordingSide, segments: Segment[], n: number): Int16A
 function mix(rxSegments: Segment[], txSegments: Segment[], n: number): Int16Array {
   const rx = contiguous('rx', rxSegments, n);
   const tx = contiguous('tx', txSegments, n);
-  const out = new Int16Array(n);
+  // Scratch too: the track store copies what it is given at once.
+  if (mixed.length < n) mixed = new Int16Array(n);
+  const out = mixed.subarray(0, n);
   for (let i = 0; i < n; i++) {
     const sum = rx[i] + tx[i];
     out[i] = (sum + (sum >>> 31)) >> 1; // Math.trunc(sum / 2) in integer arithmetic
@@ -160,12 +171,13 @@ function mix(rxSegments: Segment[], txSegments: Segment[], n: number): Int16Arra
  * mixing of the mixed track (the sum of rx and tx, at half gain), and the track store
  * (track-store.ts), the only code that writes WAV data.
  *
- * Fed audio is held per side until it can be written: at once when both sides have a second
+ * Fed audio is held per side until it can be written: at once when both sides have 200 ms
  * ahead of the files (the synthesized source feeds both every second), else by the
  * once-a-second tick, which writes what both sides have and, with silence where a side sent
- * nothing, every sample older than HOLD_MS. So a call holds about two seconds of audio while its
- * sources keep to the clock, however long it runs; every write is asynchronous and at most a
- * minute of audio, and the mixing costs one pass over a second of samples per call and second.
+ * nothing, every sample older than HOLD_MS. So a call holds a fifth of a second of audio while
+ * both its sources keep to the clock (up to two seconds while one is silent), however long it
+ * runs; every write is asynchronous and at most a minute of audio, and the mixing costs one pass
+ * over each sample.
  *
  * @example
  * const recorder = createFileRecorder({ dir: './data/recordings', timers: createSystemTimers() });

@@ -18,10 +18,16 @@ const PART = '.part';
 /** What the writer thread is asked (one queue for every recording of the process, run in order). */
 type ToWriter =
   | { op: 'create'; id: number; parts: string[] }
-  | { op: 'append'; id: number; position: number; data: Uint8Array[] }
+  /** `spans`: per track, [arena, offset, length] in the batch's arenas. */
+  | { op: 'append'; id: number; position: number; spans: number[] }
   | { op: 'finish'; id: number; truncateTo: number | null; header: Uint8Array; finals: string[] }
   /** The recording failed here (too long): close and remove its files, nothing reported. */
   | { op: 'abort'; id: number };
+/** One batch: the operations with their sequence numbers, and the arenas their bytes are in. */
+interface WriterBatch {
+  ops: [number, ToWriter][];
+  arenas: ArrayBuffer[];
+}
 /** What it answers, once per turn of its loop: the ops run (by sequence), the recordings that failed. */
 interface FromWriter {
   done: number[];
@@ -60,14 +66,18 @@ const drop = (r) => {
   for (const fd of r.fds.splice(0)) try { fs.closeSync(fd); } catch {}
   for (const p of r.parts) try { fs.rmSync(p, { force: true }); } catch {}
 };
-parentPort.on('message', (batch) => {
-  for (const [seq, m] of batch) {
+parentPort.on('message', ({ ops, arenas }) => {
+  for (const [seq, m] of ops) {
     if (m.op === 'create') recordings.set(m.id, { fds: [], parts: m.parts, failed: false });
     const r = recordings.get(m.id);
     if (r && !r.failed) {
       try {
         if (m.op === 'create') for (const p of m.parts) r.fds.push(fs.openSync(p, 'w'));
-        else if (m.op === 'append') r.fds.forEach((fd, i) => writeAll(fd, m.data[i], m.position));
+        else if (m.op === 'append')
+          r.fds.forEach((fd, i) => {
+            const [a, at, n] = m.spans.slice(3 * i, 3 * i + 3);
+            writeAll(fd, new Uint8Array(arenas[a], at, n), m.position);
+          });
         else if (m.op === 'abort') drop(r);
         else if (m.op === 'finish') {
           if (m.truncateTo !== null) for (const fd of r.fds) fs.ftruncateSync(fd, m.truncateTo);
@@ -93,7 +103,18 @@ parentPort.on('message', (batch) => {
 let writerIds = 1;
 /** The recordings being written, by the id their operations carry. */
 const writers = new Map<number, WriterState>();
-let thread: { run(op: ToWriter, transfer: ArrayBuffer[]): Promise<void> } | null = null;
+interface WriterThread {
+  run(op: ToWriter): Promise<void>;
+  /** Copies `bytes` bytes of `pieces` into this turn's arenas: [arena, offset, length]. */
+  copy(pieces: readonly Uint8Array[], bytes: number): [number, number, number];
+}
+let thread: WriterThread | null = null;
+/**
+ * The bytes of one turn's appends go in a few large buffers moved to the thread: a buffer per
+ * track and append (thousands a second with a few hundred calls recorded) made the main thread's
+ * garbage collector run far more often (each is memory outside the heap that it accounts for).
+ */
+const ARENA_BYTES = 256 * 1024;
 
 /** The process's writer thread, started on first use (unref'd: it never keeps a process alive). */
 function writerThread() {
@@ -103,13 +124,19 @@ function writerThread() {
   let seq = 0;
   const waiting = new Map<number, () => void>();
   let batch: [number, ToWriter][] = [];
-  let transfers: ArrayBuffer[] = [];
+  let arenas: ArrayBuffer[] = [];
+  let arena: Uint8Array | null = null;
+  let used = 0;
   const send = () => {
-    const b = batch;
-    const t = transfers;
+    const message: WriterBatch = { ops: batch, arenas };
     batch = [];
-    transfers = [];
-    worker.postMessage(b, t);
+    arenas = [];
+    arena = null;
+    worker.postMessage(message, message.arenas);
+  };
+  const later = () => {
+    // Everything queued in one turn of the event loop goes as one message.
+    if (!batch.length && !arenas.length) setImmediate(send);
   };
   const lost = (err: Error) => {
     // The thread is gone: every recording in progress has failed, and what waited is over.
@@ -137,12 +164,24 @@ function writerThread() {
   worker.on('error', (err) => lost(err));
   worker.on('exit', (code) => lost(new Error(`the recordings' writer thread exited (code ${code})`)));
   thread = {
-    run(op, transfer) {
+    copy(pieces, bytes) {
+      later();
+      if (!arena || used + bytes > arena.length) {
+        arena = new Uint8Array(Math.max(ARENA_BYTES, bytes));
+        arenas.push(arena.buffer as ArrayBuffer);
+        used = 0;
+      }
+      const at = used;
+      for (const p of pieces) {
+        arena.set(p, used);
+        used += p.length;
+      }
+      return [arenas.length - 1, at, bytes];
+    },
+    run(op) {
       const s = seq++;
-      // Everything queued in one turn of the event loop goes as one message.
-      if (!batch.length) setImmediate(send);
+      later();
       batch.push([s, op]);
-      for (const t of transfer) transfers.push(t);
       // Waiting on the thread keeps the process up until the data is on disk.
       worker.ref();
       return new Promise<void>((resolve) =>
@@ -172,9 +211,9 @@ export interface TrackWriter {
   /** False once a disk operation failed: `onError` was told, the `.part` files are gone, the rest is a no-op. */
   readonly ok: boolean;
   /**
-   * Appends the same number of samples to each track after everything queued (the buffers are
-   * kept, not copied, until written). Resolves once written; never rejects (a failure ends the
-   * recording, never the call).
+   * Appends the same number of samples to each track after everything queued (the bytes are
+   * copied at once: the buffers may be reused as soon as this returns). Resolves once written;
+   * never rejects (a failure ends the recording, never the call).
    */
   append(audio: TrackAudio): Promise<void>;
   /** Resolves once everything queued so far is on disk (or the recording failed). */
@@ -256,8 +295,8 @@ export function createTrackStore(opts: TrackStoreOptions): TrackStore {
     const id = writerIds++;
     writers.set(id, state);
     /** Queues `op` for the writer thread after everything queued before: resolves once it has run. */
-    const queue = (op: ToWriter, transfer: ArrayBuffer[] = []): Promise<void> => {
-      last = writerThread().run(op, transfer);
+    const queue = (op: ToWriter): Promise<void> => {
+      last = writerThread().run(op);
       return last;
     };
     queue({ op: 'create', id, parts });
@@ -287,20 +326,9 @@ export function createTrackStore(opts: TrackStoreOptions): TrackStore {
         }
         const position = WAV_HEADER_BYTES + length * BYTES_PER_SAMPLE;
         length += samples;
-        // One buffer per track, of its own (sent to the thread, not copied again there).
-        const data = TRACKS.map((t) => {
-          const out = new Uint8Array(bytes);
-          let at = 0;
-          for (const b of audio[t]) {
-            out.set(b, at);
-            at += b.length;
-          }
-          return out;
-        });
-        return queue(
-          { op: 'append', id, position, data },
-          data.map((d) => d.buffer as ArrayBuffer),
-        );
+        const w = writerThread();
+        const spans = TRACKS.flatMap((t) => w.copy(audio[t], bytes));
+        return queue({ op: 'append', id, position, spans });
       },
       settled: () => last,
       finish(samples) {
