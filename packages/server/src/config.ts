@@ -197,6 +197,11 @@ function sipMode(env: Env): Pick<Config, 'sip' | 'sipMode' | 'sipManaged'> {
       );
     const sip = sipConfig(env);
     if (sip) sip.transport = sipTransport(env);
+    const ws = WS_VARS.filter((v) => env[v]?.trim());
+    if (sip && ws.length)
+      throw new ConfigError(
+        `${ws.join(' and ')} ${ws.length > 1 ? 'are' : 'is'} for the Kamailio of DZVIN_SIP=on; with DZVIN_SIP=external start yours with -A WS_PROXY=<address> / -A 'WS_ORIGIN="<origin>"' (docs/webrtc.md)`,
+      );
     return { sip, sipMode: sip ? 'external' : 'off', sipManaged: undefined };
   }
   if (raw === 'off') return { sip: undefined, sipMode: 'off', sipManaged: undefined };
@@ -247,6 +252,12 @@ function sipMode(env: Env): Pick<Config, 'sip' | 'sipMode' | 'sipManaged'> {
     if (wsPort >= min && wsPort <= max)
       throw new ConfigError(`DZVIN_SIP_WS_PORT (${wsPort}) is inside DZVIN_RTP_PORTS (${rtpRaw})`);
   }
+  const wsSet = WS_VARS.filter((v) => env[v]?.trim());
+  if (wsPort === undefined && wsSet.length)
+    throw new ConfigError(
+      `${wsSet.join(' and ')} ${wsSet.length > 1 ? 'are' : 'is'} for Kamailio's WebSocket listener: set DZVIN_SIP_WS_PORT too (or unset ${wsSet.join(', ')})`,
+    );
+  const ws = wsGuard(env);
   for (const [k, port] of Object.entries(ports) as [keyof typeof ports, number][])
     if (port >= min && port <= max)
       throw new ConfigError(`${names[k]} (${port}) is inside DZVIN_RTP_PORTS (${rtpRaw})`);
@@ -258,13 +269,56 @@ function sipMode(env: Env): Pick<Config, 'sip' | 'sipMode' | 'sipManaged'> {
       ip,
       transport: sipTransport(env),
       ...ports,
-      ...(wsPort === undefined ? {} : { wsPort }),
+      ...(wsPort === undefined ? {} : { wsPort, ...ws }),
       rtpPorts: { min, max },
       kamailioBin: env.DZVIN_KAMAILIO_BIN || 'kamailio',
       rtpengineBin: env.DZVIN_RTPENGINE_BIN || 'rtpengine',
       kamailioCfg: env.DZVIN_KAMAILIO_CFG || DEFAULT_KAMAILIO_CFG,
     },
   };
+}
+
+const WS_VARS = ['DZVIN_SIP_WS_PROXY', 'DZVIN_SIP_WS_ORIGIN'] as const;
+
+/**
+ * DZVIN_SIP_WS_PROXY (nginx's IPv4 address as Kamailio sees it: its X-Real-IP is believed) and
+ * DZVIN_SIP_WS_ORIGIN (the console's origin: other Origins get 403), dzvin-websocket.cfg's
+ * WS_PROXY and WS_ORIGIN.
+ */
+function wsGuard(env: Env): Pick<ManagedSipConfig, 'wsProxy' | 'wsOrigin'> {
+  const out: Pick<ManagedSipConfig, 'wsProxy' | 'wsOrigin'> = {};
+  const proxy = env.DZVIN_SIP_WS_PROXY?.trim();
+  if (proxy) {
+    if (
+      !/^\d{1,3}(\.\d{1,3}){3}$/.test(proxy) ||
+      proxy.split('.').some((x) => Number(x) > 255) ||
+      proxy === '0.0.0.0'
+    )
+      throw new ConfigError(
+        `DZVIN_SIP_WS_PROXY must be the IPv4 address your proxy (nginx) connects to Kamailio's WebSocket port from, e.g. 127.0.0.1, got '${env.DZVIN_SIP_WS_PROXY}'`,
+      );
+    // Kamailio compares it as text with the connection's source ($si): 127.000.0.1 is 127.0.0.1.
+    out.wsProxy = proxy.split('.').map(Number).join('.');
+  }
+  const origin = env.DZVIN_SIP_WS_ORIGIN?.trim();
+  if (origin) {
+    const bad = () =>
+      new ConfigError(
+        `DZVIN_SIP_WS_ORIGIN must be the console's origin as browsers send it, like https://pbx.example.com (http(s), host, optional port, no path), got '${env.DZVIN_SIP_WS_ORIGIN}'`,
+      );
+    if (!/^https?:\/\/[^/?#@\s]+\/?$/i.test(origin)) throw bad();
+    let u: URL;
+    try {
+      u = new URL(origin);
+    } catch {
+      throw bad();
+    }
+    // u.origin is what a browser sends: lower-case scheme and host (IDN as punycode), no default
+    // port. It goes into Kamailio's config as a string literal: nothing but host characters.
+    if (!/^https?:\/\/[a-z0-9.\-[\]:]+$/.test(u.origin)) throw bad();
+    out.wsOrigin = u.origin;
+  }
+  return out;
 }
 
 /** DZVIN_SIP_TRANSPORT: between the B2BUA and Kamailio, `udp` (default) or `tcp`. */

@@ -161,6 +161,85 @@ describe('configuration: DZVIN_SIP', () => {
     });
   });
 
+  test('on with DZVIN_SIP_WS_PORT: DZVIN_SIP_WS_PROXY (an IPv4 address) and DZVIN_SIP_WS_ORIGIN (an http(s) origin, as browsers send it) reach the managed Kamailio', () => {
+    const on = { DZVIN_SIP: 'on', DZVIN_SIP_WS_PORT: '8088' };
+    const plain = parseConfig(on).sipManaged!;
+    assert.equal(plain.wsPort, 8088);
+    assert.equal('wsProxy' in plain || 'wsOrigin' in plain, false, 'neither unless set');
+    const both = parseConfig({
+      ...on,
+      DZVIN_SIP_WS_PROXY: ' 127.0.0.1 ',
+      DZVIN_SIP_WS_ORIGIN: 'https://pbx.example.com',
+    }).sipManaged!;
+    assert.equal(both.wsProxy, '127.0.0.1');
+    assert.equal(both.wsOrigin, 'https://pbx.example.com');
+    // What a browser puts in Origin: lower-case host, no default port, no trailing slash.
+    for (const [raw, origin] of [
+      ['https://PBX.Example.com/', 'https://pbx.example.com'],
+      ['https://pbx.example.com:443', 'https://pbx.example.com'],
+      ['http://10.0.0.5:8080', 'http://10.0.0.5:8080'],
+      ['HTTP://localhost:3000/', 'http://localhost:3000'],
+    ])
+      assert.equal(parseConfig({ ...on, DZVIN_SIP_WS_ORIGIN: raw }).sipManaged!.wsOrigin, origin, raw);
+    // Compared as text with the connection's source address in Kamailio.
+    assert.equal(parseConfig({ ...on, DZVIN_SIP_WS_PROXY: '127.000.0.01' }).sipManaged!.wsProxy, '127.0.0.1');
+    // DZVIN_SIP_WS_PORT=0 (a free port) is still a WebSocket listener.
+    assert.equal(
+      parseConfig({ DZVIN_SIP: 'on', DZVIN_SIP_WS_PORT: '0', DZVIN_SIP_WS_PROXY: '10.0.0.2' }).sipManaged!
+        .wsProxy,
+      '10.0.0.2',
+    );
+  });
+
+  test('DZVIN_SIP_WS_PROXY / DZVIN_SIP_WS_ORIGIN: bad values, or set without DZVIN_SIP_WS_PORT, are refused naming the variable', () => {
+    const on = { DZVIN_SIP: 'on', DZVIN_SIP_WS_PORT: '8088' };
+    const bad: Array<[Record<string, string>, RegExp]> = [
+      [
+        { ...on, DZVIN_SIP_WS_PROXY: 'nginx.local' },
+        /^DZVIN_SIP_WS_PROXY must be the IPv4 address .*got 'nginx\.local'/,
+      ],
+      [{ ...on, DZVIN_SIP_WS_PROXY: '127.0.0.256' }, /^DZVIN_SIP_WS_PROXY must be the IPv4 address/],
+      [{ ...on, DZVIN_SIP_WS_PROXY: '0.0.0.0' }, /^DZVIN_SIP_WS_PROXY must be the IPv4 address/],
+      [{ ...on, DZVIN_SIP_WS_PROXY: '127.0.0.0/8' }, /^DZVIN_SIP_WS_PROXY must be the IPv4 address/],
+      [{ ...on, DZVIN_SIP_WS_PROXY: '::1' }, /^DZVIN_SIP_WS_PROXY must be the IPv4 address/],
+      [
+        { ...on, DZVIN_SIP_WS_ORIGIN: 'pbx.example.com' },
+        /^DZVIN_SIP_WS_ORIGIN must be the console's origin .*got 'pbx\.example\.com'/,
+      ],
+      [
+        { ...on, DZVIN_SIP_WS_ORIGIN: 'wss://pbx.example.com' },
+        /^DZVIN_SIP_WS_ORIGIN must be the console's origin/,
+      ],
+      [{ ...on, DZVIN_SIP_WS_ORIGIN: 'https://pbx.example.com/console' }, /^DZVIN_SIP_WS_ORIGIN must be/],
+      [{ ...on, DZVIN_SIP_WS_ORIGIN: 'https://pbx.example.com/?x=1' }, /^DZVIN_SIP_WS_ORIGIN must be/],
+      [{ ...on, DZVIN_SIP_WS_ORIGIN: 'https://user@pbx.example.com' }, /^DZVIN_SIP_WS_ORIGIN must be/],
+      [{ ...on, DZVIN_SIP_WS_ORIGIN: 'https://pbx".example.com' }, /^DZVIN_SIP_WS_ORIGIN must be/],
+      [{ ...on, DZVIN_SIP_WS_ORIGIN: 'https://pbx.example.com:99999' }, /^DZVIN_SIP_WS_ORIGIN must be/],
+      [{ ...on, DZVIN_SIP_WS_ORIGIN: '*' }, /^DZVIN_SIP_WS_ORIGIN must be/],
+      [
+        { DZVIN_SIP: 'on', DZVIN_SIP_WS_PROXY: '127.0.0.1' },
+        /^DZVIN_SIP_WS_PROXY is for Kamailio's WebSocket listener: set DZVIN_SIP_WS_PORT too/,
+      ],
+      [
+        { DZVIN_SIP: 'on', DZVIN_SIP_WS_PROXY: '127.0.0.1', DZVIN_SIP_WS_ORIGIN: 'https://pbx.example.com' },
+        /^DZVIN_SIP_WS_PROXY and DZVIN_SIP_WS_ORIGIN are for Kamailio's WebSocket listener: set DZVIN_SIP_WS_PORT too/,
+      ],
+      [
+        { ...EXTERNAL, DZVIN_SIP_WS_ORIGIN: 'https://pbx.example.com' },
+        /^DZVIN_SIP_WS_ORIGIN is for the Kamailio of DZVIN_SIP=on; with DZVIN_SIP=external start yours with -A WS_PROXY/,
+      ],
+    ];
+    for (const [env, message] of bad)
+      assert.throws(
+        () => parseConfig(env),
+        (e: unknown) => {
+          assert.ok(e instanceof ConfigError, JSON.stringify(env));
+          assert.match(e.message, message, JSON.stringify(env));
+          return true;
+        },
+      );
+  });
+
   test('DZVIN_SIP_TRANSPORT: udp by default, tcp in either mode, anything else refused', () => {
     assert.equal(parseConfig({ ...EXTERNAL, DZVIN_SIP_TRANSPORT: 'tcp' }).sip?.transport, 'tcp');
     assert.equal(parseConfig({ ...EXTERNAL, DZVIN_SIP_TRANSPORT: 'udp' }).sip?.transport, 'udp');

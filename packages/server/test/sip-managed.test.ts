@@ -16,6 +16,7 @@ import { freePort, kamailioSkipReason, websocketSkipReason } from './support/kam
 import { buildRequest, digestAuthorization, header, startUdpPeer } from './support/kamailio-sip.ts';
 import { rtpengineSkipReason } from './support/rtpengine.ts';
 import { sleep, until } from './support/wait.ts';
+import { openWs, type WsHandshake } from './support/ws-sip.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/bin/dzvin.js', import.meta.url));
 const DEMO_KEY = 'sip-managed-demo-key-0123456789';
@@ -265,6 +266,59 @@ describe('DZVIN_SIP=on: dzvin serve runs its own Kamailio and rtpengine', {
     assert.equal(upgraded.statusCode, 101);
     assert.equal(upgraded.headers['sec-websocket-protocol'], 'sip');
     assert.equal(upgraded.headers['sec-websocket-accept'], 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+    s.child.kill('SIGTERM');
+    assert.equal(await s.exit, 0, s.out());
+  });
+
+  test('with DZVIN_SIP_WS_ORIGIN and DZVIN_SIP_WS_PROXY its Kamailio checks both: another Origin (or none) 403, the proxy without X-Real-IP 400, the console’s origin 101 with the client from X-Real-IP', {
+    skip: websocketSkipReason(),
+  }, async () => {
+    const origin = 'https://pbx.example.test';
+    const { s, out } = await startManaged(undefined, {
+      DZVIN_SIP_WS_PORT: '0',
+      // Given as an operator might write it; Kamailio compares with what browsers send.
+      DZVIN_SIP_WS_ORIGIN: 'https://PBX.example.test/',
+      DZVIN_SIP_WS_PROXY: '127.0.0.1',
+    });
+    const wsPort = Number(/browsers on ws:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1]);
+    assert.ok(wsPort > 0, out);
+    const rpcUrl = /JSON-RPC (http:\/\/127\.0\.0\.1:\d+\/RPC)/.exec(out)?.[1];
+    assert.ok(rpcUrl, out);
+    const url = `ws://127.0.0.1:${wsPort}/`;
+    // 127.0.0.1 plays nginx (DZVIN_SIP_WS_PROXY): it passes the browser's address in X-Real-IP.
+    const browser = { 'x-real-ip': '198.51.100.7' };
+    const opened: WsHandshake[] = [];
+    try {
+      const foreign = await openWs({ url, headers: { ...browser, origin: 'https://evil.example' } });
+      assert.equal(foreign.status, 403, foreign.text);
+      assert.match(foreign.text, /Origin not allowed/);
+      const noOrigin = await openWs({ url, headers: browser });
+      assert.equal(noOrigin.status, 403, noOrigin.text);
+      const bare = await openWs({ url, headers: { origin } });
+      assert.equal(bare.status, 400, bare.text);
+      assert.match(bare.text, /X-Real-IP/);
+
+      const right = await openWs({ url, headers: { ...browser, origin } });
+      opened.push(right);
+      assert.equal(right.status, 101, right.text);
+      // Kamailio keeps the connection's client (`wsclient`, dzvin-websocket.cfg): the browser's
+      // address, not the proxy's.
+      const r = await fetch(rpcUrl, {
+        method: 'POST',
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'htable.dump', params: ['wsclient'] }),
+      });
+      const clients = ((await r.json()) as { result?: { slot?: { value: unknown }[] }[] }).result ?? [];
+      assert.deepEqual(
+        clients.flatMap((e) => e.slot ?? []).map((i) => String(i.value)),
+        ['198.51.100.7'],
+      );
+      // Another address is not the proxy: its own client, its X-Real-IP not needed (nor believed).
+      const direct = await openWs({ url, localAddress: '127.0.0.2', headers: { origin } });
+      opened.push(direct);
+      assert.equal(direct.status, 101, direct.text);
+    } finally {
+      for (const h of opened) h.ws?.close();
+    }
     s.child.kill('SIGTERM');
     assert.equal(await s.exit, 0, s.out());
   });

@@ -428,6 +428,17 @@ export interface ManagedSipConfig {
    * kamailio-websocket-modules); absent: none.
    */
   wsPort?: number;
+  /**
+   * With wsPort only. DZVIN_SIP_WS_PROXY: the reverse proxy's (nginx's) IPv4 address as Kamailio
+   * sees it; a handshake from there must carry X-Real-IP, which becomes the connection's client
+   * (dzvin-websocket.cfg's WS_PROXY). Absent: every handshake is its own client.
+   */
+  wsProxy?: string;
+  /**
+   * With wsPort only. DZVIN_SIP_WS_ORIGIN: the console's origin (`https://host[:port]`); a handshake
+   * with another Origin gets 403 (WS_ORIGIN). Absent: any Origin.
+   */
+  wsOrigin?: string;
   rtpPorts: { min: number; max: number };
   /** Executables (DZVIN_KAMAILIO_BIN, DZVIN_RTPENGINE_BIN): names looked up on PATH, or paths. */
   kamailioBin: string;
@@ -498,6 +509,10 @@ export async function startManagedSip(config: ManagedSipConfig): Promise<Managed
           : '') +
         ' Or run with DZVIN_SIP=off (every phone simulated) or DZVIN_SIP=external (daemons you run yourself; docs/sip.md).',
     );
+  if (config.wsOrigin !== undefined && !/^https?:\/\/[^"\\\s/]+$/.test(config.wsOrigin))
+    throw new SipDaemonError(
+      `DZVIN_SIP=on: wsOrigin must be an origin like https://pbx.example.com, got '${config.wsOrigin}'`,
+    );
   const kamailioBin = findExecutable(config.kamailioBin)!;
   const rtpengineBin = findExecutable(config.rtpengineBin)!;
   const taken: number[] = [];
@@ -567,6 +582,10 @@ export async function startManagedSip(config: ManagedSipConfig): Promise<Managed
         RPC_IP: '127.0.0.1',
         RPC_PORT: rpcPort,
         ...(wsPort === undefined ? {} : { WITH_WEBSOCKET: 1, WS_IP: config.ip, WS_PORT: wsPort }),
+        ...(wsPort !== undefined && config.wsProxy ? { WS_PROXY: config.wsProxy } : {}),
+        // A string define keeps its quotes (the handshake compares Origin with the literal); an
+        // origin (config.ts) has no quote or backslash in it.
+        ...(wsPort !== undefined && config.wsOrigin ? { WS_ORIGIN: `"${config.wsOrigin}"` } : {}),
       },
     });
   } catch (e) {
