@@ -13,6 +13,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { AccountRecord } from '../../server/src/domain/ports.ts';
+import { type Baresip, baresipSkipReason, startBaresip } from '../../server/test/support/baresip.ts';
+import { type CrmReceiver, startCrmReceiver } from '../../server/test/support/crm-receiver.ts';
 import { contactBody, createContacts, type Session } from '../../server/test/support/harness.ts';
 import { skipOrFail, startKamailio, websocketSkipReason } from '../../server/test/support/kamailio.ts';
 import { activeCalls, historyRecord } from '../../server/test/support/phonet-calls.ts';
@@ -28,12 +30,15 @@ const PASSWORD = 'olena-browser-2026';
 const TRUNK = '+380443334600';
 const CALLER = '+380501234567';
 const BROWSER_HZ = 700;
+const DESK_HZ = 1000;
+const DESK_PASSWORD = 'andrii-desk-2026';
 
 const soxSkip = () =>
   fs.existsSync('/usr/bin/sox')
     ? false
     : skipOrFail('the Phone page', ['/usr/bin/sox (apt-get install sox)']);
-const skip = browserSkip() || websocketSkipReason() || rtpengineSkipReason() || soxSkip();
+const skip =
+  browserSkip() || websocketSkipReason() || rtpengineSkipReason() || baresipSkipReason() || soxSkip();
 
 /** The frequency (5 Hz steps, 200–2000 Hz) with the most energy. */
 function peakHz(samples: Int16Array): number {
@@ -54,6 +59,8 @@ describe("an employee's browser is their phone: the console's Phone page", { ski
   let page: Page;
   let dir = '';
   let contactId = 0;
+  let desk: Baresip;
+  let crm: CrmReceiver;
   const pageLog: string[] = [];
   const launch = (fakeUi: boolean, tone: string) =>
     chromium.launch({
@@ -127,6 +134,26 @@ describe("an employee's browser is their phone: the console's Phone page", { ski
       isDefault: true,
     });
     assert.equal(t.status, 201, t.text);
+    // 002 is a desk phone (baresip over UDP through Kamailio) in the same office.
+    const e002 = await s.admin('POST', '/api/v1/employees', { displayName: 'Андрій Мельник', ext: '002' });
+    assert.equal(e002.status, 201, e002.text);
+    const set2 = await s.admin('PUT', `/api/v1/employees/${e002.json().id}/sip-password`, {
+      password: DESK_PASSWORD,
+    });
+    assert.equal(set2.status, 204, set2.text);
+    desk = await startBaresip({
+      user: '002',
+      domain: DOMAIN,
+      password: DESK_PASSWORD,
+      proxyPort: stack.kam.sipPort,
+      answermode: 'manual',
+      toneHz: DESK_HZ,
+    });
+    await desk.register();
+    await untilRegistered(server, account.id, '002');
+    crm = await startCrmReceiver('/events');
+    const c = await s.admin('POST', '/api/v1/crm-connections', { name: 'CRM', eventsUrl: crm.url });
+    assert.equal(c.status, 201, c.text);
     [contactId] = await createContacts(s, [
       contactBody({ first: 'Петро', last: 'Шевченко', phones: [CALLER] }),
     ]);
@@ -138,6 +165,8 @@ describe("an employee's browser is their phone: the console's Phone page", { ski
   });
   after(async () => {
     await browser?.close();
+    await desk?.stop();
+    await crm?.close();
     await stack?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     if (process.env.DZVIN_SIP_TRACE === '1' || process.env.DZVIN_PAGE_LOG === '1')
@@ -232,6 +261,64 @@ describe("an employee's browser is their phone: the console's Phone page", { ski
     assert.equal(tx.status, 200);
     const { samples } = parseWav(Buffer.from(await tx.arrayBuffer()));
     assert.equal(peakHz(samples), BROWSER_HZ);
+  });
+
+  test('a desk phone dials 001 through Kamailio: the page rings with 002, answers, hangs up; the recording, company.api, the events and Live agree', async () => {
+    await page.locator('[data-testid=active-call]').waitFor({ state: 'detached', timeout: 10_000 });
+    const from = desk.events.length;
+    assert.ok((await desk.command('dial', `sip:001@${DOMAIN}`)).ok);
+    const ringing = page.locator('[data-testid=incoming]');
+    await ringing.waitFor({ timeout: 20_000 });
+    await until(
+      async () => (await ringing.locator('[data-testid=call-party]').textContent())?.includes('Андрій'),
+      'the colleague named',
+      10_000,
+    );
+    const live = await until(
+      async () => (await activeCalls(s)).find((c) => c.lgDirection === 1),
+      'the internal call',
+    );
+    assert.equal(live.leg.ext, '002');
+    assert.equal(live.leg2.ext, '001');
+    await ringing.getByRole('button', { name: 'Відповісти' }).click();
+    await page.locator('[data-testid=active-call][data-status=talking]').waitFor({ timeout: 20_000 });
+    await desk.waitForEvent((e) => e.type === 'CALL_ESTABLISHED', '002 talks', { from });
+    const admin = await (await browser.newContext({ locale: 'uk-UA' })).newPage();
+    await admin.goto(stack.server.baseUrl);
+    await admin.fill('input[name=domain]', DOMAIN);
+    await admin.fill('input[name=apiKey]', s.apiKey);
+    await admin.click('button[type=submit]');
+    await admin
+      .locator(`[data-testid=live-call][data-uuid="${live.uuid}"].talking`, { hasText: 'Андрій Мельник' })
+      .waitFor({ timeout: 15_000 });
+    await admin.close();
+    await new Promise((r) => setTimeout(r, 2500));
+    const hung = desk.events.length;
+    await page.getByRole('button', { name: 'Завершити' }).click();
+    await desk.waitForEvent((e) => e.type === 'CALL_CLOSED', 'the BYE at 002', { from: hung });
+    const rec = await historyRecord(s, live.uuid);
+    assert.equal(rec.disposition, 0, JSON.stringify(rec));
+    assert.equal(rec.leg.ext, '002');
+    assert.equal(rec.leg2.ext, '001');
+    // The CRM saw the same call: dial, bridge and hangup on the history's uuid.
+    await until(
+      () => crm.requests.some((r) => r.json?.uuid === live.uuid && r.json?.event === 'call.hangup'),
+      'the hangup delivered',
+      15_000,
+    );
+    const seen = crm.requests.filter((r) => r.json?.uuid === live.uuid).map((r) => r.json.event);
+    for (const e of ['call.dial', 'call.bridge', 'call.hangup']) assert.ok(seen.includes(e), `${e}: ${seen}`);
+    // Each party's track carries its own tone: the employee's (001, the browser) and the other's (002).
+    assert.ok(rec.audioRecUrl, `recorded: ${JSON.stringify(rec)}`);
+    const track = async (t: string) => {
+      const r = await fetch(
+        `${stack.server.baseUrl}${new URL(String(rec.audioRecUrl)).pathname.replace(/\/audio$/, `${t}/audio`)}`,
+      );
+      assert.equal(r.status, 200, t);
+      return peakHz(parseWav(Buffer.from(await r.arrayBuffer())).samples);
+    };
+    const [tx, rx] = [await track('-tx'), await track('-rx')];
+    assert.deepEqual({ tx, rx }, { tx: BROWSER_HZ, rx: DESK_HZ });
   });
 
   test('a blind transfer from the page hands the caller to 003; the page’s call ends', async () => {

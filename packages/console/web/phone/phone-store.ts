@@ -80,7 +80,9 @@ function watchEvents() {
       }
     });
   on('call.dial', (e) => {
-    if (e.leg?.id !== me?.id) return;
+    // A call ringing this employee: an incoming one (leg: them) or a colleague's (leg2: them).
+    const ringsMe = e.lgDirection === 1 ? e.leg2?.id === me?.id : e.lgDirection === 4 && e.leg?.id === me?.id;
+    if (!ringsMe) return;
     pendingDials = [
       ...pendingDials.filter((d) => d.uuid !== e.uuid),
       { uuid: e.uuid, at: Date.now(), party: partyOf(e) },
