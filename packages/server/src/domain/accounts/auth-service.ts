@@ -185,9 +185,7 @@ export function createAuthService(deps: { store: Store; clock: Clock; settings: 
      * register with): the same Host rules, limits and failure records as `authorize`, and one
      * answer for an unknown domain, an unknown ext, no SIP password and a wrong one.
      */
-    async authorizeEmployee(
-      input: EmployeeSignInInput,
-    ): Promise<{
+    async authorizeEmployee(input: EmployeeSignInInput): Promise<{
       token: string;
       account: AccountRecord;
       employee: { id: number; ext: string; displayName: string };
