@@ -348,6 +348,35 @@ describe("an employee's browser is their phone: the console's Phone page", { ski
     assert.match(String(rec.transferHistory), /001 > 003/, JSON.stringify(rec));
   });
 
+  test('a second tab of the same employee is a second phone: both ring, the one that answers has the call, the other stops ringing; closing it unregisters it', async () => {
+    await page.locator('[data-testid=active-call]').waitFor({ state: 'detached', timeout: 10_000 });
+    const contacts = async () => {
+      const list = (await s.admin('GET', '/api/v1/employees')).json() as {
+        ext: string;
+        phone: { contacts: number } | null;
+      }[];
+      return list.find((e) => e.ext === '001')?.phone?.contacts ?? 0;
+    };
+    const second = await page.context().newPage();
+    await second.goto(stack.server.baseUrl);
+    await second.locator('[data-testid=phone-state][data-state=registered]').waitFor({ timeout: 20_000 });
+    await until(async () => (await contacts()) === 2, 'two contacts of 001', 15_000);
+    const { uuid } = await stack.server.built.simulator.sim.incoming(account, '+380501119999', TRUNK);
+    await page.locator('[data-testid=incoming]').waitFor({ timeout: 20_000 });
+    await second.locator('[data-testid=incoming]').waitFor({ timeout: 20_000 });
+    await second.getByRole('button', { name: 'Відповісти' }).click();
+    await second.locator('[data-testid=active-call][data-status=talking]').waitFor({ timeout: 20_000 });
+    // The first tab's ringing ends (Kamailio's CANCEL to the other branch).
+    await page.locator('[data-testid=incoming]').waitFor({ state: 'detached', timeout: 10_000 });
+    await second.getByRole('button', { name: 'Завершити' }).click();
+    const rec = await historyRecord(s, uuid);
+    assert.equal(rec.disposition, 0);
+    assert.equal(rec.leg?.ext, '001');
+    await second.close({ runBeforeUnload: true });
+    await until(async () => (await contacts()) === 1, 'the closed tab unregistered', 15_000);
+    assert.equal(await state(page), 'registered');
+  });
+
   test('click-to-call from a history row and from a contact: the browser dials, then hangs up', async () => {
     await page.locator('[data-testid=active-call]').waitFor({ state: 'detached', timeout: 10_000 });
     // The phone keeps registering while the employee is on another page (the buttons need it).
