@@ -29,23 +29,44 @@ export function createStore(
   inTransaction = false,
   accountCache: AccountCache = createAccountCache(),
 ): Store {
-  const store: Store = {
-    accounts: createAccountStore(db, accountCache),
-    sessions: createSessionStore(db),
-    authFailures: createAuthFailureStore(db),
-    directory: createDirectoryStore(db),
-    contacts: createContactStore(db),
-    calls: createCallStore(db),
-    lookupCache: createLookupCacheStore(db),
-    tracking: createTrackingStore(db),
-    outbox: createOutboxStore(db),
-    presence: createPresenceStore(db),
-    liveCalls: createLiveCallStore(db),
-    sipCredentials: createSipCredentialStore(db),
-    ivrGreetings: createIvrGreetingStore(db),
-    carrierRegistrations: createCarrierRegistrationStore(db),
+  const makers: { [K in Exclude<keyof Store, 'transaction'>]: () => Store[K] } = {
+    accounts: () => createAccountStore(db, accountCache),
+    sessions: () => createSessionStore(db),
+    authFailures: () => createAuthFailureStore(db),
+    directory: () => createDirectoryStore(db),
+    contacts: () => createContactStore(db),
+    calls: () => createCallStore(db),
+    lookupCache: () => createLookupCacheStore(db),
+    tracking: () => createTrackingStore(db),
+    outbox: () => createOutboxStore(db),
+    presence: () => createPresenceStore(db),
+    liveCalls: () => createLiveCallStore(db),
+    sipCredentials: () => createSipCredentialStore(db),
+    ivrGreetings: () => createIvrGreetingStore(db),
+    carrierRegistrations: () => createCarrierRegistrationStore(db),
+  };
+  const store = {
     transaction: (fn) =>
       inTransaction ? fn(store) : db.transaction().execute((trx) => fn(createStore(trx, true, accountCache))),
-  };
+  } as Store;
+  // Each part is made when first used: a transaction uses two or three of the fourteen (a call's
+  // event write: the outbox, the directory, the calls in progress), and making all of them for
+  // each — a few hundred closures — was ~0.2 ms of the main thread per SIP call.
+  for (const [name, make] of Object.entries(makers)) {
+    Object.defineProperty(store, name, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const part = make();
+        Object.defineProperty(store, name, {
+          value: part,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+        return part;
+      },
+    });
+  }
   return store;
 }
