@@ -738,7 +738,11 @@ export function createCallCore(deps: CallCoreDeps) {
 
   async function trunkByNumber(account: AccountRecord, raw: string): Promise<Trunk> {
     const num = normalizePhone(raw, account.defaultCountry);
-    const trunk = (await store.directory.trunks.list(account.id)).find((t) => t.number === num);
+    // By the number's unique index (trunks_number), not the account's whole list: once per call
+    // coming in on a trunk.
+    const trunk = num
+      ? (await store.directory.trunks.byNumber(num)).find((t) => t.accountId === account.id)?.trunk
+      : undefined;
     if (!trunk) throw new DomainError('TRUNK_NOT_FOUND', `No trunk ${raw} in this account`);
     return trunk;
   }
