@@ -5,6 +5,8 @@
 //
 // Needs kamailio and baresip-core; without them it skips loudly, unless DZVIN_REQUIRE_ALL=1.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Registration } from '../src/engine/sip/edge/kamailio-control.ts';
 import {
@@ -23,6 +25,7 @@ import {
   digestAuthorization,
   header,
   headerValues,
+  parseSip,
   type SipMessage,
   sdpOffer,
   startUdpPeer,
@@ -437,6 +440,73 @@ describe('the Kamailio SIP edge (deploy/kamailio/dzvin.cfg)', { skip }, () => {
       [['unregistered', '103@acme.dzvin.test']],
     );
     assert.match(kam.log(), /registration expired: 103@acme\.dzvin\.test/);
+  });
+
+  test('a phone registered over TCP that closes its connection without un-registering is dropped by Kamailio itself (usrloc handle_lost_tcp), not kept until it expires', async () => {
+    const sock = net.connect({ host: '127.0.0.1', port: kam.sipPort });
+    await once(sock, 'connect');
+    const source = { address: '127.0.0.1', port: kam.sipPort };
+    const received: SipMessage[] = [];
+    let buf = '';
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const len = Number(/\r\ncontent-length:\s*(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+        if (buf.length < end + 4 + len) return;
+        const m = parseSip(buf.slice(0, end + 4 + len), source);
+        buf = buf.slice(end + 4 + len);
+        received.push(m);
+        // Answer whatever Kamailio asks on the connection (keep-alive OPTIONS): the phone is alive.
+        if (m.method && m.method !== 'ACK') sock.write(buildResponse(m, 200, 'OK'));
+      }
+    });
+    const via = { address: '127.0.0.1', port: sock.localPort! };
+    const uri = `sip:${CAROL.domain}`;
+    const aor = `sip:${CAROL.ext}@${CAROL.domain}`;
+    const spec = { method: 'REGISTER', uri, via, from: aor, to: aor, callId: `tcp-${Math.random()}` };
+    const overTcp = (text: string) =>
+      text
+        .replace('SIP/2.0/UDP', 'SIP/2.0/TCP')
+        .replace(/^Contact: <([^>]+)>/m, 'Contact: <$1;transport=tcp>');
+    const exchange = async (text: string) => {
+      const from = received.length;
+      sock.write(overTcp(text));
+      return until(() => received.slice(from).find((m) => (m.status ?? 0) >= 200), 'an answer over TCP');
+    };
+    try {
+      const first = await exchange(buildRequest({ ...spec, headers: ['Expires: 300'] }));
+      assert.equal(first.status, 401, first.raw);
+      const authorization = digestAuthorization({
+        challenge: header(first, 'WWW-Authenticate') ?? '',
+        method: 'REGISTER',
+        uri,
+        user: CAROL.ext,
+        password: PASSWORD[CAROL.ext],
+      });
+      const second = await exchange(
+        buildRequest({ ...spec, cseq: 2, headers: ['Expires: 300', `Authorization: ${authorization}`] }),
+      );
+      assert.equal(second.status, 200, second.raw);
+      const [reg, ...more] = await registrationsOf(CAROL);
+      assert.equal(more.length, 0);
+      assert.equal(reg.socket, `tcp:127.0.0.1:${kam.sipPort}`);
+      // While the connection is open it stays, past several keep-alive and timer periods.
+      await sleep(KEEPALIVE.KEEPALIVE_TIMEOUT * 1000 + 1500);
+      assert.equal((await registrationsOf(CAROL)).length, 1, 'registered while its connection is open');
+    } finally {
+      sock.end();
+    }
+    await until(
+      async () => (await registrationsOf(CAROL)).length === 0,
+      'the contact of the closed connection dropped',
+      10_000,
+    );
+    assert.ok((await kam.control.registrations()).every((r) => !r.contact.includes('transport=tcp')));
+    // Reported as any registration that ran out.
+    assert.match(kam.log(), /registration expired: 103@acme\.dzvin\.test.*transport=tcp/);
+    await watcher.poll();
   });
 
   test('a REGISTER flood from one address is cut off by pike (503, then silence) while Kamailio keeps serving others', async () => {

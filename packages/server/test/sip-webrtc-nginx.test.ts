@@ -264,6 +264,29 @@ describe('a browser phone over wss:// through nginx at the console’s origin', 
       bad.ws!.close();
     }));
 
+  test('a client that registers through nginx and goes away without unregistering (its WebSocket closed) is dropped by Kamailio itself: ul.dump no longer lists its contact, the browser’s stays', () =>
+    explained(async () => {
+      const contacts = async () =>
+        (await kam.control.registrations()).filter((r) => r.aor === `001@${DOMAIN}`).map((r) => r.contact);
+      const gone = await throughNginx(OTHER_CLIENT);
+      const host = 'gone-client.invalid';
+      assert.deepEqual(await register(gone, PASSWORD, { host, expires: 600 }), { status: 200, reason: 'OK' });
+      assert.ok(
+        (await contacts()).some((c) => c.includes(host)),
+        'its binding, for 600 s',
+      );
+      // No REGISTER with expires 0: the tab is closed (nginx closes its side of the connection
+      // to Kamailio). usrloc's handle_lost_tcp expires the contact at its next timer run.
+      gone.ws!.close();
+      await until(
+        async () => !(await contacts()).some((c) => c.includes(host)),
+        'Kamailio to drop the contact of the closed WebSocket',
+        30_000,
+      );
+      assert.equal((await contacts()).length, 1, 'only the browser’s binding is left');
+      assert.ok(await inPage<boolean>('window.phone.state() === "registered"'));
+    }));
+
   test('a WebSocket flood through nginx is answered by nginx itself (429 limit_req, 503 limit_conn): at most 30 reach Kamailio', () =>
     explained(async () => {
       const n = 100;
