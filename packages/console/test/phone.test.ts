@@ -11,19 +11,20 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { AccountRecord } from '../../server/src/domain/ports.ts';
 import { type Baresip, baresipSkipReason, startBaresip } from '../../server/test/support/baresip.ts';
 import { type CrmReceiver, startCrmReceiver } from '../../server/test/support/crm-receiver.ts';
 import { contactBody, createContacts, type Session } from '../../server/test/support/harness.ts';
 import { skipOrFail, startKamailio, websocketSkipReason } from '../../server/test/support/kamailio.ts';
+import { launchPhoneChromium } from '../../server/test/support/phone-page.ts';
 import { activeCalls, historyRecord } from '../../server/test/support/phonet-calls.ts';
 import { rtpengineSkipReason } from '../../server/test/support/rtpengine.ts';
 import { type SipStack, startSipStack, untilRegistered } from '../../server/test/support/sip-stack.ts';
 import { until } from '../../server/test/support/wait.ts';
-import { goertzel, parseWav } from '../../server/test/support/wav.ts';
+import { parseWav, peakHz } from '../../server/test/support/wav.ts';
 import { buildConsole } from '../src/build.ts';
-import { browserSkip, chromiumPath, SCREENSHOTS } from './support/browser.ts';
+import { browserSkip, SCREENSHOTS } from './support/browser.ts';
 
 const DOMAIN = 'phone.localhost';
 const PASSWORD = 'olena-browser-2026';
@@ -40,17 +41,6 @@ const soxSkip = () =>
 const skip =
   browserSkip() || websocketSkipReason() || rtpengineSkipReason() || baresipSkipReason() || soxSkip();
 
-/** The frequency (5 Hz steps, 200–2000 Hz) with the most energy. */
-function peakHz(samples: Int16Array): number {
-  let best = 0;
-  let bestAmp = -1;
-  for (let f = 200; f <= 2000; f += 5) {
-    const a = goertzel(samples, 8000, f);
-    if (a > bestAmp) [best, bestAmp] = [f, a];
-  }
-  return best;
-}
-
 describe("an employee's browser is their phone: the console's Phone page", { skip }, () => {
   let stack: SipStack;
   let s: Session;
@@ -62,21 +52,7 @@ describe("an employee's browser is their phone: the console's Phone page", { ski
   let desk: Baresip;
   let crm: CrmReceiver;
   const pageLog: string[] = [];
-  const launch = (fakeUi: boolean, tone: string) =>
-    chromium.launch({
-      executablePath: chromiumPath()!,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-dev-shm-usage',
-        '--autoplay-policy=no-user-gesture-required',
-        // Without it the permission prompt cannot be answered headless: getUserMedia is refused.
-        ...(fakeUi ? ['--use-fake-ui-for-media-stream'] : []),
-        '--use-fake-device-for-media-stream',
-        `--use-file-for-fake-audio-capture=${tone}`,
-        '--allow-loopback-in-peer-connection',
-      ],
-    });
+  const launch = (fakeUi: boolean, tone: string) => launchPhoneChromium({ fakeUi, tone });
 
   async function signIn(p: Page, password: string) {
     await p.goto(stack.server.baseUrl);

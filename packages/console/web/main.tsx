@@ -3,7 +3,7 @@
 // their ext and SIP password instead: their console is the Phone (the browser registers as their
 // ext), their own history and the contacts book.
 import './style.css';
-import { render } from 'preact';
+import { type ComponentChildren, render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import {
   type Account,
@@ -199,6 +199,48 @@ function LangSwitch() {
   );
 }
 
+/** The header of both consoles: the brand, the pages, who is signed in, language, sign-out. */
+function Header(props: {
+  pages: readonly string[];
+  page: string;
+  who: ComponentChildren;
+  whoTitle?: string;
+  onSignOut: () => Promise<void>;
+}) {
+  return (
+    <header>
+      <a class="brand" href={`#/${props.pages[0]}`}>
+        Dzvin
+      </a>
+      <nav aria-label="Pages">
+        {props.pages.map((p) => (
+          <a href={`#/${p}`} aria-current={p === props.page ? 'page' : undefined}>
+            {t(p as keyof Labels)}
+          </a>
+        ))}
+      </nav>
+      <div class="who">
+        <span class="muted small" title={props.whoTitle} data-testid="signed-in-as">
+          {props.who}
+        </span>
+        <LangSwitch />
+        <button
+          type="button"
+          class="plain"
+          onClick={async () => {
+            await props.onSignOut();
+            await post('/api/v1/session/sign-out').catch(() => {});
+            employee.set(null);
+            account.set(null);
+          }}
+        >
+          {t('signOut')}
+        </button>
+      </div>
+    </header>
+  );
+}
+
 function Shell({ acc }: { acc: Account }) {
   const page = pageOf(useSignal(hash));
   useSignal(lang);
@@ -209,35 +251,13 @@ function Shell({ acc }: { acc: Account }) {
   const Page = PAGES[page];
   return (
     <div class="shell">
-      <header>
-        <a class="brand" href="#/live">
-          Dzvin
-        </a>
-        <nav aria-label="Pages">
-          {(Object.keys(PAGES) as PageName[]).map((p) => (
-            <a href={`#/${p}`} aria-current={p === page ? 'page' : undefined}>
-              {t(p as keyof Labels)}
-            </a>
-          ))}
-        </nav>
-        <div class="who">
-          <span class="muted small" title={acc.name}>
-            {acc.domain}
-          </span>
-          <LangSwitch />
-          <button
-            type="button"
-            class="plain"
-            onClick={async () => {
-              await post('/api/v1/session/sign-out').catch(() => {});
-              live.stop();
-              account.set(null);
-            }}
-          >
-            {t('signOut')}
-          </button>
-        </div>
-      </header>
+      <Header
+        pages={Object.keys(PAGES)}
+        page={page}
+        who={acc.domain}
+        whoTitle={acc.name}
+        onSignOut={async () => live.stop()}
+      />
       <main id="page" data-page={page}>
         <Page />
       </main>
@@ -266,36 +286,12 @@ function EmployeeShell({ me }: { me: Me }) {
   const who = me.employee;
   return (
     <div class="shell">
-      <header>
-        <a class="brand" href="#/phone">
-          Dzvin
-        </a>
-        <nav aria-label="Pages">
-          {(Object.keys(EMPLOYEE_PAGES) as EmployeePage[]).map((p) => (
-            <a href={`#/${p}`} aria-current={p === page ? 'page' : undefined}>
-              {t(p as keyof Labels)}
-            </a>
-          ))}
-        </nav>
-        <div class="who">
-          <span class="muted small" data-testid="signed-in-as">
-            {who?.displayName} ({who?.ext}) · {me.domain}
-          </span>
-          <LangSwitch />
-          <button
-            type="button"
-            class="plain"
-            onClick={async () => {
-              await phone.stopPhone();
-              await post('/api/v1/session/sign-out').catch(() => {});
-              employee.set(null);
-              account.set(null);
-            }}
-          >
-            {t('signOut')}
-          </button>
-        </div>
-      </header>
+      <Header
+        pages={Object.keys(EMPLOYEE_PAGES)}
+        page={page}
+        who={`${who?.displayName} (${who?.ext}) · ${me.domain}`}
+        onSignOut={phone.stopPhone}
+      />
       {/* biome-ignore lint/a11y/useMediaCaption: the other party of a phone call; no captions */}
       <audio id="phone-audio" autoplay />
       <main id="page" data-page={page}>

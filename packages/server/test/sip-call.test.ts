@@ -15,7 +15,7 @@ import { activeCalls, historyRecord } from './support/phonet-calls.ts';
 import { type Rtpengine, rtpengineSkipReason } from './support/rtpengine.ts';
 import { startSipStack, untilRegistered } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
-import { goertzel, parseWav } from './support/wav.ts';
+import { goertzel, parseWav, peakHz } from './support/wav.ts';
 
 const DOMAIN = 'sip.localhost';
 const PASSWORD = 'softphone-001-secret';
@@ -26,17 +26,6 @@ const skip = kamailioSkipReason() || rtpengineSkipReason() || baresipSkipReason(
 
 // biome-ignore lint/suspicious/noExplicitAny: REST answers are checked key by key
 type Json = any;
-
-/** The frequency (5 Hz steps, 200–2000 Hz) with the most energy: what a recorded tone measures. */
-function peakHz(samples: Int16Array): number {
-  let best = 0;
-  let bestAmp = -1;
-  for (let f = 200; f <= 2000; f += 5) {
-    const a = goertzel(samples, 8000, f);
-    if (a > bestAmp) [best, bestAmp] = [f, a];
-  }
-  return best;
-}
 
 describe('a softphone registered through Kamailio rings, talks and hangs up in a Dzvin call', {
   skip,

@@ -33,7 +33,7 @@ import {
 import { type Rtpengine, rtpengineSkipReason } from './support/rtpengine.ts';
 import { startSipStack, untilRegistered } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
-import { goertzel, parseWav } from './support/wav.ts';
+import { parseWav, peakHz } from './support/wav.ts';
 
 const DOMAIN = 'sip.localhost';
 const TRUNK = '+380443334400';
@@ -48,17 +48,6 @@ const skip = kamailioSkipReason() || rtpengineSkipReason() || baresipSkipReason(
 
 // biome-ignore lint/suspicious/noExplicitAny: REST answers are checked key by key
 type Json = any;
-
-/** The frequency (5 Hz steps, 200–2000 Hz) with the most energy: what a heard tone measures. */
-function peakHz(samples: Int16Array): number {
-  let best = 0;
-  let bestAmp = -1;
-  for (let f = 200; f <= 2000; f += 5) {
-    const a = goertzel(samples, 8000, f);
-    if (a > bestAmp) [best, bestAmp] = [f, a];
-  }
-  return best;
-}
 
 /** The names of a phone's decoded dumps now (one per call): what `heardSince` leaves out. */
 const dumpNames = (phone: Baresip) =>

@@ -16,8 +16,6 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { browserSkip, chromiumPath } from '../../console/test/support/browser.ts';
 import { isBrowserContact } from '../src/engine/sip/sip-engine.ts';
@@ -31,14 +29,13 @@ import {
   startKamailio,
   websocketSkipReason,
 } from './support/kamailio.ts';
+import { buildPhoneBundle, launchPhoneChromium, phonePageHtml } from './support/phone-page.ts';
 import { activeCalls, historyRecord } from './support/phonet-calls.ts';
 import { type Rtpengine, rtpengineSkipReason, startRtpengine } from './support/rtpengine.ts';
 import { untilRegistered } from './support/sip-stack.ts';
 import { sleep, until } from './support/wait.ts';
-import { goertzel, parseWav } from './support/wav.ts';
+import { goertzel, parseWav, peakHz } from './support/wav.ts';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SIP_PHONE = path.resolve(HERE, '../../console/web/phone/sip-phone.ts');
 const DOMAIN = 'sip.localhost';
 const PASSWORD = 'browser-001-secret';
 const TRUNK = '+380443334500';
@@ -58,38 +55,10 @@ const skip =
 // biome-ignore lint/suspicious/noExplicitAny: REST answers are checked key by key
 type Json = any;
 
-/** The frequency (5 Hz steps, 200–2000 Hz) with the most energy. */
-function peakHz(samples: Int16Array): number {
-  let best = 0;
-  let bestAmp = -1;
-  for (let f = 200; f <= 2000; f += 5) {
-    const a = goertzel(samples, 8000, f);
-    if (a > bestAmp) [best, bestAmp] = [f, a];
-  }
-  return best;
-}
-
 /** The page: the console's SIP phone bundled as it will be (esbuild, ES2022), exposed to the test. */
 async function servePage(): Promise<{ url: string; close(): Promise<void>; jsGzip: number }> {
-  const out = await build({
-    stdin: {
-      contents: `import { createSipPhone } from ${JSON.stringify(SIP_PHONE)}; window.createSipPhone = createSipPhone;`,
-      resolveDir: path.dirname(SIP_PHONE),
-      loader: 'ts',
-    },
-    bundle: true,
-    minify: true,
-    format: 'esm',
-    target: ['es2022'],
-    platform: 'browser',
-    write: false,
-    legalComments: 'none',
-    logLevel: 'silent',
-  });
-  const js = Buffer.from(out.outputFiles[0].contents);
-  const { gzipSync } = await import('node:zlib');
-  const html =
-    '<!doctype html><meta charset="utf-8"><title>phone</title><audio id="far" autoplay></audio><script type="module" src="/phone.js"></script>';
+  const { js, gzipBytes } = await buildPhoneBundle();
+  const html = phonePageHtml('/phone.js');
   const server = http.createServer((req, res) => {
     if (req.url === '/phone.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
@@ -101,7 +70,7 @@ async function servePage(): Promise<{ url: string; close(): Promise<void>; jsGzi
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/`,
-    jsGzip: gzipSync(js).length,
+    jsGzip: gzipBytes,
     close: () => new Promise((r) => server.close(() => r())),
   };
 }
@@ -214,20 +183,7 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
     const c = await s.admin('POST', '/api/v1/crm-connections', { name: 'CRM', eventsUrl: crm.url });
     assert.equal(c.status, 201, c.text);
     site = await servePage();
-    browser = await chromium.launch({
-      executablePath: chromiumPath()!,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-dev-shm-usage',
-        '--autoplay-policy=no-user-gesture-required',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-        `--use-file-for-fake-audio-capture=${tone}`,
-        // Everything here is on 127.0.0.1: let ICE use loopback candidates.
-        '--allow-loopback-in-peer-connection',
-      ],
-    });
+    browser = await launchPhoneChromium({ tone });
     page = await browser.newPage();
     page.on('console', (m) => pageLog.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));

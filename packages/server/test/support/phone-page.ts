@@ -5,6 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { type Browser, chromium } from 'playwright-core';
+import { chromiumPath } from '../../../console/test/support/browser.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const SIP_PHONE = path.resolve(HERE, '../../../console/web/phone/sip-phone.ts');
@@ -31,4 +33,30 @@ export async function buildPhoneBundle(): Promise<{ js: Buffer; gzipBytes: numbe
   });
   const js = Buffer.from(out.outputFiles[0].contents);
   return { js, gzipBytes: gzipSync(js).length };
+}
+
+/**
+ * Debian's Chromium as a phone's browser: headless, its fake microphone playing `tone` (a WAV),
+ * autoplay allowed, ICE over loopback. `fakeUi: false` leaves the permission prompt unanswered,
+ * which headless refuses (a page without the microphone); `ignoreCertificates` for a self-signed
+ * nginx.
+ */
+export function launchPhoneChromium(
+  opts: { tone?: string; fakeUi?: boolean; ignoreCertificates?: boolean } = {},
+): Promise<Browser> {
+  return chromium.launch({
+    executablePath: chromiumPath()!,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-dev-shm-usage',
+      '--autoplay-policy=no-user-gesture-required',
+      ...(opts.fakeUi === false ? [] : ['--use-fake-ui-for-media-stream']),
+      '--use-fake-device-for-media-stream',
+      ...(opts.tone ? [`--use-file-for-fake-audio-capture=${opts.tone}`] : []),
+      // Everything here is on 127.0.0.1: let ICE use loopback candidates.
+      '--allow-loopback-in-peer-connection',
+      ...(opts.ignoreCertificates ? ['--ignore-certificate-errors'] : []),
+    ],
+  });
 }

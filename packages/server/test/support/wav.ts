@@ -147,3 +147,14 @@ export function toneWav(hz: number, seconds: number, amplitude = 12_000): Buffer
   for (const [at, value] of sizeFields(data.length)) value.copy(header, at);
   return Buffer.concat([header, data]);
 }
+
+/** The frequency (5 Hz steps, 200–2000 Hz, 8 kHz audio) with the most energy: what a recorded tone measures. */
+export function peakHz(samples: Int16Array): number {
+  let best = 0;
+  let bestAmp = -1;
+  for (let f = 200; f <= 2000; f += 5) {
+    const a = goertzel(samples, 8000, f);
+    if (a > bestAmp) [best, bestAmp] = [f, a];
+  }
+  return best;
+}
