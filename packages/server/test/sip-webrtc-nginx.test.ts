@@ -16,13 +16,14 @@
 // them it skips loudly, unless DZVIN_REQUIRE_ALL=1.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { browserSkip, chromiumPath } from '../../console/test/support/browser.ts';
+import type { Browser, Page } from 'playwright-core';
+import { buildConsole } from '../../console/src/build.ts';
+import { browserSkip } from '../../console/test/support/browser.ts';
 import { isBrowserContact } from '../src/engine/sip/sip-engine.ts';
 import { type Session, startServer, type TestServer } from './support/harness.ts';
 import { freePort, type Kamailio, startKamailio, websocketSkipReason } from './support/kamailio.ts';
 import { type Nginx, nginxTlsSkipReason, startNginx } from './support/nginx.ts';
-import { buildPhoneBundle } from './support/phone-page.ts';
+import { buildPhoneBundle, launchPhoneChromium } from './support/phone-page.ts';
 import { activeCalls, historyRecord } from './support/phonet-calls.ts';
 import { type Rtpengine, rtpengineSkipReason, startRtpengine } from './support/rtpengine.ts';
 import { untilRegistered } from './support/sip-stack.ts';
@@ -110,6 +111,8 @@ describe('a browser phone over wss:// through nginx at the console’s origin', 
           kamailioRpcUrl: kam.rpcUrl,
           pollMs: 200,
         },
+        // The console's Phone connects at its own origin (wss: on https).
+        sipWsUrl: '/sip',
       },
     });
     proxy = await startNginx({
@@ -133,21 +136,10 @@ describe('a browser phone over wss:// through nginx at the console’s origin', 
     assert.equal(set.status, 204, set.text);
     await until(async () => (await htable('cred')).has(`001@${DOMAIN}`), 'Dzvin to push 001’s credential');
 
+    await buildConsole();
     const { js } = await buildPhoneBundle();
-    browser = await chromium.launch({
-      executablePath: chromiumPath()!,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-dev-shm-usage',
-        '--autoplay-policy=no-user-gesture-required',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-        '--allow-loopback-in-peer-connection',
-        // nginx's certificate is self-signed.
-        '--ignore-certificate-errors',
-      ],
-    });
+    // nginx's certificate is self-signed.
+    browser = await launchPhoneChromium({ ignoreCertificates: true });
     page = await browser.newPage();
     page.on('console', (m) => pageLog.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
@@ -376,6 +368,39 @@ describe('a browser phone over wss:// through nginx at the console’s origin', 
       const c = await historyRecord(s, uuid);
       assert.equal(c.disposition, 0, 'answered');
       assert.equal(c.leg.ext, '001');
+    }));
+
+  test('the console itself through nginx: an employee signs in at https://<origin>/ and the Phone registers over wss://<origin>/sip (DZVIN_SIP_WS_URL=/sip)', () =>
+    explained(async () => {
+      const tab = await (await browser.newContext({ locale: 'uk-UA' })).newPage();
+      try {
+        await tab.goto(`${origin}/`);
+        await tab.locator('input[name=as]').nth(1).check();
+        await tab.fill('input[name=domain]', DOMAIN);
+        await tab.fill('input[name=ext]', '001');
+        await tab.fill('input[name=password]', PASSWORD);
+        await tab.click('button[type=submit]');
+        await tab.locator('[data-testid=phone-state][data-state=registered]').waitFor({ timeout: 20_000 });
+        // Its WebSocket was same-origin through nginx: Kamailio holds a second contact of 001 on
+        // one of nginx's connections, known as the browser's address.
+        const mine = await until(async () => {
+          const r = (await kam.control.registrations()).filter((x) => x.aor === `001@${DOMAIN}`);
+          return r.length === 2 ? r : undefined;
+        }, 'the console’s contact next to the page’s');
+        const conns = await htable('wsclient');
+        for (const c of mine) {
+          const conn = /^sip:(127\.0\.0\.1:\d+);transport=ws$/.exec(c.received ?? '')?.[1];
+          assert.ok(conn && conns.get(conn) === '127.0.0.1', `over nginx: ${JSON.stringify(c)}`);
+        }
+        await tab.getByRole('button', { name: 'Вийти' }).click();
+        await until(
+          async () =>
+            (await kam.control.registrations()).filter((x) => x.aor === `001@${DOMAIN}`).length === 1,
+          'the console’s contact gone after sign-out',
+        );
+      } finally {
+        await tab.close();
+      }
     }));
 });
 
