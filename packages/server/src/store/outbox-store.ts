@@ -57,27 +57,21 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
   }
   return {
     async insert(rows) {
-      // Chunks keep every statement under SQLite's and PostgreSQL's bound-parameter limits.
+      // Chunks keep every statement under SQLite's and PostgreSQL's bound-parameter limits. A raw
+      // statement, not the query builder: it runs with every call event (its tree cost more to
+      // build than SQLite takes to run it).
       for (let i = 0; i < rows.length; i += 500) {
-        await db
-          .insertInto('outbox')
-          .values(
-            rows.slice(i, i + 500).map((r) => ({
-              account_id: r.accountId,
-              connection_id: r.connectionId,
-              kind: r.kind,
-              order_key: r.orderKey,
-              event: r.event,
-              payload: r.payload,
-              webhook_id: r.webhookId,
-              status: 'pending',
-              attempts: 0,
-              created_at: r.createdAt,
-              retry_since: r.createdAt,
-              next_attempt_at: r.createdAt,
-            })),
-          )
-          .execute();
+        const values = sql.join(
+          rows
+            .slice(i, i + 500)
+            .map(
+              (r) =>
+                sql`(${r.accountId}, ${r.connectionId}, ${r.kind}, ${r.orderKey}, ${r.event}, ${r.payload}, ${r.webhookId}, 'pending', 0, ${r.createdAt}, ${r.createdAt}, ${r.createdAt})`,
+            ),
+        );
+        await sql`insert into outbox (account_id, connection_id, kind, order_key, event, payload,
+            webhook_id, status, attempts, created_at, retry_since, next_attempt_at)
+          values ${values}`.execute(db);
       }
     },
 
