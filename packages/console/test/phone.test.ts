@@ -268,6 +268,18 @@ describe("an employee's browser is their phone: the console's Phone page", { ski
       .locator(`[data-testid=live-call][data-uuid="${live.uuid}"].talking`, { hasText: 'Андрій Мельник' })
       .waitFor({ timeout: 15_000 });
     await admin.close();
+    // The keypad's digits reach the desk phone as RFC 4733 events (baresip reports each one).
+    const dtmfFrom = desk.events.length;
+    await page.getByRole('button', { name: 'Клавіатура' }).click();
+    for (const k of ['5', '0']) await page.locator('.keypad button', { hasText: k }).first().click();
+    await until(
+      () => {
+        const got = desk.events.slice(dtmfFrom).filter((e) => e.type === 'CALL_DTMF_START');
+        return got.length >= 2 ? got : undefined;
+      },
+      '002 received the digits',
+      10_000,
+    ).then((got) => assert.deepEqual(got.map((e) => e.param), ['5', '0'], JSON.stringify(got)));
     await new Promise((r) => setTimeout(r, 2500));
     const hung = desk.events.length;
     await page.getByRole('button', { name: 'Завершити' }).click();

@@ -7,6 +7,7 @@
 // The console's Phone page (pages/phone.tsx) imports it lazily, in its own chunk: the other pages
 // do not pay for JsSIP (~56 KB gzipped) until an employee signs in.
 import { UA, WebSocketInterface } from 'jssip';
+import type { DTMF_TRANSPORT } from 'jssip/lib/Constants';
 import type { RTCSession } from 'jssip/lib/RTCSession';
 import type { RTCSessionEvent } from 'jssip/lib/UA';
 
@@ -149,6 +150,9 @@ export function createSipPhone(opts: SipPhoneOptions): SipPhone {
   };
 }
 
+/** JsSIP's name for RFC 4733 (its `DTMF_TRANSPORT` is a declared enum: its value, typed). */
+const RFC4733 = 'RFC2833' as unknown as DTMF_TRANSPORT;
+
 /** Audio only, no STUN/TURN (rtpengine is reached directly; its candidates come in the SDP). */
 const MEDIA = { mediaConstraints: { audio: true, video: false }, pcConfig: { iceServers: [] } };
 
@@ -209,7 +213,9 @@ function phoneCall(
       session.terminate(status && !session.isEstablished() ? { status_code: status } : undefined);
     },
     mute: (on: boolean) => (on ? session.mute({ audio: true }) : session.unmute({ audio: true })),
-    dtmf: (tones: string) => session.sendDTMF(tones, { duration: 120, interToneGap: 80 }),
+    // RFC 4733 events in the RTP (JsSIP's default would be SIP INFO, which Dzvin does not relay).
+    dtmf: (tones: string) =>
+      session.sendDTMF(tones, { duration: 120, interToneGap: 80, transportType: RFC4733 }),
     transfer: (target: string) =>
       new Promise<void>((resolve, reject) => {
         const uri = target.startsWith('sip:') ? target : `sip:${target}@${domain}`;
