@@ -191,11 +191,14 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
 
     async targets(ids) {
       if (!ids.length) return [];
-      const rows = await db
-        .selectFrom('crm_connections')
-        .select(['id', 'account_id', 'events_url', 'utm_url', 'secret', 'enabled'])
-        .where('id', 'in', ids)
-        .execute();
+      // Raw: once per claim (the query builder's tree cost more than the lookup).
+      const { rows } = await sql<
+        Pick<
+          Selectable<Database['crm_connections']>,
+          'id' | 'account_id' | 'events_url' | 'utm_url' | 'secret' | 'enabled'
+        >
+      >`select id, account_id, events_url, utm_url, secret, enabled from crm_connections
+        where id in (${sql.join(ids)})`.execute(db);
       return rows.map(
         (r): DeliveryTarget => ({
           id: Number(r.id),
