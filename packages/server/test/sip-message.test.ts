@@ -24,6 +24,7 @@ import {
   type SipRequest,
   serializeMessage,
 } from '../src/engine/sip/message.ts';
+import { callerIdentity } from '../src/engine/sip/sip-driver.ts';
 import { formatUri, isSipUri, parseUri, type SipUri } from '../src/engine/sip/uri.ts';
 import { letReportsDrainBeforeExit } from './support/sip-reports.ts';
 
@@ -1071,5 +1072,30 @@ describe('SIP values and serialization', () => {
     assert.equal(getHeader(ack, 'To'), '<sip:bob@127.0.0.1>;tag=bt');
     assert.equal(getHeader(ack, 'CSeq'), '1 ACK');
     assert.equal(request(parseMessage(serializeMessage(ack))).method, 'ACK');
+  });
+});
+
+describe("the caller shown on a ringing phone (the From of Dzvin's INVITE)", () => {
+  test('a name and a number: the display name and the user; a colleague: their ext', () => {
+    assert.equal(
+      callerIdentity({ name: 'Петро Шевченко', number: '+380501234567' }, 'acme.localhost'),
+      '"Петро Шевченко" <sip:+380501234567@acme.localhost>',
+    );
+    assert.equal(
+      callerIdentity({ name: null, number: '+380501234567' }, 'd'),
+      '"+380501234567" <sip:+380501234567@d>',
+    );
+    assert.equal(callerIdentity({ name: 'Андрій', number: '002' }, 'd'), '"Андрій" <sip:002@d>');
+    assert.equal(callerIdentity(undefined, 'd'), '"Dzvin" <sip:dzvin@d>');
+  });
+
+  test("a CRM's hostile name cannot add a header or break the quoting; a number that is not a SIP user is not used", () => {
+    const from = callerIdentity({ name: 'Evil"\r\nVia: SIP/2.0/UDP x\\', number: '+380 50;tag=1' }, 'd');
+    assert.doesNotMatch(from, /[\r\n]/);
+    const parsed = parseNameAddr(from);
+    assert.ok(parsed.ok, from);
+    assert.equal(formatUri(parsed.value.uri), 'sip:dzvin@d');
+    assert.match(String(parsed.value.displayName), /^"?Evil\\?" Via: SIP\/2\.0\/UDP x/);
+    assert.ok(callerIdentity({ name: 'x'.repeat(500), number: null }, 'd').length < 100);
   });
 });

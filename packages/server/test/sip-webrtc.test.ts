@@ -548,7 +548,11 @@ describe('a browser registered over SIP-over-WebSocket is employee 001’s phone
     assert.equal(placed.status, 201, placed.text);
     const { uuid } = placed.json() as { uuid: string };
     await page.waitForFunction(`window.calls.length === ${n + 1}`, undefined, { timeout: 10_000 });
-    await desk.waitForEvent((e) => e.type === 'CALL_INCOMING', '002 rings', { from: deskFrom });
+    const rings = await desk.waitForEvent((e) => e.type === 'CALL_INCOMING', '002 rings', { from: deskFrom });
+    // Each phone is shown the caller (Dzvin's From: the number as the user), not "Dzvin".
+    const e164 = `+380${from.slice(1)}`;
+    assert.equal(rings.peeruri, `sip:${e164}@${DOMAIN}`);
+    assert.equal(await inPage<string>(`window.calls[${n}].from.user`), e164);
     const ringing = await until(async () => {
       const kids = (await activeCalls(s)).filter((c: Json) => c.parentUuid === uuid);
       return kids.length === 3 ? kids : null;

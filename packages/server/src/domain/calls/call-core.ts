@@ -176,6 +176,10 @@ export function createCallCore(deps: CallCoreDeps) {
     accountId: c.account.id,
     legUuid: leg.uuid,
     employee: leg.employee,
+    caller:
+      c.direction === 1
+        ? { name: c.caller?.displayName ?? null, number: c.caller?.ext ?? null }
+        : { name: c.otherLegs[0]?.name || c.otherLegName, number: c.otherLegNum },
   });
   const callRef = (c: Call) => ({ uuid: c.uuid, accountId: c.account.id });
   /**

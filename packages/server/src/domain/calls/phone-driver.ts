@@ -23,6 +23,11 @@ export interface LegRef extends CallRef {
   /** The leg's uuid (a direct call's primary leg has the call's uuid). */
   legUuid: string;
   employee: Employee;
+  /**
+   * Who the ringing phone should show: the external number and its name (the contacts book's or
+   * a CRM's), or the colleague of an internal call (their name and ext); null fields unknown.
+   */
+  caller?: { name: string | null; number: string | null };
 }
 
 export interface PhoneDriver {

@@ -366,7 +366,7 @@ export function createSipDriver(deps: SipDriverDeps) {
       callId,
       fromTag,
       toTag: null,
-      from: `${quote('Dzvin')} <sip:dzvin@${domain}>;tag=${fromTag}`,
+      from: `${callerIdentity(ref.caller, domain)};tag=${fromTag}`,
       to: `<sip:${ref.employee.ext}@${domain}>`,
       invite: null as unknown as SipRequest,
       tx: null,
@@ -801,3 +801,19 @@ export function createSipDriver(deps: SipDriverDeps) {
   };
 }
 export type SipDriver = ReturnType<typeof createSipDriver>;
+
+/**
+ * The From of an INVITE to a phone: who is calling, as its screen shows it — the name (a CRM's or
+ * the contacts book's, a colleague's) as display name, the number or ext as user — else
+ * `"Dzvin" <sip:dzvin@domain>`. Names come from CRMs: control characters go, the length is
+ * bounded, quotes are escaped; a number that is not a plain SIP user (digits, `+*#`) is not used.
+ */
+export function callerIdentity(caller: LegRef['caller'], domain: string): string {
+  const number = caller?.number && /^\+?[0-9*#]{1,32}$/.test(caller.number) ? caller.number : null;
+  const name = (caller?.name ?? '')
+    .replace(/\p{Cc}+/gu, ' ')
+    .trim()
+    .slice(0, 64);
+  const shown = name || number || 'Dzvin';
+  return `${quote(shown)} <sip:${number ?? 'dzvin'}@${domain}>`;
+}
