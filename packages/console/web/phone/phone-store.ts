@@ -4,7 +4,7 @@
 // imported here lazily, so it is a chunk of its own that only employees download.
 //
 // Who is calling comes from the employee's own event stream (GET /api/v1/events/stream, scoped to
-// their calls): Dzvin's INVITE to every phone says "Dzvin", the call's `otherLegs` say who it is.
+// their calls): the call's `otherLegs` say who it is, with the CRM link the INVITE cannot carry.
 import type { CallEvent, Me } from '../api.ts';
 import { signal } from '../signal.ts';
 import type { PhoneCall, PhoneState, SipPhone } from './sip-phone.ts';

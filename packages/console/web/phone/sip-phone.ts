@@ -40,8 +40,9 @@ export interface SipPhoneOptions {
 export interface PhoneCall {
   direction: 'incoming' | 'outgoing';
   /**
-   * The INVITE's From. Dzvin's B2BUA says `"Dzvin" <sip:dzvin@domain>` to every phone today: the
-   * Phone page is to show the caller from the call's `otherLegs` (REST/SSE), not from here.
+   * The INVITE's From: Dzvin's B2BUA puts the caller's name and number there (sip-driver.ts
+   * `callerIdentity`); the Phone page takes the caller from the call's `otherLegs` (the event
+   * stream), which also has the CRM link.
    */
   from: { user: string; displayName: string };
   /** Answers with the microphone; resolves once the call is confirmed (ACK) or rejects when it failed. */
