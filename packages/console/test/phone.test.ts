@@ -396,6 +396,8 @@ describe("an employee's browser is their phone: the console's Phone page", { ski
     await page.locator('nav a', { hasText: 'Контакти' }).click();
     const dial = page.locator('[data-testid=contact-call]').first();
     await dial.waitFor({ timeout: 15_000 });
+    // The employee reads the book; creating and importing contacts are the account's.
+    assert.equal(await page.getByRole('button', { name: /Новий контакт/ }).count(), 0);
     await dial.click();
     assert.ok((await page.url()).endsWith('#/phone'));
     await page.locator('[data-testid=active-call]:not([data-status=ended])').waitFor({ timeout: 10_000 });

@@ -2,7 +2,17 @@
 // The hash says what is open, so call events can link here: `#/contacts?id=5` opens contact 5,
 // `#/contacts?new=%2B380501234567` a new contact with that number (issue #13).
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, type Contact, type ContactField, get, type Note, post, qs } from '../api.ts';
+import {
+  ApiError,
+  api,
+  type Contact,
+  type ContactField,
+  employeeSession,
+  get,
+  type Note,
+  post,
+  qs,
+} from '../api.ts';
 import { fmtDateTime, t } from '../i18n.ts';
 import * as phone from '../phone/phone-store.ts';
 import { go, hash, hashParams } from '../route.ts';
@@ -47,6 +57,7 @@ function CallButton({ c }: { c: Contact }) {
 }
 
 function Editor({ id, onChanged }: { id: number; onChanged: () => void }) {
+  const readOnly = useSignal(employeeSession) !== null;
   const [contact, setContact] = useState<Contact | null>(null);
   const [fields, setFields] = useState<ContactField[]>([]);
   const [notes, setNotes] = useState<Note[]>([]);
@@ -141,6 +152,7 @@ function Editor({ id, onChanged }: { id: number; onChanged: () => void }) {
               </div>
             ))}
             <button
+              hidden={readOnly}
               type="button"
               class="plain small"
               onClick={() => {
@@ -155,6 +167,7 @@ function Editor({ id, onChanged }: { id: number; onChanged: () => void }) {
         ))}
         <div class="row">
           <button
+            hidden={readOnly}
             type="button"
             class="plain"
             onClick={() =>
@@ -163,7 +176,7 @@ function Editor({ id, onChanged }: { id: number; onChanged: () => void }) {
           >
             + {t('addField')}
           </button>
-          <button type="submit" class="primary">
+          <button type="submit" class="primary" hidden={readOnly}>
             {t('save')}
           </button>
           {saved ? (
@@ -171,18 +184,20 @@ function Editor({ id, onChanged }: { id: number; onChanged: () => void }) {
               {t('saved')}
             </span>
           ) : null}
-          <Action
-            kind="danger"
-            onError={setError}
-            onClick={async () => {
-              if (!confirm(t('confirm'))) return;
-              await api('DELETE', `/rest/crm/contacts/v2/${contact.id}`);
-              onChanged();
-              go('#/contacts', true);
-            }}
-          >
-            {t('delete')}
-          </Action>
+          {readOnly ? null : (
+            <Action
+              kind="danger"
+              onError={setError}
+              onClick={async () => {
+                if (!confirm(t('confirm'))) return;
+                await api('DELETE', `/rest/crm/contacts/v2/${contact.id}`);
+                onChanged();
+                go('#/contacts', true);
+              }}
+            >
+              {t('delete')}
+            </Action>
+          )}
         </div>
       </form>
       <ErrorBox error={error} />
@@ -237,7 +252,9 @@ export function ContactsPage() {
   const params = hashParams(useSignal(hash));
   const idParam = params.id;
   const selected = idParam !== undefined && /^[1-9]\d{0,14}$/.test(idParam) ? Number(idParam) : null;
-  const creating = params.new !== undefined;
+  // An employee's own session reads the book (and adds notes); it does not edit contacts.
+  const readOnly = useSignal(employeeSession) !== null;
+  const creating = params.new !== undefined && !readOnly;
 
   useEffect(() => {
     let stale = false;
@@ -283,14 +300,16 @@ export function ContactsPage() {
             {t('searchBtn')}
           </button>
         </form>
-        <button
-          type="button"
-          class="plain"
-          aria-expanded={creating}
-          onClick={() => go(creating ? '#/contacts' : '#/contacts?new=')}
-        >
-          + {t('newContact')}
-        </button>
+        {readOnly ? null : (
+          <button
+            type="button"
+            class="plain"
+            aria-expanded={creating}
+            onClick={() => go(creating ? '#/contacts' : '#/contacts?new=')}
+          >
+            + {t('newContact')}
+          </button>
+        )}
         <button
           type="button"
           class="plain"
@@ -305,7 +324,7 @@ export function ContactsPage() {
         >
           {t('export')}
         </button>
-        <label class="plain">
+        <label class="plain" hidden={readOnly}>
           <span class="muted small">{t('importBtn')}</span>
           <input
             type="file"
