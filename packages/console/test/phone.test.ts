@@ -279,7 +279,13 @@ describe("an employee's browser is their phone: the console's Phone page", { ski
       },
       '002 received the digits',
       10_000,
-    ).then((got) => assert.deepEqual(got.map((e) => e.param), ['5', '0'], JSON.stringify(got)));
+    ).then((got) =>
+      assert.deepEqual(
+        got.map((e) => e.param),
+        ['5', '0'],
+        JSON.stringify(got),
+      ),
+    );
     await new Promise((r) => setTimeout(r, 2500));
     const hung = desk.events.length;
     await page.getByRole('button', { name: 'Завершити' }).click();
