@@ -26,7 +26,13 @@ function createLiveStore() {
     });
   };
 
-  const apply = (event: string, data: LiveCall & { event?: string }) => {
+  /**
+   * The events that arrived while a snapshot was on its way: the snapshot may have been read
+   * before them, so they are applied again on top of it (in order) instead of being wiped by it.
+   */
+  let sinceSnapshot: [string, LiveCall][] | null = null;
+
+  const applyOne = (event: string, data: LiveCall & { event?: string }) => {
     if (event === 'call.hangup') {
       calls.delete(data.uuid);
       // A company call ending ends its legs too.
@@ -34,20 +40,28 @@ function createLiveStore() {
     } else {
       calls.set(data.uuid, { ...calls.get(data.uuid), ...data, lastEvent: event });
     }
+  };
+  const apply = (event: string, data: LiveCall) => {
+    applyOne(event, data);
+    sinceSnapshot?.push([event, data]);
     bump();
   };
 
   let snapshots = 0;
   async function snapshot() {
     const seq = ++snapshots;
+    sinceSnapshot ??= [];
     try {
       const list = await get<LiveCall[]>('/rest/calls/active/v3');
       if (seq !== snapshots) return; // a newer snapshot is on its way
       calls.clear();
       for (const c of list) calls.set(c.uuid, c);
+      for (const [event, data] of sinceSnapshot ?? []) applyOne(event, data);
+      sinceSnapshot = null;
       error.set(null);
       bump();
     } catch (e) {
+      if (seq === snapshots) sinceSnapshot = null;
       error.set((e as Error).message);
     }
   }
@@ -89,6 +103,7 @@ function createLiveStore() {
       es = null;
       clearInterval(presenceTimer);
       calls.clear();
+      sinceSnapshot = null;
       status.set('connecting');
     },
     /** The calls to show: employee legs, and company calls none of whose legs is listed. */
