@@ -1,5 +1,5 @@
 // A minimal observable value, and a Preact hook that re-renders when it changes.
-import { useEffect, useState } from 'preact/hooks';
+import { useLayoutEffect, useState } from 'preact/hooks';
 
 export interface Signal<T> {
   get(): T;
@@ -24,9 +24,19 @@ export function signal<T>(initial: T): Signal<T> {
   };
 }
 
-/** Re-renders the component when any of `signals` changes; returns the first one's value. */
+/**
+ * Re-renders the component when `s` changes; returns its value. The subscription is made in the
+ * same task as the render (a layout effect), and a change between the render and the subscription
+ * is caught by comparing again: a plain `useEffect` subscribes only after the paint, and a change
+ * in that gap (an SSE event landing as the page mounts) was never shown.
+ */
 export function useSignal<T>(s: Signal<T>): T {
   const [, bump] = useState(0);
-  useEffect(() => s.subscribe(() => bump((n) => n + 1)), [s]);
-  return s.get();
+  const rendered = s.get();
+  useLayoutEffect(() => {
+    const off = s.subscribe(() => bump((n) => n + 1));
+    if (s.get() !== rendered) bump((n) => n + 1);
+    return off;
+  }, [s]);
+  return rendered;
 }
