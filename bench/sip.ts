@@ -30,7 +30,15 @@
 // profile of the Dzvin child; its top functions are printed).
 // Load stays on 127.0.0.1, every step has a fixed length, and a watchdog ends the whole thing.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,6 +113,8 @@ interface Step {
   rss_max_mb: number | null;
   loadavg: number;
   first_error: string | null;
+  /** Datagrams dropped on Dzvin's sockets (SIP, NG, RTP) over the step (null for Kamailio alone). */
+  dzvin_udp_drops: number | null;
 }
 
 /** Runs rising carrier steps against Kamailio's phone port until one fails. */
@@ -113,10 +123,12 @@ async function rateSteps(
   sipPort: number,
   samples: SipServerSample[] | null,
   idle: () => Promise<void>,
+  dzvinPid?: number,
 ): Promise<Step[]> {
   const steps: Step[] = [];
   for (const rate of RATES) {
     const from = samples?.length ?? 0;
+    const drops0 = udpDropsOf(dzvinPid);
     const run = runSipp({
       name: `${label}-${rate}`,
       xml: carrierXml(HOLD_MS, null),
@@ -140,6 +152,7 @@ async function rateSteps(
       files: { 'dids.csv': didsCsv() },
     });
     const r = await run.done;
+    const drops1 = udpDropsOf(dzvinPid);
     const window = samples ? samples.slice(from) : [];
     const s: SippStats = r.stats ?? { created: 0, successful: 0, failed: 0, setup_ms_mean: null };
     const step: Step = {
@@ -161,6 +174,7 @@ async function rateSteps(
           : null,
       rss_max_mb: window.length ? Math.max(...window.map((w) => w.rss_mb)) : null,
       loadavg: loadavg1(),
+      dzvin_udp_drops: drops0 === null || drops1 === null ? null : drops1 - drops0,
       first_error:
         r.code === 0
           ? null
@@ -173,7 +187,7 @@ async function rateSteps(
       `${label} ${rate} calls/s × ${STEP_SEC} s: ${step.successful} ok, ${step.failed} failed, setup mean ${step.setup_ms_mean} ms` +
         (step.lag_p99_ms === null
           ? ''
-          : `, Dzvin lag p99 (worst second) ${step.lag_p99_ms} ms, CPU ${step.server_cpu_pct}%, main thread ${step.main_cpu_ms_per_call} ms/call`) +
+          : `, Dzvin lag p99 (worst second) ${step.lag_p99_ms} ms, CPU ${step.server_cpu_pct}%, main thread ${step.main_cpu_ms_per_call} ms/call, ${step.dzvin_udp_drops ?? '–'} datagrams dropped on its sockets`) +
         `, load ${step.loadavg}`,
     );
     if (step.first_error) log(`  ${step.first_error.slice(0, 400)}`);
@@ -226,34 +240,39 @@ async function rtpSnapshot(
   const ids = ((list.calls as unknown[]) ?? []).map(str);
   const out = new Map<string, { kind: string; packets: number }[]>();
   let sampleDump: unknown = null;
-  await Promise.all(
-    ids.map(async (id) => {
-      // A call that ended between `list` and `query` is simply not counted.
-      const q = (await ng.request('query', { 'call-id': id }).catch(() => null)) as Bdict | null;
-      if (!q) return;
-      sampleDump ??= q;
-      const tags = (q.tags ?? {}) as Record<string, Bdict>;
-      const ends: { kind: string; packets: number }[] = [];
-      for (const [name, tag] of Object.entries(tags)) {
-        let packets = 0;
-        let port = 0;
-        for (const media of (tag.medias as Bdict[]) ?? [])
-          for (const stream of (media.streams as Bdict[]) ?? []) {
-            const flags = ((stream.flags as unknown[]) ?? []).map(str);
-            if (flags.includes('RTCP')) continue;
-            packets += Number(((stream.stats as Bdict) ?? {}).packets ?? 0);
-            port ||= Number(((stream.endpoint as Bdict) ?? {}).port ?? 0);
-          }
-        const kind = name.includes('SIPpTag00')
-          ? 'carrier'
-          : name.includes('SIPpTag01') || port === phonePort
-            ? 'phone'
-            : 'dzvin';
-        ends.push({ kind, packets });
-      }
-      out.set(id, ends);
-    }),
-  );
+  // 16 queries at a time: all of them at once (500) overflowed rtpengine's NG socket (and the
+  // bench's) in the middle of the plateau being measured.
+  const queue = [...ids];
+  const each = async (fn: (id: string) => Promise<void>) => {
+    for (let id = queue.shift(); id !== undefined; id = queue.shift()) await fn(id);
+  };
+  const one = async (id: string) => {
+    // A call that ended between `list` and `query` is simply not counted.
+    const q = (await ng.request('query', { 'call-id': id }).catch(() => null)) as Bdict | null;
+    if (!q) return;
+    sampleDump ??= q;
+    const tags = (q.tags ?? {}) as Record<string, Bdict>;
+    const ends: { kind: string; packets: number }[] = [];
+    for (const [name, tag] of Object.entries(tags)) {
+      let packets = 0;
+      let port = 0;
+      for (const media of (tag.medias as Bdict[]) ?? [])
+        for (const stream of (media.streams as Bdict[]) ?? []) {
+          const flags = ((stream.flags as unknown[]) ?? []).map(str);
+          if (flags.includes('RTCP')) continue;
+          packets += Number(((stream.stats as Bdict) ?? {}).packets ?? 0);
+          port ||= Number(((stream.endpoint as Bdict) ?? {}).port ?? 0);
+        }
+      const kind = name.includes('SIPpTag00')
+        ? 'carrier'
+        : name.includes('SIPpTag01') || port === phonePort
+          ? 'phone'
+          : 'dzvin';
+      ends.push({ kind, packets });
+    }
+    out.set(id, ends);
+  };
+  await Promise.all(Array.from({ length: 16 }, () => each(one)));
   return { calls: out, sampleDump };
 }
 
@@ -265,6 +284,31 @@ function udpRcvbufErrors(): number | null {
       .filter((l) => l.startsWith('Udp:'));
     const [head, values] = [lines[0].split(/\s+/), lines[1].split(/\s+/)];
     return Number(values[head.indexOf('RcvbufErrors')]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Datagrams the kernel dropped on the UDP sockets `pid` holds now (/proc/net/udp's `drops`,
+ * counted per socket since it opened): a socket closed in between takes its count with it.
+ */
+function udpDropsOf(pid: number | undefined): number | null {
+  if (!pid) return null;
+  try {
+    const inodes = new Set<string>();
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]);
+      } catch {}
+    }
+    let drops = 0;
+    for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 12 && inodes.has(f[9])) drops += Number(f[f.length - 1]);
+    }
+    return drops;
   } catch {
     return null;
   }
@@ -334,6 +378,9 @@ interface DzvinReport {
     };
     /** The kernel's UDP receive-buffer overflows on the whole machine over the same window (/proc/net/snmp). */
     udp_rcvbuf_errors: number | null;
+    /** Of those, on Dzvin's own sockets (SIP, NG, RTP) and on rtpengine's; the rest are SIPp's and the bench's. */
+    udp_drops_dzvin: number | null;
+    udp_drops_rtpengine: number | null;
     rtp_pps_through_dzvin: number;
     lag_p99_ms: number;
     lag_max_ms: number;
@@ -349,6 +396,8 @@ interface DzvinReport {
   samples: SipServerSample[];
   logged_errors: number;
   first_logged_errors: string[];
+  /** Dzvin's warnings and errors by kind (level, message, the error's message with its numbers as #), most first. */
+  logged_by_kind: Record<string, number>;
   cpu_profile_top: { fn: string; self_pct: number }[] | null;
 }
 
@@ -361,6 +410,7 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
   const samples: SipServerSample[] = [];
   let loggedErrors = 0;
   const firstErrors: string[] = [];
+  const byKind = new Map<string, number>();
   const settings: SipServerSettings = {
     dir,
     b2buaPort,
@@ -383,6 +433,8 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
       onStdout: (line) => {
         loggedErrors++;
         if (firstErrors.length < 3) firstErrors.push(line.slice(0, 1500));
+        const k = logKind(line);
+        byKind.set(k, (byKind.get(k) ?? 0) + 1);
       },
     },
   );
@@ -437,6 +489,10 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
         '-mp',
         String(phoneMedia),
         '-rtp_echo',
+        // One socket echoes every call's RTP (12,500 packets/s at 250 calls): the default
+        // 212992-byte buffer dropped some whenever SIPp's echo thread lost the CPU for a moment.
+        '-rtp_buffsize',
+        '4194304',
         '-aa',
         '-timeout',
         '1200s',
@@ -461,7 +517,7 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
     log(
       `idle main thread: ${round(idleWindow.reduce((a, w) => a + w.main_cpu_ms, 0) / Math.max(1, idleWindow.length), 1)} ms of CPU per second`,
     );
-    const steps = await rateSteps('dzvin', kam.sipPort, samples, idle);
+    const steps = await rateSteps('dzvin', kam.sipPort, samples, idle, child.child.pid);
 
     // Calls held together with media both ways.
     log(
@@ -498,11 +554,15 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
     await sleep((ramp + 3) * 1000);
     const windowStart = samples.length;
     const drops0 = udpRcvbufErrors();
+    const dzvinDrops0 = udpDropsOf(child.child.pid);
+    const rtpDrops0 = udpDropsOf(rtp.pid);
     const snapA = await rtpSnapshot(ng, phoneMedia);
     const t1 = performance.now();
     await sleep(Math.max(4, MEDIA_HOLD_SEC - 8) * 1000);
     const snapB = await rtpSnapshot(ng, phoneMedia);
     const drops1 = udpRcvbufErrors();
+    const dzvinDrops1 = udpDropsOf(child.child.pid);
+    const rtpDrops1 = udpDropsOf(rtp.pid);
     const windowSec = (performance.now() - t1) / 1000;
     const windowSamples = samples.slice(windowStart);
     const m = await media.done;
@@ -532,6 +592,8 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
         phone_to_dzvin_to_carrier: pct(rtpc.phone - rtpc.dzvin_to_carrier, rtpc.phone),
       },
       udp_rcvbuf_errors: drops0 === null || drops1 === null ? null : drops1 - drops0,
+      udp_drops_dzvin: dzvinDrops0 === null || dzvinDrops1 === null ? null : dzvinDrops1 - dzvinDrops0,
+      udp_drops_rtpengine: rtpDrops0 === null || rtpDrops1 === null ? null : rtpDrops1 - rtpDrops0,
       rtp_pps_through_dzvin: Math.round((rtpc.dzvin_to_phone + rtpc.dzvin_to_carrier) / windowSec),
       lag_p99_ms: 0,
       lag_max_ms: 0,
@@ -583,6 +645,8 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
     log(
       `history: ${counts.company} company rows for ${placed} calls placed (${successful} completed); webhooks ${webhooks.requests} (${JSON.stringify(byEvent)}), ${webhooks.hangup_calls} calls with call.hangup`,
     );
+    for (const [k2, n] of [...byKind].sort((a, b) => b[1] - a[1]).slice(0, 8))
+      log(`  Dzvin logged ${n} × ${k2}`);
     child.child.send({ type: 'exit' });
     await Promise.race([child.exited, sleep(30_000)]);
     const top = CPU_PROF_DIR ? profileTop(CPU_PROF_DIR) : null;
@@ -605,6 +669,7 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
       samples,
       logged_errors: loggedErrors,
       first_logged_errors: firstErrors,
+      logged_by_kind: Object.fromEntries([...byKind].sort((a, b) => b[1] - a[1])),
       cpu_profile_top: top,
     };
   } finally {
@@ -615,6 +680,20 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
     await rtp.stop();
     await crm.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** What kind of line Dzvin logged (pino JSON: level, msg, err.message), its numbers as #. */
+function logKind(line: string): string {
+  try {
+    const j = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
+    const level =
+      j.level === 40 ? 'warn' : j.level === 50 ? 'error' : j.level === 60 ? 'fatal' : String(j.level);
+    return `${level}: ${j.msg ?? ''}${j.err?.message ? ` — ${j.err.message}` : ''}`
+      .replace(/\d+/g, '#')
+      .slice(0, 200);
+  } catch {
+    return line.replace(/\d+/g, '#').slice(0, 200);
   }
 }
 
@@ -692,7 +771,7 @@ function markdown(r: Report): string {
   const stepRows = (steps: Step[], withServer: boolean) =>
     steps.map(
       (s) =>
-        `| ${s.rate} | ${s.placed} | ${s.successful} | ${s.failed} | ${s.setup_ms_mean ?? '–'} |${withServer ? ` ${s.lag_p99_ms ?? '–'} | ${s.lag_max_ms ?? '–'} | ${s.server_cpu_pct ?? '–'}% | ${s.main_cpu_ms_per_call ?? '–'} | ${s.rss_max_mb ?? '–'} |` : ''} ${s.loadavg} |`,
+        `| ${s.rate} | ${s.placed} | ${s.successful} | ${s.failed} | ${s.setup_ms_mean ?? '–'} |${withServer ? ` ${s.lag_p99_ms ?? '–'} | ${s.lag_max_ms ?? '–'} | ${s.server_cpu_pct ?? '–'}% | ${s.main_cpu_ms_per_call ?? '–'} | ${s.dzvin_udp_drops ?? '–'} | ${s.rss_max_mb ?? '–'} |` : ''} ${s.loadavg} |`,
     );
   const lines = [
     '# SIP benchmark',
@@ -728,8 +807,8 @@ function markdown(r: Report): string {
     '',
     "Main thread CPU: the main thread's own run time (/proc schedstat; the media worker, the recordings' writer and SQLite's checkpointer excluded) over the step and until its calls ended, per completed call; it includes what the thread spends with no call (registrations polled, the outbox's safety net).",
     '',
-    '| calls/s | placed | completed | failed | INVITE→200 mean ms | Dzvin lag p99 ms (worst second) | lag max ms | Dzvin CPU (100% = a core) | main thread CPU ms per call | RSS MB | load |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| calls/s | placed | completed | failed | INVITE→200 mean ms | Dzvin lag p99 ms (worst second) | lag max ms | Dzvin CPU (100% = a core) | main thread CPU ms per call | datagrams dropped on Dzvin sockets | RSS MB | load |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...(d ? stepRows(d.steps, true) : []),
     '',
     '## Kamailio alone (same config, its B2BUA a SIPp answering at once)',
@@ -743,7 +822,7 @@ function markdown(r: Report): string {
     '## Calls held with media',
     '',
     m
-      ? `${m.calls_opened} calls opened at ${MEDIA_RATE}/s, each held ${round(CONCURRENT / MEDIA_RATE + MEDIA_HOLD_SEC, 1)} s; the carrier plays a 400 Hz A-law tone (50 packets/s, SIPp rtp_stream), the phone echoes each packet (SIPp -rtp_echo). rtpengine's own counters (NG \`query\` of every call, packets received from each end, RTCP left out) were read twice on the plateau, ${m.window_sec} s apart; a call counts as held with media when its four ends (carrier, Dzvin ×2, phone) all sent in between.\n\n| | |\n|---|---:|\n| Calls completed / failed | ${m.successful} / ${m.failed} |\n| Held at once with RTP both ways | ${m.concurrent_with_media} |\n| Packets from the carrier / from Dzvin to the phone / from the phone / from Dzvin to the carrier | ${m.rtp.carrier} / ${m.rtp.dzvin_to_phone} / ${m.rtp.phone} / ${m.rtp.dzvin_to_carrier} |\n| Loss carrier → Dzvin → phone / phone's echo / phone → Dzvin → carrier | ${m.hop_loss_pct.carrier_to_dzvin_to_phone}% / ${m.hop_loss_pct.phone_echo}% / ${m.hop_loss_pct.phone_to_dzvin_to_carrier}% |\n| Round trip loss (carrier's packets / Dzvin's towards the carrier) | ${m.round_trip_loss_pct}% |\n| \`rtp_loss_pct\` (the worse of the round trip and carrier → Dzvin → phone) | ${m.rtp_loss_pct}% |\n| SIP legs in both snapshots: the carrier's / the phones' | ${m.rtp.carrier_legs} / ${m.rtp.phone_legs} |\n| UDP datagrams the kernel dropped for a full receive buffer, whole machine, same window | ${m.udp_rcvbuf_errors ?? '–'} |\n| RTP packets/s Dzvin sent (relayed) | ${m.rtp_pps_through_dzvin} |\n| Dzvin lag p99 (worst second of the plateau) / max | ${m.lag_p99_ms} / ${m.lag_max_ms} ms |\n| Dzvin CPU on the plateau | ${m.server_cpu_pct}% |\n| Dzvin RSS, highest | ${m.rss_max_mb} MB |`
+      ? `${m.calls_opened} calls opened at ${MEDIA_RATE}/s, each held ${round(CONCURRENT / MEDIA_RATE + MEDIA_HOLD_SEC, 1)} s; the carrier plays a 400 Hz A-law tone (50 packets/s, SIPp rtp_stream), the phone echoes each packet (SIPp -rtp_echo). rtpengine's own counters (NG \`query\` of every call, packets received from each end, RTCP left out) were read twice on the plateau, ${m.window_sec} s apart; a call counts as held with media when its four ends (carrier, Dzvin ×2, phone) all sent in between.\n\n| | |\n|---|---:|\n| Calls completed / failed | ${m.successful} / ${m.failed} |\n| Held at once with RTP both ways | ${m.concurrent_with_media} |\n| Packets from the carrier / from Dzvin to the phone / from the phone / from Dzvin to the carrier | ${m.rtp.carrier} / ${m.rtp.dzvin_to_phone} / ${m.rtp.phone} / ${m.rtp.dzvin_to_carrier} |\n| Loss carrier → Dzvin → phone / phone's echo / phone → Dzvin → carrier | ${m.hop_loss_pct.carrier_to_dzvin_to_phone}% / ${m.hop_loss_pct.phone_echo}% / ${m.hop_loss_pct.phone_to_dzvin_to_carrier}% |\n| Round trip loss (carrier's packets / Dzvin's towards the carrier) | ${m.round_trip_loss_pct}% |\n| \`rtp_loss_pct\` (the worse of the round trip and carrier → Dzvin → phone) | ${m.rtp_loss_pct}% |\n| SIP legs in both snapshots: the carrier's / the phones' | ${m.rtp.carrier_legs} / ${m.rtp.phone_legs} |\n| UDP datagrams the kernel dropped for a full receive buffer, whole machine, same window | ${m.udp_rcvbuf_errors ?? '–'} |\n| … of them on Dzvin's sockets / on rtpengine's (the rest: SIPp's and the bench's; the carrier's SIPp reads none of the echo it is sent) | ${m.udp_drops_dzvin ?? '–'} / ${m.udp_drops_rtpengine ?? '–'} |\n| RTP packets/s Dzvin sent (relayed) | ${m.rtp_pps_through_dzvin} |\n| Dzvin lag p99 (worst second of the plateau) / max | ${m.lag_p99_ms} / ${m.lag_max_ms} ms |\n| Dzvin CPU on the plateau | ${m.server_cpu_pct}% |\n| Dzvin RSS, highest | ${m.rss_max_mb} MB |`
       : '–',
     '',
     '## History and webhooks',
@@ -759,7 +838,14 @@ function markdown(r: Report): string {
           .map(([k2, n]) => `${k2} ${n}`)
           .join(
             ', ',
-          )}): ${d.webhooks.hangup_calls} distinct calls with \`call.hangup\`, waited for up to ${d.webhooks.settle_sec} s after the last call. Errors logged by Dzvin: ${d.logged_errors}.${d.first_logged_errors.length ? `\n\nFirst: \`${d.first_logged_errors[0].slice(0, 300)}\`` : ''}`
+          )}): ${d.webhooks.hangup_calls} distinct calls with \`call.hangup\`, waited for up to ${d.webhooks.settle_sec} s after the last call. Warnings and errors logged by Dzvin: ${d.logged_errors}.${
+          Object.keys(d.logged_by_kind).length
+            ? `\n\n${Object.entries(d.logged_by_kind)
+                .slice(0, 8)
+                .map(([k2, n]) => `- ${n} × \`${k2}\``)
+                .join('\n')}`
+            : ''
+        }${d.first_logged_errors.length ? `\n\nFirst: \`${d.first_logged_errors[0].slice(0, 300)}\`` : ''}`
       : '–',
     '',
     ...(d?.cpu_profile_top?.length

@@ -49,7 +49,9 @@ const built = await buildApp(
   defaultConfig({
     databaseUrl: `sqlite:${settings.dir}/sip.sqlite`,
     port: 0,
-    logLevel: 'error',
+    // Warnings and errors as JSON lines on stdout: the bench counts them (a refusal for overload,
+    // an rtpengine that did not answer, a failed write) and shows the first ones.
+    logLevel: 'warn',
     recordingsDir: `${settings.dir}/recordings`,
     sip: {
       listen: { address: '127.0.0.1', port: settings.b2buaPort },
@@ -58,7 +60,7 @@ const built = await buildApp(
       kamailioRpcUrl: settings.rpcUrl,
     },
   }),
-  { logger: false },
+  {},
 );
 await built.app.listen({ host: '127.0.0.1', port: 0 });
 

@@ -129,6 +129,7 @@ export async function buildApp(
           claims: cluster.shared ? createPgClaims(config.databaseUrl, { onError: logCluster }) : soloClaims(),
           nodeId: cluster.nodeId,
           onError: logError,
+          onWarning: (message) => app.log.warn(message),
           // DZVIN_SIP_TRACE=1: what the B2BUA learns about each call (legs, carriers, media), one
           // line each on stderr — for an operator chasing a call, never on by default.
           onTrace: process.env.DZVIN_SIP_TRACE === '1' ? traceSip : undefined,

@@ -10,6 +10,7 @@ import { g711Sdp } from './media/local-media.ts';
 import type { MediaEnd, MediaHost, RtpPort } from './media/media-host.ts';
 import type { MediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
+import { NgError, NgRejectedError } from './media/ng-errors.ts';
 import { FRAME_MS } from './media/rtp-sender.ts';
 import { firstAudioStream, g711Codecs } from './media/sdp-audio.ts';
 import { IVR_PROMPT, RINGBACK, type Voice } from './media/voice.ts';
@@ -49,7 +50,8 @@ import { isSipUri, parseUri } from './uri.ts';
  * - the phone's CANCEL → 200 + 487 and the call ends unanswered; its BYE → 200 and the call ends.
  *
  * Refused before the core is asked: no or unknown X-Dzvin-Auth 403, no G.711 in the offer 488,
- * nothing of that ext/number in the account 404.
+ * nothing of that ext/number in the account 404, media that cannot be anchored (rtpengine
+ * silent or far behind: `mediaRefusal`) 503 + Retry-After — none of them leaves a history row.
  *
  * The same UAS serves a carrier's call to a trunk's number (no X-Dzvin-Auth: trunk-caller.ts
  * decides whose it is, or 403 / 433): the core routes it as an incoming call whose external party
@@ -80,8 +82,47 @@ export interface PhoneOriginatedDeps {
   /** An IVR's recorded greeting (8 kHz 16-bit PCM samples), null when it has none: the built-in prompt plays. */
   greeting?(accountId: number, ivrId: number): Promise<Int16Array | null>;
   timers?: { t1: number; t2: number };
+  /**
+   * NG requests unanswered at once (`ng.inFlight()`) from which a new INVITE is refused at once
+   * with 503 + Retry-After instead of queued behind them (default MAX_NG_IN_FLIGHT).
+   */
+  maxNgInFlight?: number;
   onError?: (err: unknown) => void;
+  /** An INVITE refused for overload (503 + Retry-After), with its cause; at most a line a second. */
+  onWarning?: (message: string) => void;
   onTrace?: (what: string, detail?: unknown) => void;
+}
+
+/**
+ * From this many NG requests waiting for rtpengine at once, new INVITEs are refused at once (503)
+ * instead of each waiting out the NG timeout (3 s) first: a last resort for an rtpengine that is
+ * gone or seconds behind (at 200 calls/s about 1,000 requests are sent in a second). Not an
+ * admission control for a busy main thread: at 200 a bench:sip step at 150 calls/s, where the
+ * main thread was at a core, refused 30% of its calls that would mostly have completed.
+ */
+export const MAX_NG_IN_FLIGHT = 1000;
+/** Retry-After of an overload refusal: another process (Kamailio's dispatcher) or the carrier may try. */
+export const OVERLOAD_RETRY_AFTER_SEC = 1;
+
+/**
+ * What a failure to anchor an INVITE's media is answered (before the core is asked: nothing was
+ * placed, so it may be offered again — Kamailio's dispatcher gives a 503 with Retry-After to the
+ * next process). rtpengine silent, its socket gone or out of ports, or our RTP socket not bound:
+ * 503 + Retry-After, the cause in a Warning; an offer rtpengine could not parse: 488; anything
+ * else is our bug: 500.
+ */
+export function mediaRefusal(err: unknown): { status: number; reason: string; overload: string | null } {
+  if (err instanceof NgError) {
+    if (err.code === 'PROTOCOL') return { status: 500, reason: 'Media Unavailable', overload: null };
+    if (err instanceof NgRejectedError && /pars|sdp/i.test(err.reason) && !/port/i.test(err.reason))
+      return { status: 488, reason: 'Not Acceptable Here', overload: null };
+    return { status: 503, reason: 'Service Unavailable', overload: err.message };
+  }
+  if (err instanceof Error && err.message.startsWith('RTP socket'))
+    return { status: 503, reason: 'Service Unavailable', overload: `Dzvin's ${err.message}` };
+  if (err instanceof Error && err.message === 'media worker stopped')
+    return { status: 503, reason: 'Service Unavailable', overload: 'the media worker stopped' };
+  return { status: 500, reason: 'Media Unavailable', overload: null };
 }
 
 type State = 'placing' | 'early' | 'answering' | 'up' | 'ending' | 'ended';
@@ -149,6 +190,39 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
   const byCallId = new Map<string, Originated>();
   const byUuid = new Map<string, Originated>();
   const contact = `<sip:dzvin@${transport.sentBy}${transport.uriParams}>`;
+  const maxNgInFlight = deps.maxNgInFlight ?? MAX_NG_IN_FLIGHT;
+
+  // Overload refusals are logged at most once a second with how many there were: a line per
+  // refused call would add to the load that caused them.
+  let refusedSince = 0;
+  let lastCause = '';
+  let warnTimer: NodeJS.Timeout | null = null;
+  const warnNow = () => {
+    warnTimer = null;
+    if (!refusedSince) return;
+    deps.onWarning?.(
+      `SIP: ${refusedSince} INVITE(s) refused 503 (Retry-After ${OVERLOAD_RETRY_AFTER_SEC} s) before routing, no history row; last cause: ${lastCause}`,
+    );
+    refusedSince = 0;
+  };
+  function overloaded(tx: ServerTransaction, toTag: string, cause: string) {
+    tx.reply(503, 'Service Unavailable', {
+      toTag,
+      headers: [
+        { name: 'Retry-After', value: String(OVERLOAD_RETRY_AFTER_SEC) },
+        { name: 'Warning', value: `399 dzvin "${cause.replace(/["\\\r\n]/g, "'")}"` },
+      ],
+    });
+    trace('originated.overload', { callId: getCallId(tx.request), cause });
+    refusedSince++;
+    lastCause = cause;
+    if (!warnTimer) {
+      // The first of a burst at once, the rest summed up a second later.
+      if (refusedSince === 1) warnNow();
+      warnTimer = setTimeout(warnNow, 1000);
+      warnTimer.unref();
+    }
+  }
 
   function reply(o: Originated, status: number, reason: string) {
     o.tx.reply(status, reason, { toTag: o.localTag });
@@ -291,6 +365,9 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       account = t.account;
     }
     if (!g711Codecs(req.body.toString('utf8')).length) return refuse(488, 'Not Acceptable Here');
+    // rtpengine (or our reading of its replies) far behind: refused now, before any work of its own.
+    if (ng.inFlight() >= maxNgInFlight)
+      return overloaded(tx, newTag(), `${ng.inFlight()} requests to rtpengine unanswered`);
     const target = parseUri(req.uri);
     const dialled = target.ok && isSipUri(target.uri) ? target.uri.user : undefined;
     if (!dialled) return refuse(404, 'Not Found');
@@ -359,8 +436,12 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       if (stream?.address) o.rtpTo = { address: stream.address, port: stream.port };
       if (o.rtp && o.rtpTo) media.peer(o.rtp, o.rtpTo, o.codec);
     } catch (err) {
-      onError(err);
-      if (o.state === 'placing' && !o.cancelled) reply(o, 500, 'Media Unavailable');
+      const refusal = mediaRefusal(err);
+      if (!refusal.overload) onError(err);
+      if (o.state === 'placing' && !o.cancelled) {
+        if (refusal.overload) overloaded(o.tx, o.localTag, refusal.overload);
+        else reply(o, refusal.status, refusal.reason);
+      }
       finish(o);
       return;
     }

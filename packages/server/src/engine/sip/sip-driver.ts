@@ -16,6 +16,7 @@ import {
 } from './media/media-host.ts';
 import { createMediaWatch } from './media/media-watch.ts';
 import type { NgClient } from './media/ng-client.ts';
+import { NgError } from './media/ng-errors.ts';
 import { SIMULATED_VOICE, type Voice } from './media/voice.ts';
 import { getCallId, getHeader, getHeaders, type SipRequest, type SipResponse } from './message.ts';
 import { createPhoneOriginated, type PhoneOriginatedDeps } from './phone-originated.ts';
@@ -66,6 +67,8 @@ export interface SipDriverDeps {
   /** The recorder's clock (places the fed audio). Default: the system clock. */
   clock?: Clock;
   onError?: (err: unknown) => void;
+  /** Something an operator should see that is no bug: INVITEs refused for overload (phone-originated.ts). */
+  onWarning?: (message: string) => void;
   /** Called when the driver learns something a test or an operator wants to see. */
   onTrace?: (what: string, detail?: unknown) => void;
   /**
@@ -674,7 +677,9 @@ export function createSipDriver(deps: SipDriverDeps) {
         onError(err);
         const l = byLeg.get(leg.legUuid);
         if (l) finish(l);
-        events?.refused(leg.legUuid, 3).catch(onError);
+        // rtpengine silent or out of ports is congestion (2), as a phone's 503 is; anything else a failure.
+        const congested = err instanceof NgError && err.code !== 'PROTOCOL';
+        events?.refused(leg.legUuid, congested ? 2 : 3).catch(onError);
       });
     },
     dial(call, number, trunk) {
@@ -760,6 +765,7 @@ export function createSipDriver(deps: SipDriverDeps) {
         mediaWatch,
         reinvites,
         onError,
+        onWarning: deps.onWarning,
         onTrace: trace,
       })
     : null;

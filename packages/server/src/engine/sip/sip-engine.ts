@@ -59,6 +59,8 @@ export interface SipEngineDeps {
   /** This process's id (cluster node id), written with the registrations' state. */
   nodeId?: string;
   onError?: (err: unknown) => void;
+  /** What an operator should see that is no bug: INVITEs refused for overload, socket buffers the kernel capped. */
+  onWarning?: (message: string) => void;
   onTrace?: (what: string, detail?: unknown) => void;
 }
 
@@ -132,8 +134,17 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
           keepAlive: [config.edge],
           onError,
         })
-      : await createUdpTransport({ host: config.listen.address, port: config.listen.port, onError });
-  const ng = createNgClient({ host: config.rtpengine.address, port: config.rtpengine.port });
+      : await createUdpTransport({
+          host: config.listen.address,
+          port: config.listen.port,
+          onError,
+          onWarning: deps.onWarning,
+        });
+  const ng = createNgClient({
+    host: config.rtpengine.address,
+    port: config.rtpengine.port,
+    onWarning: deps.onWarning,
+  });
   const control = createKamailioControl({ url: config.kamailioRpcUrl });
   /** accountId:ext of every registered phone; the account of each SIP domain. */
   let registered = new Set<string>();
@@ -224,6 +235,7 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
     clock: deps.clock,
     mediaTimeoutMs: config.mediaTimeoutMs,
     onError,
+    onWarning: deps.onWarning,
     onTrace: deps.onTrace,
   });
   driver = sip;

@@ -22,6 +22,7 @@ import {
   type SipResponse,
   serializeMessage,
 } from './message.ts';
+import { growSocketBuffers, SIGNALLING_SOCKET_BUFFER, shortBufferWarning } from './socket-buffers.ts';
 import { formatHostPort } from './uri.ts';
 
 export interface Remote {
@@ -64,6 +65,10 @@ export interface UdpTransportOptions {
   /** Something was dropped or refused at this layer; for logs and tests. */
   onDiscard?: (reason: string, remote: Remote) => void;
   onError?: (err: unknown) => void;
+  /** Kernel buffer asked for each way (default SIGNALLING_SOCKET_BUFFER, socket-buffers.ts). */
+  bufferBytes?: number;
+  /** The kernel granted less buffer than asked (its sysctl cap): said once, at bind. */
+  onWarning?: (message: string) => void;
 }
 
 const DEFAULT_PORT = 5060;
@@ -149,6 +154,9 @@ export async function createUdpTransport(opts: UdpTransportOptions): Promise<Sip
     });
   });
   socket.on('error', onError);
+  const bufferBytes = opts.bufferBytes ?? SIGNALLING_SOCKET_BUFFER;
+  const buffers = growSocketBuffers(socket, bufferBytes);
+  if (buffers.short) opts.onWarning?.(shortBufferWarning('SIP UDP socket', bufferBytes, buffers));
 
   const bound = socket.address();
   const address: Remote = { address: bound.address, port: bound.port };

@@ -205,7 +205,9 @@ export function createMediaCore(post: (m: FromWorker, transfer?: ArrayBuffer[]) 
     let bound = false;
     socket.on('error', (err) => {
       if (!bound) post({ ev: 'open-failed', id, message: err.message });
-      else error(err);
+      // A connected socket hears the ICMP "port unreachable" of an rtpengine port already
+      // released (its call deleted a moment before ours closed): the end of a call, not an error.
+      else if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED') error(err);
     });
     socket.on('message', (datagram: Buffer) => {
       port.received++;

@@ -15,6 +15,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomBase64url } from '../../../domain/random-pool.ts';
+import { growSocketBuffers, SIGNALLING_SOCKET_BUFFER, shortBufferWarning } from '../socket-buffers.ts';
 import { type BencodeDict, type BencodeValue, decode, encode } from './bencode.ts';
 import { NgError, NgRejectedError, NgTimeoutError } from './ng-errors.ts';
 import type {
@@ -44,6 +45,10 @@ export interface NgClientOptions {
   retransmitMs?: number;
   /** Longest wait between two retransmissions (default 1000 ms). */
   maxRetransmitMs?: number;
+  /** Kernel buffer asked for each way (default SIGNALLING_SOCKET_BUFFER: replies come in bursts). */
+  bufferBytes?: number;
+  /** The kernel granted less buffer than asked (its sysctl cap): said once, when the socket binds. */
+  onWarning?: (message: string) => void;
 }
 
 export interface NgRequestOptions {
@@ -96,6 +101,8 @@ export interface NgClient {
   unsubscribe(request: NgUnsubscribeRequest, options?: NgRequestOptions): Promise<NgReply>;
   /** Any NG command with any keys (`command` is added); `result: error` still rejects. */
   request(command: string, body?: BencodeDict, options?: NgRequestOptions): Promise<NgReply>;
+  /** Requests sent and not yet answered (nor timed out): how far behind rtpengine (or we) are. */
+  inFlight(): number;
   /** Closes the socket; requests still waiting fail with code CLOSED. Harmless twice. */
   close(): Promise<void>;
 }
@@ -116,6 +123,14 @@ export function createNgClient(options: NgClientOptions): NgClient {
 
   const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
   socket.unref();
+  // Bound now (sends wait for it) so its buffers can grow: replies to a burst of requests arrive
+  // together, and a `delete` reply is several KB.
+  const bufferBytes = options.bufferBytes ?? SIGNALLING_SOCKET_BUFFER;
+  socket.once('listening', () => {
+    const got = growSocketBuffers(socket, bufferBytes);
+    if (got.short) options.onWarning?.(shortBufferWarning('rtpengine NG client socket', bufferBytes, got));
+  });
+  socket.bind(0);
   const pending = new Map<string, Pending>();
   let closed = false;
 
@@ -233,6 +248,7 @@ export function createNgClient(options: NgClientOptions): NgClient {
     subscribeAnswer: (r, o) => request('subscribe answer', { ...r }, o),
     unsubscribe: (r, o) => request('unsubscribe', { ...r }, o),
     request,
+    inFlight: () => pending.size,
     close() {
       if (closed) return Promise.resolve();
       closed = true;
