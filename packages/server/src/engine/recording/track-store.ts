@@ -28,10 +28,14 @@ interface WriterBatch {
   ops: [number, ToWriter][];
   arenas: ArrayBuffer[];
 }
-/** What it answers, once per turn of its loop: the ops run (by sequence), the recordings that failed. */
+/**
+ * What it answers, once per turn of its loop: the ops run (by sequence), the recordings that
+ * failed, and the arenas it has written out (moved back, to be filled again).
+ */
 interface FromWriter {
   done: number[];
   failed: { id: number; message: string; code?: string; errno?: number; syscall?: string; path?: string }[];
+  arenas: ArrayBuffer[];
 }
 interface WriterState {
   failed(err: Error): void;
@@ -50,13 +54,15 @@ const fs = require('node:fs');
 const recordings = new Map();
 let done = [];
 let failed = [];
+let spent = [];
 let reporting = false;
 const report = () => {
   reporting = false;
-  const m = { done, failed };
+  const m = { done, failed, arenas: spent };
   done = [];
   failed = [];
-  parentPort.postMessage(m);
+  spent = [];
+  parentPort.postMessage(m, m.arenas);
 };
 const writeAll = (fd, buf, position) => {
   for (let at = 0; at < buf.length; ) at += fs.writeSync(fd, buf, at, buf.length - at, position + at);
@@ -93,6 +99,8 @@ parentPort.on('message', ({ ops, arenas }) => {
     if (m.op === 'finish') recordings.delete(m.id);
     done.push(seq);
   }
+  // Written synchronously above: the arenas go back to be filled again.
+  for (const a of arenas) spent.push(a);
   if (!reporting) {
     reporting = true;
     setImmediate(report);
@@ -115,6 +123,13 @@ let thread: WriterThread | null = null;
  * garbage collector run far more often (each is memory outside the heap that it accounts for).
  */
 const ARENA_BYTES = 256 * 1024;
+/**
+ * Arenas the writer has written out and moved back, kept to be filled again: a new one per 256 KB
+ * (12 MB a second with 250 calls recorded, three tracks each) is memory outside the heap that V8
+ * counts towards its next full collection — the longest pauses of the main thread on bench:sip's
+ * media plateau (30–90 ms) were collections.
+ */
+const ARENA_POOL = 32;
 
 /** The process's writer thread, started on first use (unref'd: it never keeps a process alive). */
 function writerThread() {
@@ -127,6 +142,7 @@ function writerThread() {
   let arenas: ArrayBuffer[] = [];
   let arena: Uint8Array | null = null;
   let used = 0;
+  const pool: ArrayBuffer[] = [];
   const send = () => {
     const message: WriterBatch = { ops: batch, arenas };
     batch = [];
@@ -160,6 +176,7 @@ function writerThread() {
       waiting.get(s)?.();
       waiting.delete(s);
     }
+    for (const a of m.arenas) if (a.byteLength === ARENA_BYTES && pool.length < ARENA_POOL) pool.push(a);
   });
   worker.on('error', (err) => lost(err));
   worker.on('exit', (code) => lost(new Error(`the recordings' writer thread exited (code ${code})`)));
@@ -167,7 +184,8 @@ function writerThread() {
     copy(pieces, bytes) {
       later();
       if (!arena || used + bytes > arena.length) {
-        arena = new Uint8Array(Math.max(ARENA_BYTES, bytes));
+        const reused = bytes <= ARENA_BYTES ? pool.pop() : undefined;
+        arena = reused ? new Uint8Array(reused) : new Uint8Array(Math.max(ARENA_BYTES, bytes));
         arenas.push(arena.buffer as ArrayBuffer);
         used = 0;
       }

@@ -41,7 +41,13 @@ export interface NgClientOptions {
   port: number;
   /** Total time a request may take, retransmissions included (default 3000 ms). */
   timeoutMs?: number;
-  /** Wait before the first retransmission; each later wait doubles (default 250 ms). */
+  /**
+   * Wait before the first retransmission; each later wait doubles (default 1000 ms, as Kamailio's
+   * rtpengine module waits). On loopback a request is hardly ever lost, only answered late: a reply
+   * waiting in our socket while the main thread is busy (a loaded bench:sip step had setups of
+   * 1–6 s). Resent after 250 ms, such a request was sent again — and answered again — by a thread
+   * already behind.
+   */
   retransmitMs?: number;
   /** Longest wait between two retransmissions (default 1000 ms). */
   maxRetransmitMs?: number;
@@ -117,7 +123,7 @@ export function createNgClient(options: NgClientOptions): NgClient {
   const host = options.host ?? '127.0.0.1';
   const port = options.port;
   const timeoutMs = options.timeoutMs ?? 3000;
-  const retransmitMs = options.retransmitMs ?? 250;
+  const retransmitMs = options.retransmitMs ?? 1000;
   const maxRetransmitMs = options.maxRetransmitMs ?? 1000;
   if (!net.isIP(host)) throw new TypeError(`rtpengine host must be an IP address, not "${host}"`);
 
