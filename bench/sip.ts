@@ -403,7 +403,10 @@ interface DzvinReport {
 
 async function dzvinPart(tone: string): Promise<DzvinReport> {
   const crm = await startCrmReceiver('/events');
-  const rtp = await startRtpengine({ ports: 6000, logLevel: 3 });
+  // 8 ports a call (two legs, each RTP + RTCP on both sides): 6000 ran out ("Ran out of ports")
+  // when a step fell behind and calls waited seconds for their answer, and took the media part
+  // after it with them; 16000 is 2,000 calls (somewhere in 10000-31999: the phones' SIPp echoes below).
+  const rtp = await startRtpengine({ ports: 16_000, logLevel: 3 });
   const b2buaPort = await freePort();
   const kam = await startKamailio({ b2buaPort, defines: KAM_DEFINES });
   const dir = mkdtempSync(join(os.tmpdir(), 'dzvin-bench-sip-'));
@@ -462,7 +465,9 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
 
     // Every employee registers with digest from one SIPp port: that SIPp then answers all their calls.
     const phonePort = await freeUdpPort();
-    const phoneMedia = 20_000 + 2 * Math.floor(Math.random() * 2000);
+    // Below rtpengine's range (10000 and up) and SIPp's rtp_stream ports (min_rtp_port 8000),
+    // above the carrier's media port (SIPp's 6000).
+    const phoneMedia = 7_000 + 2 * Math.floor(Math.random() * 400);
     const t0 = performance.now();
     await registerPhones({
       port: phonePort,
