@@ -240,8 +240,10 @@ async function rtpSnapshot(
   const ids = ((list.calls as unknown[]) ?? []).map(str);
   const out = new Map<string, { kind: string; packets: number }[]>();
   let sampleDump: unknown = null;
-  // 16 queries at a time: all of them at once (500) overflowed rtpengine's NG socket (and the
-  // bench's) in the middle of the plateau being measured.
+  // 64 queries at a time: all of them at once (500) overflowed rtpengine's NG socket (and the
+  // bench's) in the middle of the plateau being measured, and 16 at a time took long enough
+  // (a second or two) for the two legs of one call to be read that far apart — each leg is an
+  // rtpengine call of its own, so the hop figures then compare windows that do not match.
   const queue = [...ids];
   const each = async (fn: (id: string) => Promise<void>) => {
     for (let id = queue.shift(); id !== undefined; id = queue.shift()) await fn(id);
@@ -272,7 +274,7 @@ async function rtpSnapshot(
     }
     out.set(id, ends);
   };
-  await Promise.all(Array.from({ length: 16 }, () => each(one)));
+  await Promise.all(Array.from({ length: 64 }, () => each(one)));
   return { calls: out, sampleDump };
 }
 
@@ -561,10 +563,14 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
     const drops0 = udpRcvbufErrors();
     const dzvinDrops0 = udpDropsOf(child.child.pid);
     const rtpDrops0 = udpDropsOf(rtp.pid);
+    const tA = performance.now();
     const snapA = await rtpSnapshot(ng, phoneMedia);
     const t1 = performance.now();
+    log(`  rtpengine snapshot A: ${snapA.calls.size} calls read in ${Math.round(t1 - tA)} ms`);
     await sleep(Math.max(4, MEDIA_HOLD_SEC - 8) * 1000);
+    const tB = performance.now();
     const snapB = await rtpSnapshot(ng, phoneMedia);
+    log(`  rtpengine snapshot B: ${snapB.calls.size} calls read in ${Math.round(performance.now() - tB)} ms`);
     const drops1 = udpRcvbufErrors();
     const dzvinDrops1 = udpDropsOf(child.child.pid);
     const rtpDrops1 = udpDropsOf(rtp.pid);
