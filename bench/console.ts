@@ -1,5 +1,5 @@
 // npm run bench:console — the web console's production bundle and the time to first render of
-// the Live page with 200 calls in progress.
+// the Live page with 200 calls in progress, and how soon a new call's card appears on it.
 //
 // 1. Builds the console (minified, as `npm ci` does) and measures its JS gzipped: all of it (app.js,
 //    its shared chunk and the Phone's lazily loaded JsSIP chunk), the first load alone, and the
@@ -11,6 +11,9 @@
 //    and times from navigation start until all 200 call cards are on screen (performance.now()
 //    in the page, checked every animation frame). Cold load first, then RUNS reloads; the median
 //    is the figure.
+//
+// 4. With Live open, places EVENT_CALLS more calls one by one and times each from before the
+//    simulator places it until its card is on screen (the SSE event and the re-render).
 //
 // Bounded: the whole run stops after 180 s. Results: bench/results/console.md and console.json;
 // the last stdout line is one JSON object with `js_gzip_kb` and `live_render_ms`.
@@ -27,6 +30,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = path.join(ROOT, 'bench', 'results');
 const CALLS = 200;
 const RUNS = 5;
+const EVENT_CALLS = 20;
 const LIMIT_MS = 180_000;
 
 const log = (m: string) => process.stderr.write(`[bench:console] ${m}\n`);
@@ -122,6 +126,26 @@ async function main() {
       times.push(ms);
     }
     const warm = times.slice(1);
+
+    // A call placed while Live is open → its card on screen (the SSE call.dial, the re-render):
+    // timed in this process from before the simulator places the call until the page reports one
+    // more card (checked every animation frame), so a Playwright round trip is included.
+    const eventMs: number[] = [];
+    for (let i = 0; i < EVENT_CALLS; i++) {
+      const before = await page.locator('[data-testid=live-call]').count();
+      const t0 = performance.now();
+      await built.simulator.sim.incoming(acc, `+38067${String(1_000_000 + i).slice(1)}`, '+380442246595');
+      await page.waitForFunction(
+        (n) =>
+          (
+            globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } }
+          ).document.querySelectorAll('[data-testid=live-call]').length > n,
+        before,
+        { polling: 'raf', timeout: 30_000 },
+      );
+      eventMs.push(Math.round(performance.now() - t0));
+    }
+    log(`call placed → card on Live: ${eventMs.join(', ')} ms`);
     const report = {
       date: new Date().toISOString(),
       node: process.version,
@@ -137,6 +161,7 @@ async function main() {
         css_gzip_bytes: bundle.cssGzipBytes,
       },
       live_render_ms: { cold: times[0], runs: warm, median: median(warm), max: Math.max(...warm) },
+      call_to_card_ms: { runs: eventMs, median: median(eventMs), max: Math.max(...eventMs) },
     };
     const summary = {
       js_gzip_kb: jsKb,
@@ -145,6 +170,7 @@ async function main() {
       css_gzip_kb: cssKb,
       live_render_ms: median(warm),
       live_render_cold_ms: times[0],
+      call_to_card_ms: median(eventMs),
     };
     fs.mkdirSync(RESULTS, { recursive: true });
     fs.writeFileSync(
@@ -165,6 +191,7 @@ async function main() {
 | app.css gzipped | ${cssKb} KB | |
 | Live page, navigation start → ${CALLS} call cards on screen (median of ${RUNS} reloads) | **${median(warm)} ms** (max ${Math.max(...warm)} ms) | < 1 s |
 | Same, cold (first load, empty cache) | ${times[0]} ms | |
+| A call placed while Live shows ${CALLS} calls → its card on screen (median of ${EVENT_CALLS}; includes a Playwright round trip) | **${median(eventMs)} ms** (max ${Math.max(...eventMs)} ms) | < 1 s |
 
 The ${CALLS} calls are incoming calls placed through the simulator and waiting in an IVR; the page loads
 the bundle, checks the session (\`GET /api/v1/me\`, then \`GET /api/v1/account\`), opens the SSE stream and renders the

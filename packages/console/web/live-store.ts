@@ -1,5 +1,6 @@
 // Calls in progress: a snapshot of /rest/calls/active/v3, then kept current by the SSE stream
-// /api/v1/events/stream (call.dial / call.bridge / call.hangup, the webhook payload as data).
+// /api/v1/events/stream (call.dial / call.bridge / call.hangup, the webhook payload as data, and
+// call.update: a call that went into an IVR, which has had no call.dial yet).
 import { type Employee, get, type LiveCall } from './api.ts';
 import { signal } from './signal.ts';
 
@@ -92,7 +93,7 @@ function createLiveStore() {
         void snapshot();
       };
       es.onerror = () => status.set(es?.readyState === EventSource.CLOSED ? 'error' : 'connecting');
-      for (const name of ['call.dial', 'call.bridge', 'call.hangup'])
+      for (const name of ['call.dial', 'call.bridge', 'call.hangup', 'call.update'])
         es.addEventListener(name, (ev) => apply(name, JSON.parse((ev as MessageEvent).data)));
       void loadEmployees();
       presenceTimer = setInterval(loadEmployees, 10_000);

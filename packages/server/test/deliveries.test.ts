@@ -408,6 +408,69 @@ for (const dialect of DIALECTS) {
       await slow.down();
       await fast.down();
     });
+
+    test('a call waiting in an IVR is on the live stream at once (call.update, Dzvin only); the CRM gets only the documented events', async () => {
+      const crm = await receiver();
+      await connection({ eventsUrl: crm.url });
+      const ivr = await s.admin('POST', '/api/v1/ivr', { name: 'Queue', timeoutSec: 60, options: [] });
+      assert.equal(ivr.status, 201, ivr.text);
+      const trunk = await s.admin('POST', '/api/v1/trunks', {
+        number: '+380445550011',
+        name: 'IVR line',
+        destination: { type: 'ivr', id: ivr.json().id },
+      });
+      assert.equal(trunk.status, 201, trunk.text);
+      const req = http.request(`${server.baseUrl}/api/v1/events/stream`, {
+        headers: { host: s.host, authorization: `Bearer ${s.apiKey}` },
+      });
+      const opened = new Promise<http.IncomingMessage>((resolve) => req.on('response', resolve));
+      req.end();
+      const res = await opened;
+      let raw = '';
+      res.on('data', (c: Buffer) => {
+        raw += c.toString('utf8');
+      });
+      try {
+        const placed = await s.admin('POST', '/api/v1/sim/calls', {
+          from: '+380671230011',
+          trunk: '+380445550011',
+        });
+        assert.equal(placed.status, 201, placed.text);
+        const { uuid } = placed.json();
+        const events = () =>
+          raw
+            .split('\n\n')
+            .map((b) => ({ event: /^event: (.*)$/m.exec(b)?.[1], data: /^data: (.*)$/m.exec(b)?.[1] }))
+            .filter((e) => e.event && e.data)
+            .map((e) => ({ event: e.event!, data: JSON.parse(e.data!) }))
+            .filter((e) => e.data.uuid === uuid);
+        await until(() => events().length > 0, 5000, 'the call.update of the call in the IVR');
+        const [update] = events();
+        assert.equal(update.event, 'call.update');
+        assert.equal(update.data.event, 'call.update');
+        assert.equal(update.data.lgDirection, 4);
+        assert.equal(update.data.leg?.displayName, 'Queue', 'the IVR has the call');
+        // Nobody has been dialled: the documented events come only when the call ends.
+        await sleep(300);
+        assert.deepEqual(
+          events().map((e) => e.event),
+          ['call.update'],
+        );
+        assert.equal((await s.admin('POST', `/api/v1/sim/calls/${uuid}/hangup`)).status, 204);
+        await until(
+          () => crm.hits.filter((h) => h.json.uuid === uuid && h.json.event === 'call.hangup').length === 1,
+          5000,
+          "the CRM's hangup",
+        );
+        assert.deepEqual(
+          crm.hits.filter((h) => h.json.uuid === uuid).map((h) => h.json.event),
+          ['call.dial', 'call.hangup'],
+        );
+      } finally {
+        req.destroy();
+        await crm.down();
+      }
+    });
   });
 }
 

@@ -7,12 +7,19 @@ import type { Clock } from '../domain/clock.ts';
 import type { Store } from '../domain/ports.ts';
 import { callEventPayload } from './outbox/payload.ts';
 
+/**
+ * The live stream's events: the three a CRM's events URL gets, and Dzvin's own `call.update` (a
+ * call's live state changed with no Phonet event: it went into an IVR), whose data has the same
+ * shape with `event: 'call.update'`.
+ */
+export type StreamEventName = CallEventName | 'call.update';
+
 /** One event of the live stream: the same payload a CRM's events URL gets. */
 export interface StreamEvent {
   /** Unique in the cluster: the sequence number at the process that saw the call, and that process. */
   id: string;
-  event: string;
-  data: CallEvent;
+  event: StreamEventName;
+  data: Omit<CallEvent, 'event'> & { event: StreamEventName };
 }
 
 /** What travels between processes (cluster.publish): enough to build the payload anywhere. */
@@ -20,7 +27,7 @@ interface Shared {
   kind: 'call.event';
   id: string;
   accountId: number;
-  event: CallEventName;
+  event: StreamEventName;
   call: LiveCall;
   serverTime: number;
 }
@@ -50,7 +57,7 @@ export function createEventStream(deps: { bus: CallBus; store: Store; clock: Clo
     const ev: StreamEvent = {
       id: m.id,
       event: m.event,
-      data: callEventPayload(m.event, m.call, domain, m.serverTime),
+      data: { ...callEventPayload('call.dial', m.call, domain, m.serverTime), event: m.event },
     };
     let list = recent.get(m.accountId);
     if (!list) {
@@ -63,7 +70,13 @@ export function createEventStream(deps: { bus: CallBus; store: Store; clock: Clo
   }
 
   const off = deps.bus.on((e) => {
-    if (e.type !== 'call.dial' && e.type !== 'call.bridge' && e.type !== 'call.hangup') return;
+    if (
+      e.type !== 'call.dial' &&
+      e.type !== 'call.bridge' &&
+      e.type !== 'call.hangup' &&
+      e.type !== 'call.update'
+    )
+      return;
     const m = {
       id: `${++seq}-${tag}`,
       accountId: e.call.accountId,

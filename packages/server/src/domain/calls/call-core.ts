@@ -660,6 +660,8 @@ export function createCallCore(deps: CallCoreDeps) {
       c.state = 'ivr';
       c.ivr = ivr;
       c.handler = ivrParty(ivr);
+      // Waiting in the IVR is a call in progress for the live views, before (or without) a dial.
+      bus.emit({ type: 'call.update', at: clock.now(), call: liveCall(c, null), kind: 'company' });
       if (c.external) c.external.playIvr(callRef(c), ivr);
       later(c, ivr.timeoutSec * 1000, () => {
         if (c.state !== 'ivr' || c.ivr !== ivr) return;

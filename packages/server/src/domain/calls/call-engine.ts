@@ -28,6 +28,12 @@ export interface CallEngine {
 /** What the in-process event bus carries: every state change of a call or leg (spec events + internal ones). */
 export type CallBusEvent =
   | { type: CallEventName; at: number; call: LiveCall; kind: 'company' | 'user' }
+  /**
+   * A company call's live state changed with no Phonet event: it went into an IVR (before any
+   * phone rings it has had no call.dial). For the live views (the SSE stream, the console's
+   * Live), never for a CRM's events URL.
+   */
+  | { type: 'call.update'; at: number; call: LiveCall; kind: 'company' }
   | { type: 'call.saved'; at: number; record: FinishedCall }
   | { type: 'employee.pause' | 'employee.unpause'; at: number; accountId: number; employeeId: number };
 

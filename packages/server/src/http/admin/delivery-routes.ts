@@ -216,7 +216,7 @@ export function deliveryRoutes(
       schema: {
         tags,
         summary:
-          'Live call events of the account (Server-Sent Events): `event: call.dial|call.bridge|call.hangup`, `data:` the webhook payload; heartbeats every 15 s; Last-Event-ID resumes within recent events',
+          'Live call events of the account (Server-Sent Events): `event: call.dial|call.bridge|call.hangup`, `data:` the webhook payload (and `call.update`, a Dzvin extension in the same shape: a call went into an IVR); heartbeats every 15 s; Last-Event-ID resumes within recent events',
         response: {
           200: {
             description: 'text/event-stream',
