@@ -197,6 +197,12 @@ async function startDispatchingKamailio(
 }
 
 /** dispatcher.list: each B2BUA port's flags (`AP` active, `IP` inactive; P: pinged). */
+/** Kamailio's dialogs (dialog module, `dlg.list`): state 4 is confirmed. */
+async function dialogs(kam: Kamailio): Promise<Json[]> {
+  const r = await createKamailioRpc({ url: kam.rpcUrl }).call('dlg.list');
+  return Array.isArray(r) ? (r as Json[]) : [];
+}
+
 async function dispatcherFlags(kam: Kamailio): Promise<Map<number, string>> {
   const r = (await createKamailioRpc({ url: kam.rpcUrl }).call('dispatcher.list')) as Json;
   const flags = new Map<number, string>();
@@ -220,6 +226,7 @@ describe('two Dzvin processes behind Kamailio’s dispatcher, over one PostgreSQ
   /** Calls that ended, with the process that took each. */
   const finished: { uuid: string; on: string; disposition: number }[] = [];
   /** The call that was up on the process we killed (TODO below). */
+  let byeFrom: { carrier: number; phone: number } | undefined;
   let upAtKill: { uuid: string; on: string; killedAt: number } | undefined;
   let killed: Dzvin | undefined;
   let survivor: Dzvin | undefined;
@@ -282,6 +289,8 @@ describe('two Dzvin processes behind Kamailio’s dispatcher, over one PostgreSQ
         proxyPort: kam.sipPort,
         regint: 0,
         lifetimeSec: 300,
+        // Longer than any call here: the file's end would hang up (the kill test waits ~45 s for a BYE).
+        toneSeconds: 240,
       });
       carriers.push(c);
       await c.register();
@@ -295,6 +304,7 @@ describe('two Dzvin processes behind Kamailio’s dispatcher, over one PostgreSQ
           proxyPort: kam.sipPort,
           answermode: 'manual',
           lifetimeSec: 300,
+          toneSeconds: 240,
         });
         phones.set(ext, p);
         await p.register();
@@ -420,6 +430,24 @@ describe('two Dzvin processes behind Kamailio’s dispatcher, over one PostgreSQ
         const answer = await peer.waitFor((m) => m.status !== undefined, `${d.name}'s answer`, { from });
         assert.equal(answer.status, 200, answer.raw);
         assert.match(header(answer, 'Allow') ?? '', /\bINVITE\b/);
+        // In a dialog the process does not have (Kamailio's keep-alive of a dialog whose process
+        // died and came back): 481, so Kamailio ends the dialog at the phone and the carrier.
+        const stale = peer.received.length;
+        peer.send(
+          buildRequest({
+            method: 'OPTIONS',
+            uri: `sip:dzvin@127.0.0.1:${d.sipPort}`,
+            via: { address: peer.address, port: peer.port },
+            from: 'sip:380501110001@carrier.invalid',
+            to: `sip:${DID['002']}@127.0.0.1`,
+            toTag: 'gone-with-the-process',
+          }),
+          d.sipPort,
+        );
+        const unknown = await peer.waitFor((m) => m.status !== undefined, `${d.name}'s answer in a dialog`, {
+          from: stale,
+        });
+        assert.equal(unknown.status, 481, unknown.raw);
       }
     } finally {
       await peer.close();
@@ -484,6 +512,11 @@ describe('two Dzvin processes behind Kamailio’s dispatcher, over one PostgreSQ
     const up = await viaTrunk(carriers[0], '002', 'nobody');
     killed = up.on;
     survivor = procs.find((d) => d !== killed)!;
+    // Kamailio tracks both dialogs of the call (carrier ↔ Dzvin ↔ 002), to be kept alive.
+    const tracked = (await dialogs(kam)).filter((d) => d.state === 4);
+    assert.equal(tracked.length, 2, JSON.stringify(tracked));
+    for (const d of tracked) assert.equal(d.lifetime, 86400, `dialog ${d['call-id']}'s lifetime`);
+    byeFrom = { carrier: carriers[0].events.length, phone: phone('002').events.length };
     killed.child.kill('SIGKILL');
     await killed.exited;
     upAtKill = { uuid: up.uuid, on: up.on.name, killedAt: Date.now() };
@@ -555,6 +588,21 @@ describe('two Dzvin processes behind Kamailio’s dispatcher, over one PostgreSQ
       endAt <= upAtKill.killedAt && endAt >= upAtKill.killedAt - 5_000,
       `ended ${upAtKill.killedAt - endAt} ms before the kill`,
     );
+    // Nobody answers Kamailio's keep-alive of its dialogs (an in-dialog OPTIONS to the dead
+    // process every 30 s): it ends them with a BYE to the carrier, which would go on billing the
+    // call, and to 002's phone, which would stay busy (within 30 s + DLG_KA_TIMEOUT + 10 s).
+    const closed = await Promise.all([
+      carriers[0].waitForEvent((e) => e.type === 'CALL_CLOSED', 'the carrier gets a BYE', {
+        from: byeFrom!.carrier,
+        ms: 60_000,
+      }),
+      phone('002').waitForEvent((e) => e.type === 'CALL_CLOSED', '002 gets a BYE', {
+        from: byeFrom!.phone,
+        ms: 60_000,
+      }),
+    ]);
+    // (baresip's reason for a BYE it received; the end of its tone file would say "end of file").
+    for (const c of closed) assert.equal(c.param, 'Connection reset by peer', 'closed by a BYE');
   });
 
   // On a shared presence (PostgreSQL) an internal call placed from a phone claims the caller and

@@ -55,6 +55,8 @@ export interface RequestSpec {
   via: { address: string; port: number };
   from: string;
   to: string;
+  /** A To tag: the request is in a dialog. */
+  toTag?: string;
   callId?: string;
   cseq?: number;
   /** Overrides the `CSeq` header entirely (to build a broken one). */
@@ -73,7 +75,7 @@ export function buildRequest(r: RequestSpec): string {
     `Via: SIP/2.0/UDP ${r.via.address}:${r.via.port};branch=${r.branch ?? branch()};rport`,
     `Max-Forwards: ${r.maxForwards ?? 70}`,
     `From: <${r.from}>;tag=${tag()}`,
-    `To: <${r.to}>`,
+    `To: <${r.to}>${r.toTag ? `;tag=${r.toTag}` : ''}`,
     `Call-ID: ${r.callId ?? randomBytes(8).toString('hex')}`,
     r.cseqHeader ?? `CSeq: ${r.cseq ?? 1} ${r.method}`,
     `Contact: <sip:${r.via.address}:${r.via.port}>`,

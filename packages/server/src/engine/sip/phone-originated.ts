@@ -756,6 +756,8 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
   return {
     onRequest,
     onAck,
+    /** A dialog of a call placed from outside (a phone, a carrier) that this process runs. */
+    knows: (callId: string) => byCallId.has(callId),
     connected,
     referDialog,
     dialogOf,

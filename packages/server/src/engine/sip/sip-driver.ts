@@ -460,6 +460,11 @@ export function createSipDriver(deps: SipDriverDeps) {
         return;
       }
       case 'OPTIONS':
+        // In a dialog we do not have (Kamailio's keep-alive after this process restarted, or
+        // another's dialog): 481, so the edge ends it at the phone and the carrier (RFC 3261
+        // §12.2.2). Out of a dialog, or in one of ours: 200.
+        if (!leg && getHeader(req, 'To')?.includes('tag=') && !originated?.knows(getCallId(req) ?? ''))
+          return void tx.reply(481, 'Call/Transaction Does Not Exist');
         return void tx.reply(200, 'OK', {
           headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, REFER' }],
         });
