@@ -88,7 +88,6 @@ for (const dialect of DIALECTS) {
         saveHook: {
           before: () => capture.beforeSave(),
           inTransaction: (tx, records) => capture.inSave(tx, records),
-          after: () => capture.afterSave(),
         },
       });
       const live = sim.liveCalls;

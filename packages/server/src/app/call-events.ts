@@ -41,6 +41,8 @@ export function openCallEvents(
     },
   });
   outbox.onNotify(() => dispatcher.kick());
+  // The call events' rows go to this dispatcher as they commit (no claim for them).
+  outbox.attach(dispatcher.writeClaimed);
   dispatcher.start();
   app.addHook('onClose', () => dispatcher.stop());
 

@@ -89,7 +89,6 @@ export function openCalls(
     saveHook: {
       before: () => eventCapture.beforeSave(),
       inTransaction: (tx, records) => eventCapture.inSave(tx, records),
-      after: () => eventCapture.afterSave(),
     },
     store,
     clock,

@@ -200,6 +200,13 @@ export type NewDelivery = Pick<
   'accountId' | 'connectionId' | 'kind' | 'orderKey' | 'event' | 'payload' | 'webhookId' | 'createdAt'
 >;
 
+/** A pending delivery of a (connection, order key), as `OutboxStore.pendingOf` answers it. */
+export interface PendingKeyRow {
+  id: number;
+  connectionId: number;
+  orderKey: string;
+}
+
 /** Where a claimed delivery goes: its connection as it is now. */
 export interface DeliveryTarget {
   id: number;
@@ -245,6 +252,13 @@ export interface AttemptOutcome {
  */
 export interface OutboxStore {
   insert(rows: NewDelivery[]): Promise<void>;
+  /**
+   * Inserts rows already leased to `owner` until `leaseUntil` (the writing process sends them
+   * itself, with no claim); answers their ids, in the order of `rows`.
+   */
+  insertLeased(rows: NewDelivery[], lease: { owner: string; leaseUntil: number }): Promise<number[]>;
+  /** The pending rows of these (connection, order key) pairs, oldest first. */
+  pendingOf(keys: { connectionId: number; orderKey: string }[]): Promise<PendingKeyRow[]>;
   /** Leases up to `limit` due, head-of-line rows (oldest first), skipping `excludeConnections`. */
   claim(q: {
     now: number;

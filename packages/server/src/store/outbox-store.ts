@@ -75,6 +75,58 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
       }
     },
 
+    async insertLeased(rows, { owner, leaseUntil }) {
+      // As `insert`, with the lease of the process that writes them (dispatcher.ts `writeClaimed`):
+      // that process sends them without claiming them first. RETURNING's order is not guaranteed
+      // (either database): ids are matched by webhook id, unique per row.
+      const ids = new Map<string, number>();
+      for (let i = 0; i < rows.length; i += 500) {
+        const values = sql.join(
+          rows
+            .slice(i, i + 500)
+            .map(
+              (r) =>
+                sql`(${r.accountId}, ${r.connectionId}, ${r.kind}, ${r.orderKey}, ${r.event}, ${r.payload}, ${r.webhookId}, 'pending', 0, ${r.createdAt}, ${r.createdAt}, ${r.createdAt}, ${leaseUntil}, ${owner})`,
+            ),
+        );
+        const { rows: out } = await sql<{ id: number | string; webhook_id: string }>`
+          insert into outbox (account_id, connection_id, kind, order_key, event, payload,
+            webhook_id, status, attempts, created_at, retry_since, next_attempt_at, lease_until, lease_owner)
+          values ${values}
+          returning id, webhook_id`.execute(db);
+        for (const r of out) ids.set(r.webhook_id, Number(r.id));
+      }
+      return rows.map((r) => {
+        const id = ids.get(r.webhookId);
+        if (id === undefined) throw new Error(`outbox insert returned no id for ${r.webhookId}`);
+        return id;
+      });
+    },
+
+    async pendingOf(keys) {
+      if (!keys.length) return [];
+      // The partial index on pending rows (connection_id, order_key, id) answers it; pairs are
+      // matched here (a handful of keys per call event write).
+      const want = new Set(keys.map((k) => `${k.connectionId} ${k.orderKey}`));
+      const connections = [...new Set(keys.map((k) => k.connectionId))];
+      const orderKeys = [...new Set(keys.map((k) => k.orderKey))];
+      const out: { id: number; connectionId: number; orderKey: string }[] = [];
+      for (let i = 0; i < orderKeys.length; i += 500) {
+        const { rows } = await sql<{
+          id: number | string;
+          connection_id: number | string;
+          order_key: string;
+        }>`
+          select id, connection_id, order_key from outbox
+          where status = 'pending' and connection_id in (${sql.join(connections)})
+            and order_key in (${sql.join(orderKeys.slice(i, i + 500))})`.execute(db);
+        for (const r of rows)
+          if (want.has(`${Number(r.connection_id)} ${r.order_key}`))
+            out.push({ id: Number(r.id), connectionId: Number(r.connection_id), orderKey: r.order_key });
+      }
+      return out.sort((a, b) => a.id - b.id);
+    },
+
     async claim({ now, owner, leaseMs, limit, excludeConnections }) {
       const exclude = excludeConnections.length
         ? sql`and o.connection_id not in (${sql.join(excludeConnections)})`

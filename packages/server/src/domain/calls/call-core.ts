@@ -43,12 +43,12 @@ export interface CallCoreDeps {
   liveCalls?: { nodeId: string; drainedByEvents?: boolean };
   /**
    * Joins the transaction that saves a finished call (the webhook outbox writes its hangup
-   * events there, spec #18): `before` is awaited first, `inTransaction` runs inside it.
+   * events there, spec #18): `before` is awaited first, `inTransaction` runs inside it, and what
+   * it answers runs once that transaction has committed (never when it did not).
    */
   saveHook?: {
     before(): Promise<void>;
-    inTransaction(tx: Store, records: FinishedCall[]): Promise<void>;
-    after(): void;
+    inTransaction(tx: Store, records: FinishedCall[]): Promise<() => void>;
   };
 }
 
@@ -262,14 +262,17 @@ export function createCallCore(deps: CallCoreDeps) {
    */
   async function save(records: FinishedCall[], alsoRelease: string[] = []) {
     const hook = deps.saveHook;
+    let committed: (() => void) | undefined;
     await retryWithBackoff(
       async () => {
+        committed = undefined;
         if (hook) await hook.before();
         if (ledger) await ledgerWrite;
         if (records.length === 1 && !hook && !presence && !ledger) await store.calls.save(records[0]);
         else {
           // Rows drained into a transaction that then fails are marked again (written next time).
           let undo = () => {};
+          let afterCommit: (() => void) | undefined;
           try {
             await store.transaction(async (tx) => {
               for (const r of records) await tx.calls.save(r);
@@ -284,12 +287,13 @@ export function createCallCore(deps: CallCoreDeps) {
               // The employees of the legs saved here are free once their records are.
               if (presence)
                 await presence.release(tx, [...new Set(records.map((r) => r.uuid)), ...alsoRelease]);
-              if (hook) await hook.inTransaction(tx, records);
+              if (hook) afterCommit = await hook.inTransaction(tx, records);
             });
           } catch (err) {
             undo();
             throw err;
           }
+          committed = afterCommit;
         }
       },
       {
@@ -302,7 +306,7 @@ export function createCallCore(deps: CallCoreDeps) {
         },
       },
     );
-    hook?.after();
+    committed?.();
     for (const record of records) bus.emit({ type: 'call.saved', at: clock.now(), record });
   }
 
@@ -1267,9 +1271,11 @@ export function createCallCore(deps: CallCoreDeps) {
         for (const uuid of uuids) {
           if (hook) await hook.before();
           let records: FinishedCall[] = [];
+          let afterCommit: (() => void) | undefined;
           try {
             await store.transaction(async (tx) => {
               records = [];
+              afterCommit = undefined;
               const taken = await tx.liveCalls.take(uuid);
               if (!taken) return;
               const { row, seenAt } = taken;
@@ -1288,14 +1294,14 @@ export function createCallCore(deps: CallCoreDeps) {
                 const uuids = [...new Set(row.records.map((r) => r.uuid))];
                 await presence.release(tx, [...uuids, callerClaim(row.uuid)]);
               }
-              if (hook && records.length) await hook.inTransaction(tx, records);
+              if (hook && records.length) afterCommit = await hook.inTransaction(tx, records);
             });
           } catch (err) {
             failed.add(uuid);
             onError(err);
             continue;
           }
-          hook?.after();
+          afterCommit?.();
           if (records.length) closed++;
           for (const record of records) bus.emit({ type: 'call.saved', at: clock.now(), record });
         }

@@ -17,13 +17,12 @@ function byAccount<T extends { call: { accountId: number } }>(events: T[]): Map<
   return m;
 }
 
-/** Both writes notify the outbox after their commit (`notify` below, `afterSave`). */
-const AFTER_COMMIT = { notifiesAfterCommit: true };
-
 /**
  * Turns the call engine's events into outbox rows: dial and bridge in their own transactions,
  * in emit order (batched); hangups inside the transaction that saves the finished call
- * (`inSave`, called by the simulator), after every earlier dial/bridge is written.
+ * (`inSave`, called by the simulator), after every earlier dial/bridge is written. Both write
+ * through `enqueueClaimed`: the rows go to this process's dispatcher once they have committed,
+ * without a claim statement of their own.
  */
 export function createCallEventCapture(deps: {
   store: Store;
@@ -55,13 +54,12 @@ export function createCallEventCapture(deps: {
         await retryWithBackoff(
           async () => {
             let undo: (() => void) | undefined;
+            const committed: (() => void)[] = [];
             try {
               await store.transaction(async (tx) => {
                 for (const [accountId, events] of byAccount(batch))
-                  await outbox.enqueue(
-                    tx,
-                    await callEventEntries(tx, clock, accountId, events),
-                    AFTER_COMMIT,
+                  committed.push(
+                    await outbox.enqueueClaimed(tx, await callEventEntries(tx, clock, accountId, events)),
                   );
                 if (joined) undo = await joined(tx);
               });
@@ -70,7 +68,7 @@ export function createCallEventCapture(deps: {
               undo?.();
               throw err;
             }
-            outbox.notify();
+            for (const hand of committed) hand();
           },
           {
             firstDelayMs: 100,
@@ -110,17 +108,21 @@ export function createCallEventCapture(deps: {
       if (buffer.length) scheduleWrite();
       await writing;
     },
-    /** Inside that transaction: one hangup event per call/leg record. */
-    async inSave(tx: Store, records: FinishedCall[]): Promise<void> {
+    /**
+     * Inside that transaction: one hangup event per call/leg record. Answers what the caller runs
+     * once that transaction has committed (the rows handed to the dispatcher).
+     */
+    async inSave(tx: Store, records: FinishedCall[]): Promise<() => void> {
       const events = records
         // The call's own record, and child legs' (a primary leg's record is the call's uuid again).
         .filter((r) => r.kind === 'company' || (r.kind === 'user' && r.parentUuid !== null))
         .map((r) => ({ type: 'call.hangup' as const, call: r }));
+      const committed: (() => void)[] = [];
       for (const [accountId, list] of byAccount(events))
-        await outbox.enqueue(tx, await callEventEntries(tx, clock, accountId, list), AFTER_COMMIT);
-    },
-    afterSave(): void {
-      outbox.notify();
+        committed.push(await outbox.enqueueClaimed(tx, await callEventEntries(tx, clock, accountId, list)));
+      return () => {
+        for (const hand of committed) hand();
+      };
     },
     /** Writes whatever is buffered (shutdown). */
     async flush(): Promise<void> {
