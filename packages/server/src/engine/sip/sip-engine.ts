@@ -126,20 +126,34 @@ function greetings(store: Store) {
 export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
   const { config, store } = deps;
   const onError = deps.onError ?? (() => {});
-  const transport: SipTransport =
-    config.transport === 'tcp'
-      ? await createTcpTransport({
-          host: config.listen.address,
-          port: config.listen.port,
-          keepAlive: [config.edge],
-          onError,
-        })
-      : await createUdpTransport({
-          host: config.listen.address,
-          port: config.listen.port,
-          onError,
-          onWarning: deps.onWarning,
-        });
+  const transport: SipTransport = await (config.transport === 'tcp'
+    ? createTcpTransport({
+        host: config.listen.address,
+        port: config.listen.port,
+        keepAlive: [config.edge],
+        onError,
+      })
+    : createUdpTransport({
+        host: config.listen.address,
+        port: config.listen.port,
+        onError,
+        onWarning: deps.onWarning,
+      })
+  ).catch((err: NodeJS.ErrnoException) => {
+    // A taken or forbidden port: say whose and how to choose another, not a bare EADDRINUSE.
+    if (err?.code !== 'EADDRINUSE' && err?.code !== 'EACCES' && err?.code !== 'EADDRNOTAVAIL') throw err;
+    const where = `${config.listen.address}:${config.listen.port}/${config.transport ?? 'udp'}`;
+    const why =
+      err.code === 'EADDRINUSE'
+        ? 'another process listens there'
+        : err.code === 'EACCES'
+          ? 'this user may not listen there'
+          : 'no interface has that address';
+    throw new Error(
+      `the B2BUA cannot listen on ${where} (${err.code}: ${why}); choose another with DZVIN_SIP_B2BUA_PORT (DZVIN_SIP=on) or DZVIN_SIP_LISTEN (DZVIN_SIP=external)`,
+      { cause: err },
+    );
+  });
   const ng = createNgClient({
     host: config.rtpengine.address,
     port: config.rtpengine.port,
