@@ -115,6 +115,8 @@ interface Step {
   first_error: string | null;
   /** Datagrams dropped on Dzvin's sockets (SIP, NG, RTP) over the step (null for Kamailio alone). */
   dzvin_udp_drops: number | null;
+  /** The longest NG reply time (moving average) Dzvin saw over the step, sampled once a second. */
+  ng_latency_max_ms: number | null;
 }
 
 /** Runs rising carrier steps against Kamailio's phone port until one fails. */
@@ -175,6 +177,7 @@ async function rateSteps(
       rss_max_mb: window.length ? Math.max(...window.map((w) => w.rss_mb)) : null,
       loadavg: loadavg1(),
       dzvin_udp_drops: drops0 === null || drops1 === null ? null : drops1 - drops0,
+      ng_latency_max_ms: window.length ? Math.max(...window.map((w) => w.ng_latency_ms ?? 0)) : null,
       first_error:
         r.code === 0
           ? null
@@ -187,7 +190,7 @@ async function rateSteps(
       `${label} ${rate} calls/s × ${STEP_SEC} s: ${step.successful} ok, ${step.failed} failed, setup mean ${step.setup_ms_mean} ms` +
         (step.lag_p99_ms === null
           ? ''
-          : `, Dzvin lag p99 (worst second) ${step.lag_p99_ms} ms, CPU ${step.server_cpu_pct}%, main thread ${step.main_cpu_ms_per_call} ms/call, ${step.dzvin_udp_drops ?? '–'} datagrams dropped on its sockets`) +
+          : `, Dzvin lag p99 (worst second) ${step.lag_p99_ms} ms, CPU ${step.server_cpu_pct}%, main thread ${step.main_cpu_ms_per_call} ms/call, ${step.dzvin_udp_drops ?? '–'} datagrams dropped on its sockets, NG replies ≤ ${step.ng_latency_max_ms} ms`) +
         `, load ${step.loadavg}`,
     );
     if (step.first_error) log(`  ${step.first_error.slice(0, 400)}`);

@@ -39,6 +39,8 @@ export interface SipServerSample {
   main_cpu_ms: number;
   active: number;
   loadavg: number;
+  /** How long rtpengine's replies took lately as Dzvin saw them (NgClient.latencyMs), at the sample. */
+  ng_latency_ms?: number;
 }
 
 const settings = JSON.parse(process.argv[2] ?? '') as SipServerSettings;
@@ -137,6 +139,7 @@ const sampler = setInterval(() => {
     main_cpu_ms: round((mainNow - mainLast) / 1e6, 1),
     active: built.simulator.sim.activeCount(),
     loadavg: round(os.loadavg()[0], 2),
+    ng_latency_ms: round(built.sip?.ng.latencyMs() ?? 0),
   };
   eld.reset();
   tickLast = now;

@@ -179,6 +179,22 @@ describe('NG client transport', () => {
     await assert.rejects(client.request('ping', {}, { timeoutMs: 50 }), NgTimeoutError);
   });
 
+  test('latencyMs: 0 before any reply, then a moving average over about 20 replies in which a timeout counts as its whole wait', async () => {
+    const client = createNgClient({ port: await freeUdpPort(), timeoutMs: 100, retransmitMs: 1000 });
+    cleanups.push(client.close);
+    assert.equal(client.latencyMs(), 0);
+    assert.equal(client.inFlight(), 0);
+    const waiting = client.ping();
+    assert.equal(client.inFlight(), 1);
+    await assert.rejects(waiting, NgTimeoutError);
+    assert.equal(client.inFlight(), 0);
+    assert.equal(
+      client.latencyMs(),
+      100 / 20,
+      'one timeout of 100 ms moves the average a twentieth of the way',
+    );
+  });
+
   test('close() fails what is waiting with CLOSED, and later requests at once', async () => {
     const { client } = await peerAndClient(() => {});
     const waiting = client.ping();

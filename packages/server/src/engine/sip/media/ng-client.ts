@@ -109,6 +109,13 @@ export interface NgClient {
   request(command: string, body?: BencodeDict, options?: NgRequestOptions): Promise<NgReply>;
   /** Requests sent and not yet answered (nor timed out): how far behind rtpengine (or we) are. */
   inFlight(): number;
+  /**
+   * How long replies have been taking lately, ms (a moving average over about the last 20, a
+   * timeout counting as its whole wait; 0 before any, and once none came for a second). On
+   * loopback rtpengine answers in a ms or two: what this measures beyond that is mostly the time
+   * a reply waited for this thread.
+   */
+  latencyMs(): number;
   /** Closes the socket; requests still waiting fail with code CLOSED. Harmless twice. */
   close(): Promise<void>;
 }
@@ -139,6 +146,12 @@ export function createNgClient(options: NgClientOptions): NgClient {
   socket.bind(0);
   const pending = new Map<string, Pending>();
   let closed = false;
+  let latency = 0;
+  let latencyAt = 0;
+  const took = (ms: number) => {
+    latency += (ms - latency) / 20;
+    latencyAt = performance.now();
+  };
 
   const failAll = (make: (p: Pending) => Error) => {
     for (const [cookie, p] of pending) {
@@ -194,6 +207,7 @@ export function createNgClient(options: NgClientOptions): NgClient {
 
     return new Promise<NgReply>((resolve, reject) => {
       const timers: NodeJS.Timeout[] = [];
+      const sentAt = performance.now();
       let sent = 0;
       const settle = () => {
         for (const t of timers) clearTimeout(t);
@@ -216,6 +230,7 @@ export function createNgClient(options: NgClientOptions): NgClient {
         command,
         resolve: (r) => {
           settle();
+          took(performance.now() - sentAt);
           resolve(r);
         },
         reject: (e) => {
@@ -230,6 +245,7 @@ export function createNgClient(options: NgClientOptions): NgClient {
       timers.push(
         setTimeout(() => {
           settle();
+          took(total);
           reject(new NgTimeoutError(command, total, sent));
         }, total),
       );
@@ -255,6 +271,8 @@ export function createNgClient(options: NgClientOptions): NgClient {
     unsubscribe: (r, o) => request('unsubscribe', { ...r }, o),
     request,
     inFlight: () => pending.size,
+    // Nothing answered for a second (nothing asked: a caller holding back because of it): stale.
+    latencyMs: () => (performance.now() - latencyAt > 1000 ? 0 : latency),
     close() {
       if (closed) return Promise.resolve();
       closed = true;
