@@ -324,6 +324,7 @@ describe('a Dzvin process SIGKILLed with a call up', () => {
   function child(call: boolean) {
     const c = spawnAppChild({
       DZVIN_CHILD_DB: file,
+      DZVIN_CHILD_REC: path.join(dir, 'recordings'),
       ...(call ? { DZVIN_CHILD_CALL: String(accountId) } : {}),
     });
     children.push(c.p);
@@ -400,6 +401,27 @@ describe('a Dzvin process SIGKILLed with a call up', () => {
         Math.round((rec.endAt - (rec.bridgeAt ?? 0)) / 1000),
         'billed up to the cut',
       );
+      // The ~8 s recorded before the kill are kept (up to the last second's flush): three WAV
+      // files whose headers match their sizes, as a finished recording's.
+      assert.ok(rec.recordingUuid, 'the recording is kept');
+      const recDir = path.join(dir, 'recordings');
+      assert.deepEqual(
+        fs.readdirSync(recDir).filter((f) => f.endsWith('.part')),
+        [],
+        'no .part file is left',
+      );
+      for (const name of [
+        `${rec.recordingUuid}.wav`,
+        `${rec.recordingUuid}-rx.wav`,
+        `${rec.recordingUuid}-tx.wav`,
+      ]) {
+        const wav = fs.readFileSync(path.join(recDir, name));
+        assert.equal(wav.toString('ascii', 0, 4), 'RIFF', name);
+        assert.equal(wav.readUInt32LE(4), wav.length - 8, `${name}: RIFF size`);
+        assert.equal(wav.readUInt32LE(40), wav.length - 44, `${name}: data size`);
+        const seconds = (wav.length - 44) / 16_000;
+        assert.ok(seconds >= 5 && seconds <= 10, `${name}: ${seconds} s of the ~8 s before the kill`);
+      }
       t.diagnostic(
         `closed by the restarted process: ended ${killedAt - rec.endAt} ms before the kill, billSecs ${rec.billSecs}`,
       );

@@ -14,7 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildApp, defaultConfig } from '../../src/index.ts';
 
-const recordingsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-child-rec-'));
+// DZVIN_CHILD_REC: a recordings directory shared with the next child (live-calls: the restarted
+// process keeps what the killed one recorded).
+const recordingsDir =
+  process.env.DZVIN_CHILD_REC ?? fs.mkdtempSync(path.join(os.tmpdir(), 'dzvin-child-rec-'));
 const built = await buildApp(
   defaultConfig({
     databaseUrl: `sqlite:${process.env.DZVIN_CHILD_DB}`,

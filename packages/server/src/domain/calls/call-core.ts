@@ -1286,7 +1286,10 @@ export function createCallCore(deps: CallCoreDeps) {
                   closedAt(
                     r,
                     seenAt,
-                    r.recordingUuid !== null && recorder.path(r.recordingUuid, 'mixed') !== null,
+                    // What the dead process had written of the recording is kept.
+                    r.recordingUuid !== null &&
+                      (recorder.path(r.recordingUuid, 'mixed') !== null ||
+                        recorder.salvage?.(r.recordingUuid) === true),
                   ),
                 );
               for (const r of records) await tx.calls.save(r);

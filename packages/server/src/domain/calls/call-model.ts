@@ -152,4 +152,9 @@ export interface Recorder {
   stop(uuid: string, atMs: number): Promise<void>;
   /** Absolute path of a finished track, or null when there is none. */
   path(uuid: string, track: RecordingTrack): string | null;
+  /**
+   * Keeps what a killed process had written of a recording (its call closed after the crash):
+   * true when the recording is now finished and served, false when nothing of it is here.
+   */
+  salvage?(uuid: string): boolean;
 }

@@ -300,6 +300,7 @@ export function createFileRecorder(opts: FileRecorderOptions): FileRecorder {
     },
     active: () => recordings.size,
     sweep: () => store.sweep(),
+    salvage: (uuid) => store.salvage(uuid),
   };
   return recorder;
 }

@@ -255,6 +255,13 @@ export interface TrackStore {
    * a cluster runs it). Answers how many it removed.
    */
   sweep(): Promise<number>;
+  /**
+   * A recording a killed process left as `.part` files (its call closed by `recover`): the audio
+   * that reached the disk is kept, as `finish` would have kept it — the three tracks cut to the
+   * shortest, the header's sizes filled in, renamed into place. True when the recording is now
+   * there (or already was). On the calling thread: a rare path, once per call so recovered.
+   */
+  salvage(uuid: string): boolean;
 }
 
 export interface TrackStoreOptions {
@@ -381,6 +388,36 @@ export function createTrackStore(opts: TrackStoreOptions): TrackStore {
     return removed;
   }
 
+  function salvage(uuid: string): boolean {
+    if (!SAFE_UUID.test(uuid)) return false;
+    if (fs.existsSync(finalPath(uuid, 'mixed'))) return true;
+    const parts = TRACKS.map((t) => partPath(uuid, t));
+    if (!parts.every((p) => fs.existsSync(p))) return false;
+    try {
+      const sizes = parts.map((p) => fs.statSync(p).size);
+      const samples = Math.min(
+        MAX_TRACK_SAMPLES,
+        ...sizes.map((n) => Math.floor(Math.max(0, n - WAV_HEADER_BYTES) / BYTES_PER_SAMPLE)),
+      );
+      const header = wavHeader();
+      for (const [offset, value] of sizeFields(samples * BYTES_PER_SAMPLE)) value.copy(header, offset);
+      for (const p of parts) {
+        const fd = fs.openSync(p, 'r+');
+        try {
+          fs.ftruncateSync(fd, WAV_HEADER_BYTES + samples * BYTES_PER_SAMPLE);
+          fs.writeSync(fd, header, 0, header.length, 0);
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+      parts.forEach((p, i) => fs.renameSync(p, finalPath(uuid, TRACKS[i])));
+      return true;
+    } catch (err) {
+      onError(err, uuid);
+      return false;
+    }
+  }
+
   return {
     create,
     path(uuid, track) {
@@ -389,5 +426,6 @@ export function createTrackStore(opts: TrackStoreOptions): TrackStore {
       return fs.existsSync(p) ? p : null;
     },
     sweep,
+    salvage,
   };
 }
