@@ -209,9 +209,12 @@ describe('the Kamailio SIP edge (deploy/kamailio/dzvin.cfg)', { skip }, () => {
     // From Kamailio's socket facing the B2BUA, after a 407 challenge the phone answered.
     assert.equal(invite.source.port, kam.edgePort);
     assert.equal(invite.firstLine, `INVITE sip:200@${DOMAIN} SIP/2.0`);
+    // Both Record-Routes carry the dialog's id (did=): Kamailio tracks the call (keep-alives).
+    const did = /;did=([0-9a-f]+\.[0-9a-f]+)>$/.exec(headerValues(invite, 'Record-Route')[0] ?? '')?.[1];
+    assert.ok(did, headerValues(invite, 'Record-Route').join(', '));
     assert.deepEqual(headerValues(invite, 'Record-Route'), [
-      `<sip:127.0.0.1:${kam.edgePort};r2=on;lr>`,
-      `<sip:127.0.0.1:${kam.sipPort};r2=on;lr>`,
+      `<sip:127.0.0.1:${kam.edgePort};r2=on;lr;did=${did}>`,
+      `<sip:127.0.0.1:${kam.sipPort};r2=on;lr;did=${did}>`,
     ]);
     assert.equal(header(invite, 'X-Dzvin-Auth'), '101@acme.dzvin.test');
     assert.equal(header(invite, 'X-Dzvin-Source'), `udp:127.0.0.1:${alice.sipPort}`);
@@ -340,9 +343,11 @@ describe('the Kamailio SIP edge (deploy/kamailio/dzvin.cfg)', { skip }, () => {
     });
     assert.equal(incoming.peeruri, `sip:dzvin@${DOMAIN}`);
     const ringing = await b2bua.waitFor((m) => m.status === 180, '180 Ringing', { from });
+    const did = /;did=([0-9a-f]+\.[0-9a-f]+)>$/.exec(headerValues(ringing, 'Record-Route')[0] ?? '')?.[1];
+    assert.ok(did, headerValues(ringing, 'Record-Route').join(', '));
     assert.deepEqual(headerValues(ringing, 'Record-Route'), [
-      `<sip:127.0.0.1:${kam.sipPort};r2=on;lr>`,
-      `<sip:127.0.0.1:${kam.edgePort};r2=on;lr>`,
+      `<sip:127.0.0.1:${kam.sipPort};r2=on;lr;did=${did}>`,
+      `<sip:127.0.0.1:${kam.edgePort};r2=on;lr;did=${did}>`,
     ]);
     assert.match(header(ringing, 'Contact') ?? '', new RegExp(`127\\.0\\.0\\.1:${alice.sipPort}`));
 
