@@ -689,6 +689,32 @@ describe('the web console', { skip }, () => {
     }
   });
 
+  test('a call waiting in an IVR appears on an open Live page (call.update), and leaves it when it ends', async () => {
+    const ivr = await s.admin('POST', '/api/v1/ivr', { name: 'Черга', timeoutSec: 120, options: [] });
+    assert.equal(ivr.status, 201, ivr.text);
+    const trunk = await s.admin('POST', '/api/v1/trunks', {
+      number: '+380442240077',
+      name: 'Черга',
+      destination: { type: 'ivr', id: ivr.json().id },
+    });
+    assert.equal(trunk.status, 201, trunk.text);
+    await page.click('nav a[href="#/live"]');
+    await page.locator('.conn', { hasText: /./ }).first().waitFor();
+    const placed = await s.admin('POST', '/api/v1/sim/calls', {
+      from: '+380970000077',
+      trunk: '+380442240077',
+    });
+    assert.equal(placed.status, 201, placed.text);
+    // Live was open before the call: only the stream can bring it (no reload, no new snapshot).
+    const card = page.locator('[data-testid=live-call]', { hasText: '970000077' });
+    await card.waitFor({ timeout: 15_000 });
+    assert.match((await card.textContent()) ?? '', /Черга/, 'the IVR holding the call');
+    assert.equal((await s.admin('POST', `/api/v1/sim/calls/${placed.json().uuid}/hangup`)).status, 204);
+    await card.waitFor({ state: 'detached', timeout: 15_000 });
+    await s.admin('DELETE', `/api/v1/trunks/${trunk.json().id}`);
+    await s.admin('DELETE', `/api/v1/ivr/${ivr.json().id}`);
+  });
+
   test('signing out ends the session; a rotated API key is shown once and signs in', async () => {
     await page.click('nav a[href="#/directory"]');
     page.once('dialog', (d) => d.accept());
