@@ -276,6 +276,9 @@ export async function runSipProof(o: SipProofOptions): Promise<SipProofReport> {
         answermode: ext === '002' ? 'auto' : 'manual',
         regint: REGINT,
         lifetimeSec: 900,
+        // Longer than any call here (the file's end hangs up): the Dzvin SIGKILL fault waits up to
+        // a minute for the edge's BYE.
+        toneSeconds: 300,
       });
       phones.push(p);
       await p.register();
@@ -829,6 +832,8 @@ export async function runSipProof(o: SipProofOptions): Promise<SipProofReport> {
       else {
         await sleep(1000);
         killedUuid = up.uuid;
+        const atKill = new Map([p1, p2].map((p) => [p, p.events.length]));
+        const killedAt = (p: typeof p1) => atKill.get(p) ?? 0;
         const victim = dz;
         stopped.push(victim);
         process.kill(victim.pid, 'SIGKILL');
@@ -844,13 +849,20 @@ export async function runSipProof(o: SipProofOptions): Promise<SipProofReport> {
         // The restarted process closes the killed call (live_calls): at start when the dead one was
         // last seen more than 5 s before it, else at its first tick 15 s after that.
         const killedRec = await recordOf(up.uuid, 30_000);
-        // The phones still hold the dead call: their users hang up (the new process answers the BYE).
-        const f1 = p1.events.length;
-        const f2 = p2.events.length;
-        await p1.command('hangup').catch(() => {});
-        await p2.command('hangup').catch(() => {});
-        const closed1 = await until(() => p1.events.slice(f1).find((e) => e.type === 'CALL_CLOSED'), 10_000);
-        const closed2 = await until(() => p2.events.slice(f2).find((e) => e.type === 'CALL_CLOSED'), 10_000);
+        // The phones still hold the dead call, and nobody hangs up: Kamailio's keep-alive of each
+        // dialog (every 30 s) gets a 481 from the restarted process, and the edge sends both phones
+        // a BYE about 10 s later. Only if none comes within a minute of the kill do the users hang up.
+        const byeWithin = 60_000 - (Date.now() - t0);
+        const closedBy = (p: typeof p1) =>
+          until(
+            () => p.events.slice(killedAt(p)).find((e) => e.type === 'CALL_CLOSED'),
+            Math.max(0, byeWithin),
+          );
+        const [closed1, closed2] = await Promise.all([closedBy(p1), closedBy(p2)]);
+        const freedMs = Date.now() - t0;
+        if (!closed1) await p1.command('hangup').catch(() => {});
+        if (!closed2) await p2.command('hangup').catch(() => {});
+        const byes = [closed1, closed2].every((c) => c?.param === 'Connection reset by peer');
         const regd = await until(registered, 15_000);
         const next = await phoneCall();
         faultWindows.push({ name: 'Dzvin SIGKILLed', from: t0, to: Date.now() });
@@ -858,9 +870,17 @@ export async function runSipProof(o: SipProofOptions): Promise<SipProofReport> {
         add(
           'sip fault: Dzvin SIGKILLed with a call up → on restart no call is left active, nothing committed is lost, new calls work',
           act.length === 0 && actLater.length === 0 && lostRecords.length === 0 && next.ok && Boolean(regd),
-          `restarted in ${restartMs} ms over the same SQLite file; active calls after restart ${act.length} (after the next call ${actLater.length}); ${committed.length} history records committed before the kill, ${lostRecords.length} lost; the killed call ${killedRec ? `has its history record, written by the restarted process (disposition ${killedRec.disposition}, billed ${killedRec.billSecs} s up to the dead process's last touch)` : 'has no history record'}; the phones' BYEs of the dead call answered: 001 ${closed1 ? closed1.param : 'no'}, 002 ${closed2 ? closed2.param : 'no'}; phones registered ${Boolean(regd)}; next call: ${next.detail}`,
+          `restarted in ${restartMs} ms over the same SQLite file; active calls after restart ${act.length} (after the next call ${actLater.length}); ${committed.length} history records committed before the kill, ${lostRecords.length} lost; the killed call ${killedRec ? `has its history record, written by the restarted process (disposition ${killedRec.disposition}, billed ${killedRec.billSecs} s up to the dead process's last touch)` : 'has no history record'}; the phones of the dead call, nobody hanging up: ${byes ? `sent a BYE by the edge (its dialog keep-alive got a 481), both closed ${freedMs} ms after the kill` : `001 ${closed1 ? closed1.param : 'not closed'}, 002 ${closed2 ? closed2.param : 'not closed'} within a minute of the kill (their users hung up then)`}; phones registered ${Boolean(regd)}; next call: ${next.detail}`,
+        );
+        add(
+          'sip fault: Dzvin SIGKILLed with a call up → the phones of that call are sent a BYE by the edge, nobody hanging up (none stays in a dead call)',
+          byes,
+          byes
+            ? `001 and 002 closed by a BYE (${closed1?.param}) ${freedMs} ms after the kill: Kamailio's keep-alive of each dialog (DLG_KA_INTERVAL 30 s) got a 481 from the restarted process`
+            : `001 ${closed1 ? closed1.param : 'not closed'}, 002 ${closed2 ? closed2.param : 'not closed'} within a minute of the kill`,
         );
         figures.dzvin_sigkill_restart_ms = restartMs;
+        figures.dzvin_sigkill_phones_freed_ms = byes ? freedMs : null;
       }
     }
 
