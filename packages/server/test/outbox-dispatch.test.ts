@@ -30,6 +30,9 @@ for (const dialect of DIALECTS) {
     let accountId: number;
     let connectionId: number;
     let received: { uuid: string; event: string }[] = [];
+    /** `uuid event` answered 503 once (then 200 as every other request). */
+    const failOnce = new Set<string>();
+    let onRequest: (() => void) | null = null;
     let crm: http.Server;
 
     before(async () => {
@@ -42,7 +45,9 @@ for (const dialect of DIALECTS) {
         req.on('end', () => {
           const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
           received.push({ uuid: body.uuid, event: body.event });
-          res.writeHead(200).end('ok');
+          onRequest?.();
+          if (failOnce.delete(`${body.uuid} ${body.event}`)) res.writeHead(503).end('busy');
+          else res.writeHead(200).end('ok');
         });
       });
       await new Promise<void>((r) => crm.listen(0, '127.0.0.1', r));
@@ -195,6 +200,85 @@ for (const dialect of DIALECTS) {
         received.map((r) => r.event),
         ['call.dial', 'call.hangup'],
       );
+    });
+
+    test('rows written through enqueueClaimed go out with no claim; those chained behind a retried one wait for it, in order', async () => {
+      // A call's events as the capture writes them (outbox.enqueueClaimed, the dispatcher
+      // attached): leased to this dispatcher in the writing transaction, sent with no claim. The
+      // dial is answered 503: the bridge and hangup chained behind it are given back and go out
+      // only after the dial's retry is delivered (the safety-net poll is an hour away).
+      received = [];
+      failOnce.add('claimed-1 call.dial');
+      const real = server.built.store;
+      let claims = 0;
+      let claimsAtFirstRequest = -1;
+      const outboxStore = new Proxy(real.outbox, {
+        get(target, prop, receiver) {
+          const v = Reflect.get(target, prop, receiver);
+          if (prop === 'claim')
+            return (q: Parameters<typeof target.claim>[0]) => {
+              claims++;
+              return target.claim(q);
+            };
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+      const store = { ...real, outbox: outboxStore };
+      const errors: unknown[] = [];
+      const outbox = createOutbox({ clock: systemClock });
+      const dispatcher = createDispatcher({
+        store,
+        clock: systemClock,
+        timers: createSystemTimers(),
+        policy: { allowPrivate: true },
+        settings: {
+          ...DEFAULT_DELIVERY_SETTINGS,
+          retryBaseMs: 50,
+          retryCapMs: 100,
+          pollIntervalMs: 3_600_000,
+        },
+        random: () => 0.5,
+        onError: (err) => errors.push(err),
+      });
+      outbox.onNotify(() => dispatcher.kick());
+      outbox.attach(dispatcher.writeClaimed);
+      dispatcher.start();
+      await sleep(200); // its first poll (a claim of nothing) is done
+      claims = 0;
+      onRequest = () => {
+        if (claimsAtFirstRequest < 0) claimsAtFirstRequest = claims;
+      };
+      const entries: OutboxEntry[] = EVENTS.map((event) => ({
+        accountId,
+        connectionId,
+        kind: 'event',
+        orderKey: 'claimed-1',
+        payload: { event, uuid: 'claimed-1', serverTime: 0 },
+      }));
+      const hand = await real.transaction((tx) => outbox.enqueueClaimed(tx, entries));
+      hand();
+      try {
+        await until(() => received.length >= 4, 10_000, 'four requests');
+        await sleep(100); // nothing more comes
+      } finally {
+        onRequest = null;
+        await dispatcher.stop();
+      }
+      assert.deepEqual(errors, []);
+      assert.equal(claimsAtFirstRequest, 0, 'the dial went out with no claim');
+      assert.deepEqual(
+        received.map((r) => r.event),
+        ['call.dial', 'call.dial', 'call.bridge', 'call.hangup'],
+        'the bridge and hangup waited for the retried dial',
+      );
+      const rows = (await real.outbox.list(accountId, { connectionId, limit: 100 })).filter(
+        (d) => d.orderKey === 'claimed-1',
+      );
+      assert.deepEqual(rows.map((d) => [d.event, d.status, d.attempts]).reverse(), [
+        ['call.dial', 'delivered', 2],
+        ['call.bridge', 'delivered', 1],
+        ['call.hangup', 'delivered', 1],
+      ]);
     });
 
     test('outcomes of more requests than one statement takes are all recorded', async () => {

@@ -227,18 +227,21 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
     },
 
     async nextDue(now) {
-      const row = await db
-        .selectFrom('outbox')
-        .select((eb) => [
-          eb.fn
-            .min(
-              sql<number>`case when lease_until is not null and lease_until > ${now} then lease_until else next_attempt_at end`,
-            )
-            .as('due'),
-        ])
-        .where('status', '=', 'pending')
-        .executeTakeFirst();
-      return row?.due === null || row?.due === undefined ? null : Number(row.due);
+      // Head-of-line rows only (as `claim`): a row waiting behind an older pending one of its
+      // call is due when that one is done, not at its own next_attempt_at (long past: the wake-up
+      // would be skipped as due already while the older one's retry is still ahead).
+      const { rows } = await sql<{ due: number | string | null }>`
+        select min(case when o.lease_until is not null and o.lease_until > ${now} then o.lease_until
+          else o.next_attempt_at end) as due
+        from outbox o
+        where o.status = 'pending'
+          and not exists (
+            select 1 from outbox e
+            where e.connection_id = o.connection_id and e.order_key = o.order_key
+              and e.status = 'pending' and e.id < o.id
+          )`.execute(db);
+      const due = rows[0]?.due;
+      return due === null || due === undefined ? null : Number(due);
     },
 
     async targets(ids) {
