@@ -236,13 +236,14 @@ function sipMode(env: Env): Pick<Config, 'sip' | 'sipMode' | 'sipManaged'> {
     if (other) throw new ConfigError(`${names[k]} and ${other} must differ, both are ${port}`);
     seen.set(port, names[k]);
   }
-  const rtpRaw = env.DZVIN_RTP_PORTS || '30000-30999';
+  // 10,000 ports: about 1,250 calls at once through the B2BUA (8 each); rtpengine's own default range.
+  const rtpRaw = env.DZVIN_RTP_PORTS || '30000-39999';
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(rtpRaw.trim());
   const min = Number(m?.[1]);
   const max = Number(m?.[2]);
   if (!m || min < 1024 || max > 65535 || max - min < 3)
     throw new ConfigError(
-      `DZVIN_RTP_PORTS must be a range like 30000-30999 (at least 4 ports, from 1024 to 65535), got '${rtpRaw}'`,
+      `DZVIN_RTP_PORTS must be a range like 30000-39999 (at least 4 ports, from 1024 to 65535), got '${rtpRaw}'`,
     );
   // Browsers' SIP over WebSocket (issue 18, docs/webrtc.md): only when set; 0 picks a free port.
   const wsPort = env.DZVIN_SIP_WS_PORT?.trim() ? int(env, 'DZVIN_SIP_WS_PORT', 8088, 0, 65535) : undefined;

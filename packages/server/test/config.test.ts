@@ -126,7 +126,7 @@ describe('configuration: DZVIN_SIP', () => {
       b2buaPort: 5070,
       rpcPort: 5071,
       ngPort: 2223,
-      rtpPorts: { min: 30000, max: 30999 },
+      rtpPorts: { min: 30000, max: 39999 },
       kamailioBin: 'kamailio',
       rtpengineBin: 'rtpengine',
     });
@@ -266,7 +266,7 @@ describe('configuration: DZVIN_SIP', () => {
         { DZVIN_SIP: 'on', DZVIN_SIP_EDGE_PORT: '5060' },
         /^DZVIN_SIP_EDGE_PORT and DZVIN_SIP_PORT must differ/,
       ],
-      [{ DZVIN_SIP: 'on', DZVIN_RTP_PORTS: '30000' }, /^DZVIN_RTP_PORTS must be a range like 30000-30999/],
+      [{ DZVIN_SIP: 'on', DZVIN_RTP_PORTS: '30000' }, /^DZVIN_RTP_PORTS must be a range like 30000-39999/],
       [{ DZVIN_SIP: 'on', DZVIN_RTP_PORTS: '30010-30000' }, /^DZVIN_RTP_PORTS must be a range/],
       [
         { DZVIN_SIP: 'on', DZVIN_RTP_PORTS: '5000-6000' },
