@@ -410,7 +410,7 @@ export function createTrackStore(opts: TrackStoreOptions): TrackStore {
           fs.closeSync(fd);
         }
       }
-      parts.forEach((p, i) => fs.renameSync(p, finalPath(uuid, TRACKS[i])));
+      for (const [i, p] of parts.entries()) fs.renameSync(p, finalPath(uuid, TRACKS[i]));
       return true;
     } catch (err) {
       onError(err, uuid);
