@@ -17,7 +17,7 @@ import type { FileRecorder } from './engine/recording/file-recorder.ts';
 import type { Simulator } from './engine/simulator/simulator.ts';
 import type { TrafficGenerator } from './engine/simulator/traffic.ts';
 import type { ManagedSip } from './engine/sip/edge/daemons.ts';
-import { type SipEngine, startSipEngine } from './engine/sip/sip-engine.ts';
+import { type SipConfig, type SipEngine, startSipEngine } from './engine/sip/sip-engine.ts';
 import type { BrowserPhone } from './http/admin/admin-routes.ts';
 import { adminApi } from './http/admin-api.ts';
 import { clusterApi } from './http/cluster-api.ts';
@@ -117,10 +117,11 @@ export async function buildApp(
     const managed = config.sipManaged ? await openManagedSip(ctx, config.sipManaged) : null;
     const traceSip = (what: string, detail?: unknown) =>
       process.stderr.write(`sip ${what} ${detail === undefined ? '' : JSON.stringify(detail)}\n`);
-    const sipConfig = managed ? managed.sip : config.sip;
+    const sipConfig: SipConfig | undefined = managed ? managed.sip : config.sip;
     const sip = sipConfig
       ? await startSipEngine({
-          config: sipConfig,
+          // A test's own sip.maxQueueMs wins over DZVIN_SIP_MAX_QUEUE_MS.
+          config: { ...sipConfig, maxQueueMs: sipConfig.maxQueueMs ?? config.sipMaxQueueMs },
           store,
           recorder,
           clock,

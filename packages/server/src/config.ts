@@ -63,6 +63,12 @@ export interface Config {
    */
   sipWsUrl: string | undefined;
   /**
+   * DZVIN_SIP_MAX_QUEUE_MS (default 1000, 0–30000): a new INVITE that waited this long between
+   * Kamailio's edge (its X-Dzvin-Received) and the B2BUA's reading it is refused at once with 503
+   * + Retry-After (overload: the main thread behind). Kamailio and Dzvin must share a clock.
+   */
+  sipMaxQueueMs: number;
+  /**
    * The SIP engine's parts (issue 15), all four or none: the B2BUA's UDP socket
    * (DZVIN_SIP_LISTEN, host:port), Kamailio's socket facing it (DZVIN_SIP_EDGE), rtpengine's NG
    * socket (DZVIN_RTPENGINE_NG) and Kamailio's JSON-RPC URL (DZVIN_KAMAILIO_RPC). Unset: every
@@ -182,6 +188,7 @@ export function parseConfig(env: Env): Config {
     nodeUrl: nodeUrl(env.DZVIN_NODE_URL),
     consoleUrl: consoleUrl(env.DZVIN_CONSOLE_URL),
     sipWsUrl: sipWsUrl(env.DZVIN_SIP_WS_URL),
+    sipMaxQueueMs: int(env, 'DZVIN_SIP_MAX_QUEUE_MS', 1000, 0, 30_000),
     ...sipMode(env),
   };
 }

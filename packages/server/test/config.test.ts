@@ -251,6 +251,17 @@ describe('configuration: DZVIN_SIP', () => {
       assert.throws(() => parseConfig(env), /DZVIN_SIP_TRANSPORT must be udp or tcp, got '(tls|sctp)'/);
   });
 
+  test('DZVIN_SIP_MAX_QUEUE_MS: 1000 by default, 0 to 30000 in either mode, anything else refused', () => {
+    assert.equal(parseConfig({}).sipMaxQueueMs, 1000);
+    assert.equal(parseConfig({ ...EXTERNAL, DZVIN_SIP_MAX_QUEUE_MS: '250' }).sipMaxQueueMs, 250);
+    assert.equal(parseConfig({ DZVIN_SIP: 'on', DZVIN_SIP_MAX_QUEUE_MS: '0' }).sipMaxQueueMs, 0);
+    for (const raw of ['-1', '30001', '1s', '0.5'])
+      assert.throws(
+        () => parseConfig({ ...EXTERNAL, DZVIN_SIP_MAX_QUEUE_MS: raw }),
+        /DZVIN_SIP_MAX_QUEUE_MS must be an integer from 0 to 30000/,
+      );
+  });
+
   test('on: bad values are refused with a message naming the variable', () => {
     const bad: Array<[Record<string, string>, RegExp]> = [
       [{ DZVIN_SIP: 'yes' }, /^DZVIN_SIP must be off, on or external, got 'yes'/],

@@ -11,7 +11,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { NgError, NgRejectedError, NgTimeoutError } from '../src/engine/sip/media/ng-errors.ts';
-import { MAX_NG_IN_FLIGHT, mediaRefusal } from '../src/engine/sip/phone-originated.ts';
+import {
+  MAX_NG_IN_FLIGHT,
+  MAX_QUEUE_MS,
+  mediaRefusal,
+  queuedMs,
+} from '../src/engine/sip/phone-originated.ts';
 import type { Session, TestServer } from './support/harness.ts';
 import { type Kamailio, kamailioSkipReason } from './support/kamailio.ts';
 import {
@@ -52,6 +57,22 @@ describe('mediaRefusal: what an INVITE whose media cannot be anchored is answere
   });
 });
 
+describe("queuedMs: how long ago Kamailio's edge took an INVITE (X-Dzvin-Received)", () => {
+  const now = 1_796_313_717_610.393;
+  test("seconds.microseconds of Kamailio's $TV(Sn) against our clock; a little ahead is 0; missing, malformed, far ahead (> 5 s) or too old (> 32 s) is no figure", () => {
+    assert.equal(queuedMs('1796313717.610393', now), 0);
+    assert.ok(Math.abs((queuedMs('1796313716.110393', now) ?? -1) - 1500) < 0.01);
+    assert.ok(Math.abs((queuedMs(' 1796313717.6 ', now) ?? -1) - 10.393) < 0.01);
+    assert.ok(Math.abs((queuedMs('1796313687', now) ?? -1) - 30_610.393) < 0.01);
+    assert.equal(queuedMs('1796313719.610393', now), 0, 'a clock 2 s ahead counts as no wait');
+    assert.equal(queuedMs('1796313723.610393', now), null, '6 s ahead: not one clock');
+    assert.equal(queuedMs('1796313680.0', now), null, '37 s ago: not believed');
+    for (const bad of [undefined, '', 'abc', '-1.5', '1796313717,610393', '1e9', '1796313717.610393 x'])
+      assert.equal(queuedMs(bad, now), null, String(bad));
+    assert.equal(MAX_QUEUE_MS, 1000);
+  });
+});
+
 describe("a carrier's INVITE while rtpengine is gone: 503 with Retry-After and its cause, the process keeps serving", {
   skip,
 }, () => {
@@ -81,8 +102,15 @@ describe("a carrier's INVITE while rtpengine is gone: 503 with Retry-After and i
     await stack?.stop();
   });
 
-  /** Sends an INVITE for `number` through Kamailio; resolves with its final response (ACKed when negative). */
-  async function invite(number: string): Promise<SipMessage> {
+  /**
+   * Sends an INVITE for `number` through Kamailio (with `headers`; `sent` runs once it has left,
+   * before the server's thread — this one — reads a socket again); resolves with its final
+   * response (ACKed when negative).
+   */
+  async function invite(
+    number: string,
+    opts: { headers?: string[]; sent?: () => void } = {},
+  ): Promise<SipMessage> {
     const via = { address: carrier.address, port: carrier.port };
     const callId = `overload-${Math.random().toString(36).slice(2)}`;
     const text = buildRequest({
@@ -92,10 +120,11 @@ describe("a carrier's INVITE while rtpengine is gone: 503 with Retry-After and i
       from: `sip:${CALLER}@127.0.0.1`,
       to: `sip:${number}@127.0.0.1`,
       callId,
+      headers: opts.headers,
       body: sdpOffer('127.0.0.1', 40_000),
     });
     const from = carrier.received.length;
-    carrier.send(text, kam.sipPort);
+    carrier.send(text, kam.sipPort, undefined, opts.sent);
     // rtpengine's silence takes the NG client's whole timeout (3 s) and Kamailio relays the answer.
     const final = await carrier.waitFor(
       (m) =>
@@ -106,6 +135,48 @@ describe("a carrier's INVITE while rtpengine is gone: 503 with Retry-After and i
     if ((final.status ?? 0) >= 300) carrier.send(buildAckForFailure(text, final), kam.sipPort);
     return final;
   }
+
+  /** The IVR's call in progress is hung up through the API and gone. */
+  async function hangUpTheCall() {
+    const [call] = await until(async () => {
+      const a = await activeCalls(s);
+      return a.length ? a : null;
+    }, 'the answered call in progress');
+    await s.get(`/rest/calls/active/${call.uuid}/hangup`);
+    await until(async () => (await activeCalls(s)).length === 0, 'the call ended');
+  }
+
+  test("an INVITE that waited in the B2BUA's socket longer than DZVIN_SIP_MAX_QUEUE_MS (Kamailio's X-Dzvin-Received) gets 503, Retry-After and a Warning with the wait, once despite Kamailio's retransmissions, no call; one forged from outside is stripped; the next INVITE is taken", async () => {
+    const driver = server.built.sip!.driver;
+    const refusedBefore = driver.overloadRefusals();
+    // From outside, a header saying 10 s of waiting (it would be refused): Kamailio strips it and
+    // adds its own, so the call is taken as usual.
+    const forged = await invite(DID.slice(1), {
+      headers: [`X-Dzvin-Received: ${((Date.now() - 10_000) / 1000).toFixed(6)}`],
+    });
+    assert.equal(forged.status, 200, `a forged X-Dzvin-Received is not believed: ${forged.raw}`);
+    await hangUpTheCall();
+    assert.equal(driver.overloadRefusals(), refusedBefore);
+
+    // The server's main thread (this process's: the harness runs it here) is stuck for 3 s right
+    // after the INVITE left, as it is at a core of CPU: Kamailio relays it (and retransmits it, no
+    // 100 Trying coming) into the B2BUA's socket, where it waits.
+    const stuck = await invite(DID.slice(1), {
+      sent: () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000),
+    });
+    assert.equal(stuck.status, 503, `refused for the wait, not taken late: ${stuck.raw}`);
+    assert.equal(header(stuck, 'Retry-After'), '1', stuck.raw);
+    const waited = /^399 dzvin "overloaded: waited (\d+) ms"$/.exec(header(stuck, 'Warning') ?? '');
+    assert.ok(waited, `the cause in a Warning: ${stuck.raw}`);
+    assert.ok(Number(waited[1]) >= 1000, `the wait it reports (${waited[1]} ms) is at least the threshold`);
+    assert.deepEqual(await activeCalls(s), [], 'refused before routing: nothing was placed');
+    // Kamailio's retransmissions of that INVITE were answered by its transaction, not refused again.
+    assert.equal(driver.overloadRefusals(), refusedBefore + 1);
+
+    const next = await invite(DID.slice(1));
+    assert.equal(next.status, 200, `the next INVITE is taken: ${next.raw}`);
+    await hangUpTheCall();
+  });
 
   test('rtpengine up: the IVR answers the call (200); rtpengine stopped: 503, Retry-After, a Warning naming rtpengine, no call in progress; then a 403 for an unknown number and the API answer as before', async () => {
     const ok = await invite(DID.slice(1));

@@ -135,7 +135,8 @@ export interface UdpSipPeer {
   address: string;
   port: number;
   received: SipMessage[];
-  send(text: string, port: number, address?: string): void;
+  /** Sends a datagram; `sent` runs once the kernel has it (before this thread reads any socket again). */
+  send(text: string, port: number, address?: string, sent?: () => void): void;
   /** The first message at or after index `from` matching `match`. */
   waitFor(
     match: (m: SipMessage) => boolean,
@@ -161,8 +162,8 @@ export async function startUdpPeer(opts: { address?: string; port?: number } = {
     address,
     port: sock.address().port,
     received,
-    send(text, port, to = '127.0.0.1') {
-      sock.send(text, port, to);
+    send(text, port, to = '127.0.0.1', sent) {
+      sock.send(text, port, to, sent && (() => sent()));
     },
     waitFor(match, what, { from = 0, ms = 5000 } = {}) {
       return until(() => received.slice(from).find(match), what, ms);

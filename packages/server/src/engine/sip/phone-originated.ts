@@ -51,7 +51,9 @@ import { isSipUri, parseUri } from './uri.ts';
  *
  * Refused before the core is asked: no or unknown X-Dzvin-Auth 403, no G.711 in the offer 488,
  * nothing of that ext/number in the account 404, media that cannot be anchored (rtpengine
- * silent or far behind: `mediaRefusal`) 503 + Retry-After — none of them leaves a history row.
+ * silent or far behind: `mediaRefusal`) 503 + Retry-After, and before all of these an INVITE
+ * that waited MAX_QUEUE_MS in our socket (`queuedMs`) 503 + Retry-After — none of them leaves a
+ * history row.
  *
  * The same UAS serves a carrier's call to a trunk's number (no X-Dzvin-Auth: trunk-caller.ts
  * decides whose it is, or 403 / 433): the core routes it as an incoming call whose external party
@@ -87,6 +89,13 @@ export interface PhoneOriginatedDeps {
    * with 503 + Retry-After instead of queued behind them (default MAX_NG_IN_FLIGHT).
    */
   maxNgInFlight?: number;
+  /**
+   * An INVITE whose X-Dzvin-Received (the moment Kamailio's edge took it, dzvin.cfg TO_B2BUA)
+   * is at least this many ms old when the B2BUA reads it waited that long in our socket behind a
+   * busy main thread: it is refused at once with 503 + Retry-After (DZVIN_SIP_MAX_QUEUE_MS;
+   * default MAX_QUEUE_MS). 0 refuses every INVITE that carries the header.
+   */
+  maxQueueMs?: number;
   onError?: (err: unknown) => void;
   /** An INVITE refused for overload (503 + Retry-After), with its cause; at most a line a second. */
   onWarning?: (message: string) => void;
@@ -101,6 +110,37 @@ export interface PhoneOriginatedDeps {
  * main thread was at a core, refused 30% of its calls that would mostly have completed.
  */
 export const MAX_NG_IN_FLIGHT = 1000;
+/**
+ * An INVITE that waited this long between Kamailio's edge and the B2BUA's reading it (a main
+ * thread at a core of CPU, the datagrams queued in our socket: bench:sip at 300 calls/s had
+ * setups of 11 s and sent no 503) is refused at once, before any database, media or routing
+ * work: a 503 costs a fraction of a call, so the process catches up and the caller (or
+ * Kamailio's dispatcher, offering it to the next process) has an answer now rather than a
+ * timeout. A second: twice the T1 after which Kamailio and the caller retransmit, well under
+ * what a caller waits for a first answer; a quiet process reads an INVITE within a few ms.
+ */
+export const MAX_QUEUE_MS = 1000;
+/** X-Dzvin-Received further ahead of our clock than this is no queueing figure (clocks not shared): ignored. */
+export const RECEIVED_AHEAD_MS = 5000;
+/** …and one older than this (64·T1: the caller's timer B has given up) is not believed either. */
+export const RECEIVED_MAX_AGE_MS = 32_000;
+
+/**
+ * How long ago (ms) Kamailio's edge took a request, from its `X-Dzvin-Received: <seconds>.<µs>`
+ * (`$TV(Sn)`, Unix time) and our clock `now` (ms); a little ahead of our clock counts as 0. Null
+ * when the header is missing, malformed, or says more than RECEIVED_AHEAD_MS in the future or more
+ * than RECEIVED_MAX_AGE_MS in the past: Kamailio and Dzvin must share a clock (one machine, or
+ * NTP), and a skewed one must not refuse every call.
+ */
+export function queuedMs(value: string | undefined, now: number): number | null {
+  const m = /^\s*(\d{1,12})(?:\.(\d{1,9}))?\s*$/.exec(value ?? '');
+  if (!m) return null;
+  const at = Number(m[1]) * 1000 + Number(`0.${m[2] ?? '0'}`) * 1000;
+  const waited = now - at;
+  if (waited < -RECEIVED_AHEAD_MS || waited > RECEIVED_MAX_AGE_MS) return null;
+  return Math.max(0, waited);
+}
+
 /** Retry-After of an overload refusal: another process (Kamailio's dispatcher) or the carrier may try. */
 export const OVERLOAD_RETRY_AFTER_SEC = 1;
 
@@ -191,6 +231,9 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
   const byUuid = new Map<string, Originated>();
   const contact = `<sip:dzvin@${transport.sentBy}${transport.uriParams}>`;
   const maxNgInFlight = deps.maxNgInFlight ?? MAX_NG_IN_FLIGHT;
+  const maxQueueMs = deps.maxQueueMs ?? MAX_QUEUE_MS;
+  /** INVITEs refused 503 for overload since start (queueing delay, rtpengine): tests, metrics. */
+  let refusedTotal = 0;
 
   // Overload refusals are logged at most once a second with how many there were: a line per
   // refused call would add to the load that caused them.
@@ -214,6 +257,7 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       ],
     });
     trace('originated.overload', { callId: getCallId(tx.request), cause });
+    refusedTotal++;
     refusedSince++;
     lastCause = cause;
     if (!warnTimer) {
@@ -344,6 +388,11 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
       trace('originated.not-from-edge', { remote: `${tx.remote.address}:${tx.remote.port}` });
       return refuse(403, 'Forbidden');
     }
+    // Waited too long in our socket (the main thread behind): refused before any work of its own.
+    // Only Kamailio's word (fromEdge); without the header (another edge, a direct test) never.
+    const waited = queuedMs(getHeader(req, 'X-Dzvin-Received'), Date.now());
+    if (waited !== null && waited >= maxQueueMs)
+      return overloaded(tx, newTag(), `overloaded: waited ${Math.round(waited)} ms`);
     const who = parseAuthHeader(getHeader(req, 'X-Dzvin-Auth'));
     let account: AccountRecord | null;
     let employee: Employee | null = null;
@@ -771,6 +820,8 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     mediaEnd,
     silent,
     ended,
+    /** How many new INVITEs were refused 503 for overload (queueing delay, rtpengine) since start. */
+    overloadRefusals: () => refusedTotal,
     /** The calls placed from phones now (tests, metrics). */
     calls: () =>
       [...byCallId.values()].map((o) => ({

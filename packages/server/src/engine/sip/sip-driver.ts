@@ -76,6 +76,8 @@ export interface SipDriverDeps {
    * call is hung up (BYE) and the call ends as if it had hung up. Default 30 s.
    */
   mediaTimeoutMs?: number;
+  /** A new INVITE that waited this long in our socket is refused 503 (phone-originated.ts MAX_QUEUE_MS). */
+  maxQueueMs?: number;
   /**
    * The directory, for calls placed from phones and carriers' calls to trunks
    * (phone-originated.ts); without it such INVITEs get 501.
@@ -769,6 +771,7 @@ export function createSipDriver(deps: SipDriverDeps) {
         media,
         mediaWatch,
         reinvites,
+        maxQueueMs: deps.maxQueueMs,
         onError,
         onWarning: deps.onWarning,
         onTrace: trace,
@@ -787,6 +790,8 @@ export function createSipDriver(deps: SipDriverDeps) {
       if (!reinvites.onAck(ack)) originated?.onAck(ack);
     },
     originated: () => originated?.calls() ?? [],
+    /** New INVITEs refused 503 for overload since start (phone-originated.ts): tests, metrics. */
+    overloadRefusals: () => originated?.overloadRefusals() ?? 0,
     /** What each live leg sent and received (tests, metrics). */
     /** The media relayed between the two phones of each call that has two (tests, metrics). */
     joints: () => [...joints.entries()].map(([uuid, j]) => ({ uuid, ...j.joint.stats() })),

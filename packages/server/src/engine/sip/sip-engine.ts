@@ -44,6 +44,11 @@ export interface SipConfig {
    * trunks nobody registers are claimed: a dead process's trunks are taken over within it). Default 15 s.
    */
   carrierSyncMs?: number;
+  /**
+   * A new INVITE whose X-Dzvin-Received says it waited this long (ms) between Kamailio's edge and
+   * the B2BUA's reading it is refused 503 + Retry-After (DZVIN_SIP_MAX_QUEUE_MS; default 1000).
+   */
+  maxQueueMs?: number;
 }
 
 export interface SipEngineDeps {
@@ -248,6 +253,7 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
     recorder: deps.recorder,
     clock: deps.clock,
     mediaTimeoutMs: config.mediaTimeoutMs,
+    maxQueueMs: config.maxQueueMs,
     onError,
     onWarning: deps.onWarning,
     onTrace: deps.onTrace,
