@@ -140,10 +140,21 @@ for (const dialect of DIALECTS) {
           : [],
       );
     /** The company call's own events, as [type, leg ext or null, leg type, seconds since t0]. */
+    /** The call's Phonet events (what a CRM gets); `liveUpdates` has Dzvin's own call.update. */
     const callEvents = (uuid: string, t0: number) =>
       events.flatMap((e) =>
-        e.type !== 'call.saved' && 'call' in e && e.kind === 'company' && e.call.uuid === uuid
+        e.type !== 'call.saved' &&
+        e.type !== 'call.update' &&
+        'call' in e &&
+        e.kind === 'company' &&
+        e.call.uuid === uuid
           ? [[e.type, e.call.leg?.ext ?? null, e.call.leg?.type, (e.at - t0) / 1000]]
+          : [],
+      );
+    const liveUpdates = (uuid: string, t0: number) =>
+      events.flatMap((e) =>
+        e.type === 'call.update' && e.call.uuid === uuid
+          ? [[e.call.leg?.type, e.call.leg?.id, (e.at - t0) / 1000]]
           : [],
       );
     const ringing = async () =>
@@ -546,6 +557,8 @@ for (const dialect of DIALECTS) {
         [[uuid, null, 4, office.ivrId]],
       );
       assert.deepEqual(callEvents(uuid, t0), [], 'no event while in the IVR');
+      // The live views (SSE stream, console) are told at once that the call is in the IVR.
+      assert.deepEqual(liveUpdates(uuid, t0), [[4, office.ivrId, 0]], 'one call.update, entering the IVR');
       await clock.advance(1);
       assert.deepEqual(await ringing(), [
         ['001', uuid, 'call.dial'],
