@@ -6,12 +6,26 @@ import type {
   DeliveryRecord,
   DeliveryStatus,
   DeliveryTarget,
+  NewDelivery,
   OutboxStore,
 } from '../domain/ports.ts';
 import type { Database, OutboxTable } from './schema.ts';
 
 /** Outcomes per UPDATE … FROM VALUES statement (see `record`). */
 const RECORD_CHUNK = 64;
+
+/** The columns a new row sets, in the order of `insertValues`' tuples. */
+const INSERT_COLUMNS = sql.raw(
+  'account_id, connection_id, kind, order_key, event, payload, webhook_id, status, attempts, created_at, retry_since, next_attempt_at',
+);
+/** The VALUES tuples of new pending rows (`extra`: more values for columns after INSERT_COLUMNS). */
+const insertValues = (rows: NewDelivery[], extra = sql``) =>
+  sql.join(
+    rows.map(
+      (r) =>
+        sql`(${r.accountId}, ${r.connectionId}, ${r.kind}, ${r.orderKey}, ${r.event}, ${r.payload}, ${r.webhookId}, 'pending', 0, ${r.createdAt}, ${r.createdAt}, ${r.createdAt}${extra})`,
+    ),
+  );
 
 const toRecord = (r: Selectable<OutboxTable>): DeliveryRecord => ({
   id: Number(r.id),
@@ -60,19 +74,10 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
       // Chunks keep every statement under SQLite's and PostgreSQL's bound-parameter limits. A raw
       // statement, not the query builder: it runs with every call event (its tree cost more to
       // build than SQLite takes to run it).
-      for (let i = 0; i < rows.length; i += 500) {
-        const values = sql.join(
-          rows
-            .slice(i, i + 500)
-            .map(
-              (r) =>
-                sql`(${r.accountId}, ${r.connectionId}, ${r.kind}, ${r.orderKey}, ${r.event}, ${r.payload}, ${r.webhookId}, 'pending', 0, ${r.createdAt}, ${r.createdAt}, ${r.createdAt})`,
-            ),
+      for (let i = 0; i < rows.length; i += 500)
+        await sql`insert into outbox (${INSERT_COLUMNS}) values ${insertValues(rows.slice(i, i + 500))}`.execute(
+          db,
         );
-        await sql`insert into outbox (account_id, connection_id, kind, order_key, event, payload,
-            webhook_id, status, attempts, created_at, retry_since, next_attempt_at)
-          values ${values}`.execute(db);
-      }
     },
 
     async insertLeased(rows, { owner, leaseUntil }) {
@@ -81,18 +86,9 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
       // (either database): ids are matched by webhook id, unique per row.
       const ids = new Map<string, number>();
       for (let i = 0; i < rows.length; i += 500) {
-        const values = sql.join(
-          rows
-            .slice(i, i + 500)
-            .map(
-              (r) =>
-                sql`(${r.accountId}, ${r.connectionId}, ${r.kind}, ${r.orderKey}, ${r.event}, ${r.payload}, ${r.webhookId}, 'pending', 0, ${r.createdAt}, ${r.createdAt}, ${r.createdAt}, ${leaseUntil}, ${owner})`,
-            ),
-        );
+        const values = insertValues(rows.slice(i, i + 500), sql`, ${leaseUntil}, ${owner}`);
         const { rows: out } = await sql<{ id: number | string; webhook_id: string }>`
-          insert into outbox (account_id, connection_id, kind, order_key, event, payload,
-            webhook_id, status, attempts, created_at, retry_since, next_attempt_at, lease_until, lease_owner)
-          values ${values}
+          insert into outbox (${INSERT_COLUMNS}, lease_until, lease_owner) values ${values}
           returning id, webhook_id`.execute(db);
         for (const r of out) ids.set(r.webhook_id, Number(r.id));
       }

@@ -1,4 +1,4 @@
-import { sizeFields, wavHeader } from '../../src/engine/recording/wav-header.ts';
+import { finishedWavHeader } from '../../src/engine/recording/wav-header.ts';
 // A strict WAV reader and a little signal analysis, so recording tests check real audio instead of
 // trusting the writer: header fields, sizes against the file, duration, loudness and pitch.
 
@@ -143,9 +143,7 @@ export function toneWav(hz: number, seconds: number, amplitude = 12_000): Buffer
   const data = Buffer.alloc(2 * n);
   for (let i = 0; i < n; i++)
     data.writeInt16LE(Math.round(amplitude * Math.sin((2 * Math.PI * hz * i) / 8000)), 2 * i);
-  const header = wavHeader();
-  for (const [at, value] of sizeFields(data.length)) value.copy(header, at);
-  return Buffer.concat([header, data]);
+  return Buffer.concat([finishedWavHeader(data.length), data]);
 }
 
 /** The frequency (5 Hz steps, 200–2000 Hz, 8 kHz audio) with the most energy: what a recorded tone measures. */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { RecordingTrack } from '../../domain/calls/call-model.ts';
 import { BYTES_PER_SAMPLE } from './pcm.ts';
-import { MAX_DATA_BYTES, sizeFields, WAV_HEADER_BYTES, wavHeader } from './wav-header.ts';
+import { finishedWavHeader, MAX_DATA_BYTES, WAV_HEADER_BYTES } from './wav-header.ts';
 
 /** A `.part` file untouched this long belongs to no recording in progress. */
 export const STALE_PART_MS = 15 * 60_000;
@@ -361,8 +361,7 @@ export function createTrackStore(opts: TrackStoreOptions): TrackStore {
         // Ended at a time before the last append: cut back to the call's real length.
         const truncateTo = total < length ? WAV_HEADER_BYTES + total * BYTES_PER_SAMPLE : null;
         length = total;
-        const header = wavHeader();
-        for (const [offset, value] of sizeFields(total * BYTES_PER_SAMPLE)) value.copy(header, offset);
+        const header = finishedWavHeader(total * BYTES_PER_SAMPLE);
         const finals = TRACKS.map((t) => finalPath(uuid, t));
         return queue({ op: 'finish', id, truncateTo, header, finals }).finally(() => writers.delete(id));
       },
@@ -399,8 +398,7 @@ export function createTrackStore(opts: TrackStoreOptions): TrackStore {
         MAX_TRACK_SAMPLES,
         ...sizes.map((n) => Math.floor(Math.max(0, n - WAV_HEADER_BYTES) / BYTES_PER_SAMPLE)),
       );
-      const header = wavHeader();
-      for (const [offset, value] of sizeFields(samples * BYTES_PER_SAMPLE)) value.copy(header, offset);
+      const header = finishedWavHeader(samples * BYTES_PER_SAMPLE);
       for (const p of parts) {
         const fd = fs.openSync(p, 'r+');
         try {

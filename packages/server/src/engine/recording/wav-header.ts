@@ -27,6 +27,13 @@ export function wavHeader(): Buffer {
   return h;
 }
 
+/** The header of a finished file holding `dataBytes` of samples (its sizes filled in). */
+export function finishedWavHeader(dataBytes: number): Buffer {
+  const h = wavHeader();
+  for (const [offset, value] of sizeFields(dataBytes)) value.copy(h, offset);
+  return h;
+}
+
 /** The two size fields of a finished file: [offset, 4-byte value] pairs (RIFF at 4, data at 40). */
 export function sizeFields(dataBytes: number): [number, Buffer][] {
   const riff = Buffer.alloc(4);

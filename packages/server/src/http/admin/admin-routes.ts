@@ -28,7 +28,7 @@ import {
 import { type TSchema, Type } from 'typebox';
 import { DomainError } from '../../domain/errors.ts';
 import type { AccountRecord } from '../../domain/ports.ts';
-import { sizeFields, wavHeader } from '../../engine/recording/wav-header.ts';
+import { finishedWavHeader } from '../../engine/recording/wav-header.ts';
 import { type App, errorResponses, type Services } from '../route-kit.ts';
 
 interface Crud<T, C, P> {
@@ -340,11 +340,7 @@ function registerGreetingAudio(app: App, s: Services) {
     },
     async (r, reply) => {
       const pcm = await s.directory.ivr.greetingAudio(r.account, r.params.id);
-      const [[, riff], [, data]] = sizeFields(pcm.length);
-      const header = wavHeader();
-      riff.copy(header, 4);
-      data.copy(header, 40);
-      return reply.type('audio/wav').send(Buffer.concat([header, pcm]));
+      return reply.type('audio/wav').send(Buffer.concat([finishedWavHeader(pcm.length), pcm]));
     },
   );
   app.delete(
