@@ -428,6 +428,7 @@ describe('transactions over TCP: no retransmissions, reliable-transport timers',
     try {
       await p.write(request({ method: 'INVITE', branch: 'z9hG4bKsrv1' }));
       await until(() => requests.length === 1, 'the INVITE');
+      await advance(200); // unanswered for 200 ms: the 100 Trying (§17.2.1)
       assert.equal(((await p.next()) as SipResponse).status, 100);
       requests[0].tx.reply(486, 'Busy Here', { toTag: 'b1' });
       assert.equal(((await p.next()) as SipResponse).status, 486);

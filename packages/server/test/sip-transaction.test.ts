@@ -235,9 +235,40 @@ Content-Length: 0
 });
 
 describe('INVITE server transaction (§17.2.1, RFC 6026)', () => {
-  test('one transaction for a retransmitted INVITE: 100 at once, the last response re-sent, timer G until the ACK', async () => {
+  test('100 Trying for an INVITE the TU has not answered within 200 ms, or at once for its retransmission; none when the TU answers first', async () => {
+    await send(fromPeer({ branch: 'z9hG4bKt100a' }));
+    await until(() => requests.length === 1, 'the INVITE at the TU');
+    await clock.advance(199);
+    assert.equal(await peer.drain(50), 0, 'no 100 before 200 ms');
+    await clock.advance(1);
+    await expectResponse(100);
+
+    // Answered at once: no 100, before or after 200 ms.
+    await send(fromPeer({ branch: 'z9hG4bKt100b' }));
+    await until(() => requests.length === 2, 'the second INVITE');
+    requests[1].tx.reply(486, 'Busy Here', { toTag: 'b' });
+    await expectResponse(486);
+    await clock.advance(300);
+    assert.equal(await peer.drain(50), 0, 'no 100 after the final response (timer G is at 500 ms)');
+    await send(fromPeer({ method: 'ACK', branch: 'z9hG4bKt100b', toTag: 'b' })); // timer G stops
+    await until(() => requests[1].tx.state === 'confirmed', 'Confirmed');
+
+    // Retransmitted before anything was sent: the 100 at once, and only once.
+    const third = fromPeer({ branch: 'z9hG4bKt100c' });
+    await send(third);
+    await until(() => requests.length === 3, 'the third INVITE');
+    await send(third);
+    await expectResponse(100);
+    await clock.advance(200);
+    assert.equal(await peer.drain(50), 0, 'the timer does not send a second 100');
+    assert.equal(requests.length, 3, 'the retransmission did not reach the TU');
+  });
+
+  test('one transaction for a retransmitted INVITE: the 100, the last response re-sent, timer G until the ACK', async () => {
     const invite = fromPeer({ branch: 'z9hG4bKinv1' });
     await send(invite);
+    await until(() => requests.length === 1, 'the INVITE at the TU');
+    await clock.advance(200);
     await expectResponse(100);
     assert.equal(requests.length, 1);
     const { tx } = requests[0];
@@ -273,7 +304,7 @@ describe('INVITE server transaction (§17.2.1, RFC 6026)', () => {
 
   test('timer H ends a final response that never gets its ACK', async () => {
     await send(fromPeer({ branch: 'z9hG4bKinvH' }));
-    await expectResponse(100);
+    await until(() => requests.length === 1, 'the INVITE at the TU');
     const { tx } = requests[0];
     const ended: EndReason[] = [];
     tx.onEnd = (r) => ended.push(r);
@@ -288,7 +319,7 @@ describe('INVITE server transaction (§17.2.1, RFC 6026)', () => {
 
   test('timer G retransmissions follow 500, 1000, 2000, 4000, 4000 ms', async () => {
     await send(fromPeer({ branch: 'z9hG4bKinvG' }));
-    await expectResponse(100);
+    await until(() => requests.length === 1, 'the INVITE at the TU');
     requests[0].tx.reply(404, 'Not Found', { toTag: 'b' });
     await expectResponse(404);
     const at: number[] = [];
@@ -302,7 +333,7 @@ describe('INVITE server transaction (§17.2.1, RFC 6026)', () => {
   test('a 2xx moves to Accepted: INVITE retransmissions are absorbed, the ACK goes to the TU, timer L ends it', async () => {
     const invite = fromPeer({ branch: 'z9hG4bKinv2' });
     await send(invite);
-    await expectResponse(100);
+    await until(() => requests.length === 1, 'the INVITE at the TU');
     const { tx } = requests[0];
     tx.reply(200, 'OK', { toTag: 'bob2' });
     await expectResponse(200);
@@ -319,7 +350,7 @@ describe('INVITE server transaction (§17.2.1, RFC 6026)', () => {
 
   test('CANCEL finds its INVITE (same branch); a CANCEL for nothing gets 481', async () => {
     await send(fromPeer({ branch: 'z9hG4bKinv3' }));
-    await expectResponse(100);
+    await until(() => requests.length === 1, 'the INVITE at the TU');
     await send(fromPeer({ method: 'CANCEL', branch: 'z9hG4bKinv3' }));
     await until(() => requests.length === 2, 'the CANCEL');
     const [inv, cancel] = requests;
@@ -338,8 +369,8 @@ describe('INVITE server transaction (§17.2.1, RFC 6026)', () => {
   test('an RFC 2543 INVITE (no magic cookie) is matched by its other fields', async () => {
     const invite = fromPeer({ branch: '2543-no-cookie', rport: false });
     await send(invite);
-    await expectResponse(100);
-    await send(invite);
+    await until(() => requests.length === 1, 'the INVITE at the TU');
+    await send(invite); // matched: its 100 at once, not a second request
     await expectResponse(100);
     assert.equal(requests.length, 1);
   });
@@ -540,7 +571,7 @@ describe('our UAC and UAS over IPv6 loopback', () => {
         }),
       );
       await until(() => seen[0]?.tx.state === 'confirmed', 'the UAS to see the ACK');
-      assert.deepEqual(statuses, [100, 486]);
+      assert.deepEqual(statuses, [486], 'answered at once: no 100 Trying (§17.2.1)');
       const options = await new Promise<SipResponse>((resolve) =>
         uac.request(req('OPTIONS'), to, { onResponse: (r) => resolve(r) }),
       );

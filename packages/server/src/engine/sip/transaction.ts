@@ -6,7 +6,9 @@
  * What it does for the layers above (the TU: dialogs, the B2BUA):
  * - retransmits requests (timers A, E) and final responses to INVITE (timer G) and absorbs
  *   the peer's retransmissions, answering them with the last response sent;
- * - answers a new INVITE with 100 Trying at once (§17.2.1), so the peer stops retransmitting;
+ * - answers a new INVITE with 100 Trying when the TU has not answered it within 200 ms, or at
+ *   once when the peer retransmits it first (§17.2.1: the 100 may be left out for an INVITE
+ *   answered within 200 ms; a B2BUA whose phone answers at once saves a datagram per call);
  * - matches requests to server transactions by branch + sent-by + method (§17.2.3; ACK matches
  *   its INVITE, CANCEL finds the INVITE it cancels; RFC 2543 peers without a magic-cookie
  *   branch are matched by Call-ID, tags, CSeq, Request-URI and top Via), and responses to
@@ -46,6 +48,8 @@ export interface TimerValues {
 }
 
 export const RFC3261_TIMERS: TimerValues = { t1: 500, t2: 4000, t4: 5000 };
+/** §17.2.1: how long an INVITE may wait for the TU's first response before the 100 Trying goes. */
+export const TRYING_AFTER_MS = 200;
 
 export type ServerState = 'trying' | 'proceeding' | 'accepted' | 'completed' | 'confirmed' | 'terminated';
 export type ClientState = 'calling' | 'trying' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
@@ -190,8 +194,15 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
     ) {
       this.state = kind === 'invite' ? 'proceeding' : 'trying';
       servers.set(key, this);
-      // §17.2.1: a 100 at once stops the INVITE retransmissions; it needs no To tag.
-      if (kind === 'invite') this.send(createResponse(request, 100, 'Trying'));
+      // §17.2.1: a 100 stops the INVITE retransmissions (it needs no To tag); it may be left
+      // out when the TU answers within 200 ms.
+      if (kind === 'invite') this.t.start('100', TRYING_AFTER_MS, () => this.trying());
+    }
+
+    /** The 100 Trying, unless the TU has already answered. */
+    private trying(): void {
+      this.t.stop('100');
+      if (this.state === 'proceeding' && !this.last) this.send(createResponse(this.request, 100, 'Trying'));
     }
 
     reply(status: number, reason: string, o?: Parameters<typeof createResponse>[3]): boolean {
@@ -203,6 +214,7 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
       if (this.kind === 'invite') {
         if (s === 'accepted' && is2xx(res)) return this.send(res); // the TU's own 2xx retransmission
         if (s !== 'proceeding') return false;
+        this.t.stop('100');
         this.send(res);
         if (isProvisional(res)) return true;
         if (is2xx(res)) {
@@ -249,8 +261,10 @@ export function createTransactionLayer(opts: TransactionLayerOptions): Transacti
         }
         return;
       }
-      // Proceeding / Completed: resend what we said last; Trying, Accepted, Confirmed: absorb.
+      // Proceeding / Completed: resend what we said last (an INVITE the TU has not answered yet
+      // gets its 100 now); Trying, Accepted, Confirmed: absorb.
       if ((this.state === 'proceeding' || this.state === 'completed') && this.last) this.send(this.last);
+      else if (this.kind === 'invite' && this.state === 'proceeding') this.trying();
     }
 
     /** Ends the transaction after `ms`, or now when `ms` is 0 (a reliable transport's D, I, J, K). */

@@ -11,8 +11,6 @@ import { G711_PAYLOAD_TYPES } from './rtp-recording.ts';
 import type { RtpStreamOut } from './rtp-stream.ts';
 
 const PAYLOAD_TYPE: Record<G711Codec, number> = { PCMA: 8, PCMU: 0 };
-/** A send's outcome: a datagram to a leg that just ended is simply lost. */
-const ignore = () => {};
 
 /** One phone's end of a call's media, as Dzvin holds it. */
 export interface MediaEnd {
@@ -72,7 +70,7 @@ export function joinMedia(a: MediaEnd, b: MediaEnd, opts: JoinOptions = {}): Med
     try {
       // The other leg may have ended a moment ago (its socket closed): the packet is dropped.
       if (target.send) target.send(out);
-      else target.socket.send(out, target.to.port, target.to.address, ignore);
+      else target.socket.send(out, target.to.port, target.to.address); // no callback: no tick per packet
     } catch {
       return;
     }

@@ -62,8 +62,6 @@ export type FromWorker =
   | { ev: 'audio'; items: FedAudio[] }
   | { ev: 'error'; message: string };
 
-const ignore = () => {};
-
 /** How often counts are reported (the media watch ticks every 200 ms at the least). */
 export const STATS_MS = 100;
 /** How often the recording's audio goes to the main thread (the recorder holds a second). */
@@ -187,9 +185,11 @@ export function createMediaCore(post: (m: FromWorker, transfer?: ArrayBuffer[]) 
         out: createRtpStreamOut(),
         send(packet) {
           // While connecting, dgram takes no datagram at all: the frame is lost, as on the network.
-          if (port.connected) socket.send(packet, ignore);
+          // No callback: dgram then reports nothing (a lost datagram is lost), where a callback,
+          // even one that does nothing, costs a process.nextTick per packet.
+          if (port.connected) socket.send(packet);
           else if (port.end.to && !port.connecting)
-            socket.send(packet, port.end.to.port, port.end.to.address, ignore);
+            socket.send(packet, port.end.to.port, port.end.to.address);
         },
       },
       connected: false,
