@@ -95,6 +95,7 @@ const WATCHDOG_MS = 25 * 60_000;
 
 guardProcess(WATCHDOG_MS);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const mean = (xs: number[]) => (xs.length ? round(xs.reduce((a, x) => a + x, 0) / xs.length, 1) : 0);
 
 interface Step {
   rate: number;
@@ -110,6 +111,8 @@ interface Step {
   server_cpu_pct: number | null;
   /** The main thread's CPU time over the step (arrivals and the calls' end) per completed call, ms. */
   main_cpu_ms_per_call: number | null;
+  /** Mean per second over the step: the main thread runnable but waiting for a CPU (ms, schedstat). */
+  main_wait_ms_per_s: number | null;
   rss_max_mb: number | null;
   loadavg: number;
   first_error: string | null;
@@ -174,6 +177,7 @@ async function rateSteps(
         window.length && s.successful
           ? round(window.reduce((a, w) => a + (w.main_cpu_ms ?? 0), 0) / s.successful, 2)
           : null,
+      main_wait_ms_per_s: window.length ? mean(window.map((w) => w.main_wait_ms ?? 0)) : null,
       rss_max_mb: window.length ? Math.max(...window.map((w) => w.rss_mb)) : null,
       loadavg: loadavg1(),
       dzvin_udp_drops: drops0 === null || drops1 === null ? null : drops1 - drops0,
@@ -190,7 +194,7 @@ async function rateSteps(
       `${label} ${rate} calls/s × ${STEP_SEC} s: ${step.successful} ok, ${step.failed} failed, setup mean ${step.setup_ms_mean} ms` +
         (step.lag_p99_ms === null
           ? ''
-          : `, Dzvin lag p99 (worst second) ${step.lag_p99_ms} ms, CPU ${step.server_cpu_pct}%, main thread ${step.main_cpu_ms_per_call} ms/call, ${step.dzvin_udp_drops ?? '–'} datagrams dropped on its sockets, NG replies ≤ ${step.ng_latency_max_ms} ms`) +
+          : `, Dzvin lag p99 (worst second) ${step.lag_p99_ms} ms, CPU ${step.server_cpu_pct}%, main thread ${step.main_cpu_ms_per_call} ms/call (waited for a CPU ${step.main_wait_ms_per_s} ms/s), ${step.dzvin_udp_drops ?? '–'} datagrams dropped on its sockets, NG replies ≤ ${step.ng_latency_max_ms} ms`) +
         `, load ${step.loadavg}`,
     );
     if (step.first_error) log(`  ${step.first_error.slice(0, 400)}`);
@@ -389,6 +393,13 @@ interface DzvinReport {
     rtp_pps_through_dzvin: number;
     lag_p99_ms: number;
     lag_max_ms: number;
+    /**
+     * Dzvin's main thread on the plateau, per second (mean): time it ran, and time it was
+     * runnable but waited for a CPU (/proc schedstat) — the part of the lag that is the machine's
+     * other work (SIPp, rtpengine, the media worker), not the event loop's own.
+     */
+    main_run_ms_per_s: number;
+    main_wait_ms_per_s: number;
     rss_max_mb: number;
     server_cpu_pct: number;
     loadavg: number;
@@ -611,6 +622,8 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
       rtp_pps_through_dzvin: Math.round((rtpc.dzvin_to_phone + rtpc.dzvin_to_carrier) / windowSec),
       lag_p99_ms: 0,
       lag_max_ms: 0,
+      main_run_ms_per_s: mean(windowSamples.map((s) => s.main_cpu_ms)),
+      main_wait_ms_per_s: mean(windowSamples.map((s) => s.main_wait_ms ?? 0)),
       rss_max_mb: Math.max(0, ...samples.slice(from).map((s) => s.rss_mb)),
       server_cpu_pct: 0,
       loadavg: loadavg1(),
@@ -624,7 +637,7 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
     log(
       `media: ${mediaReport.successful} of ${CONCURRENT} calls ok (${mediaReport.failed} failed); ${mediaReport.concurrent_with_media} held at once with RTP both ways over ${mediaReport.window_sec} s; ` +
         `loss ${mediaReport.rtp_loss_pct}% (hops ${JSON.stringify(mediaReport.hop_loss_pct)}), ${mediaReport.rtp_pps_through_dzvin} packets/s out of Dzvin; ` +
-        `lag p99 ${mediaReport.lag_p99_ms} ms (max ${mediaReport.lag_max_ms}), RSS ${mediaReport.rss_max_mb} MB, CPU ${mediaReport.server_cpu_pct}%`,
+        `lag p99 ${mediaReport.lag_p99_ms} ms (max ${mediaReport.lag_max_ms}; main thread ran ${mediaReport.main_run_ms_per_s} ms/s, waited for a CPU ${mediaReport.main_wait_ms_per_s} ms/s), RSS ${mediaReport.rss_max_mb} MB, CPU ${mediaReport.server_cpu_pct}%`,
     );
     if (m.code !== 0) log(`  media SIPp: ${m.output.slice(-600)}`);
     await idle();
@@ -836,7 +849,7 @@ function markdown(r: Report): string {
     '## Calls held with media',
     '',
     m
-      ? `${m.calls_opened} calls opened at ${MEDIA_RATE}/s, each held ${round(CONCURRENT / MEDIA_RATE + MEDIA_HOLD_SEC, 1)} s; the carrier plays a 400 Hz A-law tone (50 packets/s, SIPp rtp_stream), the phone echoes each packet (SIPp -rtp_echo). rtpengine's own counters (NG \`query\` of every call, packets received from each end, RTCP left out) were read twice on the plateau, ${m.window_sec} s apart; a call counts as held with media when its four ends (carrier, Dzvin ×2, phone) all sent in between.\n\n| | |\n|---|---:|\n| Calls completed / failed | ${m.successful} / ${m.failed} |\n| Held at once with RTP both ways | ${m.concurrent_with_media} |\n| Packets from the carrier / from Dzvin to the phone / from the phone / from Dzvin to the carrier | ${m.rtp.carrier} / ${m.rtp.dzvin_to_phone} / ${m.rtp.phone} / ${m.rtp.dzvin_to_carrier} |\n| Loss carrier → Dzvin → phone / phone's echo / phone → Dzvin → carrier | ${m.hop_loss_pct.carrier_to_dzvin_to_phone}% / ${m.hop_loss_pct.phone_echo}% / ${m.hop_loss_pct.phone_to_dzvin_to_carrier}% |\n| Round trip loss (carrier's packets / Dzvin's towards the carrier) | ${m.round_trip_loss_pct}% |\n| \`rtp_loss_pct\` (the worse of the round trip and carrier → Dzvin → phone) | ${m.rtp_loss_pct}% |\n| SIP legs in both snapshots: the carrier's / the phones' | ${m.rtp.carrier_legs} / ${m.rtp.phone_legs} |\n| UDP datagrams the kernel dropped for a full receive buffer, whole machine, same window | ${m.udp_rcvbuf_errors ?? '–'} |\n| … of them on Dzvin's sockets / on rtpengine's (the rest: SIPp's and the bench's; the carrier's SIPp reads none of the echo it is sent) | ${m.udp_drops_dzvin ?? '–'} / ${m.udp_drops_rtpengine ?? '–'} |\n| RTP packets/s Dzvin sent (relayed) | ${m.rtp_pps_through_dzvin} |\n| Dzvin lag p99 (worst second of the plateau) / max | ${m.lag_p99_ms} / ${m.lag_max_ms} ms |\n| Dzvin CPU on the plateau | ${m.server_cpu_pct}% |\n| Dzvin RSS, highest | ${m.rss_max_mb} MB |`
+      ? `${m.calls_opened} calls opened at ${MEDIA_RATE}/s, each held ${round(CONCURRENT / MEDIA_RATE + MEDIA_HOLD_SEC, 1)} s; the carrier plays a 400 Hz A-law tone (50 packets/s, SIPp rtp_stream), the phone echoes each packet (SIPp -rtp_echo). rtpengine's own counters (NG \`query\` of every call, packets received from each end, RTCP left out) were read twice on the plateau, ${m.window_sec} s apart; a call counts as held with media when its four ends (carrier, Dzvin ×2, phone) all sent in between.\n\n| | |\n|---|---:|\n| Calls completed / failed | ${m.successful} / ${m.failed} |\n| Held at once with RTP both ways | ${m.concurrent_with_media} |\n| Packets from the carrier / from Dzvin to the phone / from the phone / from Dzvin to the carrier | ${m.rtp.carrier} / ${m.rtp.dzvin_to_phone} / ${m.rtp.phone} / ${m.rtp.dzvin_to_carrier} |\n| Loss carrier → Dzvin → phone / phone's echo / phone → Dzvin → carrier | ${m.hop_loss_pct.carrier_to_dzvin_to_phone}% / ${m.hop_loss_pct.phone_echo}% / ${m.hop_loss_pct.phone_to_dzvin_to_carrier}% |\n| Round trip loss (carrier's packets / Dzvin's towards the carrier) | ${m.round_trip_loss_pct}% |\n| \`rtp_loss_pct\` (the worse of the round trip and carrier → Dzvin → phone) | ${m.rtp_loss_pct}% |\n| SIP legs in both snapshots: the carrier's / the phones' | ${m.rtp.carrier_legs} / ${m.rtp.phone_legs} |\n| UDP datagrams the kernel dropped for a full receive buffer, whole machine, same window | ${m.udp_rcvbuf_errors ?? '–'} |\n| … of them on Dzvin's sockets / on rtpengine's (the rest: SIPp's and the bench's; the carrier's SIPp reads none of the echo it is sent) | ${m.udp_drops_dzvin ?? '–'} / ${m.udp_drops_rtpengine ?? '–'} |\n| RTP packets/s Dzvin sent (relayed) | ${m.rtp_pps_through_dzvin} |\n| Dzvin lag p99 (worst second of the plateau) / max | ${m.lag_p99_ms} / ${m.lag_max_ms} ms |\n| Dzvin's main thread per second on the plateau: ran / runnable but waiting for a CPU (/proc schedstat; the wait is lag the machine's other work causes) | ${m.main_run_ms_per_s ?? '–'} / ${m.main_wait_ms_per_s ?? '–'} ms |\n| Dzvin CPU on the plateau | ${m.server_cpu_pct}% |\n| Dzvin RSS, highest | ${m.rss_max_mb} MB |`
       : '–',
     '',
     '## History and webhooks',
