@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import SQLite from 'better-sqlite3';
+import { type CompiledQuery, Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
 import type { Store } from '../src/domain/ports.ts';
 import { createStore, openDatabase } from '../src/index.ts';
 import type { OpenDatabase } from '../src/store/db.ts';
+import type { Database } from '../src/store/schema.ts';
 import { bareContact } from './support/contacts.ts';
 import { createTestDatabaseUrl, DIALECTS, dialectSkipReason, type TestDatabase } from './support/dialects.ts';
 
@@ -169,6 +173,121 @@ for (const dialect of DIALECTS) {
       // A read that began after it is remembered again.
       await store.accounts.byId(accountId);
       assert.ok(store.accounts.cachedById(accountId));
+    });
+
+    test("a call's directory lookups (a ring group's members, the CRM connections, the tracking session) go by their indexes; the members come back in the group's order, only the account's", async () => {
+      const other = await store.accounts.create({
+        domain: 'plans.localhost',
+        name: 'p',
+        apiKeyHash: 'hp',
+        defaultCountry: 'UA',
+        apiUserId: null,
+        createdAt: 1,
+      });
+      const ids: number[] = [];
+      for (let k = 0; k < 40; k++) {
+        for (const a of [accountId, other.id]) {
+          const e = await store.directory.employees.create(
+            a,
+            {
+              displayName: `e${k}`,
+              ext: String(7000 + k),
+              email: null,
+              monitored: false,
+              presence: 'online',
+              paused: false,
+            },
+            1,
+          );
+          if (a === accountId) ids.push(e.id);
+        }
+      }
+      const crmRow = {
+        callSettingsUrl: null,
+        eventsUrl: 'http://127.0.0.1:9/e',
+        utmUrl: null,
+        priority: 0,
+        secret: null,
+        enabled: true,
+      };
+      const crmA = await store.directory.crm.create(accountId, { ...crmRow, name: 'a' }, 1);
+      await store.directory.crm.create(other.id, { ...crmRow, name: 'b' }, 1);
+      // A bench:sip group's size: with a handful of ids SQLite picks the primary key even without the index.
+      const members = ids.slice(5, 30).reverse();
+
+      // The same stores over a second connection that logs every statement with its parameters.
+      const seen: CompiledQuery[] = [];
+      const log = (e: { level: string; query: CompiledQuery }) => {
+        if (e.level === 'query') seen.push(e.query);
+      };
+      const file = tdb.url.replace(/^sqlite:/, '');
+      const pool = dialect === 'postgres' ? new pg.Pool({ connectionString: tdb.url, max: 1 }) : null;
+      const logged = new Kysely<Database>({
+        dialect: pool ? new PostgresDialect({ pool }) : new SqliteDialect({ database: new SQLite(file) }),
+        log,
+      });
+      const plan = async (q: CompiledQuery): Promise<string> => {
+        if (!pool) {
+          const raw = new SQLite(file, { readonly: true });
+          try {
+            const rows = raw.prepare(`explain query plan ${q.sql}`).all(...q.parameters) as {
+              detail: string;
+            }[];
+            return rows.map((r) => r.detail).join(' | ');
+          } finally {
+            raw.close();
+          }
+        }
+        // Tables this small are read whole when that is cheaper: what is asked is which index serves.
+        const c = await pool.connect();
+        try {
+          await c.query('set enable_seqscan = off');
+          const r = await c.query<{ 'QUERY PLAN': string }>(`explain ${q.sql}`, [...q.parameters]);
+          return r.rows.map((x) => x['QUERY PLAN']).join(' | ');
+        } finally {
+          c.release(true);
+        }
+      };
+      try {
+        const s2 = createStore(logged);
+        const got = await s2.directory.employees.byIds(accountId, members);
+        assert.deepEqual(
+          got.map((e) => e.id),
+          members,
+        );
+        assert.deepEqual(await s2.directory.employees.byIds(other.id, members), []);
+        const [membersQuery] = seen.splice(0);
+        const crm = await s2.directory.crm.list(accountId);
+        assert.deepEqual(
+          crm.map((c) => c.id),
+          [crmA.id],
+        );
+        const [crmList] = seen.splice(0);
+        assert.equal(await s2.tracking.sessionAt(accountId, '+380441230001', 5), null);
+        const [session] = seen.splice(0);
+
+        const membersPlan = await plan(membersQuery);
+        const crmPlan = await plan(crmList);
+        if (dialect === 'sqlite') {
+          // Before 0021: `SEARCH employees USING INDEX sqlite_autoindex_employees_1 (account_id=?)`,
+          // every employee of the account read to keep the group's; `SCAN crm_connections`.
+          assert.match(
+            membersPlan,
+            /SEARCH employees USING (INDEX employees_account_id \(account_id=\? AND id=\?|INTEGER PRIMARY KEY)/,
+            membersPlan,
+          );
+          assert.doesNotMatch(crmPlan, /SCAN crm_connections/, crmPlan);
+          assert.match(crmPlan, /crm_connections_account/, crmPlan);
+        } else {
+          assert.match(crmPlan, /crm_connections_account/, crmPlan);
+          assert.doesNotMatch(membersPlan, /Seq Scan/, membersPlan);
+        }
+        // LIMIT written into the SQL: SQLite re-prepares a statement whose LIMIT is bound, each run.
+        assert.match(session.sql, /limit 1$/, session.sql);
+        assert.equal(session.parameters.length, 5, session.sql);
+      } finally {
+        await logged.destroy();
+      }
     });
   });
 }
