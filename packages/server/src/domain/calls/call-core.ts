@@ -1084,7 +1084,9 @@ export function createCallCore(deps: CallCoreDeps) {
       trunkNumber: string,
       caller?: IncomingCaller,
     ): Promise<{ uuid: string }> {
-      const trunk = await trunkByNumber(account, trunkNumber);
+      // The SIP engine's carrier call comes with the trunk it read to accept the INVITE (one
+      // read per call, not two).
+      const trunk = caller?.trunk ?? (await trunkByNumber(account, trunkNumber));
       const num = externalNumber(account, from);
       const settings = await callSettings(account, 4, num, trunk);
       const c = newCall(account, 4, {

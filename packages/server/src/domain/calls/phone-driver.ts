@@ -95,6 +95,11 @@ export interface IncomingCaller {
   driver: PhoneDriver;
   /** The call, as soon as the core has made it (before any `playIvr`/`connected`/`ended` of it). */
   placed?(call: CallRef): void;
+  /**
+   * The account's trunk with `trunkNumber`, when the driver has just read it for this call (the
+   * SIP engine finds it to accept the carrier's INVITE): used as is instead of read again.
+   */
+  trunk?: Trunk;
 }
 
 /** What phones report to the core (through whichever driver serves them). */

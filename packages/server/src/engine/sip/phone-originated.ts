@@ -507,7 +507,11 @@ export function createPhoneOriginated(deps: PhoneOriginatedDeps) {
     try {
       if (carrier) {
         trace('trunk.call', { trunk: carrier.trunk.number, from: carrier.from, source: carrier.source });
-        await events.incoming(account, carrier.from, carrier.trunk.number, { driver: deps.driver, placed });
+        await events.incoming(account, carrier.from, carrier.trunk.number, {
+          driver: deps.driver,
+          placed,
+          trunk: carrier.trunk,
+        });
       } else await events.offHook({ account, ext: employee!.ext, dialled, driver: deps.driver, placed });
     } catch (err) {
       if (o.state === 'ended') return;
