@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, test } from 'node:test';
+import { alawToLinear } from '../src/engine/sip/media/g711.ts';
 import { type MediaHost, startMediaHost } from '../src/engine/sip/media/media-host.ts';
 import { parseRtp, type RtpPacket, rtpHeader } from '../src/engine/sip/media/rtp.ts';
 import { SIMULATED_VOICE } from '../src/engine/sip/media/voice.ts';
@@ -146,4 +147,42 @@ test("a phone's RFC 4733 key is one digit, reported only while asked for", async
   await key(7, 4000);
   await sleep(100);
   assert.deepEqual(digits, ['#', '1']);
+});
+
+test("what a tapped phone sends is fed as its side (tx), decoded sample for sample, each packet's own audio in its place", async () => {
+  const fed: { side: string; pcm: Int16Array; atMs: number }[] = [];
+  const media = host((_uuid, side, pcm, atMs) => fed.push({ side, pcm: pcm.slice(), atMs }));
+  const port = await media.open();
+  const p = await phone();
+  media.peer(port, p.to, 'PCMA');
+  media.tap(port, 'call-tx', true);
+  // Ten 20 ms packets, each with its own A-law bytes (k, k+1, …): one decoded array reused for
+  // every packet, or frames merged without being copied, would show as repeated audio.
+  const payload = (k: number) => Buffer.from(Array.from({ length: 160 }, (_, i) => (k * 16 + i) & 0xff));
+  for (let k = 0; k < 10; k++) {
+    await new Promise<void>((resolve) =>
+      p.s.send(
+        Buffer.concat([rtpHeader(8, 300 + k, k * 160, 0x3333), payload(k)]),
+        port.port,
+        '127.0.0.1',
+        () => resolve(),
+      ),
+    );
+    await sleep(20);
+  }
+  await until(
+    () => fed.filter((f) => f.side === 'tx').reduce((n, f) => n + f.pcm.length, 0) >= 1600,
+    'the tx fed',
+  );
+  const tx = fed.filter((f) => f.side === 'tx').sort((a, b) => a.atMs - b.atMs);
+  const got = new Int16Array(1600);
+  let at = 0;
+  for (const f of tx) {
+    got.set(f.pcm.subarray(0, Math.min(f.pcm.length, 1600 - at)), at);
+    at += f.pcm.length;
+  }
+  const want = new Int16Array(1600);
+  for (let k = 0; k < 10; k++) for (let i = 0; i < 160; i++) want[k * 160 + i] = alawToLinear(payload(k)[i]);
+  assert.deepEqual(Array.from(got), Array.from(want));
+  media.close(port);
 });

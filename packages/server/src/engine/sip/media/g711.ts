@@ -62,11 +62,20 @@ export function ulawToLinear(byte: number): number {
 
 export type G711Codec = 'PCMA' | 'PCMU';
 
-/** A G.711 payload (one byte per sample) as 16-bit samples. */
-export function decodeG711(codec: G711Codec, payload: Uint8Array): Int16Array {
-  const decode = codec === 'PCMA' ? alawToLinear : ulawToLinear;
-  const out = new Int16Array(payload.length);
-  for (let i = 0; i < payload.length; i++) out[i] = decode(payload[i]);
+/** Every byte of each law decoded once: decoding is a table look-up per sample. */
+const DECODED: Record<G711Codec, Int16Array> = {
+  PCMA: Int16Array.from({ length: 256 }, (_, b) => alawToLinear(b)),
+  PCMU: Int16Array.from({ length: 256 }, (_, b) => ulawToLinear(b)),
+};
+
+/**
+ * A G.711 payload (one byte per sample) as 16-bit samples: into `into` when given (at least
+ * as long as the payload; the samples are its first `payload.length`), else a new array.
+ */
+export function decodeG711(codec: G711Codec, payload: Uint8Array, into?: Int16Array): Int16Array {
+  const table = DECODED[codec];
+  const out = into ? into.subarray(0, payload.length) : new Int16Array(payload.length);
+  for (let i = 0; i < payload.length; i++) out[i] = table[payload[i]];
   return out;
 }
 

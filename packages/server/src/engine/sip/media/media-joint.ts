@@ -66,7 +66,9 @@ export function joinMedia(a: MediaEnd, b: MediaEnd, opts: JoinOptions = {}): Med
       out = Buffer.concat([header, encodeG711(target.codec, decodeG711(law, p.payload))]);
       transcoded++;
     } else out = Buffer.from(datagram);
-    target.out.rewrite(out, `${from}:${p.ssrc}`);
+    // The source: this side's SSRC, as a number above any SSRC (2^32 + …, 2^33 + …) so that no
+    // string is made per packet; senders' keys are strings (rtp-sender.ts).
+    target.out.rewrite(out, (from === 'a' ? 0x1_0000_0000 : 0x2_0000_0000) + p.ssrc);
     try {
       // The other leg may have ended a moment ago (its socket closed): the packet is dropped.
       if (target.send) target.send(out);

@@ -49,6 +49,20 @@ export interface FedAudio {
   atMs: number;
 }
 
+/** A run of one call side's contiguous frames, in `buf[0, len)`, from `atMs` to `endMs`. */
+interface Run {
+  uuid: string;
+  side: RecordingSide;
+  atMs: number;
+  endMs: number;
+  buf: Int16Array;
+  len: number;
+}
+/** A run's buffer: AUDIO_MS of audio and some to spare (grown for a longer run). */
+const RUN_SAMPLES = 1024;
+/** Run buffers kept for reuse: enough for a thousand calls' two sides. */
+const MAX_SPARE = 2048;
+
 /** What the worker reports. */
 export type FromWorker =
   | { ev: 'opened'; id: number; port: number }
@@ -98,59 +112,72 @@ export function createMediaCore(post: (m: FromWorker, transfer?: ArrayBuffer[]) 
   const ports = new Map<number, Port>();
   const joints = new Map<number, { joint: MediaJoint; last: string }>();
   const changed = new Set<Port>();
-  /** Audio not yet posted, by uuid and side: the newest run of contiguous frames each. */
-  const runs = new Map<string, { item: FedAudio; parts: Int16Array[]; endMs: number }>();
-  let audioOut: FedAudio[] = [];
+  /**
+   * Audio not yet posted, by uuid then side: the newest run of contiguous frames each, copied
+   * into a buffer of the run's own (taken from `spare`, given back once posted), so a packet
+   * costs no allocation here and the tap can decode every packet into one scratch array.
+   */
+  const runs = new Map<string, Partial<Record<RecordingSide, Run>>>();
+  const spare: Int16Array[] = [];
+  let ended: { run: Run; item: FedAudio }[] = [];
 
   const error = (err: unknown) =>
     post({ ev: 'error', message: err instanceof Error ? err.message : String(err) });
 
-  function endRun(key: string) {
-    const run = runs.get(key);
-    if (!run) return;
-    runs.delete(key);
-    const total = run.parts.reduce((n, p) => n + p.length, 0);
-    const pcm = run.parts.length === 1 ? run.parts[0] : new Int16Array(total);
-    if (run.parts.length > 1) {
-      let at = 0;
-      for (const p of run.parts) {
-        pcm.set(p, at);
-        at += p.length;
-      }
-    }
-    audioOut.push({ ...run.item, pcm });
+  function endRun(run: Run) {
+    ended.push({
+      run,
+      item: { uuid: run.uuid, side: run.side, pcm: run.buf.subarray(0, run.len), atMs: run.atMs },
+    });
   }
 
-  /** The recorder's `feed`, in the worker: frames that follow each other are merged. */
+  /** The recorder's `feed`, in the worker: frames that follow each other are merged (copied). */
   const recorder = {
     feed(uuid: string, side: RecordingSide, pcm: Int16Array, atMs: number) {
-      const key = `${uuid}\n${side}`;
-      const run = runs.get(key);
-      if (run && Math.abs(run.endMs - atMs) < 0.5) {
-        run.parts.push(pcm);
-        run.endMs = atMs + pcm.length / 8;
-        return;
+      let sides = runs.get(uuid);
+      if (!sides) {
+        sides = {};
+        runs.set(uuid, sides);
       }
-      endRun(key);
-      runs.set(key, { item: { uuid, side, pcm, atMs }, parts: [pcm], endMs: atMs + pcm.length / 8 });
+      let run = sides[side];
+      if (!run || Math.abs(run.endMs - atMs) >= 0.5) {
+        if (run) endRun(run);
+        run = { uuid, side, atMs, endMs: atMs, buf: spare.pop() ?? new Int16Array(RUN_SAMPLES), len: 0 };
+        sides[side] = run;
+      }
+      if (run.len + pcm.length > run.buf.length) {
+        const bigger = new Int16Array(Math.max(2 * run.buf.length, run.len + pcm.length));
+        bigger.set(run.buf.subarray(0, run.len));
+        run.buf = bigger;
+      }
+      run.buf.set(pcm, run.len);
+      run.len += pcm.length;
+      run.endMs = atMs + pcm.length / 8;
     },
   };
 
   function flushAudio() {
-    for (const key of [...runs.keys()]) endRun(key);
-    if (!audioOut.length) return;
-    const items = audioOut;
-    audioOut = [];
+    for (const sides of runs.values()) {
+      if (sides.rx) endRun(sides.rx);
+      if (sides.tx) endRun(sides.tx);
+    }
+    runs.clear();
+    if (!ended.length) return;
+    const out = ended;
+    ended = [];
     // All of them in one buffer, moved: one buffer per item (a thousand a second per hundred
     // calls) made the main thread's garbage collector run far more often.
     let total = 0;
-    for (const i of items) total += i.pcm.length;
+    for (const e of out) total += e.item.pcm.length;
     const all = new Int16Array(total);
     let at = 0;
-    for (const i of items) {
-      all.set(i.pcm, at);
-      i.pcm = all.subarray(at, at + i.pcm.length);
-      at += i.pcm.length;
+    const items: FedAudio[] = [];
+    for (const { run, item } of out) {
+      all.set(item.pcm, at);
+      item.pcm = all.subarray(at, at + item.pcm.length);
+      at += item.pcm.length;
+      items.push(item);
+      if (run.buf.length === RUN_SAMPLES && spare.length < MAX_SPARE) spare.push(run.buf);
     }
     post({ ev: 'audio', items }, [all.buffer]);
   }
@@ -326,7 +353,13 @@ export function createMediaCore(post: (m: FromWorker, transfer?: ArrayBuffer[]) 
           const offset = m.clockOffset;
           p.tap = {
             uuid: m.uuid,
-            audio: createCallAudioTap({ uuid: m.uuid, recorder, now: () => Date.now() + offset }),
+            // The worker's feed copies (runs above): the tap decodes into one scratch array.
+            audio: createCallAudioTap({
+              uuid: m.uuid,
+              recorder,
+              now: () => Date.now() + offset,
+              copies: true,
+            }),
           };
         }
         p.taping = m.taping;

@@ -76,6 +76,11 @@ export interface CallAudioTapOptions {
   recorder: Pick<Recorder, 'feed'>;
   /** The recorder's clock. */
   now: () => number;
+  /**
+   * The recorder copies what it is fed before `feed` returns (the media worker's batching does):
+   * every packet is then decoded into one scratch array instead of an array of its own.
+   */
+  copies?: boolean;
 }
 
 /**
@@ -89,6 +94,7 @@ export interface CallAudioTapOptions {
  * tap.said(frame, sentAtMs);
  */
 export function createCallAudioTap(opts: CallAudioTapOptions): CallAudioTap {
+  let scratch = opts.copies ? new Int16Array(512) : null;
   const track = (side: 'rx' | 'tx') => {
     const timeline = createRtpTimeline();
     return (datagram: Buffer) => {
@@ -96,7 +102,8 @@ export function createCallAudioTap(opts: CallAudioTapOptions): CallAudioTap {
       const codec = p ? G711_PAYLOAD_TYPES[p.payloadType] : undefined;
       if (!p || !codec || p.payload.length === 0) return false;
       const atMs = timeline.place(p.ssrc, p.timestamp, opts.now());
-      opts.recorder.feed(opts.uuid, side, decodeG711(codec, p.payload), atMs);
+      if (scratch && scratch.length < p.payload.length) scratch = new Int16Array(p.payload.length);
+      opts.recorder.feed(opts.uuid, side, decodeG711(codec, p.payload, scratch ?? undefined), atMs);
       return true;
     };
   };
