@@ -407,6 +407,8 @@ interface DzvinReport {
   calls_placed: number;
   calls_successful: number;
   history_company_rows: number;
+  /** INVITEs the B2BUA answered 503 before routing (overload: queueing delay, rtpengine): no history row. */
+  refused_before_routing?: number;
   history_by_disposition: Record<string, number>;
   webhooks: { requests: number; by_event: Record<string, number>; hangup_calls: number; settle_sec: number };
   samples: SipServerSample[];
@@ -656,8 +658,15 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
           .map((r) => r.json.uuid),
       ).size;
     const t2 = performance.now();
-    let counts = await ask<{ company: number; byDisposition: Record<string, number> }>('counts');
-    for (let k = 0; k < 120 && (hangups() < counts.company || counts.company < placed); k++) {
+    let counts = await ask<{ company: number; refused: number; byDisposition: Record<string, number> }>(
+      'counts',
+    );
+    // Refused before routing (503 for overload): no history row is due for those.
+    for (
+      let k = 0;
+      k < 120 && (hangups() < counts.company || counts.company + counts.refused < placed);
+      k++
+    ) {
       await sleep(500);
       counts = await ask('counts');
     }
@@ -670,7 +679,7 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
       settle_sec: round((performance.now() - t2) / 1000, 1),
     };
     log(
-      `history: ${counts.company} company rows for ${placed} calls placed (${successful} completed); webhooks ${webhooks.requests} (${JSON.stringify(byEvent)}), ${webhooks.hangup_calls} calls with call.hangup`,
+      `history: ${counts.company} company rows for ${placed} calls placed (${successful} completed, ${counts.refused} refused 503 before routing); webhooks ${webhooks.requests} (${JSON.stringify(byEvent)}), ${webhooks.hangup_calls} calls with call.hangup`,
     );
     for (const [k2, n] of [...byKind].sort((a, b) => b[1] - a[1]).slice(0, 8))
       log(`  Dzvin logged ${n} × ${k2}`);
@@ -691,6 +700,7 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
       calls_placed: placed,
       calls_successful: successful,
       history_company_rows: counts.company,
+      refused_before_routing: counts.refused,
       history_by_disposition: counts.byDisposition,
       webhooks,
       samples,
@@ -818,7 +828,7 @@ function markdown(r: Report): string {
     `| Dzvin RSS, highest during the media part | ${S.rss_mb} MB | – | – |`,
     `| \`cps_vs_kamailio\`: Dzvin's zero-fail rate / Kamailio alone's | ${S.cps_vs_kamailio ?? '–'} (${S.cps_zero_fail} / ${S.kamailio_cps_zero_fail}) | – | – |`,
     `| (also) highest rate with at most 1% failed, Dzvin / Kamailio alone (the last step run may be a limit of the steps, not of Kamailio) | ${S.cps_under_1pct_fail} / ${S.kamailio_cps_under_1pct_fail} calls/s | – | – |`,
-    `| History: company rows / calls placed | ${d?.history_company_rows} / ${d?.calls_placed} | equal | ${yes(!!d && d.history_company_rows === d.calls_placed)} |`,
+    `| History: company rows + calls refused 503 before routing (overload) / calls placed | ${d?.history_company_rows} + ${d?.refused_before_routing ?? 0} / ${d?.calls_placed} | equal (the rest never reached Dzvin, or were lost) | ${yes(!!d && d.history_company_rows + (d.refused_before_routing ?? 0) === d.calls_placed)} |`,
     `| Webhooks: calls with \`call.hangup\` delivered / history rows | ${d?.webhooks.hangup_calls} / ${d?.history_company_rows} | equal (none lost) | ${yes(!!d && d.webhooks.hangup_calls === d.history_company_rows)} |`,
     '',
     '## What was measured',

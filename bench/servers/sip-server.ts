@@ -6,7 +6,8 @@
 // every call comes in over SIP. Once a second it reports event-loop delay and RSS over IPC.
 //
 // IPC: → `ready` (after the office is built); `registered` → how many exts Dzvin sees registered;
-// `counts` → the history rows (company calls by disposition) and calls still active; `exit`.
+// `counts` → the history rows (company calls by disposition), the INVITEs refused before routing
+// and calls still active; `exit`.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -171,6 +172,8 @@ process.on('message', async (m: { type?: string }) => {
       send({
         type: 'counts',
         company: await companyRows(),
+        // INVITEs answered 503 before routing (overload, media unavailable): no history row.
+        refused: built.sip?.driver.overloadRefusals() ?? 0,
         active: built.simulator.sim.activeCount(),
         byDisposition,
       });
