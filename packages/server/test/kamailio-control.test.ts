@@ -156,11 +156,12 @@ test('a Kamailio that is not there is a KamailioUnavailableError, and the watche
       srv.close(() => resolve(p));
     });
   });
-  const control = createKamailioControl({ url: `http://127.0.0.1:${port}/RPC`, timeoutMs: 500 });
+  const rpc = { url: `http://127.0.0.1:${port}/RPC`, timeoutMs: 500 };
+  const control = createKamailioControl(rpc);
   await assert.rejects(control.version(), KamailioUnavailableError);
 
   const events: string[] = [];
-  const watcher = createRegistrationWatcher({ control, onEvent: (e) => events.push(e.type) });
+  const watcher = createRegistrationWatcher({ kamailio: rpc, onEvent: (e) => events.push(e.type) });
   await watcher.poll();
   await watcher.poll();
   assert.deepEqual(events, ['unavailable']);

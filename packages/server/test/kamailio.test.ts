@@ -5,6 +5,7 @@
 //
 // Needs kamailio and baresip-core; without them it skips loudly, unless DZVIN_REQUIRE_ALL=1.
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -60,7 +61,7 @@ describe('the Kamailio SIP edge (deploy/kamailio/dzvin.cfg)', { skip }, () => {
   before(async () => {
     b2bua = await startUdpPeer();
     kam = await startKamailio({ b2buaPort: b2bua.port, defines: KEEPALIVE });
-    watcher = createRegistrationWatcher({ control: kam.control, onEvent: (e) => watched.push(e) });
+    watcher = createRegistrationWatcher({ kamailio: { url: kam.rpcUrl }, onEvent: (e) => watched.push(e) });
     [alice, bob, carol] = await Promise.all(
       [ALICE, BOB, CAROL].map((id) =>
         startBaresip({ user: id.ext, domain: id.domain, password: PASSWORD[id.ext], proxyPort: kam.sipPort }),
@@ -160,6 +161,29 @@ describe('the Kamailio SIP edge (deploy/kamailio/dzvin.cfg)', { skip }, () => {
       events.map((e) => [e.type, e.type === 'registered' ? e.registration.aor : '']),
       [['registered', '101@acme.dzvin.test']],
     );
+  });
+
+  test('the poll runs in a worker thread: the main thread makes none of its RPCs', async () => {
+    // undici reports each request on the thread that makes it (diagnostics channels are per thread).
+    const sent: string[] = [];
+    const onRequest = (message: unknown) => {
+      const body = (message as { request: { body?: unknown } }).request.body;
+      sent.push(JSON.parse(String(body)).method);
+    };
+    diagnostics.subscribe('undici:request:create', onRequest);
+    try {
+      assert.equal((await registrationsOf(ALICE)).length, 1);
+      assert.deepEqual(sent, ['ul.dump'], "the channel sees this thread's own RPCs");
+      sent.length = 0;
+      assert.deepEqual(await watcher.poll(), []);
+      assert.deepEqual(
+        watcher.current().map((r) => r.aor),
+        ['101@acme.dzvin.test'],
+      );
+      assert.deepEqual(sent, [], 'no htable.dump, ul.dump or core.tcp_list from the main thread');
+    } finally {
+      diagnostics.unsubscribe('undici:request:create', onRequest);
+    }
   });
 
   test('a wrong password is refused with 403 and registers nothing', async () => {

@@ -262,7 +262,7 @@ export async function startSipEngine(deps: SipEngineDeps): Promise<SipEngine> {
 
   let rebuildQueued = false;
   const watcher = createRegistrationWatcher({
-    control,
+    kamailio: { url: config.kamailioRpcUrl },
     intervalMs: config.pollMs ?? 2000,
     onEvent: (ev) => {
       if (ev.type === 'credentials-missing') {

@@ -6,22 +6,32 @@
 // event_route for each way a contact can disappear. Routing does not depend on it (Kamailio's own
 // `lookup("location")` decides where an INVITE goes, and answers 480 for nobody), so the poll
 // interval only delays presence in the console and events. If thousands of contacts make a full
-// dump too heavy, evapi pushes can be added on top; the diff below stays the reconciliation.
-import { isBrowserContact, type KamailioControl, type Registration } from './kamailio-control.ts';
+// dump too heavy, evapi pushes can be added on top; the poll's diff stays the reconciliation.
+//
+// The poll itself (registration-poll.ts: ul.dump, core.tcp_list, the diff) runs in a worker thread
+// (registration-worker.ts) with its own RPC client: with 800 phones the dump is ~0.4 MB of JSON,
+// and receiving, parsing and diffing it on the main thread held the event loop 5–20 ms every
+// 2 s (bench:sip's lag p99 with calls up; bench/results/sip.md). The main thread gets only the
+// events and keeps its copy of the snapshot from them; a poll with no change costs it one small
+// message. A worker that dies (or does not answer a poll within WORKER_DEADLINE_MS) is reported
+// as `unavailable` like a failed poll, and the next poll starts a new one from that copy, so no
+// change is reported twice or lost. (`ul.dump brief` would be smaller, but on Kamailio 5.6 it lists
+// the AoRs only: no contacts, ruid, socket or connection id, which the diff and the browser
+// filter need.)
+import { Worker } from 'node:worker_threads';
+import type { Registration } from './kamailio-control.ts';
+import type { KamailioRpcOptions } from './kamailio-rpc.ts';
+import { bindingKey, type PollState, type RegistrationEvent } from './registration-poll.ts';
+import type { PollReply, PollRequest, RegistrationWorkerData, WireEvent } from './registration-worker.ts';
 
-export type RegistrationEvent =
-  | { type: 'registered'; registration: Registration }
-  | { type: 'unregistered'; registration: Registration }
-  /**
-   * This Kamailio holds no credentials from us (it started, or restarted, since the last push):
-   * push them all, then `markSynced()`. Reported once each time the marker is found missing.
-   */
-  | { type: 'credentials-missing' }
-  /** A poll failed; reported once until a poll succeeds again. The last snapshot is kept. */
-  | { type: 'unavailable'; error: Error };
+export { diffRegistrations, type RegistrationEvent } from './registration-poll.ts';
 
 export interface RegistrationWatcherOptions {
-  control: KamailioControl;
+  /**
+   * Kamailio's JSON-RPC (the URL KamailioControl is made with): the worker thread makes its own
+   * client, since a KamailioControl cannot cross threads.
+   */
+  kamailio: KamailioRpcOptions;
   /** Between two polls (default 2000 ms). */
   intervalMs?: number;
   onEvent(event: RegistrationEvent): void;
@@ -30,73 +40,131 @@ export interface RegistrationWatcherOptions {
 export interface RegistrationWatcher {
   /** Polls once now (also between timer ticks) and resolves to the events it emitted. */
   poll(): Promise<RegistrationEvent[]>;
-  /** The contacts of the last successful poll. */
+  /**
+   * The contacts of the last successful poll, each as its 'registered' event carried it (its
+   * `expires` and `cseq` are not refreshed: a refresh of a binding is not a change).
+   */
   current(): Registration[];
   /** Polls now and every `intervalMs` until stop(). */
   start(): void;
+  /** Stops polling and the worker thread (a later poll() starts a new one). */
   stop(): void;
 }
 
 /**
- * The contacts that can still ring. A browser's binding outlives its WebSocket: a tab closed
- * without un-registering (or a browser gone silent — a laptop's lid shut, its network gone — once
- * the websocket module closed it: a Ping after keepalive_timeout idle, unanswered for as long
- * again) leaves it in usrloc until it expires — nathelper's keep-alive OPTIONS and their
- * KEEPALIVE_TIMEOUT only cover UDP contacts — and Kamailio never opens a WebSocket, so it is
- * unreachable: it is left out once Kamailio no longer holds its connection (`core.tcp_list`, read
- * after `ul.dump` and only when a browser is registered). When that list cannot be read, the dump
- * is taken as it is.
+ * The longest a poll may take before its worker is given up on: three RPCs (htable.dump, ul.dump,
+ * core.tcp_list), each with its own deadline (2 s by default), and room for a busy machine.
  */
-async function reachable(control: KamailioControl, regs: Registration[]): Promise<Registration[]> {
-  const onWs = (r: Registration) => r.tcpconnId !== undefined && isBrowserContact(r);
-  if (!regs.some(onWs)) return regs;
-  const open = await control.connections().catch(() => null);
-  if (!open) return regs;
-  return regs.filter((r) => !onWs(r) || open.has(r.tcpconnId!));
+const WORKER_DEADLINE_MS = 30_000;
+
+/** The worker thread: from the TypeScript sources (this repository) or from the built JavaScript. */
+function spawnWorker(data: RegistrationWorkerData): Worker {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts'))
+    return new Worker(new URL('./registration-worker.js', here), { workerData: data });
+  // Workers do not inherit the main thread's loader hooks on Node 20: the worker registers tsx
+  // itself, and resolves our packages to their sources (scripts/source.mjs's condition; a process
+  // started with `--import ./scripts/source.mjs` has it in NODE_OPTIONS for its children only).
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./registration-worker.ts', here).href;
+  const code = `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(entry)}))`;
+  const execArgv = [...process.execArgv, '--conditions=dzvin-source'];
+  return new Worker(code, { eval: true, workerData: data, execArgv });
 }
 
-/** One binding across refreshes: usrloc's ruid, or AoR + Contact for a dump without one. */
-const bindingKey = (r: Registration) => r.ruid || `${r.aor} ${r.contact}`;
-
-/** The events that turn snapshot `before` into `after` (exported for its test). */
-export function diffRegistrations(before: Registration[], after: Registration[]): RegistrationEvent[] {
-  const was = new Map(before.map((r) => [bindingKey(r), r]));
-  const now = new Map(after.map((r) => [bindingKey(r), r]));
-  const events: RegistrationEvent[] = [];
-  for (const [k, r] of was) if (!now.has(k)) events.push({ type: 'unregistered', registration: r });
-  for (const [k, r] of now) if (!was.has(k)) events.push({ type: 'registered', registration: r });
-  return events;
-}
+const fromWire = (ev: WireEvent): RegistrationEvent =>
+  ev.type === 'unavailable'
+    ? { type: 'unavailable', error: Object.assign(new Error(ev.error.message), { name: ev.error.name }) }
+    : ev;
 
 export function createRegistrationWatcher(opts: RegistrationWatcherOptions): RegistrationWatcher {
   const intervalMs = opts.intervalMs ?? 2000;
+  /** The main thread's copy of the worker's state: the snapshot by binding, kept from the events. */
+  const bindings = new Map<string, Registration>();
   let snapshot: Registration[] = [];
   let synced: boolean | undefined;
   let failing = false;
   let timer: NodeJS.Timeout | undefined;
+  let worker: Worker | null = null;
+  let nextId = 1;
+  /** The poll the worker is doing: settled by its reply, its death, the deadline or stop(). */
+  let pending: { id: number; settle(reply: PollReply | Error | null): void } | null = null;
   // Polls never overlap: a slow dump must not be diffed against a newer one out of order.
   let running: Promise<RegistrationEvent[]> = Promise.resolve([]);
 
+  function startWorker(): Worker {
+    const state: PollState = { snapshot, synced, failing };
+    const w = spawnWorker({ rpc: opts.kamailio, state });
+    w.unref();
+    w.on('message', (reply: PollReply) => {
+      if (pending?.id === reply.id) pending.settle(reply);
+    });
+    const gone = (why: Error) => {
+      if (worker !== w) return;
+      worker = null;
+      pending?.settle(why);
+    };
+    w.on('error', (e) => gone(e));
+    w.on('exit', (code) => gone(new Error(`the registration worker exited (code ${code})`)));
+    return w;
+  }
+
+  function ask(): Promise<PollReply | Error | null> {
+    if (!worker) worker = startWorker();
+    const w = worker;
+    const id = nextId++;
+    return new Promise((resolve) => {
+      // Referenced while a poll is out: a process whose only work is `await poll()` waits for it.
+      w.ref();
+      const deadline = setTimeout(() => {
+        pending?.settle(
+          new Error(`the registration worker did not answer a poll within ${WORKER_DEADLINE_MS} ms`),
+        );
+        if (worker === w) worker = null;
+        w.terminate().catch(() => undefined);
+      }, WORKER_DEADLINE_MS).unref();
+      pending = {
+        id,
+        settle(reply) {
+          if (pending?.id !== id) return;
+          pending = null;
+          clearTimeout(deadline);
+          w.unref();
+          resolve(reply);
+        },
+      };
+      w.postMessage({ id } satisfies PollRequest);
+    });
+  }
+
   async function pollOnce(): Promise<RegistrationEvent[]> {
-    const events: RegistrationEvent[] = [];
-    try {
-      const nowSynced = await opts.control.isSynced();
-      const regs = await reachable(opts.control, await opts.control.registrations());
-      if (!nowSynced && synced !== false) events.push({ type: 'credentials-missing' });
-      synced = nowSynced;
-      failing = false;
-      events.push(...diffRegistrations(snapshot, regs));
-      snapshot = regs;
-    } catch (e) {
-      if (!failing) events.push({ type: 'unavailable', error: e as Error });
+    const reply = await ask();
+    let events: RegistrationEvent[];
+    if (reply === null) {
+      events = []; // stopped while polling
+    } else if (reply instanceof Error) {
+      events = failing ? [] : [{ type: 'unavailable', error: reply }];
       failing = true;
+    } else {
+      events = reply.events.map(fromWire);
+      synced = reply.synced;
+      failing = reply.failing;
+      let changed = false;
+      for (const ev of events) {
+        if (ev.type === 'registered') bindings.set(bindingKey(ev.registration), ev.registration);
+        else if (ev.type === 'unregistered') bindings.delete(bindingKey(ev.registration));
+        else continue;
+        changed = true;
+      }
+      if (changed) snapshot = [...bindings.values()];
     }
     for (const ev of events) opts.onEvent(ev);
     return events;
   }
 
   const poll = () => {
-    running = running.then(pollOnce);
+    // After a poll whose listener threw: that caller saw the error; the next poll still runs.
+    running = running.catch(() => undefined).then(pollOnce);
     return running;
   };
 
@@ -118,6 +186,10 @@ export function createRegistrationWatcher(opts: RegistrationWatcherOptions): Reg
     stop() {
       if (timer) clearTimeout(timer);
       timer = undefined;
+      const w = worker;
+      worker = null;
+      pending?.settle(null);
+      w?.terminate().catch(() => undefined);
     },
   };
 }
