@@ -285,6 +285,25 @@ for (const dialect of DIALECTS) {
         // LIMIT written into the SQL: SQLite re-prepares a statement whose LIMIT is bound, each run.
         assert.match(session.sql, /limit 1$/, session.sql);
         assert.equal(session.parameters.length, 5, session.sql);
+
+        // The outbox's claim (every enqueue that wrote rows unleased, every completion): its scan
+        // of the pending rows is covered by outbox_pending (0022), so rows in flight (leased)
+        // and those of saturated connections are skipped without reading the table; LIMIT literal.
+        await s2.outbox.claim({
+          now: 1,
+          owner: 'plan',
+          leaseMs: 1,
+          limit: 50,
+          excludeConnections: [crmA.id],
+        });
+        const claimQuery = seen.splice(0).find((q) => /update outbox/.test(q.sql));
+        assert.ok(claimQuery, 'the claim ran');
+        assert.match(claimQuery.sql, /limit 50\s/, claimQuery.sql);
+        if (dialect === 'sqlite') {
+          const claimPlan = await plan(claimQuery);
+          // Before 0022: `SCAN o USING INDEX outbox_pending` (a table lookup per pending row).
+          assert.match(claimPlan, /SCAN o USING COVERING INDEX outbox_pending\b/, claimPlan);
+        }
       } finally {
         await logged.destroy();
       }

@@ -658,6 +658,23 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0022_outbox_claim_covering': {
+      // A claim walks the pending rows in id order for those whose attempt is due, whose lease
+      // is free, and that have no older pending row of their (connection, order key). With the
+      // old (id, next_attempt_at) index every row in flight — leased, often most of the pending
+      // rows of a busy connection — cost a table lookup for its lease_until: ~1.3 ms a claim in
+      // bench:sip once deliveries fell behind. Covering those columns, the rows in flight are
+      // skipped within the index.
+      async up(db: Db) {
+        await db.schema.dropIndex('outbox_pending').execute();
+        await db.schema
+          .createIndex('outbox_pending')
+          .on('outbox')
+          .columns(['id', 'next_attempt_at', 'lease_until', 'connection_id', 'order_key'])
+          .where(sql.ref('status'), '=', sql.lit('pending'))
+          .execute();
+      },
+    },
   };
 }
 

@@ -123,6 +123,8 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
       return out.sort((a, b) => a.id - b.id);
     },
 
+    // The LIMIT is written into the SQL: SQLite re-prepares a statement whose LIMIT is bound, at
+    // each run. The partial index outbox_pending covers the scan (migration 0022).
     async claim({ now, owner, leaseMs, limit, excludeConnections }) {
       const exclude = excludeConnections.length
         ? sql`and o.connection_id not in (${sql.join(excludeConnections)})`
@@ -139,7 +141,7 @@ export function createOutboxStore(db: Kysely<Database>): OutboxStore {
               and e.status = 'pending' and e.id < o.id
           )
         order by o.id
-        limit ${limit}
+        limit ${sql.lit(Math.max(1, Math.floor(limit)))}
         ${lock}`;
       // PostgreSQL: the locked candidates in a CTE joined by primary key (an `id in (…)` let the
       // planner scan the whole table as it grew); SQLite's single writer needs no lock.
