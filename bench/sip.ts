@@ -842,7 +842,7 @@ function markdown(r: Report): string {
     '',
     '## Call rate through Dzvin',
     '',
-    "Main thread CPU: the main thread's own run time (/proc schedstat; the media worker, the recordings' writer and SQLite's checkpointer excluded) over the step and until its calls ended, per completed call; it includes what the thread spends with no call (registrations polled, the outbox's safety net).",
+    "Main thread CPU: the main thread's own run time (/proc schedstat; the media worker, the recordings' writer, the registration poll's worker and SQLite's checkpointer excluded) over the step and until its calls ended, per completed call; it includes what the thread spends with no call (the registration changes it is sent, the outbox's safety net).",
     '',
     '| calls/s | placed | completed | failed | INVITE→200 mean ms | Dzvin lag p99 ms (worst second) | lag max ms | Dzvin CPU (100% = a core) | main thread CPU ms per call | datagrams dropped on Dzvin sockets | RSS MB | load |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
