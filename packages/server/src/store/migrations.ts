@@ -666,7 +666,9 @@ function migrations(dialect: DialectName): Record<string, Migration> {
       // bench:sip once deliveries fell behind. Covering those columns, the rows in flight are
       // skipped within the index.
       async up(db: Db) {
-        await db.schema.dropIndex('outbox_pending').execute();
+        // SQLite runs DDL outside the migration's transaction: a process killed between the drop
+        // and the create must find the drop already done when the migration runs again.
+        await db.schema.dropIndex('outbox_pending').ifExists().execute();
         await db.schema
           .createIndex('outbox_pending')
           .on('outbox')
@@ -688,8 +690,9 @@ class InlineProvider implements MigrationProvider {
 /** Brings the schema up to date; safe to run from several processes at once (Kysely locks). */
 // biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
 export async function migrateToLatest(db: Kysely<any>, dialect: DialectName): Promise<void> {
-  // Migrations only add (tables, columns, indexes) and never depend on one another's order
-  // beyond their numbers, so one added below the newest executed one still runs.
+  // Migrations add (tables, columns, indexes; 0022 replaces an index by a wider one of the same
+  // name) and never depend on one another's order beyond their numbers, so one added below the
+  // newest executed one still runs.
   const migrator = new Migrator({
     db,
     provider: new InlineProvider(dialect),
