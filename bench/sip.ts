@@ -27,7 +27,9 @@
 // Env: BENCH_SIP_RATES (25,50,75,100,150,200,300,400,500), BENCH_SIP_STEP_SEC (15), BENCH_SIP_HOLD_MS
 // (1000), BENCH_SIP_CONCURRENT (250), BENCH_SIP_MEDIA_RATE (25), BENCH_SIP_MEDIA_HOLD_SEC (30),
 // BENCH_SIP_EMPLOYEES (800), BENCH_SIP_GROUP_SIZE (25), BENCH_SIP_PARTS (dzvin,kamailio), BENCH_CPU_PROF=<dir> (a V8 CPU
-// profile of the Dzvin child; its top functions are printed).
+// profile of the Dzvin child; its top functions are printed), BENCH_SQL_CENSUS=<file> (every SQLite
+// statement of the Dzvin child counted and timed, bench/servers/sip-server.ts; the costliest per
+// call are printed).
 // Load stays on 127.0.0.1, every step has a fixed length, and a watchdog ends the whole thing.
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -685,6 +687,21 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
       log(`  Dzvin logged ${n} × ${k2}`);
     child.child.send({ type: 'exit' });
     await Promise.race([child.exited, sleep(30_000)]);
+    if (process.env.BENCH_SQL_CENSUS) {
+      const rows = JSON.parse(readFileSync(process.env.BENCH_SQL_CENSUS, 'utf8')) as [
+        string,
+        { n: number; ns: number },
+      ][];
+      const calls = Math.max(1, successful);
+      const all = rows.reduce((a, [, c]) => ({ n: a.n + c.n, ns: a.ns + c.ns }), { n: 0, ns: 0 });
+      log(
+        `SQLite census (whole run, ${calls} completed calls): ${round(all.n / calls, 1)} statements and ${round(all.ns / 1e3 / calls)} µs per call; the costliest:`,
+      );
+      for (const [text, c] of rows.slice(0, 12))
+        log(
+          `  ${round(c.n / calls, 2)}/call × ${round(c.ns / 1e3 / c.n)} µs  ${text.replace(/\s+/g, ' ').trim().slice(0, 140)}`,
+        );
+    }
     const top = CPU_PROF_DIR ? profileTop(CPU_PROF_DIR) : null;
     if (top) {
       log('Dzvin CPU profile, self time as a share of its busy time (whole run):');

@@ -8,9 +8,10 @@
 // IPC: → `ready` (after the office is built); `registered` → how many exts Dzvin sees registered;
 // `counts` → the history rows (company calls by disposition), the INVITEs refused before routing
 // and calls still active; `exit`.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { buildApp, defaultConfig } from '../../packages/server/src/index.ts';
 
@@ -46,6 +47,33 @@ export interface SipServerSample {
   ng_latency_ms?: number;
 }
 
+// BENCH_SQL_CENSUS=<file>: every SQLite statement this process runs is counted and timed (by its
+// SQL text, on whichever thread calls it: the main thread's store), written to <file> at `exit`
+// as [sql, { n, ns }] pairs, the costliest first. Off by default: the timing itself costs.
+const censusPath = process.env.BENCH_SQL_CENSUS;
+const census = new Map<string, { n: number; ns: number }>();
+if (censusPath) {
+  const proto = (SQLite as unknown as { prototype: { prepare: (s: string) => unknown } }).prototype;
+  const prepare = proto.prepare;
+  proto.prepare = function (this: unknown, text: string) {
+    const stmt = prepare.call(this, text) as Record<string, (...a: unknown[]) => unknown>;
+    for (const m of ['run', 'all', 'get', 'iterate']) {
+      const f = stmt[m]!;
+      stmt[m] = (...a: unknown[]) => {
+        const t0 = process.hrtime.bigint();
+        try {
+          return f.apply(stmt, a);
+        } finally {
+          const c = census.get(text) ?? { n: 0, ns: 0 };
+          c.n++;
+          c.ns += Number(process.hrtime.bigint() - t0);
+          census.set(text, c);
+        }
+      };
+    }
+    return stmt;
+  };
+}
 const settings = JSON.parse(process.argv[2] ?? '') as SipServerSettings;
 const send = (m: unknown) => process.send?.(m);
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
@@ -179,6 +207,8 @@ process.on('message', async (m: { type?: string }) => {
       });
     } else if (m?.type === 'exit') {
       clearInterval(sampler);
+      if (censusPath)
+        writeFileSync(censusPath, JSON.stringify([...census].sort((x, y) => y[1].ns - x[1].ns)));
       await built.close();
       process.exit(0);
     }
