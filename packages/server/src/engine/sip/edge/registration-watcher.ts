@@ -18,7 +18,8 @@
 // change is reported twice or lost. (`ul.dump brief` would be smaller, but on Kamailio 5.6 it lists
 // the AoRs only: no contacts, ruid, socket or connection id, which the diff and the browser
 // filter need.)
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from '../spawn-worker.ts';
 import type { Registration } from './kamailio-control.ts';
 import type { KamailioRpcOptions } from './kamailio-rpc.ts';
 import { bindingKey, type PollState, type RegistrationEvent } from './registration-poll.ts';
@@ -57,21 +58,6 @@ export interface RegistrationWatcher {
  */
 const WORKER_DEADLINE_MS = 30_000;
 
-/** The worker thread: from the TypeScript sources (this repository) or from the built JavaScript. */
-function spawnWorker(data: RegistrationWorkerData): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts'))
-    return new Worker(new URL('./registration-worker.js', here), { workerData: data });
-  // Workers do not inherit the main thread's loader hooks on Node 20: the worker registers tsx
-  // itself, and resolves our packages to their sources (scripts/source.mjs's condition; a process
-  // started with `--import ./scripts/source.mjs` has it in NODE_OPTIONS for its children only).
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./registration-worker.ts', here).href;
-  const code = `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(entry)}))`;
-  const execArgv = [...process.execArgv, '--conditions=dzvin-source'];
-  return new Worker(code, { eval: true, workerData: data, execArgv });
-}
-
 const fromWire = (ev: WireEvent): RegistrationEvent =>
   ev.type === 'unavailable'
     ? { type: 'unavailable', error: Object.assign(new Error(ev.error.message), { name: ev.error.name }) }
@@ -94,7 +80,8 @@ export function createRegistrationWatcher(opts: RegistrationWatcherOptions): Reg
 
   function startWorker(): Worker {
     const state: PollState = { snapshot, synced, failing };
-    const w = spawnWorker({ rpc: opts.kamailio, state });
+    const data: RegistrationWorkerData = { rpc: opts.kamailio, state };
+    const w = spawnWorker(import.meta.url, 'registration-worker', data);
     w.unref();
     w.on('message', (reply: PollReply) => {
       if (pending?.id === reply.id) pending.settle(reply);

@@ -3,9 +3,10 @@
 // per call event (open a socket, say where its phone is, join two phones, play, record, listen
 // for digits); nothing here runs per packet. What comes back: the socket's port, digits, the
 // packet counts (every STATS_MS) and the recording's audio, fed to the recorder here.
-import { Worker } from 'node:worker_threads';
+
 import type { Recorder } from '../../../domain/calls/call-model.ts';
 import { type Clock, systemClock } from '../../../domain/clock.ts';
+import { spawnWorker } from '../spawn-worker.ts';
 import type { Remote } from '../transport.ts';
 import type { G711Codec } from './g711.ts';
 import { type FromWorker, MEDIA_WORKER, type ToWorker } from './media-worker.ts';
@@ -71,18 +72,6 @@ interface PortState {
   sent: number;
 }
 
-/** The worker thread: from the TypeScript sources (this repository) or from the built JavaScript. */
-function spawnWorker(): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts'))
-    return new Worker(new URL('./media-worker.js', here), { workerData: MEDIA_WORKER });
-  // Workers do not inherit the main thread's loader hooks on Node 20: the worker registers tsx itself.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./media-worker.ts', here).href;
-  const code = `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(entry)}))`;
-  return new Worker(code, { eval: true, workerData: MEDIA_WORKER });
-}
-
 /**
  * Starts the media worker.
  *
@@ -96,7 +85,7 @@ function spawnWorker(): Worker {
 export function startMediaHost(opts: MediaHostOptions = {}): MediaHost {
   const onError = opts.onError ?? (() => {});
   const clock = opts.clock ?? systemClock;
-  const worker = spawnWorker();
+  const worker = spawnWorker(import.meta.url, 'media-worker', MEDIA_WORKER);
   worker.unref();
   let nextId = 1;
   let stopped = false;
