@@ -186,3 +186,22 @@ test("what a tapped phone sends is fed as its side (tx), decoded sample for samp
   assert.deepEqual(Array.from(got), Array.from(want));
   media.close(port);
 });
+
+test('a Dzvin started from the sources with a V8 option the workers refuse (--max-old-space-size) still starts its media worker', async () => {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const root = new URL('../../../', import.meta.url);
+  const hostUrl = new URL('../src/engine/sip/media/media-host.ts', import.meta.url).href;
+  const script = `
+    const { startMediaHost } = await import(${JSON.stringify(hostUrl)});
+    const h = startMediaHost({ onError: (e) => { console.error(e); process.exit(3); } });
+    const port = await h.open();
+    await h.shutdown();
+    console.log('opened UDP port', port.port > 0);`;
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--max-old-space-size=512', '--import', './scripts/source.mjs', '--input-type=module', '-e', script],
+    { cwd: root, timeout: 60_000 },
+  );
+  assert.match(stdout, /^opened UDP port true$/m);
+});
