@@ -58,6 +58,7 @@ import {
   round,
   spawnChild,
 } from './lib/calls-harness.ts';
+import { type CpuWindow, startCpuWindow } from './lib/proc-cpu.ts';
 import { answerXml, carrierXml, registerPhones, runSipp, SIPP, type SippStats } from './lib/sip-load.ts';
 import type { SipServerSample, SipServerSettings } from './servers/sip-server.ts';
 
@@ -122,6 +123,35 @@ interface Step {
   dzvin_udp_drops: number | null;
   /** The longest NG reply time (moving average) Dzvin saw over the step, sampled once a second. */
   ng_latency_max_ms: number | null;
+  /**
+   * CPU ms per completed call, by program, over the step and until its calls ended (/proc: every
+   * process's threads): dzvin, kamailio, rtpengine, sipp (carrier and phones), bench (this
+   * process), other (the rest of the machine: other users of a shared machine, the kernel's
+   * threads); machine = their sum. Null off Linux.
+   */
+  cpu_ms_per_call: Record<string, number> | null;
+  /** The machine's busy share of all its cores over the same window, %. */
+  machine_busy_pct: number | null;
+}
+
+/** Which bench part a process is, for the CPU census of a step. */
+const cpuPart = (dzvinPid: number | undefined) => (pid: number, comm: string) =>
+  pid === dzvinPid
+    ? 'dzvin'
+    : pid === process.pid
+      ? 'bench'
+      : comm === 'kamailio' || comm === 'rtpengine' || comm === 'sipp'
+        ? comm
+        : null;
+
+const CPU_PARTS = ['dzvin', 'kamailio', 'rtpengine', 'sipp', 'bench', 'other'];
+
+function perCall(w: CpuWindow | undefined, calls: number): Record<string, number> | null {
+  if (!w || !calls) return null;
+  const out: Record<string, number> = {};
+  for (const k of CPU_PARTS) out[k] = round(((w.parts[k] ?? 0) * 1000) / calls, 2);
+  out.machine = round((w.machine_busy_sec * 1000) / calls, 2);
+  return out;
 }
 
 /** Runs rising carrier steps against Kamailio's phone port until one fails. */
@@ -136,6 +166,7 @@ async function rateSteps(
   for (const rate of RATES) {
     const from = samples?.length ?? 0;
     const drops0 = udpDropsOf(dzvinPid);
+    const cpu = startCpuWindow(cpuPart(dzvinPid));
     const run = runSipp({
       name: `${label}-${rate}`,
       xml: carrierXml(HOLD_MS, null),
@@ -159,6 +190,8 @@ async function rateSteps(
       files: { 'dids.csv': didsCsv() },
     });
     const r = await run.done;
+    const cpuWindow = cpu?.stop();
+    if (process.env.BENCH_CPU_DEBUG) log(JSON.stringify(cpuWindow));
     const drops1 = udpDropsOf(dzvinPid);
     const window = samples ? samples.slice(from) : [];
     const s: SippStats = r.stats ?? { created: 0, successful: 0, failed: 0, setup_ms_mean: null };
@@ -184,6 +217,10 @@ async function rateSteps(
       loadavg: loadavg1(),
       dzvin_udp_drops: drops0 === null || drops1 === null ? null : drops1 - drops0,
       ng_latency_max_ms: window.length ? Math.max(...window.map((w) => w.ng_latency_ms ?? 0)) : null,
+      cpu_ms_per_call: perCall(cpuWindow, s.successful),
+      machine_busy_pct: cpuWindow
+        ? Math.round((100 * cpuWindow.machine_busy_sec) / cpuWindow.capacity_sec)
+        : null,
       first_error:
         r.code === 0
           ? null
@@ -199,6 +236,12 @@ async function rateSteps(
           : `, Dzvin lag p99 (worst second) ${step.lag_p99_ms} ms, CPU ${step.server_cpu_pct}%, main thread ${step.main_cpu_ms_per_call} ms/call (waited for a CPU ${step.main_wait_ms_per_s} ms/s), ${step.dzvin_udp_drops ?? '–'} datagrams dropped on its sockets, NG replies ≤ ${step.ng_latency_max_ms} ms`) +
         `, load ${step.loadavg}`,
     );
+    if (step.cpu_ms_per_call)
+      log(
+        `  CPU ms per call: ${Object.entries(step.cpu_ms_per_call)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}; machine ${step.machine_busy_pct}% busy`,
+      );
     if (step.first_error) log(`  ${step.first_error.slice(0, 400)}`);
     await idle();
     // One failed call ends the zero-fail search, but a lone failure on a shared machine (Kamailio
@@ -452,7 +495,10 @@ async function dzvinPart(tone: string): Promise<DzvinReport> {
     [JSON.stringify(settings)],
     {
       cwd: ROOT,
-      nodeFlags: CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [],
+      nodeFlags: [
+        ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []),
+        ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+      ],
       onStdout: (line) => {
         loggedErrors++;
         if (firstErrors.length < 3) firstErrors.push(line.slice(0, 1500));
@@ -827,6 +873,21 @@ function markdown(r: Report): string {
       (s) =>
         `| ${s.rate} | ${s.placed} | ${s.successful} | ${s.failed} | ${s.setup_ms_mean ?? '–'} |${withServer ? ` ${s.lag_p99_ms ?? '–'} | ${s.lag_max_ms ?? '–'} | ${s.server_cpu_pct ?? '–'}% | ${s.main_cpu_ms_per_call ?? '–'} | ${s.dzvin_udp_drops ?? '–'} | ${s.rss_max_mb ?? '–'} |` : ''} ${s.loadavg} |`,
     );
+  const cpuRows = (steps: Step[]) =>
+    steps
+      .filter((s) => s.cpu_ms_per_call)
+      .map(
+        (s) =>
+          `| ${s.rate} | ${[...CPU_PARTS, 'machine'].map((k) => s.cpu_ms_per_call![k]).join(' | ')} | ${s.machine_busy_pct}% |`,
+      );
+  const cpuTable = (steps: Step[]) => [
+    '',
+    "CPU per completed call by program over each step (/proc: every process's threads, user + system; sampled every 200 ms, so the carrier SIPp's last 200 ms are missed), ms; \"other\" is every process not named (the kernel's threads; on a shared machine, other users too), \"machine\" the sum of all (/proc/stat's tick-sampled busy time reads bursty work short); the last column is that sum's share of all the cores. At N calls/s two cores give 2000 / N ms per call to all of them together.",
+    '',
+    '| calls/s | Dzvin | Kamailio | rtpengine | SIPp (carrier + phones) | bench | other | machine | machine busy |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...cpuRows(steps),
+  ];
   const lines = [
     '# SIP benchmark',
     '',
@@ -864,12 +925,14 @@ function markdown(r: Report): string {
     '| calls/s | placed | completed | failed | INVITE→200 mean ms | Dzvin lag p99 ms (worst second) | lag max ms | Dzvin CPU (100% = a core) | main thread CPU ms per call | datagrams dropped on Dzvin sockets | RSS MB | load |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...(d ? stepRows(d.steps, true) : []),
+    ...(d ? cpuTable(d.steps) : []),
     '',
     '## Kamailio alone (same config, its B2BUA a SIPp answering at once)',
     '',
     '| calls/s | placed | completed | failed | INVITE→200 mean ms | load |',
     '|---:|---:|---:|---:|---:|---:|',
     ...(k ? stepRows(k.steps, false) : []),
+    ...(k ? cpuTable(k.steps) : []),
     '',
     "Through Dzvin Kamailio works twice per call (the carrier's INVITE to the B2BUA, the B2BUA's INVITE to the phone): the ratio is what the B2BUA and that second leg cost together.",
     '',
